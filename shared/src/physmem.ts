@@ -1,0 +1,139 @@
+/*
+ * Simulated physical memory.
+ *
+ * PhysMem is what the pure cores (serializer, walker, restore) see: byte reads
+ * and writes at physical addresses inside [base, base + size). Two backings:
+ *  - SparseMem: pages held in a Map, created on first write; untouched pages
+ *    read as zero and cost nothing (kernel-a, tests).
+ *  - ImageMem (image.ts): read-only view of a memory.img on disk (kernel-b).
+ * Memory use therefore grows with what is touched, never with RAM size.
+ */
+import { PAGE_SIZE } from "./abi.js";
+import { ByteReader, hex } from "./bytes.js";
+
+/** Thrown when an access falls outside RAM. */
+export class PhysMemError extends Error {
+  constructor(
+    readonly phys: number,
+    readonly length: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = "PhysMemError";
+  }
+}
+
+export interface PhysMem {
+  /** First byte of RAM (the image's file offset 0). */
+  readonly base: number;
+  /** Bytes of RAM. */
+  readonly size: number;
+  /** Copy of [phys, phys + len); throws PhysMemError outside RAM. */
+  read(phys: number, len: number): Uint8Array;
+  /** Store @data at @phys; throws PhysMemError outside RAM. */
+  write(phys: number, data: Uint8Array): void;
+}
+
+/** True when [phys, phys + len) lies inside RAM. */
+export function physInRam(mem: { base: number; size: number }, phys: number, len: number): boolean {
+  return (
+    Number.isSafeInteger(phys) && Number.isSafeInteger(len) && len >= 0 && phys >= mem.base && phys + len <= mem.base + mem.size
+  );
+}
+
+export function checkPhysAccess(mem: PhysMem, phys: number, len: number): void {
+  if (!physInRam(mem, phys, len)) {
+    throw new PhysMemError(
+      phys,
+      len,
+      `access of ${len} bytes at ${hex(phys)} outside RAM [${hex(mem.base)}, ${hex(mem.base + mem.size)})`,
+    );
+  }
+}
+
+/** Read @len bytes at @phys and wrap them in a ByteReader. */
+export function physReader(mem: PhysMem, phys: number, len: number): ByteReader {
+  return new ByteReader(mem.read(phys, len));
+}
+
+/** In-memory sparse RAM: a page exists once something is written to it. */
+export class SparseMem implements PhysMem {
+  private readonly pages = new Map<number, Uint8Array>();
+
+  constructor(
+    readonly base: number,
+    readonly size: number,
+  ) {
+    if (base % PAGE_SIZE !== 0 || size % PAGE_SIZE !== 0) {
+      throw new PhysMemError(base, size, `RAM ${hex(base)}+${hex(size)} is not page aligned`);
+    }
+  }
+
+  /** Number of pages that hold data. */
+  get touchedPages(): number {
+    return this.pages.size;
+  }
+
+  read(phys: number, len: number): Uint8Array {
+    checkPhysAccess(this, phys, len);
+    const out = new Uint8Array(len);
+    let done = 0;
+    while (done < len) {
+      const addr = phys + done;
+      const pfn = Math.floor(addr / PAGE_SIZE);
+      const off = addr - pfn * PAGE_SIZE;
+      const n = Math.min(PAGE_SIZE - off, len - done);
+      const page = this.pages.get(pfn);
+      if (page) out.set(page.subarray(off, off + n), done);
+      done += n;
+    }
+    return out;
+  }
+
+  write(phys: number, data: Uint8Array): void {
+    checkPhysAccess(this, phys, data.length);
+    let done = 0;
+    while (done < data.length) {
+      const addr = phys + done;
+      const pfn = Math.floor(addr / PAGE_SIZE);
+      const off = addr - pfn * PAGE_SIZE;
+      const n = Math.min(PAGE_SIZE - off, data.length - done);
+      let page = this.pages.get(pfn);
+      if (!page) {
+        page = new Uint8Array(PAGE_SIZE);
+        this.pages.set(pfn, page);
+      }
+      page.set(data.subarray(done, done + n), off);
+      done += n;
+    }
+  }
+
+  /** Forget the contents of [phys, phys + len) (they read as zero again). */
+  discard(phys: number, len: number): void {
+    checkPhysAccess(this, phys, len);
+    for (let pfn = Math.floor(phys / PAGE_SIZE); pfn * PAGE_SIZE < phys + len; pfn++) {
+      this.pages.delete(pfn);
+    }
+  }
+
+  /**
+   * Touched pages as runs of consecutive page frames, in address order, for
+   * writing the image. Each run is [pfn, count].
+   */
+  touchedRuns(): [number, number][] {
+    const pfns = [...this.pages.keys()].sort((a, b) => a - b);
+    const runs: [number, number][] = [];
+    for (const pfn of pfns) {
+      const last = runs[runs.length - 1];
+      if (last && last[0] + last[1] === pfn) last[1]++;
+      else runs.push([pfn, 1]);
+    }
+    return runs;
+  }
+
+  /** The page at @pfn, or undefined when it was never written. */
+  page(pfn: number): Uint8Array | undefined {
+    return this.pages.get(pfn);
+  }
+}
+
