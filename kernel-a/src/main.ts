@@ -1,0 +1,76 @@
+/*
+ * kernel-a, the predecessor: cold boot, run the scenario, kho_finalize, and
+ * write the handoff directory (memory.img, boot.dtb, kho.dtb, report.json)
+ * all or nothing. This file does I/O only; the work is in @khosim/shared.
+ *
+ * Exit codes: 0 handoff written; 2 bad input (options, scenario, a scenario
+ * that exhausts the machine, --out exists without --force); 70 internal error.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import {
+  EXIT_USAGE,
+  FinalizeError,
+  HANDOFF_BOOT_DTB,
+  HANDOFF_KHO_DTB,
+  HANDOFF_MEMORY_IMG,
+  HANDOFF_REPORT,
+  HandoffError,
+  MachineError,
+  ScenarioError,
+  checkHandoffOut,
+  createLogger,
+  defaultScenario,
+  initCsum,
+  intOption,
+  loadScenario,
+  newCommand,
+  runMain,
+  subsysLogger,
+  toJson,
+  writeHandoffDir,
+  writeImage,
+  type LogFormat,
+} from "@khosim/shared";
+import { coldBootMachine, runAndFinalize } from "./predecessor.js";
+import { predecessorReport } from "./report.js";
+
+async function main(): Promise<number> {
+  const cmd = newCommand("kernel-a", "khosim predecessor: preserve memory and write a KHO handoff directory")
+    .requiredOption("--out <dir>", "handoff directory to write")
+    .option("--scenario <file>", "scenario JSON (default: test_kho's default workload)")
+    .option("--seed <n>", "PRNG seed (overrides the scenario's; default 1)", intOption("--seed", 0, 2 ** 32 - 1))
+    .option("--force", "replace an existing --out directory", false);
+  cmd.parse(process.argv);
+  const o = cmd.opts<{ out: string; scenario?: string; seed?: number; force: boolean; logFormat?: LogFormat }>();
+  const log = createLogger("kernel-a", o.logFormat);
+  const kho = subsysLogger(log, "KHO");
+
+  checkHandoffOut(o.out, o.force);
+  const scenario = o.scenario ? loadScenario(o.scenario) : defaultScenario();
+  const file = o.scenario ?? "(default scenario)";
+  const seed = o.seed ?? scenario.seed ?? 1;
+  await initCsum();
+
+  const t0 = process.hrtime.bigint();
+  const m = coldBootMachine(scenario, log);
+  const { work, handoff } = runAndFinalize(m, scenario, seed, file, kho);
+  const report = predecessorReport(scenario, file, seed, m, work, handoff);
+
+  writeHandoffDir(o.out, o.force, (dir) => {
+    writeImage(path.join(dir, HANDOFF_MEMORY_IMG), m.mem);
+    fs.writeFileSync(path.join(dir, HANDOFF_BOOT_DTB), handoff.bootDtb);
+    fs.writeFileSync(path.join(dir, HANDOFF_KHO_DTB), handoff.khoFdt);
+    fs.writeFileSync(path.join(dir, HANDOFF_REPORT), toJson(report));
+  });
+  const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  kho.info(
+    { wallMs, preserveNs: Number(work.preserveNs), preserveCalls: work.preserveCalls, serializeNs: Number(handoff.serializeNs), ranges: report.stats.ranges, chunks: report.stats.chunks, touchedPages: m.mem.touchedPages },
+    `handoff written to ${o.out}: ${report.stats.folios} folios, ${report.stats.physRanges} phys ranges, ${report.stats.ranges} ranges in ${report.stats.chunks} chunks, metadata ${report.metadata}`,
+  );
+  return 0;
+}
+
+runMain("kernel-a", main, (e) =>
+  e instanceof ScenarioError || e instanceof HandoffError || e instanceof MachineError || e instanceof FinalizeError ? EXIT_USAGE : undefined,
+);

@@ -1,0 +1,409 @@
+/*
+ * The successor's boot, as a pure function of its inputs: the decoded boot DTB
+ * and a view of physical memory. kernel-b's main does the I/O around it; the
+ * fuzzer calls it in process.
+ *
+ * Order of events (mainline's, with the careful checks the seed lacks):
+ *  1. validate the KHO FDT and the scratch array; any failure: boot without
+ *     KHO ("disabling KHO revival") and say why;
+ *  2. mark scratch, reserve the FDT and the scratch array, enter scratch-only
+ *     mode and make the early allocations (memmap, page tables) from scratch;
+ *  3. walk the chunk list completely before reserving anything, so that a
+ *     damaged list leaves nothing half reserved;
+ *  4. memblock_reserve + memblock_reserved_mark_noinit every range; the chunk
+ *     pages were never reserved, so they are free memory again;
+ *  5. leave scratch-only mode and release everything not reserved;
+ *  6. restore every folio the kho_test sub-tree lists and verify checksums.
+ */
+import {
+  BOOT_KHO_FDT_PROP,
+  BOOT_KHO_SCRATCH_PROP,
+  KHO_FDT_MAX_SIZE,
+  KHO_SCRATCH_SIZE,
+  KHO_TEST_FDT,
+  KHO_TEST_FOLIO_ENTRY_SIZE,
+  KHO_TEST_RANGE_ENTRY_SIZE,
+  KhoFdtError,
+  KhoTestError,
+  KhoWalkError,
+  Memblock,
+  MEMBLOCK_RSRV_NOINIT,
+  MemblockError,
+  PAGE_SIZE,
+  PhysMemError,
+  ByteReader,
+  csum64,
+  decodeKhoTestInfo,
+  hex,
+  khoMemWalk,
+  khoRetrieveSubtree,
+  khoTestInfoSize,
+  memmapSize,
+  parseKhoFdt,
+  parseKhoTestFdt,
+  physInRam,
+  u64ToNumber,
+  type BootInfo,
+  type KhoFdt,
+  type KhoMemRange,
+  type KhoScratch,
+  type Logger,
+  type PhysMem,
+} from "@khosim/shared";
+import { KhoRestore, KhoRestoreError } from "./restore.js";
+
+export type Outcome = "revived" | "verification-failed" | "booted-without-kho" | "unusable-input";
+
+/** Exit codes of kernel-b, one per outcome (documented in the README). */
+export const EXIT_CODES: Readonly<Record<Outcome, number>> = {
+  revived: 0,
+  "verification-failed": 1,
+  "unusable-input": 2,
+  "booted-without-kho": 3,
+};
+
+/** The machine cannot boot at all (e.g. scratch too small for the memmap). */
+export class UnusableInputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UnusableInputError";
+  }
+}
+
+export interface SuccessorOptions {
+  /** MAX_PAGE_ORDER of this kernel: folios of higher order cannot be restored. */
+  maxOrder: number;
+  log?: Logger;
+}
+
+export interface VerifyFailure {
+  kind: "folio" | "range" | "subtree";
+  phys?: string;
+  order?: number;
+  reason: string;
+}
+
+/** Cap on failures listed in the report (the count is always exact). */
+export const MAX_LISTED_FAILURES = 100;
+
+export interface SuccessorReport {
+  outcome: Outcome;
+  exitCode: number;
+  reason: string | null;
+  ram: { base: string; size: string };
+  scratch: { addr: string; size: string }[];
+  khoFdt: { addr: string; size: string } | null;
+  metadata: string | null;
+  chunks: string[];
+  ranges: { start: string; size: string; data: string }[];
+  restored: { folios: number; ranges: number };
+  verified: { folios: number; ranges: number; bytes: number; unchecked: number };
+  failureCount: number;
+  failures: VerifyFailure[];
+  memblock: {
+    memory: string;
+    reserved: string;
+    reservedRegions: number;
+    noinitReserved: string;
+    free: string;
+    earlyAllocations: string;
+  };
+  /** Nanoseconds of the chunk-list walk and of the reserve loop (bench only; not in the report file). */
+  timing?: { walkNs: number; reserveNs: number };
+}
+
+class NoKho extends Error {}
+
+const FDT_HEADER_SIZE = 40;
+/** Bound on scratch areas accepted from the boot DTB. */
+const MAX_SCRATCH_AREAS = 1024;
+
+function overlaps(a: number, as: number, b: number, bs: number): boolean {
+  return a < b + bs && b < a + as;
+}
+
+/** Validate /chosen's KHO properties and read the KHO FDT and scratch array. */
+function khoPopulate(boot: BootInfo, mem: PhysMem): { kho: KhoFdt; fdtAddr: number; fdtSize: number; saAddr: number; saSize: number; scratch: KhoScratch[] } {
+  const noKho = (why: string): never => {
+    throw new NoKho(why);
+  };
+  if (boot.khoPropError) noKho(boot.khoPropError);
+  if (!boot.khoFdt) noKho(`no /chosen/${BOOT_KHO_FDT_PROP}: nothing was handed over`);
+  if (!boot.khoScratch) noKho(`no /chosen/${BOOT_KHO_SCRATCH_PROP}`);
+  const f = boot.khoFdt!;
+  const s = boot.khoScratch!;
+  const fdtAddr = u64ToNumber(f.addr);
+  const fdtSize = u64ToNumber(f.size);
+  if (fdtAddr === undefined || fdtSize === undefined || !physInRam(mem, fdtAddr, fdtSize)) {
+    noKho(`/chosen/${BOOT_KHO_FDT_PROP}: [${hex(f.addr)}, +${hex(f.size)}) is outside RAM`);
+  }
+  if (fdtSize! < FDT_HEADER_SIZE || fdtSize! > KHO_FDT_MAX_SIZE) {
+    noKho(`/chosen/${BOOT_KHO_FDT_PROP}: size ${hex(fdtSize!)} is not between ${FDT_HEADER_SIZE} and ${hex(KHO_FDT_MAX_SIZE)}`);
+  }
+  const saAddr = u64ToNumber(s.addr);
+  const saSize = u64ToNumber(s.size);
+  if (saAddr === undefined || saSize === undefined || !physInRam(mem, saAddr, saSize)) {
+    noKho(`/chosen/${BOOT_KHO_SCRATCH_PROP}: [${hex(s.addr)}, +${hex(s.size)}) is outside RAM`);
+  }
+  if (saSize! === 0 || saSize! % KHO_SCRATCH_SIZE !== 0 || saSize! / KHO_SCRATCH_SIZE > MAX_SCRATCH_AREAS) {
+    noKho(`/chosen/${BOOT_KHO_SCRATCH_PROP}: size ${hex(saSize!)} is not 1..${MAX_SCRATCH_AREAS} kho_scratch entries of ${KHO_SCRATCH_SIZE} bytes`);
+  }
+  const sa = new ByteReader(mem.read(saAddr!, saSize!));
+  const scratch: KhoScratch[] = [];
+  for (let i = 0; i < saSize! / KHO_SCRATCH_SIZE; i++) {
+    const a = sa.u64le(i * KHO_SCRATCH_SIZE);
+    const z = sa.u64le(i * KHO_SCRATCH_SIZE + 8);
+    const addr = u64ToNumber(a);
+    const size = u64ToNumber(z);
+    const at = `kho_scratch[${i}] at ${hex(saAddr! + i * KHO_SCRATCH_SIZE)}`;
+    if (addr === undefined || size === undefined || !physInRam(mem, addr, size)) noKho(`${at}: [${hex(a)}, +${hex(z)}) is outside RAM`);
+    if (size! === 0 || addr! % PAGE_SIZE !== 0 || size! % PAGE_SIZE !== 0) noKho(`${at}: [${hex(addr!)}, +${hex(size!)}) is empty or not page aligned`);
+    for (const o of scratch) if (overlaps(addr!, size!, o.addr, o.size)) noKho(`${at}: overlaps scratch area ${hex(o.addr)}`);
+    scratch.push({ addr: addr!, size: size! });
+  }
+  for (const sc of scratch) {
+    if (overlaps(fdtAddr!, fdtSize!, sc.addr, sc.size)) noKho(`/chosen/${BOOT_KHO_FDT_PROP}: KHO FDT at ${hex(fdtAddr!)} lies in scratch ${hex(sc.addr)}`);
+    if (overlaps(saAddr!, saSize!, sc.addr, sc.size)) noKho(`/chosen/${BOOT_KHO_SCRATCH_PROP}: scratch array at ${hex(saAddr!)} lies in scratch ${hex(sc.addr)}`);
+  }
+  let kho: KhoFdt;
+  try {
+    kho = parseKhoFdt(mem.read(fdtAddr!, fdtSize!));
+  } catch (e) {
+    if (e instanceof KhoFdtError) noKho(`KHO FDT at ${hex(fdtAddr!)}: ${e.message}`);
+    throw e;
+  }
+  scratch.sort((a, b) => a.addr - b.addr);
+  return { kho: kho!, fdtAddr: fdtAddr!, fdtSize: fdtSize!, saAddr: saAddr!, saSize: saSize!, scratch };
+}
+
+/** The early allocations a booting kernel makes, sized from RAM: memmap and page tables. */
+function earlyAllocations(mb: Memblock, ramSize: number): number {
+  const sizes = [memmapSize(ramSize), Math.ceil(ramSize / 512 / PAGE_SIZE) * PAGE_SIZE];
+  let total = 0;
+  for (const size of sizes) {
+    try {
+      mb.memblockAllocOrThrow(size, PAGE_SIZE);
+    } catch (e) {
+      if (e instanceof MemblockError) throw new UnusableInputError(`early allocation of ${hex(size)} bytes failed: ${e.message}`);
+      throw e;
+    }
+    total += size;
+  }
+  return total;
+}
+
+/** Restore and verify what the kho_test sub-tree lists. */
+function restoreKhoTest(kho: KhoFdt, mem: PhysMem, restore: KhoRestore, rep: SuccessorReport, log?: Logger): void {
+  const fail = (f: VerifyFailure): void => {
+    rep.failureCount++;
+    if (rep.failures.length < MAX_LISTED_FAILURES) rep.failures.push(f);
+  };
+  let subPhysRaw: bigint | undefined;
+  try {
+    subPhysRaw = khoRetrieveSubtree(kho, KHO_TEST_FDT);
+  } catch (e) {
+    if (e instanceof KhoFdtError) return fail({ kind: "subtree", reason: e.message });
+    throw e;
+  }
+  if (subPhysRaw === undefined) {
+    log?.info(`KHO: no ${KHO_TEST_FDT} sub-tree, nothing to verify`);
+    return;
+  }
+  const subPhys = u64ToNumber(subPhysRaw);
+  const ri = subPhys === undefined ? -1 : restore.findRange(subPhys);
+  if (ri < 0) return fail({ kind: "subtree", phys: hex(subPhysRaw), reason: `${KHO_TEST_FDT} FDT at ${hex(subPhysRaw)} is not in preserved memory` });
+  const range = restore.rangeAt(ri);
+  const avail = range.start + range.size - subPhys!;
+  const total = new ByteReader(mem.read(subPhys!, Math.min(FDT_HEADER_SIZE, avail))).u32be(4);
+  if (total > avail) return fail({ kind: "subtree", phys: hex(subPhys!), reason: `${KHO_TEST_FDT} FDT totalsize ${hex(total)} runs past its preserved range` });
+  let h;
+  try {
+    h = parseKhoTestFdt(mem.read(subPhys!, total));
+  } catch (e) {
+    if (e instanceof KhoTestError) return fail({ kind: "subtree", phys: hex(subPhys!), reason: e.message });
+    throw e;
+  }
+  // Bound the info blob by what was preserved before reading it.
+  if (h.nrFolios > restore.totalPages(true) || h.nrRanges > restore.totalPages(false)) {
+    return fail({ kind: "subtree", reason: `nr_folios ${h.nrFolios} / nr_ranges ${h.nrRanges} exceed the preserved pages` });
+  }
+  const infoSize = khoTestInfoSize(h.nrFolios, h.nrRanges);
+  let info: Uint8Array = new Uint8Array(0);
+  if (infoSize > 0) {
+    const infoPhys = u64ToNumber(h.infoPhys);
+    const ii = infoPhys === undefined ? -1 : restore.findRange(infoPhys);
+    const ir = ii >= 0 ? restore.rangeAt(ii) : undefined;
+    if (!ir || infoPhys! + infoSize > ir.start + ir.size) {
+      return fail({ kind: "subtree", phys: hex(h.infoPhys), reason: `folios_info [${hex(h.infoPhys)}, +${hex(infoSize)}) is not in preserved memory` });
+    }
+    info = mem.read(infoPhys!, infoSize);
+  }
+  if (csum64(info) !== h.csum) {
+    return fail({ kind: "subtree", phys: hex(h.infoPhys), reason: `folios_info checksum ${hex(csum64(info))} does not match csum ${hex(h.csum)}` });
+  }
+  let table;
+  try {
+    table = decodeKhoTestInfo(info, h.nrFolios, h.nrRanges);
+  } catch (e) {
+    if (e instanceof KhoTestError) return fail({ kind: "subtree", reason: e.message });
+    throw e;
+  }
+  for (const f of table.folios) {
+    let order: number;
+    try {
+      order = restore.khoRestoreFolio(f.phys);
+    } catch (e) {
+      if (e instanceof KhoRestoreError) {
+        fail({ kind: "folio", phys: hex(f.phys), order: f.order, reason: e.message });
+        continue;
+      }
+      throw e;
+    }
+    rep.restored.folios++;
+    if (order !== f.order) {
+      fail({ kind: "folio", phys: hex(f.phys), order: f.order, reason: `restored with order ${order}, recorded order ${f.order}` });
+      continue;
+    }
+    if (f.csum === 0n) {
+      rep.verified.unchecked++;
+      continue;
+    }
+    const bytes = mem.read(f.phys, PAGE_SIZE * 2 ** order);
+    const got = csum64(bytes);
+    if (got !== f.csum) {
+      fail({ kind: "folio", phys: hex(f.phys), order, reason: `checksum ${hex(got)} does not match recorded ${hex(f.csum)}` });
+      continue;
+    }
+    rep.verified.folios++;
+    rep.verified.bytes += bytes.length;
+  }
+  for (const r of table.ranges) {
+    try {
+      restore.khoRestorePhys(r.start, r.size);
+    } catch (e) {
+      if (e instanceof KhoRestoreError) {
+        fail({ kind: "range", phys: hex(r.start), reason: e.message });
+        continue;
+      }
+      throw e;
+    }
+    rep.restored.ranges++;
+    if (r.csum === 0n) {
+      rep.verified.unchecked++;
+      continue;
+    }
+    const bytes = mem.read(r.start, r.size);
+    const got = csum64(bytes);
+    if (got !== r.csum) {
+      fail({ kind: "range", phys: hex(r.start), reason: `range [${hex(r.start)}, +${hex(r.size)}) checksum ${hex(got)} does not match recorded ${hex(r.csum)}` });
+      continue;
+    }
+    rep.verified.ranges++;
+    rep.verified.bytes += bytes.length;
+  }
+}
+
+/**
+ * bootSuccessor - boot kernel-b on @mem as @boot describes it.
+ * Never throws for bad KHO data: the report says what happened. Throws
+ * UnusableInputError when the machine itself cannot boot.
+ */
+export function bootSuccessor(boot: BootInfo, mem: PhysMem, opts: SuccessorOptions): SuccessorReport {
+  const { log } = opts;
+  const { base, size } = boot.ram;
+  const mb = new Memblock();
+  mb.memblockAdd(base, size);
+  const rep: SuccessorReport = {
+    outcome: "revived",
+    exitCode: 0,
+    reason: null,
+    ram: { base: hex(base), size: hex(size) },
+    scratch: [],
+    khoFdt: null,
+    metadata: null,
+    chunks: [],
+    ranges: [],
+    restored: { folios: 0, ranges: 0 },
+    verified: { folios: 0, ranges: 0, bytes: 0, unchecked: 0 },
+    failureCount: 0,
+    failures: [],
+    memblock: { memory: "0x0", reserved: "0x0", reservedRegions: 0, noinitReserved: "0x0", free: "0x0", earlyAllocations: "0x0" },
+  };
+  let early = 0;
+  let ranges: KhoMemRange[] = [];
+  let kho: KhoFdt | undefined;
+  const timing = { walkNs: 0, reserveNs: 0 };
+  try {
+    const p = khoPopulate(boot, mem);
+    kho = p.kho;
+    rep.khoFdt = { addr: hex(p.fdtAddr), size: hex(p.fdtSize) };
+    rep.scratch = p.scratch.map((s) => ({ addr: hex(s.addr), size: hex(s.size) }));
+    rep.metadata = hex(p.kho.metadata);
+    for (const s of p.scratch) mb.memblockMarkKhoScratch(s.addr, s.size);
+    mb.memblockReserve(p.fdtAddr, p.fdtSize);
+    mb.memblockReserve(p.saAddr, p.saSize);
+    mb.memblockSetKhoScratchOnly();
+    early = earlyAllocations(mb, size);
+    log?.info(`KHO: ${p.scratch.length} scratch areas, scratch-only mode, ${hex(early)} bytes of early allocations from scratch`);
+    let walked;
+    const t0 = process.hrtime.bigint();
+    try {
+      walked = khoMemWalk(mem, p.kho.metadata, { ramBase: base, ramSize: size, scratch: p.scratch });
+    } catch (e) {
+      if (e instanceof KhoWalkError || e instanceof PhysMemError) {
+        mb.memblockClearKhoScratchOnly();
+        mb.memblockPhysFree(p.fdtAddr, p.fdtSize);
+        mb.memblockPhysFree(p.saAddr, p.saSize);
+        throw new NoKho(`chunk list: ${e.message}`);
+      }
+      throw e;
+    }
+    timing.walkNs = Number(process.hrtime.bigint() - t0);
+    ranges = walked.ranges;
+    rep.chunks = walked.chunks.map(hex);
+    const t1 = process.hrtime.bigint();
+    for (const r of ranges) {
+      mb.memblockReserve(r.start, r.size);
+      mb.memblockReservedMarkNoinit(r.start, r.size);
+    }
+    timing.reserveNs = Number(process.hrtime.bigint() - t1);
+    rep.ranges = ranges.map((r) => ({ start: hex(r.start), size: hex(r.size), data: hex(r.data) }));
+    log?.info(`KHO: walked ${walked.chunks.length} chunks, reserved ${ranges.length} preserved ranges; chunk pages are free again`);
+    mb.memblockClearKhoScratchOnly();
+  } catch (e) {
+    if (!(e instanceof NoKho)) throw e;
+    kho = undefined;
+    rep.outcome = "booted-without-kho";
+    rep.reason = e.message;
+    log?.warn(`KHO: disabling KHO revival: ${e.message}`);
+    if (early === 0) early = earlyAllocations(mb, size);
+  }
+
+  if (kho) {
+    const restore = new KhoRestore(ranges, opts.maxOrder);
+    restoreKhoTest(kho, mem, restore, rep, log);
+    if (rep.failureCount > 0) {
+      rep.outcome = "verification-failed";
+      rep.reason = `${rep.failureCount} verification failure(s); first: ${rep.failures[0]!.phys ? rep.failures[0]!.phys + ": " : ""}${rep.failures[0]!.reason}`;
+      log?.error(`KHO: restore failed: ${rep.reason}`);
+    } else {
+      log?.info(
+        `KHO: restore succeeded: ${rep.restored.folios} folios and ${rep.restored.ranges} ranges restored, ` +
+          `${rep.verified.bytes} bytes verified, ${rep.verified.unchecked} unfilled objects not checked`,
+      );
+    }
+  }
+  rep.exitCode = EXIT_CODES[rep.outcome];
+  const free = mb.freeRanges().reduce((n, r) => n + r.size, 0);
+  const noinit = mb.regions("reserved").reduce((n, r) => n + (r.flags & MEMBLOCK_RSRV_NOINIT ? r.size : 0), 0);
+  rep.memblock = {
+    memory: hex(mb.memblockPhysMemSize()),
+    reserved: hex(mb.memblockReservedSize()),
+    reservedRegions: mb.regionCount("reserved"),
+    noinitReserved: hex(noinit),
+    free: hex(free),
+    earlyAllocations: hex(early),
+  };
+  Object.defineProperty(rep, "timing", { value: timing, enumerable: false });
+  return rep;
+}

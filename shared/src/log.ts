@@ -1,0 +1,45 @@
+/*
+ * Kernel-log style logging with pino, always to stderr (stdout is left for
+ * what a command prints as its result). Messages read like printk lines
+ * ("KHO: ...", "memblock: ..."): the subsystem is a bound field, and the pretty
+ * format puts it in front of the message.
+ */
+import { pino, type Logger } from "pino";
+import pretty from "pino-pretty";
+
+export type LogFormat = "pretty" | "json";
+export type { Logger };
+
+/** LOG_FORMATS accepted by --log-format. */
+export const LOG_FORMATS: readonly LogFormat[] = ["pretty", "json"];
+
+/**
+ * createLogger - the root logger of a khosim process.
+ * @name: process name ("kernel-a", "kernel-b", ...), the `name` field.
+ * @format: "pretty" (coloured only on a terminal) or "json" (one object a line);
+ *          when undefined: pretty on a terminal, JSON otherwise.
+ * @level: pino level, default "info" (KHOSIM_LOG_LEVEL overrides).
+ */
+export function createLogger(name: string, format?: LogFormat, level?: string): Logger {
+  const isTty = process.stderr.isTTY === true;
+  const fmt: LogFormat = format ?? (isTty ? "pretty" : "json");
+  const lvl = level ?? process.env["KHOSIM_LOG_LEVEL"] ?? "info";
+  if (fmt === "json") {
+    return pino({ name, level: lvl, base: { name } }, pino.destination({ fd: 2, sync: true }));
+  }
+  const stream = pretty({
+    destination: 2,
+    sync: true,
+    colorize: isTty,
+    ignore: "pid,hostname,name,subsys",
+    translateTime: "SYS:HH:MM:ss.l",
+    messageFormat: "{if subsys}{subsys}: {end}{msg}",
+    singleLine: true,
+  });
+  return pino({ name, level: lvl }, stream);
+}
+
+/** A child logger whose lines start with "@subsys: " (KHO, memblock, ...). */
+export function subsysLogger(log: Logger, subsys: string): Logger {
+  return log.child({ subsys });
+}

@@ -1,0 +1,216 @@
+/*
+ * The predecessor's workload: run a scenario's ops against a booted machine,
+ * as a KHO user (lib/test_kho.c and friends) would: allocate folios and
+ * physical ranges, fill them with seeded random bytes, checksum them and
+ * preserve them in the tracker. Everything is recorded so that finalize can
+ * write the kho_test sub-tree and the successor can verify every byte.
+ */
+import { PAGE_SIZE } from "./abi.js";
+import { hex } from "./bytes.js";
+import { csum64 } from "./csum.js";
+import type { Machine } from "./machine.js";
+import { Prng } from "./prng.js";
+import { ScenarioError, type Scenario, type ScenarioOp } from "./scenario.js";
+import { KhoMemTrack } from "./tracker.js";
+
+/**
+ * Preserved folios in compact typed arrays (a 48 GiB run of order-0 folios is
+ * 12.6M entries). csum 0 means "not filled, contents not checked".
+ */
+export class FolioTable {
+  readonly phys: Float64Array;
+  readonly order: Uint8Array;
+  readonly csum: BigUint64Array;
+  readonly alive: Uint8Array;
+  length = 0;
+  live = 0;
+
+  constructor(capacity: number) {
+    this.phys = new Float64Array(capacity);
+    this.order = new Uint8Array(capacity);
+    this.csum = new BigUint64Array(capacity);
+    this.alive = new Uint8Array(capacity);
+  }
+
+  push(phys: number, order: number, csum: bigint): void {
+    const i = this.length++;
+    this.phys[i] = phys;
+    this.order[i] = order;
+    this.csum[i] = csum;
+    this.alive[i] = 1;
+    this.live++;
+  }
+
+  kill(i: number): void {
+    if (this.alive[i]) this.live--;
+    this.alive[i] = 0;
+  }
+}
+
+export interface PhysRecord {
+  start: number;
+  size: number;
+  csum: bigint;
+}
+
+export interface WorkloadResult {
+  track: KhoMemTrack;
+  folios: FolioTable;
+  phys: PhysRecord[];
+  /** Bytes of preserved memory that were filled and checksummed. */
+  filledBytes: number;
+  /** Calls to khoPreserveFolio/khoPreservePhys. */
+  preserveCalls: number;
+  /** Nanoseconds spent inside the tracker's preserve calls. */
+  preserveNs: bigint;
+}
+
+/** get_order(): the smallest order whose folio holds @size bytes. */
+export function getOrder(size: number): number {
+  let order = 0;
+  while (PAGE_SIZE * 2 ** order < size) order++;
+  return order;
+}
+
+function folioCapacity(s: Scenario): number {
+  let n = 0;
+  for (const op of s.ops) {
+    if (op.op === "folios") n += op.count;
+    if (op.op === "test_kho") n += (op.maxMem ?? (PAGE_SIZE << s.machine.maxOrder) * 2) / PAGE_SIZE;
+  }
+  return n;
+}
+
+/**
+ * runWorkload - execute @scenario's ops on @m with a PRNG seeded by @seed.
+ * Throws ScenarioError (naming the op) when the machine runs out of memory or
+ * an op is inconsistent with what ran before it.
+ */
+export function runWorkload(m: Machine, scenario: Scenario, seed: number, file: string): WorkloadResult {
+  const track = new KhoMemTrack();
+  const folios = new FolioTable(folioCapacity(scenario));
+  const phys: PhysRecord[] = [];
+  const prng = new Prng(seed);
+  let filledBytes = 0;
+  let preserveCalls = 0;
+  let preserveNs = 0n;
+  let buf = new Uint8Array(0);
+
+  const fillAndSum = (addr: number, size: number, fill: boolean): bigint => {
+    if (!fill) return 0n;
+    if (buf.length < size) buf = new Uint8Array(size);
+    const b = buf.subarray(0, size);
+    prng.fill(b);
+    m.mem.write(addr, b);
+    filledBytes += size;
+    return csum64(b);
+  };
+  const preserveFolio = (addr: number, order: number): void => {
+    const t = process.hrtime.bigint();
+    track.khoPreserveFolio(addr, order);
+    preserveNs += process.hrtime.bigint() - t;
+    preserveCalls++;
+  };
+
+  scenario.ops.forEach((op: ScenarioOp, i: number) => {
+    const where = `ops[${i}]`;
+    const oom = (what: string): never => {
+      throw new ScenarioError(file, where, `out of memory: ${what} (${hex(m.buddy.freeBytes)} bytes free)`);
+    };
+    const fill = ("fill" in op ? op.fill : undefined) ?? scenario.fill;
+    switch (op.op) {
+      case "test_kho": {
+        // lib/test_kho.c kho_test_generate_data(), with our allocator and PRNG.
+        const maxMem = op.maxMem ?? (PAGE_SIZE << m.config.maxOrder) * 2;
+        let alloc = 0;
+        while (alloc < maxMem) {
+          let order = prng.below(m.config.maxOrder + 1);
+          if (alloc + PAGE_SIZE * 2 ** order > maxMem) {
+            order = getOrder(maxMem - alloc);
+            if (order) order--;
+          }
+          const size = PAGE_SIZE * 2 ** order;
+          const addr = m.buddy.allocFolio(order) ?? oom(`order-${order} folio after ${hex(alloc)} bytes`);
+          folios.push(addr, order, fillAndSum(addr, size, fill));
+          preserveFolio(addr, order);
+          alloc += size;
+        }
+        break;
+      }
+      case "folios": {
+        const fsize = PAGE_SIZE * 2 ** op.order;
+        const stride = op.layout === "isolated" ? 2 * fsize : fsize;
+        let base = 0;
+        if (op.layout !== "buddy") {
+          base = m.buddy.allocContig((op.count * stride) / PAGE_SIZE, fsize / PAGE_SIZE) ?? oom(`${op.count} contiguous order-${op.order} folios`);
+        }
+        for (let n = 0; n < op.count; n++) {
+          const addr = op.layout === "buddy" ? (m.buddy.allocFolio(op.order) ?? oom(`folio ${n} of order ${op.order}`)) : base + n * stride;
+          folios.push(addr, op.order, fillAndSum(addr, fsize, fill));
+          preserveFolio(addr, op.order);
+        }
+        break;
+      }
+      case "phys": {
+        let addr: number;
+        if (op.at !== undefined) {
+          if (!m.buddy.allocAt(op.at, op.size)) {
+            throw new ScenarioError(file, `${where}.at`, `[${hex(op.at)}, ${hex(op.at + op.size)}) is not free memory (kernel, scratch or already allocated)`);
+          }
+          addr = op.at;
+        } else {
+          addr = m.buddy.allocContig(op.size / PAGE_SIZE, (op.align ?? PAGE_SIZE) / PAGE_SIZE) ?? oom(`${hex(op.size)} contiguous bytes`);
+        }
+        phys.push({ start: addr, size: op.size, csum: fillAndSum(addr, op.size, fill) });
+        const t = process.hrtime.bigint();
+        track.khoPreservePhys(addr, op.size);
+        preserveNs += process.hrtime.bigint() - t;
+        preserveCalls++;
+        break;
+      }
+      case "unpreserve-folio": {
+        if (op.index >= folios.length || !folios.alive[op.index]) {
+          throw new ScenarioError(file, `${where}.index`, `no preserved folio ${op.index} (${folios.length} so far)`);
+        }
+        track.khoUnpreserveFolio(folios.phys[op.index]!, folios.order[op.index]!);
+        folios.kill(op.index);
+        break;
+      }
+      case "unpreserve-phys": {
+        const r = phys[op.index];
+        if (!r || r.size === 0) throw new ScenarioError(file, `${where}.index`, `no preserved phys range ${op.index} (${phys.length} so far)`);
+        track.khoUnpreservePhys(r.start, r.size);
+        r.size = 0;
+        break;
+      }
+      case "unpreserve": {
+        const s = op.start;
+        const e = op.start + op.size;
+        for (let f = 0; f < folios.length; f++) {
+          if (!folios.alive[f]) continue;
+          const fs = folios.phys[f]!;
+          const fe = fs + PAGE_SIZE * 2 ** folios.order[f]!;
+          if (fe <= s || fs >= e) continue;
+          if (fs < s || fe > e) throw new ScenarioError(file, where, `[${hex(s)}, ${hex(e)}) splits the order-${folios.order[f]} folio at ${hex(fs)}`);
+          folios.kill(f);
+        }
+        for (let k = 0; k < phys.length; k++) {
+          const r = phys[k]!;
+          const re = r.start + r.size;
+          if (r.size === 0 || re <= s || r.start >= e) continue;
+          // Keep what lies outside [s, e): up to two pieces, checksummed again.
+          const pieces = [
+            [r.start, Math.min(re, s)],
+            [Math.max(r.start, e), re],
+          ].filter(([a, b]) => b! > a!);
+          const recs = pieces.map(([a, b]) => ({ start: a!, size: b! - a!, csum: r.csum === 0n ? 0n : csum64(m.mem.read(a!, b! - a!)) }));
+          r.size = 0;
+          phys.push(...recs);
+        }
+        track.khoUnpreserve(s, op.size);
+        break;
+      }
+    }
+  });
+  return { track, folios, phys: phys.filter((r) => r.size > 0), filledBytes, preserveCalls, preserveNs };
+}
