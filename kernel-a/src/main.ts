@@ -26,7 +26,6 @@ import {
   loadScenario,
   newCommand,
   runMain,
-  subsysLogger,
   toJson,
   writeHandoffDir,
   writeImage,
@@ -44,7 +43,6 @@ async function main(): Promise<number> {
   cmd.parse(process.argv);
   const o = cmd.opts<{ out: string; scenario?: string; seed?: number; force: boolean; logFormat?: LogFormat }>();
   const log = createLogger("kernel-a", o.logFormat);
-  const kho = subsysLogger(log, "KHO");
 
   checkHandoffOut(o.out, o.force);
   const scenario = o.scenario ? loadScenario(o.scenario) : defaultScenario();
@@ -54,7 +52,7 @@ async function main(): Promise<number> {
 
   const t0 = process.hrtime.bigint();
   const m = coldBootMachine(scenario, log);
-  const { work, handoff } = runAndFinalize(m, scenario, seed, file, kho);
+  const { work, handoff } = runAndFinalize(m, scenario, seed, file, log);
   const report = predecessorReport(scenario, file, seed, m, work, handoff);
 
   writeHandoffDir(o.out, o.force, (dir) => {
@@ -64,9 +62,9 @@ async function main(): Promise<number> {
     fs.writeFileSync(path.join(dir, HANDOFF_REPORT), toJson(report));
   });
   const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
-  kho.info(
-    { wallMs, preserveNs: Number(work.preserveNs), preserveCalls: work.preserveCalls, serializeNs: Number(handoff.serializeNs), ranges: report.stats.ranges, chunks: report.stats.chunks, touchedPages: m.mem.touchedPages },
-    `handoff written to ${o.out}: ${report.stats.folios} folios, ${report.stats.physRanges} phys ranges, ${report.stats.ranges} ranges in ${report.stats.chunks} chunks, metadata ${report.metadata}`,
+  log.info(
+    { wallMs, maxRssKiB: process.resourceUsage().maxRSS, preserveNs: Number(work.preserveNs), preserveCalls: work.preserveCalls, serializeNs: Number(handoff.serializeNs), ranges: report.stats.ranges, chunks: report.stats.chunks, touchedPages: m.mem.touchedPages },
+    `KHO: handoff written to ${o.out}: ${report.stats.folios} folios, ${report.stats.physRanges} phys ranges, ${report.stats.ranges} ranges in ${report.stats.chunks} chunks, metadata ${report.metadata}`,
   );
   return 0;
 }

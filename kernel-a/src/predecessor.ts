@@ -7,8 +7,8 @@ export function coldBootMachine(s: Scenario, log: Logger): Machine {
 
 export function runAndFinalize(m: Machine, s: Scenario, seed: number, file: string, kho: Logger): { work: WorkloadResult; handoff: Handoff } {
   const work = runWorkload(m, s, seed, file);
-  kho.info(`preserved ${work.folios.live} folios and ${work.phys.length} phys ranges (${work.preserveCalls} preserve calls, seed ${seed})`);
+  kho.info(`KHO: preserved ${work.folios.live} folios and ${work.phys.length} phys ranges (${work.preserveCalls} preserve calls, seed ${seed})`);
   const handoff = khoFinalize(m, work);
-  kho.info(`finalized: metadata ${hex(handoff.metadata)}, ${handoff.chunks.length} chunks, KHO FDT at ${hex(handoff.khoFdtPhys)} (${handoff.khoFdt.length} bytes)`);
+  kho.info(`KHO: finalized: metadata ${hex(handoff.metadata)}, ${handoff.chunks.length} chunks, KHO FDT at ${hex(handoff.khoFdtPhys)} (${handoff.khoFdt.length} bytes)`);
   return { work, handoff };
 }

@@ -12,6 +12,7 @@ import * as path from "node:path";
 import {
   BootDtbError,
   HANDOFF_BOOT_DTB,
+  HANDOFF_KHO_DTB,
   HANDOFF_MEMORY_IMG,
   ImageError,
   ImageMem,
@@ -27,8 +28,22 @@ import {
   toJson,
   writeFileAtomic,
   type LogFormat,
+  type Logger,
 } from "@khosim/shared";
 import { EXIT_CODES, UnusableInputError, bootSuccessor } from "./successor.js";
+
+/*
+ * kho.dtb is for people and tools; like a real kernel, kernel-b reads the KHO
+ * FDT from memory. Say so when the copy and the image disagree, so that
+ * someone who edited kho.dtb is not misled.
+ */
+function checkKhoDtbCopy(file: string, mem: ImageMem, fdt: { addr: string; size: string } | null, log: Logger): void {
+  if (!fdt || !fs.existsSync(file)) return;
+  const inImage = mem.read(Number(fdt.addr), Number(fdt.size));
+  if (!Buffer.from(inImage).equals(fs.readFileSync(file))) {
+    log.warn(`${file} differs from the KHO FDT in memory.img at ${fdt.addr}; the successor used the image's, as a kernel would`);
+  }
+}
 
 async function main(): Promise<number> {
   const cmd = newCommand("kernel-b", "khosim successor: boot from a KHO handoff directory, restore and verify")
@@ -59,10 +74,10 @@ async function main(): Promise<number> {
   log.info(`Booting kernel-b: ${hex(boot.ram.size)} bytes of RAM at ${hex(boot.ram.base)}, MAX_PAGE_ORDER ${o.maxOrder}`);
   const t0 = process.hrtime.bigint();
   const rep = bootSuccessor(boot, mem, { maxOrder: o.maxOrder, log: log });
-  mem.close();
   writeFileAtomic(reportFile, toJson(rep));
+  mem.close();
   const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
-  log.info({ wallMs, walkNs: rep.timing?.walkNs, reserveNs: rep.timing?.reserveNs, outcome: rep.outcome }, `report written to ${reportFile}`);
+  log.info({ wallMs, maxRssKiB: process.resourceUsage().maxRSS, chunks: rep.chunks.length, ranges: rep.ranges.length, walkNs: rep.timing?.walkNs, reserveNs: rep.timing?.reserveNs, outcome: rep.outcome }, `report written to ${reportFile}`);
   process.stdout.write(
     rep.outcome === "revived"
       ? `KHO restore succeeded: ${rep.restored.folios} folios, ${rep.restored.ranges} ranges, ${rep.ranges.length} ranges reserved from ${rep.chunks.length} chunks\n`

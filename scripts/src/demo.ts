@@ -7,4 +7,4 @@ import { runHandoff } from "./handoff.js";
 import { ROOT } from "./run.js";
 
 const out = path.join(ROOT, "out/demo");
-process.exitCode = runHandoff(out, ["--out", out, "--force", "--scenario", path.join(ROOT, "scenarios/default.json")]);
+process.exitCode = runHandoff(out, ["--out", out, "--force", "--log-format", "pretty", "--scenario", path.join(ROOT, "scenarios/default.json")], ["--log-format", "pretty"]);

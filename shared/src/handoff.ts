@@ -53,6 +53,7 @@ export function writeHandoffDir(out: string, force: boolean, fill: (tmpDir: stri
   const base = path.basename(out);
   const tmp = fs.mkdtempSync(path.join(parent, `.${base}.tmp-`));
   try {
+    fs.chmodSync(tmp, 0o755); // mkdtemp makes it 0700; the handoff is an ordinary directory
     fill(tmp);
     for (const f of fs.readdirSync(tmp)) {
       const fd = fs.openSync(path.join(tmp, f), "r");

@@ -1,8 +1,8 @@
 /*
  * Kernel-log style logging with pino, always to stderr (stdout is left for
  * what a command prints as its result). Messages read like printk lines
- * ("KHO: ...", "memblock: ..."): the subsystem is a bound field, and the pretty
- * format puts it in front of the message.
+ * ("KHO: ...", "memblock: ..."): like pr_fmt(), the prefix is part of the
+ * message text, so the JSON and pretty forms carry the same words.
  */
 import { pino, type Logger } from "pino";
 import pretty from "pino-pretty";
@@ -31,15 +31,10 @@ export function createLogger(name: string, format?: LogFormat, level?: string): 
     destination: 2,
     sync: true,
     colorize: isTty,
-    ignore: "pid,hostname,name,subsys",
+    ignore: "pid,hostname,name",
     translateTime: "SYS:HH:MM:ss.l",
-    messageFormat: "{if subsys}{subsys}: {end}{msg}",
     singleLine: true,
   });
   return pino({ name, level: lvl }, stream);
 }
 
-/** A child logger whose lines start with "@subsys: " (KHO, memblock, ...). */
-export function subsysLogger(log: Logger, subsys: string): Logger {
-  return log.child({ subsys });
-}

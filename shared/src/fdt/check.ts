@@ -130,7 +130,8 @@ function checkBlock(h: FdtHeader, what: string, field: number, off: number, size
  * @blob: the whole buffer the tree was found in
  *
  * Checks, in this order: the buffer holds a header; magic; the version pair
- * (version >= 17, last_comp_version <= 17, last_comp_version <= version);
+ * (version >= 17 and last_comp_version <= 17, which also gives libfdt's
+ * last_comp_version <= version);
  * totalsize covers the header and fits in the buffer; rsvmap 8-aligned and
  * struct 4-aligned; rsvmap start, struct and strings blocks inside
  * [header end, totalsize]; struct and strings blocks disjoint.
@@ -153,13 +154,6 @@ export function fdtCheckHeader(blob: Uint8Array): FdtHeader {
       "BADVERSION",
       FDT_HDR.lastCompVersion,
       `last_comp_version ${h.lastCompVersion} is above ${FDT_VERSION}: this reader is too old`,
-    );
-  }
-  if (h.version < h.lastCompVersion) {
-    throw new FdtError(
-      "BADVERSION",
-      FDT_HDR.version,
-      `version ${h.version} is below last_comp_version ${h.lastCompVersion}`,
     );
   }
   if (h.totalsize < FDT_HEADER_SIZE) {
