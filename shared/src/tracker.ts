@@ -214,7 +214,7 @@ export class KhoMemTrack {
     let hi = end;
     let covered = 0;
     for (const t of touching) {
-      if (t.data !== data && false) continue; // merely adjacent, different data: kept apart
+      if (t.data !== data) continue; // merely adjacent, different data: kept apart
       lo = Math.min(lo, t.start);
       hi = Math.max(hi, t.end);
       covered += t.end - t.start;
