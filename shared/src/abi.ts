@@ -47,7 +47,7 @@ export const KHOSER_MEM_RANGE_DATA = 16;
 export const KHOSER_RANGES_PER_CHUNK = Math.floor(
   (PAGE_SIZE - KHOSER_CHUNK_HDR_SIZE) / KHOSER_MEM_RANGE_SIZE,
 );
-/** sizeof(struct khoser_mem_chunk): one page; the tail 16 bytes are zero. */
+/** sizeof(struct khoser_mem_chunk): one page; 16 + 170 * 24 = 4096, no tail. */
 export const KHOSER_CHUNK_SIZE = PAGE_SIZE;
 
 /** Byte offset of ranges[i] inside a chunk. */
@@ -64,7 +64,8 @@ export function khoserRangeOffset(i: number): number {
  *	            (PAGE_SIZE << order) bytes, naturally aligned inside the range
  *	bits 9..63  zero
  *
- * kho_preserve_phys() ranges have data 0. Adjacent ranges coalesce only when
+ * kho_preserve_phys() ranges have data 0 (order bits without KHO_DATA_FOLIO
+ * are invalid). Adjacent ranges coalesce only when
  * their data is equal, so a phys range never merges with a folio run and
  * order-0 folios never merge with order-1 folios.
  */
@@ -74,8 +75,9 @@ export const KHO_DATA_PHYS = 0;
 /** Every bit a valid data value may have set. */
 export const KHO_DATA_VALID_MASK = KHO_DATA_FOLIO | KHO_DATA_ORDER_MASK;
 
-/** data for a run of folios of @order. */
+/** data for a run of folios of @order (0..255). */
 export function khoDataFolio(order: number): number {
+  if (!Number.isInteger(order) || order < 0 || order > KHO_DATA_ORDER_MASK) throw new RangeError(`folio order ${order} does not fit khoser_mem_range.data`);
   return KHO_DATA_FOLIO | order;
 }
 

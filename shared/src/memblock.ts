@@ -130,8 +130,6 @@ export function memblockFlagNames(flags: number): string {
 
 /** A chunk is split when it grows past this many regions (default). */
 const CHUNK_MAX = 1024;
-/** Above this many items a splice rebuilds the chunk instead of spreading arguments. */
-const SPREAD_MAX = 256;
 
 /** Position of a region: chunk index and index inside the chunk. */
 interface Pos {
@@ -144,14 +142,85 @@ function regionEnd(r: MemblockRegion): number {
 }
 
 /**
+ * Chunk - a run of consecutive regions stored as parallel typed arrays
+ * (struct of arrays): no object per region, so moving regions is a plain
+ * memory copy and a million regions cost the garbage collector nothing.
+ * Addresses are safe integers, exact in a Float64Array.
+ */
+class Chunk {
+  base: Float64Array;
+  size: Float64Array;
+  flags: Int32Array;
+  len = 0;
+
+  constructor(capacity: number) {
+    this.base = new Float64Array(capacity);
+    this.size = new Float64Array(capacity);
+    this.flags = new Int32Array(capacity);
+  }
+
+  end(i: number): number {
+    return this.base[i]! + this.size[i]!;
+  }
+
+  get(i: number): MemblockRegion {
+    return { base: this.base[i]!, size: this.size[i]!, flags: this.flags[i]! };
+  }
+
+  private reserve(capacity: number): void {
+    if (capacity <= this.base.length) return;
+    const cap = Math.max(capacity, this.base.length * 2);
+    const base = new Float64Array(cap);
+    const size = new Float64Array(cap);
+    const flags = new Int32Array(cap);
+    base.set(this.base.subarray(0, this.len));
+    size.set(this.size.subarray(0, this.len));
+    flags.set(this.flags.subarray(0, this.len));
+    this.base = base;
+    this.size = size;
+    this.flags = flags;
+  }
+
+  /** Replace entries [from, to) by @items. */
+  splice(from: number, to: number, items: readonly MemblockRegion[]): void {
+    const k = items.length;
+    const newLen = this.len - (to - from) + k;
+    this.reserve(newLen);
+    if (to !== from + k && to < this.len) {
+      this.base.copyWithin(from + k, to, this.len);
+      this.size.copyWithin(from + k, to, this.len);
+      this.flags.copyWithin(from + k, to, this.len);
+    }
+    for (let j = 0; j < k; j++) {
+      const r = items[j]!;
+      this.base[from + j] = r.base;
+      this.size[from + j] = r.size;
+      this.flags[from + j] = r.flags;
+    }
+    this.len = newLen;
+  }
+
+  /** Append entries [from, to) of @other. */
+  appendFrom(other: Chunk, from: number, to: number): void {
+    const n = to - from;
+    this.reserve(this.len + n);
+    this.base.set(other.base.subarray(from, to), this.len);
+    this.size.set(other.size.subarray(from, to), this.len);
+    this.flags.set(other.flags.subarray(from, to), this.len);
+    this.len += n;
+  }
+}
+
+/**
  * RegionStore - one memblock_type: regions sorted by base, non-overlapping,
- * held in chunks of at most CHUNK_MAX so that insertions and removals move
+ * held in chunks of at most chunkMax so that insertions and removals move
  * at most one chunk. Concatenating the chunks gives the kernel's array.
  * Positions are valid until the next modification; the end position is
- * { c: chunks.length, i: 0 }.
+ * { c: chunks.length, i: 0 }. Regions read through at() are copies; all
+ * changes go through replace().
  */
 class RegionStore {
-  chunks: MemblockRegion[][] = [];
+  chunks: Chunk[] = [];
   cnt = 0;
   totalSize = 0;
   /** A chunk this small is merged into a neighbour when they fit together. */
@@ -164,6 +233,10 @@ class RegionStore {
     this.chunkMin = Math.max(1, chunkMax >>> 3);
   }
 
+  private newChunk(): Chunk {
+    return new Chunk(this.chunkMax + 1);
+  }
+
   endPos(): Pos {
     return { c: this.chunks.length, i: 0 };
   }
@@ -173,56 +246,79 @@ class RegionStore {
   }
 
   at(p: Pos): MemblockRegion {
-    return this.chunks[p.c]![p.i]!;
+    return this.chunks[p.c]!.get(p.i);
   }
 
   next(p: Pos): Pos {
     const chunk = this.chunks[p.c]!;
-    return p.i + 1 < chunk.length ? { c: p.c, i: p.i + 1 } : { c: p.c + 1, i: 0 };
+    return p.i + 1 < chunk.len ? { c: p.c, i: p.i + 1 } : { c: p.c + 1, i: 0 };
   }
 
   /** Position before @p, or null at the start. */
   prev(p: Pos): Pos | null {
     if (p.i > 0) return { c: p.c, i: p.i - 1 };
     if (p.c === 0) return null;
-    return { c: p.c - 1, i: this.chunks[p.c - 1]!.length - 1 };
+    return { c: p.c - 1, i: this.chunks[p.c - 1]!.len - 1 };
+  }
+
+  first(): MemblockRegion | undefined {
+    return this.chunks[0]?.get(0);
+  }
+
+  last(): MemblockRegion | undefined {
+    const chunk = this.chunks[this.chunks.length - 1];
+    return chunk?.get(chunk.len - 1);
   }
 
   /**
-   * Position of the first region for which @pred holds; @pred must be
-   * monotone over the list (false ... false true ... true). Both region
-   * bases and region ends increase along the list.
+   * First region that ends above @addr: the first that can overlap
+   * [addr, ...). Region ends increase along the list, so binary search
+   * over the chunks' last regions, then inside the chunk.
    */
-  findFirst(pred: (r: MemblockRegion) => boolean): Pos {
+  firstEndingAbove(addr: number): Pos {
     const chunks = this.chunks;
     let lo = 0;
     let hi = chunks.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       const chunk = chunks[mid]!;
-      if (pred(chunk[chunk.length - 1]!)) hi = mid;
+      if (chunk.end(chunk.len - 1) > addr) hi = mid;
       else lo = mid + 1;
     }
     if (lo === chunks.length) return this.endPos();
     const chunk = chunks[lo]!;
     let a = 0;
-    let b = chunk.length - 1;
+    let b = chunk.len - 1;
     while (a < b) {
       const mid = (a + b) >>> 1;
-      if (pred(chunk[mid]!)) b = mid;
+      if (chunk.end(mid) > addr) b = mid;
       else a = mid + 1;
     }
     return { c: lo, i: a };
   }
 
-  /** First region that ends above @addr (the first that may overlap [addr, ...)). */
-  firstEndingAbove(addr: number): Pos {
-    return this.findFirst((r) => regionEnd(r) > addr);
-  }
-
   /** Last region that starts below @addr, or null. */
   lastStartingBelow(addr: number): Pos | null {
-    return this.prev(this.findFirst((r) => r.base >= addr));
+    const chunks = this.chunks;
+    let lo = 0;
+    let hi = chunks.length;
+    // first chunk whose last region starts at or above addr
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const chunk = chunks[mid]!;
+      if (chunk.base[chunk.len - 1]! >= addr) hi = mid;
+      else lo = mid + 1;
+    }
+    if (lo === chunks.length) return this.prev(this.endPos());
+    const chunk = chunks[lo]!;
+    let a = 0;
+    let b = chunk.len - 1;
+    while (a < b) {
+      const mid = (a + b) >>> 1;
+      if (chunk.base[mid]! >= addr) b = mid;
+      else a = mid + 1;
+    }
+    return this.prev({ c: lo, i: a });
   }
 
   /** Region containing @addr, or undefined. */
@@ -237,8 +333,8 @@ class RegionStore {
   distance(from: Pos, to: Pos): number {
     if (this.isEnd(from)) return 0;
     if (from.c === to.c) return to.i - from.i;
-    let n = this.chunks[from.c]!.length - from.i;
-    for (let c = from.c + 1; c < to.c && c < this.chunks.length; c++) n += this.chunks[c]!.length;
+    let n = this.chunks[from.c]!.len - from.i;
+    for (let c = from.c + 1; c < to.c && c < this.chunks.length; c++) n += this.chunks[c]!.len;
     if (!this.isEnd(to)) n += to.i;
     return n;
   }
@@ -247,32 +343,28 @@ class RegionStore {
    * Replace the regions in [from, to) by @items (sorted, and fitting
    * between the neighbours). Updates cnt; totalSize is the caller's.
    */
-  replace(from: Pos, to: Pos, items: MemblockRegion[]): void {
+  replace(from: Pos, to: Pos, items: readonly MemblockRegion[]): void {
     this.cnt += items.length - this.distance(from, to);
     const chunks = this.chunks;
     if (this.isEnd(from)) {
       if (items.length === 0) return;
-      if (chunks.length === 0) chunks.push([]);
+      if (chunks.length === 0) chunks.push(this.newChunk());
       const c = chunks.length - 1;
       const last = chunks[c]!;
-      for (const r of items) last.push(r);
+      last.splice(last.len, last.len, items);
       this.fix(c);
       return;
     }
     if (from.c === to.c) {
-      const c = from.c;
-      const chunk = chunks[c]!;
-      if (items.length <= SPREAD_MAX) chunk.splice(from.i, to.i - from.i, ...items);
-      else chunks[c] = chunk.slice(0, from.i).concat(items, chunk.slice(to.i));
-      this.fix(c);
+      chunks[from.c]!.splice(from.i, to.i, items);
+      this.fix(from.c);
       return;
     }
     // [from, to) spans chunks: cut the tail of the first, drop the middle,
     // cut the head of the last.
     const first = chunks[from.c]!;
-    first.length = from.i;
-    for (const r of items) first.push(r);
-    if (!this.isEnd(to)) chunks[to.c]!.splice(0, to.i);
+    first.splice(from.i, first.len, items);
+    if (!this.isEnd(to)) chunks[to.c]!.splice(0, to.i, []);
     const middle = Math.min(to.c, chunks.length) - from.c - 1;
     if (middle > 0) chunks.splice(from.c + 1, middle);
     if (from.c + 1 < chunks.length) this.fix(from.c + 1);
@@ -283,35 +375,39 @@ class RegionStore {
   private fix(c: number): void {
     const chunks = this.chunks;
     const chunk = chunks[c]!;
-    if (chunk.length === 0) {
+    if (chunk.len === 0) {
       chunks.splice(c, 1);
       return;
     }
-    if (chunk.length > this.chunkMax) {
+    if (chunk.len > this.chunkMax) {
       const half = Math.max(1, this.chunkMax >>> 1);
-      const pieces: MemblockRegion[][] = [];
-      for (let k = 0; k < chunk.length; k += half) pieces.push(chunk.slice(k, k + half));
+      const pieces: Chunk[] = [];
+      for (let k = 0; k < chunk.len; k += half) {
+        const piece = this.newChunk();
+        piece.appendFrom(chunk, k, Math.min(k + half, chunk.len));
+        pieces.push(piece);
+      }
       chunks.splice(c, 1, ...pieces);
       return;
     }
-    if (chunk.length < this.chunkMin) {
+    if (chunk.len < this.chunkMin) {
       const nextChunk = chunks[c + 1];
-      if (nextChunk && chunk.length + nextChunk.length <= this.chunkMax) {
-        for (const r of nextChunk) chunk.push(r);
+      if (nextChunk && chunk.len + nextChunk.len <= this.chunkMax) {
+        chunk.appendFrom(nextChunk, 0, nextChunk.len);
         chunks.splice(c + 1, 1);
         return;
       }
       const prevChunk = chunks[c - 1];
-      if (prevChunk && chunk.length + prevChunk.length <= this.chunkMax) {
-        for (const r of chunk) prevChunk.push(r);
+      if (prevChunk && chunk.len + prevChunk.len <= this.chunkMax) {
+        prevChunk.appendFrom(chunk, 0, chunk.len);
         chunks.splice(c, 1);
       }
     }
   }
 
-  /** Walk every region in order. */
+  /** Walk copies of every region in order. */
   *[Symbol.iterator](): Generator<MemblockRegion> {
-    for (const chunk of this.chunks) yield* chunk;
+    for (const chunk of this.chunks) for (let i = 0; i < chunk.len; i++) yield chunk.get(i);
   }
 }
 
@@ -916,14 +1012,13 @@ export class Memblock {
 
   /** memblockStartOfDRAM - base of the first memory region (0 when none). */
   memblockStartOfDRAM(): number {
-    const first = this.memory.chunks[0]?.[0];
+    const first = this.memory.first();
     return first ? first.base : 0;
   }
 
   /** memblockEndOfDRAM - end of the last memory region (0 when none). */
   memblockEndOfDRAM(): number {
-    const lastChunk = this.memory.chunks[this.memory.chunks.length - 1];
-    const last = lastChunk?.[lastChunk.length - 1];
+    const last = this.memory.last();
     return last ? regionEnd(last) : 0;
   }
 
@@ -994,7 +1089,7 @@ export class Memblock {
       let total = 0;
       let prev: MemblockRegion | undefined;
       for (const chunk of type.chunks) {
-        if (chunk.length === 0) throw new Error(`${type.name}: empty chunk`);
+        if (chunk.len === 0) throw new Error(`${type.name}: empty chunk`);
       }
       for (const r of type) {
         const at = `${type.name}[${cnt}] [${hex(r.base)}, +${hex(r.size)})`;

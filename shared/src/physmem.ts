@@ -108,14 +108,6 @@ export class SparseMem implements PhysMem {
     }
   }
 
-  /** Forget the contents of [phys, phys + len) (they read as zero again). */
-  discard(phys: number, len: number): void {
-    checkPhysAccess(this, phys, len);
-    for (let pfn = Math.floor(phys / PAGE_SIZE); pfn * PAGE_SIZE < phys + len; pfn++) {
-      this.pages.delete(pfn);
-    }
-  }
-
   /**
    * Touched pages as runs of consecutive page frames, in address order, for
    * writing the image. Each run is [pfn, count].
@@ -137,3 +129,57 @@ export class SparseMem implements PhysMem {
   }
 }
 
+
+/**
+ * OverlayMem - copy-on-write view of another PhysMem: writes land in private
+ * pages, reads see them over the lower layer. The fuzzer damages memory this
+ * way without copying a whole image, and a successor that hands off again
+ * writes its own changes without touching its input image.
+ */
+export class OverlayMem implements PhysMem {
+  readonly base: number;
+  readonly size: number;
+  private readonly pages = new Map<number, Uint8Array>();
+
+  constructor(private readonly lower: PhysMem) {
+    this.base = lower.base;
+    this.size = lower.size;
+  }
+
+  read(phys: number, len: number): Uint8Array {
+    checkPhysAccess(this, phys, len);
+    const out = this.lower.read(phys, len);
+    if (this.pages.size === 0) return out;
+    for (let pfn = Math.floor(phys / PAGE_SIZE); pfn * PAGE_SIZE < phys + len; pfn++) {
+      const page = this.pages.get(pfn);
+      if (!page) continue;
+      const from = Math.max(phys, pfn * PAGE_SIZE);
+      const to = Math.min(phys + len, (pfn + 1) * PAGE_SIZE);
+      out.set(page.subarray(from - pfn * PAGE_SIZE, to - pfn * PAGE_SIZE), from - phys);
+    }
+    return out;
+  }
+
+  write(phys: number, data: Uint8Array): void {
+    checkPhysAccess(this, phys, data.length);
+    let done = 0;
+    while (done < data.length) {
+      const addr = phys + done;
+      const pfn = Math.floor(addr / PAGE_SIZE);
+      const off = addr - pfn * PAGE_SIZE;
+      const n = Math.min(PAGE_SIZE - off, data.length - done);
+      let page = this.pages.get(pfn);
+      if (!page) {
+        page = this.lower.read(pfn * PAGE_SIZE, PAGE_SIZE);
+        this.pages.set(pfn, page);
+      }
+      page.set(data.subarray(done, done + n), off);
+      done += n;
+    }
+  }
+
+  /** Page frames written through this overlay. */
+  get dirtyPages(): number {
+    return this.pages.size;
+  }
+}

@@ -17,6 +17,7 @@
 import {
   KHO_DATA_ORDER_MASK,
   KHO_DATA_PHYS,
+  KHO_DATA_FOLIO,
   KHO_DATA_VALID_MASK,
   PAGE_SIZE,
   khoDataFolio,
@@ -340,7 +341,7 @@ function checkFolio(phys: number, order: number): void {
 }
 
 function checkData(addr: number, size: number, data: number): void {
-  if (!Number.isInteger(data) || data < 0 || (data & ~KHO_DATA_VALID_MASK) !== 0 || data > KHO_DATA_VALID_MASK) {
+  if (!Number.isInteger(data) || data < 0 || (data & ~KHO_DATA_VALID_MASK) !== 0 || data > KHO_DATA_VALID_MASK || (data !== 0 && (data & KHO_DATA_FOLIO) === 0)) {
     throw new KhoTrackError("EINVAL", `kho_preserve: data ${String(data)} has bits outside ${hex(KHO_DATA_VALID_MASK)}`);
   }
   if (khoDataIsFolio(data)) {

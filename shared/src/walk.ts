@@ -268,8 +268,8 @@ export function khoMemWalk(mem: PhysMem, metadata: bigint, ctx: KhoWalkContext):
       if (bigSize || en > ramEnd) {
         throw fail("RANGE_OUTSIDE_RAM", "size", `range ends at ${hex(BigInt(st) + r.u64le(base + KHOSER_MEM_RANGE_SIZE_FIELD))}, past RAM end ${hex(ramEnd)}`);
       }
-      if (dHi !== 0 || (dLo & ~KHO_DATA_VALID_MASK) !== 0) {
-        throw fail("RANGE_DATA", "data", `bits outside ${hex(KHO_DATA_VALID_MASK)}`);
+      if (dHi !== 0 || (dLo & ~KHO_DATA_VALID_MASK) !== 0 || (dLo !== 0 && !khoDataIsFolio(dLo))) {
+        throw fail("RANGE_DATA", "data", `${hex(BigInt(dHi) * 0x100000000n + BigInt(dLo))} is neither 0 (phys range) nor KHO_DATA_FOLIO | order`);
       }
       const dt = dLo;
 

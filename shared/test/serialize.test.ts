@@ -82,7 +82,7 @@ describe("khoMemSerialize chunk boundaries", () => {
         const got = c.ranges.map((x) => ({ start: Number(x.start), size: Number(x.size), data: Number(x.data) }));
         expect(got).toEqual(want.slice(seen, seen + expectNum));
         seen += expectNum;
-        // Everything past the last used entry is zero, including the 16-byte page tail.
+        // Everything past the last used entry is zero (16 + 170 * 24 = 4096: a full chunk has no tail).
         expect(page.subarray(khoserRangeOffset(expectNum)).every((b) => b === 0)).toBe(true);
       });
       expect(seen).toBe(n);

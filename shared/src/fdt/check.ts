@@ -326,13 +326,14 @@ interface OpenNode {
  *
  * fdtCheckHeader, then: the reservation block ends with a (0, 0) entry
  * inside totalsize and overlaps neither the structure nor the strings
- * block; the token stream is one root node (named "") and exactly one
- * FDT_END as the last token of the structure block; no FDT_END_NODE or
- * property outside a node; a node's properties come before its subnodes;
+ * block; the token stream is one root node (named "") followed directly by
+ * exactly one FDT_END, the last token of the structure block; no
+ * FDT_END_NODE or property outside a node; a node's properties come before
+ * its subnodes;
  * every nameoff lands inside the strings block on a NUL-terminated name;
  * non-root node names are non-empty and without '/'; no two properties or
  * sibling nodes share a name; nesting at most FDT_MAX_DEPTH. FDT_NOP is
- * accepted anywhere before FDT_END.
+ * accepted anywhere from before the root to before the root's END_NODE.
  *
  * Anything this accepts, libfdt's fdt_check_full() accepts too.
  * Throws FdtError naming the first rule broken and where.
@@ -360,10 +361,14 @@ export function fdtCheckFull(blob: Uint8Array): void {
     const t = fdtNextTag(blob, h, off);
     const at = h.offDtStruct + off;
     const top = stack[stack.length - 1];
+    // As libfdt's expect_end: once the root closes only FDT_END may follow.
+    if (seenRoot && top === undefined && t.tag !== FDT_END) {
+      const what = t.tag === FDT_BEGIN_NODE ? "second root node" : `token ${hex(t.tag)} after the root node closed`;
+      throw new FdtError("BADSTRUCTURE", at, what);
+    }
     switch (t.tag) {
       case FDT_BEGIN_NODE:
         if (top === undefined) {
-          if (seenRoot) throw new FdtError("BADSTRUCTURE", at, "second root node");
           if (t.name !== "") throw new FdtError("BADSTRUCTURE", at, `root node name "${t.name}" is not empty`);
           seenRoot = true;
         } else {
