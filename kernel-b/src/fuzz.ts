@@ -143,7 +143,11 @@ export function applyMutations(h: FuzzHandoff, muts: readonly Mutation[]): { boo
   return { bootDtb, mem };
 }
 
-export type CaseResult = { outcome: Outcome } | { outcome: "unusable-input"; error: string };
+export interface CaseResult {
+  outcome: Outcome;
+  /** Why it did not revive cleanly (absent when revived). */
+  reason?: string;
+}
 
 /** The same bytes seen at another RAM base, as kernel-b sees an image under a damaged /memory reg. */
 function rebase(lower: PhysMem, base: number): PhysMem {
@@ -191,22 +195,22 @@ export function runCase(h: FuzzHandoff, muts: readonly Mutation[]): CaseResult {
   try {
     boot = parseBootDtb(bootDtb);
   } catch (e) {
-    if (e instanceof BootDtbError) return { outcome: "unusable-input", error: e.message };
+    if (e instanceof BootDtbError) return { outcome: "unusable-input", reason: e.message };
     throw e;
   }
   if (boot.ram.size !== mem.size) {
     // kernel-b's ImageMem.open refuses an image whose size is not the RAM size (exit 2).
-    return { outcome: "unusable-input", error: "image size does not match /memory" };
+    return { outcome: "unusable-input", reason: "memory.img size does not match /memory reg" };
   }
   let rep: SuccessorReport;
   try {
     rep = bootSuccessor(boot, boot.ram.base === mem.base ? mem : rebase(mem, boot.ram.base), { maxOrder: 10 });
   } catch (e) {
-    if (e instanceof UnusableInputError) return { outcome: "unusable-input", error: e.message };
+    if (e instanceof UnusableInputError) return { outcome: "unusable-input", reason: e.message };
     throw e;
   }
   checkReport(rep, boot.ram);
-  return { outcome: rep.outcome };
+  return rep.reason === null ? { outcome: rep.outcome } : { outcome: rep.outcome, reason: rep.reason };
 }
 
 /** The fast-check property over sequences of 1..4 mutations. */

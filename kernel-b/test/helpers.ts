@@ -59,6 +59,7 @@ export interface PredecessorReport {
   machine: { ramBase: string; ram: string; maxOrder: number };
   scratch: { addr: string; size: string }[];
   khoFdt: { addr: string; size: string };
+  scratchArray: { addr: string; size: string };
   subtree: { name: string; fdt: string; info: string; infoSize: string };
   metadata: string;
   stats: { folios: number; physRanges: number; ranges: number; chunks: number; filledBytes: number };

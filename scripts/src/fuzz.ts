@@ -24,8 +24,8 @@ async function main(): Promise<number> {
   const onCase = (r: CaseResult): void => {
     cases++;
     outcomes.set(r.outcome, (outcomes.get(r.outcome) ?? 0) + 1);
-    if ("error" in r) {
-      const k = r.error.replace(/0x[0-9a-f]+|\d+/g, "N").slice(0, 70);
+    if (r.reason !== undefined) {
+      const k = `${r.outcome}: ${r.reason.replace(/0x[0-9a-f]+|\d+/g, "N").slice(0, 90)}`;
       reasons.set(k, (reasons.get(k) ?? 0) + 1);
     }
     if (cases % 10_000 === 0) process.stderr.write(`fuzz: ${cases} cases\n`);
@@ -37,8 +37,8 @@ async function main(): Promise<number> {
   console.log(`fuzz: seed ${seed}, ${cases} cases in ${secs.toFixed(1)} s (${Math.round(cases / secs)} cases/s)`);
   for (const [k, n] of [...outcomes].sort((a, b) => b[1] - a[1])) console.log(`  ${k.padEnd(22)} ${n}`);
   if (reasons.size) {
-    console.log("  unusable-input reasons:");
-    for (const [k, n] of [...reasons].sort((a, b) => b[1] - a[1]).slice(0, 10)) console.log(`    ${String(n).padStart(7)}  ${k}`);
+    console.log("  most frequent reasons (numbers as N):");
+    for (const [k, n] of [...reasons].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`    ${String(n).padStart(7)}  ${k}`);
   }
   if (res.failed) {
     console.log(`FAILED after ${res.numRuns} runs: ${String(res.errorInstance)}`);

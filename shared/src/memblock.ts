@@ -16,11 +16,13 @@
  *    in KHO scratch-only mode consider only MEMBLOCK_KHO_SCRATCH memory. What
  *    they find is reserved with MEMBLOCK_RSRV_KERN.
  *
- * Results are those of the kernel's linear scans, but the lists are chunked
- * arrays searched by binary search, and an update only touches the regions
- * it overlaps plus their two neighbours: appending in ascending order is
- * O(1) amortized and a random insertion costs O(log n + chunk size), so a
- * successor can reserve a million preserved ranges in well under a second.
+ * Results are those of the kernel's linear scans (O(n) per call), but the
+ * lists are chunks of typed arrays found by binary search, and an update
+ * only touches the regions it overlaps plus their two neighbours: appending
+ * in ascending order is O(1) amortized and a random insertion costs
+ * O(log n + chunk size). A successor can memblock_reserve() a million
+ * preserved ranges in about a second in ascending order, a few in random
+ * order.
  *
  * Addresses and sizes are JS numbers (safe integers); PHYS_ADDR_MAX is
  * 2^53 - 1, and sizes are capped so that base + size never passes it, like
@@ -221,6 +223,8 @@ class Chunk {
  */
 class RegionStore {
   chunks: Chunk[] = [];
+  /** Base of each chunk's first region: a flat number array the searches bisect. */
+  private firstBase: number[] = [];
   cnt = 0;
   totalSize = 0;
   /** A chunk this small is merged into a neighbour when they fit together. */
@@ -270,23 +274,31 @@ class RegionStore {
     return chunk?.get(chunk.len - 1);
   }
 
-  /**
-   * First region that ends above @addr: the first that can overlap
-   * [addr, ...). Region ends increase along the list, so binary search
-   * over the chunks' last regions, then inside the chunk.
-   */
-  firstEndingAbove(addr: number): Pos {
-    const chunks = this.chunks;
+  /** Index of the last chunk whose first region starts at or below @addr (< @addr if @strict); -1 if none. */
+  private chunkFor(addr: number, strict: boolean): number {
+    const fb = this.firstBase;
     let lo = 0;
-    let hi = chunks.length;
+    let hi = fb.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      const chunk = chunks[mid]!;
-      if (chunk.end(chunk.len - 1) > addr) hi = mid;
-      else lo = mid + 1;
+      const v = fb[mid]!;
+      if (strict ? v < addr : v <= addr) lo = mid + 1;
+      else hi = mid;
     }
-    if (lo === chunks.length) return this.endPos();
-    const chunk = chunks[lo]!;
+    return lo - 1;
+  }
+
+  /**
+   * First region that ends above @addr: the first that can overlap
+   * [addr, ...). Bases and ends both increase along the list: find the
+   * chunk by its first base, then bisect inside it; if all its regions end
+   * at or below @addr, the answer is the next chunk's first region.
+   */
+  firstEndingAbove(addr: number): Pos {
+    const c = this.chunkFor(addr, false);
+    if (c < 0) return { c: 0, i: 0 };
+    const chunk = this.chunks[c]!;
+    if (chunk.end(chunk.len - 1) <= addr) return { c: c + 1, i: 0 };
     let a = 0;
     let b = chunk.len - 1;
     while (a < b) {
@@ -294,31 +306,23 @@ class RegionStore {
       if (chunk.end(mid) > addr) b = mid;
       else a = mid + 1;
     }
-    return { c: lo, i: a };
+    return { c, i: a };
   }
 
   /** Last region that starts below @addr, or null. */
   lastStartingBelow(addr: number): Pos | null {
-    const chunks = this.chunks;
-    let lo = 0;
-    let hi = chunks.length;
-    // first chunk whose last region starts at or above addr
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      const chunk = chunks[mid]!;
-      if (chunk.base[chunk.len - 1]! >= addr) hi = mid;
-      else lo = mid + 1;
-    }
-    if (lo === chunks.length) return this.prev(this.endPos());
-    const chunk = chunks[lo]!;
+    const c = this.chunkFor(addr, true);
+    if (c < 0) return null;
+    const chunk = this.chunks[c]!;
+    // last i with base < addr; base[0] < addr holds
     let a = 0;
     let b = chunk.len - 1;
     while (a < b) {
-      const mid = (a + b) >>> 1;
-      if (chunk.base[mid]! >= addr) b = mid;
-      else a = mid + 1;
+      const mid = (a + b + 1) >>> 1;
+      if (chunk.base[mid]! < addr) a = mid;
+      else b = mid - 1;
     }
-    return this.prev({ c: lo, i: a });
+    return { c, i: a };
   }
 
   /** Region containing @addr, or undefined. */
@@ -348,7 +352,7 @@ class RegionStore {
     const chunks = this.chunks;
     if (this.isEnd(from)) {
       if (items.length === 0) return;
-      if (chunks.length === 0) chunks.push(this.newChunk());
+      if (chunks.length === 0) this.spliceChunks(0, 0, [this.newChunk()]);
       const c = chunks.length - 1;
       const last = chunks[c]!;
       last.splice(last.len, last.len, items);
@@ -366,17 +370,26 @@ class RegionStore {
     first.splice(from.i, first.len, items);
     if (!this.isEnd(to)) chunks[to.c]!.splice(0, to.i, []);
     const middle = Math.min(to.c, chunks.length) - from.c - 1;
-    if (middle > 0) chunks.splice(from.c + 1, middle);
+    if (middle > 0) this.spliceChunks(from.c + 1, middle, []);
     if (from.c + 1 < chunks.length) this.fix(from.c + 1);
     this.fix(from.c);
   }
 
-  /** Restore chunk size bounds around chunk @c after a change. */
+  /** chunks.splice() keeping firstBase in step. */
+  private spliceChunks(start: number, deleteCount: number, add: Chunk[]): void {
+    this.chunks.splice(start, deleteCount, ...add);
+    this.firstBase.splice(start, deleteCount, ...add.map((ch) => ch.base[0]!));
+  }
+
+  /**
+   * Restore chunk size bounds around chunk @c after a change to its
+   * contents, and refresh its first base.
+   */
   private fix(c: number): void {
     const chunks = this.chunks;
     const chunk = chunks[c]!;
     if (chunk.len === 0) {
-      chunks.splice(c, 1);
+      this.spliceChunks(c, 1, []);
       return;
     }
     if (chunk.len > this.chunkMax) {
@@ -387,20 +400,21 @@ class RegionStore {
         piece.appendFrom(chunk, k, Math.min(k + half, chunk.len));
         pieces.push(piece);
       }
-      chunks.splice(c, 1, ...pieces);
+      this.spliceChunks(c, 1, pieces);
       return;
     }
+    this.firstBase[c] = chunk.base[0]!;
     if (chunk.len < this.chunkMin) {
       const nextChunk = chunks[c + 1];
       if (nextChunk && chunk.len + nextChunk.len <= this.chunkMax) {
         chunk.appendFrom(nextChunk, 0, nextChunk.len);
-        chunks.splice(c + 1, 1);
+        this.spliceChunks(c + 1, 1, []);
         return;
       }
       const prevChunk = chunks[c - 1];
       if (prevChunk && chunk.len + prevChunk.len <= this.chunkMax) {
         prevChunk.appendFrom(chunk, 0, chunk.len);
-        chunks.splice(c, 1);
+        this.spliceChunks(c, 1, []);
       }
     }
   }
@@ -643,6 +657,22 @@ export class Memblock {
   memblockAdd(base: number, size: number): void {
     size = checkRange("memblock_add", base, size);
     this.addRange(this.memory, base, size, MEMBLOCK_NONE);
+  }
+
+  /**
+   * memblockAddNode - add new memory region with flags (memblock_add_node()
+   * without the node: khosim has one). This is how the kernel adds
+   * MEMBLOCK_DRIVER_MANAGED memory.
+   * @base: base address of the new region
+   * @size: size of the new region
+   * @flags: flags of the new parts
+   */
+  memblockAddNode(base: number, size: number, flags: number): void {
+    size = checkRange("memblock_add_node", base, size);
+    if (!Number.isInteger(flags) || flags < 0 || (flags & ~MEMBLOCK_FLAGS_ALL) !== 0) {
+      throw new MemblockError("EINVAL", `memblock_add_node: unknown flags ${String(flags)}`);
+    }
+    this.addRange(this.memory, base, size, flags);
   }
 
   /**

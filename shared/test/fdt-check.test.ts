@@ -333,6 +333,11 @@ describe("fdtCheckFull: one corrupt blob per rule", () => {
     expect(e.message).toBe("FDT_ERR_BADSTRUCTURE at 0x48: property nameoff 0x40 outside strings block (size 0x2)");
   });
 
+  it("keeps messages on one line when a hostile name holds control characters", () => {
+    const e = thrown(() => fdtCheckFull(assemble([...tok.begin("r\n\u0007x"), ...tok.end(), ...tok.fin()], "")));
+    expect(e.message).toBe('FDT_ERR_BADSTRUCTURE at 0x40: root node name "r\\n\\u0007x" is not empty');
+  });
+
   it("accepts FDT_NOP between tokens up to the root's END_NODE, exactly 64 levels, and a buffer longer than totalsize", () => {
     for (const a of acceptedByRule) expect(() => fdtCheckFull(a.blob()), a.what).not.toThrow();
   });

@@ -11,6 +11,7 @@ import {
   MEMBLOCK_KHO_SCRATCH,
   MEMBLOCK_NONE,
   MEMBLOCK_NOMAP,
+  MEMBLOCK_DRIVER_MANAGED,
   MEMBLOCK_RSRV_KERN,
   Memblock,
   MemblockError,
@@ -172,6 +173,18 @@ describe("memblock_phys_alloc, top-down", () => {
     expect(m.memblockPhysAlloc(SZ_4K, SZ_4K)).toBe(MEM_END - SZ_8K);
     m.memblockClearNomap(MEM_END - SZ_4K, SZ_4K);
     expect(m.memblockPhysAlloc(SZ_4K, SZ_4K)).toBe(MEM_END - SZ_4K);
+  });
+
+  it("skips DRIVER_MANAGED memory (added with memblock_add_node)", () => {
+    const m = setupMemblock();
+    m.memblockAddNode(MEM_END, SZ_16K, MEMBLOCK_DRIVER_MANAGED);
+    expectRegions(m, "memory", [
+      [MEM_BASE, MEM_SIZE],
+      [MEM_END, SZ_16K, MEMBLOCK_DRIVER_MANAGED],
+    ]);
+    expect(m.memblockPhysAlloc(SZ_4K, SZ_4K)).toBe(MEM_END - SZ_4K);
+    expect(m.freeRanges()).toEqual([{ base: MEM_BASE, size: MEM_SIZE - SZ_4K }]);
+    expect(() => m.memblockAddNode(0, SZ_4K, 0x1000)).toThrow(MemblockError);
   });
 
   it("mirror: prefers mirrored memory, falls back to any when it is full", () => {

@@ -12,7 +12,7 @@
  * loop: each walk advances by at least one 4-byte token per step.
  */
 import { ByteReader, hex } from "../bytes.js";
-import { FdtError } from "./errors.js";
+import { FdtError, fdtQuote } from "./errors.js";
 
 /** Header magic, big-endian at offset 0. */
 export const FDT_MAGIC = 0xd00dfeed;
@@ -369,12 +369,12 @@ export function fdtCheckFull(blob: Uint8Array): void {
     switch (t.tag) {
       case FDT_BEGIN_NODE:
         if (top === undefined) {
-          if (t.name !== "") throw new FdtError("BADSTRUCTURE", at, `root node name "${t.name}" is not empty`);
+          if (t.name !== "") throw new FdtError("BADSTRUCTURE", at, `root node name ${fdtQuote(t.name)} is not empty`);
           seenRoot = true;
         } else {
           if (t.name === "") throw new FdtError("BADSTRUCTURE", at, "empty node name below the root");
-          if (t.name.includes("/")) throw new FdtError("BADSTRUCTURE", at, `node name "${t.name}" contains '/'`);
-          if (top.children.has(t.name)) throw new FdtError("BADSTRUCTURE", at, `duplicate node name "${t.name}"`);
+          if (t.name.includes("/")) throw new FdtError("BADSTRUCTURE", at, `node name ${fdtQuote(t.name)} contains '/'`);
+          if (top.children.has(t.name)) throw new FdtError("BADSTRUCTURE", at, `duplicate node name ${fdtQuote(t.name)}`);
           top.children.add(t.name);
           top.sawChild = true;
         }
@@ -390,8 +390,8 @@ export function fdtCheckFull(blob: Uint8Array): void {
       case FDT_PROP: {
         if (top === undefined) throw new FdtError("BADSTRUCTURE", at, "property outside any node");
         const name = fdtPropName(blob, h, t.nameoff, at);
-        if (top.sawChild) throw new FdtError("BADSTRUCTURE", at, `property "${name}" after a subnode`);
-        if (top.props.has(name)) throw new FdtError("BADSTRUCTURE", at, `duplicate property "${name}"`);
+        if (top.sawChild) throw new FdtError("BADSTRUCTURE", at, `property ${fdtQuote(name)} after a subnode`);
+        if (top.props.has(name)) throw new FdtError("BADSTRUCTURE", at, `duplicate property ${fdtQuote(name)}`);
         top.props.add(name);
         break;
       }

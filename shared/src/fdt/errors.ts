@@ -51,3 +51,11 @@ export class FdtError extends Error {
     this.name = "FdtError";
   }
 }
+
+/**
+ * fdtQuote - @s as a JSON string literal, cut to 64 characters, so that a
+ * name taken from a hostile blob cannot break the one-line message.
+ */
+export function fdtQuote(s: string): string {
+  return JSON.stringify(s.length > 64 ? s.slice(0, 64) + "..." : s);
+}

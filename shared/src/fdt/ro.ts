@@ -24,7 +24,7 @@ import {
   fdtPropName,
   fdtReservations,
 } from "./check.js";
-import { FdtError } from "./errors.js";
+import { FdtError, fdtQuote } from "./errors.js";
 
 /** A node in document order: properties first, then children. */
 export interface FdtNode {
@@ -109,7 +109,7 @@ export class FdtRo {
     for (const c of this.node(parent).children) {
       if (this.node(c).name === name) return c;
     }
-    throw new FdtError("NOTFOUND", this.header.offDtStruct + parent, `node "${this.path(parent)}" has no subnode "${name}"`);
+    throw new FdtError("NOTFOUND", this.header.offDtStruct + parent, `node ${fdtQuote(this.path(parent))} has no subnode ${fdtQuote(name)}`);
   }
 
   /**
@@ -119,7 +119,7 @@ export class FdtRo {
    */
   pathOffset(path: string): number {
     if (!path.startsWith("/")) {
-      throw new FdtError("NOTFOUND", -1, `path "${path}" is not absolute (aliases are not supported)`);
+      throw new FdtError("NOTFOUND", -1, `path ${fdtQuote(path)} is not absolute (aliases are not supported)`);
     }
     let off = 0;
     for (const part of path.split("/")) {

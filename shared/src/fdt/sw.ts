@@ -39,7 +39,7 @@ import {
   fdtReservations,
   fdtTagAlign,
 } from "./check.js";
-import { FdtError } from "./errors.js";
+import { FdtError, fdtQuote } from "./errors.js";
 import type { FdtNode } from "./ro.js";
 
 /** Where fdt_create() puts the reservation block: ALIGN(40, 16). */
@@ -55,7 +55,7 @@ function asciiName(what: string, name: string, at: number): Uint8Array {
   for (let i = 0; i < name.length; i++) {
     const c = name.charCodeAt(i);
     if (c < 0x20 || c > 0x7e) {
-      throw new FdtError("BADVALUE", at, `${what} "${name}" has character ${hex(c)} outside printable ASCII`);
+      throw new FdtError("BADVALUE", at, `${what} ${fdtQuote(name)} has character ${hex(c)} outside printable ASCII`);
     }
   }
   const b = new Uint8Array(name.length);
@@ -178,13 +178,13 @@ export class FdtWriter {
     const bytes = asciiName("node name", name, at);
     if (top === undefined) {
       if (this.rootDone) throw new FdtError("BADSTRUCTURE", at, "second root node");
-      if (name !== "") throw new FdtError("BADVALUE", at, `root node name "${name}" is not empty`);
+      if (name !== "") throw new FdtError("BADVALUE", at, `root node name ${fdtQuote(name)} is not empty`);
       this.rootDone = true;
     } else {
       if (name === "" || name.includes("/")) {
-        throw new FdtError("BADVALUE", at, `node name "${name}" is empty or contains '/'`);
+        throw new FdtError("BADVALUE", at, `node name ${fdtQuote(name)} is empty or contains '/'`);
       }
-      if (top.children.has(name)) throw new FdtError("BADSTRUCTURE", at, `duplicate node name "${name}"`);
+      if (top.children.has(name)) throw new FdtError("BADSTRUCTURE", at, `duplicate node name ${fdtQuote(name)}`);
       top.children.add(name);
       top.sawChild = true;
     }
@@ -241,11 +241,11 @@ export class FdtWriter {
     this.need("struct", "property");
     const at = this.cursor();
     const top = this.stack[this.stack.length - 1];
-    if (top === undefined) throw new FdtError("BADSTRUCTURE", at, `property "${name}" outside any node`);
+    if (top === undefined) throw new FdtError("BADSTRUCTURE", at, `property ${fdtQuote(name)} outside any node`);
     const bytes = asciiName("property name", name, at);
     if (name === "") throw new FdtError("BADVALUE", at, "empty property name");
-    if (top.sawChild) throw new FdtError("BADSTRUCTURE", at, `property "${name}" after a subnode of "${top.name}"`);
-    if (top.props.has(name)) throw new FdtError("BADSTRUCTURE", at, `duplicate property "${name}"`);
+    if (top.sawChild) throw new FdtError("BADSTRUCTURE", at, `property ${fdtQuote(name)} after a subnode of ${fdtQuote(top.name)}`);
+    if (top.props.has(name)) throw new FdtError("BADSTRUCTURE", at, `duplicate property ${fdtQuote(name)}`);
     top.props.add(name);
     const fromEnd = this.findAddString(bytes);
     const off = this.struct.grab(3 * FDT_TAGSIZE + fdtTagAlign(value.length));
@@ -264,7 +264,7 @@ export class FdtWriter {
   /** propertyStrings - a string list: each string UTF-8, NUL-terminated, concatenated. */
   propertyStrings(name: string, ...strs: string[]): void {
     const parts = strs.map((s) => {
-      if (s.includes("\0")) throw new FdtError("BADVALUE", this.cursor(), `string value of "${name}" contains NUL`);
+      if (s.includes("\0")) throw new FdtError("BADVALUE", this.cursor(), `string value of ${fdtQuote(name)} contains NUL`);
       return utf8.encode(s);
     });
     const value = new Uint8Array(parts.reduce((n, p) => n + p.length + 1, 0));

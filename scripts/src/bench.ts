@@ -1,0 +1,581 @@
+/*
+ * npm run bench -- [--only a,b,c] [--runs N] [--out DIR] [--keep]
+ *                  [--scenario X=FILE] [--timeout-s S] [--json [FILE]]
+ *
+ * A measurement campaign (not a test): for each workload, run the real
+ * two-process handoff N times (kernel-a into a scratch handoff directory, then
+ * kernel-b from it, each `node --import tsx main.ts` as run.ts does), read the
+ * measurements both kernels log on their last JSON line, and print medians
+ * (with min-max) as a markdown table on stdout. Progress goes to stderr.
+ *
+ *   a  scenarios/default.json      test_kho's default                  5 runs
+ *   b  scenarios/isolated-1m.json  1M isolated order-0 folios, 16 GiB   3 runs
+ *   c  scenarios/contig-48g.json   48 GiB contiguous order-0, 64 GiB    3 runs
+ *                                  (the kernel's "preserve + serialize took 577 ms")
+ *
+ * --runs N       runs per workload for every selected workload
+ * --only a,c     select workloads
+ * --out DIR      scratch handoff directories DIR/<a|b|c> (default out/bench);
+ *                removed at the end unless --keep
+ * --scenario X=FILE  run workload X from FILE instead of its default scenario
+ * --timeout-s S  kill a kernel process after S seconds (default 900)
+ * --json         print the raw numbers as JSON on stdout instead of the table;
+ * --json FILE    print the table and write the raw numbers to FILE
+ *
+ * Every kernel-b run must end "revived" (exit 0); the first failure of a
+ * workload is reported and stops that workload's runs; the bench then goes on
+ * with the other workloads and exits 1.
+ */
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { KERNEL_A, KERNEL_B, ROOT } from "./run.js";
+
+/** The kernel's published figure for workload (c): "preserve + serialize took 577 ms". */
+const KERNEL_PRESERVE_SERIALIZE_MS = 577;
+const CHUNK_BYTES = 4096;
+const MiB = 2 ** 20;
+
+interface Workload {
+  key: string;
+  name: string;
+  scenario: string;
+  runs: number;
+}
+
+const WORKLOADS: Workload[] = [
+  { key: "a", name: "default (test_kho)", scenario: "scenarios/default.json", runs: 5 },
+  { key: "b", name: "isolated-1m", scenario: "scenarios/isolated-1m.json", runs: 3 },
+  { key: "c", name: "contig-48g", scenario: "scenarios/contig-48g.json", runs: 3 },
+];
+
+interface Options {
+  only: string[];
+  runs?: number;
+  out: string;
+  keep: boolean;
+  scenarios: Record<string, string>;
+  timeoutS: number;
+  json: boolean;
+  jsonFile?: string;
+}
+
+class UsageError extends Error {}
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { only: WORKLOADS.map((w) => w.key), out: "out/bench", keep: false, scenarios: {}, timeoutS: 900, json: false };
+  const value = (i: number, name: string): string => {
+    const v = argv[i + 1];
+    if (v === undefined || v.startsWith("--")) throw new UsageError(`${name} needs a value`);
+    return v;
+  };
+  const posInt = (v: string, name: string): number => {
+    if (!/^\d+$/.test(v) || Number(v) < 1) throw new UsageError(`${name}: ${JSON.stringify(v)} is not a positive integer`);
+    return Number(v);
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    switch (a) {
+      case "--runs":
+        o.runs = posInt(value(i++, a), a);
+        break;
+      case "--only": {
+        const keys = value(i++, a).split(",").map((s) => s.trim().toLowerCase()).filter(Boolean);
+        for (const k of keys) if (!WORKLOADS.some((w) => w.key === k)) throw new UsageError(`--only: unknown workload ${JSON.stringify(k)} (a, b, c)`);
+        o.only = keys;
+        break;
+      }
+      case "--out":
+        o.out = value(i++, a);
+        break;
+      case "--keep":
+        o.keep = true;
+        break;
+      case "--scenario": {
+        const m = /^([a-z])=(.+)$/.exec(value(i++, a));
+        if (!m || !WORKLOADS.some((w) => w.key === m[1])) throw new UsageError(`--scenario: expected X=FILE with X one of a, b, c`);
+        o.scenarios[m[1]!] = m[2]!;
+        break;
+      }
+      case "--timeout-s":
+        o.timeoutS = posInt(value(i++, a), a);
+        break;
+      case "--json": {
+        o.json = true;
+        const v = argv[i + 1];
+        if (v !== undefined && !v.startsWith("--")) {
+          o.jsonFile = v;
+          i++;
+        }
+        break;
+      }
+      case "-h":
+      case "--help":
+        process.stdout.write(fs.readFileSync(new URL(import.meta.url), "utf8").split("*/")[0]!.replace(/^\/\*\n?/, "").replace(/^ \* ?/gm, "") + "\n");
+        process.exit(0);
+      default:
+        throw new UsageError(`unknown argument ${JSON.stringify(a)}`);
+    }
+  }
+  return o;
+}
+
+/* ---------------------------------------------------------------- processes */
+
+interface ProcResult {
+  status: number | null;
+  signal: string | null;
+  error?: string;
+  stdout: string;
+  stderr: string;
+  /** Wall time of spawnSync, measured by the bench: node + tsx startup, the work, exit. */
+  extWallMs: number;
+  /** User + system CPU of the child (from the bench's cutime/cstime), seconds, 10 ms resolution. */
+  cpuS: number;
+  /** The last JSON object on stderr (the kernel's closing measurement line). */
+  last?: Record<string, unknown>;
+}
+
+const CLK_TCK = 100;
+
+/** User + system CPU seconds of this process's reaped children (/proc/self/stat cutime + cstime). */
+function childCpuS(): number {
+  try {
+    const stat = fs.readFileSync("/proc/self/stat", "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[13]) + Number(f[14])) / CLK_TCK; // fields 16 and 17 of proc(5)
+  } catch {
+    return NaN;
+  }
+}
+
+/** lastJsonLine - the last line of @stderr that parses as a JSON object with wallMs. */
+function lastJsonLine(stderr: string): Record<string, unknown> | undefined {
+  const lines = stderr.split("\n");
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const l = lines[i]!.trim();
+    if (!l.startsWith("{")) continue;
+    try {
+      const v: unknown = JSON.parse(l);
+      if (v && typeof v === "object" && "wallMs" in v) return v as Record<string, unknown>;
+    } catch {
+      /* not a log line */
+    }
+  }
+  return undefined;
+}
+
+/** runProc - run a kernel's main exactly as run.ts's runKernel does, timed from outside. */
+function runProc(main: string, args: string[], timeoutS: number): ProcResult {
+  const cpu0 = childCpuS();
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(process.execPath, ["--import", "tsx", main, ...args], {
+    cwd: ROOT,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+    maxBuffer: 1 << 30,
+    timeout: timeoutS * 1000,
+    killSignal: "SIGKILL",
+    env: { ...process.env, KHOSIM_LOG_LEVEL: "info" },
+  });
+  const extWallMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  const stderr = String(r.stderr ?? "");
+  const res: ProcResult = {
+    status: r.status,
+    signal: r.signal,
+    stdout: String(r.stdout ?? ""),
+    stderr,
+    extWallMs,
+    cpuS: childCpuS() - cpu0,
+  };
+  if (r.error) res.error = (r.error as NodeJS.ErrnoException).code === "ETIMEDOUT" ? `timed out after ${timeoutS} s (killed)` : r.error.message;
+  const last = lastJsonLine(stderr);
+  if (last) res.last = last;
+  return res;
+}
+
+function num(o: Record<string, unknown> | undefined, k: string): number {
+  const v = o?.[k];
+  return typeof v === "number" ? v : NaN;
+}
+
+/** du-style sizes of a file or a directory tree: apparent bytes and allocated bytes (blocks * 512). */
+function diskUsage(p: string): { apparent: number; allocated: number } {
+  let apparent = 0;
+  let allocated = 0;
+  const walk = (q: string): void => {
+    const st = fs.lstatSync(q);
+    apparent += st.size;
+    allocated += st.blocks * 512;
+    if (st.isDirectory()) for (const e of fs.readdirSync(q)) walk(path.join(q, e));
+  };
+  if (fs.existsSync(p)) walk(p);
+  return { apparent, allocated };
+}
+
+/* ---------------------------------------------------------------- one run */
+
+interface RunRecord {
+  workload: string;
+  run: number;
+  ok: boolean;
+  failure?: string;
+  loadavg1: number;
+  a: { status: number | null; extWallMs: number; cpuS: number; log?: Record<string, unknown> };
+  b?: { status: number | null; extWallMs: number; cpuS: number; log?: Record<string, unknown> };
+  image?: { apparent: number; allocated: number };
+  dirAfterA?: { apparent: number; allocated: number };
+  dirAfterB?: { apparent: number; allocated: number };
+  /** Derived per-run metrics (NaN where not applicable). */
+  m: Record<string, number>;
+}
+
+function describeFailure(who: string, r: ProcResult): string {
+  const why = r.error ?? (r.signal ? `killed by ${r.signal}` : `exit ${r.status}`);
+  const tail = r.stderr.trimEnd().split("\n").slice(-4).join("\n    ");
+  return `${who}: ${why}${r.last?.["outcome"] !== undefined ? `, outcome ${String(r.last["outcome"])}` : ""}\n    ${tail}`;
+}
+
+function oneRun(w: Workload, scenario: string, dir: string, run: number, timeoutS: number): RunRecord {
+  // Start every run from nothing, so that kernel-a's wall time never includes removing the previous run's directory.
+  fs.rmSync(dir, { recursive: true, force: true });
+  const rec: RunRecord = { workload: w.key, run, ok: false, loadavg1: os.loadavg()[0]!, a: { status: null, extWallMs: NaN, cpuS: NaN }, m: {} };
+  const a = runProc(KERNEL_A, ["--out", dir, "--scenario", scenario, "--force", "--log-format", "json"], timeoutS);
+  rec.a = { status: a.status, extWallMs: a.extWallMs, cpuS: a.cpuS, ...(a.last ? { log: a.last } : {}) };
+  if (a.status !== 0 || !a.last) {
+    rec.failure = describeFailure("kernel-a", a) + (a.status === 0 ? "\n    (no closing JSON measurement line)" : "");
+    return rec;
+  }
+  rec.image = diskUsage(path.join(dir, "memory.img"));
+  rec.dirAfterA = diskUsage(dir);
+  const b = runProc(KERNEL_B, ["--in", dir, "--log-format", "json"], timeoutS);
+  rec.b = { status: b.status, extWallMs: b.extWallMs, cpuS: b.cpuS, ...(b.last ? { log: b.last } : {}) };
+  rec.dirAfterB = diskUsage(dir);
+  if (b.status !== 0 || b.last?.["outcome"] !== "revived") {
+    rec.failure = describeFailure("kernel-b", b) + (b.status === 0 ? `\n    (outcome ${String(b.last?.["outcome"])}, expected "revived")` : "");
+  } else {
+    rec.ok = true;
+  }
+  derive(rec);
+  return rec;
+}
+
+/** derive - the per-run metrics; ratios come from numbers of the same run. */
+function derive(rec: RunRecord): void {
+  const A = rec.a.log;
+  const B = rec.ok ? rec.b?.log : undefined;
+  const m = rec.m;
+  const preserveNs = num(A, "preserveNs");
+  const calls = num(A, "preserveCalls");
+  const serNs = num(A, "serializeNs");
+  const aRanges = num(A, "ranges");
+  const aChunks = num(A, "chunks");
+  m["a.preserveCalls"] = calls;
+  m["a.ranges"] = aRanges;
+  m["a.chunks"] = aChunks;
+  m["a.touchedPages"] = num(A, "touchedPages");
+  m["a.nsPerPreserve"] = preserveNs / calls;
+  m["a.preserveMs"] = preserveNs / 1e6;
+  m["a.serializeMs"] = serNs / 1e6;
+  m["a.preserveSerializeMs"] = (preserveNs + serNs) / 1e6;
+  m["a.vsKernel577"] = (preserveNs + serNs) / 1e6 / KERNEL_PRESERVE_SERIALIZE_MS;
+  m["a.serRangesPerS"] = serNs > 0 ? aRanges / (serNs / 1e9) : NaN;
+  m["a.serMBps"] = serNs > 0 ? (aChunks * CHUNK_BYTES) / 1e6 / (serNs / 1e9) : NaN;
+  m["a.wallMs"] = num(A, "wallMs");
+  m["a.extWallMs"] = rec.a.extWallMs;
+  m["a.outsideMs"] = rec.a.extWallMs - num(A, "wallMs");
+  m["a.cpuS"] = rec.a.cpuS;
+  m["a.rssMiB"] = (num(A, "maxRssKiB") * 1024) / MiB;
+  m["img.apparentMiB"] = (rec.image?.apparent ?? NaN) / MiB;
+  m["img.allocatedMiB"] = (rec.image?.allocated ?? NaN) / MiB;
+  m["img.allocatedPct"] = rec.image ? (100 * rec.image.allocated) / rec.image.apparent : NaN;
+  m["img.touchedMiB"] = (num(A, "touchedPages") * 4096) / MiB;
+  m["dirA.apparentMiB"] = (rec.dirAfterA?.apparent ?? NaN) / MiB;
+  m["dirA.allocatedMiB"] = (rec.dirAfterA?.allocated ?? NaN) / MiB;
+  m["dirB.apparentMiB"] = (rec.dirAfterB?.apparent ?? NaN) / MiB;
+  m["dirB.allocatedMiB"] = (rec.dirAfterB?.allocated ?? NaN) / MiB;
+  m["loadavg1"] = rec.loadavg1;
+  if (!B) return;
+  const walkNs = num(B, "walkNs");
+  const resNs = num(B, "reserveNs");
+  const bRanges = num(B, "ranges");
+  const bChunks = num(B, "chunks");
+  m["b.ranges"] = bRanges;
+  m["b.chunks"] = bChunks;
+  m["b.walkMs"] = walkNs / 1e6;
+  m["b.walkRangesPerS"] = walkNs > 0 ? bRanges / (walkNs / 1e9) : NaN;
+  m["b.walkMBps"] = walkNs > 0 ? (bChunks * CHUNK_BYTES) / 1e6 / (walkNs / 1e9) : NaN;
+  m["b.reserveMs"] = resNs / 1e6;
+  m["b.nsPerReserve"] = bRanges > 0 ? resNs / bRanges : NaN;
+  m["b.wallMs"] = num(B, "wallMs");
+  m["b.extWallMs"] = rec.b!.extWallMs;
+  m["b.outsideMs"] = rec.b!.extWallMs - num(B, "wallMs");
+  m["b.cpuS"] = rec.b!.cpuS;
+  m["b.rssMiB"] = (num(B, "maxRssKiB") * 1024) / MiB;
+}
+
+/* ---------------------------------------------------------------- statistics */
+
+interface Stat {
+  median: number;
+  min: number;
+  max: number;
+  n: number;
+}
+
+function stat(values: number[]): Stat | undefined {
+  const v = values.filter((x) => Number.isFinite(x)).sort((x, y) => x - y);
+  if (v.length === 0) return undefined;
+  const mid = v.length >> 1;
+  const median = v.length % 2 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
+  return { median, min: v[0]!, max: v[v.length - 1]!, n: v.length };
+}
+
+function fmt(x: number): string {
+  if (!Number.isFinite(x)) return "–";
+  const a = Math.abs(x);
+  if (a >= 1e9) return `${(x / 1e9).toFixed(2)}G`;
+  if (a >= 1e6) return `${(x / 1e6).toFixed(2)}M`;
+  if (a >= 1000) return Math.round(x).toLocaleString("en-US");
+  if (a >= 100) return x.toFixed(0);
+  if (a >= 10) return x.toFixed(1);
+  if (a >= 1) return x.toFixed(2);
+  if (a === 0) return "0";
+  return x.toPrecision(2);
+}
+
+function cell(s: Stat | undefined): string {
+  if (!s) return "–";
+  if (s.n === 1 || fmt(s.min) === fmt(s.max)) return fmt(s.median);
+  return `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)})`;
+}
+
+/** hrtime.bigint() interval floor: what each preserve call's measurement costs with an empty body. */
+function timerFloorNs(iterations = 2_000_000): { intervalNs: number; perIterationNs: number } {
+  let acc = 0n;
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < iterations; i++) {
+    const t = process.hrtime.bigint();
+    acc += process.hrtime.bigint() - t;
+  }
+  const total = process.hrtime.bigint() - t0;
+  return { intervalNs: Number(acc) / iterations, perIterationNs: Number(total) / iterations };
+}
+
+/* ---------------------------------------------------------------- output */
+
+const ROWS: [string, string, string][] = [
+  // [metric key, label, unit]
+  ["a.preserveCalls", "preserve calls", "count"],
+  ["a.ranges", "ranges serialized / chunks", "count"],
+  ["a.nsPerPreserve", "**ns per preserve call** (preserveNs / preserveCalls)", "ns"],
+  ["a.preserveMs", "preserve total", "ms"],
+  ["a.serializeMs", "serialize (khoMemSerialize)", "ms"],
+  ["a.preserveSerializeMs", "**preserve + serialize**", "ms"],
+  ["a.vsKernel577", "preserve + serialize ÷ kernel's 577 ms", "×"],
+  ["a.serRangesPerS", "serialize throughput", "ranges/s"],
+  ["a.serMBps", "serialize throughput (chunks × 4096 B)", "MB/s"],
+  ["b.walkMs", "kernel-b chunk-list walk", "ms"],
+  ["b.walkRangesPerS", "walk throughput", "ranges/s"],
+  ["b.walkMBps", "walk throughput (chunks × 4096 B)", "MB/s"],
+  ["b.reserveMs", "kernel-b memblock_reserve loop", "ms"],
+  ["b.nsPerReserve", "memblock_reserve loop per range", "ns"],
+  ["a.wallMs", "kernel-a wall, inside (wallMs)", "ms"],
+  ["a.extWallMs", "kernel-a wall, outside (node + tsx startup, exit)", "ms"],
+  ["a.outsideMs", "kernel-a outside − inside (same run)", "ms"],
+  ["a.cpuS", "kernel-a CPU user+sys", "s"],
+  ["b.wallMs", "kernel-b wall, inside (wallMs)", "ms"],
+  ["b.extWallMs", "kernel-b wall, outside (node + tsx startup, exit)", "ms"],
+  ["b.outsideMs", "kernel-b outside − inside (same run)", "ms"],
+  ["b.cpuS", "kernel-b CPU user+sys", "s"],
+  ["a.rssMiB", "kernel-a peak RSS", "MiB"],
+  ["b.rssMiB", "kernel-b peak RSS", "MiB"],
+  ["img.apparentMiB", "memory.img apparent size", "MiB"],
+  ["img.allocatedMiB", "memory.img allocated on disk (blocks × 512)", "MiB"],
+  ["img.touchedMiB", "memory.img pages written (touchedPages × 4 KiB)", "MiB"],
+  ["img.allocatedPct", "memory.img allocated ÷ apparent", "%"],
+  ["dirA.allocatedMiB", "handoff dir allocated after kernel-a (apparent)", "MiB"],
+  ["dirB.allocatedMiB", "handoff dir allocated after kernel-b (apparent)", "MiB"],
+  ["loadavg1", "1-min load average at run start", ""],
+];
+
+interface WorkloadResult {
+  key: string;
+  name: string;
+  scenario: string;
+  runsPlanned: number;
+  runs: RunRecord[];
+  stats: Record<string, Stat | undefined>;
+  failures: string[];
+}
+
+function collect(w: WorkloadResult): void {
+  const keys = new Set(w.runs.flatMap((r) => Object.keys(r.m)));
+  for (const k of keys) w.stats[k] = stat(w.runs.map((r) => r.m[k] ?? NaN));
+}
+
+function table(results: WorkloadResult[]): string {
+  const head = `| metric | unit | ${results.map((r) => `(${r.key}) ${r.name}<br>${r.runs.filter((x) => x.ok).length}/${r.runsPlanned} runs ok`).join(" | ")} |`;
+  const sep = `|---|---|${results.map(() => "---:").join("|")}|`;
+  const lines = [head, sep];
+  for (const [key, label, unit] of ROWS) {
+    const cells = results.map((r) => {
+      if (key === "a.vsKernel577" && r.key !== "c") return "–";
+      if (key === "a.ranges") return `${cell(r.stats["a.ranges"])} / ${cell(r.stats["a.chunks"])}`;
+      if (key.startsWith("dir")) return `${cell(r.stats[key])} (${cell(r.stats[key.replace("allocated", "apparent")])})`;
+      return cell(r.stats[key]);
+    });
+    lines.push(`| ${label} | ${unit} | ${cells.join(" | ")} |`);
+  }
+  return lines.join("\n") + "\n";
+}
+
+function ratioLine(label: string, x: Stat | undefined, y: Stat | undefined, note: string): string | undefined {
+  if (!x || !y || y.median === 0) return undefined;
+  return `- ${label}: **${fmt(x.median / y.median)}×** (${fmt(x.median)} vs ${fmt(y.median)}; ${note})`;
+}
+
+function ratios(results: WorkloadResult[]): string {
+  const by = (k: string) => results.find((r) => r.key === k);
+  const a = by("a");
+  const b = by("b");
+  const c = by("c");
+  const out: (string | undefined)[] = [];
+  if (c) {
+    const s = c.stats["a.vsKernel577"];
+    if (s) out.push(`- (c) preserve + serialize vs the kernel's ${KERNEL_PRESERVE_SERIALIZE_MS} ms: **${cell(s)}×** (per run, median (min–max); ${cell(c.stats["a.preserveSerializeMs"])} ms)`);
+  }
+  if (a && b) out.push(ratioLine("(b) ÷ (a) ns per preserve call", b.stats["a.nsPerPreserve"], a.stats["a.nsPerPreserve"], "medians of separate runs"));
+  if (a && c) out.push(ratioLine("(c) ÷ (a) ns per preserve call", c.stats["a.nsPerPreserve"], a.stats["a.nsPerPreserve"], "medians of separate runs"));
+  if (b && c) out.push(ratioLine("(b) ÷ (c) ns per preserve call (isolated vs coalescing)", b.stats["a.nsPerPreserve"], c.stats["a.nsPerPreserve"], "medians of separate runs"));
+  for (const r of results) {
+    const pa = r.stats["a.preserveSerializeMs"];
+    const wa = r.stats["a.wallMs"];
+    if (pa && wa) out.push(`- (${r.key}) preserve + serialize share of kernel-a's inside wall: ${fmt((100 * pa.median) / wa.median)}% (${fmt(pa.median)} of ${fmt(wa.median)} ms)`);
+    const wb = r.stats["b.wallMs"];
+    const walk = r.stats["b.walkMs"];
+    const res = r.stats["b.reserveMs"];
+    if (wb && walk && res) out.push(`- (${r.key}) walk + reserve share of kernel-b's inside wall: ${fmt((100 * (walk.median + res.median)) / wb.median)}% (${fmt(walk.median + res.median)} of ${fmt(wb.median)} ms)`);
+  }
+  return out.filter((l): l is string => l !== undefined).join("\n") + "\n";
+}
+
+function header(argv: string[]): string {
+  const cpu = /^model name\s*:\s*(.*)$/m.exec(safeRead("/proc/cpuinfo"))?.[1] ?? os.cpus()[0]?.model ?? "unknown CPU";
+  const cmd = process.env["npm_lifecycle_event"] === "bench" ? `npm run bench${argv.length ? " -- " + argv.join(" ") : ""}` : `tsx scripts/src/bench.ts ${argv.join(" ")}`.trim();
+  const git = spawnSync("git", ["-C", ROOT, "rev-parse", "--short", "HEAD"], { encoding: "utf8" }).stdout?.trim() || "?";
+  const dirty = (spawnSync("git", ["-C", ROOT, "status", "--porcelain", "--untracked-files=no"], { encoding: "utf8" }).stdout ?? "")
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => l.slice(3));
+  return (
+    `khosim bench: node ${process.version}, ${cpu} (${os.cpus().length} CPUs, ${fmt(os.totalmem() / 2 ** 30)} GiB), ` +
+    `${new Date().toISOString()}, git ${git}${dirty.length ? ` + uncommitted ${dirty.join(", ")}` : ""}, command: \`${cmd}\``
+  );
+}
+
+function safeRead(f: string): string {
+  try {
+    return fs.readFileSync(f, "utf8");
+  } catch {
+    return "";
+  }
+}
+
+/* ---------------------------------------------------------------- main */
+
+function main(): number {
+  const argv = process.argv.slice(2);
+  let o: Options;
+  try {
+    o = parseArgs(argv);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`bench: ${e.message}\nusage: npm run bench -- [--only a,b,c] [--runs N] [--out DIR] [--keep] [--scenario X=FILE] [--timeout-s S] [--json [FILE]]\n`);
+      return 2;
+    }
+    throw e;
+  }
+  const head = header(argv);
+  const outRoot = path.resolve(ROOT, o.out);
+  const selected = WORKLOADS.filter((w) => o.only.includes(w.key));
+  const timer = timerFloorNs();
+  process.stderr.write(`bench: ${head}\nbench: hrtime.bigint() interval floor ${timer.intervalNs.toFixed(1)} ns (an empty preserve call would measure this)\n`);
+  for (const w of selected) {
+    const sc = path.resolve(ROOT, o.scenarios[w.key] ?? w.scenario);
+    if (!fs.existsSync(sc)) {
+      process.stderr.write(`bench: (${w.key}) ${sc}: no such scenario file\n`);
+      return 2;
+    }
+  }
+
+  const results: WorkloadResult[] = [];
+  const started = Date.now();
+  try {
+    for (const w of selected) {
+      const scenario = path.resolve(ROOT, o.scenarios[w.key] ?? w.scenario);
+      const runs = o.runs ?? w.runs;
+      const res: WorkloadResult = { key: w.key, name: w.name, scenario: path.relative(ROOT, scenario), runsPlanned: runs, runs: [], stats: {}, failures: [] };
+      results.push(res);
+      const dir = path.join(outRoot, w.key);
+      for (let i = 1; i <= runs; i++) {
+        process.stderr.write(`bench: (${w.key}) ${res.scenario} run ${i}/${runs} ... `);
+        const rec = oneRun(w, scenario, dir, i, o.timeoutS);
+        res.runs.push(rec);
+        const m = rec.m;
+        process.stderr.write(
+          (rec.a.log
+            ? `kernel-a ${fmt(rec.a.extWallMs)} ms (${fmt(m["a.nsPerPreserve"]!)} ns/preserve, preserve+serialize ${fmt(m["a.preserveSerializeMs"]!)} ms)`
+            : `kernel-a ${fmt(rec.a.extWallMs)} ms`) +
+            (rec.b ? `, kernel-b ${fmt(rec.b.extWallMs)} ms${rec.ok ? ` (walk ${fmt(m["b.walkMs"]!)} ms, reserve ${fmt(m["b.reserveMs"]!)} ms)` : ""}` : "") +
+            (rec.ok ? ", revived\n" : ", FAILED\n"),
+        );
+        if (!rec.ok) {
+          res.failures.push(`run ${i}: ${rec.failure}`);
+          process.stderr.write(`bench: (${w.key}) run ${i} failed: ${rec.failure}\nbench: (${w.key}) skipping its remaining runs\n`);
+          break;
+        }
+      }
+      collect(res);
+    }
+  } finally {
+    if (!o.keep) fs.rmSync(outRoot, { recursive: true, force: true });
+    else process.stderr.write(`bench: handoff directories kept in ${outRoot}\n`);
+  }
+  const elapsedS = (Date.now() - started) / 1000;
+  process.stderr.write(`bench: done in ${fmt(elapsedS)} s\n`);
+
+  const failed = results.filter((r) => r.failures.length > 0);
+  const raw = {
+    header: head,
+    node: process.version,
+    timerFloorNs: timer.intervalNs,
+    kernelPreserveSerializeMs: KERNEL_PRESERVE_SERIALIZE_MS,
+    elapsedS,
+    workloads: results,
+  };
+  if (o.json && !o.jsonFile) {
+    process.stdout.write(JSON.stringify(raw, null, 2) + "\n");
+  } else {
+    let md = `${head}\n\n`;
+    md += `Medians over the runs, (min–max) when they differ; scenarios: ${results.map((r) => `(${r.key}) ${r.scenario}`).join(", ")}.\n\n`;
+    md += table(results);
+    md += `\nRatios:\n${ratios(results)}`;
+    md += `\nNotes: MB = 10^6 bytes. "inside" wall = the kernel's own wallMs (after module loading and option parsing, until the handoff/report is written); ` +
+      `"outside" = spawn to exit as measured by the bench. preserveNs brackets every preserve call with two process.hrtime.bigint() calls; ` +
+      `an empty body measures ${timer.intervalNs.toFixed(1)} ns here, so that much of each "ns per preserve call" is the timer itself. ` +
+      `CPU = the child's user+sys from /proc/self/stat cutime/cstime (10 ms ticks); a CPU well below wall time means waiting (I/O or other load on this ${os.cpus().length}-CPU machine).\n`;
+    if (failed.length) {
+      md += `\nFAILURES:\n${failed.map((r) => r.failures.map((f) => `- (${r.key}) ${r.scenario} ${f}`).join("\n")).join("\n")}\n`;
+    }
+    process.stdout.write(md);
+    if (o.jsonFile) {
+      fs.writeFileSync(path.resolve(o.jsonFile), JSON.stringify(raw, null, 2) + "\n");
+      process.stderr.write(`bench: raw numbers written to ${o.jsonFile}\n`);
+    }
+  }
+  return failed.length ? 1 : 0;
+}
+
+process.exitCode = main();
