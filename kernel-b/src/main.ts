@@ -73,9 +73,10 @@ async function main(): Promise<number> {
   await initCsum();
   log.info(`Booting kernel-b: ${hex(boot.ram.size)} bytes of RAM at ${hex(boot.ram.base)}, MAX_PAGE_ORDER ${o.maxOrder}`);
   const t0 = process.hrtime.bigint();
-  const rep = bootSuccessor(boot, mem, { maxOrder: o.maxOrder, log: log });
-  writeFileAtomic(reportFile, toJson(rep));
+  const rep = bootSuccessor(boot, mem, { maxOrder: o.maxOrder, log });
+  checkKhoDtbCopy(path.join(o.in, HANDOFF_KHO_DTB), mem, rep.khoFdt, log);
   mem.close();
+  writeFileAtomic(reportFile, toJson(rep));
   const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
   log.info({ wallMs, maxRssKiB: process.resourceUsage().maxRSS, chunks: rep.chunks.length, ranges: rep.ranges.length, walkNs: rep.timing?.walkNs, reserveNs: rep.timing?.reserveNs, outcome: rep.outcome }, `report written to ${reportFile}`);
   process.stdout.write(

@@ -16,14 +16,10 @@
  *  6. restore every folio the kho_test sub-tree lists and verify checksums.
  */
 import {
-  BOOT_KHO_FDT_PROP,
-  BOOT_KHO_SCRATCH_PROP,
-  KHO_FDT_MAX_SIZE,
-  KHO_SCRATCH_SIZE,
   KHO_TEST_FDT,
-  KHO_TEST_FOLIO_ENTRY_SIZE,
-  KHO_TEST_RANGE_ENTRY_SIZE,
   KhoFdtError,
+  KhoPopulateError,
+  khoPopulate,
   KhoTestError,
   KhoWalkError,
   Memblock,
@@ -39,14 +35,11 @@ import {
   khoRetrieveSubtree,
   khoTestInfoSize,
   memmapSize,
-  parseKhoFdt,
   parseKhoTestFdt,
-  physInRam,
   u64ToNumber,
   type BootInfo,
   type KhoFdt,
   type KhoMemRange,
-  type KhoScratch,
   type Logger,
   type PhysMem,
 } from "@khosim/shared";
@@ -112,69 +105,7 @@ export interface SuccessorReport {
   timing?: { walkNs: number; reserveNs: number };
 }
 
-class NoKho extends Error {}
-
 const FDT_HEADER_SIZE = 40;
-/** Bound on scratch areas accepted from the boot DTB. */
-const MAX_SCRATCH_AREAS = 1024;
-
-function overlaps(a: number, as: number, b: number, bs: number): boolean {
-  return a < b + bs && b < a + as;
-}
-
-/** Validate /chosen's KHO properties and read the KHO FDT and scratch array. */
-function khoPopulate(boot: BootInfo, mem: PhysMem): { kho: KhoFdt; fdtAddr: number; fdtSize: number; saAddr: number; saSize: number; scratch: KhoScratch[] } {
-  const noKho = (why: string): never => {
-    throw new NoKho(why);
-  };
-  if (boot.khoPropError) noKho(boot.khoPropError);
-  if (!boot.khoFdt) noKho(`no /chosen/${BOOT_KHO_FDT_PROP}: nothing was handed over`);
-  if (!boot.khoScratch) noKho(`no /chosen/${BOOT_KHO_SCRATCH_PROP}`);
-  const f = boot.khoFdt!;
-  const s = boot.khoScratch!;
-  const fdtAddr = u64ToNumber(f.addr);
-  const fdtSize = u64ToNumber(f.size);
-  if (fdtAddr === undefined || fdtSize === undefined || !physInRam(mem, fdtAddr, fdtSize)) {
-    noKho(`/chosen/${BOOT_KHO_FDT_PROP}: [${hex(f.addr)}, +${hex(f.size)}) is outside RAM`);
-  }
-  if (fdtSize! < FDT_HEADER_SIZE || fdtSize! > KHO_FDT_MAX_SIZE) {
-    noKho(`/chosen/${BOOT_KHO_FDT_PROP}: size ${hex(fdtSize!)} is not between ${FDT_HEADER_SIZE} and ${hex(KHO_FDT_MAX_SIZE)}`);
-  }
-  const saAddr = u64ToNumber(s.addr);
-  const saSize = u64ToNumber(s.size);
-  if (saAddr === undefined || saSize === undefined || !physInRam(mem, saAddr, saSize)) {
-    noKho(`/chosen/${BOOT_KHO_SCRATCH_PROP}: [${hex(s.addr)}, +${hex(s.size)}) is outside RAM`);
-  }
-  if (saSize! === 0 || saSize! % KHO_SCRATCH_SIZE !== 0 || saSize! / KHO_SCRATCH_SIZE > MAX_SCRATCH_AREAS) {
-    noKho(`/chosen/${BOOT_KHO_SCRATCH_PROP}: size ${hex(saSize!)} is not 1..${MAX_SCRATCH_AREAS} kho_scratch entries of ${KHO_SCRATCH_SIZE} bytes`);
-  }
-  const sa = new ByteReader(mem.read(saAddr!, saSize!));
-  const scratch: KhoScratch[] = [];
-  for (let i = 0; i < saSize! / KHO_SCRATCH_SIZE; i++) {
-    const a = sa.u64le(i * KHO_SCRATCH_SIZE);
-    const z = sa.u64le(i * KHO_SCRATCH_SIZE + 8);
-    const addr = u64ToNumber(a);
-    const size = u64ToNumber(z);
-    const at = `kho_scratch[${i}] at ${hex(saAddr! + i * KHO_SCRATCH_SIZE)}`;
-    if (addr === undefined || size === undefined || !physInRam(mem, addr, size)) noKho(`${at}: [${hex(a)}, +${hex(z)}) is outside RAM`);
-    if (size! === 0 || addr! % PAGE_SIZE !== 0 || size! % PAGE_SIZE !== 0) noKho(`${at}: [${hex(addr!)}, +${hex(size!)}) is empty or not page aligned`);
-    for (const o of scratch) if (overlaps(addr!, size!, o.addr, o.size)) noKho(`${at}: overlaps scratch area ${hex(o.addr)}`);
-    scratch.push({ addr: addr!, size: size! });
-  }
-  for (const sc of scratch) {
-    if (overlaps(fdtAddr!, fdtSize!, sc.addr, sc.size)) noKho(`/chosen/${BOOT_KHO_FDT_PROP}: KHO FDT at ${hex(fdtAddr!)} lies in scratch ${hex(sc.addr)}`);
-    if (overlaps(saAddr!, saSize!, sc.addr, sc.size)) noKho(`/chosen/${BOOT_KHO_SCRATCH_PROP}: scratch array at ${hex(saAddr!)} lies in scratch ${hex(sc.addr)}`);
-  }
-  let kho: KhoFdt;
-  try {
-    kho = parseKhoFdt(mem.read(fdtAddr!, fdtSize!));
-  } catch (e) {
-    if (e instanceof KhoFdtError) noKho(`KHO FDT at ${hex(fdtAddr!)}: ${e.message}`);
-    throw e;
-  }
-  scratch.sort((a, b) => a.addr - b.addr);
-  return { kho: kho!, fdtAddr: fdtAddr!, fdtSize: fdtSize!, saAddr: saAddr!, saSize: saSize!, scratch };
-}
 
 /** The early allocations a booting kernel makes, sized from RAM: memmap and page tables. */
 function earlyAllocations(mb: Memblock, ramSize: number): number {
@@ -354,7 +285,7 @@ export function bootSuccessor(boot: BootInfo, mem: PhysMem, opts: SuccessorOptio
         mb.memblockClearKhoScratchOnly();
         mb.memblockPhysFree(p.fdtAddr, p.fdtSize);
         mb.memblockPhysFree(p.saAddr, p.saSize);
-        throw new NoKho(`chunk list: ${e.message}`);
+        throw new KhoPopulateError(`chunk list: ${e.message}`);
       }
       throw e;
     }
@@ -371,7 +302,7 @@ export function bootSuccessor(boot: BootInfo, mem: PhysMem, opts: SuccessorOptio
     log?.info(`KHO: walked ${walked.chunks.length} chunks, reserved ${ranges.length} preserved ranges; chunk pages are free again`);
     mb.memblockClearKhoScratchOnly();
   } catch (e) {
-    if (!(e instanceof NoKho)) throw e;
+    if (!(e instanceof KhoPopulateError)) throw e;
     kho = undefined;
     rep.outcome = "booted-without-kho";
     rep.reason = e.message;

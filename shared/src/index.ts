@@ -21,3 +21,4 @@ export * from "./machine.js";
 export * from "./workload.js";
 export * from "./finalize.js";
 export * from "./cli.js";
+export * from "./populate.js";

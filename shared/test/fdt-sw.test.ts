@@ -7,7 +7,7 @@ import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
   FDT_END,
-  FDT_HDR,
+
   FDT_MAX_DEPTH,
   FDT_PACKED_RSVMAP_OFFSET,
   FDT_SW_RSVMAP_OFFSET,

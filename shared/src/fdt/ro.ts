@@ -10,7 +10,6 @@
  * The indexing walk still goes through fdtNextTag() and ByteReader, so this
  * file is bounds-safe on its own even if the check were skipped.
  */
-import { hex } from "../bytes.js";
 import {
   FDT_BEGIN_NODE,
   FDT_END,
