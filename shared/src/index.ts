@@ -22,3 +22,4 @@ export * from "./workload.js";
 export * from "./finalize.js";
 export * from "./cli.js";
 export * from "./populate.js";
+export * from "./inspect.js";
