@@ -28,11 +28,12 @@ import {
   runMain,
   toJson,
   writeHandoffDir,
+  predecessorReport,
   writeImage,
   type LogFormat,
 } from "@khosim/shared";
 import { coldBootMachine, runAndFinalize } from "./predecessor.js";
-import { predecessorReport } from "./report.js";
+
 
 async function main(): Promise<number> {
   const cmd = newCommand("kernel-a", "khosim predecessor: preserve memory and write a KHO handoff directory")
@@ -53,7 +54,7 @@ async function main(): Promise<number> {
   const t0 = process.hrtime.bigint();
   const m = coldBootMachine(scenario, log);
   const { work, handoff } = runAndFinalize(m, scenario, seed, file, log);
-  const report = predecessorReport(scenario, file, seed, m, work, handoff);
+  const report = predecessorReport("khosim kernel-a", scenario, file, seed, m, work, handoff);
 
   writeHandoffDir(o.out, o.force, (dir) => {
     writeImage(path.join(dir, HANDOFF_MEMORY_IMG), m.mem);

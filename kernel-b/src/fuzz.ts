@@ -204,7 +204,7 @@ export function runCase(h: FuzzHandoff, muts: readonly Mutation[]): CaseResult {
   }
   let rep: SuccessorReport;
   try {
-    rep = bootSuccessor(boot, boot.ram.base === mem.base ? mem : rebase(mem, boot.ram.base), { maxOrder: 10 });
+    rep = bootSuccessor(boot, boot.ram.base === mem.base ? mem : rebase(mem, boot.ram.base), { maxOrder: 10 }).report;
   } catch (e) {
     if (e instanceof UnusableInputError) return { outcome: "unusable-input", reason: e.message };
     throw e;

@@ -6,11 +6,29 @@
  * Exit codes: 0 revived and verified; 1 revived but verification failed;
  * 2 unusable input (cannot boot at all, or a usage error); 3 booted without
  * KHO (the KHO data was absent or invalid; the reason is printed).
+ * With --handoff-out it then hands off again like kernel-a (the next live
+ * update); a bad --scenario or an existing --handoff-out is exit 2.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import {
   BootDtbError,
+  CliError,
+  EXIT_USAGE,
+  FinalizeError,
+  HANDOFF_REPORT,
+  HandoffError,
+  OverlayMem,
+  ScenarioError,
+  checkHandoffOut,
+  khoFinalize,
+  parseScenario,
+  predecessorReport,
+  runWorkload,
+  successorMachine,
+  writeHandoffDir,
+  writeImage,
+  type Scenario,
   HANDOFF_BOOT_DTB,
   HANDOFF_KHO_DTB,
   HANDOFF_MEMORY_IMG,
@@ -30,7 +48,7 @@ import {
   type LogFormat,
   type Logger,
 } from "@khosim/shared";
-import { EXIT_CODES, UnusableInputError, bootSuccessor } from "./successor.js";
+import { EXIT_CODES, UnusableInputError, bootSuccessor, type SuccessorBoot } from "./successor.js";
 
 /*
  * kho.dtb is for people and tools; like a real kernel, kernel-b reads the KHO
@@ -45,15 +63,83 @@ function checkKhoDtbCopy(file: string, mem: ImageMem, fdt: { addr: string; size:
   }
 }
 
+/**
+ * The scenario for the next generation: its ops run on the machine this
+ * kernel booted, so its machine section is replaced by the real one.
+ */
+function loadNextScenario(file: string | undefined, ram: { base: number; size: number }, maxOrder: number, log: Logger): Scenario {
+  let json: Record<string, unknown> = { ops: [] };
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = fs.readFileSync(file, "utf8");
+      json = JSON.parse(text) as Record<string, unknown>;
+    } catch (e) {
+      throw new ScenarioError(file, "", `cannot read as JSON: ${(e as Error).message}`);
+    }
+    if (typeof json !== "object" || json === null || Array.isArray(json)) throw new ScenarioError(file, "", "not a JSON object");
+    if ("machine" in json) log.warn(`${file}: machine section ignored: the successor hands off on the machine it booted`);
+  }
+  const { machine: _ignored, ...rest } = json;
+  return parseScenario({ ...rest, machine: { ram: ram.size, ramBase: ram.base, maxOrder, kernelSize: "4K", scratch: { lowmem: "4K", global: "4K" } } }, file ?? "(no scenario)");
+}
+
+/** The next live update: preserve again what was restored, run @scenario, finalize, write @out. */
+function handOffAgain(
+  out: string,
+  force: boolean,
+  imageFile: string,
+  ram: { base: number; size: number },
+  maxOrder: number,
+  mem: OverlayMem,
+  sb: SuccessorBoot,
+  scenario: Scenario,
+  file: string,
+  seed: number,
+  log: Logger,
+): void {
+  const m = successorMachine(ram, maxOrder, mem, sb.memblock, sb.scratch, sb.carried.consumed);
+  const work = runWorkload(m, scenario, seed, file, sb.carried);
+  const handoff = khoFinalize(m, work);
+  const report = predecessorReport("khosim kernel-b", scenario, file, seed, m, work, handoff);
+  writeHandoffDir(out, force, (dir) => {
+    writeImage(path.join(dir, HANDOFF_MEMORY_IMG), mem, imageFile);
+    fs.writeFileSync(path.join(dir, HANDOFF_BOOT_DTB), handoff.bootDtb);
+    fs.writeFileSync(path.join(dir, HANDOFF_KHO_DTB), handoff.khoFdt);
+    fs.writeFileSync(path.join(dir, HANDOFF_REPORT), toJson(report));
+  });
+  log.info(
+    `KHO: handed off again to ${out}: ${report.stats.folios} folios, ${report.stats.physRanges} phys ranges, ` +
+      `${report.stats.ranges} ranges in ${report.stats.chunks} chunks, metadata ${report.metadata}`,
+  );
+}
+
 async function main(): Promise<number> {
   const cmd = newCommand("kernel-b", "khosim successor: boot from a KHO handoff directory, restore and verify")
     .requiredOption("--in <dir>", "handoff directory written by kernel-a")
     .option("--report <file>", "where to write the successor report (default: DIR/successor.json)")
-    .option("--max-order <n>", "this kernel's MAX_PAGE_ORDER", intOption("--max-order", 0, 18), MAX_PAGE_ORDER);
+    .option("--max-order <n>", "this kernel's MAX_PAGE_ORDER", intOption("--max-order", 0, 18), MAX_PAGE_ORDER)
+    .option("--handoff-out <dir>", "after reviving, hand off again (next live update) into this directory")
+    .option("--scenario <file>", "with --handoff-out: ops to run before handing off (its machine section is ignored)")
+    .option("--seed <n>", "with --handoff-out: PRNG seed for the scenario (default 1)", intOption("--seed", 0, 2 ** 32 - 1))
+    .option("--force", "with --handoff-out: replace an existing directory", false);
   cmd.parse(process.argv);
-  const o = cmd.opts<{ in: string; report?: string; maxOrder: number; logFormat?: LogFormat }>();
+  const o = cmd.opts<{
+    in: string;
+    report?: string;
+    maxOrder: number;
+    handoffOut?: string;
+    scenario?: string;
+    seed?: number;
+    force: boolean;
+    logFormat?: LogFormat;
+  }>();
   const log = createLogger("kernel-b", o.logFormat);
   const reportFile = o.report ?? path.join(o.in, SUCCESSOR_REPORT);
+  if (!o.handoffOut && (o.scenario !== undefined || o.seed !== undefined)) {
+    throw new CliError(EXIT_USAGE, "--scenario and --seed need --handoff-out");
+  }
+  if (o.handoffOut) checkHandoffOut(o.handoffOut, o.force);
 
   const bootFile = path.join(o.in, HANDOFF_BOOT_DTB);
   let bootBytes: Uint8Array;
@@ -69,14 +155,26 @@ async function main(): Promise<number> {
     if (e instanceof BootDtbError) throw new UnusableInputError(`${bootFile}: ${e.message}`);
     throw e;
   }
-  const mem = ImageMem.open(path.join(o.in, HANDOFF_MEMORY_IMG), boot.ram.base, boot.ram.size);
+  const imageFile = path.join(o.in, HANDOFF_MEMORY_IMG);
+  const image = ImageMem.open(imageFile, boot.ram.base, boot.ram.size);
+  // Copy-on-write: what the successor writes (a next handoff) never reaches its input.
+  const mem = new OverlayMem(image);
+  const scenario = o.handoffOut ? loadNextScenario(o.scenario, boot.ram, o.maxOrder, log) : undefined;
   await initCsum();
   log.info(`Booting kernel-b: ${hex(boot.ram.size)} bytes of RAM at ${hex(boot.ram.base)}, MAX_PAGE_ORDER ${o.maxOrder}`);
   const t0 = process.hrtime.bigint();
-  const rep = bootSuccessor(boot, mem, { maxOrder: o.maxOrder, log });
-  checkKhoDtbCopy(path.join(o.in, HANDOFF_KHO_DTB), mem, rep.khoFdt, log);
-  mem.close();
+  const sb = bootSuccessor(boot, mem, { maxOrder: o.maxOrder, log });
+  const rep = sb.report;
+  checkKhoDtbCopy(path.join(o.in, HANDOFF_KHO_DTB), image, rep.khoFdt, log);
   writeFileAtomic(reportFile, toJson(rep));
+  if (o.handoffOut && scenario) {
+    if (rep.outcome !== "revived") {
+      image.close();
+      throw new CliError(rep.exitCode, `not handing off to ${o.handoffOut}: ${rep.outcome}: ${rep.reason}`);
+    }
+    handOffAgain(o.handoffOut, o.force, imageFile, boot.ram, o.maxOrder, mem, sb, scenario, o.scenario ?? "(no scenario)", o.seed ?? scenario.seed ?? 1, log);
+  }
+  image.close();
   const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
   log.info({ wallMs, maxRssKiB: process.resourceUsage().maxRSS, chunks: rep.chunks.length, ranges: rep.ranges.length, walkNs: rep.timing?.walkNs, reserveNs: rep.timing?.reserveNs, outcome: rep.outcome }, `report written to ${reportFile}`);
   process.stdout.write(
@@ -90,5 +188,7 @@ async function main(): Promise<number> {
 }
 
 runMain("kernel-b", main, (e) =>
-  e instanceof UnusableInputError || e instanceof ImageError ? EXIT_CODES["unusable-input"] : undefined,
+  e instanceof UnusableInputError || e instanceof ImageError || e instanceof ScenarioError || e instanceof HandoffError || e instanceof FinalizeError
+    ? EXIT_CODES["unusable-input"]
+    : undefined,
 );

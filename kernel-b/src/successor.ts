@@ -22,6 +22,7 @@ import {
   khoPopulate,
   KhoTestError,
   KhoWalkError,
+  FolioTable,
   Memblock,
   MEMBLOCK_RSRV_NOINIT,
   MemblockError,
@@ -40,6 +41,8 @@ import {
   type BootInfo,
   type KhoFdt,
   type KhoMemRange,
+  type KhoScratch,
+  type PhysRecord,
   type Logger,
   type PhysMem,
 } from "@khosim/shared";
@@ -107,6 +110,11 @@ export interface SuccessorReport {
 
 const FDT_HEADER_SIZE = 40;
 
+function pageSpan(addr: number, size: number): { start: number; size: number } {
+  const start = Math.floor(addr / PAGE_SIZE) * PAGE_SIZE;
+  return { start, size: Math.ceil((addr + size) / PAGE_SIZE) * PAGE_SIZE - start };
+}
+
 /** The early allocations a booting kernel makes, sized from RAM: memmap and page tables. */
 function earlyAllocations(mb: Memblock, ramSize: number): number {
   const sizes = [memmapSize(ramSize), Math.ceil(ramSize / 512 / PAGE_SIZE) * PAGE_SIZE];
@@ -123,8 +131,20 @@ function earlyAllocations(mb: Memblock, ramSize: number): number {
   return total;
 }
 
+/**
+ * What the successor restored and verified, in the predecessor's terms, so it
+ * can preserve it again when it hands off (the next live update), plus the
+ * pages consumed by then: kho_test's sub-tree FDT and info blob (freed after
+ * restore, as test_kho vfree()s its array), the old KHO FDT and scratch array.
+ */
+export interface Carried {
+  folios: FolioTable;
+  phys: PhysRecord[];
+  consumed: { start: number; size: number }[];
+}
+
 /** Restore and verify what the kho_test sub-tree lists. */
-function restoreKhoTest(kho: KhoFdt, mem: PhysMem, restore: KhoRestore, rep: SuccessorReport, log?: Logger): void {
+function restoreKhoTest(kho: KhoFdt, mem: PhysMem, restore: KhoRestore, rep: SuccessorReport, carried: Carried, log?: Logger): void {
   const fail = (f: VerifyFailure): void => {
     rep.failureCount++;
     if (rep.failures.length < MAX_LISTED_FAILURES) rep.failures.push(f);
@@ -175,6 +195,7 @@ function restoreKhoTest(kho: KhoFdt, mem: PhysMem, restore: KhoRestore, rep: Suc
   let table;
   try {
     table = decodeKhoTestInfo(info, h.nrFolios, h.nrRanges);
+    carried.folios = new FolioTable(table.folios.length);
   } catch (e) {
     if (e instanceof KhoTestError) return fail({ kind: "subtree", reason: e.message });
     throw e;
@@ -197,6 +218,7 @@ function restoreKhoTest(kho: KhoFdt, mem: PhysMem, restore: KhoRestore, rep: Suc
     }
     if (f.csum === 0n) {
       rep.verified.unchecked++;
+      carried.folios.push(f.phys, f.order, 0n);
       continue;
     }
     const bytes = mem.read(f.phys, PAGE_SIZE * 2 ** order);
@@ -207,6 +229,7 @@ function restoreKhoTest(kho: KhoFdt, mem: PhysMem, restore: KhoRestore, rep: Suc
     }
     rep.verified.folios++;
     rep.verified.bytes += bytes.length;
+    carried.folios.push(f.phys, f.order, f.csum);
   }
   for (const r of table.ranges) {
     try {
@@ -221,6 +244,7 @@ function restoreKhoTest(kho: KhoFdt, mem: PhysMem, restore: KhoRestore, rep: Suc
     rep.restored.ranges++;
     if (r.csum === 0n) {
       rep.verified.unchecked++;
+      carried.phys.push({ ...r });
       continue;
     }
     const bytes = mem.read(r.start, r.size);
@@ -231,7 +255,19 @@ function restoreKhoTest(kho: KhoFdt, mem: PhysMem, restore: KhoRestore, rep: Suc
     }
     rep.verified.ranges++;
     rep.verified.bytes += bytes.length;
+    carried.phys.push({ ...r });
   }
+  carried.consumed.push({ start: subPhys!, size: PAGE_SIZE });
+  if (infoSize > 0) carried.consumed.push({ start: Number(h.infoPhys), size: Math.ceil(infoSize / PAGE_SIZE) * PAGE_SIZE });
+}
+
+/** The successor after boot: its report, and the state a further handoff starts from. */
+export interface SuccessorBoot {
+  report: SuccessorReport;
+  memblock: Memblock;
+  /** Scratch areas inherited from the predecessor (empty without KHO). */
+  scratch: KhoScratch[];
+  carried: Carried;
 }
 
 /**
@@ -239,7 +275,7 @@ function restoreKhoTest(kho: KhoFdt, mem: PhysMem, restore: KhoRestore, rep: Suc
  * Never throws for bad KHO data: the report says what happened. Throws
  * UnusableInputError when the machine itself cannot boot.
  */
-export function bootSuccessor(boot: BootInfo, mem: PhysMem, opts: SuccessorOptions): SuccessorReport {
+export function bootSuccessor(boot: BootInfo, mem: PhysMem, opts: SuccessorOptions): SuccessorBoot {
   const { log } = opts;
   const { base, size } = boot.ram;
   const mb = new Memblock();
@@ -263,10 +299,17 @@ export function bootSuccessor(boot: BootInfo, mem: PhysMem, opts: SuccessorOptio
   let early = 0;
   let ranges: KhoMemRange[] = [];
   let kho: KhoFdt | undefined;
+  let scratch: KhoScratch[] = [];
+  let fdtPage: { start: number; size: number } | undefined;
+  let saPage: { start: number; size: number } | undefined;
+  const carried: Carried = { folios: new FolioTable(0), phys: [], consumed: [] };
   const timing = { walkNs: 0, reserveNs: 0 };
   try {
     const p = khoPopulate(boot, mem);
     kho = p.kho;
+    scratch = p.scratch;
+    fdtPage = pageSpan(p.fdtAddr, p.fdtSize);
+    saPage = pageSpan(p.saAddr, p.saSize);
     rep.khoFdt = { addr: hex(p.fdtAddr), size: hex(p.fdtSize) };
     rep.scratch = p.scratch.map((s) => ({ addr: hex(s.addr), size: hex(s.size) }));
     rep.metadata = hex(p.kho.metadata);
@@ -304,6 +347,7 @@ export function bootSuccessor(boot: BootInfo, mem: PhysMem, opts: SuccessorOptio
   } catch (e) {
     if (!(e instanceof KhoPopulateError)) throw e;
     kho = undefined;
+    scratch = [];
     rep.outcome = "booted-without-kho";
     rep.reason = e.message;
     log?.warn(`KHO: disabling KHO revival: ${e.message}`);
@@ -312,7 +356,9 @@ export function bootSuccessor(boot: BootInfo, mem: PhysMem, opts: SuccessorOptio
 
   if (kho) {
     const restore = new KhoRestore(ranges, opts.maxOrder);
-    restoreKhoTest(kho, mem, restore, rep, log);
+    restoreKhoTest(kho, mem, restore, rep, carried, log);
+    // Once everything is restored the old KHO FDT and scratch array are not needed again.
+    if (fdtPage) carried.consumed.push(fdtPage, saPage!);
     if (rep.failureCount > 0) {
       rep.outcome = "verification-failed";
       rep.reason = `${rep.failureCount} verification failure(s); first: ${rep.failures[0]!.phys ? rep.failures[0]!.phys + ": " : ""}${rep.failures[0]!.reason}`;
@@ -336,5 +382,5 @@ export function bootSuccessor(boot: BootInfo, mem: PhysMem, opts: SuccessorOptio
     earlyAllocations: hex(early),
   };
   Object.defineProperty(rep, "timing", { value: timing, enumerable: false });
-  return rep;
+  return { report: rep, memblock: mb, scratch, carried };
 }

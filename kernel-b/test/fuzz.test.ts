@@ -29,7 +29,9 @@ describe("successor fuzzing", () => {
   });
 
   test("num_ranges 2^63 is refused without hanging (booted without KHO)", () => {
-    expect(runCase(h, [{ target: "chunk-header", pick: 8, chunk: 0, value: { u64: 1n << 63n } }])).toEqual({ outcome: "booted-without-kho" });
+    const r = runCase(h, [{ target: "chunk-header", pick: 8, chunk: 0, value: { u64: 1n << 63n } }]);
+    expect(r.outcome).toBe("booted-without-kho");
+    expect(r.reason).toMatch(/chunk 0 at 0x[0-9a-f]+: num_ranges at \+0x8 is 0x8000000000000000/);
   });
 
   test("checkReport catches a reservation inside scratch", () => {

@@ -4,10 +4,11 @@
  * sparse (pages nobody wrote are holes), so a 64 GiB machine costs only what
  * was written.
  */
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import { PAGE_SIZE } from "./abi.js";
 import { hex } from "./bytes.js";
-import { checkPhysAccess, PhysMemError, type PhysMem, type SparseMem } from "./physmem.js";
+import { checkPhysAccess, PhysMemError, type PageSource, type PhysMem } from "./physmem.js";
 
 /** Thrown for an image that cannot be used (missing, wrong size, I/O error). */
 export class ImageError extends Error {
@@ -26,10 +27,17 @@ const WRITE_BATCH_PAGES = 256;
 /**
  * writeImage - write @mem as a sparse RAM image at @path (which must not exist).
  * Only touched pages are written; the rest of the file is a hole made by
- * ftruncate. Returns the number of bytes actually written.
+ * ftruncate or, with @baseImage, what that image holds (copied sparsely with
+ * `cp --sparse=always` first: a successor handing off writes the memory it
+ * inherited plus what it changed). Returns the number of bytes written by us.
  */
-export function writeImage(path: string, mem: SparseMem, onProgress?: (done: number, total: number) => void): number {
-  const fd = fs.openSync(path, "wx");
+export function writeImage(path: string, mem: PageSource, baseImage?: string, onProgress?: (done: number, total: number) => void): number {
+  if (baseImage !== undefined) {
+    if (fs.existsSync(path)) throw new ImageError(path, "already exists");
+    const cp = spawnSync("cp", ["--sparse=always", baseImage, path], { encoding: "utf8" });
+    if (cp.status !== 0) throw new ImageError(baseImage, `cp failed: ${cp.stderr.trim() || cp.error?.message}`);
+  }
+  const fd = fs.openSync(path, baseImage === undefined ? "wx" : "r+");
   let written = 0;
   try {
     fs.ftruncateSync(fd, mem.size);

@@ -23,3 +23,4 @@ export * from "./finalize.js";
 export * from "./cli.js";
 export * from "./populate.js";
 export * from "./inspect.js";
+export * from "./report.js";

@@ -8,7 +8,7 @@ import { BuddyAllocator } from "./buddy.js";
 import { hex } from "./bytes.js";
 import type { Logger } from "./log.js";
 import { Memblock } from "./memblock.js";
-import { SparseMem } from "./physmem.js";
+import { SparseMem, type PageSource, type PhysMem } from "./physmem.js";
 import { formatSize, type MachineConfig } from "./scenario.js";
 
 /** struct kho_scratch: one scratch area. */
@@ -19,7 +19,8 @@ export interface KhoScratch {
 
 export interface Machine {
   config: MachineConfig;
-  mem: SparseMem;
+  /** RAM contents; writeImage() stores the pages written through it. */
+  mem: PhysMem & PageSource;
   memblock: Memblock;
   buddy: BuddyAllocator;
   scratch: KhoScratch[];
@@ -82,4 +83,42 @@ export function coldBoot(config: MachineConfig, log?: Logger): Machine {
       `${formatSize(buddy.freeBytes)} to the page allocator`,
   );
   return { config, mem: new SparseMem(ramBase, ram), memblock, buddy, scratch };
+}
+
+/**
+ * successorMachine - the successor as the predecessor of the next generation:
+ * its memblock after boot, the scratch areas it inherited (reused for the next
+ * kexec, as the kernel keeps them), and a buddy allocator holding everything
+ * memblock left free outside scratch, plus the pages kho_test consumed while
+ * restoring (@consumed: reserved until then, freed after).
+ */
+export function successorMachine(
+  ram: { base: number; size: number },
+  maxOrder: number,
+  mem: PhysMem & PageSource,
+  memblock: Memblock,
+  scratch: KhoScratch[],
+  consumed: readonly { start: number; size: number }[],
+): Machine {
+  for (const c of consumed) memblock.memblockPhysFree(c.start, c.size);
+  const buddy = new BuddyAllocator(maxOrder);
+  const sorted = [...scratch].sort((a, b) => a.addr - b.addr);
+  for (const r of memblock.freeRanges()) {
+    let start = Math.ceil(r.base / PAGE_SIZE) * PAGE_SIZE;
+    const end = Math.floor((r.base + r.size) / PAGE_SIZE) * PAGE_SIZE;
+    for (const s of sorted) {
+      if (s.addr + s.size <= start || s.addr >= end) continue;
+      if (s.addr > start) buddy.freeRange(start, s.addr - start);
+      start = Math.max(start, s.addr + s.size);
+    }
+    if (end > start) buddy.freeRange(start, end - start);
+  }
+  const config: MachineConfig = {
+    ram: ram.size,
+    ramBase: ram.base,
+    maxOrder,
+    kernelSize: 0,
+    scratch: { lowmem: 0, global: 0 },
+  };
+  return { config, mem, memblock, buddy, scratch: sorted };
 }

@@ -433,7 +433,7 @@ function mergeRun(run: MemblockRegion[]): MemblockRegion[] {
   const out: MemblockRegion[] = [];
   for (const r of run) {
     const last = out[out.length - 1];
-    if (last && regionEnd(last) === r.base) last.size += r.size;
+    if (last && regionEnd(last) === r.base && last.flags === r.flags) last.size += r.size;
     else out.push(r);
   }
   return out;

@@ -34,6 +34,32 @@ export interface PhysMem {
   write(phys: number, data: Uint8Array): void;
 }
 
+/**
+ * A memory whose written pages can be enumerated: what writeImage() stores.
+ * Pages it does not list are left as they are in the base image (or holes).
+ */
+export interface PageSource {
+  readonly base: number;
+  readonly size: number;
+  /** Number of pages written. */
+  readonly touchedPages: number;
+  /** Written pages as runs [pfn, count] of consecutive page frames, ascending. */
+  touchedRuns(): [number, number][];
+  /** The written page at @pfn, or undefined. */
+  page(pfn: number): Uint8Array | undefined;
+}
+
+function runsOf(pfns: Iterable<number>): [number, number][] {
+  const sorted = [...pfns].sort((a, b) => a - b);
+  const runs: [number, number][] = [];
+  for (const pfn of sorted) {
+    const last = runs[runs.length - 1];
+    if (last && last[0] + last[1] === pfn) last[1]++;
+    else runs.push([pfn, 1]);
+  }
+  return runs;
+}
+
 /** True when [phys, phys + len) lies inside RAM. */
 export function physInRam(mem: { base: number; size: number }, phys: number, len: number): boolean {
   return (
@@ -57,7 +83,7 @@ export function physReader(mem: PhysMem, phys: number, len: number): ByteReader 
 }
 
 /** In-memory sparse RAM: a page exists once something is written to it. */
-export class SparseMem implements PhysMem {
+export class SparseMem implements PhysMem, PageSource {
   private readonly pages = new Map<number, Uint8Array>();
 
   constructor(
@@ -113,14 +139,7 @@ export class SparseMem implements PhysMem {
    * writing the image. Each run is [pfn, count].
    */
   touchedRuns(): [number, number][] {
-    const pfns = [...this.pages.keys()].sort((a, b) => a - b);
-    const runs: [number, number][] = [];
-    for (const pfn of pfns) {
-      const last = runs[runs.length - 1];
-      if (last && last[0] + last[1] === pfn) last[1]++;
-      else runs.push([pfn, 1]);
-    }
-    return runs;
+    return runsOf(this.pages.keys());
   }
 
   /** The page at @pfn, or undefined when it was never written. */
@@ -136,7 +155,7 @@ export class SparseMem implements PhysMem {
  * way without copying a whole image, and a successor that hands off again
  * writes its own changes without touching its input image.
  */
-export class OverlayMem implements PhysMem {
+export class OverlayMem implements PhysMem, PageSource {
   readonly base: number;
   readonly size: number;
   private readonly pages = new Map<number, Uint8Array>();
@@ -179,7 +198,15 @@ export class OverlayMem implements PhysMem {
   }
 
   /** Page frames written through this overlay. */
-  get dirtyPages(): number {
+  get touchedPages(): number {
     return this.pages.size;
+  }
+
+  touchedRuns(): [number, number][] {
+    return runsOf(this.pages.keys());
+  }
+
+  page(pfn: number): Uint8Array | undefined {
+    return this.pages.get(pfn);
   }
 }

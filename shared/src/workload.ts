@@ -57,7 +57,7 @@ export interface WorkloadResult {
   track: KhoMemTrack;
   folios: FolioTable;
   phys: PhysRecord[];
-  /** Bytes of preserved memory that were filled and checksummed. */
+  /** Bytes the fill wrote (including what was unpreserved later). */
   filledBytes: number;
   /** Calls to khoPreserveFolio/khoPreservePhys. */
   preserveCalls: number;
@@ -86,13 +86,31 @@ function folioCapacity(s: Scenario): number {
  * Throws ScenarioError (naming the op) when the machine runs out of memory or
  * an op is inconsistent with what ran before it.
  */
-export function runWorkload(m: Machine, scenario: Scenario, seed: number, file: string): WorkloadResult {
+export function runWorkload(
+  m: Machine,
+  scenario: Scenario,
+  seed: number,
+  file: string,
+  carried?: { folios: FolioTable; phys: readonly PhysRecord[] },
+): WorkloadResult {
   const track = new KhoMemTrack();
-  const folios = new FolioTable(folioCapacity(scenario));
+  const folios = new FolioTable(folioCapacity(scenario) + (carried?.folios.live ?? 0));
   const phys: PhysRecord[] = [];
+  // What a successor restored is preserved again first, unchanged (next live update).
+  if (carried) {
+    for (let i = 0; i < carried.folios.length; i++) {
+      if (!carried.folios.alive[i]) continue;
+      folios.push(carried.folios.phys[i]!, carried.folios.order[i]!, carried.folios.csum[i]!);
+      track.khoPreserveFolio(carried.folios.phys[i]!, carried.folios.order[i]!);
+    }
+    for (const r of carried.phys) {
+      phys.push({ ...r });
+      track.khoPreservePhys(r.start, r.size);
+    }
+  }
   const prng = new Prng(seed);
   let filledBytes = 0;
-  let preserveCalls = 0;
+  let preserveCalls = folios.length + phys.length;
   let preserveNs = 0n;
   let buf = new Uint8Array(0);
 

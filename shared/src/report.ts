@@ -1,10 +1,24 @@
-/* kernel-a's report.json: what was preserved, in list order. No timings: same inputs, same bytes. */
-import { PAGE_SIZE, formatSize, hex, type Handoff, type Machine, type Scenario, type WorkloadResult } from "@khosim/shared";
+/* report.json of a handoff (kernel-a, or kernel-b handing off again): what was preserved, in list order. No timings: same inputs, same bytes. */
+import { PAGE_SIZE } from "./abi.js";
+import { hex } from "./bytes.js";
+import type { Handoff } from "./finalize.js";
+import type { Machine } from "./machine.js";
+import { formatSize, type Scenario } from "./scenario.js";
+import type { WorkloadResult } from "./workload.js";
 
-export function predecessorReport(s: Scenario, file: string, seed: number, m: Machine, w: WorkloadResult, h: Handoff) {
+/** Bytes of what is still preserved and was filled (checksummed), i.e. what a successor verifies. */
+function liveFilledBytes(w: WorkloadResult): number {
+  let n = 0;
+  for (let i = 0; i < w.folios.length; i++) if (w.folios.alive[i] && w.folios.csum[i] !== 0n) n += PAGE_SIZE * 2 ** w.folios.order[i]!;
+  for (const r of w.phys) if (r.csum !== 0n) n += r.size;
+  return n;
+}
+
+/** predecessorReport - the report.json written beside a handoff by @tool. */
+export function predecessorReport(tool: string, s: Scenario, file: string, seed: number, m: Machine, w: WorkloadResult, h: Handoff) {
   const ranges = [...w.track.ranges()];
   return {
-    tool: "khosim kernel-a",
+    tool,
     scenario: file,
     description: s.description ?? null,
     seed,
@@ -23,7 +37,7 @@ export function predecessorReport(s: Scenario, file: string, seed: number, m: Ma
       metadataBytes: h.chunks.length * PAGE_SIZE,
       preservedBytes: hex(w.track.totalBytes),
       preserved: formatSize(w.track.totalBytes),
-      filledBytes: w.filledBytes,
+      filledBytes: liveFilledBytes(w),
       imagePages: m.mem.touchedPages,
     },
     chunks: h.chunks.map(hex),
