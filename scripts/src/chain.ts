@@ -1,0 +1,110 @@
+/*
+ * npm run chain -- --generations N --out DIR [--scenario FILE] [--each FILE] [--force]
+ * N handoffs in a row, each generation its own process: gen-1 is kernel-a,
+ * gen-k is kernel-b reviving gen-(k-1) and handing off again. Every
+ * generation is verified (the last by a final kernel-b). Prints a table per
+ * generation and the diff between consecutive handoffs.
+ *
+ * Exit 0 when every generation revived and verified and, without --each,
+ * the metadata did not grow from one generation to the next; 1 otherwise;
+ * 2 on bad usage.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { CliError, EXIT_USAGE, intOption, newCommand, runMain } from "@khosim/shared";
+import { KERNEL_A, KERNEL_B, ROOT, readJson, runKernel } from "./run.js";
+
+interface GenRow {
+  gen: number;
+  by: string;
+  folios: number;
+  physRanges: number;
+  ranges: number;
+  chunks: number;
+  metadataBytes: number;
+  metadata: string;
+  verified: string;
+  diff: string;
+}
+
+/** One line per consecutive pair: what changed, from the diff tool when it is there. */
+function diffLine(a: string, b: string): string {
+  const r = runKernel(path.join(ROOT, "scripts/src/diff.ts"), [a, b, "--json"]);
+  if (r.status !== 0 && r.status !== 1) return `diff failed (exit ${r.status})`;
+  try {
+    const d = JSON.parse(r.stdout) as { identical: boolean; pages?: { changed: number }; ranges?: Record<string, unknown[]> };
+    if (d.identical) return "identical";
+    const rc = d.ranges ? Object.entries(d.ranges).map(([k, v]) => `${v.length} ${k}`).join(", ") : "";
+    return `${d.pages?.changed ?? "?"} pages changed${rc ? "; ranges: " + rc : ""}`;
+  } catch {
+    return "diff output unreadable";
+  }
+}
+
+async function main(): Promise<number> {
+  const cmd = newCommand("chain", "run N KHO generations in a row and verify each")
+    .requiredOption("--generations <n>", "number of handoffs", intOption("--generations", 1, 1000))
+    .requiredOption("--out <dir>", "directory for gen-1 ... gen-N")
+    .option("--scenario <file>", "kernel-a's scenario for generation 1")
+    .option("--each <file>", "scenario every later generation runs before handing off (new preservations)")
+    .option("--max-order <n>", "successors' MAX_PAGE_ORDER", intOption("--max-order", 0, 18))
+    .option("--force", "replace an existing --out directory", false);
+  cmd.parse(process.argv);
+  const o = cmd.opts<{ generations: number; out: string; scenario?: string; each?: string; maxOrder?: number; force: boolean }>();
+  if (fs.existsSync(o.out)) {
+    if (!o.force) throw new CliError(EXIT_USAGE, `${o.out}: already exists; pass --force to replace it`);
+    fs.rmSync(o.out, { recursive: true, force: true });
+  }
+  fs.mkdirSync(o.out, { recursive: true });
+  const gen = (k: number): string => path.join(o.out, `gen-${k}`);
+  const bOpts = o.maxOrder === undefined ? [] : ["--max-order", String(o.maxOrder)];
+  const rows: GenRow[] = [];
+  let ok = true;
+
+  const a = runKernel(KERNEL_A, ["--out", gen(1), "--log-format", "json", ...(o.scenario ? ["--scenario", o.scenario] : [])]);
+  if (a.status !== 0) {
+    process.stderr.write(a.stderr);
+    throw new CliError(a.status, `generation 1 (kernel-a) exited ${a.status}`);
+  }
+  for (let k = 1; k <= o.generations; k++) {
+    process.stderr.write(`chain: generation ${k}/${o.generations}\n`);
+    const last = k === o.generations;
+    const args = ["--in", gen(k), "--log-format", "json", ...bOpts];
+    if (!last) args.push("--handoff-out", gen(k + 1), "--seed", String(k + 1), ...(o.each ? ["--scenario", o.each] : []));
+    const b = runKernel(KERNEL_B, args);
+    const rep = readJson(path.join(gen(k), "report.json"));
+    const succ = fs.existsSync(path.join(gen(k), "successor.json")) ? readJson(path.join(gen(k), "successor.json")) : undefined;
+    rows.push({
+      gen: k,
+      by: rep.tool.replace("khosim ", ""),
+      folios: rep.stats.folios,
+      physRanges: rep.stats.physRanges,
+      ranges: rep.stats.ranges,
+      chunks: rep.stats.chunks,
+      metadataBytes: rep.stats.metadataBytes,
+      metadata: rep.metadata,
+      verified: succ ? `${succ.outcome} (${succ.verified.folios} folios, ${succ.verified.ranges} ranges, ${succ.verified.bytes} B)` : `no report (exit ${b.status})`,
+      diff: k === 1 ? "" : diffLine(gen(k - 1), gen(k)),
+    });
+    if (b.status !== 0) {
+      ok = false;
+      process.stderr.write(b.stderr);
+      process.stderr.write(`chain: generation ${k} did not verify (kernel-b exit ${b.status})\n`);
+      break;
+    }
+  }
+  const grew = rows.filter((r, i) => i > 1 && r.metadataBytes > rows[i - 1]!.metadataBytes);
+  console.log(`| gen | written by | folios | phys | ranges | chunks | metadata bytes | metadata | verified by the next kernel | diff from previous |`);
+  console.log(`|---|---|---|---|---|---|---|---|---|---|`);
+  for (const r of rows) {
+    console.log(`| ${r.gen} | ${r.by} | ${r.folios} | ${r.physRanges} | ${r.ranges} | ${r.chunks} | ${r.metadataBytes} | ${r.metadata} | ${r.verified} | ${r.diff} |`);
+  }
+  if (!o.each && grew.length > 0) {
+    ok = false;
+    console.log(`metadata grew without new preservations at generation(s) ${grew.map((r) => r.gen).join(", ")}`);
+  }
+  console.log(ok ? `chain: ${rows.length} generations verified; handoffs in ${o.out}/gen-1 ... gen-${rows.length}` : "chain: FAILED");
+  return ok ? 0 : 1;
+}
+
+runMain("chain", main);
