@@ -20,6 +20,7 @@ import {
   ScenarioError,
   checkHandoffOut,
   createLogger,
+  createProgress,
   defaultScenario,
   initCsum,
   intOption,
@@ -57,7 +58,9 @@ async function main(): Promise<number> {
   const report = predecessorReport("khosim kernel-a", scenario, file, seed, m, work, handoff);
 
   writeHandoffDir(o.out, o.force, (dir) => {
-    writeImage(path.join(dir, HANDOFF_MEMORY_IMG), m.mem);
+    const bar = createProgress("kernel-a: writing memory.img", "pages");
+    writeImage(path.join(dir, HANDOFF_MEMORY_IMG), m.mem, undefined, (done, total) => bar.update(done, total));
+    bar.stop();
     fs.writeFileSync(path.join(dir, HANDOFF_BOOT_DTB), handoff.bootDtb);
     fs.writeFileSync(path.join(dir, HANDOFF_KHO_DTB), handoff.khoFdt);
     fs.writeFileSync(path.join(dir, HANDOFF_REPORT), toJson(report));

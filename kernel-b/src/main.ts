@@ -37,6 +37,7 @@ import {
   MAX_PAGE_ORDER,
   SUCCESSOR_REPORT,
   createLogger,
+  createProgress,
   hex,
   initCsum,
   intOption,
@@ -103,7 +104,9 @@ function handOffAgain(
   const handoff = khoFinalize(m, work);
   const report = predecessorReport("khosim kernel-b", scenario, file, seed, m, work, handoff);
   writeHandoffDir(out, force, (dir) => {
-    writeImage(path.join(dir, HANDOFF_MEMORY_IMG), mem, imageFile);
+    const bar = createProgress("kernel-b: writing memory.img", "pages");
+    writeImage(path.join(dir, HANDOFF_MEMORY_IMG), mem, imageFile, (done, total) => bar.update(done, total));
+    bar.stop();
     fs.writeFileSync(path.join(dir, HANDOFF_BOOT_DTB), handoff.bootDtb);
     fs.writeFileSync(path.join(dir, HANDOFF_KHO_DTB), handoff.khoFdt);
     fs.writeFileSync(path.join(dir, HANDOFF_REPORT), toJson(report));
@@ -163,7 +166,9 @@ async function main(): Promise<number> {
   await initCsum();
   log.info(`Booting kernel-b: ${hex(boot.ram.size)} bytes of RAM at ${hex(boot.ram.base)}, MAX_PAGE_ORDER ${o.maxOrder}`);
   const t0 = process.hrtime.bigint();
-  const sb = bootSuccessor(boot, mem, { maxOrder: o.maxOrder, log });
+  const bar = createProgress("kernel-b: verifying", "MiB");
+  const sb = bootSuccessor(boot, mem, { maxOrder: o.maxOrder, log, progress: (done, total) => bar.update(Math.floor(done / 2 ** 20), Math.ceil(total / 2 ** 20)) });
+  bar.stop();
   const rep = sb.report;
   checkKhoDtbCopy(path.join(o.in, HANDOFF_KHO_DTB), image, rep.khoFdt, log);
   writeFileAtomic(reportFile, toJson(rep));

@@ -70,6 +70,8 @@ export interface SuccessorOptions {
   /** MAX_PAGE_ORDER of this kernel: folios of higher order cannot be restored. */
   maxOrder: number;
   log?: Logger;
+  /** Called as preserved bytes are read for verification (done, total). */
+  progress?: (done: number, total: number) => void;
 }
 
 export interface VerifyFailure {
@@ -144,7 +146,8 @@ export interface Carried {
 }
 
 /** Restore and verify what the kho_test sub-tree lists. */
-function restoreKhoTest(kho: KhoFdt, mem: PhysMem, restore: KhoRestore, rep: SuccessorReport, carried: Carried, log?: Logger): void {
+function restoreKhoTest(kho: KhoFdt, mem: PhysMem, restore: KhoRestore, rep: SuccessorReport, carried: Carried, opts: SuccessorOptions): void {
+  const { log, progress } = opts;
   const fail = (f: VerifyFailure): void => {
     rep.failureCount++;
     if (rep.failures.length < MAX_LISTED_FAILURES) rep.failures.push(f);
@@ -193,9 +196,13 @@ function restoreKhoTest(kho: KhoFdt, mem: PhysMem, restore: KhoRestore, rep: Suc
     return fail({ kind: "subtree", phys: hex(h.infoPhys), reason: `folios_info checksum ${hex(csum64(info))} does not match csum ${hex(h.csum)}` });
   }
   let table;
+  let toRead = 0;
+  let readBytes = 0;
   try {
     table = decodeKhoTestInfo(info, h.nrFolios, h.nrRanges);
     carried.folios = new FolioTable(table.folios.length);
+    for (const f of table.folios) if (f.csum !== 0n) toRead += PAGE_SIZE * 2 ** f.order;
+    for (const r of table.ranges) if (r.csum !== 0n) toRead += r.size;
   } catch (e) {
     if (e instanceof KhoTestError) return fail({ kind: "subtree", reason: e.message });
     throw e;
@@ -222,6 +229,8 @@ function restoreKhoTest(kho: KhoFdt, mem: PhysMem, restore: KhoRestore, rep: Suc
       continue;
     }
     const bytes = mem.read(f.phys, PAGE_SIZE * 2 ** order);
+    readBytes += bytes.length;
+    progress?.(readBytes, toRead);
     const got = csum64(bytes);
     if (got !== f.csum) {
       fail({ kind: "folio", phys: hex(f.phys), order, reason: `checksum ${hex(got)} does not match recorded ${hex(f.csum)}` });
@@ -248,6 +257,8 @@ function restoreKhoTest(kho: KhoFdt, mem: PhysMem, restore: KhoRestore, rep: Suc
       continue;
     }
     const bytes = mem.read(r.start, r.size);
+    readBytes += bytes.length;
+    progress?.(readBytes, toRead);
     const got = csum64(bytes);
     if (got !== r.csum) {
       fail({ kind: "range", phys: hex(r.start), reason: `range [${hex(r.start)}, +${hex(r.size)}) checksum ${hex(got)} does not match recorded ${hex(r.csum)}` });
@@ -356,7 +367,7 @@ export function bootSuccessor(boot: BootInfo, mem: PhysMem, opts: SuccessorOptio
 
   if (kho) {
     const restore = new KhoRestore(ranges, opts.maxOrder);
-    restoreKhoTest(kho, mem, restore, rep, carried, log);
+    restoreKhoTest(kho, mem, restore, rep, carried, opts);
     // Once everything is restored the old KHO FDT and scratch array are not needed again.
     if (fdtPage) carried.consumed.push(fdtPage, saPage!);
     if (rep.failureCount > 0) {

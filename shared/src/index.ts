@@ -24,3 +24,4 @@ export * from "./cli.js";
 export * from "./populate.js";
 export * from "./inspect.js";
 export * from "./report.js";
+export * from "./progress.js";
