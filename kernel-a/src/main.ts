@@ -10,7 +10,11 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import {
   EXIT_USAGE,
+  DEFAULT_FORMAT,
   FinalizeError,
+  KHO_FORMATS,
+  formatOption,
+  khoFormat,
   HANDOFF_BOOT_DTB,
   HANDOFF_KHO_DTB,
   HANDOFF_MEMORY_IMG,
@@ -41,9 +45,10 @@ async function main(): Promise<number> {
     .requiredOption("--out <dir>", "handoff directory to write")
     .option("--scenario <file>", "scenario JSON (default: test_kho's default workload)")
     .option("--seed <n>", "PRNG seed (overrides the scenario's; default 1)", intOption("--seed", 0, 2 ** 32 - 1))
+    .option("--format <name>", `preservation format (${KHO_FORMATS.map((f) => f.name).join(", ")})`, formatOption, DEFAULT_FORMAT)
     .option("--force", "replace an existing --out directory", false);
   cmd.parse(process.argv);
-  const o = cmd.opts<{ out: string; scenario?: string; seed?: number; force: boolean; logFormat?: LogFormat }>();
+  const o = cmd.opts<{ out: string; scenario?: string; seed?: number; format: string; force: boolean; logFormat?: LogFormat }>();
   const log = createLogger("kernel-a", o.logFormat);
 
   checkHandoffOut(o.out, o.force);
@@ -54,7 +59,7 @@ async function main(): Promise<number> {
 
   const t0 = process.hrtime.bigint();
   const m = coldBootMachine(scenario, log);
-  const { work, handoff } = runAndFinalize(m, scenario, seed, file, log);
+  const { work, handoff } = runAndFinalize(m, scenario, seed, file, log, khoFormat(o.format)!);
   const report = predecessorReport("khosim kernel-a", scenario, file, seed, m, work, handoff);
 
   writeHandoffDir(o.out, o.force, (dir) => {

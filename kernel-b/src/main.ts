@@ -15,7 +15,11 @@ import {
   BootDtbError,
   CliError,
   EXIT_USAGE,
+  DEFAULT_FORMAT,
   FinalizeError,
+  formatOption,
+  khoFormat,
+  type KhoFormat,
   HANDOFF_REPORT,
   HandoffError,
   OverlayMem,
@@ -97,10 +101,11 @@ function handOffAgain(
   scenario: Scenario,
   file: string,
   seed: number,
+  format: KhoFormat,
   log: Logger,
 ): void {
   const m = successorMachine(ram, maxOrder, mem, sb.memblock, sb.scratch, sb.carried.consumed);
-  const work = runWorkload(m, scenario, seed, file, sb.carried);
+  const work = runWorkload(m, scenario, seed, file, sb.carried, format);
   const handoff = khoFinalize(m, work);
   const report = predecessorReport("khosim kernel-b", scenario, file, seed, m, work, handoff);
   writeHandoffDir(out, force, (dir) => {
@@ -125,6 +130,7 @@ async function main(): Promise<number> {
     .option("--handoff-out <dir>", "after reviving, hand off again (next live update) into this directory")
     .option("--scenario <file>", "with --handoff-out: ops to run before handing off (its machine section is ignored)")
     .option("--seed <n>", "with --handoff-out: PRNG seed for the scenario (default 1)", intOption("--seed", 0, 2 ** 32 - 1))
+    .option("--format <name>", "with --handoff-out: preservation format of the new handoff (default: the one it booted with)", formatOption)
     .option("--force", "with --handoff-out: replace an existing directory", false);
   cmd.parse(process.argv);
   const o = cmd.opts<{
@@ -134,13 +140,14 @@ async function main(): Promise<number> {
     handoffOut?: string;
     scenario?: string;
     seed?: number;
+    format?: string;
     force: boolean;
     logFormat?: LogFormat;
   }>();
   const log = createLogger("kernel-b", o.logFormat);
   const reportFile = o.report ?? path.join(o.in, SUCCESSOR_REPORT);
-  if (!o.handoffOut && (o.scenario !== undefined || o.seed !== undefined)) {
-    throw new CliError(EXIT_USAGE, "--scenario and --seed need --handoff-out");
+  if (!o.handoffOut && (o.scenario !== undefined || o.seed !== undefined || o.format !== undefined)) {
+    throw new CliError(EXIT_USAGE, "--scenario, --seed and --format need --handoff-out");
   }
   if (o.handoffOut) checkHandoffOut(o.handoffOut, o.force);
 
@@ -177,7 +184,7 @@ async function main(): Promise<number> {
       image.close();
       throw new CliError(rep.exitCode, `not handing off to ${o.handoffOut}: ${rep.outcome}: ${rep.reason}`);
     }
-    handOffAgain(o.handoffOut, o.force, imageFile, boot.ram, o.maxOrder, mem, sb, scenario, o.scenario ?? "(no scenario)", o.seed ?? scenario.seed ?? 1, log);
+    handOffAgain(o.handoffOut, o.force, imageFile, boot.ram, o.maxOrder, mem, sb, scenario, o.scenario ?? "(no scenario)", o.seed ?? scenario.seed ?? 1, khoFormat(o.format ?? rep.format ?? DEFAULT_FORMAT)!, log);
   }
   image.close();
   const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;

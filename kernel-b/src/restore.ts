@@ -25,10 +25,15 @@ export class KhoRestoreError extends Error {
 export class KhoRestore {
   private readonly restored = new Map<number, Uint8Array>();
 
-  /** @ranges: the walked ranges, ascending and non-overlapping; @maxOrder: this kernel's MAX_PAGE_ORDER. */
+  /**
+   * @ranges: the walked ranges, ascending and non-overlapping; @maxOrder: this
+   * kernel's MAX_PAGE_ORDER; @physHasData: the format records phys ranges
+   * with data 0 (ranges, posted) rather than as blocks of some order (bitmaps, radix).
+   */
   constructor(
     private readonly ranges: readonly KhoMemRange[],
     readonly maxOrder: number,
+    private readonly physHasData = true,
   ) {}
 
   /** Index of the range containing @phys, or -1. */
@@ -77,14 +82,28 @@ export class KhoRestore {
   }
 
   /**
-   * khoRestorePhys - check that [start, start + size) is one preserved
-   * physical range (data 0) or lies inside one.
+   * khoRestorePhys - check that [start, start + size) is preserved: inside one
+   * physical range (data 0), or, for formats that record phys ranges as
+   * blocks, covered by consecutive preserved runs.
    */
   khoRestorePhys(start: number, size: number): void {
-    const i = this.findRange(start);
-    const r = i >= 0 ? this.ranges[i]! : undefined;
-    if (!r || khoDataIsFolio(r.data) || start + size > r.start + r.size) {
-      throw new KhoRestoreError("NOT_COVERED", start, `[${hex(start)}, ${hex(start + size)}) is not a preserved physical range`);
+    const end = start + size;
+    const fail = (): never => {
+      throw new KhoRestoreError("NOT_COVERED", start, `[${hex(start)}, ${hex(end)}) is not a preserved physical range`);
+    };
+    let i = this.findRange(start);
+    if (i < 0) fail();
+    if (this.physHasData) {
+      const r = this.ranges[i]!;
+      if (khoDataIsFolio(r.data) || end > r.start + r.size) fail();
+      return;
+    }
+    let covered = start;
+    while (covered < end) {
+      const r = this.ranges[i];
+      if (!r || r.start > covered) fail();
+      covered = r!.start + r!.size;
+      i++;
     }
   }
 

@@ -21,7 +21,8 @@ import {
   KhoPopulateError,
   khoPopulate,
   KhoTestError,
-  KhoWalkError,
+  BoundsError,
+  KhoMetadataError,
   FolioTable,
   Memblock,
   MEMBLOCK_RSRV_NOINIT,
@@ -32,7 +33,6 @@ import {
   csum64,
   decodeKhoTestInfo,
   hex,
-  khoMemWalk,
   khoRetrieveSubtree,
   khoTestInfoSize,
   memmapSize,
@@ -88,12 +88,16 @@ export interface SuccessorReport {
   outcome: Outcome;
   exitCode: number;
   reason: string | null;
+  /** Preservation format found in the KHO FDT (null without KHO). */
+  format: string | null;
   ram: { base: string; size: string };
   scratch: { addr: string; size: string }[];
   khoFdt: { addr: string; size: string } | null;
   metadata: string | null;
   chunks: string[];
   ranges: { start: string; size: string; data: string }[];
+  /** memblock_reserve() calls the walk made (one per preserved block). */
+  reserveCalls: number;
   restored: { folios: number; ranges: number };
   verified: { folios: number; ranges: number; bytes: number; unchecked: number };
   failureCount: number;
@@ -295,12 +299,14 @@ export function bootSuccessor(boot: BootInfo, mem: PhysMem, opts: SuccessorOptio
     outcome: "revived",
     exitCode: 0,
     reason: null,
+    format: null,
     ram: { base: hex(base), size: hex(size) },
     scratch: [],
     khoFdt: null,
     metadata: null,
     chunks: [],
     ranges: [],
+    reserveCalls: 0,
     restored: { folios: 0, ranges: 0 },
     verified: { folios: 0, ranges: 0, bytes: 0, unchecked: 0 },
     failureCount: 0,
@@ -333,27 +339,34 @@ export function bootSuccessor(boot: BootInfo, mem: PhysMem, opts: SuccessorOptio
     let walked;
     const t0 = process.hrtime.bigint();
     try {
-      walked = khoMemWalk(mem, p.kho.metadata, { ramBase: base, ramSize: size, scratch: p.scratch });
+      walked = p.kho.format.walk(mem, p.kho.metadata, { ramBase: base, ramSize: size, scratch: p.scratch });
     } catch (e) {
-      if (e instanceof KhoWalkError || e instanceof PhysMemError) {
+      if (e instanceof KhoMetadataError || e instanceof PhysMemError || e instanceof BoundsError) {
         mb.memblockClearKhoScratchOnly();
         mb.memblockPhysFree(p.fdtAddr, p.fdtSize);
         mb.memblockPhysFree(p.saAddr, p.saSize);
-        throw new KhoPopulateError(`chunk list: ${e.message}`);
+        const what = p.kho.format.name === "ranges" || p.kho.format.name === "posted" ? "chunk list" : `${p.kho.format.name} metadata`;
+        throw new KhoPopulateError(`${what}: ${e.message}`);
       }
       throw e;
     }
     timing.walkNs = Number(process.hrtime.bigint() - t0);
     ranges = walked.ranges;
-    rep.chunks = walked.chunks.map(hex);
+    rep.format = p.kho.format.name;
+    rep.chunks = walked.metadataPages.map(hex);
+    // Everything validated: now reserve, one memblock_reserve per preserved block as the kernel does.
     const t1 = process.hrtime.bigint();
-    for (const r of ranges) {
-      mb.memblockReserve(r.start, r.size);
-      mb.memblockReservedMarkNoinit(r.start, r.size);
-    }
+    walked.forEachBlock((start, bsize) => {
+      mb.memblockReserve(start, bsize);
+      mb.memblockReservedMarkNoinit(start, bsize);
+    });
     timing.reserveNs = Number(process.hrtime.bigint() - t1);
+    rep.reserveCalls = walked.blockCount;
     rep.ranges = ranges.map((r) => ({ start: hex(r.start), size: hex(r.size), data: hex(r.data) }));
-    log?.info(`KHO: walked ${walked.chunks.length} chunks, reserved ${ranges.length} preserved ranges; chunk pages are free again`);
+    log?.info(
+      `KHO: ${p.kho.format.name}: walked ${walked.metadataPages.length} metadata pages, reserved ${walked.blockCount} blocks ` +
+        `(${ranges.length} ranges); metadata pages are free again`,
+    );
     mb.memblockClearKhoScratchOnly();
   } catch (e) {
     if (!(e instanceof KhoPopulateError)) throw e;
@@ -366,7 +379,7 @@ export function bootSuccessor(boot: BootInfo, mem: PhysMem, opts: SuccessorOptio
   }
 
   if (kho) {
-    const restore = new KhoRestore(ranges, opts.maxOrder);
+    const restore = new KhoRestore(ranges, opts.maxOrder, kho.format.name === "ranges" || kho.format.name === "posted");
     restoreKhoTest(kho, mem, restore, rep, carried, opts);
     // Once everything is restored the old KHO FDT and scratch array are not needed again.
     if (fdtPage) carried.consumed.push(fdtPage, saPage!);

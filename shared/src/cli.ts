@@ -3,6 +3,7 @@
  * codes, and commander set up to exit 2 (not 1) on a usage error.
  */
 import { Command, CommanderError, Option } from "commander";
+import { KHO_FORMATS, khoFormat } from "./formats/index.js";
 import { LOG_FORMATS } from "./log.js";
 
 /** Exit code for an internal error (a khosim bug), as sysexits' EX_SOFTWARE. */
@@ -28,6 +29,12 @@ export function newCommand(name: string, description: string): Command {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) })
     .addOption(new Option("--log-format <format>", "pretty (default on a terminal) or json").choices([...LOG_FORMATS]));
+}
+
+/** formatOption - a commander parser for --format: a name from the format registry. */
+export function formatOption(v: string): string {
+  if (!khoFormat(v)) throw new CliError(EXIT_USAGE, `--format: ${JSON.stringify(v)} is not one of ${KHO_FORMATS.map((f) => f.name).join(", ")}`);
+  return v;
 }
 
 /** parseIntOption - a commander argument parser for a bounded integer. */

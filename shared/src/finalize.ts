@@ -9,10 +9,8 @@ import { KHO_FDT_MAX_SIZE, KHO_SCRATCH_SIZE, KHO_TEST_FDT, PAGE_SIZE } from "./a
 import { buildBootDtb } from "./bootdtb.js";
 import { ByteWriter, hex } from "./bytes.js";
 import { csum64 } from "./csum.js";
-import { buildKhoFdt } from "./khofdt.js";
 import { buildKhoTestFdt, encodeKhoTestInfo, type KhoTestFolio } from "./kho-test.js";
 import type { Machine } from "./machine.js";
-import { khoMemSerialize } from "./serialize.js";
 import type { WorkloadResult } from "./workload.js";
 
 export interface Handoff {
@@ -20,8 +18,12 @@ export interface Handoff {
   khoFdt: Uint8Array;
   khoFdtPhys: number;
   scratchPhys: number;
+  /** The format's root pointer (ranges: first chunk). */
   metadata: number;
+  /** Metadata pages (ranges: chunks) in walk order. */
   chunks: number[];
+  /** Exact bytes of metadata in memory. */
+  metadataBytes: number;
   subtreePhys: number;
   infoPhys: number;
   infoSize: number;
@@ -83,10 +85,14 @@ export function khoFinalize(m: Machine, w: WorkloadResult): Handoff {
   m.mem.write(scratchPhys, sa);
 
   const t = process.hrtime.bigint();
-  const ser = khoMemSerialize(track, m.mem, () => allocPage(m, "a chunk page"));
+  const ser = w.format.serialize(track, m.mem, () => allocPage(m, "a metadata page"), (pages) => {
+    const p = m.buddy.allocContig(pages, 1);
+    if (p === undefined) throw new FinalizeError(`out of memory allocating ${pages} contiguous metadata pages`);
+    return p;
+  });
   const serializeNs = process.hrtime.bigint() - t;
 
-  const khoFdt = buildKhoFdt(ser.metadata, [{ name: KHO_TEST_FDT, fdtPhys: subPhys }]);
+  const khoFdt = w.format.buildFdt(ser.root, [{ name: KHO_TEST_FDT, fdtPhys: subPhys }]);
   if (khoFdt.length > KHO_FDT_MAX_SIZE) throw new FinalizeError(`KHO FDT is ${khoFdt.length} bytes, more than ${KHO_FDT_MAX_SIZE}`);
   m.mem.write(fdtPhys, khoFdt);
 
@@ -100,8 +106,9 @@ export function khoFinalize(m: Machine, w: WorkloadResult): Handoff {
     khoFdt,
     khoFdtPhys: fdtPhys,
     scratchPhys,
-    metadata: ser.metadata,
-    chunks: ser.chunks,
+    metadata: ser.root,
+    chunks: ser.metadataPages,
+    metadataBytes: ser.metadataBytes,
     subtreePhys: subPhys,
     infoPhys,
     infoSize: info.length,

@@ -25,3 +25,4 @@ export * from "./populate.js";
 export * from "./inspect.js";
 export * from "./report.js";
 export * from "./progress.js";
+export * from "./formats/index.js";

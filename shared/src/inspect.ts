@@ -15,7 +15,6 @@ import { khoTestInfoSize, parseKhoTestFdt, type KhoTestHeader } from "./kho-test
 import { khoRetrieveSubtree } from "./khofdt.js";
 import { khoPopulate, type KhoPopulated } from "./populate.js";
 import type { KhoMemRange } from "./tracker.js";
-import { khoMemWalk } from "./walk.js";
 
 /** What a page is, most specific first. */
 export type RegionKind = "kho-fdt" | "scratch-array" | "subtree-fdt" | "subtree-info" | "chunk" | "preserved" | "scratch" | "free";
@@ -144,8 +143,8 @@ export function openHandoff(dir: string): HandoffView {
     labelled.push({ start: p.fdtAddr, end: pageUp(p.fdtAddr + p.fdtSize), kind: "kho-fdt", label: "KHO FDT" });
     labelled.push({ start: p.saAddr, end: pageUp(p.saAddr + p.saSize), kind: "scratch-array", label: "kho_scratch array" });
     try {
-      const w = khoMemWalk(mem, p.kho.metadata, { ramBase: boot.ram.base, ramSize: boot.ram.size, scratch: p.scratch });
-      v.chunks = w.chunks;
+      const w = p.kho.format.walk(mem, p.kho.metadata, { ramBase: boot.ram.base, ramSize: boot.ram.size, scratch: p.scratch });
+      v.chunks = w.metadataPages;
       v.ranges = w.ranges;
     } catch (e) {
       v.problems.push(`chunk list: ${(e as Error).message}`);

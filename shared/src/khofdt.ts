@@ -14,15 +14,10 @@
  * Building is sequential (fdt/sw.ts, as kho_finalize uses libfdt's sw API);
  * parsing is strict and names what is wrong.
  */
-import {
-  KHO_FDT_COMPATIBLE,
-  KHO_FDT_MEMORY_NODE,
-  KHO_FDT_MEMORY_PATH,
-  KHO_FDT_METADATA_PROP,
-  KHO_FDT_SUB_FDT_PROP,
-} from "./abi.js";
+import { KHO_FDT_COMPATIBLE, KHO_FDT_MEMORY_NODE, KHO_FDT_METADATA_PROP, KHO_FDT_SUB_FDT_PROP } from "./abi.js";
 import { u64leBytes } from "./bytes.js";
 import { FdtError, FdtRo, FdtWriter, propStringList } from "./fdt/index.js";
+import type { KhoFormat } from "./formats/types.js";
 
 /** A kho_add_subtree() entry: a named child of the root carrying `fdt`. */
 export interface KhoSubtree {
@@ -43,15 +38,17 @@ export class KhoFdtError extends Error {
 }
 
 /**
- * buildKhoFdt - the KHO FDT for @metadata and @subtrees, as kho_finalize()
- * would lay it out.
+ * buildKhoFdt - the ranges format's KHO FDT for @metadata and @subtrees, as
+ * kho_finalize() would lay it out. @memoryProps are extra properties of
+ * /preserved-memory (the posted format's marker).
  */
-export function buildKhoFdt(metadata: number, subtrees: readonly KhoSubtree[]): Uint8Array {
+export function buildKhoFdt(metadata: number, subtrees: readonly KhoSubtree[], memoryProps: readonly { name: string; value: Uint8Array }[] = [], compatible = KHO_FDT_COMPATIBLE): Uint8Array {
   const w = new FdtWriter();
   w.finishReservemap();
   w.beginNode("");
-  w.propertyString("compatible", KHO_FDT_COMPATIBLE);
+  w.propertyString("compatible", compatible);
   w.beginNode(KHO_FDT_MEMORY_NODE);
+  for (const p of memoryProps) w.property(p.name, p.value);
   w.property(KHO_FDT_METADATA_PROP, u64leBytes(metadata));
   w.endNode();
   for (const s of subtrees) {
@@ -65,20 +62,24 @@ export function buildKhoFdt(metadata: number, subtrees: readonly KhoSubtree[]): 
 
 export interface KhoFdt {
   fdt: FdtRo;
-  /** Raw u64 of /preserved-memory/metadata; validated by the walk. */
+  /** The preservation format the FDT says it carries. */
+  format: KhoFormat;
+  /** Raw u64 root pointer of that format (ranges: /preserved-memory/metadata); validated by the walk. */
   metadata: bigint;
 }
 
-function u64le(v: Uint8Array): bigint {
+/** Decode a raw little-endian u64 property value (KHO's native-endian values). */
+export function u64le(v: Uint8Array): bigint {
   return new DataView(v.buffer, v.byteOffset, v.byteLength).getBigUint64(0, true);
 }
 
 /**
  * parseKhoFdt - validate the KHO FDT the way a careful successor does before
- * trusting it: structure (fdt_check_full), root compatible, /preserved-memory
- * and an 8-byte `metadata`. Throws KhoFdtError.
+ * trusting it: structure (fdt_check_full), root compatible, then the format
+ * among @formats that the FDT carries, and its root pointer (for ranges:
+ * /preserved-memory with an 8-byte `metadata`). Throws KhoFdtError.
  */
-export function parseKhoFdt(blob: Uint8Array): KhoFdt {
+export function parseKhoFdt(blob: Uint8Array, formats: readonly KhoFormat[]): KhoFdt {
   let fdt: FdtRo;
   try {
     fdt = new FdtRo(blob);
@@ -94,22 +95,30 @@ export function parseKhoFdt(blob: Uint8Array): KhoFdt {
   } catch {
     throw new KhoFdtError("/compatible", "root compatible is not a string list");
   }
-  if (!compats.includes(KHO_FDT_COMPATIBLE)) {
-    throw new KhoFdtError("/compatible", `root compatible ${JSON.stringify(compats.join(","))} is not "${KHO_FDT_COMPATIBLE}"`);
+  const candidates = formats.filter((f) => compats.includes(f.compatible));
+  if (candidates.length === 0) {
+    const known = [...new Set(formats.map((f) => `"${f.compatible}"`))].join(" or ");
+    throw new KhoFdtError("/compatible", `root compatible ${JSON.stringify(compats.join(","))} is not ${known}`);
   }
+  // The first candidate whose layout is present; otherwise let the first say what is missing.
+  const format = candidates.find((f) => f.matches(fdt)) ?? candidates[0]!;
+  return { fdt, format, metadata: format.readRoot(fdt) };
+}
+
+/** readU64Prop - the 8-byte property @prop of node @path, or KhoFdtError naming it. */
+export function readU64Prop(fdt: FdtRo, path: string, prop: string, missingNode: string): bigint {
   let node: number;
   try {
-    node = fdt.pathOffset(KHO_FDT_MEMORY_PATH);
+    node = fdt.pathOffset(path);
   } catch (e) {
-    if (e instanceof FdtError) throw new KhoFdtError(KHO_FDT_MEMORY_PATH, "no preserved-memory node");
+    if (e instanceof FdtError) throw new KhoFdtError(path, missingNode);
     throw e;
   }
-  const meta = fdt.getProp(node, KHO_FDT_METADATA_PROP);
-  if (meta === undefined) throw new KhoFdtError(`${KHO_FDT_MEMORY_PATH}/${KHO_FDT_METADATA_PROP}`, "missing");
-  if (meta.length !== 8) {
-    throw new KhoFdtError(`${KHO_FDT_MEMORY_PATH}/${KHO_FDT_METADATA_PROP}`, `length ${meta.length}, expected 8`);
-  }
-  return { fdt, metadata: u64le(meta) };
+  const v = fdt.getProp(node, prop);
+  const where = path === "/" ? `/${prop}` : `${path}/${prop}`;
+  if (v === undefined) throw new KhoFdtError(where, "missing");
+  if (v.length !== 8) throw new KhoFdtError(where, `length ${v.length}, expected 8`);
+  return u64le(v);
 }
 
 /**

@@ -7,6 +7,7 @@
 import { BOOT_KHO_FDT_PROP, BOOT_KHO_SCRATCH_PROP, KHO_FDT_MAX_SIZE, KHO_SCRATCH_SIZE, PAGE_SIZE } from "./abi.js";
 import type { BootInfo } from "./bootdtb.js";
 import { ByteReader, hex, u64ToNumber } from "./bytes.js";
+import { KHO_FORMATS } from "./formats/index.js";
 import { KhoFdtError, parseKhoFdt, type KhoFdt } from "./khofdt.js";
 import type { KhoScratch } from "./machine.js";
 import { physInRam, type PhysMem } from "./physmem.js";
@@ -86,7 +87,7 @@ export function khoPopulate(boot: BootInfo, mem: PhysMem): KhoPopulated {
   }
   let kho: KhoFdt;
   try {
-    kho = parseKhoFdt(mem.read(fdtAddr!, fdtSize!));
+    kho = parseKhoFdt(mem.read(fdtAddr!, fdtSize!), KHO_FORMATS);
   } catch (e) {
     if (e instanceof KhoFdtError) noKho(`KHO FDT at ${hex(fdtAddr!)}: ${e.message}`);
     throw e;

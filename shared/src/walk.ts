@@ -9,6 +9,7 @@
  * offset. Nothing is reserved here: the caller reserves the returned ranges
  * and treats the returned chunk pages as free memory once done.
  */
+import { KhoMetadataError } from "./formats/types.js";
 import {
   KHOSER_CHUNK_HDR_NEXT,
   KHOSER_CHUNK_HDR_NUM_RANGES,
@@ -89,7 +90,7 @@ export interface KhoWalkErrorWhere {
 }
 
 /** Thrown by {@link khoMemWalk} on the first invalid value. */
-export class KhoWalkError extends Error implements KhoWalkErrorWhere {
+export class KhoWalkError extends KhoMetadataError implements KhoWalkErrorWhere {
   readonly chunkIndex?: number;
   readonly chunkPhys?: number;
   readonly rangeIndex?: number;

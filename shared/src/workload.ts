@@ -11,7 +11,7 @@ import { csum64 } from "./csum.js";
 import type { Machine } from "./machine.js";
 import { Prng } from "./prng.js";
 import { ScenarioError, type Scenario, type ScenarioOp } from "./scenario.js";
-import { KhoMemTrack } from "./tracker.js";
+import { rangesFormat, type KhoFormat, type KhoTracker } from "./formats/index.js";
 
 /**
  * Preserved folios in compact typed arrays (a 48 GiB run of order-0 folios is
@@ -54,7 +54,8 @@ export interface PhysRecord {
 }
 
 export interface WorkloadResult {
-  track: KhoMemTrack;
+  format: KhoFormat;
+  track: KhoTracker;
   folios: FolioTable;
   phys: PhysRecord[];
   /** Bytes the fill wrote (including what was unpreserved later). */
@@ -92,8 +93,9 @@ export function runWorkload(
   seed: number,
   file: string,
   carried?: { folios: FolioTable; phys: readonly PhysRecord[] },
+  format: KhoFormat = rangesFormat,
 ): WorkloadResult {
-  const track = new KhoMemTrack();
+  const track = format.createTracker();
   const folios = new FolioTable(folioCapacity(scenario) + (carried?.folios.live ?? 0));
   const phys: PhysRecord[] = [];
   // What a successor restored is preserved again first, unchanged (next live update).
@@ -230,5 +232,5 @@ export function runWorkload(
       }
     }
   });
-  return { track, folios, phys: phys.filter((r) => r.size > 0), filledBytes, preserveCalls, preserveNs };
+  return { format, track, folios, phys: phys.filter((r) => r.size > 0), filledBytes, preserveCalls, preserveNs };
 }
