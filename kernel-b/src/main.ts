@@ -122,6 +122,46 @@ function handOffAgain(
   );
 }
 
+/** Read boot.dtb and memory.img and boot; UnusableInputError/ImageError when the machine cannot boot. */
+async function bootFromFiles(dir: string, maxOrder: number, log: Logger) {
+  const bootFile = path.join(dir, HANDOFF_BOOT_DTB);
+  let bootBytes: Uint8Array;
+  try {
+    bootBytes = fs.readFileSync(bootFile);
+  } catch (e) {
+    throw new UnusableInputError(`${bootFile}: cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+  let boot;
+  try {
+    boot = parseBootDtb(bootBytes);
+  } catch (e) {
+    if (e instanceof BootDtbError) throw new UnusableInputError(`${bootFile}: ${e.message}`);
+    throw e;
+  }
+  const image = ImageMem.open(path.join(dir, HANDOFF_MEMORY_IMG), boot.ram.base, boot.ram.size);
+  // Copy-on-write: what the successor writes (a next handoff) never reaches its input.
+  const mem = new OverlayMem(image);
+  await initCsum();
+  log.info(`Booting kernel-b: ${hex(boot.ram.size)} bytes of RAM at ${hex(boot.ram.base)}, MAX_PAGE_ORDER ${maxOrder}`);
+  const t0 = process.hrtime.bigint();
+  const bar = createProgress("kernel-b: verifying", "MiB");
+  try {
+    const sb = bootSuccessor(boot, mem, { maxOrder, log, progress: (done, total) => bar.update(Math.floor(done / 2 ** 20), Math.ceil(total / 2 ** 20)) });
+    return { boot, image, mem, sb, t0 };
+  } catch (e) {
+    image.close();
+    throw e;
+  } finally {
+    bar.stop();
+  }
+}
+
+/** The report for a machine that could not boot, where it can be written. */
+function writeUnusableReport(file: string, reason: string): void {
+  if (!fs.existsSync(path.dirname(path.resolve(file)))) return;
+  writeFileAtomic(file, toJson({ outcome: "unusable-input", exitCode: EXIT_CODES["unusable-input"], reason }));
+}
+
 async function main(): Promise<number> {
   const cmd = newCommand("kernel-b", "khosim successor: boot from a KHO handoff directory, restore and verify")
     .requiredOption("--in <dir>", "handoff directory written by kernel-a")
@@ -151,31 +191,15 @@ async function main(): Promise<number> {
   }
   if (o.handoffOut) checkHandoffOut(o.handoffOut, o.force);
 
-  const bootFile = path.join(o.in, HANDOFF_BOOT_DTB);
-  let bootBytes: Uint8Array;
+  let booted;
   try {
-    bootBytes = fs.readFileSync(bootFile);
+    booted = await bootFromFiles(o.in, o.maxOrder, log);
   } catch (e) {
-    throw new UnusableInputError(`${bootFile}: cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-  }
-  let boot;
-  try {
-    boot = parseBootDtb(bootBytes);
-  } catch (e) {
-    if (e instanceof BootDtbError) throw new UnusableInputError(`${bootFile}: ${e.message}`);
+    if (e instanceof UnusableInputError || e instanceof ImageError) writeUnusableReport(reportFile, e.message);
     throw e;
   }
-  const imageFile = path.join(o.in, HANDOFF_MEMORY_IMG);
-  const image = ImageMem.open(imageFile, boot.ram.base, boot.ram.size);
-  // Copy-on-write: what the successor writes (a next handoff) never reaches its input.
-  const mem = new OverlayMem(image);
+  const { boot, image, mem, sb, t0 } = booted;
   const scenario = o.handoffOut ? loadNextScenario(o.scenario, boot.ram, o.maxOrder, log) : undefined;
-  await initCsum();
-  log.info(`Booting kernel-b: ${hex(boot.ram.size)} bytes of RAM at ${hex(boot.ram.base)}, MAX_PAGE_ORDER ${o.maxOrder}`);
-  const t0 = process.hrtime.bigint();
-  const bar = createProgress("kernel-b: verifying", "MiB");
-  const sb = bootSuccessor(boot, mem, { maxOrder: o.maxOrder, log, progress: (done, total) => bar.update(Math.floor(done / 2 ** 20), Math.ceil(total / 2 ** 20)) });
-  bar.stop();
   const rep = sb.report;
   checkKhoDtbCopy(path.join(o.in, HANDOFF_KHO_DTB), image, rep.khoFdt, log);
   writeFileAtomic(reportFile, toJson(rep));
@@ -184,7 +208,7 @@ async function main(): Promise<number> {
       image.close();
       throw new CliError(rep.exitCode, `not handing off to ${o.handoffOut}: ${rep.outcome}: ${rep.reason}`);
     }
-    handOffAgain(o.handoffOut, o.force, imageFile, boot.ram, o.maxOrder, mem, sb, scenario, o.scenario ?? "(no scenario)", o.seed ?? scenario.seed ?? 1, khoFormat(o.format ?? rep.format ?? DEFAULT_FORMAT)!, log);
+    handOffAgain(o.handoffOut, o.force, path.join(o.in, HANDOFF_MEMORY_IMG), boot.ram, o.maxOrder, mem, sb, scenario, o.scenario ?? "(no scenario)", o.seed ?? scenario.seed ?? 1, khoFormat(o.format ?? rep.format ?? DEFAULT_FORMAT)!, log);
   }
   image.close();
   const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;

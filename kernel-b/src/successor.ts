@@ -172,6 +172,9 @@ function restoreKhoTest(kho: KhoFdt, mem: PhysMem, restore: KhoRestore, rep: Suc
   if (ri < 0) return fail({ kind: "subtree", phys: hex(subPhysRaw), reason: `${KHO_TEST_FDT} FDT at ${hex(subPhysRaw)} is not in preserved memory` });
   const range = restore.rangeAt(ri);
   const avail = range.start + range.size - subPhys!;
+  if (avail < FDT_HEADER_SIZE) {
+    return fail({ kind: "subtree", phys: hex(subPhys!), reason: `${KHO_TEST_FDT} FDT at ${hex(subPhys!)}: only ${avail} bytes of preserved memory left, less than the ${FDT_HEADER_SIZE}-byte FDT header` });
+  }
   const total = new ByteReader(mem.read(subPhys!, Math.min(FDT_HEADER_SIZE, avail))).u32be(4);
   if (total > avail) return fail({ kind: "subtree", phys: hex(subPhys!), reason: `${KHO_TEST_FDT} FDT totalsize ${hex(total)} runs past its preserved range` });
   let h;

@@ -1,0 +1,115 @@
+/*
+ * Helpers for the corrupt CLI tests: run the real CLIs (node + tsx, as
+ * scripts/src/run.ts does) asynchronously through a small pool, so that
+ * independent runs overlap without swamping a 2-core machine.
+ */
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { KERNEL_A, KERNEL_B, ROOT, type RunResult } from "../src/run.js";
+
+export { KERNEL_A, KERNEL_B, ROOT };
+export type { RunResult };
+
+export const CORRUPT = path.join(ROOT, "scripts/src/corrupt.ts");
+export const SCENARIOS = path.join(ROOT, "scenarios");
+
+/** At most @n tasks at a time. */
+export class Pool {
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private readonly n: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.running >= this.n) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.running++;
+    try {
+      return await task();
+    } finally {
+      this.running--;
+      this.waiting.shift()?.();
+    }
+  }
+}
+
+/** One process per core, plus one to cover start-up I/O. */
+const pool = new Pool(Math.max(2, os.availableParallelism()) + 1);
+
+/** runTsx - run a TypeScript main with @args (pooled, non-blocking). */
+export function runTsx(main: string, args: string[]): Promise<RunResult> {
+  return pool.run(
+    () =>
+      new Promise<RunResult>((resolve) => {
+        const child = spawn(process.execPath, ["--import", "tsx", main, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
+        child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
+        child.on("error", (e) => resolve({ status: 128, stdout, stderr: stderr + String(e) }));
+        child.on("close", (code, signal) => resolve({ status: code ?? 128, stdout, stderr: signal ? `${stderr}killed by ${signal}` : stderr }));
+      }),
+  );
+}
+
+export const runCorrupt = (args: string[]): Promise<RunResult> => runTsx(CORRUPT, args);
+export const runA = (args: string[]): Promise<RunResult> => runTsx(KERNEL_A, args);
+export const runB = (args: string[]): Promise<RunResult> => runTsx(KERNEL_B, args);
+
+/** A fresh directory under os.tmpdir(). */
+export function makeTmp(tag: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `khosim-${tag}-`));
+}
+
+export function removeTmp(dir: string | undefined): void {
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+}
+
+export function readJson<T = any>(file: string): T {
+  return JSON.parse(fs.readFileSync(file, "utf8")) as T;
+}
+
+/** sha256 of a file, streamed (memory.img is RAM-sized; this does not block the event loop). */
+export function sha256File(file: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const h = createHash("sha256");
+    fs.createReadStream(file, { highWaterMark: 1 << 22 })
+      .on("data", (b) => h.update(b))
+      .on("error", reject)
+      .on("end", () => resolve(h.digest("hex")));
+  });
+}
+
+/** Size, inode and modification time of @file, or "missing": changes when anything writes it. */
+export function fileStamp(file: string): string {
+  try {
+    const st = fs.statSync(file, { bigint: true });
+    return `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  } catch {
+    return "missing";
+  }
+}
+
+/** Allocated bytes of @file (st_blocks * 512): a sparse copy stays small. */
+export function allocatedBytes(file: string): number {
+  return fs.statSync(file).blocks * 512;
+}
+
+/** Stack-trace lines ("    at f (file:1:2)") in @s. */
+export function stackLines(s: string): string[] {
+  return s.split("\n").filter((l) => /^\s+at\s/.test(l));
+}
+
+/** @len bytes of @file at @offset (fewer at its end). */
+export function readFileAt(file: string, offset: number, len: number): Buffer {
+  const fd = fs.openSync(file, "r");
+  try {
+    const b = Buffer.alloc(len);
+    const n = fs.readSync(fd, b, 0, len, offset);
+    return b.subarray(0, n);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
