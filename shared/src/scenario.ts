@@ -101,7 +101,7 @@ const Machine = z.strictObject({
   scratch: z
     .strictObject({
       lowmem: pageSize.default(16 * 2 ** 20),
-      /** Default: room for the successor's memmap (RAM / 64) plus 64 MiB. */
+      /** Default: room for the successor's memmap (RAM / 64) and page tables (RAM / 512), plus 64 MiB. */
       global: pageSize.optional(),
     })
     .prefault({}),
@@ -194,7 +194,8 @@ export function parseScenario(json: unknown, file: string): Scenario {
   const s = r.data;
   if (s.machine.scratch.global === undefined) {
     const twoM = 2 * 2 ** 20;
-    s.machine.scratch.global = Math.ceil((s.machine.ram / 64 + 64 * 2 ** 20) / twoM) * twoM;
+    // Room for the successor's early allocations (memmap RAM/64, page tables RAM/512) and 64 MiB more.
+    s.machine.scratch.global = Math.ceil((s.machine.ram / 64 + s.machine.ram / 512 + 64 * 2 ** 20) / twoM) * twoM;
   }
   checkAgainstMachine(s, file);
   return s;
