@@ -207,45 +207,53 @@ function restoreKhoTest(kho: KhoFdt, mem: PhysMem, restore: KhoRestore, rep: Suc
   let readBytes = 0;
   try {
     table = decodeKhoTestInfo(info, h.nrFolios, h.nrRanges);
-    carried.folios = new FolioTable(table.folios.length);
-    for (const f of table.folios) if (f.csum !== 0n) toRead += PAGE_SIZE * 2 ** f.order;
+    const t = table.folios;
+    for (let i = 0; i < t.length; i++) if (t.csum[i] !== 0n) toRead += PAGE_SIZE * 2 ** t.order[i]!;
     for (const r of table.ranges) if (r.csum !== 0n) toRead += r.size;
   } catch (e) {
     if (e instanceof KhoTestError) return fail({ kind: "subtree", reason: e.message });
     throw e;
   }
-  for (const f of table.folios) {
+  // The table is carried as is; entries that fail are killed (not preserved again).
+  const t = table.folios;
+  carried.folios = t;
+  for (let i = 0; i < t.length; i++) {
+    const phys = t.phys[i]!;
+    const recorded = t.order[i]!;
+    const csum = t.csum[i]!;
+    const bad = (why: string, order = recorded): void => {
+      fail({ kind: "folio", phys: hex(phys), order, reason: why });
+      t.kill(i);
+    };
     let order: number;
     try {
-      order = restore.khoRestoreFolio(f.phys);
+      order = restore.khoRestoreFolio(phys);
     } catch (e) {
       if (e instanceof KhoRestoreError) {
-        fail({ kind: "folio", phys: hex(f.phys), order: f.order, reason: e.message });
+        bad(e.message);
         continue;
       }
       throw e;
     }
     rep.restored.folios++;
-    if (order !== f.order) {
-      fail({ kind: "folio", phys: hex(f.phys), order: f.order, reason: `restored with order ${order}, recorded order ${f.order}` });
+    if (order !== recorded) {
+      bad(`restored with order ${order}, recorded order ${recorded}`);
       continue;
     }
-    if (f.csum === 0n) {
+    if (csum === 0n) {
       rep.verified.unchecked++;
-      carried.folios.push(f.phys, f.order, 0n);
       continue;
     }
-    const bytes = mem.read(f.phys, PAGE_SIZE * 2 ** order);
+    const bytes = mem.read(phys, PAGE_SIZE * 2 ** order);
     readBytes += bytes.length;
     progress?.(readBytes, toRead);
     const got = csum64(bytes);
-    if (got !== f.csum) {
-      fail({ kind: "folio", phys: hex(f.phys), order, reason: `checksum ${hex(got)} does not match recorded ${hex(f.csum)}` });
+    if (got !== csum) {
+      bad(`order-${order} folio checksum ${hex(got)} does not match recorded ${hex(csum)}`, order);
       continue;
     }
     rep.verified.folios++;
     rep.verified.bytes += bytes.length;
-    carried.folios.push(f.phys, f.order, f.csum);
   }
   for (const r of table.ranges) {
     try {

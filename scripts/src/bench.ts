@@ -337,7 +337,7 @@ function fmt(x: number): string {
   const a = Math.abs(x);
   if (a >= 1e9) return `${(x / 1e9).toFixed(2)}G`;
   if (a >= 1e6) return `${(x / 1e6).toFixed(2)}M`;
-  if (a >= 1000) return Math.round(x).toLocaleString("en-US");
+  if (a >= 1000 || Number.isInteger(x)) return Math.round(x).toLocaleString("en-US");
   if (a >= 100) return x.toFixed(0);
   if (a >= 10) return x.toFixed(1);
   if (a >= 1) return x.toFixed(2);
@@ -395,8 +395,8 @@ const ROWS: [string, string, string][] = [
   ["img.allocatedMiB", "memory.img allocated on disk (blocks × 512)", "MiB"],
   ["img.touchedMiB", "memory.img pages written (touchedPages × 4 KiB)", "MiB"],
   ["img.allocatedPct", "memory.img allocated ÷ apparent", "%"],
-  ["dirA.allocatedMiB", "handoff dir allocated after kernel-a (apparent)", "MiB"],
-  ["dirB.allocatedMiB", "handoff dir allocated after kernel-b (apparent)", "MiB"],
+  ["dirA.allocatedMiB", "handoff dir after kernel-a: allocated of apparent (medians)", "MiB"],
+  ["dirB.allocatedMiB", "handoff dir after kernel-b (+ successor.json): allocated of apparent", "MiB"],
   ["loadavg1", "1-min load average at run start", ""],
 ];
 
@@ -423,7 +423,11 @@ function table(results: WorkloadResult[]): string {
     const cells = results.map((r) => {
       if (key === "a.vsKernel577" && r.key !== "c") return "–";
       if (key === "a.ranges") return `${cell(r.stats["a.ranges"])} / ${cell(r.stats["a.chunks"])}`;
-      if (key.startsWith("dir")) return `${cell(r.stats[key])} (${cell(r.stats[key.replace("allocated", "apparent")])})`;
+      if (key.startsWith("dir")) {
+        const al = r.stats[key];
+        const ap = r.stats[key.replace("allocated", "apparent")];
+        return al && ap ? `${fmt(al.median)} of ${fmt(ap.median)}` : "–";
+      }
       return cell(r.stats[key]);
     });
     lines.push(`| ${label} | ${unit} | ${cells.join(" | ")} |`);
@@ -565,6 +569,7 @@ function main(): number {
     md += `\nNotes: MB = 10^6 bytes. "inside" wall = the kernel's own wallMs (after module loading and option parsing, until the handoff/report is written); ` +
       `"outside" = spawn to exit as measured by the bench. preserveNs brackets every preserve call with two process.hrtime.bigint() calls; ` +
       `an empty body measures ${timer.intervalNs.toFixed(1)} ns here, so that much of each "ns per preserve call" is the timer itself. ` +
+      `(a) makes only 4 preserve calls, each the first of its kind in a fresh process (tracker, B+ tree and BigInt paths not yet optimized), so its ns per call is start-up cost, not steady state. ` +
       `CPU = the child's user+sys from /proc/self/stat cutime/cstime (10 ms ticks); a CPU well below wall time means waiting (I/O or other load on this ${os.cpus().length}-CPU machine).\n`;
     if (failed.length) {
       md += `\nFAILURES:\n${failed.map((r) => r.failures.map((f) => `- (${r.key}) ${r.scenario} ${f}`).join("\n")).join("\n")}\n`;

@@ -493,7 +493,7 @@ export class FaultContext {
         const infoSize = khoTestInfoSize(h.nrFolios, h.nrRanges);
         const info = infoSize > 0 ? this.read(infoPhys, infoSize) : new Uint8Array(0);
         const t = decodeKhoTestInfo(info, h.nrFolios, h.nrRanges);
-        this.khoTestCache = { subPhys, infoPhys, infoSize, folios: t.folios };
+        this.khoTestCache = { subPhys, infoPhys, infoSize, folios: [...t.folios.entries()] };
       } catch (e) {
         if (e instanceof KhoFdtError || e instanceof KhoTestError || e instanceof PhysMemError || e instanceof BoundsError) {
           throw faultInputError(this.kind, `the ${KHO_TEST_FDT} sub-tree is not valid: ${e.message}`);

@@ -44,7 +44,7 @@ describe("npm run chain", () => {
     expect(Buffer.from(tableOf(g10)).equals(Buffer.from(tableOf(g1)))).toBe(true);
     let compared = 0;
     const { folios, ranges } = decodeKhoTestInfo(tableOf(g1), g1.subtree!.header.nrFolios, g1.subtree!.header.nrRanges);
-    const objects = [...folios.map((f) => ({ start: f.phys, size: PAGE_SIZE * 2 ** f.order })), ...ranges];
+    const objects = [...[...folios.entries()].map((f) => ({ start: f.phys, size: PAGE_SIZE * 2 ** f.order })), ...ranges];
     for (const o of objects) {
       expect(Buffer.from(g10.mem.read(o.start, o.size)).equals(Buffer.from(g1.mem.read(o.start, o.size)))).toBe(true);
       compared += o.size;

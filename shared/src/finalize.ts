@@ -9,7 +9,7 @@ import { KHO_FDT_MAX_SIZE, KHO_SCRATCH_SIZE, KHO_TEST_FDT, PAGE_SIZE } from "./a
 import { buildBootDtb } from "./bootdtb.js";
 import { ByteWriter, hex } from "./bytes.js";
 import { csum64 } from "./csum.js";
-import { buildKhoTestFdt, encodeKhoTestInfo, type KhoTestFolio } from "./kho-test.js";
+import { buildKhoTestFdt, encodeKhoTestInfo } from "./kho-test.js";
 import type { Machine } from "./machine.js";
 import type { WorkloadResult } from "./workload.js";
 
@@ -49,11 +49,7 @@ export function khoFinalize(m: Machine, w: WorkloadResult): Handoff {
   const { track, folios } = w;
 
   // The info blob, preserved as a physical range (kho_preserve_vmalloc's role).
-  const live: KhoTestFolio[] = [];
-  for (let i = 0; i < folios.length; i++) {
-    if (folios.alive[i]) live.push({ phys: folios.phys[i]!, order: folios.order[i]!, csum: folios.csum[i]! });
-  }
-  const info = encodeKhoTestInfo(live, w.phys);
+  const info = encodeKhoTestInfo(folios, w.phys);
   let infoPhys = 0;
   if (info.length > 0) {
     const pages = Math.ceil(info.length / PAGE_SIZE);
@@ -63,8 +59,9 @@ export function khoFinalize(m: Machine, w: WorkloadResult): Handoff {
     m.mem.write(infoPhys, info);
     track.khoPreservePhys(infoPhys, pages * PAGE_SIZE);
   }
-  const unfilled = live.some((f) => f.csum === 0n) || w.phys.some((r) => r.csum === 0n);
-  const sub = buildKhoTestFdt({ nrFolios: live.length, nrRanges: w.phys.length, infoPhys: BigInt(infoPhys), csum: csum64(info), unfilled });
+  let unfilled = w.phys.some((r) => r.csum === 0n);
+  for (let i = 0; i < folios.length && !unfilled; i++) unfilled = folios.alive[i] === 1 && folios.csum[i] === 0n;
+  const sub = buildKhoTestFdt({ nrFolios: folios.live, nrRanges: w.phys.length, infoPhys: BigInt(infoPhys), csum: csum64(info), unfilled });
   if (sub.length > PAGE_SIZE) throw new FinalizeError(`kho_test FDT is ${sub.length} bytes, more than a page`);
   const subPhys = allocPage(m, "the kho_test FDT");
   track.khoPreserveFolio(subPhys, 0);

@@ -26,3 +26,5 @@ export * from "./inspect.js";
 export * from "./report.js";
 export * from "./progress.js";
 export * from "./formats/index.js";
+export * from "./holes.js";
+export * from "./diff/index.js";

@@ -74,9 +74,14 @@ const TestKhoOp = z.strictObject({
 const FoliosOp = z.strictObject({
   op: z.literal("folios"),
   count: z.number().int().min(1).max(2 ** 32 - 1),
-  order: z.number().int().min(0),
-  /** buddy: one allocation per folio; contiguous: back to back; isolated: a free page-sized gap after each. */
-  layout: z.enum(["buddy", "contiguous", "isolated"]).default("buddy"),
+  /** A folio order, or "random": 0..maxOrder per folio from the seeded PRNG. */
+  order: z.union([z.number().int().min(0), z.literal("random")]),
+  /**
+   * buddy: one allocation per folio, lowest address first; contiguous: back to
+   * back; isolated: a free gap of one folio after each; scattered: each at a
+   * random free aligned address.
+   */
+  layout: z.enum(["buddy", "contiguous", "isolated", "scattered"]).default("buddy"),
   fill,
 });
 const PhysOp = z.strictObject({
@@ -133,7 +138,8 @@ function opBytes(op: ScenarioOp, m: MachineConfig): number {
     case "test_kho":
       return op.maxMem ?? (PAGE_SIZE << m.maxOrder) * 2;
     case "folios":
-      return op.count * (PAGE_SIZE * 2 ** op.order) * (op.layout === "isolated" ? 2 : 1);
+      // A random order counts as order 0 here; running out of memory is still caught when it runs.
+      return op.count * (PAGE_SIZE * 2 ** (op.order === "random" ? 0 : op.order)) * (op.layout === "isolated" ? 2 : 1);
     case "phys":
       return op.size;
     default:
@@ -157,8 +163,11 @@ function checkAgainstMachine(s: Scenario, file: string): void {
   let need = 0;
   const placed: [number, number, number][] = [];
   s.ops.forEach((op, i) => {
-    if (op.op === "folios" && op.order > m.maxOrder) {
+    if (op.op === "folios" && op.order !== "random" && op.order > m.maxOrder) {
       fail(`ops[${i}].order`, `${op.order} is above MAX_PAGE_ORDER ${m.maxOrder}`);
+    }
+    if (op.op === "folios" && op.order === "random" && (op.layout === "contiguous" || op.layout === "isolated")) {
+      fail(`ops[${i}].layout`, `"${op.layout}" needs a fixed order (random orders go with "buddy" or "scattered")`);
     }
     if (op.op === "phys" && op.at !== undefined) {
       if (op.at < m.ramBase || op.at + op.size > m.ramBase + m.ram) {

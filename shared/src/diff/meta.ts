@@ -69,23 +69,41 @@ function info(r: KhoMemRange): RangeInfo {
   return { start: r.start, size: r.size, data: r.data, label: describeData(r.data) };
 }
 
+const byStart = (x: KhoMemRange, y: KhoMemRange): number => x.start - y.start;
+
+function sortedByStart(rs: readonly KhoMemRange[]): readonly KhoMemRange[] {
+  for (let i = 1; i < rs.length; i++) if (rs[i]!.start < rs[i - 1]!.start) return [...rs].sort(byStart);
+  return rs;
+}
+
 /**
- * diffRanges - compare two walked range lists by start address.
+ * diffRanges - compare two range lists by start address: a merge of both
+ * lists in address order (walked lists are ascending already; others are
+ * sorted first), so a million ranges cost no hashing.
  * @changedPages: changed pages of physical [start, end) (0 when unknown);
  * ranges are compared at the same physical address on both sides.
  */
 export function diffRanges(a: readonly KhoMemRange[], b: readonly KhoMemRange[], changedPages: (start: number, end: number) => number): RangeDiff {
   const d: RangeDiff = { countA: a.length, countB: b.length, added: [], removed: [], resized: [], dataChanged: [], unchanged: 0 };
-  const byStart = new Map<number, KhoMemRange>();
-  for (const r of b) byStart.set(r.start, r);
-  const seen = new Set<number>();
-  for (const ra of a) {
-    const rb = byStart.get(ra.start);
-    if (!rb) {
-      d.removed.push(info(ra));
+  const sa = sortedByStart(a);
+  const sb = sortedByStart(b);
+  let i = 0;
+  let j = 0;
+  while (i < sa.length || j < sb.length) {
+    const ra = sa[i];
+    const rb = sb[j];
+    if (rb === undefined || (ra !== undefined && ra.start < rb.start)) {
+      d.removed.push(info(ra!));
+      i++;
       continue;
     }
-    seen.add(ra.start);
+    if (ra === undefined || rb.start < ra.start) {
+      d.added.push(info(rb));
+      j++;
+      continue;
+    }
+    i++;
+    j++;
     if (ra.size !== rb.size) {
       d.resized.push({ start: ra.start, a: info(ra), b: info(rb), changedPages: changedPages(ra.start, ra.start + Math.min(ra.size, rb.size)) });
       continue;
@@ -97,8 +115,6 @@ export function diffRanges(a: readonly KhoMemRange[], b: readonly KhoMemRange[],
       d.unchanged++;
     }
   }
-  for (const rb of b) if (!seen.has(rb.start)) d.added.push(info(rb));
-  d.added.sort((x, y) => x.start - y.start);
   return d;
 }
 
@@ -108,11 +124,15 @@ export function rangeDiffEmpty(d: RangeDiff): boolean {
 
 /* ---------------------------------------------------------------- chunks */
 
-/** A chunk page's header as found by following next pointers. */
+/**
+ * A metadata page in list order. For the ranges format (a linked list of
+ * khoser_mem_chunk pages) its header as found by following next pointers;
+ * other formats' metadata pages have no next/num_ranges (undefined).
+ */
 export interface ChunkLink {
   addr: number;
-  next: bigint;
-  numRanges: bigint;
+  next?: bigint;
+  numRanges?: bigint;
 }
 
 /** Why a lenient chain follow stopped before next = 0 (undefined: it did not). */
@@ -138,9 +158,9 @@ export function followChunks(metadata: bigint, readPage: (phys: number) => Uint8
     if (!page) return { chunks, stop: `pointer 0x${ptr.toString(16)} is not a page in RAM` };
     seen.add(addr);
     const r = new ByteReader(page);
-    const link: ChunkLink = { addr, next: r.u64le(KHOSER_CHUNK_HDR_NEXT), numRanges: r.u64le(KHOSER_CHUNK_HDR_NUM_RANGES) };
-    chunks.push(link);
-    ptr = link.next;
+    const next = r.u64le(KHOSER_CHUNK_HDR_NEXT);
+    chunks.push({ addr, next, numRanges: r.u64le(KHOSER_CHUNK_HDR_NUM_RANGES) });
+    ptr = next;
   }
   return { chunks, stop: undefined };
 }
@@ -149,8 +169,8 @@ export interface ChunkRef {
   addr: number;
   /** Position in the list. */
   index: number;
-  next: bigint;
-  numRanges: bigint;
+  next?: bigint;
+  numRanges?: bigint;
 }
 
 export interface ChunkRelinked {
@@ -169,7 +189,7 @@ export interface ChunkDiff {
   added: ChunkRef[];
   /** In A's list only. */
   removed: ChunkRef[];
-  /** In both lists, with another next pointer. */
+  /** In both lists, with another next pointer (both known). */
   relinked: ChunkRelinked[];
   /** In both lists at another position, next unchanged. */
   moved: ChunkRelinked[];
@@ -177,7 +197,12 @@ export interface ChunkDiff {
 
 /** diffChunks - compare two chunk lists by chunk address and next pointer. */
 export function diffChunks(a: readonly ChunkLink[], b: readonly ChunkLink[], metadataA?: bigint, metadataB?: bigint): ChunkDiff {
-  const ref = (c: ChunkLink, index: number): ChunkRef => ({ addr: c.addr, index, next: c.next, numRanges: c.numRanges });
+  const ref = (c: ChunkLink, index: number): ChunkRef => {
+    const r: ChunkRef = { addr: c.addr, index };
+    if (c.next !== undefined) r.next = c.next;
+    if (c.numRanges !== undefined) r.numRanges = c.numRanges;
+    return r;
+  };
   const inB = new Map<number, ChunkRef>();
   b.forEach((c, i) => inB.set(c.addr, ref(c, i)));
   const d: ChunkDiff = { countA: a.length, countB: b.length, added: [], removed: [], relinked: [], moved: [] };
@@ -189,7 +214,7 @@ export function diffChunks(a: readonly ChunkLink[], b: readonly ChunkLink[], met
     const rb = inB.get(c.addr);
     if (!rb) return d.removed.push(ra);
     seen.add(c.addr);
-    if (ra.next !== rb.next) d.relinked.push({ addr: c.addr, a: ra, b: rb });
+    if (ra.next !== undefined && rb.next !== undefined && ra.next !== rb.next) d.relinked.push({ addr: c.addr, a: ra, b: rb });
     else if (ra.index !== rb.index) d.moved.push({ addr: c.addr, a: ra, b: rb });
     return undefined;
   });

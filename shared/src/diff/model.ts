@@ -8,8 +8,9 @@
  *   identical            every byte of memory.img, boot.dtb and kho.dtb equal
  *   files                per file: true when byte-identical
  *   ram                  { a, b }: { base, size } from each boot.dtb
+ *   format               { a, b }: preservation format of each KHO FDT
  *   pages                changed (pages), compared (bytes read per image),
- *                        sizeDiff (images of different sizes), byKind,
+ *                        holesSkipped, sizeDiff (images of different sizes), byKind,
  *                        runCount, runs [{ start, size, offset, pages, a, b, chunk? }]
  *   ranges               a, b (counts), counts, added, removed, resized, dataChanged
  *   chunks               a, b, metadata { a, b }, counts, added, removed, relinked, moved, changed
@@ -83,8 +84,9 @@ export interface RangeJson {
 export interface ChunkRefJson {
   addr: string;
   index: number;
-  next: string;
-  numRanges: string;
+  /** null: not a linked chunk (a metadata page of another format). */
+  next: string | null;
+  numRanges: string | null;
 }
 
 export interface DiffJson {
@@ -94,10 +96,14 @@ export interface DiffJson {
   identical: boolean;
   files: { "memory.img": boolean; "boot.dtb": boolean; "kho.dtb": boolean };
   ram: { a: { base: string; size: string }; b: { base: string; size: string } };
+  /** Preservation format of each side's KHO FDT (null: not decoded). */
+  format: { a: string | null; b: string | null };
   limit: number;
   pages: {
     changed: number;
     compared: string;
+    /** Only the data extents were read (false: the lseek walk was unavailable, whole images were read). */
+    holesSkipped: boolean;
     /** Images of different sizes: only the common prefix is compared page by page. */
     sizeDiff: { a: string; b: string; longer: "a" | "b"; dataPastEnd: string } | null;
     byKind: { a: RegionKind; b: RegionKind; pages: number }[];
@@ -147,6 +153,8 @@ export interface BuildDiffInput {
   changed: readonly OffsetRun[];
   /** Bytes compared per image. */
   compared: number;
+  /** Whether only data extents were compared (default true). */
+  holesSkipped?: boolean;
   /** Bytes of data the longer image holds past the shorter one's end. */
   dataPastEnd?: number;
   /** Max items per list (0: all). */
@@ -172,7 +180,7 @@ function rangeJson(r: RangeInfo): RangeJson {
 }
 
 function chunkRefJson(c: ChunkRef): ChunkRefJson {
-  return { addr: hex(c.addr), index: c.index, next: hex(c.next), numRanges: hex(c.numRanges) };
+  return { addr: hex(c.addr), index: c.index, next: c.next === undefined ? null : hex(c.next), numRanges: c.numRanges === undefined ? null : hex(c.numRanges) };
 }
 
 function chunkPageJson(addr: number, d: ChunkPageDiff): ChunkPageJson {
@@ -191,10 +199,19 @@ function readPage(v: HandoffView, phys: number): Uint8Array | undefined {
   return v.mem.read(phys, PAGE_SIZE);
 }
 
-/* The chunk list as the pointers say (the careful walk's list when it succeeded). */
+/* The ranges format: a linked list of khoser_mem_chunk pages, decoded here. */
+function linkedChunks(v: HandoffView): boolean {
+  return v.populated?.kho.format.name === "ranges";
+}
+
+/*
+ * The chunk list as the pointers say (the careful walk's list when it
+ * succeeded); for other formats the walked metadata pages, unlinked.
+ */
 function chain(v: HandoffView): { links: ChunkLink[]; metadata?: bigint; stop?: string } {
   const md = v.populated?.kho.metadata;
   if (md === undefined) return { links: [] };
+  if (!linkedChunks(v)) return { links: v.chunks.map((addr) => ({ addr })), metadata: md };
   const r = followChunks(md, (p) => readPage(v, p), Math.floor(v.ram.size / PAGE_SIZE));
   return r.stop === undefined ? { links: r.chunks, metadata: md } : { links: r.chunks, metadata: md, stop: r.stop };
 }
@@ -209,6 +226,33 @@ function khoBlob(s: DiffSide): Uint8Array | undefined {
   return s.khoDtb ?? s.view.populated?.kho.fdt.blob;
 }
 
+/*
+ * A page on the pointer chain that the walk did not accept (the walk failed)
+ * is labelled free or preserved by inspect; say what it is instead:
+ * "chunk N (not walked)". Runs are split around such pages.
+ */
+function markUnwalkedChunks(runs: ChangedRun[], v: HandoffView, links: readonly ChunkLink[], side: "a" | "b"): ChangedRun[] {
+  const walked = new Set(v.chunks);
+  const extra = links.map((c, i) => ({ addr: c.addr - v.ram.base, index: i })).filter((c) => !walked.has(c.addr + v.ram.base));
+  if (extra.length === 0) return runs;
+  extra.sort((x, y) => x.addr - y.addr);
+  const out: ChangedRun[] = [];
+  let k = 0; // runs and extra are both ascending: one pass over each
+  for (const r of runs) {
+    let cur = r.start;
+    while (k < extra.length && extra[k]!.addr < r.start) k++;
+    for (; k < extra.length && extra[k]!.addr < r.end; k++) {
+      const c = extra[k]!;
+      if (c.addr > cur) out.push({ ...r, start: cur, end: c.addr });
+      const label: PageSide = { kind: "chunk", label: `chunk ${c.index} (not walked)`, index: c.index };
+      out.push({ ...r, start: c.addr, end: c.addr + PAGE_SIZE, [side]: label });
+      cur = c.addr + PAGE_SIZE;
+    }
+    if (cur < r.end) out.push({ ...r, start: cur, end: r.end });
+  }
+  return out;
+}
+
 /** buildDiff - everything the diff reports, from both sides and the changed pages. */
 export function buildDiff(input: BuildDiffInput): DiffJson {
   const { a, b, changed, limit } = input;
@@ -216,14 +260,20 @@ export function buildDiff(input: BuildDiffInput): DiffJson {
   const vb = b.view;
   const problems = { a: [...va.problems], b: [...vb.problems] };
 
+  // The chunk lists as the pointers say (the walked lists unless a walk failed).
+  const ca = chain(va);
+  const cb = chain(vb);
+
   // Pages.
-  const runs: ChangedRun[] = classifyRuns(changed, { base: va.ram.base, regions: va.regions }, { base: vb.ram.base, regions: vb.regions });
-  const chunkIndexA = new Map(va.chunks.map((c, i) => [c, i]));
-  const chunkIndexB = new Map(vb.chunks.map((c, i) => [c, i]));
+  let runs: ChangedRun[] = classifyRuns(changed, { base: va.ram.base, regions: va.regions }, { base: vb.ram.base, regions: vb.regions });
+  runs = markUnwalkedChunks(runs, va, ca.links, "a");
+  runs = markUnwalkedChunks(runs, vb, cb.links, "b");
+  const chunkIndexA = new Map(ca.links.map((c, i) => [c.addr, i]));
+  const chunkIndexB = new Map(cb.links.map((c, i) => [c.addr, i]));
   const changedChunks: DiffJson["chunks"]["changed"] = [];
   const runJson: RunJson[] = [];
   runs.forEach((r, i) => {
-    const isChunk = r.a.kind === "chunk" || r.b.kind === "chunk";
+    const isChunk = (r.a.kind === "chunk" && linkedChunks(va)) || (r.b.kind === "chunk" && linkedChunks(vb));
     let chunk: ChunkPageJson | undefined;
     if (isChunk) {
       const physA = va.ram.base + r.start;
@@ -231,7 +281,9 @@ export function buildDiff(input: BuildDiffInput): DiffJson {
       const pa = readPage(va, physA);
       const pb = readPage(vb, physB);
       if (pa && pb) {
-        const d = diffChunkPage(pa, pb, chunkIndexA.get(physA), chunkIndexB.get(physB), limit > 0 ? limit : Infinity);
+        // Entries are listed only for runs that are listed themselves.
+        const listed = limit === 0 || i < limit;
+        const d = diffChunkPage(pa, pb, chunkIndexA.get(physA), chunkIndexB.get(physB), !listed ? 0 : limit > 0 ? limit : Infinity);
         chunk = chunkPageJson(physA, d);
         changedChunks.push({ addr: hex(physA), indexA: d.indexA ?? null, indexB: d.indexB ?? null, header: d.header, entriesChanged: d.entriesChanged });
       }
@@ -253,8 +305,6 @@ export function buildDiff(input: BuildDiffInput): DiffJson {
   const rd = diffRanges(va.ranges, vb.ranges, (s, e) => pagesIn(changed, s - va.ram.base, e - va.ram.base));
 
   // Chunks.
-  const ca = chain(va);
-  const cb = chain(vb);
   if (ca.stop !== undefined && va.problems.length === 0) problems.a.push(`chunk list pointers: ${ca.stop}`);
   if (cb.stop !== undefined && vb.problems.length === 0) problems.b.push(`chunk list pointers: ${cb.stop}`);
   const cd = diffChunks(ca.links, cb.links, ca.metadata, cb.metadata);
@@ -277,10 +327,12 @@ export function buildDiff(input: BuildDiffInput): DiffJson {
     identical: files["memory.img"] && files["boot.dtb"] && files["kho.dtb"],
     files,
     ram: { a: { base: hex(va.ram.base), size: hex(va.ram.size) }, b: { base: hex(vb.ram.base), size: hex(vb.ram.size) } },
+    format: { a: va.populated?.kho.format.name ?? null, b: vb.populated?.kho.format.name ?? null },
     limit,
     pages: {
       changed: countPages(changed),
       compared: hex(input.compared),
+      holesSkipped: input.holesSkipped ?? true,
       sizeDiff: sizeEqual
         ? null
         : { a: hex(a.imageSize), b: hex(b.imageSize), longer: a.imageSize > b.imageSize ? "a" : "b", dataPastEnd: hex(input.dataPastEnd ?? 0) },

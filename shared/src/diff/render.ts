@@ -74,7 +74,8 @@ function chunkDetail(P: Palette, c: ChunkPageJson): string[] {
   L.push(`      ${idx(c.a.index)} on A, ${idx(c.b.index)} on B`);
   if (c.header.includes("next")) L.push(`      next ${P.del(c.a.next)} -> ${P.add(c.b.next)}`);
   if (c.header.includes("num_ranges")) L.push(`      num_ranges ${P.del(c.a.numRanges)} -> ${P.add(c.b.numRanges)}`);
-  const e = (x: { start: string; size: string; data: string }) => `{start ${x.start}, size ${x.size}, data ${x.data}}`;
+  const e = (x: { start: string; size: string; data: string }) =>
+    x.start === "0x0" && x.size === "0x0" && x.data === "0x0" ? "(zero)" : `{start ${x.start}, size ${x.size}, data ${x.data}}`;
   for (const d of c.entries) L.push(`      ranges[${d.index}] ${P.del(e(d.a))} -> ${P.add(e(d.b))}`);
   if (c.entriesChanged > c.entries.length) L.push(P.dim(`      ... ${c.entriesChanged - c.entries.length} more entries differ`));
   if (c.header.length === 0 && c.entriesChanged === 0) L.push("      header and entries equal");
@@ -128,15 +129,17 @@ export function renderDiff(d: DiffJson, P: Palette): string {
     L.push(`${head("ram")}A ${fmtSize(Number(d.ram.a.size))} at ${d.ram.a.base}, B ${fmtSize(Number(d.ram.b.size))} at ${d.ram.b.base}`);
   }
 
+  if (d.format.a !== d.format.b) L.push(`${head("format")}A ${d.format.a ?? "not decoded"}, B ${d.format.b ?? "not decoded"}`);
+
   // Pages.
   const p = d.pages;
   L.push(
-    `${head("pages")}${plural(p.changed, "page")} changed in ${plural(p.runCount, "run")} (${fmtSize(Number(p.compared))} read from each image, holes skipped)`,
+    `${head("pages")}${plural(p.changed, "page")} changed in ${plural(p.runCount, "run")} (${fmtSize(Number(p.compared))} read from each image${p.holesSkipped ? ", holes skipped" : ", whole images"})`,
   );
   if (p.sizeDiff) {
     L.push(`  ${P.chg(`images differ in size: A ${p.sizeDiff.a}, B ${p.sizeDiff.b}`)}; ${p.sizeDiff.longer.toUpperCase()} holds ${fmtSize(Number(p.sizeDiff.dataPastEnd))} of data past the other's end (not compared)`);
   }
-  if (p.byKind.length > 1) L.push(`  by kind: ${p.byKind.map((k) => `${k.a}/${k.b} ${k.pages}`).join(", ")}`);
+  if (p.byKind.length > 1) L.push(`  by kind (A/B): ${p.byKind.map((k) => `${k.a}/${k.b} ${k.pages}`).join(", ")}`);
   for (const r of p.runs) L.push(...runLine(P, r));
   L.push(...more(P, p.runs.length, p.runCount, "runs"));
 
@@ -157,7 +160,7 @@ export function renderDiff(d: DiffJson, P: Palette): string {
   for (const x of r.dataChanged) {
     const what: string[] = [];
     if (x.dataField) what.push(`data ${x.a.data} -> ${x.b.data} (${x.a.label} -> ${x.b.label})`);
-    if (x.changedPages > 0) what.push(`${plural(x.changedPages, "page")} of ${pagesOf(x.size)} differ`);
+    if (x.changedPages > 0) what.push(`${x.changedPages} of ${plural(pagesOf(x.size), "page")} differ${x.changedPages === 1 ? "s" : ""}`);
     L.push(`  ${P.chg("* " + span(x.start, x.size))} ${x.a.label}: ${what.join("; ")}`);
   }
   L.push(...more(P, r.dataChanged.length, rc.dataChanged, "with other data"));
@@ -167,18 +170,19 @@ export function renderDiff(d: DiffJson, P: Palette): string {
   const cc = c.counts;
   const md = c.metadata.a === c.metadata.b ? `metadata ${c.metadata.a ?? "none"}` : `metadata ${P.del(c.metadata.a ?? "none")} -> ${P.add(c.metadata.b ?? "none")}`;
   L.push(`${head("chunks")}A ${c.a}, B ${c.b}; ${md}: ${cc.added} added, ${cc.removed} removed, ${cc.relinked} relinked, ${cc.moved} moved, ${cc.changed} page(s) changed`);
-  for (const x of c.removed) L.push(`  ${P.del(`- chunk ${x.index} at ${x.addr}`)} (next ${x.next}, ${Number(x.numRanges)} ranges)`);
+  const hdr = (x: { next: string | null; numRanges: string | null }) => (x.next === null ? "" : ` (next ${x.next}, ${Number(x.numRanges)} ranges)`);
+  for (const x of c.removed) L.push(`  ${P.del(`- chunk ${x.index} at ${x.addr}`)}${hdr(x)}`);
   L.push(...more(P, c.removed.length, cc.removed, "removed"));
-  for (const x of c.added) L.push(`  ${P.add(`+ chunk ${x.index} at ${x.addr}`)} (next ${x.next}, ${Number(x.numRanges)} ranges)`);
+  for (const x of c.added) L.push(`  ${P.add(`+ chunk ${x.index} at ${x.addr}`)}${hdr(x)}`);
   L.push(...more(P, c.added.length, cc.added, "added"));
-  for (const x of c.relinked) L.push(`  ${P.chg(`~ relinked ${x.addr}`)} (chunk ${x.a.index} on A, ${x.b.index} on B): next ${P.del(x.a.next)} -> ${P.add(x.b.next)}`);
+  for (const x of c.relinked) L.push(`  ${P.chg(`~ relinked ${x.addr}`)} (chunk ${x.a.index} on A, ${x.b.index} on B): next ${P.del(String(x.a.next))} -> ${P.add(String(x.b.next))}`);
   L.push(...more(P, c.relinked.length, cc.relinked, "relinked"));
   for (const x of c.moved) L.push(`  ${P.chg(`~ moved ${x.addr}`)}: chunk ${x.a.index} on A, ${x.b.index} on B`);
   L.push(...more(P, c.moved.length, cc.moved, "moved"));
   for (const x of c.changed) {
     const where = x.indexA !== null && x.indexB !== null ? `chunk ${x.indexA}/${x.indexB}` : x.indexA !== null ? `chunk ${x.indexA} on A` : `chunk ${x.indexB} on B`;
-    const hdr = x.header.length ? `${x.header.join(", ")} and ` : "";
-    L.push(`  ${P.chg(`* ${x.addr}`)} (${where}): ${hdr}${plural(x.entriesChanged, "entry", "entries")} differ (see pages)`);
+    const fields = x.header.length ? `${x.header.join(", ")} and ` : "";
+    L.push(`  ${P.chg(`* ${x.addr}`)} (${where}): ${fields}${plural(x.entriesChanged, "entry", "entries")} differ (see pages)`);
   }
   L.push(...more(P, c.changed.length, cc.changed, "changed"));
 
@@ -205,11 +209,16 @@ export function renderSuccessor(s: SuccessorDiffJson, P: Palette): string {
   const L: string[] = [];
   L.push(P.bold(`khosim diff --successor ${s.dir}`));
   L.push(`${head("outcome")}${s.outcome} (kernel-b exit ${s.exitCode})${s.reason ? `: ${s.reason}` : ""}`);
+  if (s.format.successor !== null || s.format.image !== null) {
+    const f = s.format.successor === null || s.format.successor === s.format.image ? `${s.format.image}` : P.chg(`successor ${s.format.successor ?? "none"}, image ${s.format.image ?? "not decoded"}`);
+    L.push(`${head("format")}${f}`);
+  }
   const rv = s.reserved;
   const exact = rv.exact
     ? `exactly the ${plural(rv.walked.ranges, "walked range")} (${plural(rv.walked.chunks, "chunk")})`
     : P.chg(`walked ${rv.walked.ranges} ranges, ${rv.walked.bytes} bytes: ${rv.counts.missing} not reserved, ${rv.counts.extra} extra, ${rv.counts.differ} differ`);
-  L.push(`${head("reserved")}${plural(rv.ranges, "range")}, ${rv.bytes} bytes (${fmtSize(Number(rv.bytes))}): ${exact}`);
+  const calls = rv.calls === null ? "" : ` in ${plural(rv.calls, "memblock_reserve call")}`;
+  L.push(`${head("reserved")}${plural(rv.ranges, "range")}${calls}, ${rv.bytes} bytes (${fmtSize(Number(rv.bytes))}): ${exact}`);
   for (const x of rv.missing) L.push(`  ${P.del("- not reserved " + rangeLine(x))}`);
   L.push(...more(P, rv.missing.length, rv.counts.missing, "not reserved"));
   for (const x of rv.extra) L.push(`  ${P.add("+ reserved, not walked " + rangeLine(x))}`);

@@ -26,6 +26,10 @@ export class ReportFormatError extends Error {
 /** The parts of successor.json this check reads (validated by parseSuccessorReport). */
 export interface SuccessorView {
   outcome: string;
+  /** Preservation format kernel-b found (absent in older reports). */
+  format: string | null;
+  /** memblock_reserve() calls of the walk (absent in older reports). */
+  reserveCalls: number | null;
   exitCode: number;
   reason: string | null;
   chunks: number[];
@@ -88,8 +92,12 @@ export function parseSuccessorReport(json: unknown, where = "successor.json"): S
   const verified = field(json, "verified", where);
   const failures = field(json, "failures", where);
   const mb = field(json, "memblock", where);
+  const format = field(json, "format", where);
+  const reserveCalls = field(json, "reserveCalls", where);
   const v: SuccessorView = {
     outcome,
+    format: typeof format === "string" ? format : null,
+    reserveCalls: typeof reserveCalls === "number" ? reserveCalls : null,
     exitCode: num(json, "exitCode", where),
     reason: typeof reason === "string" ? reason : null,
     chunks: arr(json, "chunks", where).map((c, i) => hexNum(c, `${where}.chunks[${i}]`)),
@@ -136,8 +144,12 @@ export interface SuccessorDiffJson {
   outcome: string;
   exitCode: number;
   reason: string | null;
+  /** Format kernel-b found, and the one in the image's KHO FDT as decoded here. */
+  format: { successor: string | null; image: string | null };
   reserved: {
     ranges: number;
+    /** memblock_reserve() calls (one per preserved block; null when not reported). */
+    calls: number | null;
     bytes: string;
     /** The chunk list in the image, walked here. */
     walked: { ranges: number; bytes: string; chunks: number };
@@ -259,8 +271,10 @@ export function diffSuccessor(dir: string, view: HandoffView, succ: SuccessorVie
     outcome: succ.outcome,
     exitCode: succ.exitCode,
     reason: succ.reason,
+    format: { successor: succ.format, image: view.populated?.kho.format.name ?? null },
     reserved: {
       ranges: succ.ranges.length,
+      calls: succ.reserveCalls,
       bytes: hex(sum(succ.ranges)),
       walked: { ranges: view.ranges.length, bytes: hex(sum(view.ranges)), chunks: view.chunks.length },
       exact,

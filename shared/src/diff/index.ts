@@ -1,0 +1,7 @@
+/* npm run diff's pure cores: page comparison, metadata and FDT diff, successor check, output. */
+export * from "./pages.js";
+export * from "./meta.js";
+export * from "./fdt-diff.js";
+export * from "./model.js";
+export * from "./successor.js";
+export * from "./render.js";
