@@ -212,7 +212,7 @@ async function main(): Promise<number> {
   }
   image.close();
   const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
-  log.info({ wallMs, maxRssKiB: process.resourceUsage().maxRSS, chunks: rep.chunks.length, ranges: rep.ranges.length, walkNs: rep.timing?.walkNs, reserveNs: rep.timing?.reserveNs, outcome: rep.outcome }, `report written to ${reportFile}`);
+  log.info({ wallMs, maxRssKiB: process.resourceUsage().maxRSS, format: rep.format, chunks: rep.chunks.length, ranges: rep.ranges.length, reserveCalls: rep.reserveCalls, walkNs: rep.timing?.walkNs, reserveNs: rep.timing?.reserveNs, outcome: rep.outcome }, `report written to ${reportFile}`);
   process.stdout.write(
     rep.outcome === "revived"
       ? `KHO restore succeeded: ${rep.restored.folios} folios, ${rep.restored.ranges} ranges, ${rep.ranges.length} ranges reserved from ${rep.chunks.length} chunks\n`

@@ -115,7 +115,8 @@ export class KhoRestore {
   /** Pages in folio runs (@folio true) or in physical ranges (false): bounds for table sizes. */
   totalPages(folio: boolean): number {
     let n = 0;
-    for (const r of this.ranges) if (khoDataIsFolio(r.data) === folio) n += r.size / PAGE_SIZE;
+    // Formats without per-range data record phys ranges as blocks: any preserved page may hold one.
+    for (const r of this.ranges) if (khoDataIsFolio(r.data) === folio || (!folio && !this.physHasData)) n += r.size / PAGE_SIZE;
     return n;
   }
 }

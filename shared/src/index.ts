@@ -28,3 +28,4 @@ export * from "./progress.js";
 export * from "./formats/index.js";
 export * from "./holes.js";
 export * from "./diff/index.js";
+export * from "./map/index.js";

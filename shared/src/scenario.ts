@@ -82,6 +82,8 @@ const FoliosOp = z.strictObject({
    * random free aligned address.
    */
   layout: z.enum(["buddy", "contiguous", "isolated", "scattered"]).default("buddy"),
+  /** With "contiguous": leave every Nth folio of the run allocated but not preserved (a hole). */
+  skipEvery: z.number().int().min(2).optional(),
   fill,
 });
 const PhysOp = z.strictObject({
@@ -165,6 +167,9 @@ function checkAgainstMachine(s: Scenario, file: string): void {
   s.ops.forEach((op, i) => {
     if (op.op === "folios" && op.order !== "random" && op.order > m.maxOrder) {
       fail(`ops[${i}].order`, `${op.order} is above MAX_PAGE_ORDER ${m.maxOrder}`);
+    }
+    if (op.op === "folios" && op.skipEvery !== undefined && op.layout !== "contiguous") {
+      fail(`ops[${i}].skipEvery`, `goes with layout "contiguous", not "${op.layout}"`);
     }
     if (op.op === "folios" && op.order === "random" && (op.layout === "contiguous" || op.layout === "isolated")) {
       fail(`ops[${i}].layout`, `"${op.layout}" needs a fixed order (random orders go with "buddy" or "scattered")`);

@@ -158,6 +158,7 @@ export function runWorkload(
         const stride = op.layout === "isolated" ? 2 * fsize : fsize;
         const base = m.buddy.allocContig((op.count * stride) / PAGE_SIZE, fsize / PAGE_SIZE) ?? oom(`${op.count} contiguous order-${order} folios`);
         for (let n = 0; n < op.count; n++) {
+          if (op.skipEvery !== undefined && n % op.skipEvery === op.skipEvery - 1) continue;
           const addr = base + n * stride;
           folios.push(addr, order, fillAndSum(addr, fsize, fill));
         }

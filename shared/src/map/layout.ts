@@ -117,7 +117,7 @@ export function mapAggregate(pieces: MapPieces, base: number, end: number, granu
   let lastMixed = false;
   const pushPure = (pages: number, cls: number, idx: number): void => {
     const n = seg.length - 3;
-    if (n >= 0 && !lastMixed && seg[n + 1] === cls && seg[n + 2] === idx) seg[n] += pages;
+    if (n >= 0 && !lastMixed && seg[n + 1] === cls && seg[n + 2] === idx) seg[n] = seg[n]! + pages;
     else seg.push(pages, cls, idx);
     lastMixed = false;
   };
@@ -139,7 +139,7 @@ export function mapAggregate(pieces: MapPieces, base: number, end: number, granu
         w[1] += v[1] - (w[3] === v[2] ? 1 : 0);
         w[3] = v[3];
       }
-      seg[n] += pages;
+      seg[n] = seg[n]! + pages;
     } else {
       seg.push(pages, -1, mixes.length);
       mixes.push(b);
@@ -166,36 +166,40 @@ export function mapAggregate(pieces: MapPieces, base: number, end: number, granu
     if (bucket) pushBucket((upTo - bucketStart) / PAGE_SIZE, bucket);
     bucket = undefined;
   };
-  const n = pieces.start.length;
-  let addr = base;
-  for (let i = 0; i <= n && addr < end; i++) {
-    // Gaps between pieces (and past the last) are "outside" (class 0) with no region.
-    const s = i < n ? Math.max(addr, pieces.start[i]!) : end;
-    const segs: [number, number, number, number][] = [];
-    if (s > addr) segs.push([addr, Math.min(s, end), 0, -1]);
-    if (i < n && pieces.end[i]! > s && s < end) segs.push([s, Math.min(pieces.end[i]!, end), pieces.cls[i]!, i]);
-    for (const [ps, pe, cls, ord] of segs) {
-      let p = ps;
-      while (p < pe) {
-        const gStart = base + Math.floor((p - base) / g) * g;
-        const gEnd = Math.min(end, gStart + g);
-        if (p === gStart && pe >= gEnd && !bucket) {
-          // Whole granules: one pure run up to the last granule boundary inside the piece.
-          const whole = pe >= end ? end : base + Math.floor((pe - base) / g) * g;
-          pushPure((whole - p) / PAGE_SIZE, cls, pieceIdx(ord));
-          p = whole;
-          bucketStart = p;
-          continue;
-        }
-        if (!bucket) bucketStart = gStart;
-        const q = Math.min(pe, gEnd);
-        add(ord, cls, q - p);
-        p = q;
-        if (p === gEnd) flush(gEnd);
+  const handle = (ps: number, pe: number, cls: number, ord: number): void => {
+    let p = ps;
+    while (p < pe) {
+      const gStart = base + Math.floor((p - base) / g) * g;
+      const gEnd = Math.min(end, gStart + g);
+      if (!bucket && p === gStart && pe >= gEnd) {
+        // Whole granules: one pure run up to the last granule boundary inside the piece.
+        const whole = pe >= end ? end : base + Math.floor((pe - base) / g) * g;
+        pushPure((whole - p) / PAGE_SIZE, cls, pieceIdx(ord));
+        p = whole;
+        continue;
       }
+      if (!bucket) bucketStart = gStart;
+      const q = Math.min(pe, gEnd);
+      add(ord, cls, q - p);
+      p = q;
+      if (p === gEnd) flush(gEnd);
     }
-    addr = i < n ? Math.max(addr, Math.min(pieces.end[i]!, end)) : end;
+  };
+  // Gaps between pieces (and around them) are "outside" (class 0) with no region.
+  let addr = base;
+  for (let i = 0; i < pieces.start.length && addr < end; i++) {
+    const s = Math.max(pieces.start[i]!, base);
+    const e = Math.min(pieces.end[i]!, end);
+    if (e <= addr) continue;
+    if (s > addr) {
+      handle(addr, Math.min(s, end), 0, -1);
+      addr = Math.min(s, end);
+    }
+    if (s >= end) break;
+    handle(Math.max(s, addr), e, pieces.cls[i]!, i);
+    addr = e;
   }
+  if (addr < end) handle(addr, end, 0, -1);
   flush(end);
   const mix = mixes.map((b) => {
     const out: number[] = [];
@@ -242,7 +246,7 @@ export function mapDataset(input: MapDatasetInput): MapDataset {
     regionCount: input.pieces.start.length,
     seg: a.seg,
     mix: a.mix,
-    chunks: [...input.chunks],
+    chunkPages: input.chunks.map((c, i) => (i === 0 ? c / PAGE_SIZE : (c - input.chunks[i - 1]!) / PAGE_SIZE)),
     marks: input.marks,
   };
   if (input.pairs) ds.pairs = input.pairs;
@@ -253,19 +257,18 @@ export function mapDataset(input: MapDatasetInput): MapDataset {
 export function mapMarks(regions: readonly Region[], chunks: readonly number[], classes: readonly MapClass[]): MapMark[] {
   const index = mapClassIndex(classes);
   const marks: MapMark[] = [];
-  const seen = new Set<string>();
+  const byKey = new Map<string, MapMark>();
   for (const r of regions) {
     if (r.kind === "kho-fdt" || r.kind === "scratch-array" || r.kind === "subtree-fdt" || r.kind === "subtree-info" || r.kind === "scratch") {
-      const label = r.kind === "scratch" ? r.label : r.label;
+      // A landmark split by a higher-priority region is still one landmark.
       const key = `${r.kind}:${r.index ?? -1}`;
-      // A region split by a higher-priority one is still one landmark: extend the first piece.
-      const prev = marks.find((m) => `${classes[m.cls]!.key}:${m.label}` === `${r.kind}:${label}`);
-      if (seen.has(key) && prev) {
-        prev.end = Math.max(prev.end, r.end);
-        continue;
+      const prev = byKey.get(key);
+      if (prev) prev.end = Math.max(prev.end, r.end);
+      else {
+        const m = { start: r.start, end: r.end, cls: index.get(r.kind)!, label: r.label };
+        byKey.set(key, m);
+        marks.push(m);
       }
-      seen.add(key);
-      marks.push({ start: r.start, end: r.end, cls: index.get(r.kind)!, label });
     }
   }
   if (chunks.length > 0) {

@@ -51,8 +51,12 @@ export interface MapDataset {
   regionCount: number;
   seg: number[];
   mix: number[][];
-  /** Chunk addresses in list order (chunk i links to chunk i + 1). */
-  chunks: number[];
+  /**
+   * The chunk list (chunk i links to chunk i + 1), delta-encoded in pages:
+   * the first chunk's address / 4096, then the difference to the previous
+   * chunk (mostly 1: kernel-a allocates them back to back).
+   */
+  chunkPages: number[];
   marks: MapMark[];
   /** Difference map: [clsA, clsB] for each `differs` idx. */
   pairs?: number[][];
@@ -94,4 +98,6 @@ export interface MapPrepared {
   ds: MapDataset;
   /** starts[i] = address of segment i; starts[n] = end. */
   starts: number[];
+  /** Chunk addresses in list order (decoded chunkPages). */
+  chunks: number[];
 }

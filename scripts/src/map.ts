@@ -1,0 +1,63 @@
+/*
+ * npm run map -- DIR [DIR2] [--out FILE.html] [--detail N]
+ *
+ * Draw the physical memory of a handoff directory (two: both, and the pages
+ * whose classification differs) as one self-contained HTML file: inline SVG,
+ * CSS and a small script that zooms; no network access. Default output:
+ * out/map.html (relative to the current directory). Prints the path.
+ *
+ * Exit codes: 0 written; 2 bad options or a directory that is not a handoff
+ * (no usable boot.dtb / memory.img); 70 internal error. A handoff whose KHO
+ * data cannot be fully decoded is still drawn, with what could not be decoded
+ * listed on the page and on stderr.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { Command } from "commander";
+import { CliError, EXIT_USAGE, InspectError, MAP_DEFAULT_DETAIL, intOption, mapHtml, mapSize, openHandoff, runMain, type MapSource } from "@khosim/shared";
+
+export const MAP_DEFAULT_OUT = path.join("out", "map.html");
+
+/** writeMap - draw @dirs (one or two handoffs) into @out; returns the byte size and what could not be decoded. */
+export function writeMap(dirs: readonly string[], out: string, detail = MAP_DEFAULT_DETAIL): { bytes: number; problems: string[] } {
+  const sources: MapSource[] = [];
+  const problems: string[] = [];
+  for (const dir of dirs) {
+    const v = openHandoff(dir);
+    try {
+      sources.push({ title: dir, ram: v.ram, regions: v.regions, chunks: v.chunks, ranges: v.ranges, problems: v.problems });
+      for (const p of v.problems) problems.push(`${dir}: ${p}`);
+    } finally {
+      v.mem.close();
+    }
+  }
+  const html = mapHtml(sources, { detail });
+  fs.mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
+  const tmp = `${out}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, html);
+  fs.renameSync(tmp, out);
+  return { bytes: Buffer.byteLength(html), problems };
+}
+
+async function main(): Promise<number> {
+  const cmd = new Command("map")
+    .description("draw the physical memory of a khosim handoff (or two, and their difference) as a self-contained HTML file")
+    .argument("<dir>", "a handoff directory (kernel-a's --out)")
+    .argument("[dir2]", "a second handoff directory: draw both and the pages whose classification differs")
+    .option("--out <file>", `the HTML file to write (default ${MAP_DEFAULT_OUT})`)
+    .option("--detail <n>", `at most this many segments embedded per map; finer detail is aggregated (default ${MAP_DEFAULT_DETAIL})`, intOption("--detail", 100, 10_000_000), MAP_DEFAULT_DETAIL)
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  cmd.parse(process.argv);
+  const dirs = cmd.args;
+  const o = cmd.opts<{ out?: string; detail: number }>();
+  const out = o.out ?? MAP_DEFAULT_OUT;
+  if (!out.endsWith(".html") && !out.endsWith(".htm")) throw new CliError(EXIT_USAGE, `--out: ${JSON.stringify(out)} should end in .html`);
+  const r = writeMap(dirs, out, o.detail);
+  for (const p of r.problems) process.stderr.write(`map: warning: ${p}\n`);
+  process.stdout.write(`${out}\n`);
+  process.stderr.write(`map: wrote ${out} (${mapSize(r.bytes)})\n`);
+  return 0;
+}
+
+runMain("map", main, (e) => (e instanceof InspectError ? EXIT_USAGE : undefined));

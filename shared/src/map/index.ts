@@ -1,0 +1,6 @@
+/* The memory map (npm run map): regions -> aggregated segments -> SVG/HTML. */
+export * from "./types.js";
+export * from "./classes.js";
+export * from "./layout.js";
+export * from "./view.js";
+export * from "./html.js";
