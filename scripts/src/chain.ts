@@ -32,9 +32,10 @@ function diffLine(a: string, b: string): string {
   const r = runKernel(path.join(ROOT, "scripts/src/diff.ts"), [a, b, "--json"]);
   if (r.status !== 0 && r.status !== 1) return `diff failed (exit ${r.status})`;
   try {
-    const d = JSON.parse(r.stdout) as { identical: boolean; pages?: { changed: number }; ranges?: Record<string, unknown[]> };
+    const d = JSON.parse(r.stdout) as { identical: boolean; pages?: { changed: number }; ranges?: { counts?: Record<string, number> } };
     if (d.identical) return "identical";
-    const rc = d.ranges ? Object.entries(d.ranges).map(([k, v]) => `${v.length} ${k}`).join(", ") : "";
+    const c = d.ranges?.counts;
+    const rc = c ? `${c["added"]} added, ${c["removed"]} removed, ${c["resized"]} resized, ${c["dataChanged"]} with other data` : "";
     return `${d.pages?.changed ?? "?"} pages changed${rc ? "; ranges: " + rc : ""}`;
   } catch {
     return "diff output unreadable";
