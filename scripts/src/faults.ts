@@ -705,15 +705,15 @@ export const FAULTS: readonly Fault[] = [
     },
   },
   {
-    kind: "fdt-compatible-kho-v2",
+    kind: "fdt-compatible-kho-v3",
     group: "kho-fdt",
-    description: 'KHO FDT rebuilt with root compatible "kho-v2", as a newer kernel would write',
-    expect: NO_KHO(["/compatible", 'root compatible "kho-v2" is not']),
+    description: 'KHO FDT rebuilt with root compatible "kho-v3", as a newer kernel would write',
+    expect: NO_KHO(["/compatible", 'root compatible "kho-v3" is not']),
     apply(ctx: FaultContext) {
       ctx.rebuildKhoFdt((root) => {
         const p = root.props.find((q) => q.name === "compatible")!;
-        p.value = new TextEncoder().encode("kho-v2\0");
-      }, 'root compatible "kho-v2"');
+        p.value = new TextEncoder().encode("kho-v3\0");
+      }, 'root compatible "kho-v3"');
     },
   },
   {
