@@ -78,13 +78,26 @@ export function describeData(data: number): string {
 
 /** flattenRegions - disjoint regions over [base, end) from overlapping labelled ones. */
 export function flattenRegions(base: number, end: number, labelled: readonly Region[]): Region[] {
-  const points = new Set<number>([base, end]);
-  for (const r of labelled) {
-    points.add(Math.max(base, Math.min(end, r.start)));
-    points.add(Math.max(base, Math.min(end, r.end)));
+  // Boundaries as a typed array (a handoff can have 1M+ ranges): numeric sort, then dedupe.
+  const raw = new Float64Array(2 * labelled.length + 2);
+  raw[0] = base;
+  raw[1] = end;
+  labelled.forEach((r, i) => {
+    raw[2 + 2 * i] = Math.max(base, Math.min(end, r.start));
+    raw[3 + 2 * i] = Math.max(base, Math.min(end, r.end));
+  });
+  raw.sort();
+  let n = 0;
+  for (let i = 0; i < raw.length; i++) if (i === 0 || raw[i] !== raw[n - 1]) raw[n++] = raw[i]!;
+  const xs = raw.subarray(0, n);
+  // Preserved ranges come from the walk already sorted; sort only when needed.
+  let sorted = labelled as Region[];
+  for (let i = 1; i < labelled.length; i++) {
+    if (labelled[i]!.start < labelled[i - 1]!.start) {
+      sorted = [...labelled].sort((a, b) => a.start - b.start);
+      break;
+    }
   }
-  const xs = [...points].sort((a, b) => a - b);
-  const sorted = [...labelled].sort((a, b) => a.start - b.start);
   const out: Region[] = [];
   // Active set kept small: labelled regions are few per point except preserved ranges, which never overlap each other.
   let j = 0;
@@ -96,10 +109,17 @@ export function flattenRegions(base: number, end: number, labelled: readonly Reg
     for (let k = active.length - 1; k >= 0; k--) if (active[k]!.end <= s) active.splice(k, 1);
     let best: Region | undefined;
     for (const r of active) if (r.start <= s && r.end >= e && (!best || PRIORITY[r.kind] > PRIORITY[best.kind])) best = r;
-    const piece: Region = best ? { ...best, start: s, end: e } : { start: s, end: e, kind: "free", label: "free" };
     const last = out[out.length - 1];
-    if (last && last.end === s && last.kind === piece.kind && last.label === piece.label && last.index === piece.index) last.end = e;
-    else out.push(piece);
+    const kind = best ? best.kind : "free";
+    const label = best ? best.label : "free";
+    if (last && last.end === s && last.kind === kind && last.label === label && last.index === best?.index) {
+      last.end = e;
+      continue;
+    }
+    const piece: Region = { start: s, end: e, kind, label };
+    if (best?.data !== undefined) piece.data = best.data;
+    if (best?.index !== undefined) piece.index = best.index;
+    out.push(piece);
   }
   return out;
 }
