@@ -81,6 +81,20 @@ export class KhoRestore {
     return order;
   }
 
+  /** True when every byte of [start, start + size) lies in preserved runs. */
+  covered(start: number, size: number): boolean {
+    const end = start + size;
+    let i = this.findRange(start);
+    if (i < 0) return false;
+    let at = start;
+    while (at < end) {
+      const r = this.ranges[i++];
+      if (!r || r.start > at) return false;
+      at = r.start + r.size;
+    }
+    return true;
+  }
+
   /**
    * khoRestorePhys - check that [start, start + size) is preserved: inside one
    * physical range (data 0), or, for formats that record phys ranges as
@@ -98,13 +112,7 @@ export class KhoRestore {
       if (khoDataIsFolio(r.data) || end > r.start + r.size) fail();
       return;
     }
-    let covered = start;
-    while (covered < end) {
-      const r = this.ranges[i];
-      if (!r || r.start > covered) fail();
-      covered = r!.start + r!.size;
-      i++;
-    }
+    if (!this.covered(start, size)) fail();
   }
 
   /** The walked range at index @i. */

@@ -11,7 +11,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { CliError, EXIT_USAGE, intOption, newCommand, runMain } from "@khosim/shared";
+import { CliError, EXIT_USAGE, formatOption, intOption, newCommand, runMain } from "@khosim/shared";
 import { KERNEL_A, KERNEL_B, ROOT, readJson, runKernel } from "./run.js";
 
 interface GenRow {
@@ -49,9 +49,10 @@ async function main(): Promise<number> {
     .option("--scenario <file>", "kernel-a's scenario for generation 1")
     .option("--each <file>", "scenario every later generation runs before handing off (new preservations)")
     .option("--max-order <n>", "successors' MAX_PAGE_ORDER", intOption("--max-order", 0, 18))
+    .option("--format <name>", "preservation format of every generation", formatOption)
     .option("--force", "replace an existing --out directory", false);
   cmd.parse(process.argv);
-  const o = cmd.opts<{ generations: number; out: string; scenario?: string; each?: string; maxOrder?: number; force: boolean }>();
+  const o = cmd.opts<{ generations: number; out: string; scenario?: string; each?: string; maxOrder?: number; format?: string; force: boolean }>();
   if (fs.existsSync(o.out)) {
     if (!o.force) throw new CliError(EXIT_USAGE, `${o.out}: already exists; pass --force to replace it`);
     fs.rmSync(o.out, { recursive: true, force: true });
@@ -62,7 +63,8 @@ async function main(): Promise<number> {
   const rows: GenRow[] = [];
   let ok = true;
 
-  const a = runKernel(KERNEL_A, ["--out", gen(1), "--log-format", "json", ...(o.scenario ? ["--scenario", o.scenario] : [])]);
+  const fmtArgs = o.format ? ["--format", o.format] : [];
+  const a = runKernel(KERNEL_A, ["--out", gen(1), "--log-format", "json", ...fmtArgs, ...(o.scenario ? ["--scenario", o.scenario] : [])]);
   if (a.status !== 0) {
     process.stderr.write(a.stderr);
     throw new CliError(a.status, `generation 1 (kernel-a) exited ${a.status}`);
@@ -71,7 +73,7 @@ async function main(): Promise<number> {
     process.stderr.write(`chain: generation ${k}/${o.generations}\n`);
     const last = k === o.generations;
     const args = ["--in", gen(k), "--log-format", "json", ...bOpts];
-    if (!last) args.push("--handoff-out", gen(k + 1), "--seed", String(k + 1), ...(o.each ? ["--scenario", o.each] : []));
+    if (!last) args.push("--handoff-out", gen(k + 1), "--seed", String(k + 1), ...fmtArgs, ...(o.each ? ["--scenario", o.each] : []));
     const b = runKernel(KERNEL_B, args);
     const rep = readJson(path.join(gen(k), "report.json"));
     const succ = fs.existsSync(path.join(gen(k), "successor.json")) ? readJson(path.join(gen(k), "successor.json")) : undefined;

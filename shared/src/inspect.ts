@@ -170,7 +170,9 @@ export function openHandoff(dir: string): HandoffView {
       v.problems.push(`chunk list: ${(e as Error).message}`);
     }
     v.ranges.forEach((r, i) => labelled.push({ start: r.start, end: r.start + r.size, kind: "preserved", label: describeData(r.data), data: r.data, index: i }));
-    v.chunks.forEach((c, i) => labelled.push({ start: c, end: c + PAGE_SIZE, kind: "chunk", label: `chunk ${i}`, index: i }));
+    const fmt = p.kho.format.name;
+    const what = fmt === "ranges" || fmt === "posted" ? "chunk" : `${fmt} metadata page`;
+    v.chunks.forEach((c, i) => labelled.push({ start: c, end: c + PAGE_SIZE, kind: "chunk", label: `${what} ${i}`, index: i }));
     try {
       const raw = khoRetrieveSubtree(p.kho, KHO_TEST_FDT);
       const fdtPhys = raw === undefined ? undefined : u64ToNumber(raw);

@@ -134,9 +134,10 @@ export function khoRetrieveSubtree(kho: KhoFdt, name: string): bigint | undefine
     if (e instanceof FdtError) return undefined;
     throw e;
   }
-  const v = kho.fdt.getProp(node, KHO_FDT_SUB_FDT_PROP);
+  const prop = kho.format.subtreeProp ?? KHO_FDT_SUB_FDT_PROP;
+  const v = kho.fdt.getProp(node, prop);
   if (v === undefined || v.length !== 8) {
-    throw new KhoFdtError(`/${name}/${KHO_FDT_SUB_FDT_PROP}`, v === undefined ? "missing" : `length ${v.length}, expected 8`);
+    throw new KhoFdtError(`/${name}/${prop}`, v === undefined ? "missing" : `length ${v.length}, expected 8`);
   }
   return u64le(v);
 }

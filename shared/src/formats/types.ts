@@ -17,7 +17,7 @@ import type { KhoWalkContext } from "../walk.js";
  */
 export class KhoMetadataError extends Error {}
 
-export type KhoFormatName = "ranges" | "posted" | "bitmaps" | "radix";
+export type KhoFormatName = "ranges" | "posted" | "bitmaps" | "radix" | "bitmaps-page";
 
 /**
  * The predecessor's tracker: kho_preserve_* / kho_unpreserve_* with the
@@ -68,6 +68,8 @@ export interface KhoFormat {
   createTracker(): KhoTracker;
   /** Serialize @track into @mem using pages from @allocPage (contiguous runs via @allocContig). */
   serialize(track: KhoTracker, mem: PhysMem, allocPage: AllocPage, allocContig: (pages: number) => number): KhoSerialized;
+  /** Property of a sub-tree node holding its FDT's phys ("fdt" when absent; kho-v2: "preserved-data"). */
+  readonly subtreeProp?: string;
   /** The whole KHO FDT for @root and @subtrees. */
   buildFdt(root: number, subtrees: readonly KhoSubtree[]): Uint8Array;
   /** True when @fdt (structurally valid, root compatible checked) is in this format. */

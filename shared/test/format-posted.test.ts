@@ -1,0 +1,431 @@
+import { fc, test } from "@fast-check/vitest";
+import { describe, expect, it } from "vitest";
+import { KHO_DATA_FOLIO, KHO_DATA_PHYS, KHO_FDT_MEMORY_PATH, PAGE_SIZE, khoDataFolio } from "../src/abi.js";
+import { ByteReader, ByteWriter, u64leBytes } from "../src/bytes.js";
+import { FdtRo, propStringList } from "../src/fdt/index.js";
+import { KHO_FORMATS, KHO_POSTED_MARKER, rangesFormat } from "../src/formats/index.js";
+import {
+  KhoPostedWalkError,
+  POSTED_CHUNK_ALLOC_BYTES,
+  POSTED_CHUNK_ALLOC_PAGES,
+  POSTED_CHUNK_SIZE,
+  POSTED_CHUNK_SPAN_PAGES,
+  POSTED_RANGES_SIZE,
+  khoPostedWalk,
+  postedFormat,
+  type KhoPostedWalkErrorCode,
+} from "../src/formats/posted.js";
+import { parseKhoFdt, u64le } from "../src/khofdt.js";
+import { SparseMem, type PhysMem } from "../src/physmem.js";
+import { KhoSerializeError } from "../src/serialize.js";
+import { KhoMemTrack, KhoTrackError, type KhoMemRange } from "../src/tracker.js";
+
+const P = PAGE_SIZE;
+const GiB = 2 ** 30;
+const RAM_BASE = 0x4000_0000;
+const RAM_SIZE = 4 * GiB;
+const RAM_END = RAM_BASE + RAM_SIZE;
+const SCRATCH = { addr: 0x4800_0000, size: 0x0100_0000 };
+const CTX = { ramBase: RAM_BASE, ramSize: RAM_SIZE, scratch: [SCRATCH] };
+/* Chunks are handed out from here, 32 pages each. */
+const CHUNK_AREA = 0x1_0000_0000;
+const BLOCK = POSTED_CHUNK_ALLOC_BYTES;
+
+function bump(start = CHUNK_AREA): (pages: number) => number {
+  let next = start;
+  return (pages) => {
+    const p = next;
+    next += pages * P;
+    return p;
+  };
+}
+const noPage = (): number => {
+  throw new Error("posted allocates chunks with allocContig only");
+};
+
+function serialize(track: KhoMemTrack, mem: PhysMem = new SparseMem(RAM_BASE, RAM_SIZE)) {
+  return { mem, ser: postedFormat.serialize(track, mem, noPage, bump()) };
+}
+
+function u64(mem: PhysMem, phys: number): bigint {
+  return new ByteReader(mem.read(phys, 8)).u64le(0);
+}
+
+describe("posted: the posting's constants", () => {
+  it("KHOSER_RANGES_SIZE is 4096 and a chunk 98,320 bytes in an order-5 (32-page) kmalloc_large block", () => {
+    expect(POSTED_RANGES_SIZE).toBe(4096);
+    expect(POSTED_CHUNK_SIZE).toBe(98_320);
+    expect(POSTED_CHUNK_ALLOC_PAGES).toBe(32);
+    expect(POSTED_CHUNK_ALLOC_BYTES).toBe(131_072);
+    expect(POSTED_CHUNK_SPAN_PAGES).toBe(25);
+  });
+});
+
+describe("posted: exact metadata sizes (one 32-page chunk per range)", () => {
+  it("nothing preserved: no chunk, metadata 0", () => {
+    const { ser } = serialize(new KhoMemTrack());
+    expect(ser).toEqual({ root: 0, metadataPages: [], metadataBytes: 0 });
+  });
+
+  it("one isolated order-0 page: 1 chunk = 32 pages = 131,072 bytes (the fixed format: 4,096)", () => {
+    const t = new KhoMemTrack();
+    t.khoPreserveFolio(0x5000_0000, 0);
+    const { mem, ser } = serialize(t);
+    expect(ser.root).toBe(CHUNK_AREA);
+    expect(ser.metadataBytes).toBe(131_072);
+    expect(ser.metadataPages).toEqual(Array.from({ length: 32 }, (_, i) => CHUNK_AREA + i * P));
+    const w = postedFormat.walk(mem, BigInt(ser.root), CTX);
+    expect(w.metadataPages).toEqual(Array.from({ length: 25 }, (_, i) => CHUNK_AREA + i * P));
+    expect(w.blockCount).toBe(1);
+  });
+
+  it("one aligned 1 GiB kho_preserve_phys range: 1 chunk, 131,072 bytes", () => {
+    const t = new KhoMemTrack();
+    t.khoPreservePhys(0x8000_0000, GiB);
+    const { ser } = serialize(t);
+    expect(ser.metadataPages.length).toBe(32);
+    expect(ser.metadataBytes).toBe(131_072);
+  });
+
+  it("171 isolated ranges: 171 chunks of 32 pages (5,472 pages, 22,413,312 bytes) where the fixed format needs 2 pages", () => {
+    const t = new KhoMemTrack();
+    for (let i = 0; i < 171; i++) t.khoPreservePhys(0x5000_0000 + 2 * i * P, P);
+    const { mem, ser } = serialize(t);
+    expect(ser.metadataPages.length).toBe(5_472);
+    expect(ser.metadataBytes).toBe(22_413_312);
+    const onePage = bump();
+    const fixed = rangesFormat.serialize(t, new SparseMem(RAM_BASE, RAM_SIZE), () => onePage(1), bump());
+    expect(fixed.metadataBytes).toBe(8192);
+    const w = postedFormat.walk(mem, BigInt(ser.root), CTX);
+    expect(w.metadataPages.length).toBe(171 * 25);
+    expect(w.blockCount).toBe(171);
+    expect(w.ranges).toEqual([...t.ranges()]);
+  });
+});
+
+describe("posted: byte layout", () => {
+  const t = new KhoMemTrack();
+  t.khoPreservePhys(0x5000_0000, 3 * P);
+  t.khoPreserveFolio(0x5001_0000, 4);
+  const { mem, ser } = serialize(t);
+  const C0 = CHUNK_AREA;
+  const C1 = CHUNK_AREA + BLOCK;
+
+  it("a chunk per range, linked in order, num_ranges 1, the entry at +16/+24/+32", () => {
+    expect(ser.root).toBe(C0);
+    expect(u64(mem, C0 + 0)).toBe(BigInt(C1)); // hdr.next
+    expect(u64(mem, C0 + 8)).toBe(1n); // hdr.num_ranges
+    expect(u64(mem, C0 + 16)).toBe(0x5000_0000n); // ranges[0].start
+    expect(u64(mem, C0 + 24)).toBe(BigInt(3 * P)); // ranges[0].size
+    expect(u64(mem, C0 + 32)).toBe(BigInt(KHO_DATA_PHYS)); // ranges[0].data
+    expect(u64(mem, C0 + 40)).toBe(0n); // ranges[1].start: unused
+    expect(u64(mem, C1 + 0)).toBe(0n); // last chunk: next = 0
+    expect(u64(mem, C1 + 8)).toBe(1n);
+    expect(u64(mem, C1 + 16)).toBe(0x5001_0000n);
+    expect(u64(mem, C1 + 24)).toBe(BigInt(16 * P));
+    expect(u64(mem, C1 + 32)).toBe(BigInt(KHO_DATA_FOLIO | 4));
+  });
+
+  it("writes only each chunk's first page: the rest of the block reads as zero", () => {
+    expect((mem as SparseMem).touchedPages).toBe(2);
+    expect(mem.read(C0 + P, POSTED_CHUNK_SIZE - P).every((b) => b === 0)).toBe(true);
+  });
+
+  it("KHO FDT: kho-v1, /preserved-memory/metadata and the khosim marker; detected as posted, not ranges", () => {
+    const blob = postedFormat.buildFdt(ser.root, [{ name: "kho_test", fdtPhys: 0x4200_0000 }]);
+    const fdt = new FdtRo(blob);
+    expect(propStringList(fdt.getProp(0, "compatible")!)).toEqual(["kho-v1"]);
+    const node = fdt.pathOffset(KHO_FDT_MEMORY_PATH);
+    expect(fdt.getProp(node, KHO_POSTED_MARKER)).toEqual(new Uint8Array(0));
+    expect(u64le(fdt.getProp(node, "metadata")!)).toBe(BigInt(C0));
+    expect(postedFormat.matches(fdt)).toBe(true);
+    expect(rangesFormat.matches(fdt)).toBe(false);
+    expect(postedFormat.matches(new FdtRo(rangesFormat.buildFdt(C0, [])))).toBe(false);
+    const k = parseKhoFdt(blob, KHO_FORMATS);
+    expect(k.format.name).toBe("posted");
+    expect(k.metadata).toBe(BigInt(C0));
+  });
+
+  it("serialize refuses an allocator block that is unaligned or overlaps preserved memory", () => {
+    const m = new SparseMem(RAM_BASE, RAM_SIZE);
+    expect(() => postedFormat.serialize(t, m, noPage, () => CHUNK_AREA + 8)).toThrow(KhoSerializeError);
+    // A block whose 32nd page is the preserved page 0x5000_0000.
+    expect(() => postedFormat.serialize(t, m, noPage, () => 0x5000_0000 - 31 * P)).toThrow(/overlaps preserved memory/);
+  });
+});
+
+describe("posted: round trip", () => {
+  const op = fc.record({
+    page: fc.nat(2047),
+    pages: fc.integer({ min: 1, max: 6 }),
+    order: fc.constantFrom(-1, 0, 1, 2, 4),
+  });
+  test.prop([fc.array(op, { maxLength: 60 })], { numRuns: 60 })("random preservations serialize and walk back to the tracker's ranges", (ops) => {
+    const t = new KhoMemTrack();
+    for (const o of ops) {
+      try {
+        if (o.order < 0) t.khoPreservePhys(0x5000_0000 + o.page * P, o.pages * P);
+        else t.khoPreserveFolio(0x5000_0000 + Math.floor(o.page / 2 ** o.order) * 2 ** o.order * P, o.order);
+      } catch (e) {
+        if (!(e instanceof KhoTrackError)) throw e;
+      }
+    }
+    const { mem, ser } = serialize(t);
+    const want = [...t.ranges()];
+    expect(ser.metadataPages.length).toBe(32 * want.length);
+    const w = postedFormat.walk(mem, BigInt(ser.root), CTX);
+    expect(w.ranges).toEqual(want);
+    expect(w.blockCount).toBe(want.length);
+    const seen: KhoMemRange[] = [];
+    w.forEachBlock((start, size, data) => seen.push({ start, size, data }));
+    expect(seen).toEqual(want);
+  });
+});
+
+/* ---------------------------------------------------------------- rejections */
+
+const C0 = CHUNK_AREA;
+const C1 = CHUNK_AREA + BLOCK;
+const C2 = CHUNK_AREA + 2 * BLOCK;
+const R0: KhoMemRange = { start: 0x5000_0000, size: P, data: KHO_DATA_PHYS };
+const R1: KhoMemRange = { start: 0x5000_4000, size: 2 * P, data: khoDataFolio(1) };
+const R2: KhoMemRange = { start: 0x5001_0000, size: P, data: khoDataFolio(0) };
+
+/* A chunk as the posting lays it out: header, then the entries. */
+function writeChunk(mem: PhysMem, phys: number, next: number, entries: readonly KhoMemRange[], numRanges: number | bigint = entries.length): void {
+  const b = new Uint8Array(16 + 24 * entries.length);
+  const w = new ByteWriter(b);
+  w.u64le(0, next);
+  w.u64le(8, numRanges);
+  entries.forEach((e, i) => {
+    w.u64le(16 + 24 * i, e.start);
+    w.u64le(24 + 24 * i, e.size);
+    w.u64le(32 + 24 * i, e.data);
+  });
+  mem.write(phys, b);
+}
+
+function build(chunks: readonly (readonly KhoMemRange[])[] = [[R0], [R1], [R2]], at: readonly number[] = [C0, C1, C2]): SparseMem {
+  const mem = new SparseMem(RAM_BASE, RAM_SIZE);
+  chunks.forEach((es, i) => writeChunk(mem, at[i]!, i + 1 < chunks.length ? at[i + 1]! : 0, es));
+  return mem;
+}
+
+function poke(mem: PhysMem, phys: number, v: number | bigint): void {
+  mem.write(phys, u64leBytes(v));
+}
+
+interface Want {
+  code: KhoPostedWalkErrorCode;
+  chunkIndex?: number;
+  chunkPhys?: number;
+  rangeIndex?: number;
+  field?: string;
+  offset?: number;
+}
+
+function expectReject(mem: PhysMem, want: Want, metadata: number | bigint = C0, ctx = CTX): KhoPostedWalkError {
+  let err: unknown;
+  try {
+    khoPostedWalk(mem, BigInt(metadata), ctx);
+  } catch (e) {
+    err = e;
+  }
+  expect(err).toBeInstanceOf(KhoPostedWalkError);
+  const e = err as KhoPostedWalkError;
+  expect({ code: e.code, chunkIndex: e.chunkIndex, chunkPhys: e.chunkPhys, rangeIndex: e.rangeIndex, field: e.field, offset: e.offset }).toEqual({
+    chunkIndex: undefined,
+    chunkPhys: undefined,
+    rangeIndex: undefined,
+    field: undefined,
+    offset: undefined,
+    ...want,
+  });
+  expect(e.message).not.toContain("\n");
+  return e;
+}
+
+const NEXT0 = { chunkIndex: 0, chunkPhys: C0, field: "next", offset: 0 };
+const NEXT1 = { chunkIndex: 1, chunkPhys: C1, field: "next", offset: 0 };
+const NEXT2 = { chunkIndex: 2, chunkPhys: C2, field: "next", offset: 0 };
+const entry = (ci: number, phys: number, field: "start" | "size" | "data", i = 0) => ({
+  chunkIndex: ci,
+  chunkPhys: phys,
+  rangeIndex: i,
+  field,
+  offset: 16 + 24 * i + { start: 0, size: 8, data: 16 }[field],
+});
+
+describe("posted walk: accepts", () => {
+  it("the default list", () => {
+    const w = khoPostedWalk(build(), BigInt(C0), CTX);
+    expect(w.chunks).toEqual([C0, C1, C2]);
+    expect(w.entries).toEqual([R0, R1, R2]);
+  });
+
+  it("a full chunk of 4096 entries (the posting's chunk really holds 4096)", () => {
+    const es = Array.from({ length: POSTED_RANGES_SIZE }, (_, i) => ({ start: 0x5000_0000 + 2 * i * P, size: P, data: KHO_DATA_PHYS }));
+    const w = khoPostedWalk(build([es]), BigInt(C0), CTX);
+    expect(w.entries.length).toBe(4096);
+  });
+});
+
+describe("posted walk: rejects, naming the chunk, entry, field and offset", () => {
+  it("CHUNK_UNALIGNED: metadata, and a next pointer", () => {
+    expectReject(build(), { code: "CHUNK_UNALIGNED", field: "metadata" }, C0 + 8);
+    const mem = build();
+    poke(mem, C0, C1 + 0x800);
+    expectReject(mem, { code: "CHUNK_UNALIGNED", ...NEXT0 });
+  });
+
+  it("CHUNK_OUTSIDE_RAM: first page inside RAM but the 98,320 bytes pass its end; and 2^53", () => {
+    const mem = build();
+    const last = RAM_END - 24 * P; // pages 0..23 inside, the last 16 bytes are not
+    writeChunk(mem, last, 0, []);
+    poke(mem, C1, last);
+    const e = expectReject(mem, { code: "CHUNK_OUTSIDE_RAM", ...NEXT1 });
+    expect(e.message).toContain("chunk 2");
+    expectReject(build(), { code: "CHUNK_OUTSIDE_RAM", field: "metadata" }, 1n << 53n);
+  });
+
+  it("CHUNK_IN_SCRATCH: the chunk's 25th page is scratch", () => {
+    const mem = build();
+    const at = SCRATCH.addr - 24 * P;
+    writeChunk(mem, at, 0, []);
+    poke(mem, C0, at);
+    expectReject(mem, { code: "CHUNK_IN_SCRATCH", ...NEXT0 });
+  });
+
+  it("CHUNK_CYCLE", () => {
+    const mem = build();
+    poke(mem, C2, C0);
+    expect(expectReject(mem, { code: "CHUNK_CYCLE", ...NEXT2 }).message).toContain("chunk 0 again");
+  });
+
+  it("CHUNK_OVERLAP: a chunk starting inside the previous one's 98,320 bytes", () => {
+    const mem = build();
+    const at = C1 + 24 * P; // C1's last 16 bytes
+    writeChunk(mem, at, 0, [R2]);
+    poke(mem, C1, at);
+    expect(expectReject(mem, { code: "CHUNK_OVERLAP", ...NEXT1 }).message).toContain("overlaps chunk 1");
+  });
+
+  it("CHUNK_IN_RANGE: a preserved range covering the 25th page of chunk 1", () => {
+    const mem = build([[R0], [R1], [{ start: C1 + 24 * P, size: P, data: KHO_DATA_PHYS }]]);
+    const e = expectReject(mem, { code: "CHUNK_IN_RANGE", chunkIndex: 1, chunkPhys: C1, rangeIndex: 2 });
+    expect(e.message).toContain("chunk 2 ranges[0]");
+  });
+
+  it("NUM_RANGES: 4097 entries announced", () => {
+    const mem = build();
+    poke(mem, C1 + 8, 4097);
+    expectReject(mem, { code: "NUM_RANGES", chunkIndex: 1, chunkPhys: C1, field: "num_ranges", offset: 8 });
+  });
+
+  it("RANGE_UNALIGNED: start and size", () => {
+    const mem = build();
+    poke(mem, C1 + 16, R1.start + 0x800);
+    expectReject(mem, { code: "RANGE_UNALIGNED", ...entry(1, C1, "start") });
+    const m2 = build();
+    poke(m2, C1 + 24, 0x1800);
+    expectReject(m2, { code: "RANGE_UNALIGNED", ...entry(1, C1, "size") });
+  });
+
+  it("RANGE_EMPTY", () => {
+    const mem = build();
+    poke(mem, C2 + 24, 0);
+    expectReject(mem, { code: "RANGE_EMPTY", ...entry(2, C2, "size") });
+  });
+
+  it("RANGE_OVERFLOW", () => {
+    const mem = build();
+    poke(mem, C2 + 24, (1n << 64n) - BigInt(P));
+    expectReject(mem, { code: "RANGE_OVERFLOW", ...entry(2, C2, "size") });
+  });
+
+  it("RANGE_OUTSIDE_RAM: start, and end", () => {
+    const mem = build();
+    poke(mem, C2 + 16, RAM_END);
+    expectReject(mem, { code: "RANGE_OUTSIDE_RAM", ...entry(2, C2, "start") });
+    const m2 = build();
+    poke(m2, C2 + 24, RAM_END - R2.start + P);
+    expectReject(m2, { code: "RANGE_OUTSIDE_RAM", ...entry(2, C2, "size") });
+  });
+
+  it("RANGE_IN_SCRATCH", () => {
+    const mem = build([[{ start: SCRATCH.addr + SCRATCH.size - P, size: 2 * P, data: KHO_DATA_PHYS }], [R1], [R2]]);
+    expectReject(mem, { code: "RANGE_IN_SCRATCH", ...entry(0, C0, "start") });
+  });
+
+  it("RANGE_ORDER and RANGE_OVERLAP across chunks", () => {
+    const mem = build();
+    poke(mem, C2 + 16, R0.start);
+    expectReject(mem, { code: "RANGE_ORDER", ...entry(2, C2, "start") });
+    const m2 = build([[R0], [R1], [{ start: R1.start + P, size: P, data: KHO_DATA_PHYS }]]);
+    expectReject(m2, { code: "RANGE_OVERLAP", ...entry(2, C2, "start") });
+  });
+
+  it("RANGE_DATA, FOLIO_ORDER, FOLIO_UNALIGNED", () => {
+    const mem = build();
+    poke(mem, C1 + 32, 0x5);
+    expectReject(mem, { code: "RANGE_DATA", ...entry(1, C1, "data") });
+    const m2 = build();
+    poke(m2, C1 + 32, KHO_DATA_FOLIO | 60);
+    expectReject(m2, { code: "FOLIO_ORDER", ...entry(1, C1, "data") });
+    const m3 = build([[R0], [{ start: 0x5000_5000, size: 2 * P, data: khoDataFolio(1) }], [R2]]);
+    expectReject(m3, { code: "FOLIO_UNALIGNED", ...entry(1, C1, "start") });
+  });
+
+  it("the second entry of a chunk is located at +0x28 (rangeIndex 1)", () => {
+    const mem = build([[R0, { start: R1.start, size: 0, data: 0 }]]);
+    expectReject(mem, { code: "RANGE_EMPTY", ...entry(0, C0, "size", 1) });
+  });
+});
+
+describe("posted: scale", () => {
+  it("100,000 isolated ranges: 100,000 chunks (3.2M pages, 13.1 GB of metadata), serialized and walked", () => {
+    const ramSize = 16 * GiB;
+    const t = new KhoMemTrack();
+    const n = 100_000;
+    for (let i = 0; i < n; i++) t.khoPreserveFolio(GiB + 2 * i * P, 0);
+    const mem = new SparseMem(0, ramSize);
+    const ser = postedFormat.serialize(t, mem, noPage, bump(2 * GiB));
+    expect(ser.metadataPages.length).toBe(32 * n);
+    expect(ser.metadataBytes).toBe(13_107_200_000);
+    const w = postedFormat.walk(mem, BigInt(ser.root), { ramBase: 0, ramSize, scratch: [{ addr: 0, size: 256 * 2 ** 20 }] });
+    expect(w.blockCount).toBe(n);
+    expect(w.ranges.length).toBe(n);
+    expect(w.metadataPages.length).toBe(25 * n);
+  });
+});
+
+describe("posted walk: corruption", () => {
+  const t = new KhoMemTrack();
+  for (let i = 0; i < 6; i++) t.khoPreserveFolio(0x5000_0000 + 4 * i * P, i % 3);
+  t.khoPreservePhys(0x5100_0000, 5 * P);
+  const { mem: clean, ser } = serialize(t);
+  const chunks = ser.metadataPages.filter((_, i) => i % 32 === 0);
+  const flip = fc.record({ chunk: fc.nat(chunks.length - 1), off: fc.nat(47), bit: fc.nat(7) });
+  test.prop([fc.array(flip, { minLength: 1, maxLength: 4 })], { numRuns: 300 })("flipped header/entry bits: a KhoPostedWalkError or a sane result", (flips) => {
+    const mem = new SparseMem(RAM_BASE, RAM_SIZE);
+    for (const c of chunks) mem.write(c, clean.read(c, P));
+    for (const f of flips) {
+      const at = chunks[f.chunk]! + f.off;
+      mem.write(at, Uint8Array.of(mem.read(at, 1)[0]! ^ (1 << f.bit)));
+    }
+    let w;
+    try {
+      w = postedFormat.walk(mem, BigInt(ser.root), CTX);
+    } catch (e) {
+      expect(e).toBeInstanceOf(KhoPostedWalkError);
+      return;
+    }
+    let prev = -1;
+    for (const r of w.ranges) {
+      expect(r.start).toBeGreaterThanOrEqual(Math.max(prev, RAM_BASE));
+      expect(r.start + r.size).toBeLessThanOrEqual(RAM_END);
+      expect(r.start < SCRATCH.addr + SCRATCH.size && SCRATCH.addr < r.start + r.size).toBe(false);
+      prev = r.start + r.size;
+    }
+  });
+});
