@@ -20,7 +20,7 @@ import {
   radixFormat,
   type KhoRadixWalkErrorCode,
 } from "../src/formats/radix.js";
-import { parseKhoFdt, u64le } from "../src/khofdt.js";
+import { khoRetrieveSubtree, parseKhoFdt, u64le } from "../src/khofdt.js";
 import { SparseMem, type PhysMem } from "../src/physmem.js";
 import { KhoSerializeError } from "../src/serialize.js";
 import { KhoTrackError, khoFolioSize, type KhoMemRange } from "../src/tracker.js";
@@ -290,20 +290,21 @@ describe("radix: byte layout", () => {
     expectOnly(mem, N(5), { 0: 0xf8, 1: 0x1f });
   });
 
-  it("KHO FDT: kho-v2, root preserved-memory-map, sub-nodes with preserved-data (and fdt for khosim's reader)", () => {
+  it("KHO FDT: kho-v2, root preserved-memory-map, sub-nodes with preserved-data (no kho-v1 fdt)", () => {
     const blob = radixFormat.buildFdt(N(0), [{ name: "kho_test", fdtPhys: 0x4200_0000 }]);
     const fdt = new FdtRo(blob);
     expect(propStringList(fdt.getProp(0, "compatible")!)).toEqual(["kho-v2"]);
     expect(u64le(fdt.getProp(0, "preserved-memory-map")!)).toBe(BigInt(N(0)));
     const sub = fdt.pathOffset("/kho_test");
     expect(u64le(fdt.getProp(sub, "preserved-data")!)).toBe(0x4200_0000n);
-    expect(u64le(fdt.getProp(sub, "fdt")!)).toBe(0x4200_0000n);
+    expect(fdt.getProp(sub, "fdt")).toBeUndefined();
     expect(() => fdt.pathOffset("/preserved-memory")).toThrow();
     expect(radixFormat.matches(fdt)).toBe(true);
     expect(radixFormat.matches(new FdtRo(rangesFormat.buildFdt(N(0), [])))).toBe(false);
     const k = parseKhoFdt(blob, KHO_FORMATS);
     expect(k.format.name).toBe("radix");
     expect(k.metadata).toBe(BigInt(N(0)));
+    expect(khoRetrieveSubtree(k, "kho_test")).toBe(0x4200_0000n);
   });
 
   it("serialize refuses an unaligned, repeated or preserved node page", () => {
