@@ -60,6 +60,24 @@ function runsOf(pfns: Iterable<number>): [number, number][] {
   return runs;
 }
 
+/** Store @data at @phys into a page map, creating missing pages with @fresh(pfn). */
+function writePages(pages: Map<number, Uint8Array>, phys: number, data: Uint8Array, fresh: (pfn: number) => Uint8Array): void {
+  let done = 0;
+  while (done < data.length) {
+    const addr = phys + done;
+    const pfn = Math.floor(addr / PAGE_SIZE);
+    const off = addr - pfn * PAGE_SIZE;
+    const n = Math.min(PAGE_SIZE - off, data.length - done);
+    let page = pages.get(pfn);
+    if (!page) {
+      page = fresh(pfn);
+      pages.set(pfn, page);
+    }
+    page.set(data.subarray(done, done + n), off);
+    done += n;
+  }
+}
+
 /** True when [phys, phys + len) lies inside RAM. */
 export function physInRam(mem: { base: number; size: number }, phys: number, len: number): boolean {
   return (
@@ -118,20 +136,7 @@ export class SparseMem implements PhysMem, PageSource {
 
   write(phys: number, data: Uint8Array): void {
     checkPhysAccess(this, phys, data.length);
-    let done = 0;
-    while (done < data.length) {
-      const addr = phys + done;
-      const pfn = Math.floor(addr / PAGE_SIZE);
-      const off = addr - pfn * PAGE_SIZE;
-      const n = Math.min(PAGE_SIZE - off, data.length - done);
-      let page = this.pages.get(pfn);
-      if (!page) {
-        page = new Uint8Array(PAGE_SIZE);
-        this.pages.set(pfn, page);
-      }
-      page.set(data.subarray(done, done + n), off);
-      done += n;
-    }
+    writePages(this.pages, phys, data, () => new Uint8Array(PAGE_SIZE));
   }
 
   /**
@@ -181,20 +186,7 @@ export class OverlayMem implements PhysMem, PageSource {
 
   write(phys: number, data: Uint8Array): void {
     checkPhysAccess(this, phys, data.length);
-    let done = 0;
-    while (done < data.length) {
-      const addr = phys + done;
-      const pfn = Math.floor(addr / PAGE_SIZE);
-      const off = addr - pfn * PAGE_SIZE;
-      const n = Math.min(PAGE_SIZE - off, data.length - done);
-      let page = this.pages.get(pfn);
-      if (!page) {
-        page = this.lower.read(pfn * PAGE_SIZE, PAGE_SIZE);
-        this.pages.set(pfn, page);
-      }
-      page.set(data.subarray(done, done + n), off);
-      done += n;
-    }
+    writePages(this.pages, phys, data, (pfn) => this.lower.read(pfn * PAGE_SIZE, PAGE_SIZE));
   }
 
   /** Page frames written through this overlay. */

@@ -156,7 +156,7 @@ export class KhoMemTrack {
    * the range overlaps a stored range with different data.
    */
   khoPreserve(addr: number, size: number, data: number): void {
-    checkRange("kho_preserve", addr, size);
+    khoCheckRange("kho_preserve", addr, size);
     checkData(addr, size, data);
     this.preserve(addr, addr + size, data);
   }
@@ -263,7 +263,7 @@ export class KhoMemTrack {
    * folio boundaries).
    */
   khoUnpreserve(addr: number, size: number): void {
-    checkRange("kho_unpreserve", addr, size);
+    khoCheckRange("kho_unpreserve", addr, size);
     const end = addr + size;
 
     const hits: Node[] = [];
@@ -315,7 +315,8 @@ export class KhoMemTrack {
   }
 }
 
-function checkRange(fn: string, addr: number, size: number): void {
+/** khoCheckRange - EINVAL unless [addr, addr + size) is a non-empty, page-aligned, safe-integer range (shared by every tracker). */
+export function khoCheckRange(fn: string, addr: number, size: number): void {
   if (!Number.isSafeInteger(addr) || addr < 0 || !Number.isSafeInteger(size) || !Number.isSafeInteger(addr + size)) {
     throw new KhoTrackError("EINVAL", `${fn}: range ${String(addr)}+${String(size)} is not a non-negative safe integer range`);
   }
@@ -334,7 +335,7 @@ function checkOrder(order: number): void {
 /* Throws unless one folio of @order (a valid order) fits at @phys. */
 function checkFolio(phys: number, order: number): void {
   const size = khoFolioSize(order);
-  checkRange("kho_preserve_folio", phys, size);
+  khoCheckRange("kho_preserve_folio", phys, size);
   if (phys % size !== 0) {
     throw new KhoTrackError("EINVAL", `folio at ${hex(phys)} is not aligned to its order-${order} folio size ${hex(size)}`);
   }

@@ -82,7 +82,7 @@ import { FdtWriter, type FdtRo } from "../fdt/index.js";
 import { KhoFdtError, readU64Prop, type KhoSubtree } from "../khofdt.js";
 import type { PhysMem } from "../physmem.js";
 import { KhoSerializeError } from "../serialize.js";
-import { KHO_TRACK_MAX_ORDER, KhoTrackError, type KhoMemRange } from "../tracker.js";
+import { KHO_TRACK_MAX_ORDER, KhoTrackError, khoCheckRange, type KhoMemRange } from "../tracker.js";
 import { KHO_WALK_MAX_ORDER, type KhoWalkContext } from "../walk.js";
 import { KhoMetadataError, type AllocPage, type KhoFormat, type KhoFormatName, type KhoFormatWalk, type KhoSerialized, type KhoTracker } from "./types.js";
 
@@ -341,7 +341,7 @@ export class KhoBitmapTrack implements KhoTracker {
    * any is set.
    */
   khoPreservePhys(phys: number, size: number): void {
-    checkRange("kho_preserve_phys", phys, size);
+    khoCheckRange("kho_preserve_phys", phys, size);
     const blocks = khoPhysBlocks(phys / PAGE_SIZE, (phys + size) / PAGE_SIZE);
     for (const b of blocks) this.checkConflict("kho_preserve_phys", b.pfn, b.order);
     for (const b of blocks) this.setBit(b.pfn / POW2[b.order]!, b.order);
@@ -357,7 +357,7 @@ export class KhoBitmapTrack implements KhoTracker {
    * Unpreserving what is not preserved is harmless.
    */
   khoUnpreserve(addr: number, size: number): void {
-    checkRange("kho_unpreserve", addr, size);
+    khoCheckRange("kho_unpreserve", addr, size);
     const p0 = addr / PAGE_SIZE;
     const p1 = (addr + size) / PAGE_SIZE;
     // Blocks cut by either end (both ends may cut the same block).
@@ -409,7 +409,7 @@ export class KhoBitmapTrack implements KhoTracker {
       throw new KhoTrackError("EINVAL", `folio order ${String(order)} is out of range 0..${KHO_TRACK_MAX_ORDER}`);
     }
     const size = PAGE_SIZE * POW2[order]!;
-    checkRange("kho_unpreserve_folio", phys, size);
+    khoCheckRange("kho_unpreserve_folio", phys, size);
     if (phys % size !== 0) throw new KhoTrackError("EINVAL", `folio at ${hex(phys)} is not aligned to its order-${order} folio size ${hex(size)}`);
     this.khoUnpreserve(phys, size);
   }
@@ -554,16 +554,6 @@ export class KhoBitmapTrack implements KhoTracker {
         throw new KhoTrackError("EEXIST", `${fn}: ${fmtBlock(pfn, order)} overlaps preserved ${fmtBlock(found * POW2[o]!, o)}`);
       }
     }
-  }
-}
-
-function checkRange(fn: string, addr: number, size: number): void {
-  if (!Number.isSafeInteger(addr) || addr < 0 || !Number.isSafeInteger(size) || !Number.isSafeInteger(addr + size)) {
-    throw new KhoTrackError("EINVAL", `${fn}: range ${String(addr)}+${String(size)} is not a non-negative safe integer range`);
-  }
-  if (size <= 0) throw new KhoTrackError("EINVAL", `${fn}: size ${hex(size)} at ${hex(addr)} is not positive`);
-  if (addr % PAGE_SIZE !== 0 || size % PAGE_SIZE !== 0) {
-    throw new KhoTrackError("EINVAL", `${fn}: range ${hex(addr)}+${hex(size)} is not page aligned`);
   }
 }
 

@@ -84,7 +84,7 @@ import { buildKhoFdt, readU64Prop, type KhoSubtree } from "../khofdt.js";
 import type { PhysMem } from "../physmem.js";
 import { KhoSerializeError } from "../serialize.js";
 import { KhoMemTrack, type KhoMemRange } from "../tracker.js";
-import { KHO_WALK_MAX_ORDER, type KhoWalkContext } from "../walk.js";
+import { KHO_WALK_MAX_ORDER, type KhoWalkContext, type KhoWalkErrorCode } from "../walk.js";
 import { KHO_POSTED_MARKER } from "./ranges.js";
 import { KhoMetadataError, type AllocPage, type KhoFormat, type KhoFormatWalk, type KhoSerialized, type KhoTracker } from "./types.js";
 
@@ -106,40 +106,10 @@ export const POSTED_CHUNK_SPAN_PAGES = Math.ceil(POSTED_CHUNK_SIZE / PAGE_SIZE);
 
 /** What the posted walk found wrong. */
 export type KhoPostedWalkErrorCode =
-  /** A chunk pointer (metadata or next) is not page aligned. */
-  | "CHUNK_UNALIGNED"
-  /** A chunk pointer is 2^53 or more, or its 98,320 bytes are not wholly inside RAM. */
-  | "CHUNK_OUTSIDE_RAM"
-  /** A chunk's 98,320 bytes overlap a scratch area. */
-  | "CHUNK_IN_SCRATCH"
-  /** A next pointer leads to a chunk already walked. */
-  | "CHUNK_CYCLE"
-  /** A chunk's 98,320 bytes overlap another chunk's (chunks are not page-sized). */
-  | "CHUNK_OVERLAP"
-  /** A chunk's 98,320 bytes overlap a preserved range (metadata is not preserved). */
-  | "CHUNK_IN_RANGE"
-  /** num_ranges is more than POSTED_RANGES_SIZE (4096). */
-  | "NUM_RANGES"
-  /** A range's start or size is not page aligned. */
-  | "RANGE_UNALIGNED"
-  /** A range's size is 0. */
-  | "RANGE_EMPTY"
-  /** start + size passes 2^64. */
-  | "RANGE_OVERFLOW"
-  /** A range is not wholly inside RAM (or start/size is 2^53 or more). */
-  | "RANGE_OUTSIDE_RAM"
-  /** A range overlaps a scratch area. */
-  | "RANGE_IN_SCRATCH"
-  /** A range starts below the previous range's start. */
-  | "RANGE_ORDER"
-  /** A range starts inside the previous range. */
-  | "RANGE_OVERLAP"
-  /** data has bits outside KHO_DATA_VALID_MASK (or order bits without KHO_DATA_FOLIO). */
-  | "RANGE_DATA"
-  /** A folio run's order is above KHO_WALK_MAX_ORDER. */
-  | "FOLIO_ORDER"
-  /** A folio run's start or size is not a multiple of its folio size. */
-  | "FOLIO_UNALIGNED";
+  /** The ranges walk's codes (walk.ts), with "chunk" meaning the 98,320-byte object ... */
+  | KhoWalkErrorCode
+  /** ... plus: a chunk's 98,320 bytes overlap another chunk's (chunks are not page-sized). */
+  | "CHUNK_OVERLAP";
 
 /** Where a {@link KhoPostedWalkError} was found; absent fields do not apply. */
 export interface KhoPostedWalkErrorWhere {

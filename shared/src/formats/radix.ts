@@ -96,7 +96,7 @@ import { FdtWriter, type FdtRo } from "../fdt/index.js";
 import { readU64Prop, type KhoSubtree } from "../khofdt.js";
 import type { PhysMem } from "../physmem.js";
 import { KhoSerializeError } from "../serialize.js";
-import { KHO_TRACK_MAX_ORDER, KhoMemTrack, KhoTrackError, khoFolioSize, type KhoMemRange } from "../tracker.js";
+import { KHO_TRACK_MAX_ORDER, KhoMemTrack, KhoTrackError, khoCheckRange, khoFolioSize, type KhoMemRange } from "../tracker.js";
 import type { KhoWalkContext } from "../walk.js";
 import { KhoMetadataError, type AllocPage, type KhoFormat, type KhoFormatWalk, type KhoSerialized, type KhoTracker } from "./types.js";
 
@@ -176,16 +176,6 @@ export function khoRadixBlocks(start: number, end: number, visit: (phys: number,
   }
 }
 
-function checkRange(fn: string, addr: number, size: number): void {
-  if (!Number.isSafeInteger(addr) || addr < 0 || !Number.isSafeInteger(size) || !Number.isSafeInteger(addr + size)) {
-    throw new KhoTrackError("EINVAL", `${fn}: range ${String(addr)}+${String(size)} is not a non-negative safe integer range`);
-  }
-  if (size <= 0) throw new KhoTrackError("EINVAL", `${fn}: size ${hex(size)} at ${hex(addr)} is not positive`);
-  if (addr % PAGE_SIZE !== 0 || size % PAGE_SIZE !== 0) {
-    throw new KhoTrackError("EINVAL", `${fn}: range ${hex(addr)}+${hex(size)} is not page aligned`);
-  }
-}
-
 /**
  * The radix format's tracker: preserved blocks as runs of equal order (see
  * the file comment for where its semantics differ from KhoMemTrack's).
@@ -218,7 +208,7 @@ export class KhoRadixTrack implements KhoTracker {
   }
 
   khoPreservePhys(phys: number, size: number): void {
-    checkRange("kho_preserve_phys", phys, size);
+    khoCheckRange("kho_preserve_phys", phys, size);
     const end = phys + size;
     if (!this.runs.intersects(phys, size)) {
       this.addBlocks(phys, end);
@@ -250,7 +240,7 @@ export class KhoRadixTrack implements KhoTracker {
   }
 
   khoUnpreserve(addr: number, size: number): void {
-    checkRange("kho_unpreserve", addr, size);
+    khoCheckRange("kho_unpreserve", addr, size);
     this.splitAt(addr);
     this.splitAt(addr + size);
     this.runs.khoUnpreserve(addr, size);
@@ -265,7 +255,7 @@ export class KhoRadixTrack implements KhoTracker {
       throw new KhoTrackError("EINVAL", `folio order ${String(order)} is out of range 0..${KHO_TRACK_MAX_ORDER}`);
     }
     const fsz = khoFolioSize(order);
-    checkRange("kho_unpreserve_folio", phys, fsz);
+    khoCheckRange("kho_unpreserve_folio", phys, fsz);
     if (phys % fsz !== 0) {
       throw new KhoTrackError("EINVAL", `folio at ${hex(phys)} is not aligned to its order-${order} folio size ${hex(fsz)}`);
     }
