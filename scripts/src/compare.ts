@@ -15,6 +15,10 @@
  * images: nothing per page of RAM that was never touched).
  * A pair that cannot run (say the posted format's 128 KiB chunk per range
  * exhausting RAM) is reported with the reason, not hidden.
+ *
+ * --render A.json [B.json ...] runs nothing: it prints the table and writes
+ * the chart from earlier --json files (later files replace earlier cells of
+ * the same workload and format), to merge campaigns.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -28,6 +32,7 @@ const WORKLOAD_DIR = path.join(ROOT, "scenarios/compare");
 const WORKLOADS = ["test-kho", "isolated-1m", "contig-48g", "random-64g", "vm-2m-holes", "gib-ranges", "dense-1in64"];
 
 interface Options {
+  render?: string[];
   formats: string[];
   workloads: string[];
   runs: number;
@@ -55,7 +60,10 @@ function parseArgs(argv: string[]): Options {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const v = (): string => argv[++i] ?? usage(`${a} needs a value`);
-    if (a === "--formats") o.formats = v().split(",");
+    if (a === "--render") {
+      o.render = argv.slice(i + 1).filter((x) => !x.startsWith("--"));
+      i += o.render.length;
+    } else if (a === "--formats") o.formats = v().split(",");
     else if (a === "--workloads") o.workloads = v().split(",");
     else if (a === "--runs") o.runs = Number(v());
     else if (a === "--ram") o.ram = parseSize(v()) ?? usage("--ram: not a size");
@@ -225,8 +233,33 @@ function svgChart(cells: Cell[], formats: string[], workloads: string[]): string
   );
 }
 
+/** Table and chart from earlier --json files. */
+function render(o: Options): number {
+  const cells: Cell[] = [];
+  const heads: string[] = [];
+  for (const f of o.render!) {
+    const j = JSON.parse(fs.readFileSync(f, "utf8")) as { started: string; cells: Cell[] };
+    heads.push(`${path.basename(f)} (${j.started})`);
+    for (const c of j.cells) {
+      const i = cells.findIndex((k) => k.workload === c.workload && k.format === c.format);
+      if (i >= 0) cells[i] = c;
+      else cells.push(c);
+    }
+  }
+  const workloads = WORKLOADS.filter((w) => cells.some((c) => c.workload === w));
+  const formats: string[] = KHO_FORMATS.map((f) => f.name).filter((f) => cells.some((c) => c.format === f));
+  cells.sort((a, b) => workloads.indexOf(a.workload) - workloads.indexOf(b.workload) || formats.indexOf(a.format) - formats.indexOf(b.format));
+  console.log(`khosim compare: rendered from ${heads.join(", ")}\n`);
+  console.log(table(cells));
+  fs.mkdirSync(path.dirname(o.svg), { recursive: true });
+  fs.writeFileSync(o.svg, svgChart(cells, formats, workloads));
+  console.log(`\nchart: ${path.relative(process.cwd(), o.svg)}`);
+  return 0;
+}
+
 function main(): number {
   const o = parseArgs(process.argv.slice(2));
+  if (o.render) return render(o);
   fs.mkdirSync(o.out, { recursive: true });
   const started = new Date().toISOString();
   const cells: Cell[] = [];
