@@ -72,7 +72,7 @@ async function main(): Promise<number> {
   });
   const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
   log.info(
-    { wallMs, maxRssKiB: process.resourceUsage().maxRSS, format: work.format.name, metadataBytes: handoff.metadataBytes, metadataPages: handoff.chunks.length, preserveNs: Number(work.preserveNs), preserveCalls: work.preserveCalls, serializeNs: Number(handoff.serializeNs), ranges: report.stats.ranges, chunks: report.stats.chunks, touchedPages: m.mem.touchedPages },
+    { wallMs, maxRssKiB: process.resourceUsage().maxRSS, format: work.format.name, metadataBytes: handoff.metadataBytes, metadataPages: handoff.metadataPageCount, preserveNs: Number(work.preserveNs), preserveCalls: work.preserveCalls, serializeNs: Number(handoff.serializeNs), ranges: report.stats.ranges, chunks: report.stats.chunks, touchedPages: m.mem.touchedPages },
     `KHO: handoff written to ${o.out}: ${report.stats.folios} folios, ${report.stats.physRanges} phys ranges, ${report.stats.ranges} ranges in ${report.stats.chunks} chunks, metadata ${report.metadata}`,
   );
   return 0;

@@ -363,7 +363,7 @@ export function bootSuccessor(boot: BootInfo, mem: PhysMem, opts: SuccessorOptio
     timing.walkNs = Number(process.hrtime.bigint() - t0);
     ranges = walked.ranges;
     rep.format = p.kho.format.name;
-    rep.chunks = walked.metadataPages.map(hex);
+    rep.chunks = (walked.objects ?? walked.metadataPages).map(hex);
     // Everything validated: now reserve, one memblock_reserve per preserved block as the kernel does.
     const t1 = process.hrtime.bigint();
     walked.forEachBlock((start, bsize) => {

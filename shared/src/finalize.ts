@@ -20,8 +20,10 @@ export interface Handoff {
   scratchPhys: number;
   /** The format's root pointer (ranges: first chunk). */
   metadata: number;
-  /** Metadata pages (ranges: chunks) in walk order. */
+  /** Metadata objects (ranges: chunk pages; posted: 32-page chunks) in walk order. */
   chunks: number[];
+  /** Pages of metadata in memory. */
+  metadataPageCount: number;
   /** Exact bytes of metadata in memory. */
   metadataBytes: number;
   subtreePhys: number;
@@ -104,7 +106,8 @@ export function khoFinalize(m: Machine, w: WorkloadResult): Handoff {
     khoFdtPhys: fdtPhys,
     scratchPhys,
     metadata: ser.root,
-    chunks: ser.metadataPages,
+    chunks: ser.objects ?? ser.metadataPages,
+    metadataPageCount: ser.metadataPages.length,
     metadataBytes: ser.metadataBytes,
     subtreePhys: subPhys,
     infoPhys,

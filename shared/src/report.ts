@@ -36,6 +36,7 @@ export function predecessorReport(tool: string, s: Scenario, file: string, seed:
       ranges: ranges.length,
       chunks: h.chunks.length,
       metadataBytes: h.metadataBytes,
+      metadataPages: h.metadataPageCount,
       preservedBytes: hex(w.track.totalBytes),
       preserved: formatSize(w.track.totalBytes),
       filledBytes: liveFilledBytes(w),

@@ -64,7 +64,7 @@ describe("posted: the posting's constants", () => {
 describe("posted: exact metadata sizes (one 32-page chunk per range)", () => {
   it("nothing preserved: no chunk, metadata 0", () => {
     const { ser } = serialize(new KhoMemTrack());
-    expect(ser).toEqual({ root: 0, metadataPages: [], metadataBytes: 0 });
+    expect(ser).toEqual({ root: 0, metadataPages: [], metadataBytes: 0, objects: [] });
   });
 
   it("one isolated order-0 page: 1 chunk = 32 pages = 131,072 bytes (the fixed format: 4,096)", () => {

@@ -434,7 +434,7 @@ export const postedFormat: KhoFormat = {
     const s = khoPostedSerialize(track, mem, allocContig);
     const metadataPages: number[] = [];
     for (const c of s.chunks) for (let p = 0; p < POSTED_CHUNK_ALLOC_PAGES; p++) metadataPages.push(c + p * PAGE_SIZE);
-    return { root: s.metadata, metadataPages, metadataBytes: s.chunks.length * POSTED_CHUNK_ALLOC_BYTES };
+    return { root: s.metadata, metadataPages, metadataBytes: s.chunks.length * POSTED_CHUNK_ALLOC_BYTES, objects: s.chunks };
   },
   buildFdt(root: number, subtrees: readonly KhoSubtree[]): Uint8Array {
     return buildKhoFdt(root, subtrees, [{ name: KHO_POSTED_MARKER, value: new Uint8Array(0) }]);
@@ -455,6 +455,7 @@ export const postedFormat: KhoFormat = {
     for (const c of w.chunks) for (let p = 0; p < POSTED_CHUNK_SPAN_PAGES; p++) metadataPages.push(c + p * PAGE_SIZE);
     return {
       metadataPages,
+      objects: w.chunks,
       ranges: mergeEqual(w.entries),
       blockCount: w.entries.length,
       forEachBlock(visit) {

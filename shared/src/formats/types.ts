@@ -44,6 +44,11 @@ export interface KhoSerialized {
   metadataPages: number[];
   /** Exact bytes of metadata in memory (allocation sizes, not rounded to pages unless allocated so). */
   metadataBytes: number;
+  /**
+   * Start of every metadata object (chunk, node) when an object spans several
+   * pages (posted's 32-page chunks), for reports; metadataPages otherwise.
+   */
+  objects?: number[];
 }
 
 /** What a successor's walk found: validated, before anything is reserved. */
@@ -52,6 +57,8 @@ export interface KhoFormatWalk {
   metadataPages: number[];
   /** Preserved memory as sorted, non-overlapping runs; adjacent runs with equal data merged. */
   ranges: KhoMemRange[];
+  /** Start of every metadata object when objects span several pages (see KhoSerialized.objects). */
+  objects?: number[];
   /** Number of preserved blocks (one memblock_reserve each). */
   blockCount: number;
   /** Visit every preserved block in metadata order (what the kernel memblock_reserve()s). */
