@@ -227,18 +227,6 @@ function derive(rec: RunRecord): void {
 
 /* ---------------------------------------------------------------- statistics */
 
-/** hrtime.bigint() interval floor: what each preserve call's measurement costs with an empty body. */
-function timerFloorNs(iterations = 2_000_000): { intervalNs: number; perIterationNs: number } {
-  let acc = 0n;
-  const t0 = process.hrtime.bigint();
-  for (let i = 0; i < iterations; i++) {
-    const t = process.hrtime.bigint();
-    acc += process.hrtime.bigint() - t;
-  }
-  const total = process.hrtime.bigint() - t0;
-  return { intervalNs: Number(acc) / iterations, perIterationNs: Number(total) / iterations };
-}
-
 /* ---------------------------------------------------------------- output */
 
 const ROWS: [string, string, string][] = [
@@ -380,8 +368,7 @@ function main(): number {
   const head = header(argv);
   const outRoot = path.resolve(ROOT, o.out);
   const selected = WORKLOADS.filter((w) => o.only.includes(w.key));
-  const timer = timerFloorNs();
-  process.stderr.write(`bench: ${head}\nbench: hrtime.bigint() interval floor ${timer.intervalNs.toFixed(1)} ns (an empty preserve call would measure this)\n`);
+  process.stderr.write(`bench: ${head}\n`);
   for (const w of selected) {
     const sc = path.resolve(ROOT, o.scenarios[w.key] ?? w.scenario);
     if (!fs.existsSync(sc)) {
@@ -430,7 +417,6 @@ function main(): number {
   const raw = {
     header: head,
     node: process.version,
-    timerFloorNs: timer.intervalNs,
     kernelPreserveSerializeMs: KERNEL_PRESERVE_SERIALIZE_MS,
     elapsedS,
     workloads: results,
@@ -443,8 +429,8 @@ function main(): number {
     md += table(results);
     md += `\nRatios:\n${ratios(results)}`;
     md += `\nNotes: MB = 10^6 bytes. "inside" wall = the kernel's own wallMs (after module loading and option parsing, until the handoff/report is written); ` +
-      `"outside" = spawn to exit as measured by the bench. preserveNs brackets every preserve call with two process.hrtime.bigint() calls; ` +
-      `an empty body measures ${timer.intervalNs.toFixed(1)} ns here, so that much of each "ns per preserve call" is the timer itself. ` +
+      `"outside" = spawn to exit as measured by the bench. preserveNs times each op's preserve loop once (its folios are allocated and filled before), ` +
+      `so the timer's own cost is not in "ns per preserve call". ` +
       `(a) makes only 4 preserve calls, each the first of its kind in a fresh process (tracker, B+ tree and BigInt paths not yet optimized), so its ns per call is start-up cost, not steady state. ` +
       `CPU = the child's user+sys from /proc/self/stat cutime/cstime (10 ms ticks); a CPU well below wall time means waiting (I/O or other load on this ${os.cpus().length}-CPU machine).\n`;
     if (failed.length) {
