@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { requireOracles } from "../../shared/test/oracles.js";
-import { bootMemoryReg, cellsToU64, fdtgetWords, makeHandoff, makeTmp, readFileAt, removeTmp, type Handoff } from "../../kernel-b/test/helpers.js";
+import { bootMemoryReg, cellsToU64, fdtgetWords, makeHandoff, makeTmp, readFileAt, removeTmp, type Handoff } from "../../scripts/test/handoff-helpers.js";
 
 /*
  * A small machine (cmp reads the whole RAM-sized image) with test_kho's random

@@ -7,7 +7,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, describe, test } from "vitest";
-import { lines, makeTmp, removeTmp, runA, stackLines } from "../../kernel-b/test/helpers.js";
+import { lines, makeTmp, removeTmp, runA, stackLines } from "../../scripts/test/handoff-helpers.js";
 
 const tmps: string[] = [];
 function tmpDir(tag: string): string {

@@ -27,7 +27,7 @@ import {
   type Handoff,
   type RunResult,
   type SuccessorReportJson,
-} from "./helpers.js";
+} from "../../scripts/test/handoff-helpers.js";
 
 const PAGE_SIZE = 4096;
 const KHO_DATA_FOLIO = 0x100;

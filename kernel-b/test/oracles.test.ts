@@ -6,7 +6,7 @@
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { dtcDecompile, fdtCheckFullOracle, requireOracles } from "../../shared/test/oracles.js";
-import { cellsToU64, fdtgetWords, makeHandoff, makeTmp, rawLeU64FromWords, removeTmp, type Handoff } from "./helpers.js";
+import { cellsToU64, fdtgetWords, makeHandoff, makeTmp, rawLeU64FromWords, removeTmp, type Handoff } from "../../scripts/test/handoff-helpers.js";
 
 let tmp: string | undefined;
 let handoff: Handoff | undefined;

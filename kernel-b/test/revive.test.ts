@@ -5,7 +5,7 @@
  */
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { SCENARIOS, makeHandoff, makeTmp, readJson, removeTmp, runB, type Handoff, type RunResult, type SuccessorReportJson } from "./helpers.js";
+import { SCENARIOS, makeHandoff, makeTmp, readJson, removeTmp, runB, type Handoff, type RunResult, type SuccessorReportJson } from "../../scripts/test/handoff-helpers.js";
 
 interface Case {
   name: string;

@@ -11,7 +11,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { KERNEL_A, KERNEL_B, ROOT, type RunResult } from "../../scripts/src/run.js";
+import { KERNEL_A, KERNEL_B, ROOT, type RunResult } from "../src/run.js";
 import { fdtget } from "../../shared/test/oracles.js";
 
 export { KERNEL_A, KERNEL_B, ROOT };
