@@ -70,7 +70,9 @@ export type KhoWalkErrorCode =
   /** A folio run's order is above KHO_WALK_MAX_ORDER. */
   | "FOLIO_ORDER"
   /** A folio run's start or size is not a multiple of its folio size. */
-  | "FOLIO_UNALIGNED";
+  | "FOLIO_UNALIGNED"
+  /** posted: a chunk's 98,320 bytes overlap another chunk's (its chunks are not page-sized). */
+  | "CHUNK_OVERLAP";
 
 /** Where a {@link KhoWalkError} was found; absent fields do not apply. */
 export interface KhoWalkErrorWhere {
@@ -160,7 +162,8 @@ function rangeError(
   );
 }
 
-function inScratch(ctx: KhoWalkContext, start: number, end: number): { addr: number; size: number } | undefined {
+/** khoScratchHit - the scratch area [start, end) overlaps, if any (every format's walk checks this). */
+export function khoScratchHit(ctx: KhoWalkContext, start: number, end: number): { addr: number; size: number } | undefined {
   for (const s of ctx.scratch) {
     if (start < s.addr + s.size && s.addr < end) return s;
   }
@@ -206,7 +209,7 @@ export function khoMemWalk(mem: PhysMem, metadata: bigint, ctx: KhoWalkContext):
       throw bad("CHUNK_OUTSIDE_RAM", `chunk ${ci} page is outside RAM [${hex(ramBase)}, ${hex(ramEnd)})`);
     }
     const phys = Number(ptr);
-    const s = inScratch(ctx, phys, phys + PAGE_SIZE);
+    const s = khoScratchHit(ctx, phys, phys + PAGE_SIZE);
     if (s !== undefined) {
       throw bad("CHUNK_IN_SCRATCH", `chunk ${ci} page overlaps scratch [${hex(s.addr)}, ${hex(s.addr + s.size)})`);
     }
@@ -290,7 +293,7 @@ export function khoMemWalk(mem: PhysMem, metadata: bigint, ctx: KhoWalkContext):
       if (st < prevEnd) {
         throw fail("RANGE_OVERLAP", "start", `overlaps previous range [${hex(prevStart)}, ${hex(prevEnd)})`);
       }
-      const sc = inScratch(ctx, st, en);
+      const sc = khoScratchHit(ctx, st, en);
       if (sc !== undefined) {
         throw fail(
           "RANGE_IN_SCRATCH",
@@ -326,8 +329,8 @@ export function khoMemWalk(mem: PhysMem, metadata: bigint, ctx: KhoWalkContext):
   return { chunks, ranges };
 }
 
-/** Index of the last range whose start is <= @addr, or -1 (ranges are ascending). */
-function lastRangeAtOrBelow(ranges: readonly KhoMemRange[], addr: number): number {
+/** lastRangeAtOrBelow - index of the last range whose start is <= @addr, or -1 (@ranges ascending). */
+export function lastRangeAtOrBelow(ranges: readonly KhoMemRange[], addr: number): number {
   let lo = 0;
   let hi = ranges.length;
   while (lo < hi) {

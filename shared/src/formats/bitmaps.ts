@@ -83,7 +83,7 @@ import { KhoFdtError, readU64Prop, type KhoSubtree } from "../khofdt.js";
 import type { PhysMem } from "../physmem.js";
 import { KhoSerializeError } from "../serialize.js";
 import { KHO_TRACK_MAX_ORDER, KhoTrackError, khoCheckRange, type KhoMemRange } from "../tracker.js";
-import { KHO_WALK_MAX_ORDER, type KhoWalkContext } from "../walk.js";
+import { KHO_WALK_MAX_ORDER, khoScratchHit, lastRangeAtOrBelow, type KhoWalkContext } from "../walk.js";
 import { KhoMetadataError, type AllocPage, type KhoFormat, type KhoFormatName, type KhoFormatWalk, type KhoSerialized, type KhoTracker } from "./types.js";
 
 /** Root compatible of the mainline KHO FDT (6.16 through 6.19). */
@@ -734,26 +734,9 @@ export class BitmapsWalkError extends KhoMetadataError implements BitmapsWalkErr
   }
 }
 
-function scratchHit(ctx: KhoWalkContext, start: number, end: number): { addr: number; size: number } | undefined {
-  for (const s of ctx.scratch) if (start < s.addr + s.size && s.addr < end) return s;
-  return undefined;
-}
-
-/* Index of the last range whose start is <= @addr, or -1. */
-function lastAtOrBelow(ranges: readonly KhoMemRange[], addr: number): number {
-  let lo = 0;
-  let hi = ranges.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (ranges[mid]!.start <= addr) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo - 1;
-}
-
 /* The preserved range overlapping [start, end), if any. */
 function rangeHit(ranges: readonly KhoMemRange[], start: number, end: number): KhoMemRange | undefined {
-  const i = lastAtOrBelow(ranges, end - 1);
+  const i = lastRangeAtOrBelow(ranges, end - 1);
   if (i < 0) return undefined;
   const r = ranges[i]!;
   return r.start + r.size > start ? r : undefined;
@@ -803,7 +786,7 @@ export function khoBitmapsWalk(mem: PhysMem, root: bigint, ctx: KhoWalkContext, 
       throw bad("CHUNK_OUTSIDE_RAM", `chunk ${ci} page is outside RAM [${hex(ramBase)}, ${hex(ramEnd)})`);
     }
     const phys = Number(ptr);
-    const sc = scratchHit(ctx, phys, phys + PAGE_SIZE);
+    const sc = khoScratchHit(ctx, phys, phys + PAGE_SIZE);
     if (sc !== undefined) throw bad("CHUNK_IN_SCRATCH", `chunk ${ci} page overlaps scratch [${hex(sc.addr)}, ${hex(sc.addr + sc.size)})`);
     const again = chunkIndexOf.get(phys);
     if (again !== undefined) throw bad("CHUNK_CYCLE", `that is chunk ${again} again (cycle)`);
@@ -870,7 +853,7 @@ export function khoBitmapsWalk(mem: PhysMem, root: bigint, ctx: KhoWalkContext, 
       if (bHi >= HI_2_53 || bm < ramBase || bm + bmBytes > ramEnd) {
         throw fail("BITMAP_OUTSIDE_RAM", "bitmap", `bitmap is outside RAM [${hex(ramBase)}, ${hex(ramEnd)})`);
       }
-      const bsc = scratchHit(ctx, bm, bm + bmBytes);
+      const bsc = khoScratchHit(ctx, bm, bm + bmBytes);
       if (bsc !== undefined) throw fail("BITMAP_IN_SCRATCH", "bitmap", `bitmap overlaps scratch [${hex(bsc.addr)}, ${hex(bsc.addr + bsc.size)})`);
       const bmPage = bm - (bm % PAGE_SIZE);
       const inChunk = chunkIndexOf.get(bmPage);
@@ -910,7 +893,7 @@ export function khoBitmapsWalk(mem: PhysMem, root: bigint, ctx: KhoWalkContext, 
           const k = Math.max(b0, Math.floor((ramEnd - start) / bsize));
           throw bitFail("BLOCK_OUTSIDE_RAM", k, `is not inside RAM [${hex(ramBase)}, ${hex(ramEnd)})`);
         }
-        const s = scratchHit(ctx, rs, re);
+        const s = khoScratchHit(ctx, rs, re);
         if (s !== undefined) {
           const k = Math.max(b0, Math.floor((s.addr - start) / bsize));
           throw bitFail("BLOCK_IN_SCRATCH", k, `overlaps scratch [${hex(s.addr)}, ${hex(s.addr + s.size)})`);

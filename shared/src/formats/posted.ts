@@ -84,9 +84,9 @@ import { buildKhoFdt, readU64Prop, type KhoSubtree } from "../khofdt.js";
 import type { PhysMem } from "../physmem.js";
 import { KhoSerializeError } from "../serialize.js";
 import { KhoMemTrack, type KhoMemRange } from "../tracker.js";
-import { KHO_WALK_MAX_ORDER, type KhoWalkContext, type KhoWalkErrorCode } from "../walk.js";
+import { KHO_WALK_MAX_ORDER, KhoWalkError, khoScratchHit, type KhoWalkContext, type KhoWalkErrorCode, type KhoWalkErrorWhere } from "../walk.js";
 import { KHO_POSTED_MARKER } from "./ranges.js";
-import { KhoMetadataError, type AllocPage, type KhoFormat, type KhoFormatWalk, type KhoSerialized, type KhoTracker } from "./types.js";
+import { type AllocPage, type KhoFormat, type KhoFormatWalk, type KhoSerialized, type KhoTracker } from "./types.js";
 
 /**
  * KHOSER_RANGES_SIZE as posted: PAGE_SIZE - sizeof(hdr) / sizeof(range)
@@ -105,48 +105,11 @@ export const POSTED_CHUNK_ALLOC_BYTES = POSTED_CHUNK_ALLOC_PAGES * PAGE_SIZE;
 export const POSTED_CHUNK_SPAN_PAGES = Math.ceil(POSTED_CHUNK_SIZE / PAGE_SIZE);
 
 /** What the posted walk found wrong. */
-export type KhoPostedWalkErrorCode =
-  /** The ranges walk's codes (walk.ts), with "chunk" meaning the 98,320-byte object ... */
-  | KhoWalkErrorCode
-  /** ... plus: a chunk's 98,320 bytes overlap another chunk's (chunks are not page-sized). */
-  | "CHUNK_OVERLAP";
+export type KhoPostedWalkErrorCode = KhoWalkErrorCode;
 
-/** Where a {@link KhoPostedWalkError} was found; absent fields do not apply. */
-export interface KhoPostedWalkErrorWhere {
-  /** Index in the list of the chunk holding the bad field (or of the bad chunk itself). */
-  chunkIndex?: number;
-  /** Phys of that chunk. */
-  chunkPhys?: number;
-  /** Entry index inside the chunk (ranges[i]); for CHUNK_IN_RANGE the index of the range in the walk's list. */
-  rangeIndex?: number;
-  /** "metadata", "next", "num_ranges", "start", "size" or "data". */
-  field?: string;
-  /** Byte offset of the field inside the chunk. */
-  offset?: number;
-}
-
-/** Thrown by {@link khoPostedWalk} on the first invalid value. */
-export class KhoPostedWalkError extends KhoMetadataError implements KhoPostedWalkErrorWhere {
-  readonly chunkIndex?: number;
-  readonly chunkPhys?: number;
-  readonly rangeIndex?: number;
-  readonly field?: string;
-  readonly offset?: number;
-
-  constructor(
-    readonly code: KhoPostedWalkErrorCode,
-    where: KhoPostedWalkErrorWhere,
-    message: string,
-  ) {
-    super(message);
-    this.name = "KhoPostedWalkError";
-    if (where.chunkIndex !== undefined) this.chunkIndex = where.chunkIndex;
-    if (where.chunkPhys !== undefined) this.chunkPhys = where.chunkPhys;
-    if (where.rangeIndex !== undefined) this.rangeIndex = where.rangeIndex;
-    if (where.field !== undefined) this.field = where.field;
-    if (where.offset !== undefined) this.offset = where.offset;
-  }
-}
+/** The posted walk reports with the ranges walk's error class and fields ("chunk" = the 98,320-byte object). */
+export type KhoPostedWalkErrorWhere = KhoWalkErrorWhere;
+export { KhoWalkError as KhoPostedWalkError };
 
 /** Result of {@link khoPostedWalk}. */
 export interface KhoPostedWalkResult {
@@ -240,13 +203,6 @@ export function khoPostedSerialize(track: KhoTracker, mem: PhysMem, allocContig:
   return { metadata: chunks[0] ?? 0, chunks };
 }
 
-function inScratch(ctx: KhoWalkContext, start: number, end: number): { addr: number; size: number } | undefined {
-  for (const s of ctx.scratch) {
-    if (start < s.addr + s.size && s.addr < end) return s;
-  }
-  return undefined;
-}
-
 type RangeField = "start" | "size" | "data";
 const RANGE_FIELD_OFFSET: Record<RangeField, number> = {
   start: KHOSER_MEM_RANGE_START,
@@ -288,14 +244,14 @@ export function khoPostedWalk(mem: PhysMem, metadata: bigint, ctx: KhoWalkContex
 
   while (ptr !== 0n) {
     const ci = chunks.length;
-    const bad = (code: KhoPostedWalkErrorCode, why: string): KhoPostedWalkError =>
-      new KhoPostedWalkError(code, holder, `${holderName} is ${hex(ptr)}: ${why}`);
+    const bad = (code: KhoWalkErrorCode, why: string): KhoWalkError =>
+      new KhoWalkError(code, holder, `${holderName} is ${hex(ptr)}: ${why}`);
     if (ptr < 0n || ptr % PAGE !== 0n) throw bad("CHUNK_UNALIGNED", `chunk ${ci} address is not page aligned`);
     if (ptr >= TWO53 || ptr < ramBaseB || ptr + spanB > ramEndB) {
       throw bad("CHUNK_OUTSIDE_RAM", `chunk ${ci} [${hex(ptr)}, ${hex(ptr + spanB)}) is not inside RAM [${hex(ramBase)}, ${hex(ramEnd)})`);
     }
     const phys = Number(ptr);
-    const s = inScratch(ctx, phys, phys + span);
+    const s = khoScratchHit(ctx, phys, phys + span);
     if (s !== undefined) {
       throw bad("CHUNK_IN_SCRATCH", `chunk ${ci} [${hex(phys)}, ${hex(phys + span)}) overlaps scratch [${hex(s.addr)}, ${hex(s.addr + s.size)})`);
     }
@@ -315,7 +271,7 @@ export function khoPostedWalk(mem: PhysMem, metadata: bigint, ctx: KhoWalkContex
     const hdr = new ByteReader(mem.read(phys, KHOSER_CHUNK_HDR_SIZE));
     const numB = hdr.u64le(KHOSER_CHUNK_HDR_NUM_RANGES);
     if (numB > BigInt(POSTED_RANGES_SIZE)) {
-      throw new KhoPostedWalkError(
+      throw new KhoWalkError(
         "NUM_RANGES",
         { chunkIndex: ci, chunkPhys: phys, field: "num_ranges", offset: KHOSER_CHUNK_HDR_NUM_RANGES },
         `${where}: num_ranges at +${hex(KHOSER_CHUNK_HDR_NUM_RANGES)} is ${hex(numB)}, more than ${POSTED_RANGES_SIZE}`,
@@ -326,9 +282,9 @@ export function khoPostedWalk(mem: PhysMem, metadata: bigint, ctx: KhoWalkContex
     const r = new ByteReader(mem.read(phys + KHOSER_CHUNK_HDR_SIZE, num * KHOSER_MEM_RANGE_SIZE));
 
     let i = 0;
-    const fail = (code: KhoPostedWalkErrorCode, field: RangeField, why: string): KhoPostedWalkError => {
+    const fail = (code: KhoWalkErrorCode, field: RangeField, why: string): KhoWalkError => {
       const offset = khoserRangeOffset(i) + RANGE_FIELD_OFFSET[field];
-      return new KhoPostedWalkError(
+      return new KhoWalkError(
         code,
         { chunkIndex: ci, chunkPhys: phys, rangeIndex: i, field, offset },
         `${where}: ranges[${i}].${field} at +${hex(offset)} is ${hex(r.u64le(offset - KHOSER_CHUNK_HDR_SIZE))}: ${why}`,
@@ -370,7 +326,7 @@ export function khoPostedWalk(mem: PhysMem, metadata: bigint, ctx: KhoWalkContex
       }
       if (st < prevStart) throw fail("RANGE_ORDER", "start", `out of order: below the previous range [${hex(prevStart)}, ${hex(prevEnd)})`);
       if (st < prevEnd) throw fail("RANGE_OVERLAP", "start", `overlaps previous range [${hex(prevStart)}, ${hex(prevEnd)})`);
-      const sc = inScratch(ctx, st, en);
+      const sc = khoScratchHit(ctx, st, en);
       if (sc !== undefined) {
         throw fail("RANGE_IN_SCRATCH", "start", `range [${hex(st)}, ${hex(en)}) overlaps scratch [${hex(sc.addr)}, ${hex(sc.addr + sc.size)})`);
       }
@@ -395,7 +351,7 @@ export function khoPostedWalk(mem: PhysMem, metadata: bigint, ctx: KhoWalkContex
     if (rg.start + rg.size <= phys) return;
     let home = 0;
     while (home + 1 < firstEntryOf.length && firstEntryOf[home + 1]! <= ri) home++;
-    throw new KhoPostedWalkError(
+    throw new KhoWalkError(
       "CHUNK_IN_RANGE",
       { chunkIndex: ci, chunkPhys: phys, rangeIndex: ri },
       `chunk ${ci} [${hex(phys)}, ${hex(phys + span)}) overlaps preserved range [${hex(rg.start)}, ${hex(rg.start + rg.size)}) ` +

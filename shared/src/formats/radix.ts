@@ -97,7 +97,7 @@ import { readU64Prop, type KhoSubtree } from "../khofdt.js";
 import type { PhysMem } from "../physmem.js";
 import { KhoSerializeError } from "../serialize.js";
 import { KHO_TRACK_MAX_ORDER, KhoMemTrack, KhoTrackError, khoCheckRange, khoFolioSize, type KhoMemRange } from "../tracker.js";
-import type { KhoWalkContext } from "../walk.js";
+import { khoScratchHit, type KhoWalkContext } from "../walk.js";
 import { KhoMetadataError, type AllocPage, type KhoFormat, type KhoFormatWalk, type KhoSerialized, type KhoTracker } from "./types.js";
 
 /** Root compatible of the radix KHO FDT. */
@@ -504,13 +504,6 @@ function nodeName(level: number, index: number, phys: number): string {
   return level === 0 ? `leaf (node ${index}) at ${hex(phys)}` : `level-${level} table (node ${index}) at ${hex(phys)}`;
 }
 
-function inScratch(ctx: KhoWalkContext, start: number, end: number): { addr: number; size: number } | undefined {
-  for (const s of ctx.scratch) {
-    if (start < s.addr + s.size && s.addr < end) return s;
-  }
-  return undefined;
-}
-
 interface Run {
   start: number;
   end: number;
@@ -553,7 +546,7 @@ export function khoRadixWalk(mem: PhysMem, root: bigint, ctx: KhoWalkContext): K
       throw bad("NODE_OUTSIDE_RAM", `${what} page is outside RAM [${hex(ramBase)}, ${hex(ramEnd)})`);
     }
     const phys = Number(v);
-    const s = inScratch(ctx, phys, phys + PAGE_SIZE);
+    const s = khoScratchHit(ctx, phys, phys + PAGE_SIZE);
     if (s !== undefined) throw bad("NODE_IN_SCRATCH", `${what} page overlaps scratch [${hex(s.addr)}, ${hex(s.addr + s.size)})`);
     const again = nodeIndex.get(phys);
     if (again !== undefined) {
