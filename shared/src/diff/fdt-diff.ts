@@ -6,7 +6,9 @@
  * byte-level difference is never left unexplained.
  */
 import { FdtError } from "../fdt/errors.js";
-import { FdtRo, type FdtNode } from "../fdt/ro.js";
+import { FdtRo, dtsValue, type FdtNode } from "../fdt/ro.js";
+
+export { dtsValue };
 
 export type FdtChangeKind = "node-added" | "node-removed" | "prop-added" | "prop-removed" | "prop-changed" | "memreserve-added" | "memreserve-removed" | "bytes";
 
@@ -17,53 +19,6 @@ export interface FdtChange {
   /** Value on A (dts syntax; "" for an empty property), when the change has one. */
   a?: string;
   b?: string;
-}
-
-/* dtc's isstring(): isprint() in the C locale, NUL, or a C escape. */
-function isDtsStringByte(c: number): boolean {
-  return (c >= 0x20 && c <= 0x7e) || c === 0 || (c >= 0x07 && c <= 0x0d);
-}
-
-const DTS_ESCAPES: Record<number, string> = {
-  0x00: "\\0",
-  0x07: "\\a",
-  0x08: "\\b",
-  0x09: "\\t",
-  0x0a: "\\n",
-  0x0b: "\\v",
-  0x0c: "\\f",
-  0x0d: "\\r",
-  0x22: '\\"',
-  0x5c: "\\\\",
-};
-
-/**
- * dtsValue - a property value as `dtc -O dts` prints it (the rule of
- * fdt/ro.ts's fdtToDts): a string when it ends in NUL, every byte is
- * string-like and NULs are no more than half; else <cells> when the length is
- * a multiple of 4; else [bytes]. An empty value is "" (dtc prints no "= ...").
- */
-export function dtsValue(v: Uint8Array): string {
-  const len = v.length;
-  if (len === 0) return "";
-  let nnul = 0;
-  let notString = 0;
-  for (const c of v) {
-    if (c === 0) nnul++;
-    if (!isDtsStringByte(c)) notString++;
-  }
-  if (v[len - 1] === 0 && notString === 0 && nnul <= len - nnul) {
-    let s = "";
-    for (const c of v.subarray(0, len - 1)) s += DTS_ESCAPES[c] ?? String.fromCharCode(c);
-    return `"${s}"`;
-  }
-  if (len % 4 === 0) {
-    const dv = new DataView(v.buffer, v.byteOffset, len);
-    const cells: string[] = [];
-    for (let i = 0; i < len; i += 4) cells.push("0x" + dv.getUint32(i, false).toString(16).padStart(2, "0"));
-    return `<${cells.join(" ")}>`;
-  }
-  return `[${Array.from(v, (c) => c.toString(16).padStart(2, "0")).join(" ")}]`;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

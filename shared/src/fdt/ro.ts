@@ -267,8 +267,9 @@ const DTS_ESCAPES: Record<number, string> = {
  * a string when it ends in NUL, every byte is string-like and NULs are no
  * more than half; else cells when the length is a multiple of 4; else bytes.
  */
-function dtsValue(v: Uint8Array): string {
+export function dtsValue(v: Uint8Array): string {
   const len = v.length;
+  if (len === 0) return "";
   let nnul = 0;
   let notString = 0;
   for (const c of v) {
