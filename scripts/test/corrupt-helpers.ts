@@ -12,9 +12,10 @@ import { KERNEL_A, KERNEL_B, ROOT, type RunResult } from "../src/run.js";
 
 export { KERNEL_A, KERNEL_B, ROOT };
 export type { RunResult };
+// Shared with the other process tests.
+export { SCENARIOS, makeTmp, readFileAt, readJson, removeTmp, stackLines } from "./handoff-helpers.js";
 
 export const CORRUPT = path.join(ROOT, "scripts/src/corrupt.ts");
-export const SCENARIOS = path.join(ROOT, "scenarios");
 
 /** At most @n tasks at a time. */
 export class Pool {
@@ -58,19 +59,6 @@ export const runCorrupt = (args: string[]): Promise<RunResult> => runTsx(CORRUPT
 export const runA = (args: string[]): Promise<RunResult> => runTsx(KERNEL_A, args);
 export const runB = (args: string[]): Promise<RunResult> => runTsx(KERNEL_B, args);
 
-/** A fresh directory under os.tmpdir(). */
-export function makeTmp(tag: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `khosim-${tag}-`));
-}
-
-export function removeTmp(dir: string | undefined): void {
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
-}
-
-export function readJson<T = any>(file: string): T {
-  return JSON.parse(fs.readFileSync(file, "utf8")) as T;
-}
-
 /** sha256 of a file, streamed (memory.img is RAM-sized; this does not block the event loop). */
 export function sha256File(file: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -95,21 +83,4 @@ export function fileStamp(file: string): string {
 /** Allocated bytes of @file (st_blocks * 512): a sparse copy stays small. */
 export function allocatedBytes(file: string): number {
   return fs.statSync(file).blocks * 512;
-}
-
-/** Stack-trace lines ("    at f (file:1:2)") in @s. */
-export function stackLines(s: string): string[] {
-  return s.split("\n").filter((l) => /^\s+at\s/.test(l));
-}
-
-/** @len bytes of @file at @offset (fewer at its end). */
-export function readFileAt(file: string, offset: number, len: number): Buffer {
-  const fd = fs.openSync(file, "r");
-  try {
-    const b = Buffer.alloc(len);
-    const n = fs.readSync(fd, b, 0, len, offset);
-    return b.subarray(0, n);
-  } finally {
-    fs.closeSync(fd);
-  }
 }

@@ -11,10 +11,10 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { KERNEL_A, KERNEL_B, ROOT, type RunResult } from "../src/run.js";
+import { KERNEL_A, KERNEL_B, ROOT, readJson, type RunResult } from "../src/run.js";
 import { fdtget } from "../../shared/test/oracles.js";
 
-export { KERNEL_A, KERNEL_B, ROOT };
+export { KERNEL_A, KERNEL_B, ROOT, readJson };
 export type { RunResult };
 
 export const SCENARIOS = path.join(ROOT, "scenarios");
@@ -47,10 +47,6 @@ export function makeTmp(tag: string): string {
 
 export function removeTmp(dir: string | undefined): void {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
-}
-
-export function readJson<T = any>(file: string): T {
-  return JSON.parse(fs.readFileSync(file, "utf8")) as T;
 }
 
 /** The parts of kernel-a's report.json the tests read. */
