@@ -8,36 +8,10 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import {
-  EXIT_USAGE,
-  DEFAULT_FORMAT,
-  FinalizeError,
-  KHO_FORMATS,
-  formatOption,
-  khoFormat,
-  HANDOFF_BOOT_DTB,
-  HANDOFF_KHO_DTB,
-  HANDOFF_MEMORY_IMG,
-  HANDOFF_REPORT,
-  HandoffError,
-  MachineError,
-  ScenarioError,
-  checkHandoffOut,
-  createLogger,
-  createProgress,
-  defaultScenario,
-  initCsum,
-  intOption,
-  loadScenario,
-  newCommand,
-  runMain,
-  toJson,
-  writeHandoffDir,
-  predecessorReport,
-  writeImage,
-  type LogFormat,
-} from "@khosim/shared";
-import { coldBootMachine, runAndFinalize } from "./predecessor.js";
+import { EXIT_USAGE, formatOption, HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, HANDOFF_REPORT, HandoffError, checkHandoffOut, createProgress, intOption, newCommand, runMain, toJson, writeHandoffDir } from "@khosim/shared/proc";
+import { DEFAULT_FORMAT, FinalizeError, KHO_FORMATS, khoFormat, ScenarioError, defaultScenario, loadScenario, predecessorReport, coldBootMachine, runAndFinalize } from "@khosim/shared/kho";
+import { MachineError, writeImage } from "@khosim/shared/mm";
+import { createLogger, initCsum, type LogFormat } from "@khosim/shared/lib";
 
 
 async function main(): Promise<number> {

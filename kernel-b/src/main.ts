@@ -11,49 +11,11 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import {
-  BootDtbError,
-  CliError,
-  EXIT_USAGE,
-  DEFAULT_FORMAT,
-  FinalizeError,
-  formatOption,
-  khoFormat,
-  type KhoFormat,
-  HANDOFF_REPORT,
-  HandoffError,
-  OverlayMem,
-  ScenarioError,
-  checkHandoffOut,
-  khoFinalize,
-  parseScenario,
-  predecessorReport,
-  runWorkload,
-  successorMachine,
-  writeHandoffDir,
-  writeImage,
-  type Scenario,
-  HANDOFF_BOOT_DTB,
-  HANDOFF_KHO_DTB,
-  HANDOFF_MEMORY_IMG,
-  ImageError,
-  ImageMem,
-  MAX_PAGE_ORDER,
-  SUCCESSOR_REPORT,
-  createLogger,
-  createProgress,
-  hex,
-  initCsum,
-  intOption,
-  newCommand,
-  parseBootDtb,
-  runMain,
-  toJson,
-  writeFileAtomic,
-  type LogFormat,
-  type Logger,
-} from "@khosim/shared";
-import { EXIT_CODES, UnusableInputError, bootSuccessor, type SuccessorBoot } from "./successor.js";
+import { BootDtbError, MAX_PAGE_ORDER, parseBootDtb } from "@khosim/shared/abi";
+import { CliError, EXIT_USAGE, formatOption, HANDOFF_REPORT, HandoffError, checkHandoffOut, writeHandoffDir, HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, SUCCESSOR_REPORT, createProgress, intOption, newCommand, runMain, toJson, writeFileAtomic } from "@khosim/shared/proc";
+import { DEFAULT_FORMAT, FinalizeError, khoFormat, type KhoFormat, ScenarioError, khoFinalize, parseScenario, predecessorReport, runWorkload, type Scenario, EXIT_CODES, UnusableInputError, bootSuccessor, type SuccessorBoot } from "@khosim/shared/kho";
+import { OverlayMem, successorMachine, writeImage, ImageError, ImageMem } from "@khosim/shared/mm";
+import { createLogger, hex, initCsum, type LogFormat, type Logger } from "@khosim/shared/lib";
 
 /*
  * kho.dtb is for people and tools; like a real kernel, kernel-b reads the KHO

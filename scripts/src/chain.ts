@@ -11,7 +11,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { CliError, EXIT_USAGE, formatOption, intOption, newCommand, runMain } from "@khosim/shared";
+import { CliError, EXIT_USAGE, formatOption, intOption, newCommand, runMain } from "@khosim/shared/proc";
 import { KERNEL_A, KERNEL_B, ROOT, readJson, runKernel } from "./run.js";
 
 interface GenRow {

@@ -23,7 +23,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { KHO_FORMATS, formatSize, parseSize } from "@khosim/shared";
+import { KHO_FORMATS, formatSize, parseSize } from "@khosim/shared/kho";
 import { cell, fmt, num, runProc, stat, type Stat } from "./measure.js";
 import { KERNEL_A, KERNEL_B, ROOT } from "./run.js";
 

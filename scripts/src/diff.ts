@@ -5,7 +5,7 @@
  * A and B are handoff directories, or memory.img files with their boot.dtb
  * beside them (or given with --a-boot/--b-boot). This file does I/O only: the
  * extents of the sparse images (one python3 lseek walk), the block reads, the
- * files; the comparison, the decoding and the output are shared/src/diff/.
+ * files; the comparison, the decoding and the output are scripts/src/diff/.
  *
  * Exit codes (as diff(1) and cmp(1)):
  *   0  identical: every byte of memory.img, boot.dtb and kho.dtb is equal
@@ -24,23 +24,10 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command, Option } from "commander";
-import {
-  CliError,
-  EXIT_USAGE,
-  HANDOFF_BOOT_DTB,
-  HANDOFF_KHO_DTB,
-  HANDOFF_MEMORY_IMG,
-  HANDOFF_REPORT,
-  ImageError,
-  InspectError,
-  SUCCESSOR_REPORT,
-  createProgress,
-  intOption,
-  openHandoff,
-  runMain,
-  type HandoffView,
-} from "@khosim/shared";
-import { dataExtents, type Extent } from "../../shared/src/holes.js";
+import { CliError, EXIT_USAGE, HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, HANDOFF_REPORT, SUCCESSOR_REPORT, createProgress, intOption, runMain } from "@khosim/shared/proc";
+import { ImageError } from "@khosim/shared/mm";
+import { InspectError, openHandoff, type HandoffView } from "./inspect.js";
+import { dataExtents, type Extent } from "./holes.js";
 import {
   ReportFormatError,
   buildDiff,
@@ -55,7 +42,7 @@ import {
   toJsonText,
   unionExtents,
   type DiffSide,
-} from "../../shared/src/diff/index.js";
+} from "./diff/index.js";
 
 const PROG = "diff";
 /** Read size when the whole tail of an image must be scanned. */

@@ -15,61 +15,14 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import {
-  BOOT_CHOSEN_PATH,
-  BOOT_KHO_FDT_PROP,
-  BOOT_KHO_SCRATCH_PROP,
-  CliError,
-  EXIT_USAGE,
-  FDT_HDR,
-  FdtRo,
-  HANDOFF_BOOT_DTB,
-  HANDOFF_KHO_DTB,
-  HANDOFF_MEMORY_IMG,
-  KHOSER_CHUNK_HDR_NEXT,
-  KHOSER_CHUNK_HDR_NUM_RANGES,
-  KHOSER_MEM_RANGE_DATA,
-  KHOSER_MEM_RANGE_SIZE_FIELD,
-  KHOSER_MEM_RANGE_START,
-  KHOSER_RANGES_PER_CHUNK,
-  KHO_FDT_MEMORY_NODE,
-  KHO_FDT_MEMORY_PATH,
-  KHO_FDT_METADATA_PROP,
-  KHO_SCRATCH_SIZE,
-  KHO_TEST_FDT,
-  PAGE_SIZE,
-  Prng,
-  ByteReader,
-  checkPhysAccess,
-  decodeKhoTestInfo,
-  fdtFromTree,
-  fdtToTree,
-  hex,
-  khoDataIsFolio,
-  khoDataOrder,
-  khoMemWalk,
-  KhoWalkError,
-  khoRetrieveSubtree,
-  KhoFdtError,
-  KhoTestError,
-  BoundsError,
-  khoTestInfoSize,
-  khoserRangeOffset,
-  parseBootDtb,
-  khoPopulate,
-  KhoPopulateError,
-  PhysMemError,
-  parseKhoTestFdt,
-  u64ToNumber,
-  type BootInfo,
-  type FdtNode,
-  type KhoFdt,
-  type KhoMemRange,
-  type KhoTestFolio,
-  type PhysMem,
-} from "@khosim/shared";
+import { BOOT_CHOSEN_PATH, BOOT_KHO_FDT_PROP, BOOT_KHO_SCRATCH_PROP, KHOSER_CHUNK_HDR_NEXT, KHOSER_CHUNK_HDR_NUM_RANGES, KHOSER_MEM_RANGE_DATA, KHOSER_MEM_RANGE_SIZE_FIELD, KHOSER_MEM_RANGE_START, KHOSER_RANGES_PER_CHUNK, KHO_FDT_MEMORY_NODE, KHO_FDT_MEMORY_PATH, KHO_FDT_METADATA_PROP, KHO_SCRATCH_SIZE, KHO_TEST_FDT, PAGE_SIZE, decodeKhoTestInfo, khoDataIsFolio, khoDataOrder, KhoTestError, khoTestInfoSize, khoserRangeOffset, parseBootDtb, parseKhoTestFdt, type BootInfo, type KhoTestFolio } from "@khosim/shared/abi";
+import { CliError, EXIT_USAGE, HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG } from "@khosim/shared/proc";
+import { FDT_HDR, FdtRo, fdtFromTree, fdtToTree, type FdtNode } from "@khosim/shared/fdt";
+import { Prng, ByteReader, hex, BoundsError, u64ToNumber } from "@khosim/shared/lib";
+import { checkPhysAccess, PhysMemError, type PhysMem } from "@khosim/shared/mm";
+import { khoMemWalk, KhoWalkError, khoRetrieveSubtree, KhoFdtError, khoPopulate, KhoPopulateError, type KhoFdt, type KhoMemRange } from "@khosim/shared/kho";
 
-/** kernel-b's outcomes and their exit codes (kernel-b/src/successor.ts, README). */
+/** kernel-b's outcomes and their exit codes (shared/src/kho/in/successor.ts, README). */
 export type Outcome = "revived" | "verification-failed" | "unusable-input" | "booted-without-kho";
 export const OUTCOME_EXIT: Readonly<Record<Outcome, number>> = {
   revived: 0,

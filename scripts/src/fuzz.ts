@@ -1,12 +1,12 @@
 /*
  * npm run fuzz -- --runs N [--seed S] [--path P]
- * A long campaign of the successor fuzz property (kernel-b/src/fuzz.ts):
+ * A long campaign of the successor fuzz property (scripts/src/fuzz-core.ts):
  * prints cases run, outcomes by kind, and any failing case with the command
  * that replays it. Not a test: run it and report the figures.
  */
 import fc from "fast-check";
-import { EXIT_USAGE, intOption, newCommand, runMain } from "@khosim/shared";
-import { fuzzProperty, makeFuzzHandoff, type CaseResult } from "../../kernel-b/src/fuzz.js";
+import { EXIT_USAGE, intOption, newCommand, runMain } from "@khosim/shared/proc";
+import { fuzzProperty, makeFuzzHandoff, type CaseResult } from "./fuzz-core.js";
 
 async function main(): Promise<number> {
   const cmd = newCommand("fuzz", "fuzz the successor with damaged handoffs, in process")

@@ -14,7 +14,11 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Command } from "commander";
-import { CliError, EXIT_USAGE, InspectError, MAP_DEFAULT_DETAIL, intOption, mapHtml, mapSize, openHandoff, runMain, type MapSource } from "@khosim/shared";
+import { CliError, EXIT_USAGE, intOption, runMain } from "@khosim/shared/proc";
+import { InspectError, openHandoff } from "./inspect.js";
+import { MAP_DEFAULT_DETAIL } from "./map/layout.js";
+import { mapHtml, type MapSource } from "./map/html.js";
+import { mapSize } from "./map/view.js";
 
 export const MAP_DEFAULT_OUT = path.join("out", "map.html");
 

@@ -7,7 +7,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { PAGE_SIZE, decodeKhoTestInfo, openHandoff } from "@khosim/shared";
+import { PAGE_SIZE, decodeKhoTestInfo } from "@khosim/shared/abi";
+import { openHandoff } from "../src/inspect.js";
 import { ROOT, readJson, runKernel } from "../src/run.js";
 
 const CHAIN = path.join(ROOT, "scripts/src/chain.ts");

@@ -12,7 +12,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { parseBootDtb, u64ToNumber } from "@khosim/shared";
+import { parseBootDtb } from "@khosim/shared/abi";
+import { u64ToNumber } from "@khosim/shared/lib";
 import { FAULTS, OUTCOME_EXIT, findFault, type Fault, type FaultGroup } from "../src/faults.js";
 import {
   SCENARIOS,

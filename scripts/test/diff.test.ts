@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { copyHandoff, makeHandoff, makeTmp, patchFile, readFileAt, readJson, removeTmp, runB, runKernelAsync, stackLines, u64le, type Handoff } from "./handoff-helpers.js";
-import type { DiffJson, SuccessorDiffJson } from "../../shared/src/diff/index.js";
+import type { DiffJson, SuccessorDiffJson } from "../src/diff/index.js";
 import { ROOT } from "../src/run.js";
 import { classify, runDiff } from "../src/diff.js";
 

@@ -12,7 +12,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { KERNEL_A, KERNEL_B, ROOT, readJson, type RunResult } from "../src/run.js";
-import { fdtget } from "../../shared/test/oracles.js";
+import { fdtget } from "@khosim/shared/test/oracles";
 
 export { KERNEL_A, KERNEL_B, ROOT, readJson };
 export type { RunResult };

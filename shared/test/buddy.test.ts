@@ -1,7 +1,7 @@
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
-import { PAGE_SIZE } from "../src/abi.js";
-import { BuddyAllocator, BuddyError, type FreeBlock } from "../src/buddy.js";
+import { PAGE_SIZE } from "../src/abi/kho.js";
+import { BuddyAllocator, BuddyError, type FreeBlock } from "../src/mm/buddy.js";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;

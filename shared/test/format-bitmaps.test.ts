@@ -1,9 +1,9 @@
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
-import { PAGE_SIZE, khoDataFolio } from "../src/abi.js";
-import { ByteReader, u32leBytes, u64leBytes } from "../src/bytes.js";
+import { PAGE_SIZE, khoDataFolio } from "../src/abi/kho.js";
+import { ByteReader, u32leBytes, u64leBytes } from "../src/lib/bytes.js";
 import { FdtRo, FdtWriter } from "../src/fdt/index.js";
-import { rangesFormat } from "../src/formats/ranges.js";
+import { rangesFormat } from "../src/kho/formats/ranges.js";
 import {
   BitmapsWalkError,
   KHOSER_BITMAPS_PER_CHUNK,
@@ -19,12 +19,12 @@ import {
   khoPhysBlocks,
   type BitmapsWalkErrorCode,
   type BitmapsWalkErrorWhere,
-} from "../src/formats/bitmaps.js";
-import type { KhoFormat, KhoFormatWalk, KhoSerialized } from "../src/formats/types.js";
-import { KhoFdtError, buildKhoFdt, parseKhoFdt } from "../src/khofdt.js";
-import { SparseMem, type PhysMem } from "../src/physmem.js";
-import { KhoTrackError, type KhoMemRange } from "../src/tracker.js";
-import type { KhoWalkContext } from "../src/walk.js";
+} from "../src/kho/formats/bitmaps.js";
+import type { KhoFormat, KhoFormatWalk, KhoSerialized } from "../src/kho/formats/types.js";
+import { KhoFdtError, buildKhoFdt, parseKhoFdt } from "../src/kho/fdt.js";
+import { SparseMem, type PhysMem } from "../src/mm/physmem.js";
+import { KhoTrackError, type KhoMemRange } from "../src/kho/track.js";
+import type { KhoWalkContext } from "../src/kho/walk.js";
 
 const P = PAGE_SIZE;
 const KiB = 1024;
@@ -756,7 +756,7 @@ describe("walker rejections", () => {
   });
 
   it("every rejection is a KhoMetadataError the successor can catch", async () => {
-    const { KhoMetadataError } = await import("../src/formats/types.js");
+    const { KhoMetadataError } = await import("../src/kho/formats/types.js");
     const mem = base();
     poke32(mem, C0 + 12, 256);
     expect(() => bitmapsFormat.walk(mem, BigInt(C0), ctx)).toThrow(KhoMetadataError);

@@ -1,9 +1,9 @@
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
-import { KHO_DATA_FOLIO, KHO_DATA_PHYS, KHO_FDT_MEMORY_PATH, PAGE_SIZE, khoDataFolio } from "../src/abi.js";
-import { ByteReader, ByteWriter, u64leBytes } from "../src/bytes.js";
+import { KHO_DATA_FOLIO, KHO_DATA_PHYS, KHO_FDT_MEMORY_PATH, PAGE_SIZE, khoDataFolio } from "../src/abi/kho.js";
+import { ByteReader, ByteWriter, u64leBytes } from "../src/lib/bytes.js";
 import { FdtRo, propStringList } from "../src/fdt/index.js";
-import { KHO_FORMATS, KHO_POSTED_MARKER, rangesFormat } from "../src/formats/index.js";
+import { KHO_FORMATS, KHO_POSTED_MARKER, rangesFormat } from "../src/kho/formats/index.js";
 import {
   KhoPostedWalkError,
   POSTED_CHUNK_ALLOC_BYTES,
@@ -14,11 +14,11 @@ import {
   khoPostedWalk,
   postedFormat,
   type KhoPostedWalkErrorCode,
-} from "../src/formats/posted.js";
-import { parseKhoFdt, u64le } from "../src/khofdt.js";
-import { SparseMem, type PhysMem } from "../src/physmem.js";
-import { KhoSerializeError } from "../src/serialize.js";
-import { KhoMemTrack, KhoTrackError, type KhoMemRange } from "../src/tracker.js";
+} from "../src/kho/formats/posted.js";
+import { parseKhoFdt, u64le } from "../src/kho/fdt.js";
+import { SparseMem, type PhysMem } from "../src/mm/physmem.js";
+import { KhoSerializeError } from "../src/kho/serialize.js";
+import { KhoMemTrack, KhoTrackError, type KhoMemRange } from "../src/kho/track.js";
 
 const P = PAGE_SIZE;
 const GiB = 2 ** 30;

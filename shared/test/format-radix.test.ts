@@ -1,9 +1,9 @@
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
-import { PAGE_SIZE, khoDataFolio, khoDataOrder } from "../src/abi.js";
-import { ByteReader, u64leBytes } from "../src/bytes.js";
+import { PAGE_SIZE, khoDataFolio, khoDataOrder } from "../src/abi/kho.js";
+import { ByteReader, u64leBytes } from "../src/lib/bytes.js";
 import { FdtRo, propStringList } from "../src/fdt/index.js";
-import { KHO_FORMATS, rangesFormat } from "../src/formats/index.js";
+import { KHO_FORMATS, rangesFormat } from "../src/kho/formats/index.js";
 import {
   KHO_BITMAP_SIZE_LOG2,
   KHO_ORDER_0_LOG2,
@@ -19,12 +19,12 @@ import {
   khoRadixWalk,
   radixFormat,
   type KhoRadixWalkErrorCode,
-} from "../src/formats/radix.js";
-import { khoRetrieveSubtree, parseKhoFdt, u64le } from "../src/khofdt.js";
-import { SparseMem, type PhysMem } from "../src/physmem.js";
-import { KhoSerializeError } from "../src/serialize.js";
-import { KhoTrackError, khoFolioSize, type KhoMemRange } from "../src/tracker.js";
-import type { KhoWalkContext } from "../src/walk.js";
+} from "../src/kho/formats/radix.js";
+import { khoRetrieveSubtree, parseKhoFdt, u64le } from "../src/kho/fdt.js";
+import { SparseMem, type PhysMem } from "../src/mm/physmem.js";
+import { KhoSerializeError } from "../src/kho/serialize.js";
+import { KhoTrackError, khoFolioSize, type KhoMemRange } from "../src/kho/track.js";
+import type { KhoWalkContext } from "../src/kho/walk.js";
 
 const P = PAGE_SIZE;
 const GiB = 2 ** 30;

@@ -5,7 +5,9 @@
  * successor uses.
  */
 import { describe, expect, test } from "vitest";
-import { PAGE_SIZE, SparseMem, rangesFormat, type KhoTracker } from "../src/index.js";
+import { PAGE_SIZE } from "@khosim/shared/abi";
+import { SparseMem } from "@khosim/shared/mm";
+import { rangesFormat, type KhoTracker } from "@khosim/shared/kho";
 
 const RAM = 0x4000_0000;
 const SIZE = 4 * 2 ** 30;

@@ -5,7 +5,7 @@
  * list. The kernel's default direction is top-down.
  */
 import { describe, expect, it } from "vitest";
-import { PAGE_SIZE } from "../src/abi.js";
+import { PAGE_SIZE } from "../src/abi/kho.js";
 import {
   MEMBLOCK_ALLOC_ANYWHERE,
   MEMBLOCK_KHO_SCRATCH,
@@ -17,7 +17,7 @@ import {
   MemblockError,
   SMP_CACHE_BYTES,
   type MemblockTypeName,
-} from "../src/memblock.js";
+} from "../src/mm/memblock.js";
 
 const SZ_2 = 2;
 const SZ_512 = 0x200;

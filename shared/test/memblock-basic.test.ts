@@ -19,7 +19,7 @@ import {
   memblockFlagNames,
   type MemblockRegion,
   type MemblockTypeName,
-} from "../src/memblock.js";
+} from "../src/mm/memblock.js";
 
 const SZ_1K = 0x400;
 const SZ_2K = 0x800;

@@ -10,7 +10,7 @@
  */
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
-import { PAGE_SIZE } from "../src/abi.js";
+import { PAGE_SIZE } from "../src/abi/kho.js";
 import {
   MEMBLOCK_KHO_SCRATCH,
   MEMBLOCK_NONE,
@@ -19,7 +19,7 @@ import {
   MEMBLOCK_RSRV_NOINIT,
   Memblock,
   type PhysRange,
-} from "../src/memblock.js";
+} from "../src/mm/memblock.js";
 
 /** Pages in the model's address space (operations may reach past PAGES). */
 const PAGES = 48;

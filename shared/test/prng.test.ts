@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Prng } from "../src/prng.js";
+import { Prng } from "../src/lib/prng.js";
 
 /* ---- reference implementation: the definition written out with BigInt ---- */
 

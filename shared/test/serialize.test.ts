@@ -1,11 +1,11 @@
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
-import { KHOSER_RANGES_PER_CHUNK, KHO_DATA_PHYS, PAGE_SIZE, khoDataFolio, khoserRangeOffset } from "../src/abi.js";
-import { ByteReader } from "../src/bytes.js";
-import { SparseMem } from "../src/physmem.js";
-import { KhoSerializeError, decodeChunk, encodeChunk, khoMemSerialize, khoserChunkCount } from "../src/serialize.js";
-import { KhoMemTrack, type KhoMemRange } from "../src/tracker.js";
-import { khoMemWalk } from "../src/walk.js";
+import { KHOSER_RANGES_PER_CHUNK, KHO_DATA_PHYS, PAGE_SIZE, khoDataFolio, khoserRangeOffset } from "../src/abi/kho.js";
+import { ByteReader } from "../src/lib/bytes.js";
+import { SparseMem } from "../src/mm/physmem.js";
+import { KhoSerializeError, decodeChunk, encodeChunk, khoMemSerialize, khoserChunkCount } from "../src/kho/serialize.js";
+import { KhoMemTrack, type KhoMemRange } from "../src/kho/track.js";
+import { khoMemWalk } from "../src/kho/walk.js";
 
 const P = PAGE_SIZE;
 const RAM_BASE = 0x4000_0000;

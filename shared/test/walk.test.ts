@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { KHO_DATA_FOLIO, KHO_DATA_PHYS, PAGE_SIZE, khoDataFolio, khoserRangeOffset } from "../src/abi.js";
-import { u64leBytes } from "../src/bytes.js";
-import { SparseMem, type PhysMem } from "../src/physmem.js";
-import { encodeChunk } from "../src/serialize.js";
-import type { KhoMemRange } from "../src/tracker.js";
-import { KHO_WALK_MAX_ORDER, KhoWalkError, khoMemWalk, type KhoWalkErrorCode } from "../src/walk.js";
+import { KHO_DATA_FOLIO, KHO_DATA_PHYS, PAGE_SIZE, khoDataFolio, khoserRangeOffset } from "../src/abi/kho.js";
+import { u64leBytes } from "../src/lib/bytes.js";
+import { SparseMem, type PhysMem } from "../src/mm/physmem.js";
+import { encodeChunk } from "../src/kho/serialize.js";
+import type { KhoMemRange } from "../src/kho/track.js";
+import { KHO_WALK_MAX_ORDER, KhoWalkError, khoMemWalk, type KhoWalkErrorCode } from "../src/kho/walk.js";
 
 const P = PAGE_SIZE;
 const RAM_BASE = 0x4000_0000;

@@ -11,7 +11,7 @@
  * at worst earn an FdtError, never a read past the buffer or an unbounded
  * loop: each walk advances by at least one 4-byte token per step.
  */
-import { ByteReader, hex } from "../bytes.js";
+import { ByteReader, hex } from "../lib/bytes.js";
 import { FdtError, fdtQuote } from "./errors.js";
 
 /** Header magic, big-endian at offset 0. */

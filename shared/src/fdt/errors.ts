@@ -5,7 +5,7 @@
  * set of codes and the byte offset in the blob where the rule broke, so a
  * caller can both branch on the kind of fault and report where it is.
  */
-import { hex } from "../bytes.js";
+import { hex } from "../lib/bytes.js";
 
 /**
  * The codes, with the libfdt meaning they mirror:

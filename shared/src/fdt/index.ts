@@ -35,6 +35,7 @@ export {
   FdtRo,
   type FdtNode,
   type FdtProperty,
+  dtsValue,
   fdtToDts,
   fdtToTree,
   propString,

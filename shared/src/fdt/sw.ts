@@ -20,7 +20,7 @@
  * itself including as the tail of a longer name (fdt_find_string_()
  * memcmp()s name + NUL at every position, first position wins).
  */
-import { ByteWriter, hex } from "../bytes.js";
+import { ByteWriter, hex } from "../lib/bytes.js";
 import {
   FDT_BEGIN_NODE,
   FDT_END,

@@ -1,0 +1,212 @@
+/*
+ * The test sub-tree ("kho_test"), after lib/test_kho.c: what the predecessor
+ * preserved and each object's checksum, so that the successor can prove every
+ * preserved byte survived. Layout in abi.ts (KHO_TEST_*).
+ */
+import {
+  KHO_TEST_COMPAT,
+  KHO_TEST_DATA_NODE,
+  KHO_TEST_FOLIO_ENTRY_SIZE,
+  KHO_TEST_MAGIC,
+  KHO_TEST_RANGE_ENTRY_SIZE,
+  KHO_TEST_UNFILLED_PROP,
+  PAGE_SIZE,
+} from "./kho.js";
+import { ByteReader, ByteWriter, hex, u32leBytes, u64leBytes, u64ToNumber } from "../lib/bytes.js";
+import { FdtError, FdtRo, FdtWriter, propStringList } from "../fdt/index.js";
+
+export interface KhoTestFolio {
+  phys: number;
+  order: number;
+  csum: bigint;
+}
+
+export interface KhoTestRange {
+  start: number;
+  size: number;
+  csum: bigint;
+}
+
+export interface KhoTestHeader {
+  nrFolios: number;
+  nrRanges: number;
+  /** Raw u64 phys of the info blob (validated by the successor). */
+  infoPhys: bigint;
+  csum: bigint;
+  unfilled: boolean;
+}
+
+/** The sub-tree or its info blob is malformed. */
+export class KhoTestError extends Error {
+  constructor(
+    readonly field: string,
+    reason: string,
+  ) {
+    super(`kho_test ${field}: ${reason}`);
+    this.name = "KhoTestError";
+  }
+}
+
+/** Bytes of the info blob for the given counts. */
+export function khoTestInfoSize(nrFolios: number, nrRanges: number): number {
+  return nrFolios * KHO_TEST_FOLIO_ENTRY_SIZE + nrRanges * KHO_TEST_RANGE_ENTRY_SIZE;
+}
+
+/**
+ * Folios in compact columns (a 48 GiB run of order-0 folios is 12.6M entries:
+ * no object per folio). csum 0 means "not filled, contents not checked";
+ * alive 0 marks an entry that was unpreserved or failed to restore.
+ */
+export class FolioTable {
+  readonly phys: Float64Array;
+  readonly order: Uint8Array;
+  readonly csum: BigUint64Array;
+  readonly alive: Uint8Array;
+  length = 0;
+  live = 0;
+
+  constructor(capacity: number) {
+    this.phys = new Float64Array(capacity);
+    this.order = new Uint8Array(capacity);
+    this.csum = new BigUint64Array(capacity);
+    this.alive = new Uint8Array(capacity);
+  }
+
+  push(phys: number, order: number, csum: bigint): void {
+    const i = this.length++;
+    this.phys[i] = phys;
+    this.order[i] = order;
+    this.csum[i] = csum;
+    this.alive[i] = 1;
+    this.live++;
+  }
+
+  kill(i: number): void {
+    if (this.alive[i]) this.live--;
+    this.alive[i] = 0;
+  }
+
+  /** Entry @i as an object (for tools and tests; hot paths use the columns). */
+  get(i: number): KhoTestFolio {
+    return { phys: this.phys[i]!, order: this.order[i]!, csum: this.csum[i]! };
+  }
+
+  /** The live entries as objects, in order. */
+  *entries(): Generator<KhoTestFolio> {
+    for (let i = 0; i < this.length; i++) if (this.alive[i]) yield this.get(i);
+  }
+}
+
+/** encodeKhoTestInfo - the live folios, then the range table, little-endian. */
+export function encodeKhoTestInfo(folios: FolioTable, ranges: readonly KhoTestRange[]): Uint8Array {
+  const out = new Uint8Array(khoTestInfoSize(folios.live, ranges.length));
+  const d = new DataView(out.buffer);
+  let off = 0;
+  for (let i = 0; i < folios.length; i++) {
+    if (!folios.alive[i]) continue;
+    // phys | order without BigInt: phys is page aligned, order < 4096.
+    const p = folios.phys[i]!;
+    d.setUint32(off, (p % 2 ** 32) + folios.order[i]!, true);
+    d.setUint32(off + 4, Math.floor(p / 2 ** 32), true);
+    d.setBigUint64(off + 8, folios.csum[i]!, true);
+    off += KHO_TEST_FOLIO_ENTRY_SIZE;
+  }
+  const w = new ByteWriter(out);
+  for (const r of ranges) {
+    w.u64le(off, r.start);
+    w.u64le(off + 8, r.size);
+    w.u64le(off + 16, r.csum);
+    off += KHO_TEST_RANGE_ENTRY_SIZE;
+  }
+  return out;
+}
+
+/**
+ * decodeKhoTestInfo - parse the info blob into columns. Addresses are checked
+ * to be JS-safe and page aligned here; whether they are preserved is the
+ * successor's check.
+ */
+export function decodeKhoTestInfo(bytes: Uint8Array, nrFolios: number, nrRanges: number): { folios: FolioTable; ranges: KhoTestRange[] } {
+  const r = new ByteReader(bytes);
+  if (!r.inBounds(0, khoTestInfoSize(nrFolios, nrRanges))) throw new KhoTestError("folios_info", `${bytes.length} bytes, less than the tables need`);
+  const d = r.view;
+  const folios = new FolioTable(nrFolios);
+  let off = 0;
+  for (let i = 0; i < nrFolios; i++, off += KHO_TEST_FOLIO_ENTRY_SIZE) {
+    const lo = d.getUint32(off, true);
+    const hi = d.getUint32(off + 4, true);
+    if (hi >= 2 ** 21) throw new KhoTestError(`folios[${i}]`, `phys ${hex(r.u64le(off))} is beyond 2^53`);
+    const order = lo & (PAGE_SIZE - 1);
+    folios.push(hi * 2 ** 32 + (lo - order), order, d.getBigUint64(off + 8, true));
+  }
+  const ranges: KhoTestRange[] = [];
+  for (let i = 0; i < nrRanges; i++, off += KHO_TEST_RANGE_ENTRY_SIZE) {
+    const start = u64ToNumber(r.u64le(off));
+    const size = u64ToNumber(r.u64le(off + 8));
+    if (start === undefined || size === undefined || start % PAGE_SIZE !== 0 || size % PAGE_SIZE !== 0 || size === 0) {
+      throw new KhoTestError(`ranges[${i}]`, `${hex(r.u64le(off))}+${hex(r.u64le(off + 8))} is not a page-aligned range below 2^53`);
+    }
+    ranges.push({ start, size, csum: r.u64le(off + 16) });
+  }
+  return { folios, ranges };
+}
+
+/** buildKhoTestFdt - the sub-tree FDT, laid out as kho_test_prepare_fdt() does. */
+export function buildKhoTestFdt(h: KhoTestHeader): Uint8Array {
+  const w = new FdtWriter();
+  w.finishReservemap();
+  w.beginNode("");
+  w.propertyString("compatible", KHO_TEST_COMPAT);
+  w.property("magic", u32leBytes(KHO_TEST_MAGIC));
+  w.beginNode(KHO_TEST_DATA_NODE);
+  w.property("nr_folios", u32leBytes(h.nrFolios));
+  w.property("nr_ranges", u32leBytes(h.nrRanges));
+  w.property("folios_info", u64leBytes(h.infoPhys));
+  w.property("csum", u64leBytes(h.csum));
+  if (h.unfilled) w.property(KHO_TEST_UNFILLED_PROP, new Uint8Array(0));
+  w.endNode();
+  w.endNode();
+  return w.finish();
+}
+
+/** parseKhoTestFdt - validate the sub-tree as kho_test_restore() does, strictly. */
+export function parseKhoTestFdt(blob: Uint8Array): KhoTestHeader {
+  let fdt: FdtRo;
+  try {
+    fdt = new FdtRo(blob);
+  } catch (e) {
+    if (e instanceof FdtError) throw new KhoTestError("fdt", e.message);
+    throw e;
+  }
+  const compat = fdt.getProp(0, "compatible");
+  let compats: string[] = [];
+  try {
+    if (compat) compats = propStringList(compat);
+  } catch {
+    /* reported below */
+  }
+  if (!compats.includes(KHO_TEST_COMPAT)) throw new KhoTestError("/compatible", `is not "${KHO_TEST_COMPAT}"`);
+  const magic = fdt.getProp(0, "magic");
+  if (!magic || magic.length !== 4) throw new KhoTestError("/magic", "missing or not 4 bytes");
+  const m = new ByteReader(magic).u32le(0);
+  if (m !== KHO_TEST_MAGIC) throw new KhoTestError("/magic", `${hex(m)} is not ${hex(KHO_TEST_MAGIC)}`);
+  let data: number;
+  try {
+    data = fdt.pathOffset(`/${KHO_TEST_DATA_NODE}`);
+  } catch (e) {
+    if (e instanceof FdtError) throw new KhoTestError(`/${KHO_TEST_DATA_NODE}`, "missing");
+    throw e;
+  }
+  const prop = (name: string, len: number): ByteReader => {
+    const v = fdt.getProp(data, name);
+    if (!v || v.length !== len) throw new KhoTestError(`/${KHO_TEST_DATA_NODE}/${name}`, `missing or not ${len} bytes`);
+    return new ByteReader(v);
+  };
+  return {
+    nrFolios: prop("nr_folios", 4).u32le(0),
+    nrRanges: prop("nr_ranges", 4).u32le(0),
+    infoPhys: prop("folios_info", 8).u64le(0),
+    csum: prop("csum", 8).u64le(0),
+    unfilled: fdt.getProp(data, KHO_TEST_UNFILLED_PROP) !== undefined,
+  };
+}

@@ -1,0 +1,88 @@
+/*
+ * A preservation format: how the predecessor tracks what it preserves, how it
+ * serializes that into memory and the KHO FDT, and how a successor recognises
+ * and walks it. Every format shares the tracker API, the image, the FDT code
+ * and memblock; each format is one module in this directory.
+ */
+import type { FdtRo } from "../../fdt/index.js";
+import type { KhoSubtree } from "../fdt.js";
+import type { PhysMem } from "../../mm/physmem.js";
+import type { KhoMemRange } from "../track.js";
+import type { KhoWalkContext } from "../walk.js";
+
+/**
+ * Base class of every format's walk error: the successor treats any of them
+ * as "the metadata is invalid, boot without KHO". Messages name the metadata
+ * object (chunk, bitmap, node), the field and the byte offset.
+ */
+export class KhoMetadataError extends Error {}
+
+export type KhoFormatName = "ranges" | "posted" | "bitmaps" | "radix" | "bitmaps-page";
+
+/**
+ * The predecessor's tracker: kho_preserve_* / kho_unpreserve_* with the
+ * semantics of KhoMemTrack (overlap with other data is EEXIST; the same thing
+ * twice is harmless; unpreserve of what is not preserved is harmless).
+ */
+export interface KhoTracker {
+  khoPreservePhys(phys: number, size: number): void;
+  khoPreserveFolio(phys: number, order: number): void;
+  khoUnpreserve(addr: number, size: number): void;
+  khoUnpreservePhys(phys: number, size: number): void;
+  khoUnpreserveFolio(phys: number, order: number): void;
+  /** Preserved memory as maximal runs of equal data, ascending (reports, tests). */
+  ranges(): Iterable<KhoMemRange>;
+  /** Bytes preserved. */
+  readonly totalBytes: number;
+}
+
+/** What serialize() left in memory. */
+export interface KhoSerialized {
+  /** The root pointer the KHO FDT carries (first chunk, tree root...), 0 when nothing. */
+  root: number;
+  /** Every page of metadata written (chunks, bitmaps, tree nodes), in walk order. */
+  metadataPages: number[];
+  /** Exact bytes of metadata in memory (allocation sizes, not rounded to pages unless allocated so). */
+  metadataBytes: number;
+  /**
+   * Start of every metadata object (chunk, node) when an object spans several
+   * pages (posted's 32-page chunks), for reports; metadataPages otherwise.
+   */
+  objects?: number[];
+}
+
+/** What a successor's walk found: validated, before anything is reserved. */
+export interface KhoFormatWalk {
+  /** Metadata pages read (free memory once walked), in walk order. */
+  metadataPages: number[];
+  /** Preserved memory as sorted, non-overlapping runs; adjacent runs with equal data merged. */
+  ranges: KhoMemRange[];
+  /** Start of every metadata object when objects span several pages (see KhoSerialized.objects). */
+  objects?: number[];
+  /** Number of preserved blocks (one memblock_reserve each). */
+  blockCount: number;
+  /** Visit every preserved block in metadata order (what the kernel memblock_reserve()s). */
+  forEachBlock(visit: (start: number, size: number, data: number) => void): void;
+}
+
+/** allocPage() hands out a zeroed-or-not page that is neither scratch nor preserved. */
+export type AllocPage = () => number;
+
+export interface KhoFormat {
+  readonly name: KhoFormatName;
+  /** Root compatible of its KHO FDT. */
+  readonly compatible: string;
+  createTracker(): KhoTracker;
+  /** Serialize @track into @mem using pages from @allocPage (contiguous runs via @allocContig). */
+  serialize(track: KhoTracker, mem: PhysMem, allocPage: AllocPage, allocContig: (pages: number) => number): KhoSerialized;
+  /** Property of a sub-tree node holding its FDT's phys ("fdt" when absent; kho-v2: "preserved-data"). */
+  readonly subtreeProp?: string;
+  /** The whole KHO FDT for @root and @subtrees. */
+  buildFdt(root: number, subtrees: readonly KhoSubtree[]): Uint8Array;
+  /** True when @fdt (structurally valid, root compatible checked) is in this format. */
+  matches(fdt: FdtRo): boolean;
+  /** The root pointer from @fdt; throws KhoFdtError naming the node/property. */
+  readRoot(fdt: FdtRo): bigint;
+  /** Walk and validate everything; throws the format's typed error (with location) on bad data. */
+  walk(mem: PhysMem, root: bigint, ctx: KhoWalkContext): KhoFormatWalk;
+}

@@ -1,0 +1,132 @@
+/*
+ * kho_restore_folio() for the successor: after the walk every preserved range
+ * is reserved and, for folio runs, each head page "remembers" its order (the
+ * kernel keeps it in page->private). Restoring checks the order against what
+ * this kernel supports and refuses a second restore of the same folio.
+ *
+ * State is one lazily created bitmap per folio run (a bit per folio), so the
+ * cost follows what was preserved, not RAM size.
+ */
+import { PAGE_SIZE, khoDataIsFolio, khoDataOrder } from "../../abi/kho.js";
+import { hex } from "../../lib/bytes.js";
+import { type KhoMemRange } from "../track.js";
+
+export type RestoreErrorCode = "NOT_PRESERVED" | "NOT_FOLIO" | "NOT_HEAD" | "ORDER_TOO_HIGH" | "ALREADY_RESTORED" | "NOT_COVERED";
+
+export class KhoRestoreError extends Error {
+  constructor(
+    readonly code: RestoreErrorCode,
+    readonly phys: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = "KhoRestoreError";
+  }
+}
+
+export class KhoRestore {
+  private readonly restored = new Map<number, Uint8Array>();
+
+  /**
+   * @ranges: the walked ranges, ascending and non-overlapping; @maxOrder: this
+   * kernel's MAX_PAGE_ORDER; @physHasData: the format records phys ranges
+   * with data 0 (ranges, posted) rather than as blocks of some order (bitmaps, radix).
+   */
+  constructor(
+    private readonly ranges: readonly KhoMemRange[],
+    readonly maxOrder: number,
+    private readonly physHasData = true,
+  ) {}
+
+  /** Index of the range containing @phys, or -1. */
+  findRange(phys: number): number {
+    let lo = 0;
+    let hi = this.ranges.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const r = this.ranges[mid]!;
+      if (phys < r.start) hi = mid - 1;
+      else if (phys >= r.start + r.size) lo = mid + 1;
+      else return mid;
+    }
+    return -1;
+  }
+
+  /**
+   * khoRestoreFolio - claim the preserved folio whose head is @phys and return
+   * its order. Throws KhoRestoreError when @phys is not the head of a
+   * preserved folio, the order is above this kernel's maximum, or the folio
+   * was restored already.
+   */
+  khoRestoreFolio(phys: number): number {
+    const i = this.findRange(phys);
+    if (i < 0) throw new KhoRestoreError("NOT_PRESERVED", phys, `${hex(phys)} is not preserved memory`);
+    const r = this.ranges[i]!;
+    if (!khoDataIsFolio(r.data)) throw new KhoRestoreError("NOT_FOLIO", phys, `${hex(phys)} lies in a physical range, not a folio run`);
+    const order = khoDataOrder(r.data);
+    if (order > this.maxOrder) {
+      throw new KhoRestoreError("ORDER_TOO_HIGH", phys, `folio ${hex(phys)} has order ${order}, above this kernel's MAX_PAGE_ORDER ${this.maxOrder}`);
+    }
+    const fsize = PAGE_SIZE * 2 ** order;
+    if ((phys - r.start) % fsize !== 0) {
+      throw new KhoRestoreError("NOT_HEAD", phys, `${hex(phys)} is not the head of an order-${order} folio of run ${hex(r.start)}`);
+    }
+    let bits = this.restored.get(i);
+    if (!bits) {
+      bits = new Uint8Array(Math.ceil(r.size / fsize / 8));
+      this.restored.set(i, bits);
+    }
+    const n = (phys - r.start) / fsize;
+    const mask = 1 << (n & 7);
+    if (bits[n >>> 3]! & mask) throw new KhoRestoreError("ALREADY_RESTORED", phys, `folio ${hex(phys)} was restored already`);
+    bits[n >>> 3] = bits[n >>> 3]! | mask;
+    return order;
+  }
+
+  /** True when every byte of [start, start + size) lies in preserved runs. */
+  covered(start: number, size: number): boolean {
+    const end = start + size;
+    let i = this.findRange(start);
+    if (i < 0) return false;
+    let at = start;
+    while (at < end) {
+      const r = this.ranges[i++];
+      if (!r || r.start > at) return false;
+      at = r.start + r.size;
+    }
+    return true;
+  }
+
+  /**
+   * khoRestorePhys - check that [start, start + size) is preserved: inside one
+   * physical range (data 0), or, for formats that record phys ranges as
+   * blocks, covered by consecutive preserved runs.
+   */
+  khoRestorePhys(start: number, size: number): void {
+    const end = start + size;
+    const fail = (): never => {
+      throw new KhoRestoreError("NOT_COVERED", start, `[${hex(start)}, ${hex(end)}) is not a preserved physical range`);
+    };
+    let i = this.findRange(start);
+    if (i < 0) fail();
+    if (this.physHasData) {
+      const r = this.ranges[i]!;
+      if (khoDataIsFolio(r.data) || end > r.start + r.size) fail();
+      return;
+    }
+    if (!this.covered(start, size)) fail();
+  }
+
+  /** The walked range at index @i. */
+  rangeAt(i: number): KhoMemRange {
+    return this.ranges[i]!;
+  }
+
+  /** Pages in folio runs (@folio true) or in physical ranges (false): bounds for table sizes. */
+  totalPages(folio: boolean): number {
+    let n = 0;
+    // Formats without per-range data record phys ranges as blocks: any preserved page may hold one.
+    for (const r of this.ranges) if (khoDataIsFolio(r.data) === folio || (!folio && !this.physHasData)) n += r.size / PAGE_SIZE;
+    return n;
+  }
+}

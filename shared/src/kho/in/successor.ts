@@ -1,0 +1,404 @@
+/*
+ * The successor's boot, as a pure function of its inputs: the decoded boot DTB
+ * and a view of physical memory. kernel-b's main does the I/O around it; the
+ * fuzzer calls it in process.
+ *
+ * Order of events (mainline's, with the careful checks the seed lacks):
+ *  1. validate the KHO FDT and the scratch array; any failure: boot without
+ *     KHO ("disabling KHO revival") and say why;
+ *  2. mark scratch, reserve the FDT and the scratch array, enter scratch-only
+ *     mode and make the early allocations (memmap, page tables) from scratch;
+ *  3. walk the chunk list completely before reserving anything, so that a
+ *     damaged list leaves nothing half reserved;
+ *  4. memblock_reserve + memblock_reserved_mark_noinit every range; the chunk
+ *     pages were never reserved, so they are free memory again;
+ *  5. leave scratch-only mode and release everything not reserved;
+ *  6. restore every folio the kho_test sub-tree lists and verify checksums.
+ */
+import { KHO_TEST_FDT, PAGE_SIZE } from "../../abi/kho.js";
+import { KhoFdtError, khoRetrieveSubtree, type KhoFdt } from "../fdt.js";
+import { KhoPopulateError, khoPopulate } from "./populate.js";
+import { KhoTestError, FolioTable, decodeKhoTestInfo, khoTestInfoSize, parseKhoTestFdt } from "../../abi/kho-test.js";
+import { BoundsError, ByteReader, hex, u64ToNumber } from "../../lib/bytes.js";
+import { KhoMetadataError } from "../formats/types.js";
+import { Memblock, MEMBLOCK_RSRV_NOINIT, MemblockError } from "../../mm/memblock.js";
+import { PhysMemError, type PhysMem } from "../../mm/physmem.js";
+import { csum64 } from "../../lib/csum.js";
+import type { Logger } from "../../lib/log.js";
+import { memmapSize, type KhoScratch } from "../../mm/machine.js";
+import { type BootInfo } from "../../abi/boot-dtb.js";
+import { type KhoMemRange } from "../track.js";
+import { type PhysRecord } from "../out/workload.js";
+import { KhoRestore, KhoRestoreError } from "./restore.js";
+
+export type Outcome = "revived" | "verification-failed" | "booted-without-kho" | "unusable-input";
+
+/** Exit codes of kernel-b, one per outcome (documented in the README). */
+export const EXIT_CODES: Readonly<Record<Outcome, number>> = {
+  revived: 0,
+  "verification-failed": 1,
+  "unusable-input": 2,
+  "booted-without-kho": 3,
+};
+
+/** The machine cannot boot at all (e.g. scratch too small for the memmap). */
+export class UnusableInputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UnusableInputError";
+  }
+}
+
+export interface SuccessorOptions {
+  /** MAX_PAGE_ORDER of this kernel: folios of higher order cannot be restored. */
+  maxOrder: number;
+  log?: Logger;
+  /** Called as preserved bytes are read for verification (done, total). */
+  progress?: (done: number, total: number) => void;
+}
+
+export interface VerifyFailure {
+  kind: "folio" | "range" | "subtree";
+  phys?: string;
+  order?: number;
+  reason: string;
+}
+
+/** Cap on failures listed in the report (the count is always exact). */
+export const MAX_LISTED_FAILURES = 100;
+
+export interface SuccessorReport {
+  outcome: Outcome;
+  exitCode: number;
+  reason: string | null;
+  /** Preservation format found in the KHO FDT (null without KHO). */
+  format: string | null;
+  ram: { base: string; size: string };
+  scratch: { addr: string; size: string }[];
+  khoFdt: { addr: string; size: string } | null;
+  metadata: string | null;
+  chunks: string[];
+  ranges: { start: string; size: string; data: string }[];
+  /** memblock_reserve() calls the walk made (one per preserved block). */
+  reserveCalls: number;
+  restored: { folios: number; ranges: number };
+  verified: { folios: number; ranges: number; bytes: number; unchecked: number };
+  failureCount: number;
+  failures: VerifyFailure[];
+  memblock: {
+    memory: string;
+    reserved: string;
+    reservedRegions: number;
+    noinitReserved: string;
+    free: string;
+    earlyAllocations: string;
+  };
+  /** Nanoseconds of the chunk-list walk and of the reserve loop (bench only; not in the report file). */
+  timing?: { walkNs: number; reserveNs: number };
+}
+
+const FDT_HEADER_SIZE = 40;
+
+function pageSpan(addr: number, size: number): { start: number; size: number } {
+  const start = Math.floor(addr / PAGE_SIZE) * PAGE_SIZE;
+  return { start, size: Math.ceil((addr + size) / PAGE_SIZE) * PAGE_SIZE - start };
+}
+
+/** The early allocations a booting kernel makes, sized from RAM: memmap and page tables. */
+function earlyAllocations(mb: Memblock, ramSize: number): number {
+  const sizes = [memmapSize(ramSize), Math.ceil(ramSize / 512 / PAGE_SIZE) * PAGE_SIZE];
+  let total = 0;
+  for (const size of sizes) {
+    try {
+      mb.memblockAllocOrThrow(size, PAGE_SIZE);
+    } catch (e) {
+      if (e instanceof MemblockError) throw new UnusableInputError(`early allocation of ${hex(size)} bytes failed: ${e.message}`);
+      throw e;
+    }
+    total += size;
+  }
+  return total;
+}
+
+/**
+ * What the successor restored and verified, in the predecessor's terms, so it
+ * can preserve it again when it hands off (the next live update), plus the
+ * pages consumed by then: kho_test's sub-tree FDT and info blob (freed after
+ * restore, as test_kho vfree()s its array), the old KHO FDT and scratch array.
+ */
+export interface Carried {
+  folios: FolioTable;
+  phys: PhysRecord[];
+  consumed: { start: number; size: number }[];
+}
+
+/** Restore and verify what the kho_test sub-tree lists. */
+function restoreKhoTest(kho: KhoFdt, mem: PhysMem, restore: KhoRestore, rep: SuccessorReport, carried: Carried, opts: SuccessorOptions): void {
+  const { log, progress } = opts;
+  const fail = (f: VerifyFailure): void => {
+    rep.failureCount++;
+    if (rep.failures.length < MAX_LISTED_FAILURES) rep.failures.push(f);
+  };
+  let subPhysRaw: bigint | undefined;
+  try {
+    subPhysRaw = khoRetrieveSubtree(kho, KHO_TEST_FDT);
+  } catch (e) {
+    if (e instanceof KhoFdtError) return fail({ kind: "subtree", reason: e.message });
+    throw e;
+  }
+  if (subPhysRaw === undefined) {
+    log?.info(`KHO: no ${KHO_TEST_FDT} sub-tree, nothing to verify`);
+    return;
+  }
+  const subPhys = u64ToNumber(subPhysRaw);
+  const ri = subPhys === undefined ? -1 : restore.findRange(subPhys);
+  if (ri < 0) return fail({ kind: "subtree", phys: hex(subPhysRaw), reason: `${KHO_TEST_FDT} FDT at ${hex(subPhysRaw)} is not in preserved memory` });
+  const range = restore.rangeAt(ri);
+  const avail = range.start + range.size - subPhys!;
+  if (avail < FDT_HEADER_SIZE) {
+    return fail({ kind: "subtree", phys: hex(subPhys!), reason: `${KHO_TEST_FDT} FDT at ${hex(subPhys!)}: only ${avail} bytes of preserved memory left, less than the ${FDT_HEADER_SIZE}-byte FDT header` });
+  }
+  const total = new ByteReader(mem.read(subPhys!, Math.min(FDT_HEADER_SIZE, avail))).u32be(4);
+  if (total > avail) return fail({ kind: "subtree", phys: hex(subPhys!), reason: `${KHO_TEST_FDT} FDT totalsize ${hex(total)} runs past its preserved range` });
+  let h;
+  try {
+    h = parseKhoTestFdt(mem.read(subPhys!, total));
+  } catch (e) {
+    if (e instanceof KhoTestError) return fail({ kind: "subtree", phys: hex(subPhys!), reason: e.message });
+    throw e;
+  }
+  // Bound the info blob by what was preserved before reading it.
+  if (h.nrFolios > restore.totalPages(true) || h.nrRanges > restore.totalPages(false)) {
+    return fail({ kind: "subtree", reason: `nr_folios ${h.nrFolios} / nr_ranges ${h.nrRanges} exceed the preserved pages` });
+  }
+  const infoSize = khoTestInfoSize(h.nrFolios, h.nrRanges);
+  let info: Uint8Array = new Uint8Array(0);
+  if (infoSize > 0) {
+    const infoPhys = u64ToNumber(h.infoPhys);
+    // Formats without per-range data split the blob into blocks of several orders: check coverage across runs.
+    if (infoPhys === undefined || !restore.covered(infoPhys, infoSize)) {
+      return fail({ kind: "subtree", phys: hex(h.infoPhys), reason: `folios_info [${hex(h.infoPhys)}, +${hex(infoSize)}) is not in preserved memory` });
+    }
+    info = mem.read(infoPhys!, infoSize);
+  }
+  if (csum64(info) !== h.csum) {
+    return fail({ kind: "subtree", phys: hex(h.infoPhys), reason: `folios_info checksum ${hex(csum64(info))} does not match csum ${hex(h.csum)}` });
+  }
+  let table;
+  let toRead = 0;
+  let readBytes = 0;
+  try {
+    table = decodeKhoTestInfo(info, h.nrFolios, h.nrRanges);
+    const t = table.folios;
+    for (let i = 0; i < t.length; i++) if (t.csum[i] !== 0n) toRead += PAGE_SIZE * 2 ** t.order[i]!;
+    for (const r of table.ranges) if (r.csum !== 0n) toRead += r.size;
+  } catch (e) {
+    if (e instanceof KhoTestError) return fail({ kind: "subtree", reason: e.message });
+    throw e;
+  }
+  // The table is carried as is; entries that fail are killed (not preserved again).
+  const t = table.folios;
+  carried.folios = t;
+  // Defined once: a closure per folio costs more than the restore itself at 12.6M folios.
+  const bad = (i: number, why: string, order = t.order[i]!): void => {
+    fail({ kind: "folio", phys: hex(t.phys[i]!), order, reason: why });
+    t.kill(i);
+  };
+  for (let i = 0; i < t.length; i++) {
+    const phys = t.phys[i]!;
+    const recorded = t.order[i]!;
+    const csum = t.csum[i]!;
+    let order: number;
+    try {
+      order = restore.khoRestoreFolio(phys);
+    } catch (e) {
+      if (e instanceof KhoRestoreError) {
+        bad(i, e.message);
+        continue;
+      }
+      throw e;
+    }
+    rep.restored.folios++;
+    if (order !== recorded) {
+      bad(i, `restored with order ${order}, recorded order ${recorded}`);
+      continue;
+    }
+    if (csum === 0n) {
+      rep.verified.unchecked++;
+      continue;
+    }
+    const bytes = mem.read(phys, PAGE_SIZE * 2 ** order);
+    readBytes += bytes.length;
+    progress?.(readBytes, toRead);
+    const got = csum64(bytes);
+    if (got !== csum) {
+      bad(i, `order-${order} folio checksum ${hex(got)} does not match recorded ${hex(csum)}`, order);
+      continue;
+    }
+    rep.verified.folios++;
+    rep.verified.bytes += bytes.length;
+  }
+  for (const r of table.ranges) {
+    try {
+      restore.khoRestorePhys(r.start, r.size);
+    } catch (e) {
+      if (e instanceof KhoRestoreError) {
+        fail({ kind: "range", phys: hex(r.start), reason: e.message });
+        continue;
+      }
+      throw e;
+    }
+    rep.restored.ranges++;
+    if (r.csum === 0n) {
+      rep.verified.unchecked++;
+      carried.phys.push({ ...r });
+      continue;
+    }
+    const bytes = mem.read(r.start, r.size);
+    readBytes += bytes.length;
+    progress?.(readBytes, toRead);
+    const got = csum64(bytes);
+    if (got !== r.csum) {
+      fail({ kind: "range", phys: hex(r.start), reason: `range [${hex(r.start)}, +${hex(r.size)}) checksum ${hex(got)} does not match recorded ${hex(r.csum)}` });
+      continue;
+    }
+    rep.verified.ranges++;
+    rep.verified.bytes += bytes.length;
+    carried.phys.push({ ...r });
+  }
+  carried.consumed.push({ start: subPhys!, size: PAGE_SIZE });
+  if (infoSize > 0) carried.consumed.push({ start: Number(h.infoPhys), size: Math.ceil(infoSize / PAGE_SIZE) * PAGE_SIZE });
+}
+
+/** The successor after boot: its report, and the state a further handoff starts from. */
+export interface SuccessorBoot {
+  report: SuccessorReport;
+  memblock: Memblock;
+  /** Scratch areas inherited from the predecessor (empty without KHO). */
+  scratch: KhoScratch[];
+  carried: Carried;
+}
+
+/**
+ * bootSuccessor - boot kernel-b on @mem as @boot describes it.
+ * Never throws for bad KHO data: the report says what happened. Throws
+ * UnusableInputError when the machine itself cannot boot.
+ */
+export function bootSuccessor(boot: BootInfo, mem: PhysMem, opts: SuccessorOptions): SuccessorBoot {
+  const { log } = opts;
+  const { base, size } = boot.ram;
+  const mb = new Memblock();
+  mb.memblockAdd(base, size);
+  const rep: SuccessorReport = {
+    outcome: "revived",
+    exitCode: 0,
+    reason: null,
+    format: null,
+    ram: { base: hex(base), size: hex(size) },
+    scratch: [],
+    khoFdt: null,
+    metadata: null,
+    chunks: [],
+    ranges: [],
+    reserveCalls: 0,
+    restored: { folios: 0, ranges: 0 },
+    verified: { folios: 0, ranges: 0, bytes: 0, unchecked: 0 },
+    failureCount: 0,
+    failures: [],
+    memblock: { memory: "0x0", reserved: "0x0", reservedRegions: 0, noinitReserved: "0x0", free: "0x0", earlyAllocations: "0x0" },
+  };
+  let early = 0;
+  let ranges: KhoMemRange[] = [];
+  let kho: KhoFdt | undefined;
+  let scratch: KhoScratch[] = [];
+  let fdtPage: { start: number; size: number } | undefined;
+  let saPage: { start: number; size: number } | undefined;
+  const carried: Carried = { folios: new FolioTable(0), phys: [], consumed: [] };
+  const timing = { walkNs: 0, reserveNs: 0 };
+  try {
+    const p = khoPopulate(boot, mem);
+    kho = p.kho;
+    scratch = p.scratch;
+    fdtPage = pageSpan(p.fdtAddr, p.fdtSize);
+    saPage = pageSpan(p.saAddr, p.saSize);
+    rep.khoFdt = { addr: hex(p.fdtAddr), size: hex(p.fdtSize) };
+    rep.scratch = p.scratch.map((s) => ({ addr: hex(s.addr), size: hex(s.size) }));
+    rep.metadata = hex(p.kho.metadata);
+    for (const s of p.scratch) mb.memblockMarkKhoScratch(s.addr, s.size);
+    mb.memblockReserve(p.fdtAddr, p.fdtSize);
+    mb.memblockReserve(p.saAddr, p.saSize);
+    mb.memblockSetKhoScratchOnly();
+    early = earlyAllocations(mb, size);
+    log?.info(`KHO: ${p.scratch.length} scratch areas, scratch-only mode, ${hex(early)} bytes of early allocations from scratch`);
+    let walked;
+    const t0 = process.hrtime.bigint();
+    try {
+      walked = p.kho.format.walk(mem, p.kho.metadata, { ramBase: base, ramSize: size, scratch: p.scratch });
+    } catch (e) {
+      if (e instanceof KhoMetadataError || e instanceof PhysMemError || e instanceof BoundsError) {
+        mb.memblockClearKhoScratchOnly();
+        mb.memblockPhysFree(p.fdtAddr, p.fdtSize);
+        mb.memblockPhysFree(p.saAddr, p.saSize);
+        const what = p.kho.format.name === "ranges" || p.kho.format.name === "posted" ? "chunk list" : `${p.kho.format.name} metadata`;
+        throw new KhoPopulateError(`${what}: ${e.message}`);
+      }
+      throw e;
+    }
+    timing.walkNs = Number(process.hrtime.bigint() - t0);
+    ranges = walked.ranges;
+    rep.format = p.kho.format.name;
+    rep.chunks = (walked.objects ?? walked.metadataPages).map(hex);
+    // Everything validated: now reserve, one memblock_reserve per preserved block as the kernel does.
+    const t1 = process.hrtime.bigint();
+    walked.forEachBlock((start, bsize) => {
+      mb.memblockReserve(start, bsize);
+      mb.memblockReservedMarkNoinit(start, bsize);
+    });
+    timing.reserveNs = Number(process.hrtime.bigint() - t1);
+    rep.reserveCalls = walked.blockCount;
+    rep.ranges = ranges.map((r) => ({ start: hex(r.start), size: hex(r.size), data: hex(r.data) }));
+    log?.info(
+      `KHO: ${p.kho.format.name}: walked ${walked.metadataPages.length} metadata pages, reserved ${walked.blockCount} blocks ` +
+        `(${ranges.length} ranges); metadata pages are free again`,
+    );
+    mb.memblockClearKhoScratchOnly();
+  } catch (e) {
+    if (!(e instanceof KhoPopulateError)) throw e;
+    kho = undefined;
+    scratch = [];
+    rep.outcome = "booted-without-kho";
+    rep.reason = e.message;
+    log?.warn(`KHO: disabling KHO revival: ${e.message}`);
+    if (early === 0) early = earlyAllocations(mb, size);
+  }
+
+  if (kho) {
+    const restore = new KhoRestore(ranges, opts.maxOrder, kho.format.name === "ranges" || kho.format.name === "posted");
+    restoreKhoTest(kho, mem, restore, rep, carried, opts);
+    // Once everything is restored the old KHO FDT and scratch array are not needed again.
+    if (fdtPage) carried.consumed.push(fdtPage, saPage!);
+    if (rep.failureCount > 0) {
+      rep.outcome = "verification-failed";
+      rep.reason = `${rep.failureCount} verification failure(s); first: ${rep.failures[0]!.phys ? rep.failures[0]!.phys + ": " : ""}${rep.failures[0]!.reason}`;
+      log?.error(`KHO: restore failed: ${rep.reason}`);
+    } else {
+      log?.info(
+        `KHO: restore succeeded: ${rep.restored.folios} folios and ${rep.restored.ranges} ranges restored, ` +
+          `${rep.verified.bytes} bytes verified, ${rep.verified.unchecked} unfilled objects not checked`,
+      );
+    }
+  }
+  rep.exitCode = EXIT_CODES[rep.outcome];
+  const free = mb.freeRanges().reduce((n, r) => n + r.size, 0);
+  const noinit = mb.regions("reserved").reduce((n, r) => n + (r.flags & MEMBLOCK_RSRV_NOINIT ? r.size : 0), 0);
+  rep.memblock = {
+    memory: hex(mb.memblockPhysMemSize()),
+    reserved: hex(mb.memblockReservedSize()),
+    reservedRegions: mb.regionCount("reserved"),
+    noinitReserved: hex(noinit),
+    free: hex(free),
+    earlyAllocations: hex(early),
+  };
+  Object.defineProperty(rep, "timing", { value: timing, enumerable: false });
+  return { report: rep, memblock: mb, scratch, carried };
+}

@@ -1,0 +1,117 @@
+/*
+ * kho_finalize for the predecessor: write the kho_test sub-tree and its info
+ * blob into preserved memory, preserve the page that will hold the KHO FDT,
+ * serialize the tracker into the chunk list (in memory that is neither scratch
+ * nor preserved), then write the KHO FDT and build the boot DTB that points at
+ * it and at the scratch array.
+ */
+import { KHO_FDT_MAX_SIZE, KHO_SCRATCH_SIZE, KHO_TEST_FDT, PAGE_SIZE } from "../../abi/kho.js";
+import { buildBootDtb } from "../../abi/boot-dtb.js";
+import { ByteWriter, hex } from "../../lib/bytes.js";
+import { csum64 } from "../../lib/csum.js";
+import { buildKhoTestFdt, encodeKhoTestInfo } from "../../abi/kho-test.js";
+import type { Machine } from "../../mm/machine.js";
+import type { WorkloadResult } from "./workload.js";
+
+export interface Handoff {
+  bootDtb: Uint8Array;
+  khoFdt: Uint8Array;
+  khoFdtPhys: number;
+  scratchPhys: number;
+  /** The format's root pointer (ranges: first chunk). */
+  metadata: number;
+  /** Metadata objects (ranges: chunk pages; posted: 32-page chunks) in walk order. */
+  chunks: number[];
+  /** Pages of metadata in memory. */
+  metadataPageCount: number;
+  /** Exact bytes of metadata in memory. */
+  metadataBytes: number;
+  subtreePhys: number;
+  infoPhys: number;
+  infoSize: number;
+  /** Nanoseconds spent in khoMemSerialize. */
+  serializeNs: bigint;
+}
+
+export class FinalizeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "FinalizeError";
+  }
+}
+
+function allocPage(m: Machine, what: string): number {
+  const p = m.buddy.allocFolio(0);
+  if (p === undefined) throw new FinalizeError(`out of memory allocating ${what}`);
+  return p;
+}
+
+/** khoFinalize - see the file comment. Mutates @m (allocations, memory) and @w.track. */
+export function khoFinalize(m: Machine, w: WorkloadResult): Handoff {
+  const { track, folios } = w;
+
+  // The info blob, preserved as a physical range (kho_preserve_vmalloc's role).
+  const info = encodeKhoTestInfo(folios, w.phys);
+  let infoPhys = 0;
+  if (info.length > 0) {
+    const pages = Math.ceil(info.length / PAGE_SIZE);
+    const p = m.buddy.allocContig(pages, 1);
+    if (p === undefined) throw new FinalizeError(`out of memory allocating the ${hex(info.length)}-byte kho_test info blob`);
+    infoPhys = p;
+    m.mem.write(infoPhys, info);
+    track.khoPreservePhys(infoPhys, pages * PAGE_SIZE);
+  }
+  let unfilled = w.phys.some((r) => r.csum === 0n);
+  for (let i = 0; i < folios.length && !unfilled; i++) unfilled = folios.alive[i] === 1 && folios.csum[i] === 0n;
+  const sub = buildKhoTestFdt({ nrFolios: folios.live, nrRanges: w.phys.length, infoPhys: BigInt(infoPhys), csum: csum64(info), unfilled });
+  if (sub.length > PAGE_SIZE) throw new FinalizeError(`kho_test FDT is ${sub.length} bytes, more than a page`);
+  const subPhys = allocPage(m, "the kho_test FDT");
+  track.khoPreserveFolio(subPhys, 0);
+  m.mem.write(subPhys, sub);
+
+  // The KHO FDT lives in a preserved page; preserve it before serializing so it is in the list.
+  const fdtPhys = allocPage(m, "the KHO FDT");
+  track.khoPreserveFolio(fdtPhys, 0);
+
+  // The scratch array is a kexec segment: not preserved, reserved by the successor.
+  const scratchPhys = allocPage(m, "the scratch array");
+  const sa = new Uint8Array(m.scratch.length * KHO_SCRATCH_SIZE);
+  const sw = new ByteWriter(sa);
+  m.scratch.forEach((s, i) => {
+    sw.u64le(i * KHO_SCRATCH_SIZE, s.addr);
+    sw.u64le(i * KHO_SCRATCH_SIZE + 8, s.size);
+  });
+  m.mem.write(scratchPhys, sa);
+
+  const t = process.hrtime.bigint();
+  const ser = w.format.serialize(track, m.mem, () => allocPage(m, "a metadata page"), (pages) => {
+    const p = m.buddy.allocContig(pages, 1);
+    if (p === undefined) throw new FinalizeError(`out of memory allocating ${pages} contiguous metadata pages`);
+    return p;
+  });
+  const serializeNs = process.hrtime.bigint() - t;
+
+  const khoFdt = w.format.buildFdt(ser.root, [{ name: KHO_TEST_FDT, fdtPhys: subPhys }]);
+  if (khoFdt.length > KHO_FDT_MAX_SIZE) throw new FinalizeError(`KHO FDT is ${khoFdt.length} bytes, more than ${KHO_FDT_MAX_SIZE}`);
+  m.mem.write(fdtPhys, khoFdt);
+
+  const bootDtb = buildBootDtb(
+    { base: m.config.ramBase, size: m.config.ram },
+    { addr: fdtPhys, size: khoFdt.length },
+    { addr: scratchPhys, size: sa.length },
+  );
+  return {
+    bootDtb,
+    khoFdt,
+    khoFdtPhys: fdtPhys,
+    scratchPhys,
+    metadata: ser.root,
+    chunks: ser.objects ?? ser.metadataPages,
+    metadataPageCount: ser.metadataPages.length,
+    metadataBytes: ser.metadataBytes,
+    subtreePhys: subPhys,
+    infoPhys,
+    infoSize: info.length,
+    serializeNs,
+  };
+}

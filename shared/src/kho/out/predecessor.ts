@@ -1,0 +1,20 @@
+/* The predecessor's steps, between I/O: boot, workload, finalize. */
+import { coldBoot, type Machine } from "../../mm/machine.js";
+import { hex } from "../../lib/bytes.js";
+import type { Logger } from "../../lib/log.js";
+import { khoFinalize, type Handoff } from "./finalize.js";
+import { runWorkload, type WorkloadResult } from "./workload.js";
+import { type KhoFormat } from "../formats/types.js";
+import { type Scenario } from "./scenario.js";
+
+export function coldBootMachine(s: Scenario, log: Logger): Machine {
+  return coldBoot(s.machine, log);
+}
+
+export function runAndFinalize(m: Machine, s: Scenario, seed: number, file: string, kho: Logger, format: KhoFormat): { work: WorkloadResult; handoff: Handoff } {
+  const work = runWorkload(m, s, seed, file, undefined, format);
+  kho.info(`KHO: preserved ${work.folios.live} folios and ${work.phys.length} phys ranges (${work.preserveCalls} preserve calls, seed ${seed})`);
+  const handoff = khoFinalize(m, work);
+  kho.info(`KHO: finalized: metadata ${hex(handoff.metadata)}, ${handoff.chunks.length} chunks, KHO FDT at ${hex(handoff.khoFdtPhys)} (${handoff.khoFdt.length} bytes)`);
+  return { work, handoff };
+}

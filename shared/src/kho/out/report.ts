@@ -1,0 +1,48 @@
+/* report.json of a handoff (kernel-a, or kernel-b handing off again): what was preserved, in list order. No timings: same inputs, same bytes. */
+import { PAGE_SIZE } from "../../abi/kho.js";
+import { hex } from "../../lib/bytes.js";
+import type { Handoff } from "./finalize.js";
+import type { Machine } from "../../mm/machine.js";
+import { formatSize, type Scenario } from "./scenario.js";
+import type { WorkloadResult } from "./workload.js";
+
+/** Bytes of what is still preserved and was filled (checksummed), i.e. what a successor verifies. */
+function liveFilledBytes(w: WorkloadResult): number {
+  let n = 0;
+  for (let i = 0; i < w.folios.length; i++) if (w.folios.alive[i] && w.folios.csum[i] !== 0n) n += PAGE_SIZE * 2 ** w.folios.order[i]!;
+  for (const r of w.phys) if (r.csum !== 0n) n += r.size;
+  return n;
+}
+
+/** predecessorReport - the report.json written beside a handoff by @tool. */
+export function predecessorReport(tool: string, s: Scenario, file: string, seed: number, m: Machine, w: WorkloadResult, h: Handoff) {
+  const ranges = [...w.track.ranges()];
+  return {
+    tool,
+    scenario: file,
+    description: s.description ?? null,
+    seed,
+    format: w.format.name,
+    machine: { ramBase: hex(m.config.ramBase), ram: hex(m.config.ram), maxOrder: m.config.maxOrder },
+    scratch: m.scratch.map((x) => ({ addr: hex(x.addr), size: hex(x.size) })),
+    khoFdt: { addr: hex(h.khoFdtPhys), size: hex(h.khoFdt.length) },
+    scratchArray: { addr: hex(h.scratchPhys), size: hex(m.scratch.length * 16) },
+    subtree: { name: "kho_test", fdt: hex(h.subtreePhys), info: hex(h.infoPhys), infoSize: hex(h.infoSize) },
+    metadata: hex(h.metadata),
+    stats: {
+      folios: w.folios.live,
+      physRanges: w.phys.length,
+      preserveCalls: w.preserveCalls,
+      ranges: ranges.length,
+      chunks: h.chunks.length,
+      metadataBytes: h.metadataBytes,
+      metadataPages: h.metadataPageCount,
+      preservedBytes: hex(w.track.totalBytes),
+      preserved: formatSize(w.track.totalBytes),
+      filledBytes: liveFilledBytes(w),
+      imagePages: m.mem.touchedPages,
+    },
+    chunks: h.chunks.map(hex),
+    ranges: ranges.map((r) => ({ start: hex(r.start), size: hex(r.size), data: hex(r.data) })),
+  };
+}

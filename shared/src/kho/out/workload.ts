@@ -1,0 +1,230 @@
+/*
+ * The predecessor's workload: run a scenario's ops against a booted machine,
+ * as a KHO user (lib/test_kho.c and friends) would: allocate folios and
+ * physical ranges, fill them with seeded random bytes, checksum them and
+ * preserve them in the tracker. Everything is recorded so that finalize can
+ * write the kho_test sub-tree and the successor can verify every byte.
+ */
+import { PAGE_SIZE } from "../../abi/kho.js";
+import { hex } from "../../lib/bytes.js";
+import { csum64 } from "../../lib/csum.js";
+import { FolioTable } from "../../abi/kho-test.js";
+import type { Machine } from "../../mm/machine.js";
+import { Prng } from "../../lib/prng.js";
+import { ScenarioError, type Scenario, type ScenarioOp } from "./scenario.js";
+import { rangesFormat, type KhoFormat, type KhoTracker } from "../formats/index.js";
+
+export interface PhysRecord {
+  start: number;
+  size: number;
+  csum: bigint;
+}
+
+export interface WorkloadResult {
+  format: KhoFormat;
+  track: KhoTracker;
+  folios: FolioTable;
+  phys: PhysRecord[];
+  /** Bytes the fill wrote (including what was unpreserved later). */
+  filledBytes: number;
+  /** Calls to khoPreserveFolio/khoPreservePhys by the scenario's ops. */
+  preserveCalls: number;
+  /** Nanoseconds spent in the scenario's preserve loops (timed per loop, not per call). */
+  preserveNs: bigint;
+}
+
+/** Tries at a random aligned address before falling back to the lowest free one. */
+const SCATTER_TRIES = 16;
+
+/** A folio of @order at a random free, naturally aligned address, or undefined. */
+function allocScattered(m: Machine, prng: Prng, order: number): number | undefined {
+  const fsize = PAGE_SIZE * 2 ** order;
+  const slots = Math.floor(m.config.ram / fsize);
+  const first = Math.ceil(m.config.ramBase / fsize);
+  for (let t = 0; t < SCATTER_TRIES; t++) {
+    const addr = (first + prng.below(slots)) * fsize;
+    if (addr + fsize <= m.config.ramBase + m.config.ram && m.buddy.allocAt(addr, fsize)) return addr;
+  }
+  return undefined;
+}
+
+/** get_order(): the smallest order whose folio holds @size bytes. */
+export function getOrder(size: number): number {
+  let order = 0;
+  while (PAGE_SIZE * 2 ** order < size) order++;
+  return order;
+}
+
+function folioCapacity(s: Scenario): number {
+  let n = 0;
+  for (const op of s.ops) {
+    if (op.op === "folios") n += op.count;
+    if (op.op === "test_kho") n += (op.maxMem ?? (PAGE_SIZE << s.machine.maxOrder) * 2) / PAGE_SIZE;
+  }
+  return n;
+}
+
+/**
+ * runWorkload - execute @scenario's ops on @m with a PRNG seeded by @seed.
+ * Throws ScenarioError (naming the op) when the machine runs out of memory or
+ * an op is inconsistent with what ran before it.
+ */
+export function runWorkload(
+  m: Machine,
+  scenario: Scenario,
+  seed: number,
+  file: string,
+  carried?: { folios: FolioTable; phys: readonly PhysRecord[] },
+  format: KhoFormat = rangesFormat,
+): WorkloadResult {
+  const track = format.createTracker();
+  const folios = new FolioTable(folioCapacity(scenario) + (carried?.folios.live ?? 0));
+  const phys: PhysRecord[] = [];
+  // What a successor restored is preserved again first, unchanged (next live update).
+  if (carried) {
+    for (let i = 0; i < carried.folios.length; i++) {
+      if (!carried.folios.alive[i]) continue;
+      folios.push(carried.folios.phys[i]!, carried.folios.order[i]!, carried.folios.csum[i]!);
+      track.khoPreserveFolio(carried.folios.phys[i]!, carried.folios.order[i]!);
+    }
+    for (const r of carried.phys) {
+      phys.push({ ...r });
+      track.khoPreservePhys(r.start, r.size);
+    }
+  }
+  const prng = new Prng(seed);
+  let filledBytes = 0;
+  let preserveCalls = 0;
+  let preserveNs = 0n;
+  let buf = new Uint8Array(0);
+
+  const fillAndSum = (addr: number, size: number, fill: boolean): bigint => {
+    if (!fill) return 0n;
+    if (buf.length < size) buf = new Uint8Array(size);
+    const b = buf.subarray(0, size);
+    prng.fill(b);
+    m.mem.write(addr, b);
+    filledBytes += size;
+    return csum64(b);
+  };
+  // Allocate and fill first, then preserve in one timed loop (as test_kho does): timing each call would measure the timer.
+  const preserveFoliosFrom = (first: number): void => {
+    const t = process.hrtime.bigint();
+    for (let i = first; i < folios.length; i++) track.khoPreserveFolio(folios.phys[i]!, folios.order[i]!);
+    preserveNs += process.hrtime.bigint() - t;
+    preserveCalls += folios.length - first;
+  };
+
+  scenario.ops.forEach((op: ScenarioOp, i: number) => {
+    const where = `ops[${i}]`;
+    const oom = (what: string): never => {
+      throw new ScenarioError(file, where, `out of memory: ${what} (${hex(m.buddy.freeBytes)} bytes free)`);
+    };
+    const fill = ("fill" in op ? op.fill : undefined) ?? scenario.fill;
+    const first = folios.length;
+    switch (op.op) {
+      case "test_kho": {
+        // lib/test_kho.c kho_test_generate_data(), with our allocator and PRNG.
+        const maxMem = op.maxMem ?? (PAGE_SIZE << m.config.maxOrder) * 2;
+        let alloc = 0;
+        while (alloc < maxMem) {
+          let order = prng.below(m.config.maxOrder + 1);
+          if (alloc + PAGE_SIZE * 2 ** order > maxMem) {
+            order = getOrder(maxMem - alloc);
+            if (order) order--;
+          }
+          const size = PAGE_SIZE * 2 ** order;
+          const addr = m.buddy.allocFolio(order) ?? oom(`order-${order} folio after ${hex(alloc)} bytes`);
+          folios.push(addr, order, fillAndSum(addr, size, fill));
+          alloc += size;
+        }
+        preserveFoliosFrom(first);
+        break;
+      }
+      case "folios": {
+        if (op.layout === "buddy" || op.layout === "scattered") {
+          for (let n = 0; n < op.count; n++) {
+            const order = op.order === "random" ? prng.below(m.config.maxOrder + 1) : op.order;
+            const fsize = PAGE_SIZE * 2 ** order;
+            const addr =
+              (op.layout === "scattered" ? allocScattered(m, prng, order) : undefined) ?? m.buddy.allocFolio(order) ?? oom(`folio ${n} of order ${order}`);
+            folios.push(addr, order, fillAndSum(addr, fsize, fill));
+          }
+          preserveFoliosFrom(first);
+          break;
+        }
+        const order = op.order as number; // checked by the scenario schema
+        const fsize = PAGE_SIZE * 2 ** order;
+        const stride = op.layout === "isolated" ? 2 * fsize : fsize;
+        const base = m.buddy.allocContig((op.count * stride) / PAGE_SIZE, fsize / PAGE_SIZE) ?? oom(`${op.count} contiguous order-${order} folios`);
+        for (let n = 0; n < op.count; n++) {
+          if (op.skipEvery !== undefined && n % op.skipEvery === op.skipEvery - 1) continue;
+          const addr = base + n * stride;
+          folios.push(addr, order, fillAndSum(addr, fsize, fill));
+        }
+        preserveFoliosFrom(first);
+        break;
+      }
+      case "phys": {
+        let addr: number;
+        if (op.at !== undefined) {
+          if (!m.buddy.allocAt(op.at, op.size)) {
+            throw new ScenarioError(file, `${where}.at`, `[${hex(op.at)}, ${hex(op.at + op.size)}) is not free memory (kernel, scratch or already allocated)`);
+          }
+          addr = op.at;
+        } else {
+          addr = m.buddy.allocContig(op.size / PAGE_SIZE, (op.align ?? PAGE_SIZE) / PAGE_SIZE) ?? oom(`${hex(op.size)} contiguous bytes`);
+        }
+        phys.push({ start: addr, size: op.size, csum: fillAndSum(addr, op.size, fill) });
+        const t = process.hrtime.bigint();
+        track.khoPreservePhys(addr, op.size);
+        preserveNs += process.hrtime.bigint() - t;
+        preserveCalls++;
+        break;
+      }
+      case "unpreserve-folio": {
+        if (op.index >= folios.length || !folios.alive[op.index]) {
+          throw new ScenarioError(file, `${where}.index`, `no preserved folio ${op.index} (${folios.length} so far)`);
+        }
+        track.khoUnpreserveFolio(folios.phys[op.index]!, folios.order[op.index]!);
+        folios.kill(op.index);
+        break;
+      }
+      case "unpreserve-phys": {
+        const r = phys[op.index];
+        if (!r || r.size === 0) throw new ScenarioError(file, `${where}.index`, `no preserved phys range ${op.index} (${phys.length} so far)`);
+        track.khoUnpreservePhys(r.start, r.size);
+        r.size = 0;
+        break;
+      }
+      case "unpreserve": {
+        const s = op.start;
+        const e = op.start + op.size;
+        for (let f = 0; f < folios.length; f++) {
+          if (!folios.alive[f]) continue;
+          const fs = folios.phys[f]!;
+          const fe = fs + PAGE_SIZE * 2 ** folios.order[f]!;
+          if (fe <= s || fs >= e) continue;
+          if (fs < s || fe > e) throw new ScenarioError(file, where, `[${hex(s)}, ${hex(e)}) splits the order-${folios.order[f]} folio at ${hex(fs)}`);
+          folios.kill(f);
+        }
+        for (let k = 0; k < phys.length; k++) {
+          const r = phys[k]!;
+          const re = r.start + r.size;
+          if (r.size === 0 || re <= s || r.start >= e) continue;
+          // Keep what lies outside [s, e): up to two pieces, checksummed again.
+          const pieces = [
+            [r.start, Math.min(re, s)],
+            [Math.max(r.start, e), re],
+          ].filter(([a, b]) => b! > a!);
+          const recs = pieces.map(([a, b]) => ({ start: a!, size: b! - a!, csum: r.csum === 0n ? 0n : csum64(m.mem.read(a!, b! - a!)) }));
+          r.size = 0;
+          phys.push(...recs);
+        }
+        track.khoUnpreserve(s, op.size);
+        break;
+      }
+    }
+  });
+  return { format, track, folios, phys: phys.filter((r) => r.size > 0), filledBytes, preserveCalls, preserveNs };
+}

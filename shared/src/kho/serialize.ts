@@ -1,0 +1,154 @@
+/*
+ * kho_mem_serialize: record the preserved ranges for the successor.
+ *
+ * The seed's code, fixed: ranges go in ascending order into page-sized chunks
+ * of KHOSER_RANGES_PER_CHUNK (170, not the mis-parenthesised 4096) entries,
+ * a new chunk is started only when there is none yet or the current one is
+ * full (the seed started one per range), and with nothing preserved no chunk
+ * is allocated and the metadata is 0 (the seed handed over virt_to_phys(NULL)).
+ *
+ * Chunk pages are ordinary memory, not preserved: the successor walks them
+ * while confined to scratch and then frees them.
+ */
+import {
+  KHOSER_CHUNK_HDR_NEXT,
+  KHOSER_CHUNK_HDR_NUM_RANGES,
+  KHOSER_CHUNK_SIZE,
+  KHOSER_MEM_RANGE_DATA,
+  KHOSER_MEM_RANGE_SIZE_FIELD,
+  KHOSER_MEM_RANGE_START,
+  KHOSER_RANGES_PER_CHUNK,
+  PAGE_SIZE,
+  khoserRangeOffset,
+} from "../abi/kho.js";
+import { ByteReader, ByteWriter, hex } from "../lib/bytes.js";
+import type { PhysMem } from "../mm/physmem.js";
+import type { KhoMemRange, KhoMemTrack } from "./track.js";
+
+/** Thrown when the chunk allocator hands out an unusable page. */
+export class KhoSerializeError extends Error {
+  constructor(
+    readonly code: "EINVAL",
+    readonly chunkIndex: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = "KhoSerializeError";
+  }
+}
+
+/** Result of {@link khoMemSerialize}. */
+export interface KhoMemSerialized {
+  /** Value of /preserved-memory/metadata: phys of the first chunk, 0 if none. */
+  metadata: number;
+  /** Phys of every chunk, in list order. */
+  chunks: number[];
+}
+
+/** A chunk as stored, fields as raw u64s (nothing is validated). */
+export interface KhoserMemChunk {
+  next: bigint;
+  numRanges: bigint;
+  /** The first min(numRanges, KHOSER_RANGES_PER_CHUNK) entries. */
+  ranges: { start: bigint; size: bigint; data: bigint }[];
+}
+
+/** khoserChunkCount - chunks needed for @nRanges ranges (0 for none). */
+export function khoserChunkCount(nRanges: number): number {
+  return Math.ceil(nRanges / KHOSER_RANGES_PER_CHUNK);
+}
+
+/**
+ * encodeChunk - the bytes of one struct khoser_mem_chunk.
+ * @next: phys of the next chunk, 0 for the last
+ * @ranges: at most KHOSER_RANGES_PER_CHUNK entries
+ *
+ * Returns a fresh page; bytes past the last entry are zero.
+ */
+export function encodeChunk(next: number, ranges: readonly KhoMemRange[]): Uint8Array {
+  if (ranges.length > KHOSER_RANGES_PER_CHUNK) {
+    throw new RangeError(`a chunk holds at most ${KHOSER_RANGES_PER_CHUNK} ranges, not ${ranges.length}`);
+  }
+  const page = new Uint8Array(KHOSER_CHUNK_SIZE);
+  const w = new ByteWriter(page);
+  w.u64le(KHOSER_CHUNK_HDR_NEXT, next);
+  w.u64le(KHOSER_CHUNK_HDR_NUM_RANGES, ranges.length);
+  ranges.forEach((r, i) => {
+    const off = khoserRangeOffset(i);
+    w.u64le(off + KHOSER_MEM_RANGE_START, r.start);
+    w.u64le(off + KHOSER_MEM_RANGE_SIZE_FIELD, r.size);
+    w.u64le(off + KHOSER_MEM_RANGE_DATA, r.data);
+  });
+  return page;
+}
+
+/**
+ * decodeChunk - parse one chunk page without judging it.
+ *
+ * For tests and dumps; the successor uses khoMemWalk(), which validates.
+ * Reads at most KHOSER_RANGES_PER_CHUNK entries whatever num_ranges says.
+ */
+export function decodeChunk(bytes: Uint8Array): KhoserMemChunk {
+  const r = new ByteReader(bytes);
+  const next = r.u64le(KHOSER_CHUNK_HDR_NEXT);
+  const numRanges = r.u64le(KHOSER_CHUNK_HDR_NUM_RANGES);
+  const n = numRanges < BigInt(KHOSER_RANGES_PER_CHUNK) ? Number(numRanges) : KHOSER_RANGES_PER_CHUNK;
+  const ranges: KhoserMemChunk["ranges"] = [];
+  for (let i = 0; i < n; i++) {
+    const off = khoserRangeOffset(i);
+    ranges.push({
+      start: r.u64le(off + KHOSER_MEM_RANGE_START),
+      size: r.u64le(off + KHOSER_MEM_RANGE_SIZE_FIELD),
+      data: r.u64le(off + KHOSER_MEM_RANGE_DATA),
+    });
+  }
+  return { next, numRanges, ranges };
+}
+
+/**
+ * kho_mem_serialize - write the preserved ranges as a chunk list into @mem.
+ * @track: the ranges to record (read only)
+ * @mem: memory the chunks are written to
+ * @allocChunk: returns the phys of a free page for one chunk; the caller
+ *              guarantees it is neither scratch nor preserved
+ *
+ * All chunks are allocated first and each page is then written once, whole,
+ * with its final next pointer, so the bytes depend only on the ranges and on
+ * the addresses handed out, never on what the pages held before.
+ *
+ * Return: the metadata value (first chunk phys, 0 when nothing is preserved)
+ * and the chunk pages in list order.
+ */
+export function khoMemSerialize(track: KhoMemTrack, mem: PhysMem, allocChunk: () => number): KhoMemSerialized {
+  const nChunks = khoserChunkCount(track.count);
+  const chunks: number[] = [];
+  const seen = new Set<number>();
+  for (let i = 0; i < nChunks; i++) {
+    const phys = allocChunk();
+    // 0 ends the list, so no chunk can live there; a repeat would overwrite a chunk.
+    if (!Number.isSafeInteger(phys) || phys <= 0 || phys % PAGE_SIZE !== 0 || seen.has(phys)) {
+      throw new KhoSerializeError("EINVAL", i, `kho_mem_serialize: chunk ${i}: allocator returned unusable page ${hex(phys)}`);
+    }
+    if (track.intersects(phys, KHOSER_CHUNK_SIZE)) {
+      throw new KhoSerializeError("EINVAL", i, `kho_mem_serialize: chunk ${i}: allocator returned preserved page ${hex(phys)}`);
+    }
+    seen.add(phys);
+    chunks.push(phys);
+  }
+
+  let idx = 0;
+  let batch: KhoMemRange[] = [];
+  const flush = (): void => {
+    const next = idx + 1 < chunks.length ? chunks[idx + 1]! : 0;
+    mem.write(chunks[idx]!, encodeChunk(next, batch));
+    idx++;
+    batch = [];
+  };
+  for (const r of track.ranges()) {
+    batch.push(r);
+    if (batch.length === KHOSER_RANGES_PER_CHUNK) flush();
+  }
+  if (batch.length > 0) flush();
+
+  return { metadata: chunks[0] ?? 0, chunks };
+}

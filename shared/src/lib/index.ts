@@ -1,0 +1,6 @@
+/* @khosim/shared/lib */
+export * from "./btree.js";
+export * from "./bytes.js";
+export * from "./csum.js";
+export * from "./log.js";
+export * from "./prng.js";

@@ -1,0 +1,124 @@
+/*
+ * memory.img: the RAM image on disk. File offset 0 is the first byte of RAM as
+ * the boot DTB's /memory node describes it; the file is exactly RAM-sized and
+ * sparse (pages nobody wrote are holes), so a 64 GiB machine costs only what
+ * was written.
+ */
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import { PAGE_SIZE } from "../abi/kho.js";
+import { hex } from "../lib/bytes.js";
+import { checkPhysAccess, PhysMemError, type PageSource, type PhysMem } from "./physmem.js";
+
+/** Thrown for an image that cannot be used (missing, wrong size, I/O error). */
+export class ImageError extends Error {
+  constructor(
+    readonly file: string,
+    message: string,
+  ) {
+    super(`${file}: ${message}`);
+    this.name = "ImageError";
+  }
+}
+
+/** Largest single write, so that long runs do not need one giant buffer. */
+const WRITE_BATCH_PAGES = 256;
+
+/**
+ * writeImage - write @mem as a sparse RAM image at @path (which must not exist).
+ * Only touched pages are written; the rest of the file is a hole made by
+ * ftruncate or, with @baseImage, what that image holds (copied sparsely with
+ * `cp --sparse=always` first: a successor handing off writes the memory it
+ * inherited plus what it changed). Returns the number of bytes written by us.
+ */
+export function writeImage(path: string, mem: PageSource, baseImage?: string, onProgress?: (done: number, total: number) => void): number {
+  if (baseImage !== undefined) {
+    if (fs.existsSync(path)) throw new ImageError(path, "already exists");
+    const cp = spawnSync("cp", ["--sparse=always", baseImage, path], { encoding: "utf8" });
+    if (cp.status !== 0) throw new ImageError(baseImage, `cp failed: ${cp.stderr.trim() || cp.error?.message}`);
+  }
+  const fd = fs.openSync(path, baseImage === undefined ? "wx" : "r+");
+  let written = 0;
+  try {
+    fs.ftruncateSync(fd, mem.size);
+    const basePfn = mem.base / PAGE_SIZE;
+    const runs = mem.touchedRuns();
+    const total = runs.reduce((n, [, count]) => n + count, 0);
+    const buf = Buffer.alloc(WRITE_BATCH_PAGES * PAGE_SIZE);
+    for (const [pfn, count] of runs) {
+      for (let i = 0; i < count; i += WRITE_BATCH_PAGES) {
+        const n = Math.min(WRITE_BATCH_PAGES, count - i);
+        for (let j = 0; j < n; j++) buf.set(mem.page(pfn + i + j)!, j * PAGE_SIZE);
+        fs.writeSync(fd, buf, 0, n * PAGE_SIZE, (pfn + i - basePfn) * PAGE_SIZE);
+        written += n * PAGE_SIZE;
+        onProgress?.(written / PAGE_SIZE, total);
+      }
+    }
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return written;
+}
+
+/**
+ * ImageMem - read-only physical memory backed by a memory.img.
+ * Reads go straight to the file (no cache): the successor reads each chunk
+ * page once and each folio once, so RSS stays independent of RAM size.
+ */
+export class ImageMem implements PhysMem {
+  private fd: number;
+
+  private constructor(
+    readonly file: string,
+    fd: number,
+    readonly base: number,
+    readonly size: number,
+  ) {
+    this.fd = fd;
+  }
+
+  /**
+   * open - open @file as RAM [base, base + size). The file must be exactly
+   * @size bytes long: a shorter image would make RAM read as garbage holes.
+   */
+  static open(file: string, base: number, size: number): ImageMem {
+    let fd: number;
+    try {
+      fd = fs.openSync(file, "r");
+    } catch (e) {
+      throw new ImageError(file, `cannot open: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    }
+    const st = fs.fstatSync(fd);
+    if (st.size !== size) {
+      fs.closeSync(fd);
+      throw new ImageError(
+        file,
+        `size ${hex(st.size)} does not match RAM size ${hex(size)} from /memory reg` +
+          (st.size < size ? " (image shorter than RAM)" : ""),
+      );
+    }
+    return new ImageMem(file, fd, base, size);
+  }
+
+  read(phys: number, len: number): Uint8Array {
+    checkPhysAccess(this, phys, len);
+    const out = new Uint8Array(len);
+    let done = 0;
+    while (done < len) {
+      const n = fs.readSync(this.fd, out, done, len - done, phys - this.base + done);
+      if (n === 0) throw new ImageError(this.file, `unexpected end of file at offset ${hex(phys - this.base + done)}`);
+      done += n;
+    }
+    return out;
+  }
+
+  write(phys: number, data: Uint8Array): void {
+    throw new PhysMemError(phys, data.length, `${this.file} is read-only: the successor never writes its input`);
+  }
+
+  close(): void {
+    if (this.fd >= 0) fs.closeSync(this.fd);
+    this.fd = -1;
+  }
+}

@@ -1,0 +1,6 @@
+/* @khosim/shared/mm */
+export * from "./buddy.js";
+export * from "./image.js";
+export * from "./machine.js";
+export * from "./memblock.js";
+export * from "./physmem.js";

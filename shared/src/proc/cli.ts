@@ -1,0 +1,80 @@
+/*
+ * What every khosim command shares: one-line errors with documented exit
+ * codes, and commander set up to exit 2 (not 1) on a usage error.
+ */
+import { Command, CommanderError, Option } from "commander";
+import { KHO_FORMATS, khoFormat } from "../kho/formats/index.js";
+import { LOG_FORMATS } from "../lib/log.js";
+
+/** Exit code for an internal error (a khosim bug), as sysexits' EX_SOFTWARE. */
+export const EXIT_INTERNAL = 70;
+/** Exit code for a usage error or unusable input. */
+export const EXIT_USAGE = 2;
+
+/** An expected failure: printed as one line, exits with @code. */
+export class CliError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = "CliError";
+  }
+}
+
+/** newCommand - a commander program whose usage errors exit 2 with one line. */
+export function newCommand(name: string, description: string): Command {
+  return new Command(name)
+    .description(description)
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    .addOption(new Option("--log-format <format>", "pretty (default on a terminal) or json").choices([...LOG_FORMATS]));
+}
+
+/** formatOption - a commander parser for --format: a name from the format registry. */
+export function formatOption(v: string): string {
+  if (!khoFormat(v)) throw new CliError(EXIT_USAGE, `--format: ${JSON.stringify(v)} is not one of ${KHO_FORMATS.map((f) => f.name).join(", ")}`);
+  return v;
+}
+
+/** parseIntOption - a commander argument parser for a bounded integer. */
+export function intOption(name: string, min: number, max: number): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+      throw new CliError(EXIT_USAGE, `${name}: ${JSON.stringify(v)} is not an integer in [${min}, ${max}]`);
+    }
+    return n;
+  };
+}
+
+/**
+ * runMain - run @main and turn every failure into one line on stderr and an
+ * exit code: CliError -> its code; commander usage errors -> 2; @classify may
+ * map other error classes to codes; anything else is a bug -> 70 (stack
+ * printed only with KHOSIM_DEBUG=1).
+ */
+export function runMain(prog: string, main: () => Promise<number>, classify?: (e: unknown) => number | undefined): void {
+  main().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      if (e instanceof CommanderError) {
+        // commander has printed its message already; --help/--version exit 0.
+        process.exitCode = e.exitCode === 0 ? 0 : EXIT_USAGE;
+        return;
+      }
+      const code = e instanceof CliError ? e.code : classify?.(e);
+      const msg = e instanceof Error ? e.message : String(e);
+      if (code !== undefined) {
+        process.stderr.write(`${prog}: ${msg}\n`);
+        process.exitCode = code;
+        return;
+      }
+      process.stderr.write(`${prog}: internal error: ${msg}\n`);
+      if (process.env["KHOSIM_DEBUG"] && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+      process.exitCode = EXIT_INTERNAL;
+    },
+  );
+}

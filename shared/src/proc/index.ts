@@ -1,0 +1,4 @@
+/* @khosim/shared/proc */
+export * from "./cli.js";
+export * from "./handoff-dir.js";
+export * from "./progress.js";
