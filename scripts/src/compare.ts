@@ -23,7 +23,8 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { KHO_FORMATS, formatSize, parseSize } from "@khosim/shared/kho";
+import { KHO_FORMATS } from "@khosim/shared/kho";
+import { formatSize, parseSize } from "@khosim/shared/lib";
 import { cell, fmt, num, runProc, stat, type Stat } from "./measure.js";
 import { KERNEL_A, KERNEL_B, ROOT } from "./run.js";
 

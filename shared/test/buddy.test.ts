@@ -1,6 +1,6 @@
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
-import { PAGE_SIZE } from "../src/abi/kho.js";
+import { PAGE_SIZE } from "../src/abi/page.js";
 import { BuddyAllocator, BuddyError, type FreeBlock } from "../src/mm/buddy.js";
 
 const KiB = 1024;

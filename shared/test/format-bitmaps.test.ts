@@ -1,6 +1,7 @@
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
-import { PAGE_SIZE, khoDataFolio } from "../src/abi/kho.js";
+import { PAGE_SIZE } from "../src/abi/page.js";
+import { khoDataFolio } from "../src/abi/ranges.js";
 import { ByteReader, u32leBytes, u64leBytes } from "../src/lib/bytes.js";
 import { FdtRo, FdtWriter } from "../src/fdt/index.js";
 import { rangesFormat } from "../src/kho/formats/ranges.js";

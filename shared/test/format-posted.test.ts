@@ -1,6 +1,8 @@
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
-import { KHO_DATA_FOLIO, KHO_DATA_PHYS, KHO_FDT_MEMORY_PATH, PAGE_SIZE, khoDataFolio } from "../src/abi/kho.js";
+import { KHO_DATA_FOLIO, KHO_DATA_PHYS, khoDataFolio } from "../src/abi/ranges.js";
+import { KHO_FDT_MEMORY_PATH } from "../src/abi/kho-fdt.js";
+import { PAGE_SIZE } from "../src/abi/page.js";
 import { ByteReader, ByteWriter, u64leBytes } from "../src/lib/bytes.js";
 import { FdtRo, propStringList } from "../src/fdt/index.js";
 import { KHO_FORMATS, KHO_POSTED_MARKER, rangesFormat } from "../src/kho/formats/index.js";

@@ -1,6 +1,7 @@
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
-import { PAGE_SIZE, khoDataFolio, khoDataOrder } from "../src/abi/kho.js";
+import { PAGE_SIZE } from "../src/abi/page.js";
+import { khoDataFolio, khoDataOrder } from "../src/abi/ranges.js";
 import { ByteReader, u64leBytes } from "../src/lib/bytes.js";
 import { FdtRo, propStringList } from "../src/fdt/index.js";
 import { KHO_FORMATS, rangesFormat } from "../src/kho/formats/index.js";

@@ -5,7 +5,7 @@
  * list. The kernel's default direction is top-down.
  */
 import { describe, expect, it } from "vitest";
-import { PAGE_SIZE } from "../src/abi/kho.js";
+import { PAGE_SIZE } from "../src/abi/page.js";
 import {
   MEMBLOCK_ALLOC_ANYWHERE,
   MEMBLOCK_KHO_SCRATCH,

@@ -10,7 +10,7 @@
  */
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
-import { PAGE_SIZE } from "../src/abi/kho.js";
+import { PAGE_SIZE } from "../src/abi/page.js";
 import {
   MEMBLOCK_KHO_SCRATCH,
   MEMBLOCK_NONE,

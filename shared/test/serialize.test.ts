@@ -1,6 +1,7 @@
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
-import { KHOSER_RANGES_PER_CHUNK, KHO_DATA_PHYS, PAGE_SIZE, khoDataFolio, khoserRangeOffset } from "../src/abi/kho.js";
+import { KHOSER_RANGES_PER_CHUNK, KHO_DATA_PHYS, khoDataFolio, khoserRangeOffset } from "../src/abi/ranges.js";
+import { PAGE_SIZE } from "../src/abi/page.js";
 import { ByteReader } from "../src/lib/bytes.js";
 import { SparseMem } from "../src/mm/physmem.js";
 import { KhoSerializeError, decodeChunk, encodeChunk, khoMemSerialize, khoserChunkCount } from "../src/kho/serialize.js";

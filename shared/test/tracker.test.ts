@@ -1,6 +1,7 @@
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
-import { KHO_DATA_FOLIO, KHO_DATA_PHYS, PAGE_SIZE, khoDataFolio } from "../src/abi/kho.js";
+import { KHO_DATA_FOLIO, KHO_DATA_PHYS, khoDataFolio } from "../src/abi/ranges.js";
+import { PAGE_SIZE } from "../src/abi/page.js";
 import { KHO_TRACK_MAX_ORDER, KhoMemTrack, KhoTrackError, type KhoMemRange } from "../src/kho/track.js";
 
 const P = PAGE_SIZE;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { KHO_DATA_FOLIO, KHO_DATA_PHYS, PAGE_SIZE, khoDataFolio, khoserRangeOffset } from "../src/abi/kho.js";
+import { KHO_DATA_FOLIO, KHO_DATA_PHYS, khoDataFolio, khoserRangeOffset } from "../src/abi/ranges.js";
+import { PAGE_SIZE } from "../src/abi/page.js";
 import { u64leBytes } from "../src/lib/bytes.js";
 import { SparseMem, type PhysMem } from "../src/mm/physmem.js";
 import { encodeChunk } from "../src/kho/serialize.js";

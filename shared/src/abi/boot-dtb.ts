@@ -15,9 +15,27 @@
  *		};
  *	};
  */
-import { BOOT_ADDRESS_CELLS, BOOT_KHO_FDT_PROP, BOOT_KHO_SCRATCH_PROP, BOOT_SIZE_CELLS } from "./kho.js";
 import { hex, u64beCells, u64ToNumber } from "../lib/bytes.js";
 import { FdtError, FdtRo, FdtWriter, propString, propU32be } from "../fdt/index.js";
+
+/*
+ * struct kho_scratch {
+ *	phys_addr_t addr;	// @0 u64
+ *	phys_addr_t size;	// @8 u64
+ * };			// 16 bytes; /chosen/linux,kho-scratch points at an array of them
+ */
+export const KHO_SCRATCH_SIZE = 16;
+export const KHO_SCRATCH_ADDR = 0;
+export const KHO_SCRATCH_SIZE_FIELD = 8;
+
+/* The boot DTB (what the successor boots with, as on arm64). */
+export const BOOT_ADDRESS_CELLS = 2;
+export const BOOT_SIZE_CELLS = 2;
+export const BOOT_CHOSEN_PATH = "/chosen";
+/** /chosen property: <u64 addr, u64 size> big-endian cells, the KHO FDT in RAM. */
+export const BOOT_KHO_FDT_PROP = "linux,kho-fdt";
+/** /chosen property: <u64 addr, u64 size> big-endian cells, the kho_scratch array. */
+export const BOOT_KHO_SCRATCH_PROP = "linux,kho-scratch";
 
 export const BOOT_COMPATIBLE = "khosim,machine";
 

@@ -1,4 +1,6 @@
-/* @khosim/shared/abi */
+/* @khosim/shared/abi: one module per contract. */
+export * from "./page.js";
+export * from "./ranges.js";
+export * from "./kho-fdt.js";
 export * from "./boot-dtb.js";
 export * from "./kho-test.js";
-export * from "./kho.js";

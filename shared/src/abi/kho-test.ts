@@ -1,19 +1,35 @@
 /*
  * The test sub-tree ("kho_test"), after lib/test_kho.c: what the predecessor
  * preserved and each object's checksum, so that the successor can prove every
- * preserved byte survived. Layout in abi.ts (KHO_TEST_*).
+ * preserved byte survived. Layout below (KHO_TEST_*).
  */
-import {
-  KHO_TEST_COMPAT,
-  KHO_TEST_DATA_NODE,
-  KHO_TEST_FOLIO_ENTRY_SIZE,
-  KHO_TEST_MAGIC,
-  KHO_TEST_RANGE_ENTRY_SIZE,
-  KHO_TEST_UNFILLED_PROP,
-  PAGE_SIZE,
-} from "./kho.js";
+import { PAGE_SIZE } from "./page.js";
 import { ByteReader, ByteWriter, hex, u32leBytes, u64leBytes, u64ToNumber } from "../lib/bytes.js";
 import { FdtError, FdtRo, FdtWriter, propStringList } from "../fdt/index.js";
+
+/*
+ * The test sub-tree, after lib/test_kho.c. The sub-FDT's root has
+ * compatible = "kho-test-v1" and magic = <u32 native-endian 0x4b484f21>; its
+ * node "data" has:
+ *	nr_folios    u32 LE   entries in the folio table
+ *	nr_ranges    u32 LE   entries in the range table
+ *	folios_info  u64 LE   phys of the info blob (both tables, back to back)
+ *	csum         u64 LE   xxhash64 (seed 0) of the whole info blob
+ * The info blob (preserved with kho_preserve_phys) is:
+ *	struct { u64 phys_order; u64 csum; } folios[nr_folios];  // phys | order, xxhash64 of the folio
+ *	struct { u64 start; u64 size; u64 csum; } ranges[nr_ranges];
+ * When the scenario did not fill its memory (bookkeeping-only runs at tens of
+ * GiB), /data carries the empty property "unfilled" and every per-folio and
+ * per-range csum is 0; the successor then checks orders and restores only.
+ */
+export const KHO_TEST_FDT = "kho_test";
+export const KHO_TEST_COMPAT = "kho-test-v1";
+export const KHO_TEST_MAGIC = 0x4b484f21;
+export const KHO_TEST_DATA_NODE = "data";
+export const KHO_TEST_FOLIO_ENTRY_SIZE = 16;
+export const KHO_TEST_RANGE_ENTRY_SIZE = 24;
+/** Present (empty) on /data when the predecessor did not fill its memory. */
+export const KHO_TEST_UNFILLED_PROP = "unfilled";
 
 export interface KhoTestFolio {
   phys: number;

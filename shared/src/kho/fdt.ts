@@ -14,7 +14,7 @@
  * Building is sequential (fdt/sw.ts, as kho_finalize uses libfdt's sw API);
  * parsing is strict and names what is wrong.
  */
-import { KHO_FDT_COMPATIBLE, KHO_FDT_MEMORY_NODE, KHO_FDT_METADATA_PROP, KHO_FDT_SUB_FDT_PROP } from "../abi/kho.js";
+import { KHO_FDT_COMPATIBLE, KHO_FDT_MEMORY_NODE, KHO_FDT_METADATA_PROP, KHO_FDT_SUB_FDT_PROP } from "../abi/kho-fdt.js";
 import { u64leBytes } from "../lib/bytes.js";
 import { FdtError, FdtRo, FdtWriter, propStringList } from "../fdt/index.js";
 import type { KhoFormat } from "./formats/types.js";

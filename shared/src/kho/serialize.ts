@@ -10,17 +10,8 @@
  * Chunk pages are ordinary memory, not preserved: the successor walks them
  * while confined to scratch and then frees them.
  */
-import {
-  KHOSER_CHUNK_HDR_NEXT,
-  KHOSER_CHUNK_HDR_NUM_RANGES,
-  KHOSER_CHUNK_SIZE,
-  KHOSER_MEM_RANGE_DATA,
-  KHOSER_MEM_RANGE_SIZE_FIELD,
-  KHOSER_MEM_RANGE_START,
-  KHOSER_RANGES_PER_CHUNK,
-  PAGE_SIZE,
-  khoserRangeOffset,
-} from "../abi/kho.js";
+import { KHOSER_CHUNK_HDR_NEXT, KHOSER_CHUNK_HDR_NUM_RANGES, KHOSER_CHUNK_SIZE, KHOSER_MEM_RANGE_DATA, KHOSER_MEM_RANGE_SIZE_FIELD, KHOSER_MEM_RANGE_START, KHOSER_RANGES_PER_CHUNK, khoserRangeOffset } from "../abi/ranges.js";
+import { PAGE_SIZE } from "../abi/page.js";
 import { ByteReader, ByteWriter, hex } from "../lib/bytes.js";
 import type { PhysMem } from "../mm/physmem.js";
 import type { KhoMemRange, KhoMemTrack } from "./track.js";

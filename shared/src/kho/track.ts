@@ -14,16 +14,8 @@
  * ranges have equal data, so the stored set is canonical: the maximal runs of
  * equal data over the preserved pages.
  */
-import {
-  KHO_DATA_ORDER_MASK,
-  KHO_DATA_PHYS,
-  KHO_DATA_FOLIO,
-  KHO_DATA_VALID_MASK,
-  PAGE_SIZE,
-  khoDataFolio,
-  khoDataIsFolio,
-  khoDataOrder,
-} from "../abi/kho.js";
+import { KHO_DATA_ORDER_MASK, KHO_DATA_PHYS, KHO_DATA_FOLIO, KHO_DATA_VALID_MASK, khoDataFolio, khoDataIsFolio, khoDataOrder } from "../abi/ranges.js";
+import { PAGE_SIZE } from "../abi/page.js";
 import { BTree } from "../lib/btree.js";
 import { hex } from "../lib/bytes.js";
 

@@ -10,21 +10,8 @@
  * and treats the returned chunk pages as free memory once done.
  */
 import { KhoMetadataError } from "./formats/types.js";
-import {
-  KHOSER_CHUNK_HDR_NEXT,
-  KHOSER_CHUNK_HDR_NUM_RANGES,
-  KHOSER_CHUNK_SIZE,
-  KHOSER_MEM_RANGE_DATA,
-  KHOSER_MEM_RANGE_SIZE_FIELD,
-  KHOSER_MEM_RANGE_START,
-  KHOSER_RANGES_PER_CHUNK,
-  KHO_DATA_VALID_MASK,
-  PAGE_SHIFT,
-  PAGE_SIZE,
-  khoDataIsFolio,
-  khoDataOrder,
-  khoserRangeOffset,
-} from "../abi/kho.js";
+import { KHOSER_CHUNK_HDR_NEXT, KHOSER_CHUNK_HDR_NUM_RANGES, KHOSER_CHUNK_SIZE, KHOSER_MEM_RANGE_DATA, KHOSER_MEM_RANGE_SIZE_FIELD, KHOSER_MEM_RANGE_START, KHOSER_RANGES_PER_CHUNK, KHO_DATA_VALID_MASK, khoDataIsFolio, khoDataOrder, khoserRangeOffset } from "../abi/ranges.js";
+import { PAGE_SHIFT, PAGE_SIZE } from "../abi/page.js";
 import { ByteReader, hex } from "../lib/bytes.js";
 import type { PhysMem } from "../mm/physmem.js";
 import type { KhoMemRange } from "./track.js";

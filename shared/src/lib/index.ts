@@ -4,3 +4,4 @@ export * from "./bytes.js";
 export * from "./csum.js";
 export * from "./log.js";
 export * from "./prng.js";
+export * from "./size.js";

@@ -22,7 +22,7 @@
  *
  * Addresses and sizes are JS numbers (byte addresses, safe integers).
  */
-import { MAX_PAGE_ORDER, PAGE_SIZE } from "../abi/kho.js";
+import { MAX_PAGE_ORDER, PAGE_SIZE } from "../abi/page.js";
 import { BTree } from "../lib/btree.js";
 import { hex } from "../lib/bytes.js";
 

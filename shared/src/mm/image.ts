@@ -6,7 +6,7 @@
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import { PAGE_SIZE } from "../abi/kho.js";
+import { PAGE_SIZE } from "../abi/page.js";
 import { hex } from "../lib/bytes.js";
 import { checkPhysAccess, PhysMemError, type PageSource, type PhysMem } from "./physmem.js";
 

@@ -3,13 +3,24 @@
  * the early allocations, KHO scratch (kho_reserve_scratch) and the buddy
  * allocator that receives everything memblock leaves free.
  */
-import { PAGE_SIZE } from "../abi/kho.js";
+import { PAGE_SIZE } from "../abi/page.js";
 import { BuddyAllocator } from "./buddy.js";
 import { hex } from "../lib/bytes.js";
 import type { Logger } from "../lib/log.js";
 import { Memblock } from "./memblock.js";
 import { SparseMem, type PageSource, type PhysMem } from "./physmem.js";
-import { formatSize, type MachineConfig } from "../kho/out/scenario.js";
+import { formatSize } from "../lib/size.js";
+
+/** The simulated machine as configured (a scenario's machine section). */
+export interface MachineConfig {
+  ram: number;
+  ramBase: number;
+  maxOrder: number;
+  /** Reserved at the base of RAM for the kernel image at cold boot. */
+  kernelSize: number;
+  /** Scratch sizes; global undefined means the default (room for the successor's early allocations). */
+  scratch: { lowmem: number; global?: number | undefined };
+}
 
 /** struct kho_scratch: one scratch area. */
 export interface KhoScratch {

@@ -28,7 +28,7 @@
  * 2^53 - 1, and sizes are capped so that base + size never passes it, like
  * memblock_cap_size(). Anything else is rejected with a MemblockError.
  */
-import { PAGE_SIZE } from "../abi/kho.js";
+import { PAGE_SIZE } from "../abi/page.js";
 import { hex } from "../lib/bytes.js";
 
 /*

@@ -8,7 +8,7 @@
  *  - ImageMem (image.ts): read-only view of a memory.img on disk (kernel-b).
  * Memory use therefore grows with what is touched, never with RAM size.
  */
-import { PAGE_SIZE } from "../abi/kho.js";
+import { PAGE_SIZE } from "../abi/page.js";
 import { ByteReader, hex } from "../lib/bytes.js";
 
 /** Thrown when an access falls outside RAM. */

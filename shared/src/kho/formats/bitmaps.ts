@@ -76,7 +76,8 @@
  *    kernel, a bitmap once allocated is kept (and serialized) even when all
  *    its bits are clear again.
  */
-import { PAGE_SHIFT, PAGE_SIZE, khoDataFolio } from "../../abi/kho.js";
+import { PAGE_SHIFT, PAGE_SIZE } from "../../abi/page.js";
+import { khoDataFolio } from "../../abi/ranges.js";
 import { ByteReader, ByteWriter, hex, u32leBytes, u64leBytes } from "../../lib/bytes.js";
 import { FdtWriter, type FdtRo } from "../../fdt/index.js";
 import { KhoFdtError, readU64Prop, type KhoSubtree } from "../fdt.js";

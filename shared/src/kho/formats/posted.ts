@@ -61,22 +61,9 @@
  * remaining 7 pages of each order-5 block were never reserved and are free
  * memory to it anyway.
  */
-import {
-  KHOSER_CHUNK_HDR_NEXT,
-  KHOSER_CHUNK_HDR_NUM_RANGES,
-  KHOSER_CHUNK_HDR_SIZE,
-  KHOSER_MEM_RANGE_DATA,
-  KHOSER_MEM_RANGE_SIZE,
-  KHOSER_MEM_RANGE_SIZE_FIELD,
-  KHOSER_MEM_RANGE_START,
-  KHO_DATA_VALID_MASK,
-  KHO_FDT_MEMORY_PATH,
-  KHO_FDT_METADATA_PROP,
-  PAGE_SIZE,
-  khoDataIsFolio,
-  khoDataOrder,
-  khoserRangeOffset,
-} from "../../abi/kho.js";
+import { KHOSER_CHUNK_HDR_NEXT, KHOSER_CHUNK_HDR_NUM_RANGES, KHOSER_CHUNK_HDR_SIZE, KHOSER_MEM_RANGE_DATA, KHOSER_MEM_RANGE_SIZE, KHOSER_MEM_RANGE_SIZE_FIELD, KHOSER_MEM_RANGE_START, KHO_DATA_VALID_MASK, khoDataIsFolio, khoDataOrder, khoserRangeOffset } from "../../abi/ranges.js";
+import { KHO_FDT_MEMORY_PATH, KHO_FDT_METADATA_PROP } from "../../abi/kho-fdt.js";
+import { PAGE_SIZE } from "../../abi/page.js";
 import { BTree } from "../../lib/btree.js";
 import { ByteReader, ByteWriter, hex } from "../../lib/bytes.js";
 import type { FdtRo } from "../../fdt/index.js";

@@ -90,7 +90,8 @@
  * runs, never with pages). Errors are KhoRadixWalkError with code and
  * location (node level, walk index, phys, entry or bit, byte offset).
  */
-import { PAGE_SHIFT, PAGE_SIZE, khoDataFolio, khoDataIsFolio, khoDataOrder } from "../../abi/kho.js";
+import { PAGE_SHIFT, PAGE_SIZE } from "../../abi/page.js";
+import { khoDataFolio, khoDataIsFolio, khoDataOrder } from "../../abi/ranges.js";
 import { ByteWriter, hex, u64leBytes } from "../../lib/bytes.js";
 import { FdtWriter, type FdtRo } from "../../fdt/index.js";
 import { readU64Prop, type KhoSubtree } from "../fdt.js";

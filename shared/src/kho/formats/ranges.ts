@@ -4,7 +4,8 @@
  * with its data, serialized into page-sized chunks of 170 {start, size, data}
  * entries; the KHO FDT has /preserved-memory/metadata = the first chunk.
  */
-import { KHO_FDT_MEMORY_PATH, KHO_FDT_METADATA_PROP, KHOSER_CHUNK_SIZE } from "../../abi/kho.js";
+import { KHO_FDT_MEMORY_PATH, KHO_FDT_METADATA_PROP } from "../../abi/kho-fdt.js";
+import { KHOSER_CHUNK_SIZE } from "../../abi/ranges.js";
 import type { FdtRo } from "../../fdt/index.js";
 import { buildKhoFdt, readU64Prop, type KhoSubtree } from "../fdt.js";
 import type { PhysMem } from "../../mm/physmem.js";

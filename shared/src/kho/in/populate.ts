@@ -4,7 +4,9 @@
  * and the KHO FDT. Any failure means "boot without KHO": KhoPopulateError says
  * exactly why.
  */
-import { BOOT_KHO_FDT_PROP, BOOT_KHO_SCRATCH_PROP, KHO_FDT_MAX_SIZE, KHO_SCRATCH_SIZE, PAGE_SIZE } from "../../abi/kho.js";
+import { BOOT_KHO_FDT_PROP, BOOT_KHO_SCRATCH_PROP, KHO_SCRATCH_SIZE } from "../../abi/boot-dtb.js";
+import { KHO_FDT_MAX_SIZE } from "../../abi/kho-fdt.js";
+import { PAGE_SIZE } from "../../abi/page.js";
 import type { BootInfo } from "../../abi/boot-dtb.js";
 import { ByteReader, hex, u64ToNumber } from "../../lib/bytes.js";
 import { KHO_FORMATS } from "../formats/index.js";

@@ -7,7 +7,8 @@
  * State is one lazily created bitmap per folio run (a bit per folio), so the
  * cost follows what was preserved, not RAM size.
  */
-import { PAGE_SIZE, khoDataIsFolio, khoDataOrder } from "../../abi/kho.js";
+import { PAGE_SIZE } from "../../abi/page.js";
+import { khoDataIsFolio, khoDataOrder } from "../../abi/ranges.js";
 import { hex } from "../../lib/bytes.js";
 import { type KhoMemRange } from "../track.js";
 

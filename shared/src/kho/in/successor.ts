@@ -15,7 +15,8 @@
  *  5. leave scratch-only mode and release everything not reserved;
  *  6. restore every folio the kho_test sub-tree lists and verify checksums.
  */
-import { KHO_TEST_FDT, PAGE_SIZE } from "../../abi/kho.js";
+import { KHO_TEST_FDT } from "../../abi/kho-test.js";
+import { PAGE_SIZE } from "../../abi/page.js";
 import { KhoFdtError, khoRetrieveSubtree, type KhoFdt } from "../fdt.js";
 import { KhoPopulateError, khoPopulate } from "./populate.js";
 import { KhoTestError, FolioTable, decodeKhoTestInfo, khoTestInfoSize, parseKhoTestFdt } from "../../abi/kho-test.js";

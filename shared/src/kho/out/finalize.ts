@@ -5,7 +5,10 @@
  * nor preserved), then write the KHO FDT and build the boot DTB that points at
  * it and at the scratch array.
  */
-import { KHO_FDT_MAX_SIZE, KHO_SCRATCH_SIZE, KHO_TEST_FDT, PAGE_SIZE } from "../../abi/kho.js";
+import { KHO_FDT_MAX_SIZE } from "../../abi/kho-fdt.js";
+import { KHO_SCRATCH_SIZE } from "../../abi/boot-dtb.js";
+import { KHO_TEST_FDT } from "../../abi/kho-test.js";
+import { PAGE_SIZE } from "../../abi/page.js";
 import { buildBootDtb } from "../../abi/boot-dtb.js";
 import { ByteWriter, hex } from "../../lib/bytes.js";
 import { csum64 } from "../../lib/csum.js";

@@ -1,9 +1,10 @@
 /* report.json of a handoff (kernel-a, or kernel-b handing off again): what was preserved, in list order. No timings: same inputs, same bytes. */
-import { PAGE_SIZE } from "../../abi/kho.js";
+import { PAGE_SIZE } from "../../abi/page.js";
 import { hex } from "../../lib/bytes.js";
 import type { Handoff } from "./finalize.js";
 import type { Machine } from "../../mm/machine.js";
-import { formatSize, type Scenario } from "./scenario.js";
+import { formatSize } from "../../lib/size.js";
+import type { Scenario } from "./scenario.js";
 import type { WorkloadResult } from "./workload.js";
 
 /** Bytes of what is still preserved and was filled (checksummed), i.e. what a successor verifies. */

@@ -6,8 +6,10 @@
  */
 import * as fs from "node:fs";
 import { z } from "zod";
-import { MAX_PAGE_ORDER, PAGE_SIZE } from "../../abi/kho.js";
+import { MAX_PAGE_ORDER, PAGE_SIZE } from "../../abi/page.js";
 import { hex } from "../../lib/bytes.js";
+import { formatSize, parseSize } from "../../lib/size.js";
+import type { MachineConfig } from "../../mm/machine.js";
 
 /** Thrown for a scenario that cannot be run; `path` is the JSON path. */
 export class ScenarioError extends Error {
@@ -21,37 +23,10 @@ export class ScenarioError extends Error {
   }
 }
 
-const UNITS: Record<string, number> = { "": 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
 /** Largest RAM khosim simulates: addresses must stay far below 2^53. */
 export const MAX_RAM = 2 ** 44; // 16 TiB
 /** Highest MAX_PAGE_ORDER a simulated machine may be configured with. */
 export const MAX_CONFIG_ORDER = 18;
-
-/**
- * parseSize - "4K", "512M", "1G", "1T", "0x40000000", "4096" or a number, to
- * bytes. Returns undefined when it is not a non-negative safe integer.
- */
-export function parseSize(v: string | number): number | undefined {
-  if (typeof v === "number") return Number.isSafeInteger(v) && v >= 0 ? v : undefined;
-  const s = v.trim();
-  if (/^0x[0-9a-f]+$/i.test(s)) {
-    const n = Number.parseInt(s, 16);
-    return Number.isSafeInteger(n) ? n : undefined;
-  }
-  const m = /^(\d+)\s*([KMGT]?)(i?B)?$/i.exec(s);
-  if (!m) return undefined;
-  const n = Number(m[1]) * UNITS[m[2]!.toUpperCase()]!;
-  return Number.isSafeInteger(n) ? n : undefined;
-}
-
-/** Human size: 1G, 512M, 4K, or hex bytes when not a whole unit. */
-export function formatSize(n: number): string {
-  for (const u of ["T", "G", "M", "K"]) {
-    const f = UNITS[u]!;
-    if (n >= f && n % f === 0) return `${n / f}${u}`;
-  }
-  return `${n}`;
-}
 
 const size = z.union([z.number(), z.string()]).transform((v, ctx) => {
   const n = parseSize(v);
@@ -126,7 +101,9 @@ const ScenarioSchema = z.strictObject({
 
 export type Scenario = z.output<typeof ScenarioSchema>;
 export type ScenarioOp = Scenario["ops"][number];
-export type MachineConfig = Scenario["machine"];
+/* The machine section is exactly what mm boots. */
+const _machineIsConfig: MachineConfig = {} as Scenario["machine"];
+void _machineIsConfig;
 
 function pathString(path: readonly PropertyKey[]): string {
   let s = "";

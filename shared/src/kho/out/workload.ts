@@ -5,7 +5,7 @@
  * preserve them in the tracker. Everything is recorded so that finalize can
  * write the kho_test sub-tree and the successor can verify every byte.
  */
-import { PAGE_SIZE } from "../../abi/kho.js";
+import { PAGE_SIZE } from "../../abi/page.js";
 import { hex } from "../../lib/bytes.js";
 import { csum64 } from "../../lib/csum.js";
 import { FolioTable } from "../../abi/kho-test.js";
