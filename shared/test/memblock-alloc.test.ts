@@ -17,7 +17,7 @@ import {
   MemblockError,
   SMP_CACHE_BYTES,
   type MemblockTypeName,
-} from "../src/mm/memblock.js";
+} from "../src/mm/memblock/index.js";
 
 const SZ_2 = 2;
 const SZ_512 = 0x200;

@@ -19,7 +19,7 @@ import {
   memblockFlagNames,
   type MemblockRegion,
   type MemblockTypeName,
-} from "../src/mm/memblock.js";
+} from "../src/mm/memblock/index.js";
 
 const SZ_1K = 0x400;
 const SZ_2K = 0x800;

@@ -19,7 +19,7 @@ import {
   MEMBLOCK_RSRV_NOINIT,
   Memblock,
   type PhysRange,
-} from "../src/mm/memblock.js";
+} from "../src/mm/memblock/index.js";
 
 /** Pages in the model's address space (operations may reach past PAGES). */
 const PAGES = 48;
