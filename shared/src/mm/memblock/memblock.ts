@@ -233,11 +233,6 @@ export class Memblock extends MemblockAlloc {
     this.khoScratchOnly = false;
   }
 
-  /** True while in KHO scratch-only mode. */
-  memblockKhoScratchOnly(): boolean {
-    return this.khoScratchOnly;
-  }
-
   /** memblockSetBottomUp - choose the allocation direction (the kernel default is top-down). */
   memblockSetBottomUp(enable: boolean): void {
     this.bottomUp = enable;
