@@ -65,6 +65,15 @@ export class Chunk {
     this.len = newLen;
   }
 
+  /** Append one region. */
+  push(base: number, size: number, flags: number): void {
+    this.reserve(this.len + 1);
+    this.base[this.len] = base;
+    this.size[this.len] = size;
+    this.flags[this.len] = flags;
+    this.len++;
+  }
+
   /** Append entries [from, to) of @other. */
   appendFrom(other: Chunk, from: number, to: number): void {
     const n = to - from;

@@ -5,9 +5,11 @@
  *
  * The kernel's list is one array; here it is cut into chunks found by
  * binary search, so an update only touches the regions it overlaps plus
- * their two neighbours: appending in ascending order is O(1) amortized and
- * a random insertion costs O(log n + chunk size). Results are those of the
- * kernel's linear scans.
+ * their two neighbours: a random insertion costs O(log n + chunk size).
+ * A reserve at or past the end of the last region, and a flag change of
+ * exactly the last region, are O(1) (addAtTail, setClrFlagAtTail), as
+ * memblock's append-and-merge is. Results are those of the kernel's linear
+ * scans.
  */
 import { hex } from "../../lib/bytes.js";
 import { Chunk } from "./chunk.js";
@@ -260,6 +262,7 @@ export class MemblockType {
    */
   addRange(base: number, size: number, flags: number): void {
     if (size === 0) return;
+    if (this.addAtTail(base, size, flags)) return;
     const end = base + size;
     const from = this.firstEndingAbove(base);
     const run: MemblockRegion[] = [];
@@ -284,6 +287,30 @@ export class MemblockType {
     if (added === 0) return;
     this.totalSize += added;
     this.mergeAndReplace(from, to, run);
+  }
+
+  /**
+   * The O(1) case of addRange(): [base, base + size) starts at or past the
+   * end of the last region, as a successor's ascending walk reserves. The
+   * kernel then appends a region, which memblock_merge_regions() folds
+   * into the last one when they touch with equal flags; do that directly.
+   * Return: false when the general path must run (empty list, full chunk).
+   */
+  private addAtTail(base: number, size: number, flags: number): boolean {
+    const lc = this.chunks[this.chunks.length - 1];
+    if (lc === undefined) return false;
+    const li = lc.len - 1;
+    const lastEnd = lc.end(li);
+    if (base < lastEnd) return false;
+    if (base === lastEnd && lc.flags[li] === flags) {
+      lc.size[li] = lc.size[li]! + size;
+    } else {
+      if (lc.len >= this.chunkMax) return false;
+      lc.push(base, size, flags);
+      this.cnt++;
+    }
+    this.totalSize += size;
+    return true;
   }
 
   /**
@@ -350,6 +377,7 @@ export class MemblockType {
    */
   setClrFlag(base: number, size: number, set: boolean, flag: number): void {
     if (size === 0) return;
+    if (this.setClrFlagAtTail(base, size, set, flag)) return;
     const end = base + size;
     const from = this.firstEndingAbove(base);
     let to = from;
@@ -371,6 +399,35 @@ export class MemblockType {
     // Splitting and merging back with unchanged flags is the identity.
     if (!changes) return;
     this.mergeAndReplace(from, to, run);
+  }
+
+  /**
+   * The O(1) case of setClrFlag(): the range starts at the last region and
+   * covers it (memblock_reserved_mark_noinit() right after the
+   * memblock_reserve() of the same block). Only that region changes, and
+   * it can only merge with the one before it.
+   * Return: false when the general path must run.
+   */
+  private setClrFlagAtTail(base: number, size: number, set: boolean, flag: number): boolean {
+    const lc = this.chunks[this.chunks.length - 1];
+    if (lc === undefined) return false;
+    const li = lc.len - 1;
+    if (base !== lc.base[li] || base + size < lc.end(li)) return false;
+    const old = lc.flags[li]!;
+    const flags = set ? old | flag : old & ~flag;
+    if (flags === old) return true;
+    const pc = li > 0 ? lc : this.chunks[this.chunks.length - 2];
+    const pi = li > 0 ? li - 1 : pc ? pc.len - 1 : -1;
+    if (pc === undefined || pc.end(pi) !== base || pc.flags[pi] !== flags) {
+      lc.flags[li] = flags;
+      return true;
+    }
+    // Merging empties the last chunk when the region is its only one.
+    if (li === 0) return false;
+    lc.size[li - 1] = lc.size[li - 1]! + lc.size[li]!;
+    lc.len--;
+    this.cnt--;
+    return true;
   }
 
   /**
