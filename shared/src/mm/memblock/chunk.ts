@@ -22,12 +22,12 @@ export class Chunk {
     this.flags = new Int32Array(capacity);
   }
 
-  /** End of region @i. */
+  /** end - end of region @i. */
   end(i: number): number {
     return this.base[i]! + this.size[i]!;
   }
 
-  /** A copy of region @i. */
+  /** get - a copy of region @i. */
   get(i: number): MemblockRegion {
     return { base: this.base[i]!, size: this.size[i]!, flags: this.flags[i]! };
   }
@@ -46,7 +46,7 @@ export class Chunk {
     this.flags = flags;
   }
 
-  /** Replace entries [from, to) by @items. */
+  /** splice - replace entries [from, to) by @items. */
   splice(from: number, to: number, items: readonly MemblockRegion[]): void {
     const k = items.length;
     const newLen = this.len - (to - from) + k;
@@ -65,7 +65,7 @@ export class Chunk {
     this.len = newLen;
   }
 
-  /** Append one region. */
+  /** push - append one region. */
   push(base: number, size: number, flags: number): void {
     this.reserve(this.len + 1);
     this.base[this.len] = base;
@@ -74,7 +74,7 @@ export class Chunk {
     this.len++;
   }
 
-  /** Append entries [from, to) of @other. */
+  /** appendFrom - append entries [from, to) of @other. */
   appendFrom(other: Chunk, from: number, to: number): void {
     const n = to - from;
     this.reserve(this.len + n);

@@ -24,7 +24,7 @@ export interface Pos {
   i: number;
 }
 
-/** End of region @r. */
+/** regionEnd - end of region @r (base + size). */
 export function regionEnd(r: MemblockRegion): number {
   return r.base + r.size;
 }
@@ -73,30 +73,35 @@ export class MemblockType {
 
   /* ------------------------------ positions ----------------------------- */
 
+  /** isEnd - true when @p is the end position (past the last region). */
   isEnd(p: Pos): boolean {
     return p.c >= this.chunks.length;
   }
 
+  /** at - a copy of the region at @p. */
   at(p: Pos): MemblockRegion {
     return this.chunks[p.c]!.get(p.i);
   }
 
+  /** next - the position after @p (the end position after the last region). */
   next(p: Pos): Pos {
     const chunk = this.chunks[p.c]!;
     return p.i + 1 < chunk.len ? { c: p.c, i: p.i + 1 } : { c: p.c + 1, i: 0 };
   }
 
-  /** Position before @p, or null at the start. */
+  /** prev - the position before @p, or null at the start. */
   prev(p: Pos): Pos | null {
     if (p.i > 0) return { c: p.c, i: p.i - 1 };
     if (p.c === 0) return null;
     return { c: p.c - 1, i: this.chunks[p.c - 1]!.len - 1 };
   }
 
+  /** first - a copy of the first region, if any. */
   first(): MemblockRegion | undefined {
     return this.chunks[0]?.get(0);
   }
 
+  /** last - a copy of the last region, if any. */
   last(): MemblockRegion | undefined {
     const chunk = this.chunks[this.chunks.length - 1];
     return chunk?.get(chunk.len - 1);
@@ -119,10 +124,11 @@ export class MemblockType {
   }
 
   /**
-   * First region that ends above @addr: the first that can overlap
-   * [addr, ...). Bases and ends both increase along the list: find the
-   * chunk by its first base, then bisect inside it; if all its regions end
-   * at or below @addr, the answer is the next chunk's first region.
+   * firstEndingAbove - position of the first region that ends above
+   * @addr: the first that can overlap [addr, ...). Bases and ends both
+   * increase along the list: find the chunk by its first base, then bisect
+   * inside it; if all its regions end at or below @addr, the answer is the
+   * next chunk's first region.
    */
   firstEndingAbove(addr: number): Pos {
     const c = this.chunkFor(addr, false);
@@ -139,7 +145,7 @@ export class MemblockType {
     return { c, i: a };
   }
 
-  /** Last region that starts below @addr, or null. */
+  /** lastStartingBelow - position of the last region that starts below @addr, or null. */
   lastStartingBelow(addr: number): Pos | null {
     const c = this.chunkFor(addr, true);
     if (c < 0) return null;
@@ -155,7 +161,7 @@ export class MemblockType {
     return { c, i: a };
   }
 
-  /** Region containing @addr, or undefined. */
+  /** search - a copy of the region containing @addr, or undefined (memblock_search()). */
   search(addr: number): MemblockRegion | undefined {
     const p = this.firstEndingAbove(addr);
     if (this.isEnd(p)) return undefined;
