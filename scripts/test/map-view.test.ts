@@ -7,7 +7,8 @@ import { KHO_DATA_FOLIO, PAGE_SIZE } from "@khosim/shared/abi";
 import { flattenRegions, type Region } from "../src/inspect.js";
 import { mapClassIndex } from "../src/map/classes.js";
 import { mapBuild, mapGeometry, mapHtml, type MapSource } from "../src/map/html.js";
-import { mapAggregateView, mapDescribe, mapFit, mapOverview, mapPan, mapPrepare, mapRenderSvg, mapRuns, mapSize, mapViewSource, mapZoom } from "../src/map/view.js";
+import { mapViewSource } from "../src/map/script.js";
+import { mapAggregateView, mapDescribe, mapFit, mapOverview, mapPan, mapPrepare, mapRenderSvg, mapRuns, mapSize, mapZoom } from "../src/map/view.js";
 import type { MapWindow } from "../src/map/types.js";
 
 const P = PAGE_SIZE;

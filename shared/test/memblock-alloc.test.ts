@@ -16,34 +16,26 @@ import {
   Memblock,
   MemblockError,
   SMP_CACHE_BYTES,
-  type MemblockTypeName,
-} from "../src/mm/memblock.js";
-
-const SZ_2 = 2;
-const SZ_512 = 0x200;
-const SZ_4K = 0x1000;
-const SZ_8K = 0x2000;
-const SZ_16K = 0x4000;
-const SZ_64K = 0x10000;
-const SZ_1M = 0x100000;
-const SZ_2M = 0x200000;
-const SZ_16M = 0x1000000;
-const SZ_256M = 0x10000000;
-const SZ_1G = 0x40000000;
+} from "../src/mm/memblock/index.js";
+import {
+  SZ_2,
+  SZ_1G,
+  SZ_1M,
+  SZ_2M,
+  SZ_4K,
+  SZ_8K,
+  SZ_16K,
+  SZ_16M,
+  SZ_512,
+  SZ_64K,
+  SZ_256M,
+  expectRegions,
+} from "./memblock-common.js";
 
 /** Simulated RAM for the allocation tests: [MEM_BASE, MEM_BASE + MEM_SIZE). */
 const MEM_BASE = SZ_256M;
 const MEM_SIZE = SZ_16K;
 const MEM_END = MEM_BASE + MEM_SIZE;
-
-type R = [base: number, size: number, flags?: number];
-
-function expectRegions(m: Memblock, type: MemblockTypeName, want: R[]): void {
-  expect(m.regions(type)).toEqual(want.map(([base, size, flags]) => ({ base, size, flags: flags ?? MEMBLOCK_NONE })));
-  expect(m.regionCount(type)).toBe(want.length);
-  expect(m.totalSize(type)).toBe(want.reduce((t, [, size]) => t + size, 0));
-  m.memblockSelfCheck();
-}
 
 function setupMemblock(): Memblock {
   const m = new Memblock();
@@ -252,7 +244,6 @@ describe("KHO scratch-only mode", () => {
 
   it("allocations come from scratch although higher memory is free", () => {
     const m = successor();
-    expect(m.memblockKhoScratchOnly()).toBe(true);
     expect(m.memblockPhysAlloc(SZ_4K, SZ_4K)).toBe(SZ_1G + SZ_1M - SZ_4K);
     expect(m.memblockPhysAlloc(SZ_64K, SZ_64K)).toBe(SZ_1G + SZ_1M - 2 * SZ_64K);
   });
@@ -299,7 +290,6 @@ describe("KHO scratch-only mode", () => {
   it("leaving scratch-only mode allocates top-down from all memory again", () => {
     const m = successor();
     m.memblockClearKhoScratchOnly();
-    expect(m.memblockKhoScratchOnly()).toBe(false);
     expect(m.memblockPhysAlloc(SZ_4K, SZ_4K)).toBe(SZ_1G + SZ_16M - SZ_4K);
   });
 

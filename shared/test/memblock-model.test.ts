@@ -19,7 +19,7 @@ import {
   MEMBLOCK_RSRV_NOINIT,
   Memblock,
   type PhysRange,
-} from "../src/mm/memblock.js";
+} from "../src/mm/memblock/index.js";
 
 /** Pages in the model's address space (operations may reach past PAGES). */
 const PAGES = 48;
@@ -223,6 +223,38 @@ describe("memblock vs a page-set model", () => {
       for (const op of ops) {
         step(m, model, op);
         check(m, model);
+      }
+    },
+  );
+
+  /**
+   * A successor's stream: blocks at increasing addresses, touching the last
+   * one, after a gap or overlapping it by a page, each reserved (maybe for
+   * the kernel) and maybe marked NOINIT right after. Most steps take the
+   * O(1) paths at the tail of the list, including at chunk boundaries.
+   */
+  const tailStreamArb = fc.array(
+    fc.record({
+      gap: fc.integer({ min: -1, max: 2 }),
+      n: fc.integer({ min: 1, max: 3 }),
+      kind: fc.constantFrom("reserve" as const, "reserveKern" as const, "reserve+noinit" as const, "noinit" as const),
+    }),
+    { minLength: 1, maxLength: 12 },
+  );
+
+  test.prop([fc.constantFrom(2, 3, 4, 1024), tailStreamArb], { numRuns: 400 })(
+    "ascending reserve / reserve_kern / mark_noinit streams at the tail match the model",
+    (chunkMax, stream) => {
+      const m = new Memblock({ chunkMax });
+      const model = new Model();
+      let p = 0;
+      for (const { gap, n, kind } of stream) {
+        p = Math.max(0, p + gap);
+        if (kind === "reserveKern") step(m, model, { op: "reserveKern", p, n });
+        if (kind === "reserve" || kind === "reserve+noinit") step(m, model, { op: "reserve", p, n });
+        if (kind === "reserve+noinit" || kind === "noinit") step(m, model, { op: "noinit", p, n });
+        check(m, model);
+        p += n;
       }
     },
   );

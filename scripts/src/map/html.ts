@@ -7,7 +7,8 @@ import type { Region } from "../inspect.js";
 import { mapClassIndex, mapClassKey, mapClasses } from "./classes.js";
 import { MAP_DEFAULT_DETAIL, mapDataset, mapDiffPieces, mapMarks, mapPiecesFromRegions, type MapPieces } from "./layout.js";
 import type { MapDataset, MapDoc, MapGeometry } from "./types.js";
-import { mapCount, mapEsc, mapHex, mapOverview, mapPrepare, mapRenderSvg, mapSize, mapViewSource } from "./view.js";
+import { mapViewSource } from "./script.js";
+import { mapCount, mapEsc, mapHex, mapOverview, mapPrepare, mapRenderSvg, mapSize } from "./view.js";
 
 /** What the map needs from a handoff (openHandoff's HandoffView has all of it). */
 export interface MapSource {

@@ -3,4 +3,6 @@ export * from "./types.js";
 export * from "./classes.js";
 export * from "./layout.js";
 export * from "./view.js";
+export * from "./client.js";
+export * from "./script.js";
 export * from "./html.js";

@@ -2,5 +2,5 @@
 export * from "./buddy.js";
 export * from "./image.js";
 export * from "./machine.js";
-export * from "./memblock.js";
+export * from "./memblock/index.js";
 export * from "./physmem.js";

@@ -7,7 +7,7 @@ import { PAGE_SIZE } from "../abi/page.js";
 import { BuddyAllocator } from "./buddy.js";
 import { hex } from "../lib/bytes.js";
 import type { Logger } from "../lib/log.js";
-import { Memblock } from "./memblock.js";
+import { Memblock } from "./memblock/index.js";
 import { SparseMem, type PageSource, type PhysMem } from "./physmem.js";
 import { formatSize } from "../lib/size.js";
 

@@ -22,7 +22,7 @@ import { KhoPopulateError, khoPopulate } from "./populate.js";
 import { KhoTestError, FolioTable, decodeKhoTestInfo, khoTestInfoSize, parseKhoTestFdt } from "../../abi/kho-test.js";
 import { BoundsError, ByteReader, hex, u64ToNumber } from "../../lib/bytes.js";
 import { KhoMetadataError } from "../formats/types.js";
-import { Memblock, MEMBLOCK_RSRV_NOINIT, MemblockError } from "../../mm/memblock.js";
+import { Memblock, MEMBLOCK_RSRV_NOINIT, MemblockError } from "../../mm/memblock/index.js";
 import { PhysMemError, type PhysMem } from "../../mm/physmem.js";
 import { csum64 } from "../../lib/csum.js";
 import type { Logger } from "../../lib/log.js";

@@ -1,0 +1,86 @@
+/*
+ * Storage for one run of consecutive memblock regions as parallel typed
+ * arrays (struct of arrays): no object per region, so moving regions is a
+ * plain memory copy and a million regions cost the garbage collector
+ * nothing. Addresses are safe integers, exact in a Float64Array.
+ */
+import type { MemblockRegion } from "./types.js";
+
+/**
+ * Chunk - regions [0, len) of one run, in the order of the kernel's array.
+ * Capacity grows by doubling; MemblockType keeps len within its bounds.
+ */
+export class Chunk {
+  base: Float64Array;
+  size: Float64Array;
+  flags: Int32Array;
+  len = 0;
+
+  constructor(capacity: number) {
+    this.base = new Float64Array(capacity);
+    this.size = new Float64Array(capacity);
+    this.flags = new Int32Array(capacity);
+  }
+
+  /** end - end of region @i. */
+  end(i: number): number {
+    return this.base[i]! + this.size[i]!;
+  }
+
+  /** get - a copy of region @i. */
+  get(i: number): MemblockRegion {
+    return { base: this.base[i]!, size: this.size[i]!, flags: this.flags[i]! };
+  }
+
+  private reserve(capacity: number): void {
+    if (capacity <= this.base.length) return;
+    const cap = Math.max(capacity, this.base.length * 2);
+    const base = new Float64Array(cap);
+    const size = new Float64Array(cap);
+    const flags = new Int32Array(cap);
+    base.set(this.base.subarray(0, this.len));
+    size.set(this.size.subarray(0, this.len));
+    flags.set(this.flags.subarray(0, this.len));
+    this.base = base;
+    this.size = size;
+    this.flags = flags;
+  }
+
+  /** splice - replace entries [from, to) by @items. */
+  splice(from: number, to: number, items: readonly MemblockRegion[]): void {
+    const k = items.length;
+    const newLen = this.len - (to - from) + k;
+    this.reserve(newLen);
+    if (to !== from + k && to < this.len) {
+      this.base.copyWithin(from + k, to, this.len);
+      this.size.copyWithin(from + k, to, this.len);
+      this.flags.copyWithin(from + k, to, this.len);
+    }
+    for (let j = 0; j < k; j++) {
+      const r = items[j]!;
+      this.base[from + j] = r.base;
+      this.size[from + j] = r.size;
+      this.flags[from + j] = r.flags;
+    }
+    this.len = newLen;
+  }
+
+  /** push - append one region. */
+  push(base: number, size: number, flags: number): void {
+    this.reserve(this.len + 1);
+    this.base[this.len] = base;
+    this.size[this.len] = size;
+    this.flags[this.len] = flags;
+    this.len++;
+  }
+
+  /** appendFrom - append entries [from, to) of @other. */
+  appendFrom(other: Chunk, from: number, to: number): void {
+    const n = to - from;
+    this.reserve(this.len + n);
+    this.base.set(other.base.subarray(from, to), this.len);
+    this.size.set(other.size.subarray(from, to), this.len);
+    this.flags.set(other.flags.subarray(from, to), this.len);
+    this.len += n;
+  }
+}

@@ -1,0 +1,471 @@
+/*
+ * struct memblock_type: one sorted region list and the operations
+ * mm/memblock.c performs on it (memblock_add_range, memblock_remove_range,
+ * memblock_isolate_range, memblock_setclr_flag, memblock_merge_regions).
+ *
+ * The kernel's list is one array; here it is cut into chunks found by
+ * binary search, so an update only touches the regions it overlaps plus
+ * their two neighbours: a random insertion costs O(log n + chunk size).
+ * A reserve at or past the end of the last region, and a flag change of
+ * exactly the last region, are O(1) (addAtTail, setClrFlagAtTail), as
+ * memblock's append-and-merge is. Results are those of the kernel's linear
+ * scans.
+ */
+import { hex } from "../../lib/bytes.js";
+import { Chunk } from "./chunk.js";
+import { PHYS_ADDR_MAX, type MemblockRegion, type MemblockTypeName } from "./types.js";
+
+/** A chunk is split when it grows past this many regions (default). */
+export const CHUNK_MAX = 1024;
+
+/** Position of a region: chunk index and index inside the chunk. */
+export interface Pos {
+  c: number;
+  i: number;
+}
+
+/** regionEnd - end of region @r (base + size). */
+export function regionEnd(r: MemblockRegion): number {
+  return r.base + r.size;
+}
+
+/**
+ * Merge touching regions with equal flags in a sorted run (the core of
+ * memblock_merge_regions()). May grow the size of regions in @run.
+ */
+function mergeRun(run: MemblockRegion[]): MemblockRegion[] {
+  const out: MemblockRegion[] = [];
+  for (const r of run) {
+    const last = out[out.length - 1];
+    if (last && regionEnd(last) === r.base && last.flags === r.flags) last.size += r.size;
+    else out.push(r);
+  }
+  return out;
+}
+
+/**
+ * MemblockType - one memblock_type: regions sorted by base, non-overlapping
+ * and merged, held in chunks of at most chunkMax so that insertions and
+ * removals move at most one chunk. Concatenating the chunks gives the
+ * kernel's array. Positions are valid until the next modification; the end
+ * position is { c: chunks.length, i: 0 }. Regions read through at() are
+ * copies.
+ */
+export class MemblockType {
+  chunks: Chunk[] = [];
+  /** Base of each chunk's first region: a flat number array the searches bisect. */
+  private firstBase: number[] = [];
+  cnt = 0;
+  totalSize = 0;
+  /** A chunk this small is merged into a neighbour when they fit together. */
+  private readonly chunkMin: number;
+
+  constructor(
+    readonly name: MemblockTypeName,
+    private readonly chunkMax: number,
+  ) {
+    this.chunkMin = Math.max(1, chunkMax >>> 3);
+  }
+
+  private newChunk(): Chunk {
+    return new Chunk(this.chunkMax + 1);
+  }
+
+  /* ------------------------------ positions ----------------------------- */
+
+  /** isEnd - true when @p is the end position (past the last region). */
+  isEnd(p: Pos): boolean {
+    return p.c >= this.chunks.length;
+  }
+
+  /** at - a copy of the region at @p. */
+  at(p: Pos): MemblockRegion {
+    return this.chunks[p.c]!.get(p.i);
+  }
+
+  /** next - the position after @p (the end position after the last region). */
+  next(p: Pos): Pos {
+    const chunk = this.chunks[p.c]!;
+    return p.i + 1 < chunk.len ? { c: p.c, i: p.i + 1 } : { c: p.c + 1, i: 0 };
+  }
+
+  /** prev - the position before @p, or null at the start. */
+  prev(p: Pos): Pos | null {
+    if (p.i > 0) return { c: p.c, i: p.i - 1 };
+    if (p.c === 0) return null;
+    return { c: p.c - 1, i: this.chunks[p.c - 1]!.len - 1 };
+  }
+
+  /** first - a copy of the first region, if any. */
+  first(): MemblockRegion | undefined {
+    return this.chunks[0]?.get(0);
+  }
+
+  /** last - a copy of the last region, if any. */
+  last(): MemblockRegion | undefined {
+    const chunk = this.chunks[this.chunks.length - 1];
+    return chunk?.get(chunk.len - 1);
+  }
+
+  /* ------------------------------- search ------------------------------- */
+
+  /** Index of the last chunk whose first region starts at or below @addr (< @addr if @strict); -1 if none. */
+  private chunkFor(addr: number, strict: boolean): number {
+    const fb = this.firstBase;
+    let lo = 0;
+    let hi = fb.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const v = fb[mid]!;
+      if (strict ? v < addr : v <= addr) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo - 1;
+  }
+
+  /**
+   * firstEndingAbove - position of the first region that ends above
+   * @addr: the first that can overlap [addr, ...). Bases and ends both
+   * increase along the list: find the chunk by its first base, then bisect
+   * inside it; if all its regions end at or below @addr, the answer is the
+   * next chunk's first region.
+   */
+  firstEndingAbove(addr: number): Pos {
+    const c = this.chunkFor(addr, false);
+    if (c < 0) return { c: 0, i: 0 };
+    const chunk = this.chunks[c]!;
+    if (chunk.end(chunk.len - 1) <= addr) return { c: c + 1, i: 0 };
+    let a = 0;
+    let b = chunk.len - 1;
+    while (a < b) {
+      const mid = (a + b) >>> 1;
+      if (chunk.end(mid) > addr) b = mid;
+      else a = mid + 1;
+    }
+    return { c, i: a };
+  }
+
+  /** lastStartingBelow - position of the last region that starts below @addr, or null. */
+  lastStartingBelow(addr: number): Pos | null {
+    const c = this.chunkFor(addr, true);
+    if (c < 0) return null;
+    const chunk = this.chunks[c]!;
+    // last i with base < addr; base[0] < addr holds
+    let a = 0;
+    let b = chunk.len - 1;
+    while (a < b) {
+      const mid = (a + b + 1) >>> 1;
+      if (chunk.base[mid]! < addr) a = mid;
+      else b = mid - 1;
+    }
+    return { c, i: a };
+  }
+
+  /** search - a copy of the region containing @addr, or undefined (memblock_search()). */
+  search(addr: number): MemblockRegion | undefined {
+    const p = this.firstEndingAbove(addr);
+    if (this.isEnd(p)) return undefined;
+    const r = this.at(p);
+    return r.base <= addr ? r : undefined;
+  }
+
+  /* ------------------------------- update ------------------------------- */
+
+  /** Number of regions in [from, to). */
+  private distance(from: Pos, to: Pos): number {
+    if (this.isEnd(from)) return 0;
+    if (from.c === to.c) return to.i - from.i;
+    let n = this.chunks[from.c]!.len - from.i;
+    for (let c = from.c + 1; c < to.c && c < this.chunks.length; c++) n += this.chunks[c]!.len;
+    if (!this.isEnd(to)) n += to.i;
+    return n;
+  }
+
+  /**
+   * Replace the regions in [from, to) by @items (sorted, and fitting
+   * between the neighbours). Updates cnt; totalSize is the caller's.
+   */
+  private replace(from: Pos, to: Pos, items: readonly MemblockRegion[]): void {
+    this.cnt += items.length - this.distance(from, to);
+    const chunks = this.chunks;
+    if (this.isEnd(from)) {
+      if (items.length === 0) return;
+      if (chunks.length === 0) this.spliceChunks(0, 0, [this.newChunk()]);
+      const c = chunks.length - 1;
+      const last = chunks[c]!;
+      last.splice(last.len, last.len, items);
+      this.fix(c);
+      return;
+    }
+    if (from.c === to.c) {
+      chunks[from.c]!.splice(from.i, to.i, items);
+      this.fix(from.c);
+      return;
+    }
+    // [from, to) spans chunks: cut the tail of the first, drop the middle,
+    // cut the head of the last.
+    const first = chunks[from.c]!;
+    first.splice(from.i, first.len, items);
+    if (!this.isEnd(to)) chunks[to.c]!.splice(0, to.i, []);
+    const middle = Math.min(to.c, chunks.length) - from.c - 1;
+    if (middle > 0) this.spliceChunks(from.c + 1, middle, []);
+    if (from.c + 1 < chunks.length) this.fix(from.c + 1);
+    this.fix(from.c);
+  }
+
+  /** chunks.splice() keeping firstBase in step. */
+  private spliceChunks(start: number, deleteCount: number, add: Chunk[]): void {
+    this.chunks.splice(start, deleteCount, ...add);
+    this.firstBase.splice(start, deleteCount, ...add.map((ch) => ch.base[0]!));
+  }
+
+  /**
+   * Restore chunk size bounds around chunk @c after a change to its
+   * contents, and refresh its first base.
+   */
+  private fix(c: number): void {
+    const chunks = this.chunks;
+    const chunk = chunks[c]!;
+    if (chunk.len === 0) {
+      this.spliceChunks(c, 1, []);
+      return;
+    }
+    if (chunk.len > this.chunkMax) {
+      const half = Math.max(1, this.chunkMax >>> 1);
+      const pieces: Chunk[] = [];
+      for (let k = 0; k < chunk.len; k += half) {
+        const piece = this.newChunk();
+        piece.appendFrom(chunk, k, Math.min(k + half, chunk.len));
+        pieces.push(piece);
+      }
+      this.spliceChunks(c, 1, pieces);
+      return;
+    }
+    this.firstBase[c] = chunk.base[0]!;
+    if (chunk.len < this.chunkMin) {
+      const nextChunk = chunks[c + 1];
+      if (nextChunk && chunk.len + nextChunk.len <= this.chunkMax) {
+        chunk.appendFrom(nextChunk, 0, nextChunk.len);
+        this.spliceChunks(c + 1, 1, []);
+        return;
+      }
+      const prevChunk = chunks[c - 1];
+      if (prevChunk && chunk.len + prevChunk.len <= this.chunkMax) {
+        prevChunk.appendFrom(chunk, 0, chunk.len);
+        this.spliceChunks(c, 1, []);
+      }
+    }
+  }
+
+  /* ---------------------- mm/memblock.c operations ---------------------- */
+
+  /**
+   * addRange - memblock_add_range(): add [base, base + size) with @flags.
+   *
+   * Parts already covered by a region keep that region and its flags; only
+   * the uncovered parts are inserted. If anything was inserted, touching
+   * regions with equal flags are merged around the insertion.
+   */
+  addRange(base: number, size: number, flags: number): void {
+    if (size === 0) return;
+    if (this.addAtTail(base, size, flags)) return;
+    const end = base + size;
+    const from = this.firstEndingAbove(base);
+    const run: MemblockRegion[] = [];
+    let cursor = base;
+    let added = 0;
+    let to = from;
+    while (!this.isEnd(to)) {
+      const r = this.at(to);
+      if (r.base >= end) break;
+      if (r.base > cursor) {
+        run.push({ base: cursor, size: r.base - cursor, flags });
+        added += r.base - cursor;
+      }
+      run.push(r);
+      cursor = Math.min(regionEnd(r), end);
+      to = this.next(to);
+    }
+    if (cursor < end) {
+      run.push({ base: cursor, size: end - cursor, flags });
+      added += end - cursor;
+    }
+    if (added === 0) return;
+    this.totalSize += added;
+    this.mergeAndReplace(from, to, run);
+  }
+
+  /**
+   * The O(1) case of addRange(): [base, base + size) starts at or past the
+   * end of the last region, as a successor's ascending walk reserves. The
+   * kernel then appends a region, which memblock_merge_regions() folds
+   * into the last one when they touch with equal flags; do that directly.
+   * Return: false when the general path must run (empty list, full chunk).
+   */
+  private addAtTail(base: number, size: number, flags: number): boolean {
+    const lc = this.chunks[this.chunks.length - 1];
+    if (lc === undefined) return false;
+    const li = lc.len - 1;
+    const lastEnd = lc.end(li);
+    if (base < lastEnd) return false;
+    if (base === lastEnd && lc.flags[li] === flags) {
+      lc.size[li] = lc.size[li]! + size;
+    } else {
+      if (lc.len >= this.chunkMax) return false;
+      lc.push(base, size, flags);
+      this.cnt++;
+    }
+    this.totalSize += size;
+    return true;
+  }
+
+  /**
+   * Replace [from, to) by @run merged together with the regions just
+   * before and after it (memblock_merge_regions() on the touched span).
+   */
+  private mergeAndReplace(from: Pos, to: Pos, run: MemblockRegion[]): void {
+    let start = from;
+    const before = this.prev(from);
+    if (before) {
+      const b = this.at(before);
+      const first = run[0];
+      if (first && regionEnd(b) === first.base && b.flags === first.flags) {
+        run.unshift(b);
+        start = before;
+      }
+    }
+    let stop = to;
+    if (!this.isEnd(to)) {
+      const a = this.at(to);
+      const last = run[run.length - 1];
+      if (last && regionEnd(last) === a.base && last.flags === a.flags) {
+        run.push(a);
+        stop = this.next(to);
+      }
+    }
+    this.replace(start, stop, mergeRun(run));
+  }
+
+  /**
+   * removeRange - memblock_remove_range(): drop [base, base + size).
+   * Regions crossing a boundary are split (memblock_isolate_range()) and
+   * the parts inside are removed.
+   */
+  removeRange(base: number, size: number): void {
+    if (size === 0) return;
+    const end = base + size;
+    const from = this.firstEndingAbove(base);
+    let to = from;
+    let removed = 0;
+    let first: MemblockRegion | undefined;
+    let last: MemblockRegion | undefined;
+    while (!this.isEnd(to)) {
+      const r = this.at(to);
+      if (r.base >= end) break;
+      first ??= r;
+      last = r;
+      removed += Math.min(regionEnd(r), end) - Math.max(r.base, base);
+      to = this.next(to);
+    }
+    if (!first || !last) return;
+    const keep: MemblockRegion[] = [];
+    if (first.base < base) keep.push({ base: first.base, size: base - first.base, flags: first.flags });
+    if (regionEnd(last) > end) keep.push({ base: end, size: regionEnd(last) - end, flags: last.flags });
+    this.totalSize -= removed;
+    this.replace(from, to, keep);
+  }
+
+  /**
+   * setClrFlag - memblock_setclr_flag(): set or clear @flag on
+   * [base, base + size). Regions are isolated first, so only the part
+   * inside the range changes; parts of the range that no region covers stay
+   * uncovered. Touching regions with equal flags are merged afterwards.
+   */
+  setClrFlag(base: number, size: number, set: boolean, flag: number): void {
+    if (size === 0) return;
+    if (this.setClrFlagAtTail(base, size, set, flag)) return;
+    const end = base + size;
+    const from = this.firstEndingAbove(base);
+    let to = from;
+    let changes = false;
+    const run: MemblockRegion[] = [];
+    while (!this.isEnd(to)) {
+      const r = this.at(to);
+      if (r.base >= end) break;
+      const newFlags = set ? r.flags | flag : r.flags & ~flag;
+      if (newFlags !== r.flags) changes = true;
+      const rend = regionEnd(r);
+      const lo = Math.max(r.base, base);
+      const hi = Math.min(rend, end);
+      if (r.base < lo) run.push({ base: r.base, size: lo - r.base, flags: r.flags });
+      run.push({ base: lo, size: hi - lo, flags: newFlags });
+      if (rend > hi) run.push({ base: hi, size: rend - hi, flags: r.flags });
+      to = this.next(to);
+    }
+    // Splitting and merging back with unchanged flags is the identity.
+    if (!changes) return;
+    this.mergeAndReplace(from, to, run);
+  }
+
+  /**
+   * The O(1) case of setClrFlag(): the range starts at the last region and
+   * covers it (memblock_reserved_mark_noinit() right after the
+   * memblock_reserve() of the same block). Only that region changes, and
+   * it can only merge with the one before it.
+   * Return: false when the general path must run.
+   */
+  private setClrFlagAtTail(base: number, size: number, set: boolean, flag: number): boolean {
+    const lc = this.chunks[this.chunks.length - 1];
+    if (lc === undefined) return false;
+    const li = lc.len - 1;
+    if (base !== lc.base[li] || base + size < lc.end(li)) return false;
+    const old = lc.flags[li]!;
+    const flags = set ? old | flag : old & ~flag;
+    if (flags === old) return true;
+    const pc = li > 0 ? lc : this.chunks[this.chunks.length - 2];
+    const pi = li > 0 ? li - 1 : pc ? pc.len - 1 : -1;
+    if (pc === undefined || pc.end(pi) !== base || pc.flags[pi] !== flags) {
+      lc.flags[li] = flags;
+      return true;
+    }
+    // Merging empties the last chunk when the region is its only one.
+    if (li === 0) return false;
+    lc.size[li - 1] = lc.size[li - 1]! + lc.size[li]!;
+    lc.len--;
+    this.cnt--;
+    return true;
+  }
+
+  /**
+   * check - the invariants the kernel keeps plus the store's own: regions
+   * sorted, non-empty, non-overlapping, fully merged, cnt and totalSize
+   * consistent, no empty chunk. Throws an Error naming the first violation.
+   */
+  check(): void {
+    let cnt = 0;
+    let total = 0;
+    let prev: MemblockRegion | undefined;
+    for (const chunk of this.chunks) {
+      if (chunk.len === 0) throw new Error(`${this.name}: empty chunk`);
+    }
+    for (const r of this) {
+      const at = `${this.name}[${cnt}] [${hex(r.base)}, +${hex(r.size)})`;
+      if (!(r.size > 0)) throw new Error(`${at}: empty region`);
+      if (regionEnd(r) > PHYS_ADDR_MAX) throw new Error(`${at}: passes PHYS_ADDR_MAX`);
+      if (prev) {
+        if (regionEnd(prev) > r.base) throw new Error(`${at}: overlaps or is out of order`);
+        if (regionEnd(prev) === r.base && prev.flags === r.flags) throw new Error(`${at}: not merged`);
+      }
+      cnt++;
+      total += r.size;
+      prev = r;
+    }
+    if (cnt !== this.cnt) throw new Error(`${this.name}: cnt ${this.cnt} but ${cnt} regions`);
+    if (total !== this.totalSize) throw new Error(`${this.name}: total_size ${this.totalSize} but ${total}`);
+  }
+
+  /** Walk copies of every region in order. */
+  *[Symbol.iterator](): Generator<MemblockRegion> {
+    for (const chunk of this.chunks) for (let i = 0; i < chunk.len; i++) yield chunk.get(i);
+  }
+}
