@@ -10,10 +10,10 @@
  * `npm run fuzz` (long campaigns).
  */
 import fc from "fast-check";
-import { BootDtbError, KHOSER_CHUNK_HDR_SIZE, KHOSER_MEM_RANGE_SIZE, PAGE_SIZE, parseBootDtb } from "@khosim/shared/abi";
+import { BootDtbError, KHOSER_CHUNK_HDR_SIZE, KHOSER_MEM_RANGE_SIZE, OUTCOME_EXIT, PAGE_SIZE, parseBootDtb, type Outcome, type SuccessorReportJson } from "@khosim/shared/abi";
 import { OverlayMem, checkPhysAccess, coldBoot, type PhysMem } from "@khosim/shared/mm";
 import { initCsum } from "@khosim/shared/lib";
-import { khoFinalize, parseScenario, runWorkload, EXIT_CODES, UnusableInputError, bootSuccessor, type Outcome, type SuccessorReport } from "@khosim/shared/kho";
+import { khoFinalize, parseScenario, runWorkload, UnusableInputError, bootSuccessor } from "@khosim/shared/kho";
 
 /** A valid handoff held in memory. */
 export interface FuzzHandoff {
@@ -159,8 +159,8 @@ function rebase(lower: PhysMem, base: number): PhysMem {
 export class FuzzViolation extends Error {}
 
 /** Check the report's invariants. */
-export function checkReport(rep: SuccessorReport, ram: { base: number; size: number }): void {
-  if (EXIT_CODES[rep.outcome] !== rep.exitCode) throw new FuzzViolation(`outcome ${rep.outcome} with exit code ${rep.exitCode}`);
+export function checkReport(rep: SuccessorReportJson, ram: { base: number; size: number }): void {
+  if (OUTCOME_EXIT[rep.outcome] !== rep.exitCode) throw new FuzzViolation(`outcome ${rep.outcome} with exit code ${rep.exitCode}`);
   const scratch = rep.scratch.map((s) => ({ addr: Number(s.addr), size: Number(s.size) }));
   for (const r of rep.ranges) {
     const start = Number(r.start);
@@ -190,7 +190,7 @@ export function runCase(h: FuzzHandoff, muts: readonly Mutation[]): CaseResult {
     // kernel-b's ImageMem.open refuses an image whose size is not the RAM size (exit 2).
     return { outcome: "unusable-input", reason: "memory.img size does not match /memory reg" };
   }
-  let rep: SuccessorReport;
+  let rep: SuccessorReportJson;
   try {
     rep = bootSuccessor(boot, boot.ram.base === mem.base ? mem : rebase(mem, boot.ram.base), { maxOrder: 10 }).report;
   } catch (e) {
