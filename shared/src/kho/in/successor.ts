@@ -27,7 +27,7 @@ import { PhysMemError, type PhysMem } from "../../mm/physmem.js";
 import { csum64 } from "../../lib/csum.js";
 import type { Logger } from "../../lib/log.js";
 import { memmapSize, type KhoScratch } from "../../mm/machine.js";
-import { type BootInfo } from "../../abi/boot-dtb.js";
+import { BootDtbError, parseBootDtb, type BootInfo } from "../../abi/boot-dtb.js";
 import { type KhoMemRange } from "../track.js";
 import { type PhysRecord } from "../out/workload.js";
 import { KhoRestore, KhoRestoreError } from "./restore.js";
@@ -43,6 +43,19 @@ export class UnusableInputError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "UnusableInputError";
+  }
+}
+
+/**
+ * parseSuccessorBootDtb - decode the boot DTB @bytes (read from @file) as the
+ * successor does: a DTB it cannot boot from is UnusableInputError naming @file.
+ */
+export function parseSuccessorBootDtb(bytes: Uint8Array, file: string): BootInfo {
+  try {
+    return parseBootDtb(bytes);
+  } catch (e) {
+    if (e instanceof BootDtbError) throw new UnusableInputError(`${file}: ${e.message}`);
+    throw e;
   }
 }
 
