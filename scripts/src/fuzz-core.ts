@@ -11,7 +11,8 @@
  */
 import fc from "fast-check";
 import { BootDtbError, KHOSER_CHUNK_HDR_SIZE, KHOSER_MEM_RANGE_SIZE, OUTCOME_EXIT, PAGE_SIZE, parseBootDtb, type Outcome, type SuccessorReportJson } from "@khosim/shared/abi";
-import { OverlayMem, checkPhysAccess, coldBoot, type PhysMem } from "@khosim/shared/mm";
+import { OverlayMem, coldBoot, type PhysMem } from "@khosim/shared/mm";
+import { rebase } from "./faults/store.js";
 import { initCsum } from "@khosim/shared/lib";
 import { khoFinalize, parseScenario, runWorkload, UnusableInputError, bootSuccessor } from "@khosim/shared/kho";
 
@@ -137,24 +138,6 @@ export interface CaseResult {
   reason?: string;
 }
 
-/** The same bytes seen at another RAM base, as kernel-b sees an image under a damaged /memory reg. */
-function rebase(lower: PhysMem, base: number): PhysMem {
-  const shift = lower.base - base;
-  const view = {
-    base,
-    size: lower.size,
-    read: (phys: number, len: number): Uint8Array => {
-      checkPhysAccess(view, phys, len);
-      return lower.read(phys + shift, len);
-    },
-    write: (phys: number, data: Uint8Array): void => {
-      checkPhysAccess(view, phys, data.length);
-      lower.write(phys + shift, data);
-    },
-  };
-  return view;
-}
-
 /** Thrown when a property is violated; the message says which. */
 export class FuzzViolation extends Error {}
 
@@ -192,7 +175,7 @@ export function runCase(h: FuzzHandoff, muts: readonly Mutation[]): CaseResult {
   }
   let rep: SuccessorReportJson;
   try {
-    rep = bootSuccessor(boot, boot.ram.base === mem.base ? mem : rebase(mem, boot.ram.base), { maxOrder: 10 }).report;
+    rep = bootSuccessor(boot, rebase(mem, boot.ram.base), { maxOrder: 10 }).report;
   } catch (e) {
     if (e instanceof UnusableInputError) return { outcome: "unusable-input", reason: e.message };
     throw e;
