@@ -318,6 +318,7 @@ describe.concurrent("corrupt CLI + kernel-b, end to end", () => {
       } else {
         expect(succ && "chunks" in succ, "a full successor.json written").toBe(true);
         const full = succ as Extract<SuccessorJson, { chunks: string[] }>;
+        if (fault.expect.outcome === "verification-failed") expect(b.stdout).toMatch(/^KHO restore failed: /);
         expectVerdict(fault, { ...fj.expect, details: fj.details, kernelBArgs: fj.kernelBArgs }, { ...full, reason, failures: full.failures, failureCount: full.failureCount });
       }
     }, TIMEOUT);

@@ -5,21 +5,40 @@
  * kernel-b would boot the same bytes from files.
  */
 import { createHash } from "node:crypto";
-import { HANDOFF_BOOT_DTB, MAX_PAGE_ORDER, OUTCOME_EXIT, type Outcome } from "@khosim/shared/abi";
-import { DEFAULT_FORMAT, UnusableInputError, bootSuccessor, coldBootMachine, khoFormat, loadScenario, parseSuccessorBootDtb, runAndFinalize, type SuccessorReport } from "@khosim/shared/kho";
+import { HANDOFF_BOOT_DTB, MAX_PAGE_ORDER, OUTCOME_EXIT, type Outcome, type PredecessorReport } from "@khosim/shared/abi";
+import { DEFAULT_FORMAT, UnusableInputError, bootSuccessor, coldBootMachine, khoFormat, loadScenario, parseScenario, parseSuccessorBootDtb, predecessorReport, runAndFinalize, type SuccessorReport } from "@khosim/shared/kho";
 import { createLogger, initCsum } from "@khosim/shared/lib";
-import { PhysMemError, type PageSource, type PhysMem } from "@khosim/shared/mm";
+import { OverlayMem, PhysMemError, type PageSource, type PhysMem } from "@khosim/shared/mm";
 import { MemHandoff } from "../src/faults/index.js";
 
 const quiet = createLogger("test", "json", "silent");
 
-/** makeMemHandoff - what `kernel-a --scenario @file [--seed @seed]` writes, held in memory. */
-export async function makeMemHandoff(file: string, seed?: number, format = DEFAULT_FORMAT): Promise<MemHandoff> {
+/**
+ * kernelAInProcess - what `kernel-a --scenario FILE [--seed @seed]` writes,
+ * held in memory: @scenario is FILE, or its JSON content (named @name).
+ */
+export async function kernelAInProcess(scenario: string | object, seed?: number, format = DEFAULT_FORMAT, name = "(test scenario)"): Promise<{ handoff: MemHandoff; report: PredecessorReport }> {
   await initCsum();
-  const s = loadScenario(file);
+  const file = typeof scenario === "string" ? scenario : name;
+  const s = typeof scenario === "string" ? loadScenario(scenario) : parseScenario(scenario, name);
   const m = coldBootMachine(s, quiet);
-  const { handoff } = runAndFinalize(m, s, seed ?? s.seed ?? 1, file, quiet, khoFormat(format)!);
-  return new MemHandoff(handoff.bootDtb, handoff.khoFdt, m.mem);
+  const sd = seed ?? s.seed ?? 1;
+  const { work, handoff } = runAndFinalize(m, s, sd, file, quiet, khoFormat(format)!);
+  return { handoff: new MemHandoff(handoff.bootDtb, handoff.khoFdt, m.mem), report: predecessorReport("khosim kernel-a", s, file, sd, m, work, handoff) };
+}
+
+/** makeMemHandoff - the handoff of kernelAInProcess alone. */
+export async function makeMemHandoff(file: string, seed?: number, format = DEFAULT_FORMAT): Promise<MemHandoff> {
+  return (await kernelAInProcess(file, seed, format)).handoff;
+}
+
+/** damage - a copy of @h whose memory.img has @edit applied (copy-on-write: @h is unchanged). */
+export function damage(h: MemHandoff, edit: (mem: OverlayMem) => void): MemHandoff {
+  const d = h.clone();
+  const mem = new OverlayMem(d.memory!);
+  edit(mem);
+  d.memory = mem;
+  return d;
 }
 
 /** sha256 of every page @mem holds (a SparseMem or an overlay): changes when anything is written. */
