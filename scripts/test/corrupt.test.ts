@@ -9,7 +9,8 @@
  *
  * Spawned, end to end (the real corrupt CLI, then the real kernel-b): the two
  * faults of memory.img as a file (kernel-b's image check is file I/O) and one
- * bit flip edited in place into a sparse memory.img, plus the CLI's errors.
+ * bit flip edited in place into a sparse memory.img, plus the CLI's errors;
+ * on the 256 MiB handoff, which is cheap to copy and hash.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -234,12 +235,13 @@ const INPUT_FILES = ["memory.img", "boot.dtb", "kho.dtb"] as const;
 let tmp: string | undefined;
 let spawnedInput: Promise<string> | undefined;
 
-/** The real kernel-a's handoff for the spawned checks, made once. */
+/** The real kernel-a's handoff for the spawned checks (the 256 MiB one: cheap to copy and hash), made once. */
+const SPAWNED_ON: Input = "multi";
 function realInput(): Promise<string> {
   spawnedInput ??= (async () => {
     tmp = makeTmp("corrupt");
-    const dir = path.join(tmp, "good-default");
-    const a = await runA(["--out", dir, "--log-format", "json", "--scenario", SCENARIO.default]);
+    const dir = path.join(tmp, `good-${SPAWNED_ON}`);
+    const a = await runA(["--out", dir, "--log-format", "json", "--scenario", SCENARIO[SPAWNED_ON]]);
     if (a.status !== 0) throw new Error(`kernel-a exited ${a.status}: ${a.stderr.trim()}`);
     return dir;
   })();
@@ -291,7 +293,7 @@ describe.concurrent("corrupt CLI + kernel-b, end to end", () => {
       }
       // The directory and the in-memory application agree byte for byte on what changed.
       if (!FILE_LEVEL.has(kind)) {
-        const mem = applyInMemory(fault, "default", 1);
+        const mem = applyInMemory(fault, SPAWNED_ON, 1);
         expect(fj.details).toEqual(mem.applied.details);
         for (const d of fj.details.filter((x) => x.file === "memory.img")) {
           const n = d.new.length / 2;
@@ -332,13 +334,14 @@ describe.concurrent("corrupt CLI + kernel-b, end to end", () => {
 
   test("a kind the input cannot take fails with one line, exit 2, and writes nothing", async () => {
     const src = await realInput();
-    const out = path.join(tmp!, "refused-next-earlier");
-    const r = await runCorrupt(["--in", src, "--out", out, "--fault", "chunk-next-earlier"]);
+    const out = path.join(tmp!, "refused-order-above-max");
+    // Only order-0 folios in this input: no --max-order is below them.
+    const r = await runCorrupt(["--in", src, "--out", out, "--fault", "data-order-above-max"]);
     expect(r.status).toBe(2);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
-    expect(r.stderr).toContain("chunk-next-earlier: needs at least 2 chunks; the input has 1");
+    expect(r.stderr).toContain("data-order-above-max: every preserved folio has order 0: no --max-order is below it");
     expect(fs.existsSync(out)).toBe(false);
-    expect(fs.readdirSync(tmp!).filter((f) => f.startsWith(".refused-next-earlier")), "no temporary left behind").toEqual([]);
+    expect(fs.readdirSync(tmp!).filter((f) => f.startsWith(".refused-order-above-max")), "no temporary left behind").toEqual([]);
   }, TIMEOUT);
 
   test("an unknown kind, or --out that exists without --force, is exit 2", async () => {
