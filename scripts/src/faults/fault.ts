@@ -41,8 +41,11 @@ export interface Fault {
 const expectOutcome =
   (outcome: Outcome) =>
   (reasonIncludes: string[]): FaultExpect => ({ outcome, exitCode: OUTCOME_EXIT[outcome], reasonIncludes });
+/** NO_KHO - kernel-b boots without KHO (exit 3); its reason contains each of @reasonIncludes. */
 export const NO_KHO = expectOutcome("booted-without-kho");
+/** UNUSABLE - kernel-b cannot boot at all (exit 2); its reason contains each of @reasonIncludes. */
 export const UNUSABLE = expectOutcome("unusable-input");
+/** VERIFY_FAILED - kernel-b revives KHO but verification fails (exit 1); its reason contains each of @reasonIncludes. */
 export const VERIFY_FAILED = expectOutcome("verification-failed");
 
 /** The folio size of a range (PAGE_SIZE for physical ranges). */

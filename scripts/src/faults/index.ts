@@ -23,11 +23,12 @@ export * from "./store.js";
 /** Every fault, in the order `corrupt --list` prints them. */
 export const FAULTS: readonly Fault[] = [...KHO_FDT_FAULTS, ...CHUNK_FAULTS, ...BOOT_FAULTS, ...IMAGE_FAULTS, ...DATA_FAULTS];
 
+/** findFault - the catalogue entry named @kind, or undefined. */
 export function findFault(kind: string): Fault | undefined {
   return FAULTS.find((f) => f.kind === kind);
 }
 
-/** One line per fault, for --list. */
+/** listFaults - one line per fault (group, kind, expected outcome and exit code, description), for --list. */
 export function listFaults(): string {
   const kw = Math.max(...FAULTS.map((f) => f.kind.length));
   const gw = Math.max(...FAULTS.map((f) => f.group.length));
