@@ -115,7 +115,8 @@ export class HandoffJsonError extends Error {
   }
 }
 
-function pathString(path: readonly PropertyKey[]): string {
+/** jsonPathString - a zod issue path as the one-line errors print it: ops[2].order, machine.ram. */
+export function jsonPathString(path: readonly PropertyKey[]): string {
   let s = "";
   for (const p of path) s += typeof p === "number" ? `[${p}]` : s ? `.${String(p)}` : String(p);
   return s;
@@ -137,7 +138,7 @@ export function parseHandoffJson<S extends z.ZodType>(schema: S, json: unknown, 
     const best = branches.reduce((a, b) => (b.path.length > a.path.length ? b : a));
     issue = { ...best, path: [...base, ...best.path] } as typeof issue;
   }
-  return fail(file, pathString(issue.path), issue.message);
+  return fail(file, jsonPathString(issue.path), issue.message);
 }
 
 function fail(file: string, jsonPath: string, reason: string): never {
