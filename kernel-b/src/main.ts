@@ -11,9 +11,9 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { BootDtbError, MAX_PAGE_ORDER, parseBootDtb } from "@khosim/shared/abi";
+import { MAX_PAGE_ORDER } from "@khosim/shared/abi";
 import { CliError, EXIT_USAGE, formatOption, HANDOFF_REPORT, HandoffError, checkHandoffOut, writeHandoffDir, HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, SUCCESSOR_REPORT, createProgress, intOption, newCommand, runMain, toJson, writeFileAtomic } from "@khosim/shared/proc";
-import { DEFAULT_FORMAT, FinalizeError, khoFormat, type KhoFormat, ScenarioError, khoFinalize, parseScenario, predecessorReport, runWorkload, type Scenario, EXIT_CODES, UnusableInputError, bootSuccessor, type SuccessorBoot } from "@khosim/shared/kho";
+import { DEFAULT_FORMAT, FinalizeError, khoFormat, type KhoFormat, ScenarioError, khoFinalize, parseScenario, predecessorReport, runWorkload, type Scenario, EXIT_CODES, UnusableInputError, bootSuccessor, parseSuccessorBootDtb, type SuccessorBoot } from "@khosim/shared/kho";
 import { OverlayMem, successorMachine, writeImage, ImageError, ImageMem } from "@khosim/shared/mm";
 import { createLogger, hex, initCsum, type LogFormat, type Logger } from "@khosim/shared/lib";
 
@@ -93,13 +93,7 @@ async function bootFromFiles(dir: string, maxOrder: number, log: Logger) {
   } catch (e) {
     throw new UnusableInputError(`${bootFile}: cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
   }
-  let boot;
-  try {
-    boot = parseBootDtb(bootBytes);
-  } catch (e) {
-    if (e instanceof BootDtbError) throw new UnusableInputError(`${bootFile}: ${e.message}`);
-    throw e;
-  }
+  const boot = parseSuccessorBootDtb(bootBytes, bootFile);
   const image = ImageMem.open(path.join(dir, HANDOFF_MEMORY_IMG), boot.ram.base, boot.ram.size);
   // Copy-on-write: what the successor writes (a next handoff) never reaches its input.
   const mem = new OverlayMem(image);

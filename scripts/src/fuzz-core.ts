@@ -10,10 +10,11 @@
  * `npm run fuzz` (long campaigns).
  */
 import fc from "fast-check";
-import { BootDtbError, KHOSER_CHUNK_HDR_SIZE, KHOSER_MEM_RANGE_SIZE, PAGE_SIZE, parseBootDtb } from "@khosim/shared/abi";
-import { OverlayMem, checkPhysAccess, coldBoot, type PhysMem } from "@khosim/shared/mm";
+import { BootDtbError, KHOSER_CHUNK_HDR_SIZE, KHOSER_MEM_RANGE_SIZE, OUTCOME_EXIT, PAGE_SIZE, parseBootDtb, type Outcome, type SuccessorReportJson } from "@khosim/shared/abi";
+import { OverlayMem, coldBoot, type PhysMem } from "@khosim/shared/mm";
+import { rebase } from "./faults/store.js";
 import { initCsum } from "@khosim/shared/lib";
-import { khoFinalize, parseScenario, runWorkload, EXIT_CODES, UnusableInputError, bootSuccessor, type Outcome, type SuccessorReport } from "@khosim/shared/kho";
+import { khoFinalize, parseScenario, runWorkload, UnusableInputError, bootSuccessor } from "@khosim/shared/kho";
 
 /** A valid handoff held in memory. */
 export interface FuzzHandoff {
@@ -137,30 +138,12 @@ export interface CaseResult {
   reason?: string;
 }
 
-/** The same bytes seen at another RAM base, as kernel-b sees an image under a damaged /memory reg. */
-function rebase(lower: PhysMem, base: number): PhysMem {
-  const shift = lower.base - base;
-  const view = {
-    base,
-    size: lower.size,
-    read: (phys: number, len: number): Uint8Array => {
-      checkPhysAccess(view, phys, len);
-      return lower.read(phys + shift, len);
-    },
-    write: (phys: number, data: Uint8Array): void => {
-      checkPhysAccess(view, phys, data.length);
-      lower.write(phys + shift, data);
-    },
-  };
-  return view;
-}
-
 /** Thrown when a property is violated; the message says which. */
 export class FuzzViolation extends Error {}
 
 /** Check the report's invariants. */
-export function checkReport(rep: SuccessorReport, ram: { base: number; size: number }): void {
-  if (EXIT_CODES[rep.outcome] !== rep.exitCode) throw new FuzzViolation(`outcome ${rep.outcome} with exit code ${rep.exitCode}`);
+export function checkReport(rep: SuccessorReportJson, ram: { base: number; size: number }): void {
+  if (OUTCOME_EXIT[rep.outcome] !== rep.exitCode) throw new FuzzViolation(`outcome ${rep.outcome} with exit code ${rep.exitCode}`);
   const scratch = rep.scratch.map((s) => ({ addr: Number(s.addr), size: Number(s.size) }));
   for (const r of rep.ranges) {
     const start = Number(r.start);
@@ -190,9 +173,9 @@ export function runCase(h: FuzzHandoff, muts: readonly Mutation[]): CaseResult {
     // kernel-b's ImageMem.open refuses an image whose size is not the RAM size (exit 2).
     return { outcome: "unusable-input", reason: "memory.img size does not match /memory reg" };
   }
-  let rep: SuccessorReport;
+  let rep: SuccessorReportJson;
   try {
-    rep = bootSuccessor(boot, boot.ram.base === mem.base ? mem : rebase(mem, boot.ram.base), { maxOrder: 10 }).report;
+    rep = bootSuccessor(boot, rebase(mem, boot.ram.base), { maxOrder: 10 }).report;
   } catch (e) {
     if (e instanceof UnusableInputError) return { outcome: "unusable-input", reason: e.message };
     throw e;

@@ -6,9 +6,8 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { KHO_TEST_FDT, PAGE_SIZE, khoDataIsFolio, khoDataOrder, parseBootDtb, BootDtbError, type BootInfo, khoTestInfoSize, parseKhoTestFdt, type KhoTestHeader } from "@khosim/shared/abi";
+import { HANDOFF_BOOT_DTB, HANDOFF_MEMORY_IMG, KHO_TEST_FDT, PAGE_SIZE, SUCCESSOR_REPORT, SuccessorJsonSchema, khoDataIsFolio, khoDataOrder, parseBootDtb, BootDtbError, readHandoffJson, type BootInfo, khoTestInfoSize, parseKhoTestFdt, type KhoTestHeader, type SuccessorJson } from "@khosim/shared/abi";
 import { ByteReader, hex, u64ToNumber } from "@khosim/shared/lib";
-import { HANDOFF_BOOT_DTB, HANDOFF_MEMORY_IMG, SUCCESSOR_REPORT } from "@khosim/shared/proc";
 import { ImageMem } from "@khosim/shared/mm";
 import { khoRetrieveSubtree, khoPopulate, type KhoPopulated, type KhoMemRange } from "@khosim/shared/kho";
 
@@ -205,8 +204,11 @@ export function regionAt(regions: readonly Region[], phys: number): Region | und
   return undefined;
 }
 
-/** The successor's report beside a handoff, if kernel-b has run on it. */
-export function readSuccessorReport(dir: string): unknown | undefined {
+/**
+ * readSuccessorReport - the successor's report beside a handoff, if kernel-b
+ * has run on it. Throws HandoffJsonError (file and JSON path) for a bad file.
+ */
+export function readSuccessorReport(dir: string): SuccessorJson | undefined {
   const f = path.join(dir, SUCCESSOR_REPORT);
-  return fs.existsSync(f) ? JSON.parse(fs.readFileSync(f, "utf8")) : undefined;
+  return fs.existsSync(f) ? readHandoffJson(SuccessorJsonSchema, fs.readFileSync(f, "utf8"), f) : undefined;
 }

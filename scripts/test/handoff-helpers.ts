@@ -13,6 +13,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { KERNEL_A, KERNEL_B, ROOT, readJson, type RunResult } from "../src/run.js";
 import { fdtget } from "@khosim/shared/test/oracles";
+import type { PredecessorReport } from "@khosim/shared/abi";
 
 export { KERNEL_A, KERNEL_B, ROOT, readJson };
 export type { RunResult };
@@ -49,35 +50,8 @@ export function removeTmp(dir: string | undefined): void {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 }
 
-/** The parts of kernel-a's report.json the tests read. */
-export interface PredecessorReport {
-  seed: number;
-  machine: { ramBase: string; ram: string; maxOrder: number };
-  scratch: { addr: string; size: string }[];
-  khoFdt: { addr: string; size: string };
-  scratchArray: { addr: string; size: string };
-  subtree: { name: string; fdt: string; info: string; infoSize: string };
-  metadata: string;
-  stats: { folios: number; physRanges: number; ranges: number; chunks: number; filledBytes: number };
-  chunks: string[];
-  ranges: { start: string; size: string; data: string }[];
-}
-
-/** The parts of kernel-b's successor.json the tests read. */
-export interface SuccessorReportJson {
-  outcome: string;
-  exitCode: number;
-  reason: string | null;
-  scratch: { addr: string; size: string }[];
-  khoFdt: { addr: string; size: string } | null;
-  metadata: string | null;
-  chunks: string[];
-  ranges: { start: string; size: string; data: string }[];
-  restored: { folios: number; ranges: number };
-  verified: { folios: number; ranges: number; bytes: number; unchecked: number };
-  failureCount: number;
-  failures: { kind: string; phys?: string; order?: number; reason: string }[];
-}
+/* The JSON files' types are the contract's (shared/src/abi/handoff-json.ts). */
+export type { PredecessorReport, SuccessorReportJson } from "@khosim/shared/abi";
 
 export interface Handoff {
   dir: string;

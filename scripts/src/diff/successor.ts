@@ -6,8 +6,8 @@
  * exactly the walked ranges and restored and verified everything the kho_test
  * sub-tree lists.
  */
-import { PAGE_SIZE } from "@khosim/shared/abi";
-import { hex } from "@khosim/shared/lib";
+import { HandoffJsonError, PAGE_SIZE, PredecessorReportSchema, SuccessorJsonSchema, parseHandoffJson, type RangeJson as RangeJsonOfReport, type SuccessorReportJson } from "@khosim/shared/abi";
+import { hex, u64ToNumber } from "@khosim/shared/lib";
 import type { HandoffView } from "../inspect.js";
 import { type KhoMemRange } from "@khosim/shared/kho";
 import { diffRanges, type RangeInfo } from "./meta.js";
@@ -23,115 +23,56 @@ export class ReportFormatError extends Error {
   }
 }
 
-/** The parts of successor.json this check reads (validated by parseSuccessorReport). */
-export interface SuccessorView {
-  outcome: string;
-  /** Preservation format kernel-b found (absent in older reports). */
-  format: string | null;
-  /** memblock_reserve() calls of the walk (absent in older reports). */
-  reserveCalls: number | null;
-  exitCode: number;
-  reason: string | null;
-  chunks: number[];
-  ranges: KhoMemRange[];
-  restored: { folios: number; ranges: number };
-  verified: { folios: number; ranges: number; bytes: number; unchecked: number };
-  failureCount: number;
-  failures: { kind: string; phys?: string; order?: number; reason: string }[];
-  memblock?: { memory: string; reserved: string; free: string; reservedRegions: number };
-}
+/** successor.json (abi/handoff-json.ts) with its addresses as numbers. */
+export type SuccessorView = Omit<SuccessorReportJson, "chunks" | "ranges"> & { chunks: number[]; ranges: KhoMemRange[] };
 
-/** The parts of kernel-a's report.json this check reads. */
+/** The parts of kernel-a's report.json this check reads, addresses as numbers. */
 export interface PredecessorView {
   chunks: number[];
   ranges: KhoMemRange[];
-  folios?: number;
-  physRanges?: number;
+  folios: number;
+  physRanges: number;
 }
 
-type Obj = Record<string, unknown>;
-
-function field(o: unknown, key: string, where: string): unknown {
-  if (typeof o !== "object" || o === null || Array.isArray(o)) throw new ReportFormatError(`${where}: not an object`);
-  return (o as Obj)[key];
-}
-
-function num(o: unknown, key: string, where: string): number {
-  const v = field(o, key, where);
-  if (typeof v !== "number" || !Number.isSafeInteger(v)) throw new ReportFormatError(`${where}.${key}: not an integer`);
-  return v;
-}
-
-function hexNum(v: unknown, where: string): number {
-  if (typeof v !== "string" || !/^0x[0-9a-f]+$/i.test(v)) throw new ReportFormatError(`${where}: ${JSON.stringify(v)} is not a 0x hex string`);
-  const n = Number(BigInt(v));
-  if (!Number.isSafeInteger(n)) throw new ReportFormatError(`${where}: ${v} is 2^53 or more`);
+/** A 0x hex string the schema accepted, as a number; @where names it when it is 2^53 or more. */
+function hexNum(v: string, where: string): number {
+  const n = u64ToNumber(BigInt(v));
+  if (n === undefined) throw new ReportFormatError(`${where}: ${v} is 2^53 or more`);
   return n;
 }
 
-function arr(o: unknown, key: string, where: string): unknown[] {
-  const v = field(o, key, where);
-  if (!Array.isArray(v)) throw new ReportFormatError(`${where}.${key}: not an array`);
-  return v;
+function numbers(where: string, chunks: readonly string[], ranges: readonly RangeJsonOfReport[]): { chunks: number[]; ranges: KhoMemRange[] } {
+  return {
+    chunks: chunks.map((c, i) => hexNum(c, `${where}: chunks[${i}]`)),
+    ranges: ranges.map((r, i) => ({
+      start: hexNum(r.start, `${where}: ranges[${i}].start`),
+      size: hexNum(r.size, `${where}: ranges[${i}].size`),
+      data: hexNum(r.data, `${where}: ranges[${i}].data`),
+    })),
+  };
 }
 
-function ranges(o: unknown, where: string): KhoMemRange[] {
-  return arr(o, "ranges", where).map((r, i) => ({
-    start: hexNum(field(r, "start", `${where}.ranges[${i}]`), `${where}.ranges[${i}].start`),
-    size: hexNum(field(r, "size", `${where}.ranges[${i}]`), `${where}.ranges[${i}].size`),
-    data: hexNum(field(r, "data", `${where}.ranges[${i}]`), `${where}.ranges[${i}].data`),
-  }));
+/** Parse with @schema; a mismatch is one ReportFormatError line naming @where and the JSON path. */
+function parse<S extends Parameters<typeof parseHandoffJson>[0]>(schema: S, json: unknown, where: string): ReturnType<typeof parseHandoffJson<S>> {
+  try {
+    return parseHandoffJson(schema, json, where);
+  } catch (e) {
+    if (e instanceof HandoffJsonError) throw new ReportFormatError(e.message);
+    throw e;
+  }
 }
 
 /** parseSuccessorReport - validate successor.json (@where names it in errors). Throws ReportFormatError. */
 export function parseSuccessorReport(json: unknown, where = "successor.json"): SuccessorView {
-  const outcome = field(json, "outcome", where);
-  if (typeof outcome !== "string") throw new ReportFormatError(`${where}.outcome: not a string`);
-  const reason = field(json, "reason", where);
-  const restored = field(json, "restored", where);
-  const verified = field(json, "verified", where);
-  const failures = field(json, "failures", where);
-  const mb = field(json, "memblock", where);
-  const format = field(json, "format", where);
-  const reserveCalls = field(json, "reserveCalls", where);
-  const v: SuccessorView = {
-    outcome,
-    format: typeof format === "string" ? format : null,
-    reserveCalls: typeof reserveCalls === "number" ? reserveCalls : null,
-    exitCode: num(json, "exitCode", where),
-    reason: typeof reason === "string" ? reason : null,
-    chunks: arr(json, "chunks", where).map((c, i) => hexNum(c, `${where}.chunks[${i}]`)),
-    ranges: ranges(json, where),
-    restored: { folios: num(restored, "folios", `${where}.restored`), ranges: num(restored, "ranges", `${where}.restored`) },
-    verified: {
-      folios: num(verified, "folios", `${where}.verified`),
-      ranges: num(verified, "ranges", `${where}.verified`),
-      bytes: num(verified, "bytes", `${where}.verified`),
-      unchecked: num(verified, "unchecked", `${where}.verified`),
-    },
-    failureCount: num(json, "failureCount", where),
-    failures: Array.isArray(failures) ? (failures as SuccessorView["failures"]) : [],
-  };
-  if (typeof mb === "object" && mb !== null) {
-    const m = mb as Obj;
-    v.memblock = { memory: String(m["memory"]), reserved: String(m["reserved"]), free: String(m["free"]), reservedRegions: Number(m["reservedRegions"]) };
-  }
-  return v;
+  const any = parse(SuccessorJsonSchema, json, where);
+  if (!("chunks" in any)) throw new ReportFormatError(`${where}: outcome unusable-input (the successor could not boot: ${any.reason}); nothing to check`);
+  return { ...any, ...numbers(where, any.chunks, any.ranges) };
 }
 
 /** parsePredecessorReport - validate kernel-a's report.json. Throws ReportFormatError. */
 export function parsePredecessorReport(json: unknown, where = "report.json"): PredecessorView {
-  const stats = field(json, "stats", where);
-  const v: PredecessorView = {
-    chunks: arr(json, "chunks", where).map((c, i) => hexNum(c, `${where}.chunks[${i}]`)),
-    ranges: ranges(json, where),
-  };
-  if (typeof stats === "object" && stats !== null) {
-    const s = stats as Obj;
-    if (typeof s["folios"] === "number") v.folios = s["folios"];
-    if (typeof s["physRanges"] === "number") v.physRanges = s["physRanges"];
-  }
-  return v;
+  const r = parse(PredecessorReportSchema, json, where);
+  return { ...numbers(where, r.chunks, r.ranges), folios: r.stats.folios, physRanges: r.stats.physRanges };
 }
 
 export interface SuccessorDiffJson {
@@ -241,7 +182,7 @@ export function diffSuccessor(dir: string, view: HandoffView, succ: SuccessorVie
     expectedFrom = "kho_test sub-tree";
     ef = view.subtree.header.nrFolios;
     er = view.subtree.header.nrRanges;
-  } else if (pred?.folios !== undefined && pred.physRanges !== undefined) {
+  } else if (pred) {
     expectedFrom = "report.json";
     ef = pred.folios;
     er = pred.physRanges;

@@ -1,16 +1,25 @@
 /*
- * kernel-b on damaged handoffs. One real handoff is made per file; every test
- * copies it (memory.img stays sparse), damages the copy the way the test says,
- * and runs the real kernel-b on the copy. The tests run concurrently: each is
- * one kernel-b process.
+ * kernel-b on damaged handoffs.
  *
- * Exit codes (shared/src/kho/in/successor.ts EXIT_CODES): 0 revived and verified,
+ * The successor's decisions (damaged KHO FDT, chunk list, preserved data, a
+ * lower MAX_PAGE_ORDER) are tested in process: the handoff kernel-a's code
+ * makes for the scenario below, held in memory, damaged copy-on-write, booted
+ * by bootSuccessor as kernel-b boots the same bytes. What is about files
+ * (missing or short memory.img, garbage boot.dtb, kernel-b never writing its
+ * input, kho.dtb being only a copy) and one exit-3 run of the process stay
+ * spawned: one real handoff is made per file, every test copies it (memory.img
+ * stays sparse) and runs the real kernel-b on the copy.
+ *
+ * Exit codes (shared/src/abi/handoff.ts OUTCOME_EXIT): 0 revived and verified,
  * 1 verification failed, 2 unusable input or usage error, 3 booted without KHO.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, test, type ExpectStatic } from "vitest";
-import { EXIT_CODES } from "@khosim/shared/kho";
+import { OUTCOME_EXIT, SuccessorReportSchema, readHandoffJson, type PredecessorReport } from "@khosim/shared/abi";
+import { u64leBytes } from "@khosim/shared/lib";
+import type { MemHandoff } from "../../src/faults/index.js";
+import { bootMemHandoff, damage, handoffDigest, kernelAInProcess, type InProcessBoot } from "../fault-helpers.js";
 import {
   copyHandoff,
   lines,
@@ -18,12 +27,10 @@ import {
   makeTmp,
   patchFile,
   readFileAt,
-  readJson,
   removeTmp,
   runB,
   sha256File,
   stackLines,
-  u64le,
   type Handoff,
   type RunResult,
   type SuccessorReportJson,
@@ -39,104 +46,103 @@ const SCENARIO = {
   ops: [{ op: "test_kho" }],
 };
 
-let tmp: string | undefined;
-let handoff: Handoff | undefined;
-let copies = 0;
+/* ---- in process ---- */
+
+let mem: { handoff: MemHandoff; report: PredecessorReport; digest: string } | undefined;
 
 beforeAll(async () => {
-  tmp = makeTmp("bad-input");
-  const scenario = path.join(tmp, "scenario.json");
-  fs.writeFileSync(scenario, JSON.stringify(SCENARIO));
-  handoff = await makeHandoff(path.join(tmp, "handoff"), ["--scenario", scenario, "--seed", "1"]);
+  const { handoff, report } = await kernelAInProcess(SCENARIO, 1);
+  mem = { handoff, report, digest: handoffDigest(handoff) };
 });
 
-afterAll(() => removeTmp(tmp));
-
-function h(): Handoff {
-  if (!handoff) throw new Error("no handoff (beforeAll failed)");
-  return handoff;
+function m(): NonNullable<typeof mem> {
+  if (!mem) throw new Error("no in-memory handoff (beforeAll failed)");
+  return mem;
 }
 
-/** A fresh copy of the handoff to damage. */
-function copy(tag: string): string {
-  return copyHandoff(h().dir, path.join(tmp!, `copy-${copies++}-${tag}`));
-}
-
-const ramBase = (): number => Number(h().report.machine.ramBase);
-const ramSize = (): number => Number(h().report.machine.ram);
-/** memory.img file offset of physical address @phys. */
-const off = (phys: string | number): number => Number(phys) - ramBase();
-
-async function boot(dir: string, extra: string[] = []): Promise<{ r: RunResult; succ: SuccessorReportJson }> {
-  const r = await runB(["--in", dir, ...extra]);
-  const file = path.join(dir, "successor.json");
-  if (!fs.existsSync(file)) throw new Error(`kernel-b exited ${r.status} without writing successor.json: ${r.stderr.trim()}`);
-  return { r, succ: readJson<SuccessorReportJson>(file) };
+/** Boot @h in process; it must not write its input, and must write a report (successor.json). */
+function bootInProcess(expect: ExpectStatic, h: MemHandoff, args: string[] = []): InProcessBoot & { succ: SuccessorReportJson } {
+  const before = handoffDigest(h);
+  const b = bootMemHandoff(h, args);
+  expect(b.writes, "the successor writes nothing to its input").toBe(0);
+  expect(handoffDigest(h)).toBe(before);
+  expect(b.report, `a report: ${b.reason}`).toBeDefined();
+  const succ = readHandoffJson(SuccessorReportSchema, JSON.stringify(b.report), "successor.json");
+  return { ...b, succ };
 }
 
 /** Folio runs of report.json: start, size, order. */
-function folioRuns(): { start: number; size: number; order: number; hex: string }[] {
-  return h()
-    .report.ranges.filter((r) => (Number(r.data) & KHO_DATA_FOLIO) !== 0)
+function folioRuns(report: PredecessorReport): { start: number; size: number; order: number; hex: string }[] {
+  return report.ranges
+    .filter((r) => (Number(r.data) & KHO_DATA_FOLIO) !== 0)
     .map((r) => ({ start: Number(r.start), size: Number(r.size), order: Number(r.data) & 0xff, hex: r.start }));
 }
 
-describe.concurrent("kernel-b on bad input", () => {
-  describe("kernel-b on damaged KHO data boots without KHO (exit 3)", () => {
-    test("a bad FDT magic at /chosen linux,kho-fdt in memory.img: exit 3, booted-without-kho, reason names the KHO FDT", async ({ expect }) => {
-      const dir = copy("fdt-magic");
-      const at = off(h().report.khoFdt.addr);
-      expect(readFileAt(path.join(dir, "memory.img"), at, 4).readUInt32BE(0)).toBe(0xd00dfeed);
-      patchFile(path.join(dir, "memory.img"), at, Buffer.from([0xde, 0xad, 0xbe, 0xef]));
-      const { r, succ } = await boot(dir);
-      expect(r.status, r.stderr).toBe(EXIT_CODES["booted-without-kho"]);
-      expect(r.status).toBe(3);
+describe.concurrent("the successor on bad input, in process", () => {
+  afterAll(() => {
+    // Every damage was copy-on-write.
+    if (mem && handoffDigest(mem.handoff) !== mem.digest) throw new Error("the undamaged in-memory handoff changed");
+  });
+
+  test("the undamaged handoff revives with exactly report.json's ranges and chunks", ({ expect }) => {
+    const { succ } = bootInProcess(expect, m().handoff);
+    expect(succ.outcome).toBe("revived");
+    expect(succ.ranges).toEqual(m().report.ranges);
+    expect(succ.chunks).toEqual(m().report.chunks);
+    expect(succ.restored.folios).toBe(m().report.stats.folios);
+  });
+
+  describe("damaged KHO data: booted without KHO (exit 3)", () => {
+    test("a bad FDT magic at /chosen linux,kho-fdt in memory.img: booted-without-kho, reason names the KHO FDT", ({ expect }) => {
+      const at = Number(m().report.khoFdt.addr);
+      const d = damage(m().handoff, (mm) => {
+        expect(new DataView(mm.read(at, 4).buffer).getUint32(0, false)).toBe(0xd00dfeed);
+        mm.write(at, Uint8Array.of(0xde, 0xad, 0xbe, 0xef));
+      });
+      const { exitCode, succ } = bootInProcess(expect, d);
+      expect(exitCode).toBe(OUTCOME_EXIT["booted-without-kho"]);
+      expect(exitCode).toBe(3);
       expect(succ.outcome).toBe("booted-without-kho");
       expect(succ.exitCode).toBe(3);
       expect(succ.reason).toMatch(/KHO FDT/);
-      expect(succ.reason).toContain(h().report.khoFdt.addr);
-      expect(r.stdout).toMatch(/^booted without KHO: .*KHO FDT/);
+      expect(succ.reason).toContain(m().report.khoFdt.addr);
       expect(succ.ranges).toEqual([]);
       expect(succ.restored).toEqual({ folios: 0, ranges: 0 });
     });
 
-    test("num_ranges 171 in the first chunk: exit 3, reason names the chunk and num_ranges", async ({ expect }) => {
-      const dir = copy("num-ranges");
-      const chunk = h().report.chunks[0]!;
-      patchFile(path.join(dir, "memory.img"), off(chunk) + 8, u64le(171));
-      const { r, succ } = await boot(dir);
-      expect(r.status, r.stderr).toBe(3);
+    test("num_ranges 171 in the first chunk: reason names the chunk and num_ranges", ({ expect }) => {
+      const chunk = m().report.chunks[0]!;
+      const d = damage(m().handoff, (mm) => mm.write(Number(chunk) + 8, u64leBytes(171)));
+      const { exitCode, succ } = bootInProcess(expect, d);
+      expect(exitCode).toBe(3);
       expect(succ.outcome).toBe("booted-without-kho");
       expect(succ.reason).toContain(chunk);
-      expect(succ.reason).toMatch(/num_ranges/);
+      expect(succ.reason).toMatch(/num_ranges at \+0x8 is 0xab/);
       expect(succ.ranges).toEqual([]);
       expect(succ.restored).toEqual({ folios: 0, ranges: 0 });
     });
 
-    test("a chunk whose next points at itself: exit 3, reason names the chunk and its next pointer", async ({ expect }) => {
-      const dir = copy("next-self");
-      const first = h().report.chunks[0]!;
-      patchFile(path.join(dir, "memory.img"), off(first), u64le(BigInt(first)));
-      const { r, succ } = await boot(dir);
-      expect(r.status, r.stderr).toBe(3);
+    test("a chunk whose next points at itself: reason names the chunk and its next pointer", ({ expect }) => {
+      const first = m().report.chunks[0]!;
+      const d = damage(m().handoff, (mm) => mm.write(Number(first), u64leBytes(BigInt(first))));
+      const { exitCode, succ } = bootInProcess(expect, d);
+      expect(exitCode).toBe(3);
       expect(succ.outcome).toBe("booted-without-kho");
       expect(succ.reason).toContain(first);
-      expect(succ.reason).toMatch(/next/);
+      expect(succ.reason).toMatch(/next at \+0x0/);
       expect(succ.ranges).toEqual([]);
     });
   });
 
-  describe("kernel-b fails verification (exit 1)", () => {
-    test("one flipped bit in a preserved folio: exit 1, verification-failed, the failure names the folio's address", async ({ expect }) => {
-      const folio = folioRuns().find((f) => f.order >= 1);
+  describe("verification fails (exit 1)", () => {
+    test("one flipped bit in a preserved folio: verification-failed, the failure names the folio's address", ({ expect }) => {
+      const folio = folioRuns(m().report).find((f) => f.order >= 1);
       expect(folio, "the workload preserves a folio of order >= 1").toBeDefined();
-      const dir = copy("bit-flip");
-      const at = off(folio!.start) + 0x1234; // inside the run's first folio (order >= 1: 8 KiB or more)
-      const b = readFileAt(path.join(dir, "memory.img"), at, 1);
-      patchFile(path.join(dir, "memory.img"), at, Buffer.from([b[0]! ^ 0x10]));
-      const { r, succ } = await boot(dir);
-      expect(r.status, r.stderr).toBe(EXIT_CODES["verification-failed"]);
-      expect(r.status).toBe(1);
+      const at = folio!.start + 0x1234; // inside the run's first folio (order >= 1: 8 KiB or more)
+      const d = damage(m().handoff, (mm) => mm.write(at, Uint8Array.of(mm.read(at, 1)[0]! ^ 0x10)));
+      const { exitCode, succ } = bootInProcess(expect, d);
+      expect(exitCode).toBe(OUTCOME_EXIT["verification-failed"]);
+      expect(exitCode).toBe(1);
       expect(succ.outcome).toBe("verification-failed");
       expect(succ.exitCode).toBe(1);
       expect(succ.failureCount).toBe(1);
@@ -144,13 +150,12 @@ describe.concurrent("kernel-b on bad input", () => {
       expect(succ.failures[0]!.kind).toBe("folio");
       expect(succ.failures[0]!.phys).toBe(folio!.hex);
       expect(succ.reason).toContain(folio!.hex);
-      expect(r.stdout).toMatch(/^KHO restore failed: /);
       // The walk itself is intact: every range is still reserved.
-      expect(succ.ranges).toEqual(h().report.ranges);
+      expect(succ.ranges).toEqual(m().report.ranges);
     });
 
-    test("--max-order below the highest preserved order: exit 1, every folio of that order fails naming the order", async ({ expect }) => {
-      const runs = folioRuns();
+    test("--max-order below the highest preserved order: every folio of that order fails naming the order", ({ expect }) => {
+      const runs = folioRuns(m().report);
       const highest = Math.max(...runs.map((f) => f.order));
       expect(highest, "the workload preserves a folio of order >= 1").toBeGreaterThanOrEqual(1);
       const heads: string[] = [];
@@ -158,9 +163,8 @@ describe.concurrent("kernel-b on bad input", () => {
         const fsize = PAGE_SIZE * 2 ** highest;
         for (let p = f.start; p < f.start + f.size; p += fsize) heads.push(`0x${p.toString(16)}`);
       }
-      const dir = copy("max-order");
-      const { r, succ } = await boot(dir, ["--max-order", String(highest - 1)]);
-      expect(r.status, r.stderr).toBe(1);
+      const { exitCode, succ } = bootInProcess(expect, m().handoff, ["--max-order", String(highest - 1)]);
+      expect(exitCode).toBe(1);
       expect(succ.outcome).toBe("verification-failed");
       expect(succ.reason).toContain(`order ${highest}`);
       expect(succ.failureCount).toBe(heads.length);
@@ -171,13 +175,60 @@ describe.concurrent("kernel-b on bad input", () => {
       }
       expect(succ.failures.map((f) => f.phys).sort()).toEqual([...heads].sort());
       // Folios of lower orders are still restored.
-      expect(succ.restored.folios).toBe(h().report.stats.folios - heads.length);
+      expect(succ.restored.folios).toBe(m().report.stats.folios - heads.length);
     });
+  });
+});
+
+/* ---- spawned: files and the process ---- */
+
+let tmp: string | undefined;
+let handoff: Promise<Handoff> | undefined;
+let copies = 0;
+
+/** The real kernel-a's handoff, made once, when a spawned test first needs it. */
+function h(): Promise<Handoff> {
+  handoff ??= (async () => {
+    tmp = makeTmp("bad-input");
+    const scenario = path.join(tmp, "scenario.json");
+    fs.writeFileSync(scenario, JSON.stringify(SCENARIO));
+    return makeHandoff(path.join(tmp, "handoff"), ["--scenario", scenario, "--seed", "1"]);
+  })();
+  return handoff;
+}
+
+afterAll(() => removeTmp(tmp));
+
+/** A fresh copy of the handoff to damage. */
+async function copy(tag: string): Promise<string> {
+  const src = (await h()).dir;
+  return copyHandoff(src, path.join(tmp!, `copy-${copies++}-${tag}`));
+}
+
+async function boot(dir: string, extra: string[] = []): Promise<{ r: RunResult; succ: SuccessorReportJson }> {
+  const r = await runB(["--in", dir, ...extra]);
+  const file = path.join(dir, "successor.json");
+  if (!fs.existsSync(file)) throw new Error(`kernel-b exited ${r.status} without writing successor.json: ${r.stderr.trim()}`);
+  return { r, succ: readHandoffJson(SuccessorReportSchema, fs.readFileSync(file, "utf8"), file) };
+}
+
+describe.concurrent("kernel-b on bad input", () => {
+  test("the process: a bad FDT magic is exit 3, successor.json says why, stdout says booted without KHO", async ({ expect }) => {
+    const hh = await h();
+    const dir = await copy("fdt-magic");
+    const at = Number(hh.report.khoFdt.addr) - Number(hh.report.machine.ramBase);
+    expect(readFileAt(path.join(dir, "memory.img"), at, 4).readUInt32BE(0)).toBe(0xd00dfeed);
+    patchFile(path.join(dir, "memory.img"), at, Buffer.from([0xde, 0xad, 0xbe, 0xef]));
+    const { r, succ } = await boot(dir);
+    expect(r.status, r.stderr).toBe(3);
+    expect(succ.outcome).toBe("booted-without-kho");
+    expect(succ.reason).toContain(hh.report.khoFdt.addr);
+    expect(r.stdout).toMatch(/^booted without KHO: .*KHO FDT/);
   });
 
   /** The one-line error contract for unusable input: exit 2, one stderr line, no stack trace. */
   function expectUnusable(expect: ExpectStatic, r: RunResult, mentions: string): void {
-    expect(r.status, r.stderr).toBe(EXIT_CODES["unusable-input"]);
+    expect(r.status, r.stderr).toBe(OUTCOME_EXIT["unusable-input"]);
     expect(r.status).toBe(2);
     expect(stackLines(r.stderr)).toEqual([]);
     const l = lines(r.stderr);
@@ -188,21 +239,21 @@ describe.concurrent("kernel-b on bad input", () => {
 
   describe("kernel-b on unusable input exits 2 with one line on stderr", () => {
     test("missing memory.img: exit 2, one line naming memory.img, no stack trace", async ({ expect }) => {
-      const dir = copy("no-image");
+      const dir = await copy("no-image");
       fs.rmSync(path.join(dir, "memory.img"));
       const r = await runB(["--in", dir]);
       expectUnusable(expect, r, "memory.img");
     });
 
     test("memory.img shorter than RAM: exit 2, one line naming memory.img, no stack trace", async ({ expect }) => {
-      const dir = copy("short-image");
-      fs.truncateSync(path.join(dir, "memory.img"), ramSize() - PAGE_SIZE);
+      const dir = await copy("short-image");
+      fs.truncateSync(path.join(dir, "memory.img"), Number((await h()).report.machine.ram) - PAGE_SIZE);
       const r = await runB(["--in", dir]);
       expectUnusable(expect, r, "memory.img");
     });
 
     test("garbage boot.dtb: exit 2, one line naming boot.dtb, no stack trace", async ({ expect }) => {
-      const dir = copy("garbage-boot");
+      const dir = await copy("garbage-boot");
       const size = fs.statSync(path.join(dir, "boot.dtb")).size;
       fs.writeFileSync(path.join(dir, "boot.dtb"), Buffer.alloc(size, "this is not a device tree blob\n"));
       const r = await runB(["--in", dir]);
@@ -212,7 +263,7 @@ describe.concurrent("kernel-b on bad input", () => {
 
   describe("kernel-b reads its input and nothing else", () => {
     test("kernel-b never writes memory.img, boot.dtb, kho.dtb or report.json (hashes before and after a run)", async ({ expect }) => {
-      const dir = copy("hashes");
+      const dir = await copy("hashes");
       const files = ["memory.img", "boot.dtb", "kho.dtb", "report.json"].map((f) => path.join(dir, f));
       const before = files.map((f) => [sha256File(f), fs.statSync(f).size, fs.statSync(f).mtimeMs]);
       const { r, succ } = await boot(dir);
@@ -226,7 +277,7 @@ describe.concurrent("kernel-b on bad input", () => {
     let khoDtbRun: Promise<{ r: RunResult; succ: SuccessorReportJson }> | undefined;
     const damagedKhoDtb = () => {
       khoDtbRun ??= (async () => {
-        const dir = copy("kho-dtb-file");
+        const dir = await copy("kho-dtb-file");
         patchFile(path.join(dir, "kho.dtb"), 0, Buffer.from([0xde, 0xad, 0xbe, 0xef]));
         return boot(dir);
       })();
@@ -237,7 +288,7 @@ describe.concurrent("kernel-b on bad input", () => {
       const { r, succ } = await damagedKhoDtb();
       expect(r.status, r.stderr).toBe(0);
       expect(succ.outcome).toBe("revived");
-      expect(succ.ranges).toEqual(h().report.ranges);
+      expect(succ.ranges).toEqual((await h()).report.ranges);
     });
 
     test("kernel-b warns on stderr when kho.dtb differs from the KHO FDT in memory.img", async ({ expect }) => {

@@ -4,3 +4,5 @@ export * from "./ranges.js";
 export * from "./kho-fdt.js";
 export * from "./boot-dtb.js";
 export * from "./kho-test.js";
+export * from "./handoff.js";
+export * from "./handoff-json.js";

@@ -7,11 +7,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 
-export const HANDOFF_MEMORY_IMG = "memory.img";
-export const HANDOFF_BOOT_DTB = "boot.dtb";
-export const HANDOFF_KHO_DTB = "kho.dtb";
-export const HANDOFF_REPORT = "report.json";
-export const SUCCESSOR_REPORT = "successor.json";
+// The file names are the contract's (abi/handoff.ts); re-exported for the kernels' and tools' existing imports.
+export { HANDOFF_MEMORY_IMG, HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_REPORT, SUCCESSOR_REPORT } from "../abi/handoff.js";
 
 /** Thrown when the output location cannot be used. */
 export class HandoffError extends Error {

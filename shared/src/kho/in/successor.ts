@@ -27,26 +27,35 @@ import { PhysMemError, type PhysMem } from "../../mm/physmem.js";
 import { csum64 } from "../../lib/csum.js";
 import type { Logger } from "../../lib/log.js";
 import { memmapSize, type KhoScratch } from "../../mm/machine.js";
-import { type BootInfo } from "../../abi/boot-dtb.js";
+import { BootDtbError, parseBootDtb, type BootInfo } from "../../abi/boot-dtb.js";
 import { type KhoMemRange } from "../track.js";
 import { type PhysRecord } from "../out/workload.js";
 import { KhoRestore, KhoRestoreError } from "./restore.js";
+import { OUTCOME_EXIT } from "../../abi/handoff.js";
+import type { SuccessorReportJson, VerifyFailure } from "../../abi/handoff-json.js";
 
-export type Outcome = "revived" | "verification-failed" | "booted-without-kho" | "unusable-input";
-
-/** Exit codes of kernel-b, one per outcome (documented in the README). */
-export const EXIT_CODES: Readonly<Record<Outcome, number>> = {
-  revived: 0,
-  "verification-failed": 1,
-  "unusable-input": 2,
-  "booted-without-kho": 3,
-};
+/** Old name of the outcome table (abi/handoff.ts OUTCOME_EXIT), kept for kernel-b's main. */
+export { OUTCOME_EXIT as EXIT_CODES } from "../../abi/handoff.js";
+export type { Outcome } from "../../abi/handoff.js";
 
 /** The machine cannot boot at all (e.g. scratch too small for the memmap). */
 export class UnusableInputError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "UnusableInputError";
+  }
+}
+
+/**
+ * parseSuccessorBootDtb - decode the boot DTB @bytes (read from @file) as the
+ * successor does: a DTB it cannot boot from is UnusableInputError naming @file.
+ */
+export function parseSuccessorBootDtb(bytes: Uint8Array, file: string): BootInfo {
+  try {
+    return parseBootDtb(bytes);
+  } catch (e) {
+    if (e instanceof BootDtbError) throw new UnusableInputError(`${file}: ${e.message}`);
+    throw e;
   }
 }
 
@@ -58,45 +67,16 @@ export interface SuccessorOptions {
   progress?: (done: number, total: number) => void;
 }
 
-export interface VerifyFailure {
-  kind: "folio" | "range" | "subtree";
-  phys?: string;
-  order?: number;
-  reason: string;
-}
+export type { VerifyFailure } from "../../abi/handoff-json.js";
 
 /** Cap on failures listed in the report (the count is always exact). */
 export const MAX_LISTED_FAILURES = 100;
 
-export interface SuccessorReport {
-  outcome: Outcome;
-  exitCode: number;
-  reason: string | null;
-  /** Preservation format found in the KHO FDT (null without KHO). */
-  format: string | null;
-  ram: { base: string; size: string };
-  scratch: { addr: string; size: string }[];
-  khoFdt: { addr: string; size: string } | null;
-  metadata: string | null;
-  chunks: string[];
-  ranges: { start: string; size: string; data: string }[];
-  /** memblock_reserve() calls the walk made (one per preserved block). */
-  reserveCalls: number;
-  restored: { folios: number; ranges: number };
-  verified: { folios: number; ranges: number; bytes: number; unchecked: number };
-  failureCount: number;
-  failures: VerifyFailure[];
-  memblock: {
-    memory: string;
-    reserved: string;
-    reservedRegions: number;
-    noinitReserved: string;
-    free: string;
-    earlyAllocations: string;
-  };
+/** successor.json (abi/handoff-json.ts), plus timings that are not written to it. */
+export type SuccessorReport = SuccessorReportJson & {
   /** Nanoseconds of the chunk-list walk and of the reserve loop (bench only; not in the report file). */
   timing?: { walkNs: number; reserveNs: number };
-}
+};
 
 const FDT_HEADER_SIZE = 40;
 
@@ -389,7 +369,7 @@ export function bootSuccessor(boot: BootInfo, mem: PhysMem, opts: SuccessorOptio
       );
     }
   }
-  rep.exitCode = EXIT_CODES[rep.outcome];
+  rep.exitCode = OUTCOME_EXIT[rep.outcome];
   const free = mb.freeRanges().reduce((n, r) => n + r.size, 0);
   const noinit = mb.regions("reserved").reduce((n, r) => n + (r.flags & MEMBLOCK_RSRV_NOINIT ? r.size : 0), 0);
   rep.memblock = {

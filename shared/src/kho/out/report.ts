@@ -6,6 +6,7 @@ import type { Machine } from "../../mm/machine.js";
 import { formatSize } from "../../lib/size.js";
 import type { Scenario } from "./scenario.js";
 import type { WorkloadResult } from "./workload.js";
+import type { PredecessorReport } from "../../abi/handoff-json.js";
 
 /** Bytes of what is still preserved and was filled (checksummed), i.e. what a successor verifies. */
 function liveFilledBytes(w: WorkloadResult): number {
@@ -15,8 +16,8 @@ function liveFilledBytes(w: WorkloadResult): number {
   return n;
 }
 
-/** predecessorReport - the report.json written beside a handoff by @tool. */
-export function predecessorReport(tool: string, s: Scenario, file: string, seed: number, m: Machine, w: WorkloadResult, h: Handoff) {
+/** predecessorReport - the report.json written beside a handoff by @tool (abi/handoff-json.ts; its key order is the file's). */
+export function predecessorReport(tool: string, s: Scenario, file: string, seed: number, m: Machine, w: WorkloadResult, h: Handoff): PredecessorReport {
   const ranges = [...w.track.ranges()];
   return {
     tool,

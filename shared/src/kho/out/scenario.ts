@@ -7,6 +7,7 @@
 import * as fs from "node:fs";
 import { z } from "zod";
 import { MAX_PAGE_ORDER, PAGE_SIZE } from "../../abi/page.js";
+import { jsonPathString } from "../../abi/handoff-json.js";
 import { hex } from "../../lib/bytes.js";
 import { formatSize, parseSize } from "../../lib/size.js";
 import type { MachineConfig } from "../../mm/machine.js";
@@ -105,12 +106,6 @@ export type ScenarioOp = Scenario["ops"][number];
 const _machineIsConfig: MachineConfig = {} as Scenario["machine"];
 void _machineIsConfig;
 
-function pathString(path: readonly PropertyKey[]): string {
-  let s = "";
-  for (const p of path) s += typeof p === "number" ? `[${p}]` : s ? `.${String(p)}` : String(p);
-  return s;
-}
-
 /** Bytes an op needs from the page allocator (0 for unpreserve ops). */
 function opBytes(op: ScenarioOp, m: MachineConfig): number {
   switch (op.op) {
@@ -180,7 +175,7 @@ export function parseScenario(json: unknown, file: string): Scenario {
     const issue = r.error.issues[0]!;
     let why = issue.message;
     if (issue.code === "unrecognized_keys") why = `unknown key ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`;
-    throw new ScenarioError(file, pathString(issue.path), why);
+    throw new ScenarioError(file, jsonPathString(issue.path), why);
   }
   const s = r.data;
   if (s.machine.scratch.global === undefined) {

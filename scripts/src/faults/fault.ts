@@ -1,0 +1,59 @@
+/* A fault of the catalogue: what it damages and what kernel-b is expected to make of it. */
+import { OUTCOME_EXIT, PAGE_SIZE, khoDataIsFolio, khoDataOrder, type KhoTestFolio, type Outcome } from "@khosim/shared/abi";
+import type { KhoMemRange } from "@khosim/shared/kho";
+import type { FaultContext } from "./context.js";
+
+export type FaultGroup = "kho-fdt" | "chunk-list" | "boot-dtb" | "image" | "data";
+
+export interface FaultExpect {
+  outcome: Outcome;
+  exitCode: number;
+  /** Substrings of kernel-b's reason (successor.json, or stderr when no report is written). */
+  reasonIncludes?: string[];
+}
+
+/** A verification failure kernel-b must list (data faults). */
+export interface ExpectedFailure {
+  kind: "folio" | "range" | "subtree";
+  phys?: string;
+  order?: number;
+}
+
+/** What apply() learnt about this particular copy. */
+export interface FaultResult {
+  /** Input-specific substrings of the reason (addresses, indices, values). */
+  reasonIncludes?: string[];
+  /** Options kernel-b must be run with (overrides Fault.kernelBArgs). */
+  kernelBArgs?: string[];
+  /** A failure successor.json must list (verification-failed faults). */
+  failure?: ExpectedFailure;
+}
+
+export interface Fault {
+  kind: string;
+  group: FaultGroup;
+  description: string;
+  expect: FaultExpect;
+  kernelBArgs?: string[];
+  apply(ctx: FaultContext): FaultResult | void;
+}
+
+const expectOutcome =
+  (outcome: Outcome) =>
+  (reasonIncludes: string[]): FaultExpect => ({ outcome, exitCode: OUTCOME_EXIT[outcome], reasonIncludes });
+/** NO_KHO - kernel-b boots without KHO (exit 3); its reason contains each of @reasonIncludes. */
+export const NO_KHO = expectOutcome("booted-without-kho");
+/** UNUSABLE - kernel-b cannot boot at all (exit 2); its reason contains each of @reasonIncludes. */
+export const UNUSABLE = expectOutcome("unusable-input");
+/** VERIFY_FAILED - kernel-b revives KHO but verification fails (exit 1); its reason contains each of @reasonIncludes. */
+export const VERIFY_FAILED = expectOutcome("verification-failed");
+
+/** The folio size of a range (PAGE_SIZE for physical ranges). */
+export function unitOf(r: KhoMemRange): number {
+  return khoDataIsFolio(r.data) ? PAGE_SIZE * 2 ** khoDataOrder(r.data) : PAGE_SIZE;
+}
+
+/** Filled folios (checksum recorded) of the kho_test table. */
+export function filledFolios(ctx: FaultContext): KhoTestFolio[] {
+  return ctx.khoTest().folios.filter((f) => f.csum !== 0n);
+}

@@ -1,0 +1,157 @@
+/*
+ * The JSON files of a handoff directory, as zod schemas: report.json (the
+ * predecessor's) and successor.json (the successor's). Every TypeScript type
+ * of them is inferred from these schemas; writers build objects of these
+ * types (their key order is the file's), readers parse with the schemas and
+ * report a bad file as one line naming the file and the JSON path.
+ */
+import { z } from "zod";
+import { OUTCOMES } from "./handoff.js";
+
+/** A u64 as written by khosim: 0x-prefixed lowercase hex. */
+const Hex = z.string().regex(/^0x[0-9a-f]+$/, { message: "not a 0x hex string" });
+const Count = z.number().int().min(0);
+const Span = z.object({ addr: Hex, size: Hex });
+const Range = z.object({ start: Hex, size: Hex, data: Hex });
+
+/** A range as both reports list it: khoser_mem_range's start, size, data. */
+export const RangeJsonSchema = Range;
+
+/** kernel-a's report.json (and kernel-b's, when it hands off again). */
+export const PredecessorReportSchema = z.object({
+  tool: z.string(),
+  scenario: z.string(),
+  description: z.string().nullable(),
+  seed: Count,
+  format: z.string(),
+  machine: z.object({ ramBase: Hex, ram: Hex, maxOrder: Count }),
+  scratch: z.array(Span),
+  khoFdt: Span,
+  scratchArray: Span,
+  subtree: z.object({ name: z.string(), fdt: Hex, info: Hex, infoSize: Hex }),
+  metadata: Hex,
+  stats: z.object({
+    folios: Count,
+    physRanges: Count,
+    preserveCalls: Count,
+    ranges: Count,
+    chunks: Count,
+    metadataBytes: Count,
+    metadataPages: Count,
+    preservedBytes: Hex,
+    preserved: z.string(),
+    filledBytes: Count,
+    imagePages: Count,
+  }),
+  chunks: z.array(Hex),
+  ranges: z.array(Range),
+});
+
+/** One verification failure the successor lists. */
+export const VerifyFailureSchema = z.object({
+  kind: z.enum(["folio", "range", "subtree"]),
+  phys: Hex.optional(),
+  order: Count.optional(),
+  reason: z.string(),
+});
+
+/** successor.json of a successor that booted (any outcome but unusable-input). */
+export const SuccessorReportSchema = z.object({
+  outcome: z.enum(OUTCOMES),
+  exitCode: Count,
+  reason: z.string().nullable(),
+  /** Preservation format found in the KHO FDT (null without KHO). */
+  format: z.string().nullable(),
+  ram: z.object({ base: Hex, size: Hex }),
+  scratch: z.array(Span),
+  khoFdt: Span.nullable(),
+  metadata: Hex.nullable(),
+  /** Metadata objects walked, in order. */
+  chunks: z.array(Hex),
+  ranges: z.array(Range),
+  /** memblock_reserve() calls the walk made (one per preserved block). */
+  reserveCalls: Count,
+  restored: z.object({ folios: Count, ranges: Count }),
+  verified: z.object({ folios: Count, ranges: Count, bytes: Count, unchecked: Count }),
+  failureCount: Count,
+  /** The first MAX_LISTED_FAILURES failures (failureCount is exact). */
+  failures: z.array(VerifyFailureSchema),
+  memblock: z.object({
+    memory: Hex,
+    reserved: Hex,
+    reservedRegions: Count,
+    noinitReserved: Hex,
+    free: Hex,
+    earlyAllocations: Hex,
+  }),
+});
+
+/** successor.json of a machine that could not boot at all. */
+export const UnusableReportSchema = z.object({
+  outcome: z.literal("unusable-input"),
+  exitCode: Count,
+  reason: z.string(),
+});
+
+/** Either successor.json kernel-b writes. */
+export const SuccessorJsonSchema = z.union([SuccessorReportSchema, UnusableReportSchema]);
+
+export type RangeJson = z.infer<typeof RangeJsonSchema>;
+export type PredecessorReport = z.infer<typeof PredecessorReportSchema>;
+export type VerifyFailure = z.infer<typeof VerifyFailureSchema>;
+export type SuccessorReportJson = z.infer<typeof SuccessorReportSchema>;
+export type UnusableReport = z.infer<typeof UnusableReportSchema>;
+export type SuccessorJson = z.infer<typeof SuccessorJsonSchema>;
+
+/** A handoff JSON file that does not match its schema, or is not JSON. */
+export class HandoffJsonError extends Error {
+  constructor(
+    readonly file: string,
+    readonly jsonPath: string,
+    readonly reason: string,
+  ) {
+    super(`${file}: ${jsonPath ? jsonPath + ": " : ""}${reason}`);
+    this.name = "HandoffJsonError";
+  }
+}
+
+/** jsonPathString - a zod issue path as the one-line errors print it: ops[2].order, machine.ram. */
+export function jsonPathString(path: readonly PropertyKey[]): string {
+  let s = "";
+  for (const p of path) s += typeof p === "number" ? `[${p}]` : s ? `.${String(p)}` : String(p);
+  return s;
+}
+
+/**
+ * parseHandoffJson - validate @json (parsed from @file) with @schema.
+ * Throws HandoffJsonError naming @file and the JSON path of the first problem
+ * (for a union, the issue of the branch that got furthest).
+ */
+export function parseHandoffJson<S extends z.ZodType>(schema: S, json: unknown, file: string): z.infer<S> {
+  const r = schema.safeParse(json);
+  if (r.success) return r.data;
+  let issue = r.error.issues[0]!;
+  // A union reports "invalid_union" at the top; name the deepest issue of its branches instead.
+  while (issue.code === "invalid_union" && issue.errors.length > 0) {
+    const base = issue.path;
+    const branches = issue.errors.map((errs) => errs[0]!).filter((i) => i !== undefined);
+    const best = branches.reduce((a, b) => (b.path.length > a.path.length ? b : a));
+    issue = { ...best, path: [...base, ...best.path] } as typeof issue;
+  }
+  return fail(file, jsonPathString(issue.path), issue.message);
+}
+
+function fail(file: string, jsonPath: string, reason: string): never {
+  throw new HandoffJsonError(file, jsonPath, reason);
+}
+
+/** readHandoffJson - parse the text @text of @file as JSON, then with @schema. Throws HandoffJsonError. */
+export function readHandoffJson<S extends z.ZodType>(schema: S, text: string, file: string): z.infer<S> {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    return fail(file, "", `not JSON: ${(e as Error).message}`);
+  }
+  return parseHandoffJson(schema, json, file);
+}

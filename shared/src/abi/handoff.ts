@@ -1,0 +1,35 @@
+/*
+ * The handoff directory as a contract: the only channel between kernel-a and
+ * kernel-b. Its file names, and the successor's outcomes with the exit code
+ * of each (one table; kernel-b, corrupt, fuzz and the tests all read it).
+ * The JSON files' shapes are handoff-json.ts (zod, loaded only by those who
+ * parse or type them).
+ */
+
+/** RAM image: file offset 0 is the first byte of RAM (sparse, RAM-sized). */
+export const HANDOFF_MEMORY_IMG = "memory.img";
+/** The boot DTB kexec passes: /memory and /chosen's KHO properties. */
+export const HANDOFF_BOOT_DTB = "boot.dtb";
+/** A copy of the KHO FDT for people and tools; kernel-b reads the one in memory.img. */
+export const HANDOFF_KHO_DTB = "kho.dtb";
+/** The predecessor's report (handoff-json.ts PredecessorReport). */
+export const HANDOFF_REPORT = "report.json";
+/** The successor's report (handoff-json.ts SuccessorJson). */
+export const SUCCESSOR_REPORT = "successor.json";
+
+/** The successor's outcomes, in exit-code order. */
+export const OUTCOMES = ["revived", "verification-failed", "unusable-input", "booted-without-kho"] as const;
+
+export type Outcome = (typeof OUTCOMES)[number];
+
+/**
+ * OUTCOME_EXIT - kernel-b's exit code for each outcome (README, kernel-b --help):
+ * 0 revived and verified; 1 revived but verification failed; 2 unusable input
+ * (cannot boot at all, or a usage error); 3 booted without KHO.
+ */
+export const OUTCOME_EXIT: Readonly<Record<Outcome, number>> = {
+  revived: 0,
+  "verification-failed": 1,
+  "unusable-input": 2,
+  "booted-without-kho": 3,
+};
