@@ -6,7 +6,7 @@
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ROOT } from "./run.js";
+import { nodeArgs, ROOT } from "./run.js";
 
 export interface ProcResult {
   status: number | null;
@@ -14,7 +14,7 @@ export interface ProcResult {
   error?: string;
   stdout: string;
   stderr: string;
-  /** Wall time of spawnSync, measured by the bench: node + tsx startup, the work, exit. */
+  /** Wall time of spawnSync, measured by the bench: node startup, the work, exit. */
   extWallMs: number;
   /** User + system CPU of the child (from the bench's cutime/cstime), seconds, 10 ms resolution. */
   cpuS: number;
@@ -55,7 +55,7 @@ export function lastJsonLine(stderr: string): Record<string, unknown> | undefine
 export function runProc(main: string, args: string[], timeoutS: number): ProcResult {
   const cpu0 = childCpuS();
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, ["--import", "tsx", main, ...args], {
+  const r = spawnSync(process.execPath, nodeArgs(main, args), {
     cwd: ROOT,
     encoding: "utf8",
     stdio: ["ignore", "pipe", "pipe"],
