@@ -32,6 +32,8 @@ async function main(): Promise<number> {
   await initCsum();
 
   const t0 = process.hrtime.bigint();
+  // Time from process start to the first line of work: node's own start-up plus module loading, options, scenario.
+  const startupMs = performance.now();
   const m = coldBootMachine(scenario, log);
   const { work, handoff } = runAndFinalize(m, scenario, seed, file, log, khoFormat(o.format)!);
   const report = predecessorReport("khosim kernel-a", scenario, file, seed, m, work, handoff);
@@ -46,7 +48,7 @@ async function main(): Promise<number> {
   });
   const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
   log.info(
-    { wallMs, maxRssKiB: process.resourceUsage().maxRSS, format: work.format.name, metadataBytes: handoff.metadataBytes, metadataPages: handoff.metadataPageCount, preserveNs: Number(work.preserveNs), preserveCalls: work.preserveCalls, serializeNs: Number(handoff.serializeNs), ranges: report.stats.ranges, chunks: report.stats.chunks, touchedPages: m.mem.touchedPages },
+    { wallMs, startupMs, maxRssKiB: process.resourceUsage().maxRSS, format: work.format.name, metadataBytes: handoff.metadataBytes, metadataPages: handoff.metadataPageCount, preserveNs: Number(work.preserveNs), preserveCalls: work.preserveCalls, serializeNs: Number(handoff.serializeNs), ranges: report.stats.ranges, chunks: report.stats.chunks, touchedPages: m.mem.touchedPages },
     `KHO: handoff written to ${o.out}: ${report.stats.folios} folios, ${report.stats.physRanges} phys ranges, ${report.stats.ranges} ranges in ${report.stats.chunks} chunks, metadata ${report.metadata}`,
   );
   return 0;

@@ -194,6 +194,7 @@ function derive(rec: RunRecord): void {
   m["a.serRangesPerS"] = serNs > 0 ? aRanges / (serNs / 1e9) : NaN;
   m["a.serMBps"] = serNs > 0 ? (aChunks * CHUNK_BYTES) / 1e6 / (serNs / 1e9) : NaN;
   m["a.wallMs"] = num(A, "wallMs");
+  m["a.startupMs"] = num(A, "startupMs");
   m["a.extWallMs"] = rec.a.extWallMs;
   m["a.outsideMs"] = rec.a.extWallMs - num(A, "wallMs");
   m["a.cpuS"] = rec.a.cpuS;
@@ -220,6 +221,7 @@ function derive(rec: RunRecord): void {
   m["b.reserveMs"] = resNs / 1e6;
   m["b.nsPerReserve"] = bRanges > 0 ? resNs / bRanges : NaN;
   m["b.wallMs"] = num(B, "wallMs");
+  m["b.startupMs"] = num(B, "startupMs");
   m["b.extWallMs"] = rec.b!.extWallMs;
   m["b.outsideMs"] = rec.b!.extWallMs - num(B, "wallMs");
   m["b.cpuS"] = rec.b!.cpuS;
@@ -247,10 +249,12 @@ const ROWS: [string, string, string][] = [
   ["b.reserveMs", "kernel-b memblock_reserve loop", "ms"],
   ["b.nsPerReserve", "memblock_reserve loop per range", "ns"],
   ["a.wallMs", "kernel-a wall, inside (wallMs)", "ms"],
+  ["a.startupMs", "kernel-a process start to first line of work", "ms"],
   ["a.extWallMs", "kernel-a wall, outside (node startup, exit)", "ms"],
   ["a.outsideMs", "kernel-a outside − inside (same run)", "ms"],
   ["a.cpuS", "kernel-a CPU user+sys", "s"],
   ["b.wallMs", "kernel-b wall, inside (wallMs)", "ms"],
+  ["b.startupMs", "kernel-b process start to first line of work", "ms"],
   ["b.extWallMs", "kernel-b wall, outside (node startup, exit)", "ms"],
   ["b.outsideMs", "kernel-b outside − inside (same run)", "ms"],
   ["b.cpuS", "kernel-b CPU user+sys", "s"],
