@@ -22,6 +22,9 @@ async function main(): Promise<number> {
     .option("--format <name>", `preservation format (${KHO_FORMATS.map((f) => f.name).join(", ")})`, formatOption, DEFAULT_FORMAT)
     .option("--force", "replace an existing --out directory", false);
   cmd.parse(process.argv);
+  // Compile the checksum's WebAssembly while the rest starts up (awaited before the first checksum).
+  const csumReady = initCsum();
+  csumReady.catch(() => undefined);
   const o = cmd.opts<{ out: string; scenario?: string; seed?: number; format: string; force: boolean; logFormat?: LogFormat }>();
   const log = createLogger("kernel-a", o.logFormat);
 
@@ -29,7 +32,7 @@ async function main(): Promise<number> {
   const scenario = o.scenario ? loadScenario(o.scenario) : defaultScenario();
   const file = o.scenario ?? "(default scenario)";
   const seed = o.seed ?? scenario.seed ?? 1;
-  await initCsum();
+  await csumReady;
 
   const t0 = process.hrtime.bigint();
   // Time from process start to the first line of work: node's own start-up plus module loading, options, scenario.

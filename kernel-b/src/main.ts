@@ -137,6 +137,9 @@ async function main(): Promise<number> {
     .option("--format <name>", "with --handoff-out: preservation format of the new handoff (default: the one it booted with)", formatOption)
     .option("--force", "with --handoff-out: replace an existing directory", false);
   cmd.parse(process.argv);
+  // Compile the checksum's WebAssembly while the rest starts up (awaited before the first checksum).
+  const csumReady = initCsum();
+  csumReady.catch(() => undefined);
   const o = cmd.opts<{
     in: string;
     report?: string;
