@@ -1,37 +1,20 @@
 /*
  * npm run bench -- [--only a,b,c] [--runs N] [--out DIR] [--keep]
  *                  [--scenario X=FILE] [--timeout-s S] [--json [FILE]]
+ *                  [--startup-runs N] [--no-startup]
  *
- * A measurement campaign (not a test): for each workload, run the real
- * two-process handoff N times (kernel-a into a scratch handoff directory, then
- * kernel-b from it, each `node --import tsx main.ts` as run.ts does), read the
- * measurements both kernels log on their last JSON line, and print medians
- * (with min-max) as a markdown table on stdout. Progress goes to stderr.
- *
- *   a  scenarios/default.json      test_kho's default                  5 runs
- *   b  scenarios/isolated-1m.json  1M isolated order-0 folios, 16 GiB   3 runs
- *   c  scenarios/contig-48g.json   48 GiB contiguous order-0, 64 GiB    3 runs
- *                                  (the kernel's "preserve + serialize took 577 ms")
- *
- * --runs N       runs per workload for every selected workload
- * --only a,c     select workloads
- * --out DIR      scratch handoff directories DIR/<a|b|c> (default out/bench);
- *                removed at the end unless --keep
- * --scenario X=FILE  run workload X from FILE instead of its default scenario
- * --timeout-s S  kill a kernel process after S seconds (default 900)
- * --json         print the raw numbers as JSON on stdout instead of the table;
- * --json FILE    print the table and write the raw numbers to FILE
- *
- * Every kernel-b run must end "revived" (exit 0); the first failure of a
- * workload is reported and stops that workload's runs; the bench then goes on
- * with the other workloads and exits 1.
+ * A measurement campaign (not a test): the real two-process handoff for each
+ * workload, and the start-up of each kernel beside a bare `node -e 0`;
+ * medians as markdown tables on stdout (see --help).
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { Command } from "commander";
+import { CliError, EXIT_USAGE, runMain } from "@khosim/shared/proc";
 import { KERNEL_A, KERNEL_B, ROOT } from "./run.js";
-import { cell, diskUsage, fmt, num, runProc, stat, type ProcResult, type Stat } from "./measure.js";
+import { cell, diskUsage, fmt, measureStartup, num, runProc, stat, STARTUP_ROWS, type ProcResult, type Stat, type StartupResult } from "./measure.js";
 
 /** The kernel's published figure for workload (c): "preserve + serialize took 577 ms". */
 const KERNEL_PRESERVE_SERIALIZE_MS = 577;
@@ -60,65 +43,83 @@ interface Options {
   timeoutS: number;
   json: boolean;
   jsonFile?: string;
+  startup: boolean;
+  startupRuns: number;
 }
 
-class UsageError extends Error {}
+const HELP_AFTER = `
+Workloads (default runs):
+  a  scenarios/default.json      test_kho's default                  5 runs
+  b  scenarios/isolated-1m.json  1M isolated order-0 folios, 16 GiB   3 runs
+  c  scenarios/contig-48g.json   48 GiB contiguous order-0, 64 GiB    3 runs
+                                 (the kernel's "preserve + serialize took 577 ms")
 
-function parseArgs(argv: string[]): Options {
-  const o: Options = { only: WORKLOADS.map((w) => w.key), out: "out/bench", keep: false, scenarios: {}, timeoutS: 900, json: false };
-  const value = (i: number, name: string): string => {
-    const v = argv[i + 1];
-    if (v === undefined || v.startsWith("--")) throw new UsageError(`${name} needs a value`);
-    return v;
-  };
-  const posInt = (v: string, name: string): number => {
-    if (!/^\d+$/.test(v) || Number(v) < 1) throw new UsageError(`${name}: ${JSON.stringify(v)} is not a positive integer`);
+For each workload: the real two-process handoff N times (kernel-a into a
+scratch handoff directory, then kernel-b from it, each \`node DIST/main.js\` as
+run.ts does), the measurements both kernels log on their last JSON line, and
+medians (with min-max) as a markdown table on stdout. Progress goes to stderr.
+
+Start-up (unless --no-startup), interleaved rounds of: a bare \`node -e 0\`,
+kernel-a --help, kernel-b --help, kernel-a on an empty scenario, kernel-b on
+that handoff (wall from outside, and outside minus the kernel's own wallMs),
+and the demo (node scripts/build/launch.mjs scripts/dist/demo.js; also
+\`npm run demo\` when the bench runs under npm); each kernel figure also minus
+\`node -e 0\` of the same round.
+
+Every kernel-b run must end "revived" (exit 0); the first failure of a
+workload is reported and stops that workload's runs; the bench then goes on
+with the other workloads.
+
+Exit codes: 0 all runs ok; 1 a run failed; 2 usage error; 70 internal error.
+`;
+
+function posInt(name: string): (v: string) => number {
+  return (v: string) => {
+    if (!/^\d+$/.test(v) || Number(v) < 1) throw new CliError(EXIT_USAGE, `${name}: ${JSON.stringify(v)} is not a positive integer`);
     return Number(v);
   };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    switch (a) {
-      case "--runs":
-        o.runs = posInt(value(i++, a), a);
-        break;
-      case "--only": {
-        const keys = value(i++, a).split(",").map((s) => s.trim().toLowerCase()).filter(Boolean);
-        for (const k of keys) if (!WORKLOADS.some((w) => w.key === k)) throw new UsageError(`--only: unknown workload ${JSON.stringify(k)} (a, b, c)`);
-        o.only = keys;
-        break;
-      }
-      case "--out":
-        o.out = value(i++, a);
-        break;
-      case "--keep":
-        o.keep = true;
-        break;
-      case "--scenario": {
-        const m = /^([a-z])=(.+)$/.exec(value(i++, a));
-        if (!m || !WORKLOADS.some((w) => w.key === m[1])) throw new UsageError(`--scenario: expected X=FILE with X one of a, b, c`);
-        o.scenarios[m[1]!] = m[2]!;
-        break;
-      }
-      case "--timeout-s":
-        o.timeoutS = posInt(value(i++, a), a);
-        break;
-      case "--json": {
-        o.json = true;
-        const v = argv[i + 1];
-        if (v !== undefined && !v.startsWith("--")) {
-          o.jsonFile = v;
-          i++;
-        }
-        break;
-      }
-      case "-h":
-      case "--help":
-        process.stdout.write(fs.readFileSync(new URL(import.meta.url), "utf8").split("*/")[0]!.replace(/^\/\*\n?/, "").replace(/^ \* ?/gm, "") + "\n");
-        process.exit(0);
-      default:
-        throw new UsageError(`unknown argument ${JSON.stringify(a)}`);
-    }
-  }
+}
+
+function parseArgs(argv: string[]): Options {
+  const cmd = new Command("bench")
+    .description("khosim bench: measure the two-process handoff (a measurement campaign, not a test)")
+    .usage("[options]   (npm run bench -- [options])")
+    .exitOverride()
+    .configureOutput({ writeErr: (t) => process.stderr.write(t) })
+    .option("--only <keys>", "select workloads, comma-separated (a, b, c)", (v: string) => {
+      const keys = v.split(",").map((k) => k.trim().toLowerCase()).filter(Boolean);
+      for (const k of keys) if (!WORKLOADS.some((w) => w.key === k)) throw new CliError(EXIT_USAGE, `--only: unknown workload ${JSON.stringify(k)} (a, b, c)`);
+      return keys;
+    })
+    .option("--runs <n>", "runs per workload for every selected workload", posInt("--runs"))
+    .option("--out <dir>", "scratch handoff directories DIR/<a|b|c>, removed at the end unless --keep", "out/bench")
+    .option("--keep", "keep the scratch handoff directories", false)
+    .option("--scenario <X=FILE>", "run workload X from FILE instead of its default scenario (repeatable)", (v: string, acc: Record<string, string>) => {
+      const m = /^([a-z])=(.+)$/.exec(v);
+      if (!m || !WORKLOADS.some((w) => w.key === m[1])) throw new CliError(EXIT_USAGE, "--scenario: expected X=FILE with X one of a, b, c");
+      return { ...acc, [m[1]!]: m[2]! };
+    }, {} as Record<string, string>)
+    .option("--timeout-s <s>", "kill a kernel process after S seconds", posInt("--timeout-s"), 900)
+    .option("--json [file]", "without FILE: print the raw numbers as JSON on stdout instead of the table; with FILE: print the table and write the raw numbers to FILE")
+    .option("--startup-runs <n>", "rounds of the start-up measurement", posInt("--startup-runs"), 9)
+    .option("--no-startup", "skip the start-up measurement")
+    .addHelpText("after", HELP_AFTER)
+    .argument("[extra...]");
+  cmd.parse(argv, { from: "user" });
+  if (cmd.args.length > 0) throw new CliError(EXIT_USAGE, `unknown argument ${JSON.stringify(cmd.args[0])}`);
+  const v = cmd.opts<{ only?: string[]; runs?: number; out: string; keep: boolean; scenario: Record<string, string>; timeoutS: number; json?: string | boolean; startupRuns: number; startup: boolean }>();
+  const o: Options = {
+    only: v.only ?? WORKLOADS.map((w) => w.key),
+    out: v.out,
+    keep: v.keep,
+    scenarios: v.scenario,
+    timeoutS: v.timeoutS,
+    json: v.json !== undefined,
+    startup: v.startup,
+    startupRuns: v.startupRuns,
+  };
+  if (v.runs !== undefined) o.runs = v.runs;
+  if (typeof v.json === "string") o.jsonFile = v.json;
   return o;
 }
 
@@ -193,6 +194,7 @@ function derive(rec: RunRecord): void {
   m["a.serRangesPerS"] = serNs > 0 ? aRanges / (serNs / 1e9) : NaN;
   m["a.serMBps"] = serNs > 0 ? (aChunks * CHUNK_BYTES) / 1e6 / (serNs / 1e9) : NaN;
   m["a.wallMs"] = num(A, "wallMs");
+  m["a.startupMs"] = num(A, "startupMs");
   m["a.extWallMs"] = rec.a.extWallMs;
   m["a.outsideMs"] = rec.a.extWallMs - num(A, "wallMs");
   m["a.cpuS"] = rec.a.cpuS;
@@ -219,6 +221,7 @@ function derive(rec: RunRecord): void {
   m["b.reserveMs"] = resNs / 1e6;
   m["b.nsPerReserve"] = bRanges > 0 ? resNs / bRanges : NaN;
   m["b.wallMs"] = num(B, "wallMs");
+  m["b.startupMs"] = num(B, "startupMs");
   m["b.extWallMs"] = rec.b!.extWallMs;
   m["b.outsideMs"] = rec.b!.extWallMs - num(B, "wallMs");
   m["b.cpuS"] = rec.b!.cpuS;
@@ -246,11 +249,13 @@ const ROWS: [string, string, string][] = [
   ["b.reserveMs", "kernel-b memblock_reserve loop", "ms"],
   ["b.nsPerReserve", "memblock_reserve loop per range", "ns"],
   ["a.wallMs", "kernel-a wall, inside (wallMs)", "ms"],
-  ["a.extWallMs", "kernel-a wall, outside (node + tsx startup, exit)", "ms"],
+  ["a.startupMs", "kernel-a process start to first line of work", "ms"],
+  ["a.extWallMs", "kernel-a wall, outside (node startup, exit)", "ms"],
   ["a.outsideMs", "kernel-a outside − inside (same run)", "ms"],
   ["a.cpuS", "kernel-a CPU user+sys", "s"],
   ["b.wallMs", "kernel-b wall, inside (wallMs)", "ms"],
-  ["b.extWallMs", "kernel-b wall, outside (node + tsx startup, exit)", "ms"],
+  ["b.startupMs", "kernel-b process start to first line of work", "ms"],
+  ["b.extWallMs", "kernel-b wall, outside (node startup, exit)", "ms"],
   ["b.outsideMs", "kernel-b outside − inside (same run)", "ms"],
   ["b.cpuS", "kernel-b CPU user+sys", "s"],
   ["a.rssMiB", "kernel-a peak RSS", "MiB"],
@@ -331,7 +336,7 @@ function ratios(results: WorkloadResult[]): string {
 
 function header(argv: string[]): string {
   const cpu = /^model name\s*:\s*(.*)$/m.exec(safeRead("/proc/cpuinfo"))?.[1] ?? os.cpus()[0]?.model ?? "unknown CPU";
-  const cmd = process.env["npm_lifecycle_event"] === "bench" ? `npm run bench${argv.length ? " -- " + argv.join(" ") : ""}` : `tsx scripts/src/bench.ts ${argv.join(" ")}`.trim();
+  const cmd = process.env["npm_lifecycle_event"] === "bench" ? `npm run bench${argv.length ? " -- " + argv.join(" ") : ""}` : `node scripts/dist/bench.js ${argv.join(" ")}`.trim();
   const git = spawnSync("git", ["-C", ROOT, "rev-parse", "--short", "HEAD"], { encoding: "utf8" }).stdout?.trim() || "?";
   const dirty = (spawnSync("git", ["-C", ROOT, "status", "--porcelain", "--untracked-files=no"], { encoding: "utf8" }).stdout ?? "")
     .split("\n")
@@ -353,18 +358,9 @@ function safeRead(f: string): string {
 
 /* ---------------------------------------------------------------- main */
 
-function main(): number {
+async function main(): Promise<number> {
   const argv = process.argv.slice(2);
-  let o: Options;
-  try {
-    o = parseArgs(argv);
-  } catch (e) {
-    if (e instanceof UsageError) {
-      process.stderr.write(`bench: ${e.message}\nusage: npm run bench -- [--only a,b,c] [--runs N] [--out DIR] [--keep] [--scenario X=FILE] [--timeout-s S] [--json [FILE]]\n`);
-      return 2;
-    }
-    throw e;
-  }
+  const o = parseArgs(argv);
   const head = header(argv);
   const outRoot = path.resolve(ROOT, o.out);
   const selected = WORKLOADS.filter((w) => o.only.includes(w.key));
@@ -372,14 +368,15 @@ function main(): number {
   for (const w of selected) {
     const sc = path.resolve(ROOT, o.scenarios[w.key] ?? w.scenario);
     if (!fs.existsSync(sc)) {
-      process.stderr.write(`bench: (${w.key}) ${sc}: no such scenario file\n`);
-      return 2;
+      throw new CliError(EXIT_USAGE, `(${w.key}) ${sc}: no such scenario file`);
     }
   }
 
   const results: WorkloadResult[] = [];
   const started = Date.now();
+  let startup: StartupResult | undefined;
   try {
+    if (o.startup) startup = measureStartup(path.join(outRoot, "startup"), o.startupRuns, o.timeoutS, (t) => process.stderr.write(`bench: ${t}\n`));
     for (const w of selected) {
       const scenario = path.resolve(ROOT, o.scenarios[w.key] ?? w.scenario);
       const runs = o.runs ?? w.runs;
@@ -414,12 +411,14 @@ function main(): number {
   process.stderr.write(`bench: done in ${fmt(elapsedS)} s\n`);
 
   const failed = results.filter((r) => r.failures.length > 0);
+  const startupFailed = startup !== undefined && startup.failures.length > 0;
   const raw = {
     header: head,
     node: process.version,
     kernelPreserveSerializeMs: KERNEL_PRESERVE_SERIALIZE_MS,
     elapsedS,
     workloads: results,
+    ...(startup ? { startup } : {}),
   };
   if (o.json && !o.jsonFile) {
     process.stdout.write(JSON.stringify(raw, null, 2) + "\n");
@@ -433,6 +432,7 @@ function main(): number {
       `so the timer's own cost is not in "ns per preserve call". ` +
       `(a) makes only 4 preserve calls, each the first of its kind in a fresh process (tracker, B+ tree and BigInt paths not yet optimized), so its ns per call is start-up cost, not steady state. ` +
       `CPU = the child's user+sys from /proc/self/stat cutime/cstime (10 ms ticks); a CPU well below wall time means waiting (I/O or other load on this ${os.cpus().length}-CPU machine).\n`;
+    if (startup) md += `\n${startupTable(startup)}`;
     if (failed.length) {
       md += `\nFAILURES:\n${failed.map((r) => r.failures.map((f) => `- (${r.key}) ${r.scenario} ${f}`).join("\n")).join("\n")}\n`;
     }
@@ -442,7 +442,20 @@ function main(): number {
       process.stderr.write(`bench: raw numbers written to ${o.jsonFile}\n`);
     }
   }
-  return failed.length ? 1 : 0;
+  if (startup?.failures.length) process.stderr.write(`bench: start-up measurement failed:\n${startup.failures.join("\n")}\n`);
+  return failed.length || startupFailed ? 1 : 0;
 }
 
-process.exitCode = main();
+/** The start-up table: medians (min–max) over the rounds. */
+function startupTable(s: StartupResult): string {
+  const lines = [
+    `Start-up (${s.rounds} interleaved rounds; wall from outside; "− node" = minus \`node -e 0\` of the same round, median of the differences; "start-up" = outside − the kernel's own wallMs; empty scenario ${s.scenario}):`,
+    "",
+    "| metric | unit | median (min–max) |",
+    "|---|---|---:|",
+  ];
+  for (const [key, label, unit] of STARTUP_ROWS) if (s.stats[key]) lines.push(`| ${label} | ${unit} | ${cell(s.stats[key])} |`);
+  return lines.join("\n") + "\n";
+}
+
+runMain("bench", main);

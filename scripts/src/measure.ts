@@ -6,7 +6,7 @@
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ROOT } from "./run.js";
+import { distPath, nodeArgs, ROOT } from "./run.js";
 
 export interface ProcResult {
   status: number | null;
@@ -14,7 +14,7 @@ export interface ProcResult {
   error?: string;
   stdout: string;
   stderr: string;
-  /** Wall time of spawnSync, measured by the bench: node + tsx startup, the work, exit. */
+  /** Wall time of spawnSync, measured by the bench: node startup, the work, exit. */
   extWallMs: number;
   /** User + system CPU of the child (from the bench's cutime/cstime), seconds, 10 ms resolution. */
   cpuS: number;
@@ -55,7 +55,7 @@ export function lastJsonLine(stderr: string): Record<string, unknown> | undefine
 export function runProc(main: string, args: string[], timeoutS: number): ProcResult {
   const cpu0 = childCpuS();
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, ["--import", "tsx", main, ...args], {
+  const r = spawnSync(process.execPath, nodeArgs(main, args), {
     cwd: ROOT,
     encoding: "utf8",
     stdio: ["ignore", "pipe", "pipe"],
@@ -133,3 +133,98 @@ export function cell(s: Stat | undefined): string {
   return `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)})`;
 }
 
+
+/* ---------------------------------------------------------------- start-up */
+
+export interface StartupResult {
+  rounds: number;
+  /** The empty scenario kernel-a ran (written into the scratch directory). */
+  scenario: string;
+  runs: Record<string, number>[];
+  stats: Record<string, Stat | undefined>;
+  failures: string[];
+}
+
+/** The start-up metrics: [key, label, unit]. */
+export const STARTUP_ROWS: [string, string, string][] = [
+  ["s.nodeMs", "`node -e 0`", "ms"],
+  ["s.aHelpMs", "kernel-a --help", "ms"],
+  ["s.aHelpOverNodeMs", "kernel-a --help − node", "ms"],
+  ["s.bHelpMs", "kernel-b --help", "ms"],
+  ["s.bHelpOverNodeMs", "kernel-b --help − node", "ms"],
+  ["s.aEmptyMs", "kernel-a, empty-scenario handoff", "ms"],
+  ["s.aEmptyStartMs", "kernel-a, empty scenario: start-up (outside − wallMs)", "ms"],
+  ["s.aStartOverNodeMs", "**kernel-a start-up − node**", "ms"],
+  ["s.bEmptyMs", "kernel-b on that handoff", "ms"],
+  ["s.bEmptyStartMs", "kernel-b: start-up (outside − wallMs)", "ms"],
+  ["s.bStartOverNodeMs", "**kernel-b start-up − node**", "ms"],
+  ["s.nodeBootMs", "`node -e 0`: process start to its first line (performance.now())", "ms"],
+  ["s.aStartupMs", "kernel-a: process start to first line of work (its startupMs)", "ms"],
+  ["s.aStartupOverNodeMs", "**kernel-a first line of work − node's first line**", "ms"],
+  ["s.bStartupMs", "kernel-b: process start to first line of work (its startupMs)", "ms"],
+  ["s.bStartupOverNodeMs", "**kernel-b first line of work − node's first line**", "ms"],
+  ["s.demoMs", "demo (node scripts/build/launch.mjs scripts/dist/demo.js)", "ms"],
+  ["s.npmDemoMs", "**`npm run demo`**", "ms"],
+];
+
+/** An empty scenario on a small machine: start-up, a cold boot, an empty KHO FDT, the files. */
+const EMPTY_SCENARIO = { description: "bench start-up: no ops", machine: { ram: "256M" }, ops: [] };
+
+function timed(args: string[], timeoutS: number): { ms: number; r: ReturnType<typeof spawnSync> } {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(process.execPath, args, { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 1 << 28, timeout: timeoutS * 1000, killSignal: "SIGKILL" });
+  return { ms: Number(process.hrtime.bigint() - t0) / 1e6, r };
+}
+
+/**
+ * measureStartup - @rounds interleaved rounds of `node -e 0`, kernel-a and
+ * kernel-b --help, kernel-a on an empty scenario into @dir, kernel-b on it and
+ * the demo, all timed from outside; @progress gets one line per round.
+ */
+export function measureStartup(dir: string, rounds: number, timeoutS: number, progress: (line: string) => void): StartupResult {
+  fs.mkdirSync(dir, { recursive: true });
+  const scenario = path.join(dir, "empty.json");
+  fs.writeFileSync(scenario, JSON.stringify(EMPTY_SCENARIO) + "\n");
+  const out = path.join(dir, "handoff");
+  const kernelA = distPath("kernel-a/src/main.ts");
+  const kernelB = distPath("kernel-b/src/main.ts");
+  const npm = process.env["npm_execpath"];
+  const res: StartupResult = { rounds, scenario: JSON.stringify(EMPTY_SCENARIO), runs: [], stats: {}, failures: [] };
+  const must = (what: string, t: { ms: number; r: ReturnType<typeof spawnSync> }, status = 0): number => {
+    if (t.r.status !== status) res.failures.push(`${what}: exit ${t.r.status ?? t.r.signal}: ${String(t.r.stderr ?? "").trim().split("\n").slice(-2).join(" / ")}`);
+    return t.ms;
+  };
+  for (let i = 1; i <= rounds && res.failures.length === 0; i++) {
+    const m: Record<string, number> = {};
+    const n = timed(["-e", "process.stdout.write(String(performance.now()))"], timeoutS);
+    m["s.nodeMs"] = must("node -e 0", n);
+    m["s.nodeBootMs"] = Number(n.r.stdout);
+    m["s.aHelpMs"] = must("kernel-a --help", timed([kernelA, "--help"], timeoutS));
+    m["s.bHelpMs"] = must("kernel-b --help", timed([kernelB, "--help"], timeoutS));
+    fs.rmSync(out, { recursive: true, force: true });
+    const a = timed([kernelA, "--out", out, "--scenario", scenario, "--log-format", "json"], timeoutS);
+    m["s.aEmptyMs"] = must("kernel-a (empty scenario)", a);
+    const b = timed([kernelB, "--in", out, "--log-format", "json"], timeoutS);
+    m["s.bEmptyMs"] = must("kernel-b (empty scenario's handoff)", b);
+    m["s.aEmptyStartMs"] = a.ms - num(lastJsonLine(String(a.r.stderr ?? "")), "wallMs");
+    m["s.bEmptyStartMs"] = b.ms - num(lastJsonLine(String(b.r.stderr ?? "")), "wallMs");
+    m["s.aStartupMs"] = num(lastJsonLine(String(a.r.stderr ?? "")), "startupMs");
+    m["s.bStartupMs"] = num(lastJsonLine(String(b.r.stderr ?? "")), "startupMs");
+    m["s.aStartupOverNodeMs"] = m["s.aStartupMs"] - m["s.nodeBootMs"];
+    m["s.bStartupOverNodeMs"] = m["s.bStartupMs"] - m["s.nodeBootMs"];
+    m["s.aHelpOverNodeMs"] = m["s.aHelpMs"] - m["s.nodeMs"];
+    m["s.bHelpOverNodeMs"] = m["s.bHelpMs"] - m["s.nodeMs"];
+    m["s.aStartOverNodeMs"] = m["s.aEmptyStartMs"] - m["s.nodeMs"];
+    m["s.bStartOverNodeMs"] = m["s.bEmptyStartMs"] - m["s.nodeMs"];
+    m["s.demoMs"] = must("demo", timed([path.join(ROOT, "scripts/build/launch.mjs"), "scripts/dist/demo.js"], timeoutS));
+    if (npm) m["s.npmDemoMs"] = must("npm run demo", timed([npm, "run", "--silent", "demo"], timeoutS));
+    res.runs.push(m);
+    progress(
+      `start-up round ${i}/${rounds}: node ${fmt(m["s.nodeMs"])} ms, kernel-a --help ${fmt(m["s.aHelpMs"])}, start-up ${fmt(m["s.aEmptyStartMs"])}; ` +
+        `kernel-b --help ${fmt(m["s.bHelpMs"])}, start-up ${fmt(m["s.bEmptyStartMs"])}; demo ${fmt(m["s.demoMs"])}${npm ? `, npm run demo ${fmt(m["s.npmDemoMs"]!)}` : ""} ms`,
+    );
+  }
+  const keys = new Set(res.runs.flatMap((r) => Object.keys(r)));
+  for (const k of keys) res.stats[k] = stat(res.runs.map((r) => r[k] ?? NaN));
+  return res;
+}

@@ -1,6 +1,9 @@
 /*
- * Run the two kernels as separate processes, exactly as a user would with
- * `npm run kernel-a` / `npm run kernel-b` (node + tsx, without npm's overhead).
+ * Run the two kernels (and other commands) as separate processes, as a user
+ * would with `npm run kernel-a` / `npm run kernel-b`: plain node on the built
+ * JavaScript in dist/ (without npm's overhead). The build must be current:
+ * npm scripts start through scripts/build/launch.mjs, and the test command
+ * rebuilds first (pretest, and vitest's global setup).
  */
 import { spawnSync, type SpawnSyncOptions } from "node:child_process";
 import * as fs from "node:fs";
@@ -8,8 +11,25 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-export const KERNEL_A = path.join(ROOT, "kernel-a/src/main.ts");
-export const KERNEL_B = path.join(ROOT, "kernel-b/src/main.ts");
+
+/**
+ * distPath - the built JavaScript of a command: WORKSPACE/src/X.ts (relative
+ * to ROOT or absolute) -> ROOT/WORKSPACE/dist/X.js; a .js path is returned as is.
+ */
+export function distPath(main: string): string {
+  const abs = path.resolve(ROOT, main);
+  const rel = path.relative(ROOT, abs).split(path.sep);
+  if (rel[1] === "src" && /\.ts$/.test(abs)) return path.join(ROOT, rel[0]!, "dist", ...rel.slice(2)).replace(/\.ts$/, ".js");
+  return abs;
+}
+
+export const KERNEL_A = distPath("kernel-a/src/main.ts");
+export const KERNEL_B = distPath("kernel-b/src/main.ts");
+
+/** nodeArgs - the argv (after process.execPath) that runs @main with @args on its build. */
+export function nodeArgs(main: string, args: readonly string[]): string[] {
+  return [distPath(main), ...args];
+}
 
 export interface RunResult {
   status: number;
@@ -17,9 +37,9 @@ export interface RunResult {
   stderr: string;
 }
 
-/** runKernel - run a kernel's main with @args; stdio "pipe" captures, "inherit" shows. */
+/** runKernel - run a kernel's (or any command's) main with @args; stdio "pipe" captures, "inherit" shows. */
 export function runKernel(main: string, args: string[], stdio: "pipe" | "inherit" = "pipe", extra: SpawnSyncOptions = {}): RunResult {
-  const r = spawnSync(process.execPath, ["--import", "tsx", main, ...args], {
+  const r = spawnSync(process.execPath, nodeArgs(main, args), {
     cwd: ROOT,
     encoding: "utf8",
     stdio: stdio === "inherit" ? ["ignore", "pipe", "inherit"] : "pipe",

@@ -1,5 +1,5 @@
 /*
- * Helpers for the corrupt CLI tests: run the real CLIs (node + tsx, as
+ * Helpers for the corrupt CLI tests: run the real CLIs (node on the build, as
  * scripts/src/run.ts does) asynchronously through a small pool, so that
  * independent runs overlap without swamping a 2-core machine.
  */
@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { KERNEL_A, KERNEL_B, ROOT, type RunResult } from "../src/run.js";
+import { KERNEL_A, KERNEL_B, ROOT, nodeArgs, type RunResult } from "../src/run.js";
 
 export { KERNEL_A, KERNEL_B, ROOT };
 export type { RunResult };
@@ -44,7 +44,7 @@ export function runTsx(main: string, args: string[]): Promise<RunResult> {
   return pool.run(
     () =>
       new Promise<RunResult>((resolve) => {
-        const child = spawn(process.execPath, ["--import", "tsx", main, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+        const child = spawn(process.execPath, nodeArgs(main, args), { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
         let stdout = "";
         let stderr = "";
         child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));

@@ -1,6 +1,6 @@
 /*
  * End-to-end test helpers: run the REAL kernel-a / kernel-b processes (node +
- * tsx, as scripts/src/run.ts does), asynchronously so that independent runs
+ * node on the build, as scripts/src/run.ts does), asynchronously so that independent runs
  * overlap, and handle handoff directories in temporary directories.
  *
  * Every handoff a test file needs is made once per file (each spawn costs
@@ -11,7 +11,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { KERNEL_A, KERNEL_B, ROOT, readJson, type RunResult } from "../src/run.js";
+import { KERNEL_A, KERNEL_B, ROOT, nodeArgs, readJson, type RunResult } from "../src/run.js";
 import { fdtget } from "@khosim/shared/test/oracles";
 import type { PredecessorReport } from "@khosim/shared/abi";
 
@@ -23,7 +23,7 @@ export const SCENARIOS = path.join(ROOT, "scenarios");
 /** runKernelAsync - like runKernel(main, args) of scripts/src/run.ts, without blocking. */
 export function runKernelAsync(main: string, args: string[]): Promise<RunResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", main, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, nodeArgs(main, args), { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));

@@ -3,7 +3,8 @@
  * python3-libfdt (pylibfdt 1.6.1, only for Debian's /usr/bin/python3).
  *
  * Their absence is a test FAILURE, never a skip: call requireOracles() in a
- * beforeAll and let it throw. Install with
+ * beforeAll and let it throw. npm test's pretest step (scripts/build/pretest.mjs)
+ * installs them with apt-get when it runs as root, or names the packages:
  *	apt-get install -y device-tree-compiler python3-libfdt
  */
 import { execFileSync, spawnSync } from "node:child_process";

@@ -29,7 +29,7 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 function killAfter(ms: number, seed: number): Promise<void> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, ["--import", "tsx", KERNEL_A, "--out", out, "--force", "--scenario", scenario, "--seed", String(seed), "--log-format", "json"], {
+    const p = spawn(process.execPath, [KERNEL_A, "--out", out, "--force", "--scenario", scenario, "--seed", String(seed), "--log-format", "json"], {
       cwd: ROOT,
       stdio: "ignore",
     });

@@ -2,14 +2,29 @@
  * Checksums for preserved data: xxhash64 (seed 0) from hash-wasm. The hasher is
  * created once per process (WebAssembly instantiation is async); after
  * initCsum() every call is synchronous.
+ *
+ * Only hash-wasm's xxhash64 build is loaded, and only in initCsum(): the
+ * package's index carries the WebAssembly of every algorithm it has, which
+ * costs start-up time a kernel process does not need.
  */
-import { createXXHash64, type IHasher } from "hash-wasm";
+import { createRequire } from "node:module";
+import type { IHasher } from "hash-wasm";
+import type * as HashWasm from "hash-wasm";
 
 let hasher: IHasher | undefined;
+let ready: Promise<void> | undefined;
 
-/** initCsum - instantiate the hasher; call once before csum64(). */
-export async function initCsum(): Promise<void> {
-  hasher ??= await createXXHash64(0, 0);
+/**
+ * initCsum - instantiate the hasher (once; concurrent and later calls share
+ * the first call's promise); call before csum64(). A process may start it
+ * early, so that compiling the WebAssembly overlaps its other start-up work.
+ */
+export function initCsum(): Promise<void> {
+  ready ??= (async () => {
+    const { createXXHash64 } = createRequire(import.meta.url)("hash-wasm/dist/xxhash64.umd.min.js") as Pick<typeof HashWasm, "createXXHash64">;
+    hasher = await createXXHash64(0, 0);
+  })();
+  return ready;
 }
 
 /** Incremental xxhash64 of several byte arrays, as a u64 bigint. */

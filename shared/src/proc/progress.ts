@@ -1,9 +1,10 @@
 /*
  * Progress bars for long work (writing, reading and diffing images of many
  * GiB): on stderr, only when stderr is a terminal and not in CI, so piped and
- * CI output carry nothing extra.
+ * CI output carry nothing extra. cli-progress is loaded only when a bar is shown.
  */
-import cliProgress from "cli-progress";
+import { createRequire } from "node:module";
+import type CliProgress from "cli-progress";
 
 export interface Progress {
   /** Report @done of @total units; cheap to call often (redraws are throttled). */
@@ -24,6 +25,7 @@ export function progressEnabled(): boolean {
  */
 export function createProgress(label: string, unit = "MiB"): Progress {
   if (!progressEnabled()) return NONE;
+  const cliProgress = createRequire(import.meta.url)("cli-progress") as typeof CliProgress;
   const bar = new cliProgress.SingleBar(
     { stream: process.stderr, format: `${label} [{bar}] {percentage}% {value}/{total} ${unit} {eta_formatted}`, hideCursor: true, clearOnComplete: true, fps: 10 },
     cliProgress.Presets.shades_classic,

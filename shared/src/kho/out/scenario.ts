@@ -3,9 +3,14 @@
  * A scenario is untrusted input. It is validated with zod as a whole before
  * anything runs, and the first problem becomes one line naming the JSON path
  * (e.g. "ops[2].order: 11 is above MAX_PAGE_ORDER 10").
+ *
+ * zod and the schema are loaded on the first parseScenario(): a kernel run
+ * without a scenario file (the default scenario, --help, kernel-b) does not
+ * pay for them at start-up.
  */
 import * as fs from "node:fs";
-import { z } from "zod";
+import { createRequire } from "node:module";
+import type * as Zod from "zod";
 import { MAX_PAGE_ORDER, PAGE_SIZE } from "../../abi/page.js";
 import { jsonPathString } from "../../abi/handoff-json.js";
 import { hex } from "../../lib/bytes.js";
@@ -29,78 +34,89 @@ export const MAX_RAM = 2 ** 44; // 16 TiB
 /** Highest MAX_PAGE_ORDER a simulated machine may be configured with. */
 export const MAX_CONFIG_ORDER = 18;
 
-const size = z.union([z.number(), z.string()]).transform((v, ctx) => {
-  const n = parseSize(v);
-  if (n === undefined) {
-    ctx.addIssue({ code: "custom", message: `${JSON.stringify(v)} is not a size (bytes, 0x hex, or a number with K/M/G/T)` });
-    return z.NEVER;
-  }
-  return n;
-});
-const pageSize = size.refine((n) => n > 0 && n % PAGE_SIZE === 0, { message: "must be a non-zero multiple of the page size (4K)" });
-const addr = size.refine((n) => n % PAGE_SIZE === 0, { message: "must be page aligned (4K)" });
-const fill = z.boolean().optional();
+/** The scenario schema, built with @z (zod's namespace). */
+function buildSchema(z: typeof Zod.z) {
+  const size = z.union([z.number(), z.string()]).transform((v, ctx) => {
+    const n = parseSize(v);
+    if (n === undefined) {
+      ctx.addIssue({ code: "custom", message: `${JSON.stringify(v)} is not a size (bytes, 0x hex, or a number with K/M/G/T)` });
+      return z.NEVER;
+    }
+    return n;
+  });
+  const pageSize = size.refine((n) => n > 0 && n % PAGE_SIZE === 0, { message: "must be a non-zero multiple of the page size (4K)" });
+  const addr = size.refine((n) => n % PAGE_SIZE === 0, { message: "must be page aligned (4K)" });
+  const fill = z.boolean().optional();
 
-const TestKhoOp = z.strictObject({
-  op: z.literal("test_kho"),
-  /** Bytes of folios to allocate, as test_kho's max_mem; default (PAGE_SIZE << maxOrder) * 2. */
-  maxMem: pageSize.optional(),
-  fill,
-});
-const FoliosOp = z.strictObject({
-  op: z.literal("folios"),
-  count: z.number().int().min(1).max(2 ** 32 - 1),
-  /** A folio order, or "random": 0..maxOrder per folio from the seeded PRNG. */
-  order: z.union([z.number().int().min(0), z.literal("random")]),
-  /**
-   * buddy: one allocation per folio, lowest address first; contiguous: back to
-   * back; isolated: a free gap of one folio after each; scattered: each at a
-   * random free aligned address.
-   */
-  layout: z.enum(["buddy", "contiguous", "isolated", "scattered"]).default("buddy"),
-  /** With "contiguous": leave every Nth folio of the run allocated but not preserved (a hole). */
-  skipEvery: z.number().int().min(2).optional(),
-  fill,
-});
-const PhysOp = z.strictObject({
-  op: z.literal("phys"),
-  size: pageSize,
-  at: addr.optional(),
-  align: pageSize.optional(),
-  fill,
-});
-const UnpreserveOp = z.strictObject({ op: z.literal("unpreserve"), start: addr, size: pageSize });
-const UnpreserveFolioOp = z.strictObject({ op: z.literal("unpreserve-folio"), index: z.number().int().min(0) });
-const UnpreservePhysOp = z.strictObject({ op: z.literal("unpreserve-phys"), index: z.number().int().min(0) });
+  const TestKhoOp = z.strictObject({
+    op: z.literal("test_kho"),
+    /** Bytes of folios to allocate, as test_kho's max_mem; default (PAGE_SIZE << maxOrder) * 2. */
+    maxMem: pageSize.optional(),
+    fill,
+  });
+  const FoliosOp = z.strictObject({
+    op: z.literal("folios"),
+    count: z.number().int().min(1).max(2 ** 32 - 1),
+    /** A folio order, or "random": 0..maxOrder per folio from the seeded PRNG. */
+    order: z.union([z.number().int().min(0), z.literal("random")]),
+    /**
+     * buddy: one allocation per folio, lowest address first; contiguous: back to
+     * back; isolated: a free gap of one folio after each; scattered: each at a
+     * random free aligned address.
+     */
+    layout: z.enum(["buddy", "contiguous", "isolated", "scattered"]).default("buddy"),
+    /** With "contiguous": leave every Nth folio of the run allocated but not preserved (a hole). */
+    skipEvery: z.number().int().min(2).optional(),
+    fill,
+  });
+  const PhysOp = z.strictObject({
+    op: z.literal("phys"),
+    size: pageSize,
+    at: addr.optional(),
+    align: pageSize.optional(),
+    fill,
+  });
+  const UnpreserveOp = z.strictObject({ op: z.literal("unpreserve"), start: addr, size: pageSize });
+  const UnpreserveFolioOp = z.strictObject({ op: z.literal("unpreserve-folio"), index: z.number().int().min(0) });
+  const UnpreservePhysOp = z.strictObject({ op: z.literal("unpreserve-phys"), index: z.number().int().min(0) });
 
-const Op = z.discriminatedUnion("op", [TestKhoOp, FoliosOp, PhysOp, UnpreserveOp, UnpreserveFolioOp, UnpreservePhysOp]);
+  const Op = z.discriminatedUnion("op", [TestKhoOp, FoliosOp, PhysOp, UnpreserveOp, UnpreserveFolioOp, UnpreservePhysOp]);
 
-const Machine = z.strictObject({
-  ram: pageSize.default(2 ** 30),
-  ramBase: addr.default(0x4000_0000),
-  maxOrder: z.number().int().min(0).max(MAX_CONFIG_ORDER).default(MAX_PAGE_ORDER),
-  /** Reserved at the base of RAM for the kernel image at cold boot. */
-  kernelSize: pageSize.default(32 * 2 ** 20),
-  scratch: z
-    .strictObject({
-      lowmem: pageSize.default(16 * 2 ** 20),
-      /** Default: room for the successor's memmap (RAM / 64) and page tables (RAM / 512), plus 64 MiB. */
-      global: pageSize.optional(),
-    })
-    .prefault({}),
-});
+  const Machine = z.strictObject({
+    ram: pageSize.default(2 ** 30),
+    ramBase: addr.default(0x4000_0000),
+    maxOrder: z.number().int().min(0).max(MAX_CONFIG_ORDER).default(MAX_PAGE_ORDER),
+    /** Reserved at the base of RAM for the kernel image at cold boot. */
+    kernelSize: pageSize.default(32 * 2 ** 20),
+    scratch: z
+      .strictObject({
+        lowmem: pageSize.default(16 * 2 ** 20),
+        /** Default: room for the successor's memmap (RAM / 64) and page tables (RAM / 512), plus 64 MiB. */
+        global: pageSize.optional(),
+      })
+      .prefault({}),
+  });
 
-const ScenarioSchema = z.strictObject({
-  $schema: z.string().optional(),
-  description: z.string().optional(),
-  seed: z.number().int().min(0).max(2 ** 32 - 1).optional(),
-  /** Default for every op's `fill`: write seeded random bytes into what is preserved. */
-  fill: z.boolean().default(true),
-  machine: Machine.prefault({}),
-  ops: z.array(Op).prefault([{ op: "test_kho" }]),
-});
+  const ScenarioSchema = z.strictObject({
+    $schema: z.string().optional(),
+    description: z.string().optional(),
+    seed: z.number().int().min(0).max(2 ** 32 - 1).optional(),
+    /** Default for every op's `fill`: write seeded random bytes into what is preserved. */
+    fill: z.boolean().default(true),
+    machine: Machine.prefault({}),
+    ops: z.array(Op).prefault([{ op: "test_kho" }]),
+  });
+  return ScenarioSchema;
+}
 
-export type Scenario = z.output<typeof ScenarioSchema>;
+let schema: ReturnType<typeof buildSchema> | undefined;
+
+/** scenarioSchema - zod (CommonJS build, loaded synchronously) and the schema, once. */
+function scenarioSchema(): ReturnType<typeof buildSchema> {
+  return (schema ??= buildSchema((createRequire(import.meta.url)("zod") as typeof Zod).z));
+}
+
+export type Scenario = Zod.z.output<ReturnType<typeof buildSchema>>;
 export type ScenarioOp = Scenario["ops"][number];
 /* The machine section is exactly what mm boots. */
 const _machineIsConfig: MachineConfig = {} as Scenario["machine"];
@@ -170,7 +186,7 @@ function checkAgainstMachine(s: Scenario, file: string): void {
  * Throws ScenarioError naming the first bad JSON path.
  */
 export function parseScenario(json: unknown, file: string): Scenario {
-  const r = ScenarioSchema.safeParse(json);
+  const r = scenarioSchema().safeParse(json);
   if (!r.success) {
     const issue = r.error.issues[0]!;
     let why = issue.message;
@@ -204,7 +220,16 @@ export function loadScenario(file: string): Scenario {
   return parseScenario(json, file);
 }
 
-/** The scenario used when none is given: test_kho's default on a 1 GiB machine. */
+/**
+ * The scenario used when none is given: test_kho's default on a 1 GiB machine.
+ * It is what parseScenario() makes of { description } (a test checks that), so
+ * that a run without a scenario file does not load zod.
+ */
 export function defaultScenario(): Scenario {
-  return parseScenario({ description: "test_kho default: folios of random order up to 8 MiB, filled" }, "(default scenario)");
+  return {
+    description: "test_kho default: folios of random order up to 8 MiB, filled",
+    fill: true,
+    machine: { ram: 2 ** 30, ramBase: 0x4000_0000, maxOrder: MAX_PAGE_ORDER, kernelSize: 32 * 2 ** 20, scratch: { lowmem: 16 * 2 ** 20, global: 82 * 2 ** 20 } },
+    ops: [{ op: "test_kho" }],
+  };
 }
