@@ -10,7 +10,8 @@
  * `npm run fuzz` (long campaigns).
  */
 import fc from "fast-check";
-import { BootDtbError, KHOSER_CHUNK_HDR_SIZE, KHOSER_MEM_RANGE_SIZE, OUTCOME_EXIT, PAGE_SIZE, parseBootDtb, type Outcome, type SuccessorReportJson } from "@khosim/shared/abi";
+import { BootDtbError, KHOSER_CHUNK_HDR_SIZE, KHOSER_MEM_RANGE_SIZE, OUTCOME_EXIT, PAGE_SIZE, parseBootDtb, type Outcome } from "@khosim/shared/abi";
+import { type SuccessorReportJson } from "@khosim/shared/abi/handoff-json";
 import { OverlayMem, coldBoot, type PhysMem } from "@khosim/shared/mm";
 import { rebase } from "./faults/store.js";
 import { initCsum } from "@khosim/shared/lib";

@@ -6,7 +6,8 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { HANDOFF_BOOT_DTB, HANDOFF_MEMORY_IMG, KHO_TEST_FDT, PAGE_SIZE, SUCCESSOR_REPORT, SuccessorJsonSchema, khoDataIsFolio, khoDataOrder, parseBootDtb, BootDtbError, readHandoffJson, type BootInfo, khoTestInfoSize, parseKhoTestFdt, type KhoTestHeader, type SuccessorJson } from "@khosim/shared/abi";
+import { HANDOFF_BOOT_DTB, HANDOFF_MEMORY_IMG, KHO_TEST_FDT, PAGE_SIZE, SUCCESSOR_REPORT, khoDataIsFolio, khoDataOrder, parseBootDtb, BootDtbError, type BootInfo, khoTestInfoSize, parseKhoTestFdt, type KhoTestHeader } from "@khosim/shared/abi";
+import { SuccessorJsonSchema, readHandoffJson, type SuccessorJson } from "@khosim/shared/abi/handoff-json";
 import { ByteReader, hex, u64ToNumber } from "@khosim/shared/lib";
 import { ImageMem } from "@khosim/shared/mm";
 import { khoRetrieveSubtree, khoPopulate, type KhoPopulated, type KhoMemRange } from "@khosim/shared/kho";

@@ -15,7 +15,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { PAGE_SIZE, parseBootDtb, SuccessorJsonSchema, readHandoffJson, type SuccessorJson } from "@khosim/shared/abi";
+import { PAGE_SIZE, parseBootDtb } from "@khosim/shared/abi";
+import { SuccessorJsonSchema, readHandoffJson, type SuccessorJson } from "@khosim/shared/abi/handoff-json";
 import { u64ToNumber } from "@khosim/shared/lib";
 import { OverlayMem } from "@khosim/shared/mm";
 import { CliError } from "@khosim/shared/proc";

@@ -5,7 +5,8 @@
  * kernel-b would boot the same bytes from files.
  */
 import { createHash } from "node:crypto";
-import { HANDOFF_BOOT_DTB, MAX_PAGE_ORDER, OUTCOME_EXIT, type Outcome, type PredecessorReport } from "@khosim/shared/abi";
+import { HANDOFF_BOOT_DTB, MAX_PAGE_ORDER, OUTCOME_EXIT, type Outcome } from "@khosim/shared/abi";
+import { type PredecessorReport } from "@khosim/shared/abi/handoff-json";
 import { DEFAULT_FORMAT, UnusableInputError, bootSuccessor, coldBootMachine, khoFormat, loadScenario, parseScenario, parseSuccessorBootDtb, predecessorReport, runAndFinalize, type SuccessorReport } from "@khosim/shared/kho";
 import { createLogger, initCsum } from "@khosim/shared/lib";
 import { OverlayMem, PhysMemError, type PageSource, type PhysMem } from "@khosim/shared/mm";

@@ -13,7 +13,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { KERNEL_A, KERNEL_B, ROOT, nodeArgs, readJson, type RunResult } from "../src/run.js";
 import { fdtget } from "@khosim/shared/test/oracles";
-import type { PredecessorReport } from "@khosim/shared/abi";
+import type { PredecessorReport } from "@khosim/shared/abi/handoff-json";
 
 export { KERNEL_A, KERNEL_B, ROOT, readJson };
 export type { RunResult };
@@ -51,7 +51,7 @@ export function removeTmp(dir: string | undefined): void {
 }
 
 /* The JSON files' types are the contract's (shared/src/abi/handoff-json.ts). */
-export type { PredecessorReport, SuccessorReportJson } from "@khosim/shared/abi";
+export type { PredecessorReport, SuccessorReportJson } from "@khosim/shared/abi/handoff-json";
 
 export interface Handoff {
   dir: string;

@@ -6,7 +6,8 @@
  * exactly the walked ranges and restored and verified everything the kho_test
  * sub-tree lists.
  */
-import { HandoffJsonError, PAGE_SIZE, PredecessorReportSchema, SuccessorJsonSchema, parseHandoffJson, type RangeJson as RangeJsonOfReport, type SuccessorReportJson } from "@khosim/shared/abi";
+import { PAGE_SIZE } from "@khosim/shared/abi";
+import { HandoffJsonError, PredecessorReportSchema, SuccessorJsonSchema, parseHandoffJson, type RangeJson as RangeJsonOfReport, type SuccessorReportJson } from "@khosim/shared/abi/handoff-json";
 import { hex, u64ToNumber } from "@khosim/shared/lib";
 import type { HandoffView } from "../inspect.js";
 import { type KhoMemRange } from "@khosim/shared/kho";

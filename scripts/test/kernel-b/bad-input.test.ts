@@ -16,7 +16,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, test, type ExpectStatic } from "vitest";
-import { OUTCOME_EXIT, SuccessorReportSchema, readHandoffJson, type PredecessorReport } from "@khosim/shared/abi";
+import { OUTCOME_EXIT } from "@khosim/shared/abi";
+import { SuccessorReportSchema, readHandoffJson, type PredecessorReport } from "@khosim/shared/abi/handoff-json";
 import { u64leBytes } from "@khosim/shared/lib";
 import type { MemHandoff } from "../../src/faults/index.js";
 import { bootMemHandoff, damage, handoffDigest, kernelAInProcess, type InProcessBoot } from "../fault-helpers.js";

@@ -6,7 +6,7 @@
  * report a bad file as one line naming the file and the JSON path.
  */
 import { z } from "zod";
-import { OUTCOMES } from "./handoff.js";
+import { OUTCOMES, jsonPathString } from "./handoff.js";
 
 /** A u64 as written by khosim: 0x-prefixed lowercase hex. */
 const Hex = z.string().regex(/^0x[0-9a-f]+$/, { message: "not a 0x hex string" });
@@ -115,12 +115,6 @@ export class HandoffJsonError extends Error {
   }
 }
 
-/** jsonPathString - a zod issue path as the one-line errors print it: ops[2].order, machine.ram. */
-export function jsonPathString(path: readonly PropertyKey[]): string {
-  let s = "";
-  for (const p of path) s += typeof p === "number" ? `[${p}]` : s ? `.${String(p)}` : String(p);
-  return s;
-}
 
 /**
  * parseHandoffJson - validate @json (parsed from @file) with @schema.

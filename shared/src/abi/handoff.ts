@@ -33,3 +33,10 @@ export const OUTCOME_EXIT: Readonly<Record<Outcome, number>> = {
   "unusable-input": 2,
   "booted-without-kho": 3,
 };
+
+/** jsonPathString - a zod issue path as the one-line errors print it: ops[2].order, machine.ram. */
+export function jsonPathString(path: readonly PropertyKey[]): string {
+  let s = "";
+  for (const p of path) s += typeof p === "number" ? `[${p}]` : s ? `.${String(p)}` : String(p);
+  return s;
+}

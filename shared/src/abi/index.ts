@@ -5,4 +5,4 @@ export * from "./kho-fdt.js";
 export * from "./boot-dtb.js";
 export * from "./kho-test.js";
 export * from "./handoff.js";
-export * from "./handoff-json.js";
+/* handoff-json.ts (zod schemas) is its own export, @khosim/shared/abi/handoff-json: kernels do not load zod. */

@@ -12,7 +12,7 @@ import * as fs from "node:fs";
 import { createRequire } from "node:module";
 import type * as Zod from "zod";
 import { MAX_PAGE_ORDER, PAGE_SIZE } from "../../abi/page.js";
-import { jsonPathString } from "../../abi/handoff-json.js";
+import { jsonPathString } from "../../abi/handoff.js";
 import { hex } from "../../lib/bytes.js";
 import { formatSize, parseSize } from "../../lib/size.js";
 import type { MachineConfig } from "../../mm/machine.js";
