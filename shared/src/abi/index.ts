@@ -4,3 +4,5 @@ export * from "./ranges.js";
 export * from "./kho-fdt.js";
 export * from "./boot-dtb.js";
 export * from "./kho-test.js";
+export * from "./bitmaps.js";
+export * from "./radix.js";
