@@ -7,16 +7,18 @@ import { ByteReader, ByteWriter, u64leBytes } from "../src/lib/bytes.js";
 import { FdtRo, propStringList } from "../src/fdt/index.js";
 import { KHO_FORMATS, KHO_POSTED_MARKER, rangesFormat } from "../src/kho/formats/index.js";
 import {
-  KhoPostedWalkError,
   POSTED_CHUNK_ALLOC_BYTES,
   POSTED_CHUNK_ALLOC_PAGES,
   POSTED_CHUNK_SIZE,
   POSTED_CHUNK_SPAN_PAGES,
+  POSTED_GEOMETRY,
   POSTED_RANGES_SIZE,
-  khoPostedWalk,
-  postedFormat,
-  type KhoPostedWalkErrorCode,
-} from "../src/kho/formats/posted.js";
+} from "../src/abi/ranges.js";
+import { khoMemWalk, postedFormat } from "../src/kho/formats/ranges.js";
+import { KhoWalkError, type KhoWalkContext, type KhoWalkErrorCode } from "../src/kho/walk.js";
+
+/* The posted geometry of the one chunk-list walk. */
+const khoPostedWalk = (mem: PhysMem, metadata: bigint, ctx: KhoWalkContext) => khoMemWalk(mem, metadata, ctx, POSTED_GEOMETRY);
 import { parseKhoFdt, u64le } from "../src/kho/fdt.js";
 import { SparseMem, type PhysMem } from "../src/mm/physmem.js";
 import { KhoSerializeError } from "../src/kho/serialize.js";
@@ -218,7 +220,7 @@ function poke(mem: PhysMem, phys: number, v: number | bigint): void {
 }
 
 interface Want {
-  code: KhoPostedWalkErrorCode;
+  code: KhoWalkErrorCode;
   chunkIndex?: number;
   chunkPhys?: number;
   rangeIndex?: number;
@@ -226,16 +228,16 @@ interface Want {
   offset?: number;
 }
 
-function expectReject(mem: PhysMem, want: Want, metadata: number | bigint = C0, ctx = CTX): KhoPostedWalkError {
+function expectReject(mem: PhysMem, want: Want, metadata: number | bigint = C0, ctx = CTX): KhoWalkError {
   let err: unknown;
   try {
     khoPostedWalk(mem, BigInt(metadata), ctx);
   } catch (e) {
     err = e;
   }
-  expect(err).toBeInstanceOf(KhoPostedWalkError);
-  const e = err as KhoPostedWalkError;
-  expect({ code: e.code, chunkIndex: e.chunkIndex, chunkPhys: e.chunkPhys, rangeIndex: e.rangeIndex, field: e.field, offset: e.offset }).toEqual({
+  expect(err).toBeInstanceOf(KhoWalkError);
+  const e = err as KhoWalkError;
+  expect({ code: e.code, chunkIndex: e.index, chunkPhys: e.phys, rangeIndex: e.entry, field: e.field, offset: e.offset }).toEqual({
     chunkIndex: undefined,
     chunkPhys: undefined,
     rangeIndex: undefined,
@@ -262,13 +264,13 @@ describe("posted walk: accepts", () => {
   it("the default list", () => {
     const w = khoPostedWalk(build(), BigInt(C0), CTX);
     expect(w.chunks).toEqual([C0, C1, C2]);
-    expect(w.entries).toEqual([R0, R1, R2]);
+    expect(w.ranges).toEqual([R0, R1, R2]);
   });
 
   it("a full chunk of 4096 entries (the posting's chunk really holds 4096)", () => {
     const es = Array.from({ length: POSTED_RANGES_SIZE }, (_, i) => ({ start: 0x5000_0000 + 2 * i * P, size: P, data: KHO_DATA_PHYS }));
     const w = khoPostedWalk(build([es]), BigInt(C0), CTX);
-    expect(w.entries.length).toBe(4096);
+    expect(w.ranges.length).toBe(4096);
   });
 });
 
@@ -304,17 +306,17 @@ describe("posted walk: rejects, naming the chunk, entry, field and offset", () =
     expect(expectReject(mem, { code: "CHUNK_CYCLE", ...NEXT2 }).message).toContain("chunk 0 again");
   });
 
-  it("CHUNK_OVERLAP: a chunk starting inside the previous one's 98,320 bytes", () => {
+  it("METADATA_OVERLAP: a chunk starting inside the previous one's 98,320 bytes", () => {
     const mem = build();
     const at = C1 + 24 * P; // C1's last 16 bytes
     writeChunk(mem, at, 0, [R2]);
     poke(mem, C1, at);
-    expect(expectReject(mem, { code: "CHUNK_OVERLAP", ...NEXT1 }).message).toContain("overlaps chunk 1");
+    expect(expectReject(mem, { code: "METADATA_OVERLAP", ...NEXT1 }).message).toContain("overlaps chunk 1");
   });
 
-  it("CHUNK_IN_RANGE: a preserved range covering the 25th page of chunk 1", () => {
+  it("CHUNK_IN_PRESERVED: a preserved range covering the 25th page of chunk 1", () => {
     const mem = build([[R0], [R1], [{ start: C1 + 24 * P, size: P, data: KHO_DATA_PHYS }]]);
-    const e = expectReject(mem, { code: "CHUNK_IN_RANGE", chunkIndex: 1, chunkPhys: C1, rangeIndex: 2 });
+    const e = expectReject(mem, { code: "CHUNK_IN_PRESERVED", chunkIndex: 1, chunkPhys: C1, rangeIndex: 2 });
     expect(e.message).toContain("chunk 2 ranges[0]");
   });
 
@@ -408,7 +410,7 @@ describe("posted walk: corruption", () => {
   const { mem: clean, ser } = serialize(t);
   const chunks = ser.metadataPages.filter((_, i) => i % 32 === 0);
   const flip = fc.record({ chunk: fc.nat(chunks.length - 1), off: fc.nat(47), bit: fc.nat(7) });
-  test.prop([fc.array(flip, { minLength: 1, maxLength: 4 })], { numRuns: 300 })("flipped header/entry bits: a KhoPostedWalkError or a sane result", (flips) => {
+  test.prop([fc.array(flip, { minLength: 1, maxLength: 4 })], { numRuns: 300 })("flipped header/entry bits: a KhoWalkError or a sane result", (flips) => {
     const mem = new SparseMem(RAM_BASE, RAM_SIZE);
     for (const c of chunks) mem.write(c, clean.read(c, P));
     for (const f of flips) {
@@ -419,7 +421,7 @@ describe("posted walk: corruption", () => {
     try {
       w = postedFormat.walk(mem, BigInt(ser.root), CTX);
     } catch (e) {
-      expect(e).toBeInstanceOf(KhoPostedWalkError);
+      expect(e).toBeInstanceOf(KhoWalkError);
       return;
     }
     let prev = -1;

@@ -10,21 +10,17 @@ import {
   KHO_ORDER_0_LOG2,
   KHO_TABLE_SIZE_LOG2,
   KHO_TREE_MAX_DEPTH,
-  KhoRadixTrack,
-  KhoRadixWalkError,
   khoRadixBitmapIndex,
-  khoRadixBlocks,
   khoRadixDecodeKey,
   khoRadixEncodeKey,
   khoRadixTableIndex,
-  khoRadixWalk,
-  radixFormat,
-  type KhoRadixWalkErrorCode,
-} from "../src/kho/formats/radix.js";
+} from "../src/abi/radix.js";
+import { KhoRadixTrack, khoRadixWalk, radixFormat } from "../src/kho/formats/radix/index.js";
+import { KhoWalkError, type KhoWalkErrorCode } from "../src/kho/walk.js";
 import { khoRetrieveSubtree, parseKhoFdt, u64le } from "../src/kho/fdt.js";
 import { SparseMem, type PhysMem } from "../src/mm/physmem.js";
 import { KhoSerializeError } from "../src/kho/serialize.js";
-import { KhoTrackError, khoFolioSize, type KhoMemRange } from "../src/kho/track.js";
+import { KhoTrackError, khoFolioSize, khoPhysBlocks, type KhoMemRange } from "../src/kho/track.js";
 import type { KhoWalkContext } from "../src/kho/walk.js";
 
 const P = PAGE_SIZE;
@@ -98,7 +94,7 @@ describe("radix: kho-v2 constants and key encoding", () => {
 
   it("ranges split as mainline: order = min(ctz(pfn), ilog2(end_pfn - pfn))", () => {
     const got: [number, number][] = [];
-    khoRadixBlocks(0x1000, 0x9000, (p, o) => got.push([p, o]));
+    for (const b of khoPhysBlocks(1, 9)) got.push([b.pfn * P, b.order]);
     expect(got).toEqual([
       [0x1000, 0],
       [0x2000, 1],
@@ -361,7 +357,7 @@ describe("radix: round trip", () => {
 /* ---------------------------------------------------------------- rejections */
 
 interface Want {
-  code: KhoRadixWalkErrorCode;
+  code: KhoWalkErrorCode;
   level?: number;
   nodeIndex?: number;
   nodePhys?: number;
@@ -385,16 +381,18 @@ function setByte(mem: PhysMem, phys: number, v: number): void {
   mem.write(phys, Uint8Array.of(v));
 }
 
-function expectReject(mem: PhysMem, want: Want, root: number | bigint = N(0), ctx = CTX): KhoRadixWalkError {
+function expectReject(mem: PhysMem, want: Want, root: number | bigint = N(0), ctx = CTX): KhoWalkError {
   let err: unknown;
   try {
     khoRadixWalk(mem, BigInt(root), ctx);
   } catch (e) {
     err = e;
   }
-  expect(err).toBeInstanceOf(KhoRadixWalkError);
-  const e = err as KhoRadixWalkError;
-  expect({ code: e.code, level: e.level, nodeIndex: e.nodeIndex, nodePhys: e.nodePhys, entry: e.entry, field: e.field, offset: e.offset }).toEqual({
+  expect(err).toBeInstanceOf(KhoWalkError);
+  const e = err as KhoWalkError;
+  // A leaf's bad bit is `bit`, a table's bad entry `entry`: both are the "entry" of these expectations.
+  expect(e.object === "node" || e.object === undefined).toBe(true);
+  expect({ code: e.code, level: e.level, nodeIndex: e.index, nodePhys: e.phys, entry: e.level === 0 ? e.bit : e.entry, field: e.field, offset: e.offset }).toEqual({
     level: undefined,
     nodeIndex: undefined,
     nodePhys: undefined,
@@ -537,7 +535,7 @@ describe("radix walk: corruption", () => {
   const { mem: clean, ser } = serialize(t);
   const nodes = ser.metadataPages;
   const flip = fc.record({ node: fc.nat(nodes.length - 1), off: fc.nat(P - 1), bit: fc.nat(7) });
-  test.prop([fc.array(flip, { minLength: 1, maxLength: 4 })], { numRuns: 300 })("flipped node bits: a KhoRadixWalkError or a sane result", (flips) => {
+  test.prop([fc.array(flip, { minLength: 1, maxLength: 4 })], { numRuns: 300 })("flipped node bits: a KhoWalkError or a sane result", (flips) => {
     const mem = new SparseMem(RAM_BASE, RAM_SIZE);
     for (const n of nodes) mem.write(n, clean.read(n, P));
     for (const f of flips) {
@@ -548,7 +546,7 @@ describe("radix walk: corruption", () => {
     try {
       w = radixFormat.walk(mem, BigInt(ser.root), CTX);
     } catch (e) {
-      expect(e).toBeInstanceOf(KhoRadixWalkError);
+      expect(e).toBeInstanceOf(KhoWalkError);
       return;
     }
     let prev = -1;
