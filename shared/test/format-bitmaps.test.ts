@@ -133,14 +133,7 @@ describe("exact metadata sizes (kho-facts §5: bitmap + 4 KiB chunk per order us
    * + pages holding bitmaps.
    */
   it.each([
-    // name, format, fill, chunks, bitmaps, bytes, pages
-    ["one isolated order-0 page", bitmapsFormat, (t: KhoBitmapTrack) => t.khoPreserveFolio(RAM_BASE + 5 * P, 0), 1, 1, 512 + 4096, 2],
-    ["one isolated order-0 page", bitmapsPageFormat, (t: KhoBitmapTrack) => t.khoPreserveFolio(RAM_BASE + 5 * P, 0), 1, 1, 4096 + 4096, 2],
-    ["an aligned 1 GiB kho_preserve_phys (one order-18 bit)", bitmapsFormat, (t: KhoBitmapTrack) => t.khoPreservePhys(RAM_BASE, GiB), 1, 1, 4608, 2],
-    ["an aligned 1 GiB kho_preserve_phys (one order-18 bit)", bitmapsPageFormat, (t: KhoBitmapTrack) => t.khoPreservePhys(RAM_BASE, GiB), 1, 1, 8192, 2],
-    // 171 folios two pages apart span 342 pages: one bitmap either way (4096 or 32768 pages each).
-    ["171 order-0 folios, stride 2 pages", bitmapsFormat, (t: KhoBitmapTrack) => stride(t, 171, 2 * P), 1, 1, 4608, 2],
-    ["171 order-0 folios, stride 2 pages", bitmapsPageFormat, (t: KhoBitmapTrack) => stride(t, 171, 2 * P), 1, 1, 8192, 2],
+    // name, format, fill, chunks, bitmaps, bytes, pages (one page, 1 GiB and 171 ranges: scripts/test/format-contract.test.ts)
     // Stride 8 MiB: 2 folios per 16 MiB bitmap -> 86 bitmaps (11 slab pages); 16 per 128 MiB bitmap -> 11.
     ["171 order-0 folios, stride 8 MiB", bitmapsFormat, (t: KhoBitmapTrack) => stride(t, 171, 8 * MiB), 1, 86, 86 * 512 + 4096, 1 + 11],
     ["171 order-0 folios, stride 8 MiB", bitmapsPageFormat, (t: KhoBitmapTrack) => stride(t, 171, 8 * MiB), 1, 11, 11 * 4096 + 4096, 1 + 11],
