@@ -8,7 +8,7 @@ import { rangesFormat } from "../src/kho/formats/ranges.js";
 import { KHOSER_BITMAPS_PER_CHUNK, KHO_BITMAPS_PAGE_MARKER, PRESERVE_BITS_6_16, PRESERVE_BITS_PAGE } from "../src/abi/bitmaps.js";
 import { KHO_FDT_MEMORY_MAP_PROP as PROP_PRESERVED_MEMORY_MAP } from "../src/abi/kho-fdt.js";
 import { ctz, ilog2 } from "../src/lib/bits.js";
-import { KhoBitmapTrack, bitmapsFormat, bitmapsPageFormat } from "../src/kho/formats/bitmaps/index.js";
+import { KhoBitmapTrack, bitmapsFormat, bitmapsPageFormat } from "../src/kho/formats/bitmaps/format.js";
 import { KhoWalkError, type KhoWalkErrorCode } from "../src/kho/walk.js";
 import type { KhoFormat, KhoFormatWalk, KhoSerialized } from "../src/kho/formats/types.js";
 import { KhoFdtError, buildKhoFdt, parseKhoFdt } from "../src/kho/fdt.js";

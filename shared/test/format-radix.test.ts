@@ -15,7 +15,7 @@ import {
   khoRadixEncodeKey,
   khoRadixTableIndex,
 } from "../src/abi/radix.js";
-import { KhoRadixTrack, khoRadixWalk, radixFormat } from "../src/kho/formats/radix/index.js";
+import { KhoRadixTrack, khoRadixWalk, radixFormat } from "../src/kho/formats/radix/format.js";
 import { KhoWalkError, type KhoWalkErrorCode } from "../src/kho/walk.js";
 import { khoRetrieveSubtree, parseKhoFdt, u64le } from "../src/kho/fdt.js";
 import { SparseMem, type PhysMem } from "../src/mm/physmem.js";

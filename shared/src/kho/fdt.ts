@@ -19,7 +19,9 @@
  */
 import { KHO_FDT_COMPATIBLE, KHO_FDT_METADATA_PROP, KHO_FDT_MEMORY_NODE, KHO_FDT_SUB_FDT_PROP } from "../abi/kho-fdt.js";
 import { ByteReader, u64leBytes } from "../lib/bytes.js";
-import { FdtError, FdtRo, FdtWriter, propStringList } from "../fdt/index.js";
+import { FdtError } from "../fdt/errors.js";
+import { FdtRo, propStringList } from "../fdt/ro.js";
+import { FdtWriter } from "../fdt/sw.js";
 
 /** A kho_add_subtree() entry: a named child of the root carrying `fdt`. */
 export interface KhoSubtree {

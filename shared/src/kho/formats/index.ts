@@ -4,8 +4,8 @@
  * (scripts/test/format-contract.test.ts).
  */
 import { rangesFormat, postedFormat } from "./ranges.js";
-import { radixFormat } from "./radix/index.js";
-import { bitmapsFormat, bitmapsPageFormat } from "./bitmaps/index.js";
+import { radixFormat } from "./radix/format.js";
+import { bitmapsFormat, bitmapsPageFormat } from "./bitmaps/format.js";
 import type { KhoFormat, KhoFormatName } from "./types.js";
 
 export * from "./types.js";

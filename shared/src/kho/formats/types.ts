@@ -5,7 +5,7 @@
  * builder (fdt.ts), the metadata walk (walk.ts) and memblock; each format is
  * one module in this directory, registered in index.ts.
  */
-import type { FdtRo } from "../../fdt/index.js";
+import type { FdtRo } from "../../fdt/ro.js";
 import { buildKhoFdt, khoFdtMatches, khoFdtReadRoot, type KhoFdtLayout, type KhoFdtOf, type KhoSubtree } from "../fdt.js";
 import type { PhysMem } from "../../mm/physmem.js";
 import type { KhoMemRange } from "../track.js";
