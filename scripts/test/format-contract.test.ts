@@ -11,7 +11,8 @@
  *    bound; a block outside RAM, in scratch or overlapping another;
  *  - any single bit flip in metadata: the walk returns blocks inside RAM and
  *    clear of scratch, or throws KhoWalkError, never anything else;
- *  - a real two-process handoff: kernel-a --format F, then kernel-b.
+ *  - a real two-process handoff: kernel-a --format F, then kernel-b; and
+ *    kernel-a again with the same seed writes the same bytes.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -22,6 +23,7 @@ import { PAGE_SIZE, KHOSER_RANGES_PER_CHUNK, POSTED_RANGES_SIZE, KHOSER_BITMAPS_
 import { SparseMem, type PhysMem } from "@khosim/shared/mm";
 import { KHO_FORMATS, KhoTrackError, KhoWalkError, type KhoFormat, type KhoFormatName, type KhoTracker, type KhoWalkContext, type KhoWalkErrorCode } from "@khosim/shared/kho";
 import { KERNEL_A, KERNEL_B, readJson, runKernel } from "../src/run.js";
+import { sha256File } from "./handoff-helpers.js";
 
 const P = PAGE_SIZE;
 const GiB = 2 ** 30;
@@ -295,10 +297,16 @@ describe("a real two-process handoff per format", () => {
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   for (const f of KHO_FORMATS) {
-    it(`${f.name}: kernel-a --format ${f.name}, then kernel-b revives it`, { timeout: 120_000 }, () => {
+    it(`${f.name}: kernel-a --format ${f.name}, then kernel-b revives it; the same seed gives the same bytes`, { timeout: 120_000 }, () => {
       const out = path.join(dir, f.name);
-      const a = runKernel(KERNEL_A, ["--out", out, "--format", f.name, "--seed", "3"]);
-      expect(a.status, a.stderr).toBe(0);
+      const again = path.join(dir, `${f.name}-again`);
+      for (const d of [out, again]) {
+        const a = runKernel(KERNEL_A, ["--out", d, "--format", f.name, "--seed", "3"]);
+        expect(a.status, a.stderr).toBe(0);
+      }
+      for (const file of ["memory.img", "boot.dtb", "kho.dtb", "report.json"]) {
+        expect(sha256File(path.join(again, file)), file).toBe(sha256File(path.join(out, file)));
+      }
       const b = runKernel(KERNEL_B, ["--in", out]);
       expect(b.status, b.stdout + b.stderr).toBe(0);
       const rep = readJson(path.join(out, "report.json"));

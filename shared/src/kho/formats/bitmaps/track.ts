@@ -26,7 +26,7 @@ import { hex } from "../../../lib/bytes.js";
 import { KHO_TRACK_MAX_ORDER, KhoTrackError, khoCheckRange, khoPhysBlocks, type KhoMemRange } from "../../track.js";
 import type { KhoTracker } from "../types.js";
 
-/* 2 ** i for every shift used here (exact doubles). */
+/** 2 ** i for every shift used here (exact doubles). */
 export const POW2: readonly number[] = Array.from({ length: 128 }, (_, i) => 2 ** i);
 
 /* Bits set in each byte value. */
