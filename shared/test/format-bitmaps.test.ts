@@ -5,26 +5,15 @@ import { khoDataFolio } from "../src/abi/ranges.js";
 import { ByteReader, u32leBytes, u64leBytes } from "../src/lib/bytes.js";
 import { FdtRo, FdtWriter } from "../src/fdt/index.js";
 import { rangesFormat } from "../src/kho/formats/ranges.js";
-import {
-  BitmapsWalkError,
-  KHOSER_BITMAPS_PER_CHUNK,
-  KHO_BITMAPS_PAGE_MARKER,
-  KhoBitmapTrack,
-  PRESERVE_BITS_6_16,
-  PRESERVE_BITS_PAGE,
-  PROP_PRESERVED_MEMORY_MAP,
-  bitmapsFormat,
-  bitmapsPageFormat,
-  ctz,
-  ilog2,
-  khoPhysBlocks,
-  type BitmapsWalkErrorCode,
-  type BitmapsWalkErrorWhere,
-} from "../src/kho/formats/bitmaps.js";
+import { KHOSER_BITMAPS_PER_CHUNK, KHO_BITMAPS_PAGE_MARKER, PRESERVE_BITS_6_16, PRESERVE_BITS_PAGE } from "../src/abi/bitmaps.js";
+import { KHO_FDT_MEMORY_MAP_PROP as PROP_PRESERVED_MEMORY_MAP } from "../src/abi/kho-fdt.js";
+import { ctz, ilog2 } from "../src/lib/bits.js";
+import { KhoBitmapTrack, bitmapsFormat, bitmapsPageFormat } from "../src/kho/formats/bitmaps/format.js";
+import { KhoWalkError, type KhoWalkErrorCode } from "../src/kho/walk.js";
 import type { KhoFormat, KhoFormatWalk, KhoSerialized } from "../src/kho/formats/types.js";
 import { KhoFdtError, buildKhoFdt, parseKhoFdt } from "../src/kho/fdt.js";
 import { SparseMem, type PhysMem } from "../src/mm/physmem.js";
-import { KhoTrackError, type KhoMemRange } from "../src/kho/track.js";
+import { KhoTrackError, khoPhysBlocks, type KhoMemRange } from "../src/kho/track.js";
 import type { KhoWalkContext } from "../src/kho/walk.js";
 
 const P = PAGE_SIZE;
@@ -144,14 +133,7 @@ describe("exact metadata sizes (kho-facts §5: bitmap + 4 KiB chunk per order us
    * + pages holding bitmaps.
    */
   it.each([
-    // name, format, fill, chunks, bitmaps, bytes, pages
-    ["one isolated order-0 page", bitmapsFormat, (t: KhoBitmapTrack) => t.khoPreserveFolio(RAM_BASE + 5 * P, 0), 1, 1, 512 + 4096, 2],
-    ["one isolated order-0 page", bitmapsPageFormat, (t: KhoBitmapTrack) => t.khoPreserveFolio(RAM_BASE + 5 * P, 0), 1, 1, 4096 + 4096, 2],
-    ["an aligned 1 GiB kho_preserve_phys (one order-18 bit)", bitmapsFormat, (t: KhoBitmapTrack) => t.khoPreservePhys(RAM_BASE, GiB), 1, 1, 4608, 2],
-    ["an aligned 1 GiB kho_preserve_phys (one order-18 bit)", bitmapsPageFormat, (t: KhoBitmapTrack) => t.khoPreservePhys(RAM_BASE, GiB), 1, 1, 8192, 2],
-    // 171 folios two pages apart span 342 pages: one bitmap either way (4096 or 32768 pages each).
-    ["171 order-0 folios, stride 2 pages", bitmapsFormat, (t: KhoBitmapTrack) => stride(t, 171, 2 * P), 1, 1, 4608, 2],
-    ["171 order-0 folios, stride 2 pages", bitmapsPageFormat, (t: KhoBitmapTrack) => stride(t, 171, 2 * P), 1, 1, 8192, 2],
+    // name, format, fill, chunks, bitmaps, bytes, pages (one page, 1 GiB and 171 ranges: scripts/test/format-contract.test.ts)
     // Stride 8 MiB: 2 folios per 16 MiB bitmap -> 86 bitmaps (11 slab pages); 16 per 128 MiB bitmap -> 11.
     ["171 order-0 folios, stride 8 MiB", bitmapsFormat, (t: KhoBitmapTrack) => stride(t, 171, 8 * MiB), 1, 86, 86 * 512 + 4096, 1 + 11],
     ["171 order-0 folios, stride 8 MiB", bitmapsPageFormat, (t: KhoBitmapTrack) => stride(t, 171, 8 * MiB), 1, 11, 11 * 4096 + 4096, 1 + 11],
@@ -608,17 +590,21 @@ describe("walker rejections", () => {
     return h.mem;
   }
 
-  function reject(mem: PhysMem, code: BitmapsWalkErrorCode, where: BitmapsWalkErrorWhere, message: RegExp, root = C0): BitmapsWalkError {
+  /* @where in the old per-format names: chunkIndex, chunkPhys, entryIndex are the shared walk's index, phys, entry. */
+  type Where = { chunkIndex?: number; chunkPhys?: number; order?: number; entryIndex?: number; field?: string; offset?: number; bit?: number };
+  function reject(mem: PhysMem, code: KhoWalkErrorCode, where: Where, message: RegExp, root = C0): KhoWalkError {
     let err: unknown;
     try {
       bitmapsFormat.walk(mem, BigInt(root), ctx);
     } catch (e) {
       err = e;
     }
-    expect(err).toBeInstanceOf(BitmapsWalkError);
-    const e = err as BitmapsWalkError;
+    expect(err).toBeInstanceOf(KhoWalkError);
+    const e = err as KhoWalkError;
     expect(e.code).toBe(code);
-    expect(e).toMatchObject(where);
+    const { chunkIndex, chunkPhys, entryIndex, ...rest } = where;
+    const want = { ...rest, ...(chunkIndex === undefined ? {} : { index: chunkIndex }), ...(chunkPhys === undefined ? {} : { phys: chunkPhys }), ...(entryIndex === undefined ? {} : { entry: entryIndex }) };
+    expect(e).toMatchObject(want);
     expect(e.message).toMatch(message);
     return e;
   }
@@ -679,22 +665,22 @@ describe("walker rejections", () => {
   it("bitmap pointer outside RAM, unaligned, in scratch, in a chunk page, reused", () => {
     let mem = base();
     poke64(mem, C0 + ENT(1) + 8, RE);
-    reject(mem, "BITMAP_OUTSIDE_RAM", { chunkIndex: 0, order: 0, entryIndex: 1, field: "bitmap", offset: 0x28 }, /^chunk 0 \(order 0\) at 0x46001000: bitmaps\[1\]\.bitmap at \+0x28 is 0x47000000: bitmap is outside RAM/);
+    reject(mem, "BITMAP_OUTSIDE_RAM", { chunkIndex: 0, order: 0, entryIndex: 1, field: "bitmap", offset: 0x28 }, /^chunk 0 \(order 0\) at 0x46001000: bitmaps\[1\]\.bitmap at \+0x28 is 0x47000000: bitmap \[0x47000000, 0x47000200\) is outside RAM \[0x40000000, 0x47000000\)$/);
     mem = base();
     poke64(mem, C0 + ENT(1) + 8, BM + 0x208);
-    reject(mem, "BITMAP_UNALIGNED", { entryIndex: 1, field: "bitmap", offset: 0x28 }, /not aligned to the 512-byte bitmap size/);
+    reject(mem, "BITMAP_UNALIGNED", { entryIndex: 1, field: "bitmap", offset: 0x28 }, /is 0x46000208: bitmap address is not aligned to its 512-byte size$/);
     mem = base();
     poke64(mem, C1 + ENT(0) + 8, SC.addr + 0x200);
-    reject(mem, "BITMAP_IN_SCRATCH", { chunkIndex: 1, order: 3, entryIndex: 0, field: "bitmap", offset: 0x18 }, /bitmap overlaps scratch/);
+    reject(mem, "BITMAP_IN_SCRATCH", { chunkIndex: 1, order: 3, entryIndex: 0, field: "bitmap", offset: 0x18 }, /bitmap \[0x45000200, 0x45000400\) overlaps scratch \[0x45000000, 0x46000000\)$/);
     mem = base();
     poke64(mem, C0 + ENT(1) + 8, C0 + 0x200);
-    reject(mem, "METADATA_OVERLAP", { chunkIndex: 0, entryIndex: 1, field: "bitmap" }, /bitmap lies in the page of chunk 0/);
+    reject(mem, "METADATA_OVERLAP", { chunkIndex: 0, entryIndex: 1, field: "bitmap" }, /bitmaps\[1\]\.bitmap at \+0x28 is 0x46001200: bitmap \[0x46001200, 0x46001400\) overlaps chunk 0 \[0x46001000, 0x46002000\)$/);
     mem = base();
     poke64(mem, C1 + ENT(0) + 8, BM);
     reject(mem, "BITMAP_REUSED", { chunkIndex: 1, entryIndex: 0 }, /already the bitmap of chunk 0 bitmaps\[0\]/);
     mem = base();
     poke64(mem, C0, BM); // a chunk in the bitmaps' page
-    reject(mem, "METADATA_OVERLAP", { chunkIndex: 0, field: "next" }, /chunk 1 page holds the bitmap 0x46000000 of chunk 0 bitmaps\[0\]/);
+    reject(mem, "METADATA_OVERLAP", { chunkIndex: 0, field: "next" }, /next at \+0x0 is 0x46000000: chunk 1 page overlaps the bitmap of chunk 0 bitmaps\[0\] \[0x46000000, 0x46000200\)$/);
   });
 
   it("phys_start misaligned or past RAM", () => {

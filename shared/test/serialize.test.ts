@@ -6,7 +6,7 @@ import { ByteReader } from "../src/lib/bytes.js";
 import { SparseMem } from "../src/mm/physmem.js";
 import { KhoSerializeError, decodeChunk, encodeChunk, khoMemSerialize, khoserChunkCount } from "../src/kho/serialize.js";
 import { KhoMemTrack, type KhoMemRange } from "../src/kho/track.js";
-import { khoMemWalk } from "../src/kho/walk.js";
+import { khoMemWalk } from "../src/kho/formats/ranges.js";
 
 const P = PAGE_SIZE;
 const RAM_BASE = 0x4000_0000;

@@ -5,7 +5,8 @@ import { u64leBytes } from "../src/lib/bytes.js";
 import { SparseMem, type PhysMem } from "../src/mm/physmem.js";
 import { encodeChunk } from "../src/kho/serialize.js";
 import type { KhoMemRange } from "../src/kho/track.js";
-import { KHO_WALK_MAX_ORDER, KhoWalkError, khoMemWalk, type KhoWalkErrorCode } from "../src/kho/walk.js";
+import { KHO_WALK_MAX_ORDER, KhoWalkError, type KhoWalkErrorCode } from "../src/kho/walk.js";
+import { khoMemWalk } from "../src/kho/formats/ranges.js";
 
 const P = PAGE_SIZE;
 const RAM_BASE = 0x4000_0000;
@@ -62,13 +63,13 @@ interface Want {
   offset?: number;
 }
 
-/* Assert every location field, including those that must be absent. */
+/* Assert every location field, including those that must be absent (chunk index, phys, entry). */
 function expectError(e: KhoWalkError, want: Want): void {
   expect({
     code: e.code,
-    chunkIndex: e.chunkIndex,
-    chunkPhys: e.chunkPhys,
-    rangeIndex: e.rangeIndex,
+    chunkIndex: e.index,
+    chunkPhys: e.phys,
+    rangeIndex: e.entry,
     field: e.field,
     offset: e.offset,
   }).toEqual({
@@ -302,7 +303,7 @@ describe("khoMemWalk rejects chunk pages inside preserved ranges", () => {
   it("a later chunk page covered by a range", () => {
     const rs = [...R.slice(0, 169), { start: C1 - P, size: 3 * P, data: KHO_DATA_PHYS }];
     const e = walkError(build([rs, [{ start: C1 + 4 * P, size: P, data: KHO_DATA_PHYS }]], [C0, C1]));
-    expectError(e, { code: "CHUNK_IN_RANGE", chunkIndex: 1, chunkPhys: C1, rangeIndex: 169 });
+    expectError(e, { code: "CHUNK_IN_PRESERVED", chunkIndex: 1, chunkPhys: C1, rangeIndex: 169 });
     expect(e.message).toBe(
       "chunk 1 at 0x4e000000: page lies inside preserved range [0x4dfff000, 0x4e002000) (range 169, chunk 0 ranges[169])",
     );
@@ -310,7 +311,7 @@ describe("khoMemWalk rejects chunk pages inside preserved ranges", () => {
 
   it("the first chunk page covered by a range in a later chunk", () => {
     const e = walkError(build([R.slice(0, 170), [{ start: C0, size: P, data: KHO_DATA_PHYS }]], [C0, C1]));
-    expectError(e, { code: "CHUNK_IN_RANGE", chunkIndex: 0, chunkPhys: C0, rangeIndex: 170 });
+    expectError(e, { code: "CHUNK_IN_PRESERVED", chunkIndex: 0, chunkPhys: C0, rangeIndex: 170 });
     expect(e.message).toContain("chunk 1 ranges[0]");
   });
 });

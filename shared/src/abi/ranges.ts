@@ -1,10 +1,26 @@
 /*
- * DOC: the ranges chunk list (the April 2025 linux-mm design, fixed).
+ * DOC: the ranges chunk list (the April 2025 linux-mm posting, fixed) and
+ * its "posted" geometry (the same posting, bugs included).
  *
- * The KHO FDT's /preserved-memory/metadata points at the first chunk; each
- * chunk is one page holding a header and up to 170 {start, size, data}
- * entries, little-endian u64s, ascending and non-overlapping. Any change to
- * this layout needs a new compatible.
+ * Follows the posting "kho: preserve memory as ranges" (linux-mm, April 2025;
+ * the seed's seed/kho-ranges-code.c): struct khoser_mem_chunk and
+ * kho_mem_serialize(). Mainline never merged it (mainline is abi/bitmaps.ts).
+ *
+ *	/ { compatible = "kho-v1";
+ *	    preserved-memory { metadata = <u64 LE phys of chunk 0, 0 if none>;
+ *	                       khosim,posted-layout;	// posted only, empty
+ *	    }; };
+ *
+ *	struct khoser_mem_chunk {
+ *		struct khoser_mem_chunk_hdr hdr;	// @0, 16 bytes
+ *		struct khoser_mem_range ranges[N];	// @16 + 24 i
+ *	};
+ *
+ * ranges: N = 170, a chunk is one page, full chunks, ranges ascending.
+ * posted: N = 4096 (KHOSER_RANGES_SIZE mis-parenthesised), a chunk is
+ * 98,320 bytes from an order-5 kmalloc_large block, one chunk per range.
+ * The entries are ascending and non-overlapping in both. Any change to this
+ * layout needs a new compatible (or, here, a new marker property).
  */
 import { PAGE_SIZE } from "./page.js";
 
@@ -80,3 +96,39 @@ export function khoDataIsFolio(data: number): boolean {
 export function khoDataOrder(data: number): number {
   return data & KHO_DATA_ORDER_MASK;
 }
+
+/** Property of /preserved-memory that marks the posted geometry (absent for ranges). */
+export const KHO_POSTED_MARKER = "khosim,posted-layout";
+
+/**
+ * KHOSER_RANGES_SIZE as posted: PAGE_SIZE - sizeof(hdr) / sizeof(range)
+ * = 4096 - (16 / 24) = 4096 - 0 = 4096 entries per chunk.
+ */
+export const POSTED_RANGES_SIZE = PAGE_SIZE - Math.floor(KHOSER_CHUNK_HDR_SIZE / KHOSER_MEM_RANGE_SIZE);
+/** sizeof(struct khoser_mem_chunk) as posted: 16 + 4096 * 24 = 98,320 bytes. */
+export const POSTED_CHUNK_SIZE = KHOSER_CHUNK_HDR_SIZE + POSTED_RANGES_SIZE * KHOSER_MEM_RANGE_SIZE;
+/** get_order(98,320): kmalloc_large's page order for one chunk (5). */
+export const POSTED_CHUNK_ORDER = Math.ceil(Math.log2(Math.ceil(POSTED_CHUNK_SIZE / PAGE_SIZE)));
+/** Pages kmalloc_large really takes for one chunk: 1 << 5 = 32. */
+export const POSTED_CHUNK_ALLOC_PAGES = 2 ** POSTED_CHUNK_ORDER;
+/** Bytes kmalloc_large really takes for one chunk: 131,072. */
+export const POSTED_CHUNK_ALLOC_BYTES = POSTED_CHUNK_ALLOC_PAGES * PAGE_SIZE;
+/** Pages the 98,320-byte chunk object spans (what the successor reads and frees): 25. */
+export const POSTED_CHUNK_SPAN_PAGES = Math.ceil(POSTED_CHUNK_SIZE / PAGE_SIZE);
+
+/** The geometry of a chunk list: the fixed one or the posted one. */
+export interface KhoserGeometry {
+  /** Entries a chunk holds (bound of num_ranges). */
+  rangesPerChunk: number;
+  /** sizeof(struct khoser_mem_chunk): bytes the successor reads and frees. */
+  chunkSize: number;
+  /** Pages the predecessor allocates per chunk (1, or 32 for posted's order-5 block). */
+  allocPages: number;
+  /** Ranges per chunk the serializer writes (rangesPerChunk, or 1 as posted). */
+  fill: number;
+}
+
+/** The fixed layout: one-page chunks, full. */
+export const KHOSER_GEOMETRY: KhoserGeometry = { rangesPerChunk: KHOSER_RANGES_PER_CHUNK, chunkSize: KHOSER_CHUNK_SIZE, allocPages: 1, fill: KHOSER_RANGES_PER_CHUNK };
+/** The posted layout: 98,320-byte chunks of 4096 entries, one range per chunk. */
+export const POSTED_GEOMETRY: KhoserGeometry = { rangesPerChunk: POSTED_RANGES_SIZE, chunkSize: POSTED_CHUNK_SIZE, allocPages: POSTED_CHUNK_ALLOC_PAGES, fill: 1 };

@@ -8,10 +8,13 @@
  * is allocated and the metadata is 0 (the seed handed over virt_to_phys(NULL)).
  *
  * Chunk pages are ordinary memory, not preserved: the successor walks them
- * while confined to scratch and then frees them.
+ * while confined to scratch and then frees them. The posted geometry
+ * (abi/ranges.ts) reproduces the posting's bugs: one 98,320-byte chunk per
+ * range.
  */
-import { KHOSER_CHUNK_HDR_NEXT, KHOSER_CHUNK_HDR_NUM_RANGES, KHOSER_CHUNK_SIZE, KHOSER_MEM_RANGE_DATA, KHOSER_MEM_RANGE_SIZE_FIELD, KHOSER_MEM_RANGE_START, KHOSER_RANGES_PER_CHUNK, khoserRangeOffset } from "../abi/ranges.js";
+import { KHOSER_CHUNK_HDR_NEXT, KHOSER_CHUNK_HDR_NUM_RANGES, KHOSER_CHUNK_SIZE, KHOSER_GEOMETRY, KHOSER_MEM_RANGE_DATA, KHOSER_MEM_RANGE_SIZE_FIELD, KHOSER_MEM_RANGE_START, KHOSER_RANGES_PER_CHUNK, khoserRangeOffset, type KhoserGeometry } from "../abi/ranges.js";
 import { PAGE_SIZE } from "../abi/page.js";
+import { BTree } from "../lib/btree.js";
 import { ByteReader, ByteWriter, hex } from "../lib/bytes.js";
 import type { PhysMem } from "../mm/physmem.js";
 import type { KhoMemRange, KhoMemTrack } from "./track.js";
@@ -100,46 +103,57 @@ export function decodeChunk(bytes: Uint8Array): KhoserMemChunk {
  * kho_mem_serialize - write the preserved ranges as a chunk list into @mem.
  * @track: the ranges to record (read only)
  * @mem: memory the chunks are written to
- * @allocChunk: returns the phys of a free page for one chunk; the caller
- *              guarantees it is neither scratch nor preserved
+ * @allocChunk: returns the phys of free memory for one chunk (@geo.allocPages
+ *              pages); the caller guarantees it is neither scratch nor preserved
+ * @geo: KHOSER_GEOMETRY (full one-page chunks) or POSTED_GEOMETRY (one
+ *       98,320-byte chunk per range, in an order-5 block, as posted)
  *
- * All chunks are allocated first and each page is then written once, whole,
- * with its final next pointer, so the bytes depend only on the ranges and on
- * the addresses handed out, never on what the pages held before.
+ * All chunks are allocated first and each chunk's first page is then written
+ * once, whole, with its final next pointer, so the bytes depend only on the
+ * ranges and on the addresses handed out. A posted chunk's other 31 pages are
+ * left as they are: never-written memory reads as zero, as kzalloc leaves it.
+ * Throws KhoSerializeError (EINVAL, chunk index) for an unusable allocation.
  *
  * Return: the metadata value (first chunk phys, 0 when nothing is preserved)
- * and the chunk pages in list order.
+ * and the chunks in list order.
  */
-export function khoMemSerialize(track: KhoMemTrack, mem: PhysMem, allocChunk: () => number): KhoMemSerialized {
-  const nChunks = khoserChunkCount(track.count);
+export function khoMemSerialize(track: KhoMemTrack, mem: PhysMem, allocChunk: () => number, geo: KhoserGeometry = KHOSER_GEOMETRY): KhoMemSerialized {
+  const nChunks = Math.ceil(track.count / geo.fill);
+  const bytes = geo.allocPages * PAGE_SIZE;
+  const fn = geo === KHOSER_GEOMETRY ? "kho_mem_serialize" : "kho_mem_serialize (posted)";
+  const what = geo.allocPages === 1 ? "page" : "block";
   const chunks: number[] = [];
-  const seen = new Set<number>();
+  const taken = new BTree<number, number>();
   for (let i = 0; i < nChunks; i++) {
     const phys = allocChunk();
-    // 0 ends the list, so no chunk can live there; a repeat would overwrite a chunk.
-    if (!Number.isSafeInteger(phys) || phys <= 0 || phys % PAGE_SIZE !== 0 || seen.has(phys)) {
-      throw new KhoSerializeError("EINVAL", i, `kho_mem_serialize: chunk ${i}: allocator returned unusable page ${hex(phys)}`);
+    const end = phys + bytes;
+    // 0 ends the list, so no chunk can live there; an overlap would overwrite a chunk.
+    if (!Number.isSafeInteger(phys) || phys <= 0 || phys % PAGE_SIZE !== 0 || !Number.isSafeInteger(end)) {
+      throw new KhoSerializeError("EINVAL", i, `${fn}: chunk ${i}: allocator returned unusable ${what} ${hex(phys)}`);
     }
-    if (track.intersects(phys, KHOSER_CHUNK_SIZE)) {
-      throw new KhoSerializeError("EINVAL", i, `kho_mem_serialize: chunk ${i}: allocator returned preserved page ${hex(phys)}`);
+    const lower = taken.getPairOrNextLower(phys);
+    const higher = taken.nextHigherPair(phys);
+    if ((lower !== undefined && lower[0] + bytes > phys) || (higher !== undefined && higher[0] < end)) {
+      throw new KhoSerializeError("EINVAL", i, `${fn}: chunk ${i}: allocator returned unusable ${what} ${hex(phys)}: it overlaps another chunk`);
     }
-    seen.add(phys);
+    if (track.intersects(phys, bytes)) {
+      throw new KhoSerializeError("EINVAL", i, `${fn}: chunk ${i}: allocator returned ${what} [${hex(phys)}, ${hex(end)}) that overlaps preserved memory`);
+    }
+    taken.set(phys, i);
     chunks.push(phys);
   }
 
   let idx = 0;
   let batch: KhoMemRange[] = [];
-  const flush = (): void => {
-    const next = idx + 1 < chunks.length ? chunks[idx + 1]! : 0;
-    mem.write(chunks[idx]!, encodeChunk(next, batch));
-    idx++;
-    batch = [];
-  };
   for (const r of track.ranges()) {
     batch.push(r);
-    if (batch.length === KHOSER_RANGES_PER_CHUNK) flush();
+    if (batch.length === geo.fill) {
+      mem.write(chunks[idx]!, encodeChunk(chunks[idx + 1] ?? 0, batch));
+      idx++;
+      batch = [];
+    }
   }
-  if (batch.length > 0) flush();
+  if (batch.length > 0) mem.write(chunks[idx]!, encodeChunk(0, batch));
 
   return { metadata: chunks[0] ?? 0, chunks };
 }

@@ -17,6 +17,7 @@
 import { KHO_DATA_ORDER_MASK, KHO_DATA_PHYS, KHO_DATA_FOLIO, KHO_DATA_VALID_MASK, khoDataFolio, khoDataIsFolio, khoDataOrder } from "../abi/ranges.js";
 import { PAGE_SIZE } from "../abi/page.js";
 import { BTree } from "../lib/btree.js";
+import { ctz, ilog2 } from "../lib/bits.js";
 import { hex } from "../lib/bytes.js";
 
 /** One preserved range as handed out by the tracker and the walker. */
@@ -349,4 +350,20 @@ function checkData(addr: number, size: number, data: number): void {
       );
     }
   }
+}
+
+/**
+ * khoPhysBlocks - the blocks kho_preserve_phys() splits pages [@pfn, @endPfn)
+ * into: order = min(ctz(pfn), ilog2(end_pfn - pfn)), then pfn += 1 << order
+ * (kernel/kexec_handover.c, kho_preserve_phys(), commit
+ * 00c010e130e58301db2ea0cec1eadc931e1cb8cf; kho-v2 splits the same way).
+ */
+export function khoPhysBlocks(pfn: number, endPfn: number): { pfn: number; order: number }[] {
+  const out: { pfn: number; order: number }[] = [];
+  while (pfn < endPfn) {
+    const order = Math.min(ctz(pfn), ilog2(endPfn - pfn));
+    out.push({ pfn, order });
+    pfn += 2 ** order;
+  }
+  return out;
 }

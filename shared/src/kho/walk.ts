@@ -1,105 +1,28 @@
 /*
- * kho_mem_deserialize's walk, careful version.
+ * The one metadata walk: what every format's successor walk uses to read
+ * untrusted memory. A format's walk claims each metadata object (chunk,
+ * bitmap, radix node) through KhoMetaWalk.claim() before reading it, bounds
+ * every count with bound() before using it, checks every preserved block
+ * against RAM and scratch, and finally has checkNotPreserved() make sure no
+ * metadata object lies in preserved memory (metadata is freed once walked).
+ * The first problem is thrown as one KhoWalkError: a code from one list and
+ * a location of one shape (object, index, phys, field, offset, entry, bit).
  *
- * The seed's successor followed the chunk list blindly: no bound on
- * num_ranges, no check that chunks are aligned, inside RAM, clear of scratch
- * or free of cycles, and no check of the ranges at all. Here every value read
- * from the handoff is validated before use and the first problem is reported
- * as a KhoWalkError naming the chunk, the entry, the field and its byte
- * offset. Nothing is reserved here: the caller reserves the returned ranges
- * and treats the returned chunk pages as free memory once done.
+ * The kernel's own walks trust the predecessor (kho_mem_deserialize() in
+ * kernel/kexec_handover.c at 00c010e130e58301db2ea0cec1eadc931e1cb8cf reads
+ * chunk->hdr.next and the bitmaps unchecked); khosim's successor does not.
  */
-import { KhoMetadataError } from "./formats/types.js";
-import { KHOSER_CHUNK_HDR_NEXT, KHOSER_CHUNK_HDR_NUM_RANGES, KHOSER_CHUNK_SIZE, KHOSER_MEM_RANGE_DATA, KHOSER_MEM_RANGE_SIZE_FIELD, KHOSER_MEM_RANGE_START, KHOSER_RANGES_PER_CHUNK, KHO_DATA_VALID_MASK, khoDataIsFolio, khoDataOrder, khoserRangeOffset } from "../abi/ranges.js";
 import { PAGE_SHIFT, PAGE_SIZE } from "../abi/page.js";
-import { ByteReader, hex } from "../lib/bytes.js";
-import type { PhysMem } from "../mm/physmem.js";
+import { TWO53 } from "../lib/bits.js";
+import { BTree } from "../lib/btree.js";
+import { hex } from "../lib/bytes.js";
 import type { KhoMemRange } from "./track.js";
 
 /**
- * Highest folio order the walk accepts: PAGE_SIZE << order must fit a u64.
- * Whether the successor supports the order is for the restore step to judge.
+ * Base class of every metadata walk error: the successor treats any of them
+ * as "the metadata is invalid, boot without KHO".
  */
-export const KHO_WALK_MAX_ORDER = 63 - PAGE_SHIFT;
-
-/** What the walk found wrong. */
-export type KhoWalkErrorCode =
-  /** A chunk pointer (metadata or next) is not page aligned. */
-  | "CHUNK_UNALIGNED"
-  /** A chunk pointer is 2^53 or more, or its page is not wholly inside RAM. */
-  | "CHUNK_OUTSIDE_RAM"
-  /** A chunk page overlaps a scratch area. */
-  | "CHUNK_IN_SCRATCH"
-  /** A next pointer leads to a chunk already walked. */
-  | "CHUNK_CYCLE"
-  /** More chunks than RAM has pages (cannot happen without a cycle; a backstop). */
-  | "CHUNK_LIMIT"
-  /** A chunk page lies inside a preserved range (metadata is not preserved). */
-  | "CHUNK_IN_RANGE"
-  /** num_ranges is more than KHOSER_RANGES_PER_CHUNK. */
-  | "NUM_RANGES"
-  /** A range's start or size is not page aligned. */
-  | "RANGE_UNALIGNED"
-  /** A range's size is 0. */
-  | "RANGE_EMPTY"
-  /** start + size passes 2^64. */
-  | "RANGE_OVERFLOW"
-  /** A range is not wholly inside RAM (or start/size is 2^53 or more). */
-  | "RANGE_OUTSIDE_RAM"
-  /** A range overlaps a scratch area. */
-  | "RANGE_IN_SCRATCH"
-  /** A range starts below the previous range's start. */
-  | "RANGE_ORDER"
-  /** A range starts inside the previous range. */
-  | "RANGE_OVERLAP"
-  /** data has bits outside KHO_DATA_VALID_MASK. */
-  | "RANGE_DATA"
-  /** A folio run's order is above KHO_WALK_MAX_ORDER. */
-  | "FOLIO_ORDER"
-  /** A folio run's start or size is not a multiple of its folio size. */
-  | "FOLIO_UNALIGNED"
-  /** posted: a chunk's 98,320 bytes overlap another chunk's (its chunks are not page-sized). */
-  | "CHUNK_OVERLAP";
-
-/** Where a {@link KhoWalkError} was found; absent fields do not apply. */
-export interface KhoWalkErrorWhere {
-  /** Index in the list of the chunk holding the bad field (or the bad chunk page itself). */
-  chunkIndex?: number;
-  /** Phys of that chunk. */
-  chunkPhys?: number;
-  /**
-   * Entry index inside the chunk (ranges[i]); for CHUNK_IN_RANGE the index of
-   * the covering range in the walk's whole range list.
-   */
-  rangeIndex?: number;
-  /** "metadata", "next", "num_ranges", "start", "size" or "data". */
-  field?: string;
-  /** Byte offset of the field inside the chunk page. */
-  offset?: number;
-}
-
-/** Thrown by {@link khoMemWalk} on the first invalid value. */
-export class KhoWalkError extends KhoMetadataError implements KhoWalkErrorWhere {
-  readonly chunkIndex?: number;
-  readonly chunkPhys?: number;
-  readonly rangeIndex?: number;
-  readonly field?: string;
-  readonly offset?: number;
-
-  constructor(
-    readonly code: KhoWalkErrorCode,
-    where: KhoWalkErrorWhere,
-    message: string,
-  ) {
-    super(message);
-    this.name = "KhoWalkError";
-    if (where.chunkIndex !== undefined) this.chunkIndex = where.chunkIndex;
-    if (where.chunkPhys !== undefined) this.chunkPhys = where.chunkPhys;
-    if (where.rangeIndex !== undefined) this.rangeIndex = where.rangeIndex;
-    if (where.field !== undefined) this.field = where.field;
-    if (where.offset !== undefined) this.offset = where.offset;
-  }
-}
+export class KhoMetadataError extends Error {}
 
 /** What the successor knows before walking: its RAM and the scratch areas. */
 export interface KhoWalkContext {
@@ -108,212 +31,93 @@ export interface KhoWalkContext {
   scratch: readonly { addr: number; size: number }[];
 }
 
-/** Result of {@link khoMemWalk}. */
-export interface KhoMemWalkResult {
-  /** Chunk pages in list order (free memory once the walk is done). */
-  chunks: number[];
-  /** Preserved ranges in list order (ascending, non-overlapping). */
-  ranges: KhoMemRange[];
+/**
+ * Highest folio order the walk accepts: PAGE_SIZE << order must fit a u64.
+ * Whether the successor supports the order is for the restore step to judge.
+ */
+export const KHO_WALK_MAX_ORDER = 63 - PAGE_SHIFT;
+
+/** Kinds of metadata object. */
+export type KhoWalkObject = "chunk" | "bitmap" | "node";
+
+/** What a walk found wrong: one list for every format. */
+export type KhoWalkErrorCode =
+  /* A pointer to a metadata object: not aligned, not wholly in RAM (or 2^53 or more), in scratch. */
+  | "CHUNK_UNALIGNED" | "BITMAP_UNALIGNED" | "NODE_UNALIGNED"
+  | "CHUNK_OUTSIDE_RAM" | "BITMAP_OUTSIDE_RAM" | "NODE_OUTSIDE_RAM"
+  | "CHUNK_IN_SCRATCH" | "BITMAP_IN_SCRATCH" | "NODE_IN_SCRATCH"
+  /* ... leads to an object already walked: a list cycle, a bitmap used twice, a radix cycle or shared node. */
+  | "CHUNK_CYCLE" | "BITMAP_REUSED" | "NODE_CYCLE" | "NODE_SHARED"
+  /* ... to an object overlapping another metadata object. */
+  | "METADATA_OVERLAP"
+  /* More objects than RAM has pages (a backstop: cannot happen without a cycle or overlap). */
+  | "METADATA_LIMIT"
+  /* A metadata object lies in preserved memory (it is freed once walked). */
+  | "CHUNK_IN_PRESERVED" | "BITMAP_IN_PRESERVED" | "NODE_IN_PRESERVED"
+  /* A count or order above its bound: num_ranges, num_elms, a chunk's order, a root index. */
+  | "NUM_RANGES" | "NUM_ELMS" | "CHUNK_ORDER" | "KEY_WIDTH"
+  /* A range entry (ranges, posted). */
+  | "RANGE_UNALIGNED" | "RANGE_EMPTY" | "RANGE_OVERFLOW" | "RANGE_OUTSIDE_RAM" | "RANGE_IN_SCRATCH"
+  | "RANGE_ORDER" | "RANGE_OVERLAP" | "RANGE_DATA" | "FOLIO_ORDER" | "FOLIO_UNALIGNED"
+  /* A bitmap entry's phys_start (bitmaps), a key without order bit (radix). */
+  | "START_UNALIGNED" | "START_OUTSIDE_RAM" | "KEY_NO_ORDER"
+  /* A preserved block (a set bit): not wholly in RAM, in scratch, overlapping another. */
+  | "BLOCK_OUTSIDE_RAM" | "BLOCK_IN_SCRATCH" | "BLOCK_OVERLAP";
+
+/** Where a {@link KhoWalkError} was found; absent fields do not apply. */
+export interface KhoWalkWhere {
+  /** Kind of the object holding the bad field (or of the bad object itself). */
+  object?: KhoWalkObject;
+  /** Its index in walk order (chunk list index, radix node index). */
+  index?: number;
+  /** Its phys. */
+  phys?: number;
+  /** A bitmaps chunk's hdr.order, once read. */
+  order?: number;
+  /** A radix node's level: 5 (root) .. 1 tables, 0 leaf. */
+  level?: number;
+  /**
+   * Entry inside the object (ranges[i], bitmaps[i], table[i]); for
+   * CHUNK_IN_PRESERVED the index of the covering range in the walk's list.
+   */
+  entry?: number;
+  /** Name of the field: "metadata", "next", "num_ranges", "start", "bitmap", "bit", "table"... */
+  field?: string;
+  /** Byte offset of the field inside the object; for a bit, of its byte inside the bitmap or leaf. */
+  offset?: number;
+  /** For field "bit" (bitmaps) or "bitmap" (radix leaf): the bit number. */
+  bit?: number;
 }
 
-const TWO53 = 1n << 53n;
-const TWO64 = 1n << 64n;
-const TWO32 = 2 ** 32;
-/* A u64's high u32 half is at least this exactly when the u64 is 2^53 or more. */
-const HI_2_53 = 2 ** 21;
-const PAGE = BigInt(PAGE_SIZE);
+/** Thrown by every format's walk on the first invalid value. */
+export class KhoWalkError extends KhoMetadataError implements KhoWalkWhere {
+  readonly object?: KhoWalkObject;
+  readonly index?: number;
+  readonly phys?: number;
+  readonly order?: number;
+  readonly level?: number;
+  readonly entry?: number;
+  readonly field?: string;
+  readonly offset?: number;
+  readonly bit?: number;
 
-type RangeField = "start" | "size" | "data";
-const RANGE_FIELD_OFFSET: Record<RangeField, number> = {
-  start: KHOSER_MEM_RANGE_START,
-  size: KHOSER_MEM_RANGE_SIZE_FIELD,
-  data: KHOSER_MEM_RANGE_DATA,
-};
-
-/* The error for ranges[i].field of chunk ci; the value is re-read whole for the message. */
-function rangeError(
-  r: ByteReader,
-  where: string,
-  ci: number,
-  phys: number,
-  i: number,
-  code: KhoWalkErrorCode,
-  field: RangeField,
-  why: string,
-): KhoWalkError {
-  const offset = khoserRangeOffset(i) + RANGE_FIELD_OFFSET[field];
-  return new KhoWalkError(
-    code,
-    { chunkIndex: ci, chunkPhys: phys, rangeIndex: i, field, offset },
-    `${where}: ranges[${i}].${field} at +${hex(offset)} is ${hex(r.u64le(offset))}: ${why}`,
-  );
+  constructor(
+    readonly code: KhoWalkErrorCode,
+    where: KhoWalkWhere,
+    message: string,
+  ) {
+    super(message);
+    this.name = "KhoWalkError";
+    for (const [k, v] of Object.entries(where)) if (v !== undefined) Object.assign(this, { [k]: v });
+  }
 }
 
-/** khoScratchHit - the scratch area [start, end) overlaps, if any (every format's walk checks this). */
+/** khoScratchHit - the scratch area [start, end) overlaps, if any. */
 export function khoScratchHit(ctx: KhoWalkContext, start: number, end: number): { addr: number; size: number } | undefined {
   for (const s of ctx.scratch) {
     if (start < s.addr + s.size && s.addr < end) return s;
   }
   return undefined;
-}
-
-/**
- * khoMemWalk - walk and validate the chunk list a predecessor left in @mem.
- * @mem: the successor's view of RAM
- * @metadata: /preserved-memory/metadata, phys of the first chunk (0: none)
- * @ctx: RAM bounds and the scratch areas
- *
- * Reads each chunk page once. Throws KhoWalkError on the first invalid value.
- *
- * Return: the chunk pages and the preserved ranges, in list order.
- */
-export function khoMemWalk(mem: PhysMem, metadata: bigint, ctx: KhoWalkContext): KhoMemWalkResult {
-  const ramBase = ctx.ramBase;
-  const ramEnd = ctx.ramBase + ctx.ramSize;
-  const ramBaseB = BigInt(ramBase);
-  const ramEndB = BigInt(ramEnd);
-  const maxChunks = Math.floor(ctx.ramSize / PAGE_SIZE);
-
-  const chunks: number[] = [];
-  const chunkIndexOf = new Map<number, number>();
-  const ranges: KhoMemRange[] = [];
-  /* Index in `ranges` of each chunk's first entry, to name a range's home chunk. */
-  const firstRangeOf: number[] = [];
-  let prevStart = -1;
-  let prevEnd = -1;
-
-  // Where the pointer to the next chunk was read from.
-  let ptr = metadata;
-  let holder: KhoWalkErrorWhere = { field: "metadata" };
-  let holderName = "metadata";
-
-  while (ptr !== 0n) {
-    const ci = chunks.length;
-    const bad = (code: KhoWalkErrorCode, why: string): KhoWalkError =>
-      new KhoWalkError(code, holder, `${holderName} is ${hex(ptr)}: ${why}`);
-    if (ptr < 0n || ptr % PAGE !== 0n) throw bad("CHUNK_UNALIGNED", `chunk ${ci} address is not page aligned`);
-    if (ptr >= TWO53 || ptr < ramBaseB || ptr + PAGE > ramEndB) {
-      throw bad("CHUNK_OUTSIDE_RAM", `chunk ${ci} page is outside RAM [${hex(ramBase)}, ${hex(ramEnd)})`);
-    }
-    const phys = Number(ptr);
-    const s = khoScratchHit(ctx, phys, phys + PAGE_SIZE);
-    if (s !== undefined) {
-      throw bad("CHUNK_IN_SCRATCH", `chunk ${ci} page overlaps scratch [${hex(s.addr)}, ${hex(s.addr + s.size)})`);
-    }
-    const again = chunkIndexOf.get(phys);
-    if (again !== undefined) throw bad("CHUNK_CYCLE", `that is chunk ${again} again (cycle)`);
-    if (ci >= maxChunks) throw bad("CHUNK_LIMIT", `more chunks than RAM has pages (${maxChunks})`);
-    chunkIndexOf.set(phys, ci);
-    chunks.push(phys);
-    firstRangeOf.push(ranges.length);
-
-    const r = new ByteReader(mem.read(phys, KHOSER_CHUNK_SIZE));
-    const where = `chunk ${ci} at ${hex(phys)}`;
-
-    // Bound num_ranges before touching any entry: a huge count must not loop.
-    const numB = r.u64le(KHOSER_CHUNK_HDR_NUM_RANGES);
-    if (numB > BigInt(KHOSER_RANGES_PER_CHUNK)) {
-      throw new KhoWalkError(
-        "NUM_RANGES",
-        { chunkIndex: ci, chunkPhys: phys, field: "num_ranges", offset: KHOSER_CHUNK_HDR_NUM_RANGES },
-        `${where}: num_ranges at +${hex(KHOSER_CHUNK_HDR_NUM_RANGES)} is ${hex(numB)}, more than ${KHOSER_RANGES_PER_CHUNK}`,
-      );
-    }
-    const num = Number(numB);
-
-    // Defined once per chunk, not per entry: ranges are many.
-    let i = 0;
-    const fail = (code: KhoWalkErrorCode, field: RangeField, why: string): KhoWalkError =>
-      rangeError(r, where, ci, phys, i, code, field, why);
-    for (; i < num; i++) {
-      const base = khoserRangeOffset(i);
-      /*
-       * Read each u64 as two u32 halves and judge it with plain numbers: a
-       * value is below 2^53 exactly when its high half is below 2^21. BigInt
-       * is used only for the rare huge values and for messages (1M ranges
-       * must walk fast).
-       */
-      const sLo = r.u32le(base + KHOSER_MEM_RANGE_START);
-      const sHi = r.u32le(base + KHOSER_MEM_RANGE_START + 4);
-      const zLo = r.u32le(base + KHOSER_MEM_RANGE_SIZE_FIELD);
-      const zHi = r.u32le(base + KHOSER_MEM_RANGE_SIZE_FIELD + 4);
-      const dLo = r.u32le(base + KHOSER_MEM_RANGE_DATA);
-      const dHi = r.u32le(base + KHOSER_MEM_RANGE_DATA + 4);
-
-      // 2^32 is a multiple of PAGE_SIZE, so the low half decides alignment.
-      if (sLo % PAGE_SIZE !== 0) throw fail("RANGE_UNALIGNED", "start", "not page aligned");
-      if (zLo % PAGE_SIZE !== 0) throw fail("RANGE_UNALIGNED", "size", "not page aligned");
-      if (zLo === 0 && zHi === 0) throw fail("RANGE_EMPTY", "size", "empty range");
-      const bigStart = sHi >= HI_2_53;
-      const bigSize = zHi >= HI_2_53;
-      if ((bigStart || bigSize) && r.u64le(base + KHOSER_MEM_RANGE_START) + r.u64le(base + KHOSER_MEM_RANGE_SIZE_FIELD) >= TWO64) {
-        throw fail("RANGE_OVERFLOW", "size", `start ${hex(r.u64le(base + KHOSER_MEM_RANGE_START))} + size overflows u64`);
-      }
-      const st = sHi * TWO32 + sLo;
-      const sz = zHi * TWO32 + zLo;
-      if (bigStart || st < ramBase || st >= ramEnd) {
-        throw fail("RANGE_OUTSIDE_RAM", "start", `outside RAM [${hex(ramBase)}, ${hex(ramEnd)})`);
-      }
-      // Both below 2^53 past this point, their sum is exact.
-      const en = st + sz;
-      if (bigSize || en > ramEnd) {
-        throw fail("RANGE_OUTSIDE_RAM", "size", `range ends at ${hex(BigInt(st) + r.u64le(base + KHOSER_MEM_RANGE_SIZE_FIELD))}, past RAM end ${hex(ramEnd)}`);
-      }
-      if (dHi !== 0 || (dLo & ~KHO_DATA_VALID_MASK) !== 0 || (dLo !== 0 && !khoDataIsFolio(dLo))) {
-        throw fail("RANGE_DATA", "data", `${hex(BigInt(dHi) * 0x100000000n + BigInt(dLo))} is neither 0 (phys range) nor KHO_DATA_FOLIO | order`);
-      }
-      const dt = dLo;
-
-      if (khoDataIsFolio(dt)) {
-        const order = khoDataOrder(dt);
-        if (order > KHO_WALK_MAX_ORDER) throw fail("FOLIO_ORDER", "data", `folio order ${order} is above ${KHO_WALK_MAX_ORDER}`);
-        // A power of two, exact as a double for every order up to the cap.
-        const fsz = PAGE_SIZE * 2 ** order;
-        if (st % fsz !== 0) throw fail("FOLIO_UNALIGNED", "start", `not aligned to its order-${order} folio size ${hex(fsz)}`);
-        if (sz % fsz !== 0) throw fail("FOLIO_UNALIGNED", "size", `not a multiple of its order-${order} folio size ${hex(fsz)}`);
-      }
-
-      // Ranges are written in ascending order, so overlap can only be with the previous one.
-      if (st < prevStart) {
-        throw fail("RANGE_ORDER", "start", `out of order: below the previous range [${hex(prevStart)}, ${hex(prevEnd)})`);
-      }
-      if (st < prevEnd) {
-        throw fail("RANGE_OVERLAP", "start", `overlaps previous range [${hex(prevStart)}, ${hex(prevEnd)})`);
-      }
-      const sc = khoScratchHit(ctx, st, en);
-      if (sc !== undefined) {
-        throw fail(
-          "RANGE_IN_SCRATCH",
-          "start",
-          `range [${hex(st)}, ${hex(en)}) overlaps scratch [${hex(sc.addr)}, ${hex(sc.addr + sc.size)})`,
-        );
-      }
-      ranges.push({ start: st, size: sz, data: dt });
-      prevStart = st;
-      prevEnd = en;
-    }
-
-    ptr = r.u64le(KHOSER_CHUNK_HDR_NEXT);
-    holder = { chunkIndex: ci, chunkPhys: phys, field: "next", offset: KHOSER_CHUNK_HDR_NEXT };
-    holderName = `${where}: next at +${hex(KHOSER_CHUNK_HDR_NEXT)}`;
-  }
-
-  // Chunk pages are handed back as free memory: none may sit inside a preserved range.
-  chunks.forEach((phys, ci) => {
-    const ri = lastRangeAtOrBelow(ranges, phys);
-    if (ri < 0) return;
-    const rg = ranges[ri]!;
-    if (phys >= rg.start + rg.size) return;
-    const home = lastIndexAtOrBelow(firstRangeOf, ri);
-    throw new KhoWalkError(
-      "CHUNK_IN_RANGE",
-      { chunkIndex: ci, chunkPhys: phys, rangeIndex: ri },
-      `chunk ${ci} at ${hex(phys)}: page lies inside preserved range [${hex(rg.start)}, ${hex(rg.start + rg.size)}) ` +
-        `(range ${ri}, chunk ${home} ranges[${ri - firstRangeOf[home]!}])`,
-    );
-  });
-
-  return { chunks, ranges };
 }
 
 /** lastRangeAtOrBelow - index of the last range whose start is <= @addr, or -1 (@ranges ascending). */
@@ -328,14 +132,143 @@ export function lastRangeAtOrBelow(ranges: readonly KhoMemRange[], addr: number)
   return lo - 1;
 }
 
-/** Index of the last value <= @v in an ascending array (the chunk whose entries hold range @v). */
-function lastIndexAtOrBelow(a: readonly number[], v: number): number {
-  let lo = 0;
-  let hi = a.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (a[mid]! <= v) lo = mid + 1;
-    else hi = mid;
+/** A claimed metadata object. */
+export interface KhoMetaObject {
+  kind: KhoWalkObject;
+  /** Index among all claimed objects. */
+  index: number;
+  phys: number;
+  size: number;
+  /** How its own messages name it ("chunk 3", "leaf", "bitmap"). */
+  label: string;
+  /** How other messages name it ("node 4", "the bitmap of chunk 0 bitmaps[2]"); label when absent. */
+  ref?: string;
+  /** The field that pointed at it, and its name for messages. */
+  holder: KhoWalkWhere;
+  holderName: string;
+}
+
+/** What claim() needs to know about the object a pointer leads to. */
+export interface KhoMetaClaim {
+  kind: KhoWalkObject;
+  size: number;
+  /** Required alignment (PAGE_SIZE when absent). */
+  align?: number;
+  label: string;
+  ref?: string;
+  /** The field holding the pointer, and how messages name it ("chunk 0 at 0x...: next at +0x0"). */
+  holder: KhoWalkWhere;
+  holderName: string;
+  /** The error when the pointer leads to an object already claimed (default: KIND_CYCLE). */
+  onSeen?: (prev: KhoMetaObject) => [KhoWalkErrorCode, string];
+}
+
+const KIND_CODE = { chunk: "CHUNK", bitmap: "BITMAP", node: "NODE" } as const;
+const SEEN_CODE = { chunk: "CHUNK_CYCLE", bitmap: "BITMAP_REUSED", node: "NODE_CYCLE" } as const;
+
+/**
+ * struct KhoMetaWalk - one successor walk over untrusted metadata.
+ *
+ * Tracks every claimed object by address so that cycles, sharing and
+ * overlap are found as they are followed; memory grows with objects only.
+ */
+export class KhoMetaWalk {
+  readonly ramBase: number;
+  readonly ramEnd: number;
+  /** Every claimed object, in claim order. */
+  readonly objects: KhoMetaObject[] = [];
+  private readonly byAddr = new BTree<number, KhoMetaObject>();
+  private readonly maxObjects: number;
+
+  constructor(readonly ctx: KhoWalkContext) {
+    this.ramBase = ctx.ramBase;
+    this.ramEnd = ctx.ramBase + ctx.ramSize;
+    this.maxObjects = Math.floor(ctx.ramSize / PAGE_SIZE);
   }
-  return lo - 1;
+
+  /**
+   * claim - validate the pointer @ptr to a metadata object before it is read.
+   * @ptr: the raw u64 read from the holder field
+   * @c: the object's kind, size, alignment, names and holder
+   *
+   * The object must be aligned, below 2^53 and wholly in RAM, clear of
+   * scratch, not claimed before and clear of every other claimed object; at
+   * most one object per page of RAM is claimed.
+   *
+   * Return: the object's phys (a safe integer).
+   */
+  claim(ptr: bigint, c: KhoMetaClaim): number {
+    const K = KIND_CODE[c.kind];
+    const bad = (code: KhoWalkErrorCode, why: string): KhoWalkError => new KhoWalkError(code, c.holder, `${c.holderName} is ${hex(ptr)}: ${why}`);
+    const align = c.align ?? PAGE_SIZE;
+    if (ptr % BigInt(align) !== 0n) {
+      throw bad(`${K}_UNALIGNED`, `${c.label} address is not ${align === PAGE_SIZE ? "page aligned" : `aligned to its ${align}-byte size`}`);
+    }
+    const size = BigInt(c.size);
+    const noun = c.size === PAGE_SIZE ? `${c.label} page` : `${c.label} [${hex(ptr)}, ${hex(ptr + size)})`;
+    if (ptr >= TWO53 || ptr < BigInt(this.ramBase) || ptr + size > BigInt(this.ramEnd)) {
+      throw bad(`${K}_OUTSIDE_RAM`, `${noun} is outside RAM [${hex(this.ramBase)}, ${hex(this.ramEnd)})`);
+    }
+    const phys = Number(ptr);
+    const end = phys + c.size;
+    const s = khoScratchHit(this.ctx, phys, end);
+    if (s !== undefined) throw bad(`${K}_IN_SCRATCH`, `${noun} overlaps scratch [${hex(s.addr)}, ${hex(s.addr + s.size)})`);
+    const prev = this.byAddr.get(phys);
+    // The same kind again is a cycle (or sharing); another kind at the same address is an overlap.
+    if (prev !== undefined && prev.kind === c.kind) {
+      if (c.onSeen !== undefined) throw bad(...c.onSeen(prev));
+      throw bad(SEEN_CODE[c.kind], `that is ${prev.ref ?? prev.label} again (cycle)`);
+    }
+    const lower = this.byAddr.getPairOrNextLower(phys)?.[1];
+    const higher = this.byAddr.nextHigherPair(phys)?.[1];
+    const other = lower !== undefined && lower.phys + lower.size > phys ? lower : higher !== undefined && higher.phys < end ? higher : undefined;
+    if (other !== undefined) {
+      throw bad("METADATA_OVERLAP", `${noun} overlaps ${other.ref ?? other.label} [${hex(other.phys)}, ${hex(other.phys + other.size)})`);
+    }
+    if (this.objects.length >= this.maxObjects) throw bad("METADATA_LIMIT", `more metadata objects than RAM has pages (${this.maxObjects})`);
+    const o: KhoMetaObject = { kind: c.kind, index: this.objects.length, phys, size: c.size, label: c.label, holder: c.holder, holderName: c.holderName };
+    if (c.ref !== undefined) o.ref = c.ref;
+    this.byAddr.set(phys, o);
+    this.objects.push(o);
+    return phys;
+  }
+
+  /**
+   * bound - throw @code unless the count @v read at @field is at most @max.
+   * @at: where the field is, and how messages name its object ("chunk 1 at 0x...")
+   * @relation: "more than" (counts) or "above" (orders, indices)
+   *
+   * Every count read from metadata goes through here before it is used.
+   */
+  bound(v: bigint | number, max: number, code: KhoWalkErrorCode, at: KhoWalkWhere & { field: string; offset: number }, name: string, relation = "more than"): number {
+    if (v <= max) return Number(v);
+    throw new KhoWalkError(code, at, `${name}: ${at.field} at +${hex(at.offset)} is ${typeof v === "bigint" ? hex(v) : v}, ${relation} ${max}`);
+  }
+
+  /**
+   * blockFault - why the preserved block [@start, @end) may not be reserved:
+   * "OUTSIDE_RAM", a scratch area it overlaps, or undefined when it is fine.
+   * Callers name the block (entry, bit, key) in the message.
+   */
+  blockFault(start: number, end: number): "OUTSIDE_RAM" | { addr: number; size: number } | undefined {
+    if (start < this.ramBase || end > this.ramEnd) return "OUTSIDE_RAM";
+    return khoScratchHit(this.ctx, start, end);
+  }
+
+  /**
+   * checkNotPreserved - metadata is free memory once walked: throw
+   * KIND_IN_PRESERVED for the first claimed object that overlaps one of
+   * @ranges (ascending, non-overlapping), with the message @say gives and
+   * the object's holder as location unless @say gives one.
+   */
+  checkNotPreserved(ranges: readonly KhoMemRange[], say: (o: KhoMetaObject, r: KhoMemRange, ri: number) => { where?: KhoWalkWhere; message: string }): void {
+    for (const o of this.objects) {
+      const ri = lastRangeAtOrBelow(ranges, o.phys + o.size - 1);
+      if (ri < 0) continue;
+      const r = ranges[ri]!;
+      if (r.start + r.size <= o.phys) continue;
+      const { where, message } = say(o, r, ri);
+      throw new KhoWalkError(`${KIND_CODE[o.kind]}_IN_PRESERVED`, where ?? o.holder, message);
+    }
+  }
 }

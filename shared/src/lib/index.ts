@@ -1,4 +1,5 @@
 /* @khosim/shared/lib */
+export * from "./bits.js";
 export * from "./btree.js";
 export * from "./bytes.js";
 export * from "./csum.js";

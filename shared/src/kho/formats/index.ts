@@ -1,13 +1,16 @@
-/* The registry of preservation formats (kernel-a --format, successor detection). */
-import { rangesFormat } from "./ranges.js";
-import { postedFormat } from "./posted.js";
-import { radixFormat } from "./radix.js";
-import { bitmapsFormat, bitmapsPageFormat } from "./bitmaps.js";
+/*
+ * The registry of preservation formats (kernel-a --format, successor
+ * detection). A format registered here gets the whole contract suite
+ * (scripts/test/format-contract.test.ts).
+ */
+import { rangesFormat, postedFormat } from "./ranges.js";
+import { radixFormat } from "./radix/format.js";
+import { bitmapsFormat, bitmapsPageFormat } from "./bitmaps/format.js";
 import type { KhoFormat, KhoFormatName } from "./types.js";
 
 export * from "./types.js";
-export { rangesFormat, KHO_POSTED_MARKER } from "./ranges.js";
-export { postedFormat, radixFormat, bitmapsFormat, bitmapsPageFormat };
+export { rangesFormat, postedFormat, khoMemWalk, KHO_POSTED_MARKER, type KhoMemWalkResult } from "./ranges.js";
+export { radixFormat, bitmapsFormat, bitmapsPageFormat };
 
 /** Every format a successor recognises, in detection order. */
 export const KHO_FORMATS: readonly KhoFormat[] = [rangesFormat, postedFormat, radixFormat, bitmapsFormat, bitmapsPageFormat];

@@ -1,21 +1,17 @@
 /*
  * A preservation format: how the predecessor tracks what it preserves, how it
  * serializes that into memory and the KHO FDT, and how a successor recognises
- * and walks it. Every format shares the tracker API, the image, the FDT code
- * and memblock; each format is one module in this directory.
+ * and walks it. Every format shares the tracker API, the image, the FDT
+ * builder (fdt.ts), the metadata walk (walk.ts) and memblock; each format is
+ * one module in this directory, registered in index.ts.
  */
-import type { FdtRo } from "../../fdt/index.js";
-import type { KhoSubtree } from "../fdt.js";
+import type { FdtRo } from "../../fdt/ro.js";
+import { buildKhoFdt, khoFdtMatches, khoFdtReadRoot, type KhoFdtLayout, type KhoFdtOf, type KhoSubtree } from "../fdt.js";
 import type { PhysMem } from "../../mm/physmem.js";
 import type { KhoMemRange } from "../track.js";
 import type { KhoWalkContext } from "../walk.js";
 
-/**
- * Base class of every format's walk error: the successor treats any of them
- * as "the metadata is invalid, boot without KHO". Messages name the metadata
- * object (chunk, bitmap, node), the field and the byte offset.
- */
-export class KhoMetadataError extends Error {}
+export { KhoMetadataError } from "../walk.js";
 
 export type KhoFormatName = "ranges" | "posted" | "bitmaps" | "radix" | "bitmaps-page";
 
@@ -72,17 +68,44 @@ export interface KhoFormat {
   readonly name: KhoFormatName;
   /** Root compatible of its KHO FDT. */
   readonly compatible: string;
+  /** How its KHO FDT is laid out (the one builder and parser in fdt.ts read it). */
+  readonly fdtLayout: KhoFdtLayout;
   createTracker(): KhoTracker;
   /** Serialize @track into @mem using pages from @allocPage (contiguous runs via @allocContig). */
   serialize(track: KhoTracker, mem: PhysMem, allocPage: AllocPage, allocContig: (pages: number) => number): KhoSerialized;
-  /** Property of a sub-tree node holding its FDT's phys ("fdt" when absent; kho-v2: "preserved-data"). */
-  readonly subtreeProp?: string;
   /** The whole KHO FDT for @root and @subtrees. */
   buildFdt(root: number, subtrees: readonly KhoSubtree[]): Uint8Array;
   /** True when @fdt (structurally valid, root compatible checked) is in this format. */
   matches(fdt: FdtRo): boolean;
   /** The root pointer from @fdt; throws KhoFdtError naming the node/property. */
   readRoot(fdt: FdtRo): bigint;
-  /** Walk and validate everything; throws the format's typed error (with location) on bad data. */
+  /** Walk and validate everything; throws KhoWalkError (with location) on bad data. */
   walk(mem: PhysMem, root: bigint, ctx: KhoWalkContext): KhoFormatWalk;
+}
+
+/** A parsed KHO FDT of one of the registered formats. */
+export type KhoFdt = KhoFdtOf<KhoFormat>;
+
+/** What a format module defines; defineKhoFormat() adds the FDT methods from fdtLayout. */
+export type KhoFormatSpec = Omit<KhoFormat, "compatible" | "buildFdt" | "matches" | "readRoot">;
+
+/** defineKhoFormat - a registered format from @spec. */
+export function defineKhoFormat(spec: KhoFormatSpec): KhoFormat {
+  const layout = spec.fdtLayout;
+  return {
+    ...spec,
+    compatible: layout.compatible,
+    buildFdt: (root, subtrees) => buildKhoFdt(root, subtrees, layout),
+    matches: (fdt) => khoFdtMatches(fdt, layout),
+    readRoot: (fdt) => khoFdtReadRoot(fdt, layout),
+  };
+}
+
+/**
+ * ownTracker - @track as the class @cls its format's createTracker() makes,
+ * or a TypeError naming @format (a tracker of another format was handed in).
+ */
+export function ownTracker<T extends KhoTracker>(track: KhoTracker, cls: abstract new (...args: never[]) => T, format: string, ok: (t: T) => boolean = () => true): T {
+  if (!(track instanceof cls) || !ok(track)) throw new TypeError(`${format}.serialize: the tracker was not made by ${format}.createTracker()`);
+  return track;
 }

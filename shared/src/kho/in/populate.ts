@@ -10,7 +10,8 @@ import { PAGE_SIZE } from "../../abi/page.js";
 import type { BootInfo } from "../../abi/boot-dtb.js";
 import { ByteReader, hex, u64ToNumber } from "../../lib/bytes.js";
 import { KHO_FORMATS } from "../formats/index.js";
-import { KhoFdtError, parseKhoFdt, type KhoFdt } from "../fdt.js";
+import { KhoFdtError, parseKhoFdt } from "../fdt.js";
+import type { KhoFdt } from "../formats/types.js";
 import type { KhoScratch } from "../../mm/machine.js";
 import { physInRam, type PhysMem } from "../../mm/physmem.js";
 

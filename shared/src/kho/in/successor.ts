@@ -17,11 +17,11 @@
  */
 import { KHO_TEST_FDT } from "../../abi/kho-test.js";
 import { PAGE_SIZE } from "../../abi/page.js";
-import { KhoFdtError, khoRetrieveSubtree, type KhoFdt } from "../fdt.js";
+import { KhoFdtError, khoRetrieveSubtree } from "../fdt.js";
 import { KhoPopulateError, khoPopulate } from "./populate.js";
 import { KhoTestError, FolioTable, decodeKhoTestInfo, khoTestInfoSize, parseKhoTestFdt } from "../../abi/kho-test.js";
 import { BoundsError, ByteReader, hex, u64ToNumber } from "../../lib/bytes.js";
-import { KhoMetadataError } from "../formats/types.js";
+import { KhoMetadataError, type KhoFdt } from "../formats/types.js";
 import { Memblock, MEMBLOCK_RSRV_NOINIT, MemblockError } from "../../mm/memblock/index.js";
 import { PhysMemError, type PhysMem } from "../../mm/physmem.js";
 import { csum64 } from "../../lib/csum.js";

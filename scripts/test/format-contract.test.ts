@@ -1,0 +1,318 @@
+/*
+ * The format contract: what every entry of KHO_FORMATS must do, so that a new
+ * format gets all of it by being registered (plus one row in SIZES and one
+ * in DAMAGE below, which the first test insists on).
+ *
+ *  - round trip: tracker -> serialize -> walk gives back the same memory;
+ *  - the hand-computed metadata sizes (one page, an aligned 1 GiB range,
+ *    171 ranges), a table keyed by format name;
+ *  - every rejection class of the shared walk (walk.ts): a metadata pointer
+ *    unaligned, outside RAM, in scratch or forming a cycle; a count over its
+ *    bound; a block outside RAM, in scratch or overlapping another;
+ *  - any single bit flip in metadata: the walk returns blocks inside RAM and
+ *    clear of scratch, or throws KhoWalkError, never anything else;
+ *  - a real two-process handoff: kernel-a --format F, then kernel-b; and
+ *    kernel-a again with the same seed writes the same bytes.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { fc, test } from "@fast-check/vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PAGE_SIZE, KHOSER_RANGES_PER_CHUNK, POSTED_RANGES_SIZE, KHOSER_BITMAPS_PER_CHUNK, khoserRangeOffset, khoRadixEncodeKey, khoRadixTableIndex, khoRadixBitmapIndex, KHO_RADIX_ROOT_LEVEL } from "@khosim/shared/abi";
+import { SparseMem, type PhysMem } from "@khosim/shared/mm";
+import { KHO_FORMATS, KhoTrackError, KhoWalkError, type KhoFormat, type KhoFormatName, type KhoTracker, type KhoWalkContext, type KhoWalkErrorCode } from "@khosim/shared/kho";
+import { KERNEL_A, KERNEL_B, readJson, runKernel } from "../src/run.js";
+import { sha256File } from "./handoff-helpers.js";
+
+const P = PAGE_SIZE;
+const GiB = 2 ** 30;
+const RAM_BASE = 0x4000_0000;
+const RAM_SIZE = 4 * GiB;
+const RAM_END = RAM_BASE + RAM_SIZE;
+const SCRATCH = { addr: 0x4800_0000, size: 0x0100_0000 };
+const CTX: KhoWalkContext = { ramBase: RAM_BASE, ramSize: RAM_SIZE, scratch: [SCRATCH] };
+/* Metadata comes from low RAM (pages, then contiguous blocks); what is preserved lies above it. */
+const META_PAGES = 0x4100_0000;
+const META_CONTIG = 0x4200_0000;
+/* The damage handoff: an order-0 folio at X and an order-1 folio at X + 2 pages. */
+const X = 0x1_0000_0000;
+
+interface Handoff {
+  track: KhoTracker;
+  mem: SparseMem;
+  root: number;
+  metadataBytes: number;
+  metadataPages: number[];
+}
+
+function handoff(f: KhoFormat, fill: (t: KhoTracker) => void): Handoff {
+  const track = f.createTracker();
+  fill(track);
+  const mem = new SparseMem(RAM_BASE, RAM_SIZE);
+  let page = META_PAGES;
+  let contig = META_CONTIG;
+  const s = f.serialize(track, mem, () => (page += P) - P, (n) => (contig += n * P) - n * P);
+  return { track, mem, root: s.root, metadataBytes: s.metadataBytes, metadataPages: s.metadataPages };
+}
+
+const u64At = (mem: PhysMem, at: number): number => Number(new DataView(mem.read(at, 8).buffer, mem.read(at, 8).byteOffset).getBigUint64(0, true));
+const poke64 = (mem: PhysMem, at: number, v: number | bigint): void => {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigUint64(0, BigInt(v), true);
+  mem.write(at, b);
+};
+const poke32 = (mem: PhysMem, at: number, v: number): void => {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, v, true);
+  mem.write(at, b);
+};
+const setBit = (mem: PhysMem, at: number, bit: number): void => {
+  const b = mem.read(at + (bit >>> 3), 1);
+  mem.write(at + (bit >>> 3), Uint8Array.of(b[0]! | (1 << (bit & 7))));
+};
+
+/* ------------------------------------------------------------ per-format data */
+
+/** metadataBytes for: one isolated order-0 page, one aligned 1 GiB phys range, 171 one-page ranges two pages apart. */
+const SIZES: Record<KhoFormatName, [number, number, number]> = {
+  // One 4 KiB chunk of 170 ranges; the 171st starts a second.
+  ranges: [4096, 4096, 2 * 4096],
+  // A 98,320-byte chunk per range, each an order-5 kmalloc_large block of 131,072 bytes.
+  posted: [131_072, 131_072, 171 * 131_072],
+  // A 4 KiB chunk + one 512-byte bitmap (one order-18 bit for 1 GiB; 342 pages fit one bitmap).
+  bitmaps: [4096 + 512, 4096 + 512, 4096 + 512],
+  // A 4 KiB chunk + one 4 KiB bitmap.
+  "bitmaps-page": [8192, 8192, 8192],
+  // Root + 4 tables + a leaf, every case on one path.
+  radix: [6 * 4096, 6 * 4096, 6 * 4096],
+};
+
+/** How to damage a format's metadata (the damage handoff), and the codes the shared walk must then give. */
+interface Damage {
+  /** Metadata pointer: unaligned, outside RAM, in scratch; the cycle made by cycle(). */
+  pointer: [KhoWalkErrorCode, KhoWalkErrorCode, KhoWalkErrorCode, KhoWalkErrorCode];
+  /** Make the first metadata object point at itself. */
+  cycle(mem: PhysMem, root: number): void;
+  /** A count one above its bound, and the code. */
+  overCount(mem: PhysMem, root: number): void;
+  count: KhoWalkErrorCode;
+  /** Blocks: outside RAM, in scratch, overlapping (after overlap()). */
+  block: [KhoWalkErrorCode, KhoWalkErrorCode, KhoWalkErrorCode];
+  /** Make two preserved blocks overlap (order 0 over the order-1 folio, or ranges[1] moved onto ranges[0]). */
+  overlap(mem: PhysMem, root: number): void;
+}
+
+const CHUNK: Damage["pointer"] = ["CHUNK_UNALIGNED", "CHUNK_OUTSIDE_RAM", "CHUNK_IN_SCRATCH", "CHUNK_CYCLE"];
+const RANGES_BLOCK: Damage["block"] = ["RANGE_OUTSIDE_RAM", "RANGE_IN_SCRATCH", "RANGE_OVERLAP"];
+const BITS_BLOCK: Damage["block"] = ["BLOCK_OUTSIDE_RAM", "BLOCK_IN_SCRATCH", "BLOCK_OVERLAP"];
+/* ranges[1].start := ranges[0].start (X), wherever ranges[1] lives. */
+const rangesOverlap = (second: (mem: PhysMem, root: number) => number) => (mem: PhysMem, root: number) => poke64(mem, second(mem, root), X);
+const bitmapsDamage: Damage = {
+  pointer: CHUNK,
+  cycle: (mem, root) => poke64(mem, root, root),
+  overCount: (mem, root) => poke32(mem, root + 12, KHOSER_BITMAPS_PER_CHUNK + 1),
+  count: "NUM_ELMS",
+  block: BITS_BLOCK,
+  // Chunk 0 is order 0 (orders ascend): its bitmaps[0] covers X.
+  overlap: (mem, root) => setBit(mem, u64At(mem, root + 24), (X + 2 * P - u64At(mem, root + 16)) / P),
+};
+
+const DAMAGE: Record<KhoFormatName, Damage> = {
+  ranges: {
+    pointer: CHUNK,
+    cycle: (mem, root) => poke64(mem, root, root),
+    overCount: (mem, root) => poke64(mem, root + 8, KHOSER_RANGES_PER_CHUNK + 1),
+    count: "NUM_RANGES",
+    block: RANGES_BLOCK,
+    overlap: rangesOverlap((_mem, root) => root + khoserRangeOffset(1)),
+  },
+  posted: {
+    pointer: CHUNK,
+    cycle: (mem, root) => poke64(mem, root, root),
+    overCount: (mem, root) => poke64(mem, root + 8, POSTED_RANGES_SIZE + 1),
+    count: "NUM_RANGES",
+    block: RANGES_BLOCK,
+    // One range per chunk: ranges[1] is chunk 1's ranges[0].
+    overlap: rangesOverlap((mem, root) => u64At(mem, root) + khoserRangeOffset(0)),
+  },
+  bitmaps: bitmapsDamage,
+  "bitmaps-page": bitmapsDamage,
+  radix: {
+    pointer: ["NODE_UNALIGNED", "NODE_OUTSIDE_RAM", "NODE_IN_SCRATCH", "NODE_CYCLE"],
+    cycle: (mem, root) => {
+      const i = Array.from({ length: 512 }, (_, k) => k).find((k) => u64At(mem, root + 8 * k) !== 0)!;
+      poke64(mem, root + 8 * i, root);
+    },
+    // Root entry 4 would set key bits above the order-0 bit.
+    overCount: (mem, root) => poke64(mem, root + 4 * 8, u64At(mem, root + 8 * khoRadixTableIndex(khoRadixEncodeKey(X, 0), KHO_RADIX_ROOT_LEVEL))),
+    count: "KEY_WIDTH",
+    block: BITS_BLOCK,
+    overlap: (mem, root) => {
+      const key = khoRadixEncodeKey(X + 2 * P, 0);
+      let node = root;
+      for (let level = KHO_RADIX_ROOT_LEVEL; level >= 1; level--) node = u64At(mem, node + 8 * khoRadixTableIndex(key, level));
+      setBit(mem, node, khoRadixBitmapIndex(key));
+    },
+  },
+};
+
+/* ------------------------------------------------------------------ the suite */
+
+function walkError(f: KhoFormat, mem: PhysMem, root: number | bigint, ctx = CTX): KhoWalkError {
+  let err: unknown;
+  try {
+    f.walk(mem, BigInt(root), ctx);
+  } catch (e) {
+    err = e;
+  }
+  expect(err).toBeInstanceOf(KhoWalkError);
+  const e = err as KhoWalkError;
+  expect(e.message).not.toContain("\n");
+  return e;
+}
+
+const damageHandoff = (f: KhoFormat): Handoff =>
+  handoff(f, (t) => {
+    t.khoPreserveFolio(X, 0);
+    t.khoPreserveFolio(X + 2 * P, 1);
+  });
+
+it("every registered format has its sizes and damage rows", () => {
+  for (const f of KHO_FORMATS) {
+    expect(SIZES[f.name], f.name).toBeDefined();
+    expect(DAMAGE[f.name], f.name).toBeDefined();
+  }
+});
+
+describe.each(KHO_FORMATS.map((f) => [f.name, f] as const))("%s", (name, f) => {
+  const dmg = DAMAGE[name];
+
+  it("metadata sizes: one page, an aligned 1 GiB range, 171 ranges", () => {
+    const got = [
+      handoff(f, (t) => t.khoPreserveFolio(X, 0)),
+      handoff(f, (t) => t.khoPreservePhys(2 * GiB, GiB)),
+      handoff(f, (t) => {
+        for (let i = 0; i < 171; i++) t.khoPreservePhys(X + 2 * i * P, P);
+      }),
+    ];
+    expect(got.map((h) => h.metadataBytes)).toEqual(SIZES[name]);
+    // Every case walks back to what was preserved.
+    for (const h of got) expect(f.walk(h.mem, BigInt(h.root), CTX).ranges).toEqual([...h.track.ranges()]);
+  });
+
+  const op = fc.oneof(
+    fc.record({ kind: fc.constant("folio" as const), page: fc.nat(4095), order: fc.nat(10) }),
+    fc.record({ kind: fc.constant("phys" as const), page: fc.nat(4095), pages: fc.integer({ min: 1, max: 700 }) }),
+    fc.record({ kind: fc.constant("unpreserve" as const), page: fc.nat(4095), pages: fc.integer({ min: 1, max: 30 }) }),
+  );
+  test.prop([fc.array(op, { maxLength: 40 })], { numRuns: 40 })("round trip: walk(serialize(tracker)) is the tracker's memory", (ops) => {
+    const h = handoff(f, (t) => {
+      for (const o of ops) {
+        try {
+          if (o.kind === "folio") t.khoPreserveFolio(X + Math.floor(o.page / 2 ** o.order) * 2 ** o.order * P, o.order);
+          else if (o.kind === "phys") t.khoPreservePhys(X + o.page * P, o.pages * P);
+          else t.khoUnpreserve(X + o.page * P, o.pages * P);
+        } catch (e) {
+          if (!(e instanceof KhoTrackError)) throw e;
+        }
+      }
+    });
+    const w = f.walk(h.mem, BigInt(h.root), CTX);
+    expect(w.ranges).toEqual([...h.track.ranges()]);
+    let bytes = 0;
+    let n = 0;
+    w.forEachBlock((_s, size) => {
+      bytes += size;
+      n++;
+    });
+    expect(bytes).toBe(h.track.totalBytes);
+    expect(n).toBe(w.blockCount);
+  });
+
+  it("rejects a metadata pointer that is unaligned, outside RAM, in scratch, or a cycle", () => {
+    const h = damageHandoff(f);
+    expect(walkError(f, h.mem, h.root + 8).code).toBe(dmg.pointer[0]);
+    expect(walkError(f, h.mem, RAM_END).code).toBe(dmg.pointer[1]);
+    expect(walkError(f, h.mem, 1n << 53n).code).toBe(dmg.pointer[1]);
+    expect(walkError(f, h.mem, SCRATCH.addr).code).toBe(dmg.pointer[2]);
+    dmg.cycle(h.mem, h.root);
+    expect(walkError(f, h.mem, h.root).code).toBe(dmg.pointer[3]);
+  });
+
+  it("rejects a count over its bound", () => {
+    const h = damageHandoff(f);
+    dmg.overCount(h.mem, h.root);
+    const e = walkError(f, h.mem, h.root);
+    expect(e.code).toBe(dmg.count);
+    expect(e.offset).toBeDefined();
+  });
+
+  it("rejects a block outside RAM, in scratch, or overlapping another", () => {
+    const h = damageHandoff(f);
+    // RAM ends after X's page: the order-1 folio at X + 2 pages lies past it.
+    const e0 = walkError(f, h.mem, h.root, { ...CTX, ramSize: X + P - RAM_BASE });
+    expect(e0.code).toBe(dmg.block[0]);
+    const e1 = walkError(f, h.mem, h.root, { ...CTX, scratch: [SCRATCH, { addr: X + 2 * P, size: P }] });
+    expect(e1.code).toBe(dmg.block[1]);
+    expect(e1.message).toContain(`overlaps scratch [0x${(X + 2 * P).toString(16)}, `);
+    dmg.overlap(h.mem, h.root);
+    expect(walkError(f, h.mem, h.root).code).toBe(dmg.block[2]);
+  });
+
+  const flip = fc.record({ page: fc.nat(), byte: fc.nat(P - 1), bit: fc.nat(7) });
+  test.prop([flip], { numRuns: 150 })("any single bit flip: the walk's error or blocks inside RAM and clear of scratch", ({ page, byte, bit }) => {
+    const h = damageHandoff(f);
+    const at = h.metadataPages[page % h.metadataPages.length]! + byte;
+    h.mem.write(at, Uint8Array.of(h.mem.read(at, 1)[0]! ^ (1 << bit)));
+    let w;
+    try {
+      w = f.walk(h.mem, BigInt(h.root), CTX);
+    } catch (e) {
+      expect(e).toBeInstanceOf(KhoWalkError);
+      return;
+    }
+    let blocks = 0;
+    w.forEachBlock((s, size) => {
+      expect(s >= RAM_BASE && s + size <= RAM_END).toBe(true);
+      expect(s < SCRATCH.addr + SCRATCH.size && SCRATCH.addr < s + size).toBe(false);
+      blocks++;
+    });
+    expect(blocks).toBe(w.blockCount);
+    // Ranges ascending and disjoint; no metadata page (freed once walked) inside them.
+    let prev = RAM_BASE;
+    for (const r of w.ranges) {
+      expect(r.start).toBeGreaterThanOrEqual(prev);
+      prev = r.start + r.size;
+      for (const m of w.metadataPages) expect(m + P <= r.start || m >= r.start + r.size).toBe(true);
+    }
+  });
+});
+
+describe("a real two-process handoff per format", () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "khosim-contract-"));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  for (const f of KHO_FORMATS) {
+    it(`${f.name}: kernel-a --format ${f.name}, then kernel-b revives it; the same seed gives the same bytes`, { timeout: 120_000 }, () => {
+      const out = path.join(dir, f.name);
+      const again = path.join(dir, `${f.name}-again`);
+      for (const d of [out, again]) {
+        const a = runKernel(KERNEL_A, ["--out", d, "--format", f.name, "--seed", "3"]);
+        expect(a.status, a.stderr).toBe(0);
+      }
+      for (const file of ["memory.img", "boot.dtb", "kho.dtb", "report.json"]) {
+        expect(sha256File(path.join(again, file)), file).toBe(sha256File(path.join(out, file)));
+      }
+      const b = runKernel(KERNEL_B, ["--in", out]);
+      expect(b.status, b.stdout + b.stderr).toBe(0);
+      const rep = readJson(path.join(out, "report.json"));
+      const s = readJson(path.join(out, "successor.json"));
+      expect([rep.format, s.format, s.outcome]).toEqual([f.name, f.name, "revived"]);
+      expect(s.chunks).toEqual(rep.chunks);
+    });
+  }
+});
