@@ -4,8 +4,10 @@
  *
  * A and B are handoff directories, or memory.img files with their boot.dtb
  * beside them (or given with --a-boot/--b-boot). This file does I/O only: the
- * extents of the sparse images (one python3 lseek walk), the block reads, the
- * files; the comparison, the decoding and the output are scripts/src/diff/.
+ * extents of the sparse images (their extents files when proven current,
+ * else whole images read in 8 MiB blocks with zero pages taken as holes;
+ * holes.ts), the block reads, the files; the comparison, the decoding and the
+ * output are scripts/src/diff/.
  *
  * Exit codes (as diff(1) and cmp(1)):
  *   0  identical: every byte of memory.img, boot.dtb and kho.dtb is equal
@@ -27,9 +29,11 @@ import { Command, Option } from "commander";
 import { CliError, EXIT_USAGE, HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, HANDOFF_REPORT, SUCCESSOR_REPORT, createProgress, intOption, runMain } from "@khosim/shared/proc";
 import { ImageError } from "@khosim/shared/mm";
 import { InspectError, openHandoff, type HandoffView } from "./inspect.js";
-import { dataExtents, type Extent } from "./holes.js";
+import { dataExtents, isZero, type Extent } from "./holes.js";
 import {
   ReportFormatError,
+  SCAN_BLOCK_SIZE,
+  DIFF_BLOCK_SIZE,
   buildDiff,
   comparePages,
   diffSuccessor,
@@ -41,12 +45,11 @@ import {
   renderSuccessor,
   toJsonText,
   unionExtents,
+  type CompareStats,
   type DiffSide,
 } from "./diff/index.js";
 
 const PROG = "diff";
-/** Read size when the whole tail of an image must be scanned. */
-const SCAN_BLOCK = 1 << 20;
 
 export interface DiffOutput {
   code: number;
@@ -85,7 +88,7 @@ function command(): Command {
     .option("--json", "print the report as JSON (schema khosim-diff/1, or khosim-diff-successor/1)")
     .option("--limit <n>", "list at most N items per list (counts stay exact); 0 lists all", intOption("--limit", 0, Number.MAX_SAFE_INTEGER), 100)
     .addOption(new Option("--color <when>", "colour the human output").choices(["auto", "always", "never"]).default("auto"))
-    .option("--read-all", "read the whole images instead of only their data extents (slow; what happens when the lseek walk is unavailable)")
+    .option("--read-all", "compare every byte of the images, zero pages too (compared = the image size)")
     .exitOverride()
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
 }
@@ -161,31 +164,19 @@ function readFull(fd: number, buf: Buffer, pos: number, file: string): void {
   if (done < buf.length) buf.fill(0, done);
 }
 
-/* Data extents of each image, or the whole file when the lseek walk is not available. */
-function extentsOf(files: [string, string], sizes: [number, number], readAll: boolean): { extents: [Extent[], Extent[]]; holesSkipped: boolean } {
-  const r = readAll ? undefined : dataExtents(files);
-  let holesSkipped = true;
-  const extents = [0, 1].map((i) => {
-    const x = r?.[i];
-    if (x && "extents" in x && x.size === sizes[i]) return x.extents;
-    holesSkipped = false;
-    return [{ start: 0, end: sizes[i]! }];
-  }) as [Extent[], Extent[]];
-  return { extents, holesSkipped };
-}
-
 /* Bytes of non-zero pages of @fd in @extents (the tail of the longer image). */
 function dataBytes(fd: number, extents: readonly Extent[], file: string): number {
-  const buf = Buffer.alloc(SCAN_BLOCK);
+  const buf = Buffer.alloc(SCAN_BLOCK_SIZE);
   let n = 0;
   for (const e of extents) {
-    for (let off = e.start; off < e.end; off += SCAN_BLOCK) {
-      const len = Math.min(SCAN_BLOCK, e.end - off);
+    for (let off = e.start; off < e.end; off += SCAN_BLOCK_SIZE) {
+      const len = Math.min(SCAN_BLOCK_SIZE, e.end - off);
       const b = buf.subarray(0, len);
       readFull(fd, b, off, file);
+      if (isZero(b)) continue;
       for (let p = 0; p < len; p += 4096) {
         const pg = b.subarray(p, Math.min(len, p + 4096));
-        if (pg.some((x) => x !== 0)) n += pg.length;
+        if (!isZero(pg)) n += pg.length;
       }
     }
   }
@@ -253,11 +244,13 @@ function twoWay(a: string, b: string, o: Opts, env: DiffEnv): DiffOutput {
     fds.push(fdB);
     const sizes: [number, number] = [fs.fstatSync(fdA).size, fs.fstatSync(fdB).size];
     const common = Math.min(...sizes);
-    const {
-      extents: [ea, eb],
-      holesSkipped,
-    } = extentsOf([fa.image, fb.image], sizes, o.readAll === true);
-    const extents = unionExtents(ea, eb, common);
+    // Only the written parts when both extents files are current; else the whole common part, zero pages counted as holes.
+    const ea = o.readAll ? undefined : dataExtents(fa.image, fdA).extents;
+    const eb = o.readAll ? undefined : dataExtents(fb.image, fdB).extents;
+    const known = ea !== undefined && eb !== undefined;
+    const extents = known ? unionExtents(ea, eb, common) : common > 0 ? [{ start: 0, end: common }] : [];
+    const stats: CompareStats | undefined = known || o.readAll ? undefined : { dataBytes: 0 };
+    const holesSkipped = !o.readAll;
     const total = extentBytes(extents);
 
     const progress = env.progress === false ? { update: () => undefined, stop: () => undefined } : createProgress("diff", "MiB");
@@ -267,7 +260,7 @@ function twoWay(a: string, b: string, o: Opts, env: DiffEnv): DiffOutput {
       changed = comparePages(
         (side, off, buf) => (side === 0 ? readFull(fdA, buf, off, fa.image) : readFull(fdB, buf, off, fb.image)),
         extents,
-        { onProgress: (done) => progress.update(Math.round(done / MiB), Math.round(total / MiB)) },
+        { blockSize: known ? DIFF_BLOCK_SIZE : SCAN_BLOCK_SIZE, ...(stats ? { stats } : {}), onProgress: (done) => progress.update(Math.round(done / MiB), Math.round(total / MiB)) },
       );
     } finally {
       progress.stop();
@@ -276,7 +269,8 @@ function twoWay(a: string, b: string, o: Opts, env: DiffEnv): DiffOutput {
     let dataPastEnd = 0;
     if (sizes[0] !== sizes[1]) {
       const longer = sizes[0] > sizes[1] ? 0 : 1;
-      const tail = unionExtents(longer === 0 ? ea : eb, [], sizes[longer]!).filter((e) => e.end > common).map((e) => ({ start: Math.max(e.start, common), end: e.end }));
+      const own = longer === 0 ? ea : eb;
+      const tail = (own ? unionExtents(own, [], sizes[longer]!) : [{ start: 0, end: sizes[longer]! }]).filter((e) => e.end > common).map((e) => ({ start: Math.max(e.start, common), end: e.end }));
       dataPastEnd = dataBytes(longer === 0 ? fdA : fdB, tail, longer === 0 ? fa.image : fb.image);
     }
 
@@ -295,7 +289,7 @@ function twoWay(a: string, b: string, o: Opts, env: DiffEnv): DiffOutput {
       a: side(fa, va, sizes[0]),
       b: side(fb, vb, sizes[1]),
       changed,
-      compared: total,
+      compared: stats ? stats.dataBytes : total,
       holesSkipped,
       dataPastEnd,
       limit: o.limit ?? 100,

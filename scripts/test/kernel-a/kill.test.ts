@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { CRASH_ENV, CRASH_POINTS, HandoffError, writeHandoffDir, type CrashPointName } from "@khosim/shared/proc";
 import { KERNEL_A, KERNEL_B, ROOT, runKernel } from "../../src/run.js";
 
-const FILES = ["boot.dtb", "kho.dtb", "memory.img", "report.json"];
+const FILES = ["boot.dtb", "kho.dtb", "memory.img", "memory.img.extents", "report.json"];
 const PREV_SEED = 1;
 const NEW_SEED = 2;
 
