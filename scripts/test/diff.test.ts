@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { copyHandoff, makeHandoff, makeTmp, patchFile, readFileAt, readJson, removeTmp, runB, runKernelAsync, stackLines, u64le, type Handoff } from "./handoff-helpers.js";
 import type { DiffJson, SuccessorDiffJson } from "../src/diff/index.js";
 import { ROOT } from "../src/run.js";
-import { classify, runDiff } from "../src/diff.js";
+import { classify, runDiff } from "../src/diff/run.js";
 
 const DIFF = path.join(ROOT, "scripts/src/diff.ts");
 
