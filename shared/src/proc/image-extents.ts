@@ -23,8 +23,8 @@ export const IMAGE_EXTENTS_SUFFIX = ".extents";
 export const IMAGE_EXTENTS_SCHEMA = "khosim-image-extents/1";
 /** Bytes at the start of the image whose checksum is recorded. */
 export const EXTENTS_HEADER_BYTES = 64 * 1024;
-/** More extents than this and no file is written (readers scan the image). */
-export const MAX_RECORDED_EXTENTS = 1 << 18;
+/** More extents than this (a file of about 48 MB) and no file is written: readers scan the image. */
+export const MAX_RECORDED_EXTENTS = 1 << 21;
 /** Allocated bytes allowed beyond the extents: file-system metadata blocks. */
 const BLOCK_SLACK = 1 << 20;
 
