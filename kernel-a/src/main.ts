@@ -8,7 +8,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { EXIT_USAGE, formatOption, HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, HANDOFF_REPORT, HandoffError, checkHandoffOut, createProgress, intOption, newCommand, runMain, toJson, writeHandoffDir } from "@khosim/shared/proc";
+import { EXIT_USAGE, formatOption, HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, HANDOFF_REPORT, HandoffError, checkHandoffOut, crashPoint, createProgress, intOption, newCommand, runMain, toJson, writeHandoffDir, writeImageExtents } from "@khosim/shared/proc";
 import { DEFAULT_FORMAT, FinalizeError, KHO_FORMATS, khoFormat, ScenarioError, defaultScenario, loadScenario, predecessorReport, coldBootMachine, runAndFinalize } from "@khosim/shared/kho";
 import { MachineError, writeImage } from "@khosim/shared/mm";
 import { createLogger, initCsum, type LogFormat } from "@khosim/shared/lib";
@@ -43,8 +43,12 @@ async function main(): Promise<number> {
 
   writeHandoffDir(o.out, o.force, (dir) => {
     const bar = createProgress("kernel-a: writing memory.img", "pages");
-    writeImage(path.join(dir, HANDOFF_MEMORY_IMG), m.mem, undefined, (done, total) => bar.update(done, total));
+    writeImage(path.join(dir, HANDOFF_MEMORY_IMG), m.mem, undefined, (done, total) => {
+      bar.update(done, total);
+      crashPoint("mid-image", done * 2 >= total);
+    });
     bar.stop();
+    writeImageExtents(path.join(dir, HANDOFF_MEMORY_IMG), m.mem);
     fs.writeFileSync(path.join(dir, HANDOFF_BOOT_DTB), handoff.bootDtb);
     fs.writeFileSync(path.join(dir, HANDOFF_KHO_DTB), handoff.khoFdt);
     fs.writeFileSync(path.join(dir, HANDOFF_REPORT), toJson(report));

@@ -12,7 +12,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { MAX_PAGE_ORDER } from "@khosim/shared/abi";
-import { CliError, EXIT_USAGE, formatOption, HANDOFF_REPORT, HandoffError, checkHandoffOut, writeHandoffDir, HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, SUCCESSOR_REPORT, createProgress, intOption, newCommand, runMain, toJson, writeFileAtomic } from "@khosim/shared/proc";
+import { CliError, EXIT_USAGE, formatOption, HANDOFF_REPORT, HandoffError, checkHandoffOut, writeHandoffDir, HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, SUCCESSOR_REPORT, createProgress, intOption, newCommand, runMain, toJson, writeFileAtomic, baseImageExtents, writeImageExtents } from "@khosim/shared/proc";
 import { DEFAULT_FORMAT, FinalizeError, khoFormat, type KhoFormat, ScenarioError, khoFinalize, parseScenario, predecessorReport, runWorkload, type Scenario, EXIT_CODES, UnusableInputError, bootSuccessor, parseSuccessorBootDtb, type SuccessorBoot } from "@khosim/shared/kho";
 import { OverlayMem, successorMachine, writeImage, ImageError, ImageMem } from "@khosim/shared/mm";
 import { createLogger, hex, initCsum, type LogFormat, type Logger } from "@khosim/shared/lib";
@@ -74,6 +74,8 @@ function handOffAgain(
     const bar = createProgress("kernel-b: writing memory.img", "pages");
     writeImage(path.join(dir, HANDOFF_MEMORY_IMG), mem, imageFile, (done, total) => bar.update(done, total));
     bar.stop();
+    const baseExtents = baseImageExtents(imageFile);
+    if (baseExtents) writeImageExtents(path.join(dir, HANDOFF_MEMORY_IMG), mem, baseExtents);
     fs.writeFileSync(path.join(dir, HANDOFF_BOOT_DTB), handoff.bootDtb);
     fs.writeFileSync(path.join(dir, HANDOFF_KHO_DTB), handoff.khoFdt);
     fs.writeFileSync(path.join(dir, HANDOFF_REPORT), toJson(report));

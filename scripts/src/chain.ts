@@ -7,12 +7,15 @@
  *
  * Exit 0 when every generation revived and verified and, without --each,
  * the metadata did not grow from one generation to the next; 1 otherwise;
- * 2 on bad usage.
+ * 2 on bad usage; kernel-a's exit code when generation 1 fails; 70 internal
+ * error.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { CliError, EXIT_USAGE, formatOption, intOption, newCommand, runMain } from "@khosim/shared/proc";
-import { KERNEL_A, KERNEL_B, ROOT, readJson, runKernel } from "./run.js";
+import { KERNEL_A, KERNEL_B, readJson, runKernel } from "./run.js";
+import { withExitCodes } from "./cli-common.js";
+import { runDiff } from "./diff/run.js";
 
 interface GenRow {
   gen: number;
@@ -27,10 +30,14 @@ interface GenRow {
   diff: string;
 }
 
-/** One line per consecutive pair: what changed, from the diff tool when it is there. */
-function diffLine(a: string, b: string): string {
-  const r = runKernel(path.join(ROOT, "scripts/src/diff.ts"), [a, b, "--json"]);
-  if (r.status !== 0 && r.status !== 1) return `diff failed (exit ${r.status})`;
+/** One line per consecutive pair: what changed, from npm run diff's core (in process). */
+async function diffLine(a: string, b: string): Promise<string> {
+  let r;
+  try {
+    r = await runDiff([a, b, "--json"], { progress: false, color: false });
+  } catch (e) {
+    return `diff failed: ${e instanceof Error ? e.message : String(e)}`;
+  }
   try {
     const d = JSON.parse(r.stdout) as { identical: boolean; pages?: { changed: number }; ranges?: { counts?: Record<string, number> } };
     if (d.identical) return "identical";
@@ -51,6 +58,11 @@ async function main(): Promise<number> {
     .option("--max-order <n>", "successors' MAX_PAGE_ORDER", intOption("--max-order", 0, 18))
     .option("--format <name>", "preservation format of every generation", formatOption)
     .option("--force", "replace an existing --out directory", false);
+  withExitCodes(cmd, [
+    [0, "every generation revived and verified, and (without --each) the metadata did not grow"],
+    [1, "a generation did not verify, or the metadata grew"],
+    [2, "usage error, --out exists without --force; or generation 1's kernel-a exit code when it fails"],
+  ]);
   cmd.parse(process.argv);
   const o = cmd.opts<{ generations: number; out: string; scenario?: string; each?: string; maxOrder?: number; format?: string; force: boolean }>();
   if (fs.existsSync(o.out)) {
@@ -87,7 +99,7 @@ async function main(): Promise<number> {
       metadataBytes: rep.stats.metadataBytes,
       metadata: rep.metadata,
       verified: succ ? `${succ.outcome} (${succ.verified.folios} folios, ${succ.verified.ranges} ranges, ${succ.verified.bytes} B)` : `no report (exit ${b.status})`,
-      diff: k === 1 ? "" : diffLine(gen(k - 1), gen(k)),
+      diff: k === 1 ? "" : await diffLine(gen(k - 1), gen(k)),
     });
     if (b.status !== 0) {
       ok = false;

@@ -1,6 +1,7 @@
 /*
- * npm run compare -- [--formats a,b] [--workloads x,y] [--runs N] [--ram SIZE]
- *                    [--out DIR] [--json FILE] [--svg FILE] [--timeout-s S]
+ * npm run compare -- [--format a,b] [--only x,y] [--runs N] [--ram SIZE]
+ *                    [--out DIR] [--json [FILE]] [--svg FILE] [--timeout-s S]
+ * (--formats and --workloads: the old spellings of --format and --only)
  *
  * Runs every preservation format on the same named workloads (scenario files
  * in scenarios/compare/), each run a real two-process handoff that kernel-b
@@ -8,7 +9,8 @@
  * and pages in memory (exact), kernel-a preserve and serialize time,
  * kernel-b walk and reserve time, memblock_reserve calls, and peak RSS of
  * each process. Times and RSS are medians of --runs runs (default 3).
- * Output: a markdown table on stdout, --json for the raw numbers, and an SVG
+ * Output: a markdown table on stdout (--json alone: the raw numbers as JSON
+ * instead; --json FILE: the table, and the raw numbers to FILE), and an SVG
  * chart of metadata bytes and times (default out/compare.svg).
  *
  * --ram 1T runs every workload on a machine of that size instead (sparse
@@ -25,6 +27,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { KHO_FORMATS } from "@khosim/shared/kho";
 import { formatSize, parseSize } from "@khosim/shared/lib";
+import { CliError, EXIT_USAGE, intOption, newCommand, runMain } from "@khosim/shared/proc";
+import { hiddenAlias, listOption, withExitCodes } from "./cli-common.js";
 import { cell, fmt, num, runProc, stat, type Stat } from "./measure.js";
 import { KERNEL_A, KERNEL_B, ROOT } from "./run.js";
 
@@ -39,44 +43,55 @@ interface Options {
   runs: number;
   ram?: number;
   out: string;
-  json?: string;
+  /** true: JSON on stdout instead of the table; a file: the table, and JSON to the file. */
+  json?: string | true;
   svg: string;
   timeoutS: number;
 }
 
-function usage(msg: string): never {
-  process.stderr.write(`compare: ${msg}\n`);
-  process.exit(2);
+function sizeOption(v: string): number {
+  const n = parseSize(v);
+  if (n === undefined || n <= 0) throw new CliError(EXIT_USAGE, `--ram: ${JSON.stringify(v)} is not a size (e.g. 64G, 1T)`);
+  return n;
+}
+
+function command() {
+  const cmd = newCommand("compare", "run every preservation format on the same workloads (real two-process handoffs) and compare metadata size and times")
+    .option("--format <names>", `formats to run, comma-separated (default: all: ${KHO_FORMATS.map((f) => f.name).join(",")})`, listOption)
+    .addOption(hiddenAlias("--formats <names>", "format", listOption))
+    .option("--only <workloads>", `workloads to run, comma-separated, from scenarios/compare (default: ${WORKLOADS.join(",")})`, listOption)
+    .addOption(hiddenAlias("--workloads <workloads>", "only", listOption))
+    .option("--runs <n>", "runs per (workload, format); times and RSS are medians", intOption("--runs", 1, 1000), 3)
+    .option("--ram <size>", "run every workload on a machine of this size instead (e.g. 1T)", sizeOption)
+    .option("--out <dir>", "scratch directory for the handoffs (removed at the end)", path.join(ROOT, "out/compare"))
+    .option("--json [file]", "the raw numbers as JSON: on stdout instead of the table, or to FILE")
+    .option("--svg <file>", "the chart to write", path.join(ROOT, "out/compare.svg"))
+    .option("--timeout-s <s>", "kill a kernel process after S seconds", intOption("--timeout-s", 1, 86_400), 1800)
+    .option("--render <files...>", "run nothing: table and chart from earlier --json files (later files replace earlier cells)");
+  return withExitCodes(cmd, [
+    [0, "every (workload, format) pair ran, revived and verified (or --render done)"],
+    [1, "some pair could not run; the table says why"],
+    [2, "usage error: unknown format or workload, bad number, unreadable --render file"],
+  ]);
 }
 
 function parseArgs(argv: string[]): Options {
+  const cmd = command();
+  cmd.parse(argv, { from: "user" });
+  const v = cmd.opts<{ format?: string[]; only?: string[]; runs: number; ram?: number; out: string; json?: string | true; svg: string; timeoutS: number; render?: string[] }>();
   const o: Options = {
-    formats: KHO_FORMATS.map((f) => f.name),
-    workloads: WORKLOADS,
-    runs: 3,
-    out: path.join(ROOT, "out/compare"),
-    svg: path.join(ROOT, "out/compare.svg"),
-    timeoutS: 1800,
+    formats: v.format ?? KHO_FORMATS.map((f) => f.name),
+    workloads: v.only ?? WORKLOADS,
+    runs: v.runs,
+    out: path.resolve(v.out),
+    svg: path.resolve(v.svg),
+    timeoutS: v.timeoutS,
   };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const v = (): string => argv[++i] ?? usage(`${a} needs a value`);
-    if (a === "--render") {
-      o.render = argv.slice(i + 1).filter((x) => !x.startsWith("--"));
-      i += o.render.length;
-    } else if (a === "--formats") o.formats = v().split(",");
-    else if (a === "--workloads") o.workloads = v().split(",");
-    else if (a === "--runs") o.runs = Number(v());
-    else if (a === "--ram") o.ram = parseSize(v()) ?? usage("--ram: not a size");
-    else if (a === "--out") o.out = path.resolve(v());
-    else if (a === "--json") o.json = path.resolve(v());
-    else if (a === "--svg") o.svg = path.resolve(v());
-    else if (a === "--timeout-s") o.timeoutS = Number(v());
-    else usage(`unknown argument ${a}`);
-  }
-  for (const f of o.formats) if (!KHO_FORMATS.some((k) => k.name === f)) usage(`unknown format ${f}`);
-  for (const w of o.workloads) if (!fs.existsSync(path.join(WORKLOAD_DIR, `${w}.json`))) usage(`no workload ${w} in scenarios/compare`);
-  if (!Number.isInteger(o.runs) || o.runs < 1) usage("--runs must be a positive integer");
+  if (v.render) o.render = v.render;
+  if (v.ram !== undefined) o.ram = v.ram;
+  if (v.json !== undefined) o.json = v.json === true ? true : path.resolve(v.json);
+  for (const f of o.formats) if (!KHO_FORMATS.some((k) => k.name === f)) throw new CliError(EXIT_USAGE, `--format: unknown format ${JSON.stringify(f)}; one of ${KHO_FORMATS.map((k) => k.name).join(", ")}`);
+  for (const w of o.workloads) if (!fs.existsSync(path.join(WORKLOAD_DIR, `${w}.json`))) throw new CliError(EXIT_USAGE, `--only: no workload ${JSON.stringify(w)} in scenarios/compare`);
   return o;
 }
 
@@ -239,7 +254,13 @@ function render(o: Options): number {
   const cells: Cell[] = [];
   const heads: string[] = [];
   for (const f of o.render!) {
-    const j = JSON.parse(fs.readFileSync(f, "utf8")) as { started: string; cells: Cell[] };
+    let j: { started: string; cells: Cell[] };
+    try {
+      j = JSON.parse(fs.readFileSync(f, "utf8")) as { started: string; cells: Cell[] };
+    } catch (e) {
+      throw new CliError(EXIT_USAGE, `--render ${f}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    if (!j || !Array.isArray(j.cells)) throw new CliError(EXIT_USAGE, `--render ${f}: not a compare --json file (no cells)`);
     heads.push(`${path.basename(f)} (${j.started})`);
     for (const c of j.cells) {
       const i = cells.findIndex((k) => k.workload === c.workload && k.format === c.format);
@@ -258,7 +279,7 @@ function render(o: Options): number {
   return 0;
 }
 
-function main(): number {
+async function main(): Promise<number> {
   const o = parseArgs(process.argv.slice(2));
   if (o.render) return render(o);
   fs.mkdirSync(o.out, { recursive: true });
@@ -271,14 +292,19 @@ function main(): number {
     `runs per pair: ${o.runs} (times and RSS: median (min–max)); metadata bytes/pages are exact` +
     (o.ram !== undefined ? `; every workload on ${formatSize(o.ram)} of RAM` : "") +
     "\n";
-  console.log(head);
-  console.log(table(cells));
+  const json = JSON.stringify({ started, options: o, cells }, null, 2) + "\n";
   fs.mkdirSync(path.dirname(o.svg), { recursive: true });
   fs.writeFileSync(o.svg, svgChart(cells, o.formats, o.workloads));
-  console.log(`\nchart: ${path.relative(process.cwd(), o.svg)}`);
-  if (o.json) fs.writeFileSync(o.json, JSON.stringify({ started, options: o, cells }, null, 2) + "\n");
+  if (o.json === true) {
+    process.stdout.write(json);
+  } else {
+    console.log(head);
+    console.log(table(cells));
+    console.log(`\nchart: ${path.relative(process.cwd(), o.svg)}`);
+    if (o.json) fs.writeFileSync(o.json, json);
+  }
   fs.rmSync(o.out, { recursive: true, force: true });
   return cells.every((c) => c.ok) ? 0 : 1;
 }
 
-process.exitCode = main();
+runMain("compare", main);

@@ -17,6 +17,7 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { CliError, EXIT_USAGE, HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, HANDOFF_REPORT, HandoffError, checkHandoffOut, intOption, newCommand, runMain, toJson, writeHandoffDir } from "@khosim/shared/proc";
+import { withExitCodes } from "./cli-common.js";
 import { FAULTS, FaultContext, findFault, listFaults, type Fault, type FaultDetail, type FaultExpect } from "./faults.js";
 
 export const FAULT_REPORT = "fault.json";
@@ -97,6 +98,10 @@ async function main(): Promise<number> {
     .option("--seed <n>", "picks the chunk, range, folio, byte and bit where there is a choice (default 1)", intOption("--seed", 0, 2 ** 32 - 1), 1)
     .option("--force", "replace an existing --out directory", false)
     .option("--list", "print every fault kind with kernel-b's expected outcome, and exit", false);
+  withExitCodes(cmd, [
+    [0, "the damaged copy written (or the list printed)"],
+    [2, "bad options, an unknown KIND, an input that cannot take the fault, --out exists without --force"],
+  ]);
   cmd.parse(process.argv);
   const o = cmd.opts<{ in?: string; out?: string; fault?: string; seed: number; force: boolean; list: boolean }>();
   if (o.list) {

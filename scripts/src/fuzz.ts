@@ -3,16 +3,31 @@
  * A long campaign of the successor fuzz property (scripts/src/fuzz-core.ts):
  * prints cases run, outcomes by kind, and any failing case with the command
  * that replays it. Not a test: run it and report the figures.
+ *
+ * Exit codes: 0 no property violated; 1 a case violated it (the replay
+ * command is printed); 2 usage error; 70 internal error (a khosim bug, never
+ * reported as a usage error).
  */
 import fc from "fast-check";
-import { EXIT_USAGE, intOption, newCommand, runMain } from "@khosim/shared/proc";
+import { CliError, EXIT_USAGE, intOption, newCommand, runMain } from "@khosim/shared/proc";
+import { withExitCodes } from "./cli-common.js";
 import { fuzzProperty, makeFuzzHandoff, type CaseResult } from "./fuzz-core.js";
+
+/** A fast-check replay path: "3:0:12". */
+function pathOption(v: string): string {
+  if (!/^\d+(:\d+)*$/.test(v)) throw new CliError(EXIT_USAGE, `--path: ${JSON.stringify(v)} is not a replay path (numbers separated by colons, as a failing run prints)`);
+  return v;
+}
 
 async function main(): Promise<number> {
   const cmd = newCommand("fuzz", "fuzz the successor with damaged handoffs, in process")
     .option("--runs <n>", "cases to run", intOption("--runs", 1, 1e9), 10_000)
     .option("--seed <s>", "fast-check seed (default: time based)", intOption("--seed", 0, 2 ** 31 - 1))
-    .option("--path <p>", "replay path printed by a failing run");
+    .option("--path <p>", "replay path printed by a failing run (numbers separated by colons)", pathOption);
+  withExitCodes(cmd, [
+    [0, "no property violated"],
+    [1, "a case violated the property; the command that replays it is printed"],
+  ]);
   cmd.parse(process.argv);
   const o = cmd.opts<{ runs: number; seed?: number; path?: string }>();
   const seed = o.seed ?? Date.now() % 2 ** 31;
@@ -50,4 +65,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-runMain("fuzz", main, () => EXIT_USAGE);
+runMain("fuzz", main);

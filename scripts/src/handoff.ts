@@ -1,37 +1,35 @@
 /*
- * npm run handoff -- --out DIR [kernel-a options]
+ * npm run handoff -- --out DIR [--scenario FILE] [--seed N] [--format NAME]
+ *                   [--force] [-- kernel-b options]
  * kernel-a into DIR, then kernel-b from DIR, each its own process; prints a
- * summary. Exit code: kernel-a's when it fails, else kernel-b's.
+ * summary (scripts/src/summary.ts does the work; this file only parses).
  */
-import * as fs from "node:fs";
-import * as path from "node:path";
-import { KERNEL_A, KERNEL_B, readJson, runKernel } from "./run.js";
-import { handoffSummary } from "./summary.js";
+import { KHO_FORMATS } from "@khosim/shared/kho";
+import { formatOption, intOption, newCommand, runMain } from "@khosim/shared/proc";
+import { withExitCodes } from "./cli-common.js";
+import { runHandoff } from "./summary.js";
 
-/** runHandoff - kernel-a with @aArgs (must include --out DIR), then kernel-b. */
-export function runHandoff(out: string, aArgs: string[], bArgs: string[] = []): number {
-  const a = runKernel(KERNEL_A, aArgs, "inherit");
-  if (a.status !== 0) {
-    process.stderr.write(`handoff: kernel-a exited ${a.status}\n`);
-    return a.status;
-  }
-  const b = runKernel(KERNEL_B, ["--in", out, ...bArgs], "inherit");
-  const succ = path.join(out, "successor.json");
-  process.stdout.write(handoffSummary(out, readJson(path.join(out, "report.json")), fs.existsSync(succ) ? readJson(succ) : undefined, b.status));
-  return b.status;
+async function main(): Promise<number> {
+  const cmd = newCommand("handoff", "kernel-a into --out, then kernel-b from it, each its own process, and a summary")
+    .requiredOption("--out <dir>", "handoff directory to write")
+    .option("--scenario <file>", "kernel-a's scenario (default: test_kho's default workload)")
+    .option("--seed <n>", "kernel-a's PRNG seed", intOption("--seed", 0, 2 ** 32 - 1))
+    .option("--format <name>", `preservation format (${KHO_FORMATS.map((f) => f.name).join(", ")})`, formatOption)
+    .option("--force", "replace an existing --out directory", false)
+    .argument("[kernel-b-options...]", "after --: options for kernel-b (e.g. -- --max-order 5)");
+  withExitCodes(cmd, [
+    [0, "kernel-a wrote the handoff and kernel-b revived and verified it"],
+    [1, "kernel-b did not revive and verify everything; other codes: kernel-a's or kernel-b's (see their --help)"],
+  ]);
+  cmd.parse(process.argv);
+  const o = cmd.opts<{ out: string; scenario?: string; seed?: number; format?: string; force: boolean; logFormat?: string }>();
+  const aArgs = ["--out", o.out];
+  if (o.scenario !== undefined) aArgs.push("--scenario", o.scenario);
+  if (o.seed !== undefined) aArgs.push("--seed", String(o.seed));
+  if (o.format !== undefined) aArgs.push("--format", o.format);
+  if (o.force) aArgs.push("--force");
+  const log = o.logFormat ? ["--log-format", o.logFormat] : [];
+  return runHandoff(o.out, [...aArgs, ...log], [...log, ...cmd.args]);
 }
 
-function main(): number {
-  const args = process.argv.slice(2);
-  const i = args.indexOf("--out");
-  if (i < 0 || !args[i + 1]) {
-    process.stderr.write("handoff: usage: npm run handoff -- --out DIR [--scenario FILE] [--seed N] [--force] [-- kernel-b options]\n");
-    return 2;
-  }
-  const sep = args.indexOf("--");
-  const aArgs = sep < 0 ? args : args.slice(0, sep);
-  const bArgs = sep < 0 ? [] : args.slice(sep + 1);
-  return runHandoff(args[i + 1]!, aArgs, bArgs);
-}
-
-if (import.meta.url === `file://${process.argv[1]}`) process.exitCode = main();
+runMain("handoff", main);

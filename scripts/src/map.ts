@@ -13,8 +13,8 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { Command } from "commander";
-import { CliError, EXIT_USAGE, intOption, runMain } from "@khosim/shared/proc";
+import { CliError, EXIT_USAGE, intOption, newCommand, runMain } from "@khosim/shared/proc";
+import { withExitCodes } from "./cli-common.js";
 import { InspectError, openHandoff } from "./inspect.js";
 import { MAP_DEFAULT_DETAIL } from "./map/layout.js";
 import { mapHtml, type MapSource } from "./map/html.js";
@@ -44,14 +44,15 @@ export function writeMap(dirs: readonly string[], out: string, detail = MAP_DEFA
 }
 
 async function main(): Promise<number> {
-  const cmd = new Command("map")
-    .description("draw the physical memory of a khosim handoff (or two, and their difference) as a self-contained HTML file")
+  const cmd = newCommand("map", "draw the physical memory of a khosim handoff (or two, and their difference) as a self-contained HTML file")
     .argument("<dir>", "a handoff directory (kernel-a's --out)")
     .argument("[dir2]", "a second handoff directory: draw both and the pages whose classification differs")
     .option("--out <file>", `the HTML file to write (default ${MAP_DEFAULT_OUT})`)
-    .option("--detail <n>", `at most this many segments embedded per map; finer detail is aggregated (default ${MAP_DEFAULT_DETAIL})`, intOption("--detail", 100, 10_000_000), MAP_DEFAULT_DETAIL)
-    .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    .option("--detail <n>", `at most this many segments embedded per map; finer detail is aggregated (default ${MAP_DEFAULT_DETAIL})`, intOption("--detail", 100, 10_000_000), MAP_DEFAULT_DETAIL);
+  withExitCodes(cmd, [
+    [0, "written (KHO data that could not be decoded is drawn as such and listed on stderr)"],
+    [2, "bad options, or a directory that is not a handoff (no usable boot.dtb / memory.img)"],
+  ]);
   cmd.parse(process.argv);
   const dirs = cmd.args;
   const o = cmd.opts<{ out?: string; detail: number }>();

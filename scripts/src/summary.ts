@@ -1,5 +1,30 @@
-/* A short, readable summary of one handoff (kernel-a's report + kernel-b's). */
+/*
+ * One handoff, kernel-a then kernel-b, each its own process, and a short,
+ * readable summary of it (kernel-a's report + kernel-b's): the library of
+ * npm run handoff and npm run demo.
+ */
+import * as fs from "node:fs";
 import * as path from "node:path";
+import { HANDOFF_REPORT, SUCCESSOR_REPORT } from "@khosim/shared/proc";
+import { KERNEL_A, KERNEL_B, readJson, runKernel } from "./run.js";
+
+/**
+ * runHandoff - kernel-a with @aArgs (which must include --out @out), then
+ * kernel-b with --in @out and @bArgs; prints the summary. Returns kernel-a's
+ * exit code when it fails, else kernel-b's.
+ */
+export function runHandoff(out: string, aArgs: string[], bArgs: string[] = []): number {
+  const a = runKernel(KERNEL_A, aArgs, "inherit");
+  if (a.status !== 0) {
+    process.stderr.write(`handoff: kernel-a exited ${a.status}\n`);
+    return a.status;
+  }
+  const b = runKernel(KERNEL_B, ["--in", out, ...bArgs], "inherit");
+  const succ = path.join(out, SUCCESSOR_REPORT);
+  process.stdout.write(handoffSummary(out, readJson(path.join(out, HANDOFF_REPORT)), fs.existsSync(succ) ? readJson(succ) : undefined, b.status));
+  return b.status;
+}
+
 
 export function handoffSummary(dir: string, a: any, b: any | undefined, bExit: number): string {
   const L: string[] = [];

@@ -65,6 +65,10 @@ describe("npm run chain", () => {
     const f = [1, 2, 3].map((k) => readJson(path.join(out, `gen-${k}`, "report.json")).stats.folios);
     expect(f[1]).toBe(f[0] + 4);
     expect(f[2]).toBe(f[1] + 4);
+    // The "diff from previous" column comes from npm run diff's core: new folios are changed pages.
+    const rows = r.stdout.split("\n").filter((l) => /^\| [23] \|/.test(l));
+    expect(rows).toHaveLength(2);
+    for (const l of rows) expect(l).toMatch(/\| [1-9]\d* pages changed; ranges: \d+ added, \d+ removed, \d+ resized, \d+ with other data \|$/);
   });
 
   test("an existing --out is refused without --force (exit 2)", () => {

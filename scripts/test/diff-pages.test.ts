@@ -10,7 +10,8 @@ import { fc, test as fcTest } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
 import { PAGE_SIZE, khoDataFolio } from "@khosim/shared/abi";
 import { classifyRuns, comparePages, countPages, describeSide, pagesByKind, pagesIn, unionExtents, type BlockReader, type OffsetRun } from "../src/diff/pages.js";
-import { dataExtents, parseExtentsOutput } from "../src/holes.js";
+import { dataExtents, isZero } from "../src/holes.js";
+import { imageExtentsFile, writeImageExtents } from "@khosim/shared/proc";
 import { flattenRegions, type Region } from "../src/inspect.js";
 
 const P = PAGE_SIZE;
@@ -107,6 +108,24 @@ describe("comparePages", () => {
     const runs = comparePages(reader(a, b), [{ start: 0, end: pages * P }], { blockSize: blockPages * P });
     expect(runs).toEqual(bruteForce(a, b));
   });
+
+  fcTest.prop([
+    fc.integer({ min: 1, max: 40 }),
+    fc.array(fc.tuple(fc.boolean(), fc.nat(), fc.integer({ min: 1, max: 255 })), { maxLength: 30 }),
+    fc.constantFrom(1, 3, 8, 64),
+  ])("with stats: the same runs, and dataBytes counts the pages non-zero on either side", (pages, pokes, blockPages) => {
+    const a = new Uint8Array(pages * P);
+    const b = new Uint8Array(pages * P);
+    for (const [onA, at, v] of pokes) (onA ? a : b)[at % a.length] = v;
+    // Some pokes land on both sides equally: data that did not change still counts.
+    for (const [, at, v] of pokes.slice(0, 3)) a[(at * 7) % a.length] = b[(at * 7) % b.length] = v;
+    const stats = { dataBytes: 0 };
+    const runs = comparePages(reader(a, b), [{ start: 0, end: pages * P }], { blockSize: blockPages * P, stats });
+    expect(runs).toEqual(bruteForce(a, b));
+    let want = 0;
+    for (let off = 0; off < a.length; off += P) if (a.subarray(off, off + P).some((x) => x !== 0) || b.subarray(off, off + P).some((x) => x !== 0)) want += P;
+    expect(stats.dataBytes).toBe(want);
+  });
 });
 
 describe("pagesIn", () => {
@@ -169,50 +188,96 @@ describe("classifyRuns", () => {
   });
 });
 
-describe("parseExtentsOutput", () => {
-  it("decodes the lseek walk's lines, errors per file", () => {
-    const text = "F 0 1073741824\nD 33554432 42000384\nD 42008576 42012672\nE 1 Permission denied\n";
-    expect(parseExtentsOutput(text, 3)).toEqual([
-      {
-        size: 1073741824,
-        extents: [
-          { start: 33554432, end: 42000384 },
-          { start: 42008576, end: 42012672 },
-        ],
-      },
-      { error: "Permission denied" },
-      { error: "not reported by the lseek walk" },
-    ]);
+describe("isZero", () => {
+  it("is true only when every byte is zero, across its 1 MiB steps", () => {
+    const b = Buffer.alloc(3 * (1 << 20) + 5);
+    expect(isZero(b)).toBe(true);
+    expect(isZero(b.subarray(0, 0))).toBe(true);
+    for (const at of [0, (1 << 20) - 1, 1 << 20, b.length - 1]) {
+      b[at] = 1;
+      expect(isZero(b), `byte ${at}`).toBe(false);
+      b[at] = 0;
+    }
   });
 });
 
-describe("dataExtents (python3 lseek walk)", () => {
-  it("finds the written parts of a sparse file and skips its holes", () => {
+describe("dataExtents (the image's extents file, Node only)", () => {
+  /* A 1 GiB sparse image with one page written at 5 MiB and one at the end, and its extents file. */
+  function sparseImage(dir: string): { file: string; fd: number } {
+    const file = path.join(dir, "memory.img");
+    const fd = fs.openSync(file, "w+");
+    fs.ftruncateSync(fd, 1 << 30);
+    fs.writeSync(fd, Buffer.alloc(P, 1), 0, P, 5 << 20);
+    fs.writeSync(fd, Buffer.alloc(P, 2), 0, P, (1 << 30) - P);
+    const base = 0x4000_0000;
+    const mem = { base, touchedRuns: (): [number, number][] => [[(base + (5 << 20)) / P, 1], [(base + (1 << 30) - P) / P, 1]] };
+    expect(writeImageExtents(file, mem)).toBe(true);
+    return { file, fd };
+  }
+
+  function withDir(f: (dir: string) => void): void {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "khosim-holes-"));
     try {
-      const f = path.join(dir, "sparse.img");
-      const fd = fs.openSync(f, "w");
-      fs.ftruncateSync(fd, 1 << 30);
-      fs.writeSync(fd, Buffer.from([1]), 0, 1, 5 << 20);
-      fs.writeSync(fd, Buffer.from([2]), 0, 1, (1 << 30) - 1);
-      fs.closeSync(fd);
-      const r = dataExtents([f, path.join(dir, "missing.img")]);
-      expect(r).toBeDefined();
-      const x = r![0]!;
-      if (!("extents" in x)) throw new Error(`lseek walk failed: ${x.error}`);
-      expect(x.size).toBe(1 << 30);
-      const covered = (off: number) => x.extents.some((e) => e.start <= off && off < e.end);
-      expect(covered(5 << 20)).toBe(true);
-      expect(covered((1 << 30) - 1)).toBe(true);
-      expect(covered(100 << 20)).toBe(false);
-      expect(x.extents.reduce((n, e) => n + e.end - e.start, 0)).toBeLessThan(16 << 20);
-      expect(r![1]).toHaveProperty("error");
+      f(dir);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }
 
-  it("returns undefined when python cannot run (the caller reads everything)", () => {
-    expect(dataExtents(["/dev/null"], "/nonexistent/python3")).toBeUndefined();
-  });
+  it("gives the written extents while the image is unchanged", () =>
+    withDir((dir) => {
+      const { file, fd } = sparseImage(dir);
+      try {
+        expect(dataExtents(file, fd)).toEqual({
+          source: "extents-file",
+          extents: [
+            { start: 5 << 20, end: (5 << 20) + P },
+            { start: (1 << 30) - P, end: 1 << 30 },
+          ],
+        });
+      } finally {
+        fs.closeSync(fd);
+      }
+    }));
+
+  it("ignores the extents file once the image is written again (mtime), resized, or when it is not valid", () =>
+    withDir((dir) => {
+      const { file, fd } = sparseImage(dir);
+      try {
+        const x = fs.readFileSync(imageExtentsFile(file), "utf8");
+        // A byte written into a hole: the image's mtime (and its allocated blocks) change.
+        fs.writeSync(fd, Buffer.from([7]), 0, 1, 100 << 20);
+        expect(dataExtents(file, fd)).toEqual({ source: "none", extents: undefined });
+        // Rewritten for the new mtime, then the image grows.
+        const mem = { base: 0, touchedRuns: (): [number, number][] => [[(5 << 20) / P, 1], [(100 << 20) / P, 1], [((1 << 30) - P) / P, 1]] };
+        writeImageExtents(file, mem);
+        expect(dataExtents(file, fd).source).toBe("extents-file");
+        fs.ftruncateSync(fd, (1 << 30) + P);
+        expect(dataExtents(file, fd).source).toBe("none");
+        // Missing, malformed, or another schema.
+        fs.ftruncateSync(fd, 1 << 30);
+        for (const text of ["{", "null", x.replace("khosim-image-extents/1", "other/1")]) {
+          fs.writeFileSync(imageExtentsFile(file), text);
+          expect(dataExtents(file, fd).source, text.slice(0, 20)).toBe("none");
+        }
+        fs.rmSync(imageExtentsFile(file));
+        expect(dataExtents(file, fd).source).toBe("none");
+      } finally {
+        fs.closeSync(fd);
+      }
+    }));
+
+  it("ignores an extents file that misses allocated data (the file system holds more blocks)", () =>
+    withDir((dir) => {
+      const { file, fd } = sparseImage(dir);
+      try {
+        // 8 MiB written where the (rewritten) record says nothing is: only the block count can tell.
+        fs.writeSync(fd, Buffer.alloc(8 << 20, 3), 0, 8 << 20, 200 << 20);
+        fs.fsyncSync(fd);
+        writeImageExtents(file, { base: 0, touchedRuns: () => [[(5 << 20) / P, 1], [((1 << 30) - P) / P, 1]] });
+        expect(dataExtents(file, fd).source).toBe("none");
+      } finally {
+        fs.closeSync(fd);
+      }
+    }));
 });

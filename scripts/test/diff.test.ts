@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { copyHandoff, makeHandoff, makeTmp, patchFile, readFileAt, readJson, removeTmp, runB, runKernelAsync, stackLines, u64le, type Handoff } from "./handoff-helpers.js";
 import type { DiffJson, SuccessorDiffJson } from "../src/diff/index.js";
 import { ROOT } from "../src/run.js";
-import { classify, runDiff } from "../src/diff.js";
+import { classify, runDiff } from "../src/diff/run.js";
 
 const DIFF = path.join(ROOT, "scripts/src/diff.ts");
 
@@ -156,13 +156,39 @@ describe("different handoffs", () => {
     expect(json.files).toEqual({ "memory.img": false, "boot.dtb": true, "kho.dtb": true });
   });
 
-  test("the same flip found by reading the whole images (the fallback without lseek)", async () => {
+  test("the same flip found by reading the whole images (--read-all)", async () => {
     const h = need(two);
     const a = await diffJson(h.dir, path.join(need(tmp), "flip"));
     const b = await diffJson(h.dir, path.join(need(tmp), "flip"), "--read-all");
     expect(b.json.pages.holesSkipped).toBe(false);
     expect(b.json.pages.compared).toBe(h.report.machine.ram);
     expect({ ...b.json.pages, holesSkipped: true, compared: "" }).toEqual({ ...a.json.pages, compared: "" });
+  });
+
+  test("the same diff from the images' extents files and, without them, from whole images with zero pages as holes", async () => {
+    // Directories of symlinks: the same files, no memory.img.extents beside them.
+    const bare = (h: Handoff, name: string): string => {
+      const d = path.join(need(tmp), name);
+      fs.mkdirSync(d);
+      for (const f of ["memory.img", "boot.dtb", "kho.dtb"]) fs.symlinkSync(path.join(h.dir, f), path.join(d, f));
+      return d;
+    };
+    const withFiles = await diffJson(need(s1).dir, need(s2).dir);
+    const without = await diffJson(bare(need(s1), "bare-s1"), bare(need(s2), "bare-s2"));
+    expect(without.code).toBe(withFiles.code);
+    expect({ ...without.json, a: "", b: "" }).toEqual({ ...withFiles.json, a: "", b: "" });
+    // The extents files were used: what was compared is the union of the extents they record.
+    const recorded = (h: Handoff) => (readJson(path.join(h.dir, "memory.img.extents")) as { extents: number[] }).extents;
+    const spans = [recorded(need(s1)), recorded(need(s2))].flatMap((x) => x.flatMap((v, i) => (i % 2 ? [] : [[v, x[i + 1]!] as const])));
+    spans.sort((p, q) => p[0] - q[0]);
+    let union = 0;
+    let end = 0;
+    for (const [a, b] of spans) {
+      if (b <= end) continue;
+      union += b - Math.max(a, end);
+      end = b;
+    }
+    expect(Number(withFiles.json.pages.compared)).toBe(union);
   });
 
   test("a chunk relinked (next changed) is reported as relinked, with the chunk page decoded", async () => {

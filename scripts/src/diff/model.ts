@@ -9,7 +9,8 @@
  *   files                per file: true when byte-identical
  *   ram                  { a, b }: { base, size } from each boot.dtb
  *   format               { a, b }: preservation format of each KHO FDT
- *   pages                changed (pages), compared (bytes read per image),
+ *   pages                changed (pages), compared (bytes of data compared per image:
+ *                        the written extents, or the non-zero pages; --read-all: the image),
  *                        holesSkipped, sizeDiff (images of different sizes), byKind,
  *                        runCount, runs [{ start, size, offset, pages, a, b, chunk? }]
  *   ranges               a, b (counts), counts, added, removed, resized, dataChanged
@@ -102,7 +103,7 @@ export interface DiffJson {
   pages: {
     changed: number;
     compared: string;
-    /** Only the data extents were read (false: the lseek walk was unavailable, whole images were read). */
+    /** Holes and zero pages were left out of `compared` (false: --read-all compared every byte). */
     holesSkipped: boolean;
     /** Images of different sizes: only the common prefix is compared page by page. */
     sizeDiff: { a: string; b: string; longer: "a" | "b"; dataPastEnd: string } | null;
@@ -153,7 +154,7 @@ export interface BuildDiffInput {
   changed: readonly OffsetRun[];
   /** Bytes compared per image. */
   compared: number;
-  /** Whether only data extents were compared (default true). */
+  /** Whether holes and zero pages were left out (default true; false with --read-all). */
   holesSkipped?: boolean;
   /** Bytes of data the longer image holds past the shorter one's end. */
   dataPastEnd?: number;

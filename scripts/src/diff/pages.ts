@@ -2,19 +2,24 @@
  * Page comparison of two RAM images, and grouping of the changed pages into
  * runs that mean one thing on each side.
  *
- * Only the union of both images' data extents is read: a range that is a hole
- * in both reads as zeros in both and is equal. Within it, blocks of 1 MiB are
- * compared whole and only a differing block is compared page by page. The
- * reader is a callback, so the core runs on files (scripts/src/diff.ts) and
- * on buffers (tests) alike.
+ * Only the given extents are read: the union of both images' data extents
+ * when they are known (a range that is a hole in both reads as zeros in both
+ * and is equal), else the whole common part. Blocks are compared whole and
+ * only a differing block is compared page by page; with `stats`, the pages
+ * that hold data (non-zero on either side) are counted too, so a page of
+ * zeros counts as a hole whether or not it was written. The reader is a
+ * callback, so the core runs on files (scripts/src/diff.ts) and on buffers
+ * (tests) alike.
  */
 import { PAGE_SIZE, khoDataIsFolio, khoDataOrder } from "@khosim/shared/abi";
 import { hex } from "@khosim/shared/lib";
-import type { Extent } from "../holes.js";
+import { isZero, type Extent } from "../holes.js";
 import { regionAt, type Region, type RegionKind } from "../inspect.js";
 
 /** Bytes compared at once before drilling down to pages. */
 export const DIFF_BLOCK_SIZE = 1 << 20;
+/** Block size when whole images are read (large reads, few system calls). */
+export const SCAN_BLOCK_SIZE = 8 << 20;
 
 /** Consecutive changed pages, as image offsets: [start, end), page aligned. */
 export interface OffsetRun {
@@ -56,6 +61,13 @@ export interface ComparePagesOptions {
   blockSize?: number;
   /** Called after each block with the bytes compared so far. */
   onProgress?: (done: number) => void;
+  /** When given, filled with what was found besides the changed pages. */
+  stats?: CompareStats;
+}
+
+export interface CompareStats {
+  /** Bytes of the pages that are non-zero on A or on B (changed or not). */
+  dataBytes: number;
 }
 
 /**
@@ -82,10 +94,19 @@ export function comparePages(read: BlockReader, extents: readonly Extent[], opts
       const b = len === block ? bufB : bufB.subarray(0, len);
       read(0, off, a);
       read(1, off, b);
+      const stats = opts.stats;
       if (!a.equals(b)) {
         for (let p = 0; p < len; p += PAGE_SIZE) {
           const n = Math.min(PAGE_SIZE, len - p);
-          if (Buffer.compare(a.subarray(p, p + n), b.subarray(p, p + n)) !== 0) mark(off + p);
+          if (Buffer.compare(a.subarray(p, p + n), b.subarray(p, p + n)) !== 0) {
+            mark(off + p);
+            if (stats) stats.dataBytes += n;
+          } else if (stats && !isZero(a.subarray(p, p + n))) stats.dataBytes += n;
+        }
+      } else if (stats && !isZero(a)) {
+        for (let p = 0; p < len; p += PAGE_SIZE) {
+          const n = Math.min(PAGE_SIZE, len - p);
+          if (!isZero(a.subarray(p, p + n))) stats.dataBytes += n;
         }
       }
       done += len;

@@ -134,7 +134,7 @@ export function renderDiff(d: DiffJson, P: Palette): string {
   // Pages.
   const p = d.pages;
   L.push(
-    `${head("pages")}${plural(p.changed, "page")} changed in ${plural(p.runCount, "run")} (${fmtSize(Number(p.compared))} read from each image${p.holesSkipped ? ", holes skipped" : ", whole images"})`,
+    `${head("pages")}${plural(p.changed, "page")} changed in ${plural(p.runCount, "run")} (${fmtSize(Number(p.compared))} of each image compared${p.holesSkipped ? ", holes skipped" : ", whole images"})`,
   );
   if (p.sizeDiff) {
     L.push(`  ${P.chg(`images differ in size: A ${p.sizeDiff.a}, B ${p.sizeDiff.b}`)}; ${p.sizeDiff.longer.toUpperCase()} holds ${fmtSize(Number(p.sizeDiff.dataPastEnd))} of data past the other's end (not compared)`);

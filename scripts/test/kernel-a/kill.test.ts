@@ -1,81 +1,190 @@
 /*
- * kernel-a killed at any instant (SIGKILL) leaves either no handoff directory
- * or the previous complete one (or, once the rename is done, the new complete
- * one): never a partial directory that kernel-b would accept.
+ * kernel-a killed (SIGKILL) at each named crash point of the handoff write
+ * leaves the previous complete handoff or the new complete one, never a
+ * partial directory: KHOSIM_CRASH_AT=NAME makes the process announce the
+ * point on stderr and SIGKILL itself there, so every point is proven reached.
+ * A kill between the two renames of a replacement leaves --out absent and the
+ * previous handoff in a hidden sibling; the next write to --out puts it back.
  */
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { afterAll, beforeAll, expect, test } from "vitest";
-import { KERNEL_A, KERNEL_B, ROOT, runKernel } from "../../src/run.js";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { CRASH_ENV, CRASH_POINTS, HandoffError, writeHandoffDir, type CrashPointName } from "@khosim/shared/proc";
+import { KERNEL_A, KERNEL_B, ROOT, nodeArgs, runKernel } from "../../src/run.js";
+
+const FILES = ["boot.dtb", "kho.dtb", "memory.img", "memory.img.extents", "report.json"];
+const PREV_SEED = 1;
+const NEW_SEED = 2;
 
 let dir: string;
 let scenario: string;
-let out: string;
+let prev: string;
+
+interface Killed {
+  signal: NodeJS.Signals | null;
+  status: number | null;
+  stderr: string;
+}
+
+function runA(args: string[], crashAt?: CrashPointName): Promise<Killed> {
+  return new Promise((resolve) => {
+    const env = { ...process.env };
+    delete env[CRASH_ENV];
+    if (crashAt) env[CRASH_ENV] = crashAt;
+    const p = spawn(process.execPath, nodeArgs(KERNEL_A, [...args, "--log-format", "json"]), { cwd: ROOT, env, stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    p.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
+    p.on("close", (status, signal) => resolve({ signal, status, stderr }));
+  });
+}
+
+function seedOf(handoff: string): number {
+  return (JSON.parse(fs.readFileSync(path.join(handoff, "report.json"), "utf8")) as { seed: number }).seed;
+}
+
+function expectComplete(handoff: string, seed: number): void {
+  expect(fs.readdirSync(handoff).sort()).toEqual(FILES);
+  expect(seedOf(handoff)).toBe(seed);
+}
 
 beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "khosim-kill-"));
-  scenario = path.join(dir, "large.json");
-  // A large write: 160 MiB of filled folios, so the image write takes a while.
-  fs.writeFileSync(
-    scenario,
-    JSON.stringify({ machine: { ram: "512M" }, ops: [{ op: "folios", count: 80, order: 9, layout: "contiguous" }] }),
-  );
-  out = path.join(dir, "handoff");
+  scenario = path.join(dir, "small.json");
+  // Small but more than one write batch of memory.img (256 pages), so "mid-image" is mid-way.
+  fs.writeFileSync(scenario, JSON.stringify({ machine: { ram: "256M" }, ops: [{ op: "folios", count: 12, order: 6, layout: "contiguous" }] }));
+  prev = path.join(dir, "prev");
+  const a = runKernel(KERNEL_A, ["--out", prev, "--scenario", scenario, "--seed", String(PREV_SEED), "--log-format", "json"]);
+  expect(a.status, a.stderr).toBe(0);
+  // Without the variable no crash point fires.
+  expect(a.stderr).not.toMatch(/crash point/);
+  expectComplete(prev, PREV_SEED);
 });
 
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-function killAfter(ms: number, seed: number): Promise<void> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [KERNEL_A, "--out", out, "--force", "--scenario", scenario, "--seed", String(seed), "--log-format", "json"], {
-      cwd: ROOT,
-      stdio: "ignore",
-    });
-    const t = setTimeout(() => p.kill("SIGKILL"), ms);
-    p.on("exit", () => {
-      clearTimeout(t);
-      resolve();
-    });
+/*
+ * Where the handoff is after a kill at each point when replacing a previous
+ * one: "prev" or "new" at --out, or "aside" (absent at --out, the previous in
+ * a hidden sibling). undefined: the point is not on the replacing path.
+ */
+const REPLACING: Record<CrashPointName, "prev" | "new" | "aside" | undefined> = {
+  "after-mkdtemp": "prev",
+  "mid-image": "prev",
+  "after-fill": "prev",
+  "after-fsync": "prev",
+  "before-old-aside": "prev",
+  "after-old-aside": "aside",
+  "before-rename": undefined,
+  "after-rename": "new",
+  "after-parent-fsync": "new",
+};
+/*
+ * The same for a first write (no previous handoff at --out): "none" or "new".
+ * Only the points where the first write takes its own path: the others are
+ * the same code as when replacing (before the branch, or its common end).
+ */
+const FRESH: Partial<Record<CrashPointName, "none" | "new">> = {
+  "before-rename": "none",
+  "after-rename": "new",
+};
+
+/* A run of kernel-a that died by SIGKILL at @point, and said so just before. */
+function expectKilledAt(r: Killed, point: CrashPointName): void {
+  expect(r.signal, `${point}: status ${r.status}, stderr ${r.stderr.slice(-500)}`).toBe("SIGKILL");
+  const marks = r.stderr.split("\n").filter((l) => l.startsWith("khosim: crash point"));
+  expect(marks).toEqual([`khosim: crash point ${point}`]);
+}
+
+/* The next write to @out recovers: here one that must refuse (no --force), in process. */
+function recoverByNextWrite(out: string): void {
+  expect(() => writeHandoffDir(out, false, () => undefined)).toThrow(HandoffError);
+}
+
+/* Every file in @parent other than @name (stray temporary or set-aside siblings). */
+function strays(parent: string, name: string): string[] {
+  return fs.readdirSync(parent).filter((e) => e !== name);
+}
+
+describe("kernel-a killed at each crash point of the handoff write", () => {
+  test("the lists cover every crash point", () => {
+    expect(Object.keys(REPLACING).sort()).toEqual([...CRASH_POINTS].sort());
+    // Every point is reached on one path or the other.
+    expect(CRASH_POINTS.filter((p) => REPLACING[p] === undefined && FRESH[p] === undefined)).toEqual([]);
   });
-}
 
-function seedOf(handoff: string): number | undefined {
-  const f = path.join(handoff, "report.json");
-  return fs.existsSync(f) ? (JSON.parse(fs.readFileSync(f, "utf8")) as { seed: number }).seed : undefined;
-}
-
-test("SIGKILL at many points of a large write never leaves a partial handoff", { timeout: 240_000 }, async () => {
-  const first = runKernel(KERNEL_A, ["--out", out, "--scenario", scenario, "--seed", "1", "--log-format", "json"]);
-  expect(first.status).toBe(0);
-  // Time one full run to spread the kills over it.
-  const t0 = Date.now();
-  await killAfter(60_000, 1);
-  const full = Date.now() - t0;
-  expect(seedOf(out)).toBe(1);
-
-  const points = 12;
-  let killedEarly = 0;
-  let seed = 2;
-  for (let i = 0; i < points; i++, seed++) {
-    const before = seedOf(out);
-    await killAfter(Math.round((full * (i + 0.5)) / points), seed);
-    const after = seedOf(out);
-    if (fs.existsSync(out)) {
-      // Either the previous complete handoff or the new complete one, with all four files.
-      expect([before, seed]).toContain(after);
-      for (const f of ["memory.img", "boot.dtb", "kho.dtb", "report.json"]) expect(fs.existsSync(path.join(out, f))).toBe(true);
-      if (after === before) killedEarly++;
+  test("replacing a handoff: the previous or the new complete one, and kernel-b accepts it", { timeout: 240_000 }, async () => {
+    const points = CRASH_POINTS.filter((p) => REPLACING[p] !== undefined);
+    const outs = new Map<CrashPointName, string>();
+    for (const p of points) {
+      const parent = path.join(dir, `replace-${p}`);
+      fs.mkdirSync(parent);
+      const out = path.join(parent, "handoff");
+      execFileSync("cp", ["-a", "--sparse=always", prev, out]);
+      outs.set(p, out);
     }
-  }
-  // The kills really landed before the end of some runs.
-  expect(killedEarly).toBeGreaterThan(0);
-  // Whatever is there now is a complete handoff kernel-b accepts.
-  if (fs.existsSync(out)) {
-    const b = runKernel(KERNEL_B, ["--in", out, "--report", path.join(dir, "succ.json"), "--log-format", "json"]);
-    expect(b.status).toBe(0);
-  }
-  // Left-over temporary directories are hidden and never named like the handoff.
-  for (const e of fs.readdirSync(dir)) if (e !== "handoff" && e.startsWith("handoff")) throw new Error(`stray ${e}`);
+    // Two at a time: each is its own process.
+    const results = new Map<CrashPointName, Killed>();
+    for (let i = 0; i < points.length; i += 2) {
+      const batch = points.slice(i, i + 2);
+      const rs = await Promise.all(batch.map((p) => runA(["--out", outs.get(p)!, "--force", "--scenario", scenario, "--seed", String(NEW_SEED)], p)));
+      batch.forEach((p, k) => results.set(p, rs[k]!));
+    }
+    for (const p of points) {
+      const out = outs.get(p)!;
+      const parent = path.dirname(out);
+      expectKilledAt(results.get(p)!, p);
+      if (p === "mid-image") {
+        // Killed while writing the image: the temporary sibling holds memory.img and nothing else yet.
+        const tmp = strays(parent, "handoff").filter((e) => e.startsWith(".handoff.tmp-"));
+        expect(tmp).toHaveLength(1);
+        expect(fs.readdirSync(path.join(parent, tmp[0]!))).toEqual(["memory.img"]);
+      }
+      const want = REPLACING[p];
+      if (want === "aside") {
+        expect(fs.existsSync(out)).toBe(false);
+        const aside = strays(parent, "handoff").filter((e) => e.startsWith(".handoff.old-"));
+        expect(aside).toHaveLength(1);
+        expectComplete(path.join(parent, aside[0]!), PREV_SEED);
+      } else {
+        expectComplete(out, want === "prev" ? PREV_SEED : NEW_SEED);
+      }
+      recoverByNextWrite(out);
+      expectComplete(out, want === "new" ? NEW_SEED : PREV_SEED);
+      expect(strays(parent, "handoff"), p).toEqual([]);
+    }
+    // What is left is a handoff kernel-b accepts: the previous one and the new one.
+    for (const p of ["after-old-aside", "after-rename"] as const) {
+      const b = runKernel(KERNEL_B, ["--in", outs.get(p)!, "--report", path.join(dir, `succ-${p}.json`), "--log-format", "json"]);
+      expect(b.status, `${p}: ${b.stderr}`).toBe(0);
+    }
+  });
+
+  test("a first write: no directory or the new complete one, and no stray siblings after the next write", { timeout: 240_000 }, async () => {
+    const points = CRASH_POINTS.filter((p) => FRESH[p] !== undefined);
+    const results: Killed[] = [];
+    const outs = points.map((p) => path.join(dir, `fresh-${p}`, "handoff"));
+    for (let i = 0; i < points.length; i += 2) {
+      results.push(...(await Promise.all(points.slice(i, i + 2).map((p, k) => runA(["--out", outs[i + k]!, "--scenario", scenario, "--seed", String(NEW_SEED)], p)))));
+    }
+    points.forEach((p, i) => {
+      const out = outs[i]!;
+      expectKilledAt(results[i]!, p);
+      if (FRESH[p] === "none") {
+        expect(fs.existsSync(out), p).toBe(false);
+        // The write would have succeeded now; a refusing one only cleans up.
+        writeHandoffDir(out, false, () => undefined);
+        expect(fs.readdirSync(out)).toEqual([]);
+        fs.rmdirSync(out);
+      } else {
+        expectComplete(out, NEW_SEED);
+        recoverByNextWrite(out);
+      }
+      expect(strays(path.dirname(out), "handoff"), p).toEqual([]);
+    });
+    const b = runKernel(KERNEL_B, ["--in", outs[points.indexOf("after-rename")]!, "--report", path.join(dir, "succ-fresh.json"), "--log-format", "json"]);
+    expect(b.status, b.stderr).toBe(0);
+  });
+
 });

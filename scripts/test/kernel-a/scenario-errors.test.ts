@@ -96,7 +96,7 @@ describe.concurrent("kernel-a on bad input", () => {
       fs.writeFileSync(path.join(out, "keep.txt"), "an earlier handoff\n");
       const r = await runA(["--out", out, "--force"]);
       expect(r.status, r.stderr).toBe(0);
-      expect(fs.readdirSync(out).sort()).toEqual(["boot.dtb", "kho.dtb", "memory.img", "report.json"]);
+      expect(fs.readdirSync(out).sort()).toEqual(["boot.dtb", "kho.dtb", "memory.img", "memory.img.extents", "report.json"]);
       expect(fs.readdirSync(dir)).toEqual(["out"]);
       const report = JSON.parse(fs.readFileSync(path.join(out, "report.json"), "utf8")) as { machine: { ram: string } };
       expect(fs.statSync(path.join(out, "memory.img")).size).toBe(Number(report.machine.ram));

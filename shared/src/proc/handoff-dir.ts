@@ -42,33 +42,54 @@ export function checkHandoffOut(out: string, force: boolean): void {
  * @fill receives a temporary directory on the same filesystem; it must write
  * every file there. On success the directory is renamed to @out (an existing
  * @out is replaced only with @force); on failure nothing is left behind.
+ *
+ * Replacing @out takes two renames (rename(2) cannot replace a non-empty
+ * directory): @out to a hidden ".NAME.old-PID-*" sibling, then the new one to
+ * @out. A process killed between the two leaves @out absent and the previous
+ * complete handoff in that sibling; the next writeHandoffDir to @out moves it
+ * back first (and removes the temporary siblings of dead writers), so every
+ * crash leaves the previous complete handoff or the new one.
+ *
+ * Crash points (tests only): with KHOSIM_CRASH_AT=NAME the process writes
+ * "khosim: crash point NAME" to stderr and SIGKILLs itself there; see
+ * CRASH_POINTS.
  */
 export function writeHandoffDir(out: string, force: boolean, fill: (tmpDir: string) => void): void {
-  checkHandoffOut(out, force);
   const parent = path.dirname(path.resolve(out));
-  fs.mkdirSync(parent, { recursive: true });
   const base = path.basename(out);
-  const tmp = fs.mkdtempSync(path.join(parent, `.${base}.tmp-`));
+  recoverHandoffDir(parent, base);
+  checkHandoffOut(out, force);
+  fs.mkdirSync(parent, { recursive: true });
+  const tmp = fs.mkdtempSync(path.join(parent, `.${base}.tmp-${process.pid}-`));
+  crashPoint("after-mkdtemp");
   try {
     fs.chmodSync(tmp, 0o755); // mkdtemp makes it 0700; the handoff is an ordinary directory
     fill(tmp);
+    crashPoint("after-fill");
     for (const f of fs.readdirSync(tmp)) {
       const fd = fs.openSync(path.join(tmp, f), "r");
       fs.fsyncSync(fd);
       fs.closeSync(fd);
     }
     fsyncDir(tmp);
+    crashPoint("after-fsync");
     if (fs.existsSync(out)) {
       // Move the old one aside first: rename(2) cannot replace a non-empty directory.
-      const old = fs.mkdtempSync(path.join(parent, `.${base}.old-`));
+      const old = fs.mkdtempSync(path.join(parent, `.${base}.old-${process.pid}-`));
       fs.rmdirSync(old);
+      crashPoint("before-old-aside");
       fs.renameSync(out, old);
+      crashPoint("after-old-aside");
       fs.renameSync(tmp, out);
+      crashPoint("after-rename");
       fs.rmSync(old, { recursive: true, force: true });
     } else {
+      crashPoint("before-rename");
       fs.renameSync(tmp, out);
+      crashPoint("after-rename");
     }
     fsyncDir(parent);
+    crashPoint("after-parent-fsync");
   } catch (e) {
     fs.rmSync(tmp, { recursive: true, force: true });
     throw e;
@@ -91,4 +112,73 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
 /** Stable JSON for report files: two-space indent, trailing newline. */
 export function toJson(value: unknown): string {
   return JSON.stringify(value, null, 2) + "\n";
+}
+
+/**
+ * The crash points of a handoff write, in the order a run reaches them.
+ * "mid-image" is reached by the writer of memory.img (kernel-a) halfway
+ * through the image; the others are in writeHandoffDir. "before-old-aside"
+ * and "after-old-aside" are reached only when an existing handoff is
+ * replaced, "before-rename" only when none is.
+ */
+export const CRASH_POINTS = [
+  "after-mkdtemp",
+  "mid-image",
+  "after-fill",
+  "after-fsync",
+  "before-old-aside",
+  "after-old-aside",
+  "before-rename",
+  "after-rename",
+  "after-parent-fsync",
+] as const;
+export type CrashPointName = (typeof CRASH_POINTS)[number];
+
+/** The environment variable that selects a crash point; normal runs never set it. */
+export const CRASH_ENV = "KHOSIM_CRASH_AT";
+
+/**
+ * crashPoint - when KHOSIM_CRASH_AT is @name (and @when holds), say so on
+ * stderr and die by SIGKILL at once: no cleanup, no exit handlers, as a
+ * power cut or an OOM kill would. A no-op otherwise.
+ */
+export function crashPoint(name: CrashPointName, when = true): void {
+  if (!when || process.env[CRASH_ENV] !== name) return;
+  fs.writeSync(2, `khosim: crash point ${name}\n`);
+  process.kill(process.pid, "SIGKILL");
+}
+
+/** pidAlive - whether process @pid exists (EPERM: it does, under another user). */
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/*
+ * recoverHandoffDir - undo what a writer of @parent/@base killed mid-way left:
+ * when @base is absent and a dead writer moved the previous handoff aside,
+ * move it back; remove the temporary and set-aside siblings of dead writers.
+ * Siblings of a live writer (the PID in the name) are left alone.
+ */
+function recoverHandoffDir(parent: string, base: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(parent);
+  } catch {
+    return; // no parent yet: nothing to recover
+  }
+  const out = path.join(parent, base);
+  const prefix = `.${base}.`;
+  for (const n of names.sort()) {
+    if (!n.startsWith(prefix)) continue;
+    const m = /^(tmp|old)-(\d+)-[^-]*$/.exec(n.slice(prefix.length));
+    if (!m || pidAlive(Number(m[2]))) continue;
+    const p = path.join(parent, n);
+    if (m[1] === "old" && !fs.existsSync(out)) fs.renameSync(p, out);
+    else fs.rmSync(p, { recursive: true, force: true });
+  }
 }

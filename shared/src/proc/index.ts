@@ -1,4 +1,5 @@
 /* @khosim/shared/proc */
 export * from "./cli.js";
 export * from "./handoff-dir.js";
+export * from "./image-extents.js";
 export * from "./progress.js";
