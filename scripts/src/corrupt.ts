@@ -1,6 +1,6 @@
 /*
  * npm run corrupt -- --in DIR --out DIR2 --fault KIND [--seed N] [--force]
- * npm run corrupt -- --list
+ * npm run corrupt -- --list [--markdown]
  *
  * Copy a good handoff directory and damage the copy in ONE named way (the
  * catalogue is faults.ts), for testing what kernel-b makes of bad input.
@@ -18,7 +18,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { CliError, EXIT_USAGE, HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, HANDOFF_REPORT, HandoffError, checkHandoffOut, intOption, newCommand, runMain, toJson, writeHandoffDir } from "@khosim/shared/proc";
 import { withExitCodes } from "./cli-common.js";
-import { FAULTS, FaultContext, findFault, listFaults, type Fault, type FaultDetail, type FaultExpect } from "./faults.js";
+import { FAULTS, FaultContext, findFault, listFaults, listFaultsMarkdown, type Fault, type FaultDetail, type FaultExpect } from "./faults/index.js";
 
 export const FAULT_REPORT = "fault.json";
 
@@ -97,15 +97,17 @@ async function main(): Promise<number> {
     .option("--fault <kind>", "what to damage (see --list)")
     .option("--seed <n>", "picks the chunk, range, folio, byte and bit where there is a choice (default 1)", intOption("--seed", 0, 2 ** 32 - 1), 1)
     .option("--force", "replace an existing --out directory", false)
-    .option("--list", "print every fault kind with kernel-b's expected outcome, and exit", false);
+    .option("--list", "print every fault kind with kernel-b's expected outcome, and exit", false)
+    .option("--markdown", "with --list: as the markdown table of docs/faults.md", false);
   withExitCodes(cmd, [
     [0, "the damaged copy written (or the list printed)"],
     [2, "bad options, an unknown KIND, an input that cannot take the fault, --out exists without --force"],
   ]);
   cmd.parse(process.argv);
-  const o = cmd.opts<{ in?: string; out?: string; fault?: string; seed: number; force: boolean; list: boolean }>();
+  const o = cmd.opts<{ in?: string; out?: string; fault?: string; seed: number; force: boolean; list: boolean; markdown: boolean }>();
+  if (o.markdown && !o.list) throw new CliError(EXIT_USAGE, "--markdown needs --list");
   if (o.list) {
-    process.stdout.write(listFaults());
+    process.stdout.write(o.markdown ? listFaultsMarkdown() : listFaults());
     return 0;
   }
   for (const [opt, v] of [["--in", o.in], ["--out", o.out], ["--fault", o.fault]] as const) {

@@ -20,7 +20,7 @@ import { SuccessorJsonSchema, readHandoffJson, type SuccessorJson } from "@khosi
 import { u64ToNumber } from "@khosim/shared/lib";
 import { OverlayMem } from "@khosim/shared/mm";
 import { CliError } from "@khosim/shared/proc";
-import { FAULTS, FaultContext, OUTCOME_EXIT, findFault, listFaults, type Fault, type FaultDetail, type FaultGroup, type MemHandoff } from "../src/faults.js";
+import { FAULTS, FaultContext, OUTCOME_EXIT, findFault, listFaults, type Fault, type FaultDetail, type FaultGroup, type MemHandoff } from "../src/faults/index.js";
 import { bootMemHandoff, handoffDigest, makeMemHandoff } from "./fault-helpers.js";
 import {
   SCENARIOS,

@@ -256,7 +256,7 @@ describe("dataExtents (the image's extents file, Node only)", () => {
         expect(dataExtents(file, fd).source).toBe("none");
         // Missing, malformed, or another schema.
         fs.ftruncateSync(fd, 1 << 30);
-        for (const text of ["{", "null", x.replace("khosim-image-extents/1", "other/1")]) {
+        for (const text of ["{", "null", x.replace("khosim-image-extents/2", "other/1")]) {
           fs.writeFileSync(imageExtentsFile(file), text);
           expect(dataExtents(file, fd).source, text.slice(0, 20)).toBe("none");
         }

@@ -37,3 +37,11 @@ export function listFaults(): string {
     (f) => `${f.group.padEnd(gw)}  ${f.kind.padEnd(kw)}  ${`${f.expect.outcome} (exit ${f.expect.exitCode})`.padEnd(ow)}  ${f.description}\n`,
   ).join("");
 }
+
+/** listFaultsMarkdown - the catalogue as the markdown table docs/faults.md carries (corrupt --list --markdown). */
+export function listFaultsMarkdown(): string {
+  const cell = (t: string): string => t.replace(/\|/g, "\\|");
+  const rows = FAULTS.map((f) => `| ${f.group} | \`${f.kind}\` | ${f.expect.outcome} (${f.expect.exitCode}) | ${cell(f.description)} |\n`);
+  return "| group | kind | kernel-b outcome (exit) | what is damaged |\n|---|---|---|---|\n" + rows.join("");
+}
+

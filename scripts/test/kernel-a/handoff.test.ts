@@ -62,7 +62,7 @@ describe("kernel-a is deterministic", () => {
     expect(need(otherSeed).report.seed).toBe(OTHER_SEED);
   });
 
-  test.each(["memory.img", "boot.dtb", "kho.dtb", "report.json"])(
+  test.each(["memory.img", "boot.dtb", "kho.dtb", "report.json", "memory.img.extents"])(
     "two runs with the same scenario and seed write byte-identical %s (cmp)",
     (name) => {
       const a = path.join(need(first).dir, name);

@@ -6,21 +6,24 @@
  * takes seconds, so tools (npm run diff) use this file when it is proven
  * current and read the whole image otherwise.
  *
- * Proven current: the image's size and mtime (nanoseconds) are the recorded
- * ones, the SHA-256 of its first EXTENTS_HEADER_BYTES is the recorded one,
+ * Proven current: the image's size is the recorded one, the extents file was
+ * modified no earlier than the image (it is written once the image is
+ * complete, so any later write to the image makes it stale), the SHA-256 of
+ * the image's first EXTENTS_HEADER_BYTES is the recorded one,
  * and the file system holds no more data blocks than the extents cover (a
  * write into a hole allocates blocks). Anything else, or an unreadable or
  * malformed file, and the extents file is ignored.
  *
- * It is a cache, not part of the handoff: kernel-b never reads it, and it
- * holds the image's mtime, so it differs from run to run.
+ * It is a cache, not part of the handoff: kernel-b never reads it. Its bytes
+ * depend only on the image (no time stamps), so the same seed writes the same
+ * file.
  */
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import { PAGE_SIZE } from "../abi/page.js";
 
 export const IMAGE_EXTENTS_SUFFIX = ".extents";
-export const IMAGE_EXTENTS_SCHEMA = "khosim-image-extents/1";
+export const IMAGE_EXTENTS_SCHEMA = "khosim-image-extents/2";
 /** Bytes at the start of the image whose checksum is recorded. */
 export const EXTENTS_HEADER_BYTES = 64 * 1024;
 /** More extents than this (a file of about 48 MB) and no file is written: readers scan the image. */
@@ -37,7 +40,6 @@ export interface ImageExtent {
 interface ExtentsFile {
   schema: string;
   size: number;
-  mtimeNs: string;
   headerSha256: string;
   /** Flat [start, end, start, end, ...], ascending, disjoint. */
   extents: number[];
@@ -86,7 +88,6 @@ export function writeImageExtents(image: string, mem: { readonly base: number; t
     rec = {
       schema: IMAGE_EXTENTS_SCHEMA,
       size: Number(st.size),
-      mtimeNs: String(st.mtimeNs),
       headerSha256: headerSha256(fd, Number(st.size)),
       extents: merged.flatMap((e) => [e.start, e.end]),
     };
@@ -104,14 +105,17 @@ export function writeImageExtents(image: string, mem: { readonly base: number; t
  */
 export function readImageExtents(image: string, fd: number): ImageExtent[] | undefined {
   let rec: ExtentsFile;
+  let recMtimeNs: bigint;
   try {
-    rec = JSON.parse(fs.readFileSync(imageExtentsFile(image), "utf8")) as ExtentsFile;
+    const file = imageExtentsFile(image);
+    recMtimeNs = fs.statSync(file, { bigint: true }).mtimeNs;
+    rec = JSON.parse(fs.readFileSync(file, "utf8")) as ExtentsFile;
   } catch {
     return undefined;
   }
   if (rec === null || typeof rec !== "object" || rec.schema !== IMAGE_EXTENTS_SCHEMA || !Array.isArray(rec.extents) || rec.extents.length % 2 !== 0) return undefined;
   const st = fs.fstatSync(fd, { bigint: true });
-  if (Number(st.size) !== rec.size || String(st.mtimeNs) !== rec.mtimeNs) return undefined;
+  if (Number(st.size) !== rec.size || recMtimeNs < st.mtimeNs) return undefined;
   const extents: ImageExtent[] = [];
   let bytes = 0;
   let prev = 0;
