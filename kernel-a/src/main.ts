@@ -8,7 +8,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { EXIT_USAGE, formatOption, HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, HANDOFF_REPORT, HandoffError, checkHandoffOut, crashPoint, createProgress, intOption, newCommand, runMain, toJson, writeHandoffDir, writeImageExtents } from "@khosim/shared/proc";
+import { EXIT_USAGE, formatOption, HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, HANDOFF_REPORT, HandoffError, checkHandoffOut, crashPoint, createProgress, intOption, newCommand, runMain, toJson, withExitCodes, writeHandoffDir, writeImageExtents } from "@khosim/shared/proc";
 import { DEFAULT_FORMAT, FinalizeError, KHO_FORMATS, khoFormat, ScenarioError, defaultScenario, loadScenario, predecessorReport, coldBootMachine, runAndFinalize } from "@khosim/shared/kho";
 import { MachineError, writeImage } from "@khosim/shared/mm";
 import { createLogger, initCsum, type LogFormat } from "@khosim/shared/lib";
@@ -21,6 +21,10 @@ async function main(): Promise<number> {
     .option("--seed <n>", "PRNG seed (overrides the scenario's; default 1)", intOption("--seed", 0, 2 ** 32 - 1))
     .option("--format <name>", `preservation format (${KHO_FORMATS.map((f) => f.name).join(", ")})`, formatOption, DEFAULT_FORMAT)
     .option("--force", "replace an existing --out directory", false);
+  withExitCodes(cmd, [
+    [0, "handoff written"],
+    [EXIT_USAGE, "bad input: options, the scenario (one line naming the JSON path), a scenario the machine cannot hold, --out exists without --force"],
+  ]);
   cmd.parse(process.argv);
   // Compile the checksum's WebAssembly while the rest starts up (awaited before the first checksum).
   const csumReady = initCsum();

@@ -11,8 +11,8 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { MAX_PAGE_ORDER } from "@khosim/shared/abi";
-import { CliError, EXIT_USAGE, formatOption, HANDOFF_REPORT, HandoffError, checkHandoffOut, writeHandoffDir, HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, SUCCESSOR_REPORT, createProgress, intOption, newCommand, runMain, toJson, writeFileAtomic, baseImageExtents, writeImageExtents } from "@khosim/shared/proc";
+import { MAX_PAGE_ORDER, OUTCOME_EXIT } from "@khosim/shared/abi";
+import { CliError, EXIT_USAGE, formatOption, HANDOFF_REPORT, HandoffError, checkHandoffOut, writeHandoffDir, HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, SUCCESSOR_REPORT, createProgress, intOption, newCommand, runMain, toJson, withExitCodes, writeFileAtomic, baseImageExtents, writeImageExtents } from "@khosim/shared/proc";
 import { DEFAULT_FORMAT, FinalizeError, khoFormat, type KhoFormat, ScenarioError, khoFinalize, parseScenario, predecessorReport, runWorkload, type Scenario, EXIT_CODES, UnusableInputError, bootSuccessor, parseSuccessorBootDtb, type SuccessorBoot } from "@khosim/shared/kho";
 import { OverlayMem, successorMachine, writeImage, ImageError, ImageMem } from "@khosim/shared/mm";
 import { createLogger, hex, initCsum, type LogFormat, type Logger } from "@khosim/shared/lib";
@@ -132,6 +132,12 @@ async function main(): Promise<number> {
     .option("--seed <n>", "with --handoff-out: PRNG seed for the scenario (default 1)", intOption("--seed", 0, 2 ** 32 - 1))
     .option("--format <name>", "with --handoff-out: preservation format of the new handoff (default: the one it booted with)", formatOption)
     .option("--force", "with --handoff-out: replace an existing directory", false);
+  withExitCodes(cmd, [
+    [OUTCOME_EXIT.revived, "revived: every preserved folio and range restored and verified"],
+    [OUTCOME_EXIT["verification-failed"], "verification failed: revived, but the report names what did not verify"],
+    [OUTCOME_EXIT["unusable-input"], "unusable input: cannot boot at all (missing or short files, no usable /memory, scratch too small), or a usage error"],
+    [OUTCOME_EXIT["booted-without-kho"], "booted without KHO: the KHO data was absent or invalid (the reason names object, field and offset)"],
+  ]);
   cmd.parse(process.argv);
   // Compile the checksum's WebAssembly while the rest starts up (awaited before the first checksum).
   const csumReady = initCsum();

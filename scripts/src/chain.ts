@@ -12,9 +12,8 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { CliError, EXIT_USAGE, formatOption, intOption, newCommand, runMain } from "@khosim/shared/proc";
+import { CliError, EXIT_USAGE, formatOption, intOption, newCommand, runMain, withExitCodes } from "@khosim/shared/proc";
 import { KERNEL_A, KERNEL_B, readJson, runKernel } from "./run.js";
-import { withExitCodes } from "./cli-common.js";
 import { runDiff } from "./diff/run.js";
 
 interface GenRow {

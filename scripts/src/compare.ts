@@ -27,8 +27,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { KHO_FORMATS } from "@khosim/shared/kho";
 import { formatSize, parseSize } from "@khosim/shared/lib";
-import { CliError, EXIT_USAGE, intOption, newCommand, runMain } from "@khosim/shared/proc";
-import { hiddenAlias, listOption, withExitCodes } from "./cli-common.js";
+import { CliError, EXIT_USAGE, intOption, newCommand, runMain, withExitCodes } from "@khosim/shared/proc";
+import { hiddenAlias, listOption } from "./cli-common.js";
 import { cell, fmt, num, runProc, stat, type Stat } from "./measure.js";
 import { KERNEL_A, KERNEL_B, ROOT } from "./run.js";
 

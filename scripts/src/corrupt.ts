@@ -16,8 +16,7 @@
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { CliError, EXIT_USAGE, HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, HANDOFF_REPORT, HandoffError, checkHandoffOut, intOption, newCommand, runMain, toJson, writeHandoffDir } from "@khosim/shared/proc";
-import { withExitCodes } from "./cli-common.js";
+import { CliError, EXIT_USAGE, HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, HANDOFF_REPORT, HandoffError, checkHandoffOut, intOption, newCommand, runMain, toJson, writeHandoffDir, withExitCodes } from "@khosim/shared/proc";
 import { FAULTS, FaultContext, findFault, listFaults, listFaultsMarkdown, type Fault, type FaultDetail, type FaultExpect } from "./faults/index.js";
 
 export const FAULT_REPORT = "fault.json";

@@ -3,8 +3,7 @@
  * previous demo), then kernel-b from it, each its own process, and a summary.
  */
 import * as path from "node:path";
-import { newCommand, runMain } from "@khosim/shared/proc";
-import { withExitCodes } from "./cli-common.js";
+import { newCommand, runMain, withExitCodes } from "@khosim/shared/proc";
 import { ROOT } from "./run.js";
 import { runHandoff } from "./summary.js";
 

@@ -9,8 +9,7 @@
  * reported as a usage error).
  */
 import fc from "fast-check";
-import { CliError, EXIT_USAGE, intOption, newCommand, runMain } from "@khosim/shared/proc";
-import { withExitCodes } from "./cli-common.js";
+import { CliError, EXIT_USAGE, intOption, newCommand, runMain, withExitCodes } from "@khosim/shared/proc";
 import { fuzzProperty, makeFuzzHandoff, type CaseResult } from "./fuzz-core.js";
 
 /** A fast-check replay path: "3:0:12". */

@@ -5,8 +5,7 @@
  * summary (scripts/src/summary.ts does the work; this file only parses).
  */
 import { KHO_FORMATS } from "@khosim/shared/kho";
-import { formatOption, intOption, newCommand, runMain } from "@khosim/shared/proc";
-import { withExitCodes } from "./cli-common.js";
+import { formatOption, intOption, newCommand, runMain, withExitCodes } from "@khosim/shared/proc";
 import { runHandoff } from "./summary.js";
 
 async function main(): Promise<number> {

@@ -13,8 +13,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { CliError, EXIT_USAGE, intOption, newCommand, runMain } from "@khosim/shared/proc";
-import { withExitCodes } from "./cli-common.js";
+import { CliError, EXIT_USAGE, intOption, newCommand, runMain, withExitCodes } from "@khosim/shared/proc";
 import { InspectError, openHandoff } from "./inspect.js";
 import { MAP_DEFAULT_DETAIL } from "./map/layout.js";
 import { mapHtml, type MapSource } from "./map/html.js";

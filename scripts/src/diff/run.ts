@@ -11,11 +11,10 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Option, type Command } from "commander";
-import { CliError, EXIT_USAGE, newCommand, HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, HANDOFF_REPORT, SUCCESSOR_REPORT, createProgress, intOption } from "@khosim/shared/proc";
+import { CliError, EXIT_USAGE, newCommand, HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, HANDOFF_REPORT, SUCCESSOR_REPORT, createProgress, intOption, withExitCodes } from "@khosim/shared/proc";
 import { ImageError } from "@khosim/shared/mm";
 import { InspectError, openHandoff, type HandoffView } from "../inspect.js";
 import { dataExtents, isZero, type Extent } from "../holes.js";
-import { withExitCodes } from "../cli-common.js";
 import {
   ReportFormatError,
   SCAN_BLOCK_SIZE,

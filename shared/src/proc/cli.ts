@@ -78,3 +78,27 @@ export function runMain(prog: string, main: () => Promise<number>, classify?: (e
     },
   );
 }
+
+/** One documented exit code: [code, meaning]. */
+export type ExitCode = readonly [number, string];
+
+/** The usage and internal-error lines every command shares. */
+export const EXIT_USAGE_LINE: ExitCode = [EXIT_USAGE, "usage error or unusable input (one line on stderr)"];
+export const EXIT_INTERNAL_LINE: ExitCode = [EXIT_INTERNAL, "internal error: a khosim bug (KHOSIM_DEBUG=1 prints the stack)"];
+
+/** exitCodesText - the "Exit codes:" block of a command's help. */
+export function exitCodesText(codes: readonly ExitCode[]): string {
+  return "\nExit codes:\n" + codes.map(([c, t]) => `  ${String(c).padStart(3)}  ${t}`).join("\n") + "\n";
+}
+
+/**
+ * withExitCodes - document @codes after @cmd's help (the usage and internal
+ * error lines are added when missing), and print help to stdout.
+ */
+export function withExitCodes(cmd: Command, codes: readonly ExitCode[]): Command {
+  const all = [...codes];
+  if (!all.some(([c]) => c === EXIT_USAGE)) all.push(EXIT_USAGE_LINE);
+  if (!all.some(([c]) => c === EXIT_INTERNAL)) all.push(EXIT_INTERNAL_LINE);
+  all.sort((a, b) => a[0] - b[0]);
+  return cmd.addHelpText("after", exitCodesText(all));
+}
