@@ -6,9 +6,11 @@
  * takes seconds, so tools (npm run diff) use this file when it is proven
  * current and read the whole image otherwise.
  *
- * Proven current: the image's size is the recorded one, the extents file was
- * modified no earlier than the image (it is written once the image is
- * complete, so any later write to the image makes it stale), the SHA-256 of
+ * Proven current: the image's size is the recorded one, the extents file's
+ * mtime is strictly later than the image's (the writer makes it so, by
+ * rewriting the file until the file system's coarse clock has ticked past
+ * the image's last write; any later write to the image then gives it an mtime
+ * at least the extents file's, and the file is stale), the SHA-256 of
  * the image's first EXTENTS_HEADER_BYTES is the recorded one,
  * and the file system holds no more data blocks than the extents cover (a
  * write into a hole allocates blocks). Anything else, or an unreadable or
@@ -28,6 +30,8 @@ export const IMAGE_EXTENTS_SCHEMA = "khosim-image-extents/2";
 export const EXTENTS_HEADER_BYTES = 64 * 1024;
 /** More extents than this (a file of about 48 MB) and no file is written: readers scan the image. */
 export const MAX_RECORDED_EXTENTS = 1 << 21;
+/** Rewrites of the extents file (about 1 ms apart) to get an mtime past the image's; then none is written. */
+const EXTENTS_MTIME_TRIES = 200;
 /** Allocated bytes allowed beyond the extents: file-system metadata blocks. */
 const BLOCK_SLACK = 1 << 20;
 
@@ -64,7 +68,8 @@ function headerSha256(fd: number, size: number): string {
  * writeImageExtents - record that @image holds data only in the pages
  * @mem.touchedRuns() lists (as writeImage stores them) plus @more (byte
  * extents, e.g. a base image's). Call it once the image is written. Returns
- * false (and removes any old extents file) past MAX_RECORDED_EXTENTS.
+ * false (and removes any old extents file) past MAX_RECORDED_EXTENTS, or when
+ * the file system's clock never passes the image's mtime.
  */
 export function writeImageExtents(image: string, mem: { readonly base: number; touchedRuns(): [number, number][] }, more: readonly ImageExtent[] = []): boolean {
   const all: ImageExtent[] = mem.touchedRuns().map(([pfn, count]) => ({ start: pfn * PAGE_SIZE - mem.base, end: (pfn + count) * PAGE_SIZE - mem.base }));
@@ -94,8 +99,17 @@ export function writeImageExtents(image: string, mem: { readonly base: number; t
   } finally {
     fs.closeSync(fd);
   }
-  fs.writeFileSync(file, JSON.stringify(rec) + "\n");
-  return true;
+  const text = JSON.stringify(rec) + "\n";
+  const imageMtimeNs = fs.statSync(image, { bigint: true }).mtimeNs;
+  // File times come from a coarse clock (a jiffy): rewrite until it has ticked past the image's.
+  const tick = new Int32Array(new SharedArrayBuffer(4));
+  for (let i = 0; i < EXTENTS_MTIME_TRIES; i++) {
+    fs.writeFileSync(file, text);
+    if (fs.statSync(file, { bigint: true }).mtimeNs > imageMtimeNs) return true;
+    Atomics.wait(tick, 0, 0, 1);
+  }
+  fs.rmSync(file, { force: true });
+  return false;
 }
 
 /**
@@ -115,7 +129,7 @@ export function readImageExtents(image: string, fd: number): ImageExtent[] | und
   }
   if (rec === null || typeof rec !== "object" || rec.schema !== IMAGE_EXTENTS_SCHEMA || !Array.isArray(rec.extents) || rec.extents.length % 2 !== 0) return undefined;
   const st = fs.fstatSync(fd, { bigint: true });
-  if (Number(st.size) !== rec.size || recMtimeNs < st.mtimeNs) return undefined;
+  if (Number(st.size) !== rec.size || recMtimeNs <= st.mtimeNs) return undefined;
   const extents: ImageExtent[] = [];
   let bytes = 0;
   let prev = 0;
