@@ -33,7 +33,7 @@
  *
  * Each workload is run --reps times (default 3); the JSON line carries the
  * median of each phase. Usage:
- *   kho_ref [--isolated N] [--contig N] [--reps R]
+ *   kho_ref [--isolated N] [--contig N] [--reps R] [--workload isolated|contig|both]
  * Output: one JSON line on stdout.
  */
 #define _DEFAULT_SOURCE
@@ -688,7 +688,7 @@ static void report(const char *key, struct result *r, int reps)
 int main(int argc, char **argv)
 {
 	size_t isolated = 1048576, contig = 12582912;
-	int reps = 3;
+	int reps = 3, do_isolated = 1, do_contig = 1;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--isolated") && i + 1 < argc)
 			isolated = strtoull(argv[++i], NULL, 0);
@@ -696,13 +696,21 @@ int main(int argc, char **argv)
 			contig = strtoull(argv[++i], NULL, 0);
 		else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
 			reps = atoi(argv[++i]);
-		else {
-			fprintf(stderr, "usage: kho_ref [--isolated N] [--contig N] [--reps R (1..64)]\n");
+		else if (!strcmp(argv[i], "--workload") && i + 1 < argc) {
+			const char *w = argv[++i];
+			do_isolated = !strcmp(w, "isolated") || !strcmp(w, "both");
+			do_contig = !strcmp(w, "contig") || !strcmp(w, "both");
+			if (!do_isolated && !do_contig) {
+				fprintf(stderr, "kho_ref: --workload is isolated, contig or both\n");
+				return 2;
+			}
+		} else {
+			fprintf(stderr, "usage: kho_ref [--isolated N] [--contig N] [--reps R (1..64)] [--workload isolated|contig|both]\n");
 			return 2;
 		}
 	}
-	if (reps < 1 || reps > 64) {
-		fprintf(stderr, "kho_ref: --reps must be 1..64\n");
+	if (reps < 1 || reps > 64 || isolated < 1 || contig < 1) {
+		fprintf(stderr, "kho_ref: --reps must be 1..64 and the counts at least 1\n");
 		return 2;
 	}
 	const uint64_t GiB = 1ULL << 30, ram_base = 0x40000000ULL;
@@ -714,22 +722,28 @@ int main(int argc, char **argv)
 	 * workload), the chunk pages, two page bitmaps
 	 * of the largest RAM, and slack.
 	 */
-	size_t most = isolated + 1; /* ranges; the contiguous workload coalesces into one */
-	(void)contig;
+	size_t most = do_isolated ? isolated + 1 : 2; /* ranges; the contiguous workload coalesces into one */
 	arena_init(3 * 2 * (most + 128) * 24 + ((most + 169) / 170 + 1) * PAGE_SIZE + 2 * (64 * GiB / PAGE_SIZE / 8) + (16u << 20));
 	struct result ri[64], rc[64];
 	for (int i = 0; i < reps; i++) {
 		/* (b) isolated-1m: 16 GiB machine, a folio every other page. */
-		run_workload(ram_base, 16 * GiB, first, 2 * PAGE_SIZE, isolated, &ri[i]);
+		if (do_isolated)
+			run_workload(ram_base, 16 * GiB, first, 2 * PAGE_SIZE, isolated, &ri[i]);
 		/* (c) contig-48g: 64 GiB machine, folios back to back. */
-		run_workload(ram_base, 64 * GiB, first, PAGE_SIZE, contig, &rc[i]);
-		if (ri[i].digest != ri[0].digest || rc[i].digest != rc[0].digest)
+		if (do_contig)
+			run_workload(ram_base, 64 * GiB, first, PAGE_SIZE, contig, &rc[i]);
+		if ((do_isolated && ri[i].digest != ri[0].digest) || (do_contig && rc[i].digest != rc[0].digest))
 			die("repetitions wrote different chunk bytes", (unsigned long long)i);
 	}
-	printf("{\"ref\":\"kho_ref\",\"reps\":%d,", reps);
-	report("isolated", ri, reps);
-	printf(",");
-	report("contig", rc, reps);
+	printf("{\"ref\":\"kho_ref\",\"reps\":%d", reps);
+	if (do_isolated) {
+		printf(",");
+		report("isolated", ri, reps);
+	}
+	if (do_contig) {
+		printf(",");
+		report("contig", rc, reps);
+	}
 	printf("}\n");
 	return 0;
 }
