@@ -55,7 +55,8 @@
 #define KHO_WALK_MAX_ORDER (63 - PAGE_SHIFT)
 #define PHYS_ADDR_MAX UINT64_MAX
 #define MEMBLOCK_NONE 0u
-#define MEMBLOCK_RSRV_NOINIT 0x8u
+#define MEMBLOCK_RSRV_NOINIT 0x10u
+#define MEMBLOCK_RSRV_KERN 0x20u
 
 static void die(const char *msg, unsigned long long v)
 {
@@ -465,9 +466,21 @@ static void memblock_add_range(struct memblock_type *t, uint64_t base, uint64_t 
 		}
 		return;
 	}
-	/* General case: fill the gaps between existing regions, as the kernel's scan does. */
-	size_t first = (size_t)-1;
-	for (idx = 0; idx < t->cnt && base < end; idx++) {
+	/*
+	 * General case: fill the gaps between existing regions, as the kernel's
+	 * scan does, starting at the first region ending above base (a binary
+	 * search where the kernel scans from the first region; ends ascend too,
+	 * the regions being sorted and disjoint).
+	 */
+	size_t first = (size_t)-1, lo = 0, hi = t->cnt;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (t->r[mid].base + t->r[mid].size <= base)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (idx = lo; idx < t->cnt && base < end; idx++) {
 		struct region *r = &t->r[idx];
 		uint64_t rend = r->base + r->size;
 		if (r->base >= end)
@@ -589,11 +602,16 @@ static void run_workload(uint64_t ram_base, uint64_t ram_size, uint64_t first, u
 			 struct result *res)
 {
 	struct machine mc = { .ram_base = ram_base, .ram_size = ram_size, .nscratch = 2 };
-	/* Scratch as khosim's default machine places it: lowmem and global, clear of the folios. */
+	/*
+	 * Scratch as kernel-b sees it on the isolated-1m machine: a lowmem area
+	 * (here below the folios) and a global one of 0x16000000 bytes ending
+	 * 0x10000000 below the end of RAM.
+	 */
+	const uint64_t ram_end = ram_base + ram_size;
 	mc.scratch[0].addr = ram_base + 32 * (1ULL << 20);
 	mc.scratch[0].size = 16 * (1ULL << 20);
-	mc.scratch[1].addr = ram_base + ram_size - 82 * (1ULL << 20);
-	mc.scratch[1].size = 82 * (1ULL << 20);
+	mc.scratch[1].addr = ram_end - 0x26000000ULL;
+	mc.scratch[1].size = 0x16000000ULL;
 
 	struct track t = { 0 };
 	double t0 = now_ns();
@@ -626,7 +644,21 @@ static void run_workload(uint64_t ram_base, uint64_t ram_size, uint64_t first, u
 	if (w.n != t.n)
 		die("walk found a different number of ranges", w.n);
 
+	/*
+	 * What kernel-b has reserved before the walk (untimed): the KHO FDT page
+	 * and the scratch array below the folios, and its early allocations
+	 * (memmap, 0x10000000 bytes, then 0x2000000 more) top-down in the global
+	 * scratch, above every preserved range: so no reserve below is at the tail.
+	 */
 	struct memblock_type mb = { 0 };
+	const uint64_t gend = mc.scratch[1].addr + mc.scratch[1].size;
+	memblock_reserve(&mb, ram_base + 48 * (1ULL << 20), PAGE_SIZE);
+	memblock_reserve(&mb, ram_base + 48 * (1ULL << 20) + 2 * PAGE_SIZE, PAGE_SIZE);
+	memblock_add_range(&mb, gend - 0x10000000ULL, 0x10000000ULL, MEMBLOCK_RSRV_KERN);
+	memblock_add_range(&mb, gend - 0x12000000ULL, 0x2000000ULL, MEMBLOCK_RSRV_KERN);
+	const uint64_t pre_reserved = mb.total_size;
+	const size_t pre_regions = mb.cnt;
+	double t4b = now_ns();
 	for (size_t i = 0; i < w.n; i++) {
 		memblock_reserve(&mb, w.r[i].start, w.r[i].end - w.r[i].start);
 		memblock_reserved_mark_noinit(&mb, w.r[i].start, w.r[i].end - w.r[i].start);
@@ -641,14 +673,14 @@ static void run_workload(uint64_t ram_base, uint64_t ram_size, uint64_t first, u
 	res->preserve_ns = t1 - t0;
 	res->serialize_ns = t3 - t2;
 	res->walk_ns = t4 - t3;
-	res->reserve_ns = t5 - t4;
+	res->reserve_ns = t5 - t4b;
 	res->calls = n;
 	res->ranges = t.n;
 	res->chunks = ser.nchunks;
-	res->regions = mb.cnt;
-	res->reserved_bytes = mb.total_size;
+	res->regions = mb.cnt - pre_regions;
+	res->reserved_bytes = mb.total_size - pre_reserved;
 	res->digest = h;
-	if (mb.total_size != t.total)
+	if (mb.total_size - pre_reserved != t.total)
 		die("memblock reserved a different byte count than was preserved", mb.total_size);
 	arena_off = 0; /* everything above is arena memory: reset for the next workload */
 }
@@ -717,13 +749,13 @@ int main(int argc, char **argv)
 	/* Folios start past the kernel image and the lowmem scratch, as in khosim's machines. */
 	const uint64_t first = ram_base + 64 * (1ULL << 20);
 	/*
-	 * Arena: the doubling arrays (tracker, walk, memblock: at most 2x their
+	 * Arena: the doubling arrays (tracker, walk, memblock: up to 4x their
 	 * final size each, 24-byte entries, sized by the ranges of the larger
 	 * workload), the chunk pages, two page bitmaps
 	 * of the largest RAM, and slack.
 	 */
 	size_t most = do_isolated ? isolated + 1 : 2; /* ranges; the contiguous workload coalesces into one */
-	arena_init(3 * 2 * (most + 128) * 24 + ((most + 169) / 170 + 1) * PAGE_SIZE + 2 * (64 * GiB / PAGE_SIZE / 8) + (16u << 20));
+	arena_init(3 * 4 * (most + 128) * 24 + ((most + 169) / 170 + 1) * PAGE_SIZE + 2 * (64 * GiB / PAGE_SIZE / 8) + (16u << 20));
 	struct result ri[64], rc[64];
 	for (int i = 0; i < reps; i++) {
 		/* (b) isolated-1m: 16 GiB machine, a folio every other page. */
