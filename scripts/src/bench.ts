@@ -258,6 +258,7 @@ function derive(rec: RunRecord): void {
   m["ref.walkMs"] = C.walkMs;
   m["ref.reserveMs"] = C.reserveMs;
   m["ref.walkReserveMs"] = C.walkReserveMs;
+  m["ref.reserveTailMs"] = C.reserveTailMs;
   m["ref.totalMs"] = C.totalMs;
   m["ref.extWallMs"] = rec.cref!.extWallMs;
   m["ratio.nsPerPreserve"] = m["a.nsPerPreserve"]! / C.nsPerPreserve;
@@ -310,6 +311,7 @@ const ROWS: [string, string, string][] = [
   ["ref.serializeMs", "C reference: serialize", "ms"],
   ["ref.walkMs", "C reference: walk", "ms"],
   ["ref.reserveMs", "C reference: memblock_reserve loop", "ms"],
+  ["ref.reserveTailMs", "C reference: memblock_reserve loop into an empty list (all at the tail)", "ms"],
   ["ref.walkReserveMs", "C reference: walk + memblock_reserve", "ms"],
   ["ref.totalMs", "C reference: preserve + serialize + walk + reserve (one process)", "ms"],
   ["ref.extWallMs", "C reference process, outside (incl. populating its arena)", "ms"],

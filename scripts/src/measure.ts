@@ -250,6 +250,8 @@ export interface CRefFigures {
   serializeMs: number;
   walkMs: number;
   reserveMs: number;
+  /** The same reserves into an empty memblock (every one at the tail). */
+  reserveTailMs: number;
   walkReserveMs: number;
   totalMs: number;
   digest: string;
