@@ -31,9 +31,10 @@
  *     memblock_add_range + memblock_merge_regions and memblock_setclr_flag
  *     do for an ascending stream. As in kernel-b, the list already holds the
  *     KHO FDT, the scratch array and the early allocations (those above
- *     every preserved range, so each reserve inserts just below them:
- *     binary search + a short memmove); reserveTailMs is the same loop into
- *     an empty list, where every reserve is at the tail.
+ *     every preserved range, so each reserve inserts just below them: a
+ *     one-element memmove, the place found from a one-entry hint, O(1) for
+ *     an ascending stream); reserveTailMs is the same loop into an empty
+ *     list, where every reserve is at the tail.
  *
  * Each workload is run --reps times (default 3); the JSON line carries the
  * median of each phase. Usage:
@@ -412,7 +413,30 @@ struct memblock_type {
 	struct region *r;
 	size_t cnt, max;
 	uint64_t total_size;
+	/*
+	 * Index of the region the previous add or isolate touched first: the
+	 * next search of an ascending stream finds its answer there or just
+	 * after, in O(1). A hint only: checked before use.
+	 */
+	size_t hint;
 };
+
+/* Index of the first region ending above @base (cnt if none): the hint's neighbourhood, else a binary search. */
+static size_t memblock_first_ending_above(const struct memblock_type *t, uint64_t base)
+{
+	for (size_t h = t->hint; h <= t->hint + 1 && h < t->cnt; h++)
+		if (t->r[h].base + t->r[h].size > base && (h == 0 || t->r[h - 1].base + t->r[h - 1].size <= base))
+			return h;
+	size_t lo = 0, hi = t->cnt;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (t->r[mid].base + t->r[mid].size <= base)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
 
 static void memblock_insert_region(struct memblock_type *t, size_t idx, uint64_t base, uint64_t size, unsigned int flags)
 {
@@ -468,23 +492,17 @@ static void memblock_add_range(struct memblock_type *t, uint64_t base, uint64_t 
 		} else {
 			memblock_insert_region(t, t->cnt, base, size, flags);
 		}
+		t->hint = t->cnt - 1;
 		return;
 	}
 	/*
 	 * General case: fill the gaps between existing regions, as the kernel's
-	 * scan does, starting at the first region ending above base (a binary
-	 * search where the kernel scans from the first region; ends ascend too,
-	 * the regions being sorted and disjoint).
+	 * scan does, starting at the first region ending above base (found from
+	 * the hint or by binary search where the kernel scans from the first
+	 * region; ends ascend too, the regions being sorted and disjoint).
 	 */
-	size_t first = (size_t)-1, lo = 0, hi = t->cnt;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (t->r[mid].base + t->r[mid].size <= base)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (idx = lo; idx < t->cnt && base < end; idx++) {
+	size_t first = (size_t)-1;
+	for (idx = memblock_first_ending_above(t, base); idx < t->cnt && base < end; idx++) {
 		struct region *r = &t->r[idx];
 		uint64_t rend = r->base + r->size;
 		if (r->base >= end)
@@ -508,6 +526,7 @@ static void memblock_add_range(struct memblock_type *t, uint64_t base, uint64_t 
 		idx++;
 	}
 	memblock_merge_regions(t, first ? first - 1 : 0, idx < t->cnt ? idx : t->cnt - 1);
+	t->hint = first;
 }
 
 /* memblock_isolate_range: split so that [base, base + size) is whole regions; returns [*s, *e). */
@@ -516,21 +535,11 @@ static void memblock_isolate_range(struct memblock_type *t, uint64_t base, uint6
 	uint64_t end = base + size;
 	*s = *e = 0;
 	/*
-	 * Start the scan at the last region at or below base (the array is
-	 * sorted): the last region itself for the ascending stream, O(1); a
-	 * binary search otherwise (the kernel scans from the first region).
+	 * Start the scan at the first region ending above base (the array is
+	 * sorted): from the hint for the ascending stream, O(1); a binary
+	 * search otherwise (the kernel scans from the first region).
 	 */
-	size_t lo = 0, hi = t->cnt;
-	if (t->cnt && t->r[t->cnt - 1].base <= base)
-		lo = hi = t->cnt;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (t->r[mid].base <= base)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	size_t idx = lo ? lo - 1 : 0;
+	size_t idx = memblock_first_ending_above(t, base);
 	int started = 0;
 	for (; idx < t->cnt; idx++) {
 		struct region *r = &t->r[idx];
@@ -565,6 +574,7 @@ static void memblock_setclr_flag(struct memblock_type *t, uint64_t base, uint64_
 {
 	size_t s, e;
 	memblock_isolate_range(t, base, size, &s, &e);
+	t->hint = s;
 	for (size_t i = s; i < e; i++) {
 		if (set)
 			t->r[i].flags |= flag;
