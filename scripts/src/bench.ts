@@ -1,7 +1,7 @@
 /*
  * npm run bench -- [--only a,b,c] [--runs N] [--out DIR] [--keep]
  *                  [--scenario X=FILE] [--timeout-s S] [--json [FILE]]
- *                  [--startup-runs N] [--no-startup]
+ *                  [--startup-runs N] [--no-startup] [--no-cref] [--cref-reps N]
  *
  * A measurement campaign (not a test): the real two-process handoff for each
  * workload, and the start-up of each kernel beside a bare `node -e 0`;
@@ -14,7 +14,7 @@ import * as path from "node:path";
 import { Command } from "commander";
 import { CliError, EXIT_USAGE, runMain } from "@khosim/shared/proc";
 import { KERNEL_A, KERNEL_B, ROOT } from "./run.js";
-import { cell, diskUsage, fmt, measureStartup, num, runProc, stat, STARTUP_ROWS, type ProcResult, type Stat, type StartupResult } from "./measure.js";
+import { buildCRef, cell, diskUsage, fmt, measureStartup, num, runCRef, runProc, stat, STARTUP_ROWS, type CRef, type CRefRun, type ProcResult, type Stat, type StartupResult } from "./measure.js";
 
 /** The kernel's published figure for workload (c): "preserve + serialize took 577 ms". */
 const KERNEL_PRESERVE_SERIALIZE_MS = 577;
@@ -45,6 +45,8 @@ interface Options {
   jsonFile?: string;
   startup: boolean;
   startupRuns: number;
+  cref: boolean;
+  crefReps: number;
 }
 
 const HELP_AFTER = `
@@ -65,6 +67,13 @@ that handoff (wall from outside, and outside minus the kernel's own wallMs),
 and the demo (node scripts/build/launch.mjs scripts/dist/demo.js; also
 \`npm run demo\` when the bench runs under npm); each kernel figure also minus
 \`node -e 0\` of the same round.
+
+C reference (unless --no-cref): bench/cref/kho_ref.c, built with gcc -O2
+into a temporary directory at start (skipped with a note when gcc is absent),
+run once per round of (b) and (c) right after kernel-b, doing the same work
+in one process (preserve, serialize, walk, memblock_reserve; --cref-reps
+repetitions inside, medians). Its figures are ref.*, khosim's over C's are
+ratio.*, per run; the "issue 10 targets" table shows their medians.
 
 Every kernel-b run must end "revived" (exit 0); the first failure of a
 workload is reported and stops that workload's runs; the bench then goes on
@@ -103,11 +112,13 @@ function parseArgs(argv: string[]): Options {
     .option("--json [file]", "without FILE: print the raw numbers as JSON on stdout instead of the table; with FILE: print the table and write the raw numbers to FILE")
     .option("--startup-runs <n>", "rounds of the start-up measurement", posInt("--startup-runs"), 9)
     .option("--no-startup", "skip the start-up measurement")
+    .option("--no-cref", "skip the C reference loops (bench/cref/kho_ref.c)")
+    .option("--cref-reps <n>", "repetitions inside each C reference run (medians)", posInt("--cref-reps"), 3)
     .addHelpText("after", HELP_AFTER)
     .argument("[extra...]");
   cmd.parse(argv, { from: "user" });
   if (cmd.args.length > 0) throw new CliError(EXIT_USAGE, `unknown argument ${JSON.stringify(cmd.args[0])}`);
-  const v = cmd.opts<{ only?: string[]; runs?: number; out: string; keep: boolean; scenario: Record<string, string>; timeoutS: number; json?: string | boolean; startupRuns: number; startup: boolean }>();
+  const v = cmd.opts<{ only?: string[]; runs?: number; out: string; keep: boolean; scenario: Record<string, string>; timeoutS: number; json?: string | boolean; startupRuns: number; startup: boolean; cref: boolean; crefReps: number }>();
   const o: Options = {
     only: v.only ?? WORKLOADS.map((w) => w.key),
     out: v.out,
@@ -117,6 +128,8 @@ function parseArgs(argv: string[]): Options {
     json: v.json !== undefined,
     startup: v.startup,
     startupRuns: v.startupRuns,
+    cref: v.cref,
+    crefReps: v.crefReps,
   };
   if (v.runs !== undefined) o.runs = v.runs;
   if (typeof v.json === "string") o.jsonFile = v.json;
@@ -138,6 +151,8 @@ interface RunRecord {
   image?: { apparent: number; allocated: number };
   dirAfterA?: { apparent: number; allocated: number };
   dirAfterB?: { apparent: number; allocated: number };
+  /** The C reference's run beside this one ((b) and (c) only). */
+  cref?: CRefRun;
   /** Derived per-run metrics (NaN where not applicable). */
   m: Record<string, number>;
 }
@@ -148,7 +163,10 @@ function describeFailure(who: string, r: ProcResult): string {
   return `${who}: ${why}${r.last?.["outcome"] !== undefined ? `, outcome ${String(r.last["outcome"])}` : ""}\n    ${tail}`;
 }
 
-function oneRun(w: Workload, scenario: string, dir: string, run: number, timeoutS: number): RunRecord {
+/** The C reference's layout for a workload: (b) is isolated folios, (c) contiguous ones. */
+const CREF_LAYOUT: Record<string, "isolated" | "contig"> = { b: "isolated", c: "contig" };
+
+function oneRun(w: Workload, scenario: string, dir: string, run: number, timeoutS: number, cref: { bin: string; reps: number } | undefined): RunRecord {
   // Start every run from nothing, so that kernel-a's wall time never includes removing the previous run's directory.
   fs.rmSync(dir, { recursive: true, force: true });
   const rec: RunRecord = { workload: w.key, run, ok: false, loadavg1: os.loadavg()[0]!, a: { status: null, extWallMs: NaN, cpuS: NaN }, m: {} };
@@ -167,6 +185,10 @@ function oneRun(w: Workload, scenario: string, dir: string, run: number, timeout
     rec.failure = describeFailure("kernel-b", b) + (b.status === 0 ? `\n    (outcome ${String(b.last?.["outcome"])}, expected "revived")` : "");
   } else {
     rec.ok = true;
+    const layout = CREF_LAYOUT[w.key];
+    // Same number of preserve calls as kernel-a made in this run.
+    const calls = num(a.last, "preserveCalls");
+    if (cref && layout && calls > 0) rec.cref = runCRef(cref.bin, layout, calls, cref.reps, timeoutS);
   }
   derive(rec);
   return rec;
@@ -226,6 +248,23 @@ function derive(rec: RunRecord): void {
   m["b.outsideMs"] = rec.b!.extWallMs - num(B, "wallMs");
   m["b.cpuS"] = rec.b!.cpuS;
   m["b.rssMiB"] = (num(B, "maxRssKiB") * 1024) / MiB;
+  m["b.walkReserveMs"] = (walkNs + resNs) / 1e6;
+  m["handoff.extWallMs"] = rec.a.extWallMs + rec.b!.extWallMs;
+  const C = rec.cref?.ok ? rec.cref.figures : undefined;
+  if (!C) return;
+  m["ref.nsPerPreserve"] = C.nsPerPreserve;
+  m["ref.preserveMs"] = C.preserveMs;
+  m["ref.serializeMs"] = C.serializeMs;
+  m["ref.walkMs"] = C.walkMs;
+  m["ref.reserveMs"] = C.reserveMs;
+  m["ref.walkReserveMs"] = C.walkReserveMs;
+  m["ref.reserveTailMs"] = C.reserveTailMs;
+  m["ref.totalMs"] = C.totalMs;
+  m["ref.extWallMs"] = rec.cref!.extWallMs;
+  m["ratio.nsPerPreserve"] = m["a.nsPerPreserve"]! / C.nsPerPreserve;
+  m["ratio.serializeMs"] = m["a.serializeMs"]! / C.serializeMs;
+  m["ratio.walkReserveMs"] = m["b.walkReserveMs"] / C.walkReserveMs;
+  m["ratio.handoffMs"] = m["handoff.extWallMs"] / C.totalMs;
 }
 
 /* ---------------------------------------------------------------- statistics */
@@ -266,6 +305,20 @@ const ROWS: [string, string, string][] = [
   ["img.allocatedPct", "memory.img allocated ÷ apparent", "%"],
   ["dirA.allocatedMiB", "handoff dir after kernel-a: allocated of apparent (medians)", "MiB"],
   ["dirB.allocatedMiB", "handoff dir after kernel-b (+ successor.json): allocated of apparent", "MiB"],
+  ["b.walkReserveMs", "kernel-b walk + memblock_reserve (walkMs + reserveMs)", "ms"],
+  ["handoff.extWallMs", "whole handoff: kernel-a + kernel-b, outside", "ms"],
+  ["ref.nsPerPreserve", "C reference: ns per preserve call", "ns"],
+  ["ref.serializeMs", "C reference: serialize", "ms"],
+  ["ref.walkMs", "C reference: walk", "ms"],
+  ["ref.reserveMs", "C reference: memblock_reserve loop", "ms"],
+  ["ref.reserveTailMs", "C reference: memblock_reserve loop into an empty list (all at the tail)", "ms"],
+  ["ref.walkReserveMs", "C reference: walk + memblock_reserve", "ms"],
+  ["ref.totalMs", "C reference: preserve + serialize + walk + reserve (one process)", "ms"],
+  ["ref.extWallMs", "C reference process, outside (incl. populating its arena)", "ms"],
+  ["ratio.nsPerPreserve", "**khosim ÷ C: preserve per call**", "×"],
+  ["ratio.serializeMs", "**khosim ÷ C: serialize**", "×"],
+  ["ratio.walkReserveMs", "**khosim ÷ C: walk + memblock_reserve**", "×"],
+  ["ratio.handoffMs", "**khosim ÷ C: whole handoff (outside) ÷ C total**", "×"],
   ["loadavg1", "1-min load average at run start", ""],
 ];
 
@@ -334,6 +387,43 @@ function ratios(results: WorkloadResult[]): string {
   return out.filter((l): l is string => l !== undefined).join("\n") + "\n";
 }
 
+/*
+ * Issue 10's targets: [workload, label, khosim metric, C metric, ratio metric,
+ * goal as "ratio <= x" or "khosim < y"].
+ */
+const TARGETS: { w: string; label: string; k: string; c?: string; r?: string; unit: string; maxRatio?: number; maxValue?: number }[] = [
+  { w: "b", label: "1M isolated order-0 folios: preserve, ns per call", k: "a.nsPerPreserve", c: "ref.nsPerPreserve", r: "ratio.nsPerPreserve", unit: "ns", maxRatio: 3 },
+  { w: "c", label: "48 GiB contiguous order-0 (coalescing): preserve, ns per call", k: "a.nsPerPreserve", c: "ref.nsPerPreserve", r: "ratio.nsPerPreserve", unit: "ns", maxRatio: 3 },
+  { w: "b", label: "1M isolated: serialize", k: "a.serializeMs", c: "ref.serializeMs", r: "ratio.serializeMs", unit: "ms", maxRatio: 3 },
+  { w: "b", label: "1M isolated: walk + memblock_reserve (b.walkMs + b.reserveMs)", k: "b.walkReserveMs", c: "ref.walkReserveMs", r: "ratio.walkReserveMs", unit: "ms", maxRatio: 3 },
+  { w: "b", label: "1M isolated: whole handoff, both processes from outside (C: all four phases in one process)", k: "handoff.extWallMs", c: "ref.totalMs", r: "ratio.handoffMs", unit: "ms", maxValue: 1000 },
+  { w: "c", label: "48 GiB contiguous: whole handoff, both processes from outside (C: all four phases in one process)", k: "handoff.extWallMs", c: "ref.totalMs", r: "ratio.handoffMs", unit: "ms", maxValue: KERNEL_PRESERVE_SERIALIZE_MS },
+  { w: "b", label: "1M isolated: kernel-b peak RSS", k: "b.rssMiB", unit: "MiB", maxValue: 300 },
+];
+
+/** The issue 10 table: khosim, C and khosim ÷ C (median of the per-run ratios), and whether the goal is met. */
+function targetsTable(results: WorkloadResult[], cref: CRef | undefined): string {
+  const lines = [
+    `Issue 10 targets (C: ${cref ? (cref.bin ? `bench/cref/kho_ref.c, ${cref.note}` : cref.note) : "skipped (--no-cref)"}; ratio = median of the per-run ratios, khosim and C measured in the same round):`,
+    "",
+    "| target | workload | khosim | C | khosim ÷ C | goal | met |",
+    "|---|---|---:|---:|---:|---|:-:|",
+  ];
+  for (const t of TARGETS) {
+    const w = results.find((r) => r.key === t.w);
+    if (!w) continue;
+    const k = w.stats[t.k];
+    const c = t.c ? w.stats[t.c] : undefined;
+    const r = t.r ? w.stats[t.r] : undefined;
+    const goal = t.maxRatio !== undefined ? `≤ ${t.maxRatio}× C` : `< ${fmt(t.maxValue!)} ${t.unit}`;
+    let met = "?";
+    if (t.maxRatio !== undefined && r) met = r.median <= t.maxRatio ? "yes" : "no";
+    if (t.maxValue !== undefined && k) met = k.median < t.maxValue ? "yes" : "no";
+    lines.push(`| ${t.label} | (${w.key}) | ${cell(k)} ${t.unit} | ${c ? `${cell(c)} ${t.unit}` : "–"} | ${r ? `${cell(r)}×` : "–"} | ${goal} | ${met} |`);
+  }
+  return lines.join("\n") + "\n";
+}
+
 function header(argv: string[]): string {
   const cpu = /^model name\s*:\s*(.*)$/m.exec(safeRead("/proc/cpuinfo"))?.[1] ?? os.cpus()[0]?.model ?? "unknown CPU";
   const cmd = process.env["npm_lifecycle_event"] === "bench" ? `npm run bench${argv.length ? " -- " + argv.join(" ") : ""}` : `node scripts/dist/bench.js ${argv.join(" ")}`.trim();
@@ -375,6 +465,12 @@ async function main(): Promise<number> {
   const results: WorkloadResult[] = [];
   const started = Date.now();
   let startup: StartupResult | undefined;
+  let cref: CRef | undefined;
+  const crefDir = o.cref ? fs.mkdtempSync(path.join(os.tmpdir(), "khosim-cref-")) : undefined;
+  if (crefDir) {
+    cref = buildCRef(crefDir);
+    process.stderr.write(`bench: ${cref.bin ? `C reference built (${cref.note})` : cref.note}\n`);
+  }
   try {
     if (o.startup) startup = measureStartup(path.join(outRoot, "startup"), o.startupRuns, o.timeoutS, (t) => process.stderr.write(`bench: ${t}\n`));
     for (const w of selected) {
@@ -385,7 +481,7 @@ async function main(): Promise<number> {
       const dir = path.join(outRoot, w.key);
       for (let i = 1; i <= runs; i++) {
         process.stderr.write(`bench: (${w.key}) ${res.scenario} run ${i}/${runs} ... `);
-        const rec = oneRun(w, scenario, dir, i, o.timeoutS);
+        const rec = oneRun(w, scenario, dir, i, o.timeoutS, cref?.bin ? { bin: cref.bin, reps: o.crefReps } : undefined);
         res.runs.push(rec);
         const m = rec.m;
         process.stderr.write(
@@ -393,7 +489,9 @@ async function main(): Promise<number> {
             ? `kernel-a ${fmt(rec.a.extWallMs)} ms (${fmt(m["a.nsPerPreserve"]!)} ns/preserve, preserve+serialize ${fmt(m["a.preserveSerializeMs"]!)} ms)`
             : `kernel-a ${fmt(rec.a.extWallMs)} ms`) +
             (rec.b ? `, kernel-b ${fmt(rec.b.extWallMs)} ms${rec.ok ? ` (walk ${fmt(m["b.walkMs"]!)} ms, reserve ${fmt(m["b.reserveMs"]!)} ms)` : ""}` : "") +
-            (rec.ok ? ", revived\n" : ", FAILED\n"),
+            (rec.ok ? ", revived" : ", FAILED") +
+            (rec.cref ? (rec.cref.ok ? `; C ${fmt(m["ref.totalMs"]!)} ms (ratios: preserve ${fmt(m["ratio.nsPerPreserve"]!)}×, serialize ${fmt(m["ratio.serializeMs"]!)}×, walk+reserve ${fmt(m["ratio.walkReserveMs"]!)}×)` : `; C reference failed: ${rec.cref.error}`) : "") +
+            "\n",
         );
         if (!rec.ok) {
           res.failures.push(`run ${i}: ${rec.failure}`);
@@ -404,6 +502,7 @@ async function main(): Promise<number> {
       collect(res);
     }
   } finally {
+    if (crefDir) fs.rmSync(crefDir, { recursive: true, force: true });
     if (!o.keep) fs.rmSync(outRoot, { recursive: true, force: true });
     else process.stderr.write(`bench: handoff directories kept in ${outRoot}\n`);
   }
@@ -417,6 +516,7 @@ async function main(): Promise<number> {
     node: process.version,
     kernelPreserveSerializeMs: KERNEL_PRESERVE_SERIALIZE_MS,
     elapsedS,
+    ...(cref ? { cref: { source: "bench/cref/kho_ref.c", built: cref.bin !== undefined, note: cref.note, reps: o.crefReps } } : {}),
     workloads: results,
     ...(startup ? { startup } : {}),
   };
@@ -427,6 +527,7 @@ async function main(): Promise<number> {
     md += `Medians over the runs, (min–max) when they differ; scenarios: ${results.map((r) => `(${r.key}) ${r.scenario}`).join(", ")}.\n\n`;
     md += table(results);
     md += `\nRatios:\n${ratios(results)}`;
+    if (results.some((r) => r.key === "b" || r.key === "c")) md += `\n${targetsTable(results, cref)}`;
     md += `\nNotes: MB = 10^6 bytes. "inside" wall = the kernel's own wallMs (after module loading and option parsing, until the handoff/report is written); ` +
       `"outside" = spawn to exit as measured by the bench. preserveNs times each op's preserve loop once (its folios are allocated and filled before), ` +
       `so the timer's own cost is not in "ns per preserve call". ` +

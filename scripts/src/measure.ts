@@ -228,3 +228,86 @@ export function measureStartup(dir: string, rounds: number, timeoutS: number, pr
   for (const k of keys) res.stats[k] = stat(res.runs.map((r) => r[k] ?? NaN));
   return res;
 }
+
+/* ---------------------------------------------------------------- C reference */
+
+/** The C reference loops (bench/cref/kho_ref.c), built at run time. */
+export interface CRef {
+  /** The built binary, when gcc was there and the build worked. */
+  bin?: string;
+  /** The compiler's first --version line, or why there is no binary. */
+  note: string;
+}
+
+/** One layout's figures from kho_ref's JSON line (medians over its --reps). */
+export interface CRefFigures {
+  calls: number;
+  ranges: number;
+  chunks: number;
+  regions: number;
+  nsPerPreserve: number;
+  preserveMs: number;
+  serializeMs: number;
+  walkMs: number;
+  reserveMs: number;
+  /** The same reserves into an empty memblock (every one at the tail). */
+  reserveTailMs: number;
+  walkReserveMs: number;
+  totalMs: number;
+  digest: string;
+}
+
+export interface CRefRun {
+  ok: boolean;
+  error?: string;
+  /** Spawn to exit of the C process, ms (it maps and populates its arena first). */
+  extWallMs: number;
+  reps?: number;
+  figures?: CRefFigures;
+}
+
+export const CREF_SOURCE = path.join(ROOT, "bench/cref/kho_ref.c");
+
+/**
+ * buildCRef - compile bench/cref/kho_ref.c with `gcc -O2` into @dir; no
+ * binary (and a one-line note saying why) when gcc is absent or the build fails.
+ */
+export function buildCRef(dir: string): CRef {
+  const ver = spawnSync("gcc", ["--version"], { encoding: "utf8" });
+  if (ver.error || ver.status !== 0) return { note: "C reference skipped: gcc not found" };
+  const gcc = String(ver.stdout).split("\n")[0]!.trim();
+  fs.mkdirSync(dir, { recursive: true });
+  const bin = path.join(dir, "kho_ref");
+  const r = spawnSync("gcc", ["-O2", "-std=c11", "-o", bin, CREF_SOURCE], { encoding: "utf8" });
+  if (r.error || r.status !== 0) {
+    return { note: `C reference skipped: gcc -O2 ${path.relative(ROOT, CREF_SOURCE)} failed: ${String(r.stderr ?? r.error?.message ?? "").trim().split("\n")[0] ?? ""}` };
+  }
+  return { bin, note: `${gcc}, -O2` };
+}
+
+/**
+ * runCRef - run the C reference once for one layout (@workload "isolated" or
+ * "contig") with @calls preserve calls; @reps repetitions inside the process,
+ * medians reported.
+ */
+export function runCRef(bin: string, workload: "isolated" | "contig", calls: number, reps: number, timeoutS: number): CRefRun {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(bin, ["--workload", workload, `--${workload}`, String(calls), "--reps", String(reps)], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+    timeout: timeoutS * 1000,
+    killSignal: "SIGKILL",
+  });
+  const extWallMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (r.error || r.status !== 0) {
+    return { ok: false, extWallMs, error: r.error?.message ?? `exit ${r.status ?? r.signal}: ${String(r.stderr).trim().split("\n").pop() ?? ""}` };
+  }
+  try {
+    const v = JSON.parse(String(r.stdout).trim()) as Record<string, unknown>;
+    const f = v[workload] as CRefFigures | undefined;
+    if (!f || typeof f.nsPerPreserve !== "number") return { ok: false, extWallMs, error: `no "${workload}" figures in ${String(r.stdout).trim()}` };
+    return { ok: true, extWallMs, reps: Number(v["reps"]), figures: f };
+  } catch (e) {
+    return { ok: false, extWallMs, error: `unparsable output: ${(e as Error).message}` };
+  }
+}
