@@ -12,7 +12,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Command } from "commander";
-import { CliError, EXIT_USAGE, runMain } from "@khosim/shared/proc";
+import { CliError, EXIT_USAGE, runMain, withExitCodes } from "@khosim/shared/proc";
 import { KERNEL_A, KERNEL_B, ROOT } from "./run.js";
 import { buildCRef, cell, diskUsage, fmt, measureStartup, num, runCRef, runProc, stat, STARTUP_ROWS, type CRef, type CRefRun, type ProcResult, type Stat, type StartupResult } from "./measure.js";
 
@@ -79,7 +79,6 @@ Every kernel-b run must end "revived" (exit 0); the first failure of a
 workload is reported and stops that workload's runs; the bench then goes on
 with the other workloads.
 
-Exit codes: 0 all runs ok; 1 a run failed; 2 usage error; 70 internal error.
 `;
 
 function posInt(name: string): (v: string) => number {
@@ -116,6 +115,10 @@ function parseArgs(argv: string[]): Options {
     .option("--cref-reps <n>", "repetitions inside each C reference run (medians)", posInt("--cref-reps"), 3)
     .addHelpText("after", HELP_AFTER)
     .argument("[extra...]");
+  withExitCodes(cmd, [
+    [0, "every run ok"],
+    [1, "a run failed (its stderr is printed)"],
+  ]);
   cmd.parse(argv, { from: "user" });
   if (cmd.args.length > 0) throw new CliError(EXIT_USAGE, `unknown argument ${JSON.stringify(cmd.args[0])}`);
   const v = cmd.opts<{ only?: string[]; runs?: number; out: string; keep: boolean; scenario: Record<string, string>; timeoutS: number; json?: string | boolean; startupRuns: number; startup: boolean; cref: boolean; crefReps: number }>();

@@ -23,7 +23,7 @@ const COMMANDS: Record<string, string> = {
   compare: "scripts/src/compare.ts",
 };
 /* Their help lists the exit codes (the kernels' and bench's help are their owners' to extend). */
-const WITH_EXIT_CODES = ["kernel-a", "kernel-b", "demo", "handoff", "corrupt", "fuzz", "chain", "diff", "map", "compare"];
+const WITH_EXIT_CODES = ["kernel-a", "kernel-b", "bench", "demo", "handoff", "corrupt", "fuzz", "chain", "diff", "map", "compare"];
 
 /* Every command run with @args, a few processes at a time. */
 async function runAll(args: string[]): Promise<Map<string, RunResult>> {
