@@ -13,6 +13,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { KERNEL_A, KERNEL_B, ROOT, nodeArgs, readJson, type RunResult } from "../src/run.js";
 import { fdtget } from "@khosim/shared/test/oracles";
+import { baseImageExtents } from "@khosim/shared/proc";
 import type { PredecessorReport } from "@khosim/shared/abi/handoff-json";
 
 export { KERNEL_A, KERNEL_B, ROOT, readJson };
@@ -101,6 +102,34 @@ export function u64le(v: bigint | number): Buffer {
   const b = Buffer.alloc(8);
   b.writeBigUInt64LE(BigInt(v));
   return b;
+}
+
+/**
+ * A digest of memory.img that reads only its data: when the image's extents
+ * file is proven current (holes read as zeros), the size, the extents and the
+ * bytes inside them; otherwise the whole file. Two images have equal digests
+ * exactly when their bytes are equal.
+ */
+export function imageDigest(image: string): string {
+  const extents = baseImageExtents(image);
+  if (extents === undefined) return sha256File(image);
+  const h = createHash("sha256").update(`size ${fs.statSync(image).size}\n`);
+  const fd = fs.openSync(image, "r");
+  try {
+    for (const e of extents) {
+      h.update(`extent ${e.start} ${e.end}\n`);
+      const buf = Buffer.alloc(Math.min(1 << 24, e.end - e.start));
+      for (let pos = e.start; pos < e.end; ) {
+        const n = fs.readSync(fd, buf, 0, Math.min(buf.length, e.end - pos), pos);
+        if (n === 0) throw new Error(`${image}: short read at ${pos}`);
+        h.update(buf.subarray(0, n));
+        pos += n;
+      }
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return h.digest("hex");
 }
 
 /** sha256 of a file, streamed in 16 MiB blocks (memory.img is RAM-sized). */
