@@ -17,24 +17,13 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { CliError, EXIT_USAGE, HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, HANDOFF_REPORT, HandoffError, checkHandoffOut, intOption, newCommand, runMain, toJson, writeHandoffDir, withExitCodes } from "@khosim/shared/proc";
-import { FAULTS, FaultContext, findFault, listFaults, listFaultsMarkdown, type Fault, type FaultDetail, type FaultExpect } from "./faults/index.js";
+import { FAULTS, applyFault, findFault, listFaults, listFaultsMarkdown, type Fault, type FaultReport } from "./faults/index.js";
 
 export const FAULT_REPORT = "fault.json";
 
 /** The files of a handoff directory that are copied (successor.json, fault.json are not). */
 const COPIED = [HANDOFF_MEMORY_IMG, HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_REPORT] as const;
 
-export interface FaultReport {
-  tool: "khosim corrupt";
-  kind: string;
-  group: string;
-  description: string;
-  input: string;
-  seed: number;
-  expect: FaultExpect & { failure?: { kind: string; phys?: string; order?: number } };
-  kernelBArgs: string[];
-  details: FaultDetail[];
-}
 
 function copyHandoff(from: string, to: string): void {
   for (const name of COPIED) {
@@ -60,14 +49,7 @@ export function corrupt(input: string, out: string, fault: Fault, seed: number, 
   let report!: FaultReport;
   writeHandoffDir(out, force, (tmp) => {
     copyHandoff(input, tmp);
-    const ctx = new FaultContext(tmp, fault.kind, seed);
-    let res;
-    try {
-      res = fault.apply(ctx) ?? {};
-      ctx.syncKhoDtb();
-    } finally {
-      ctx.close();
-    }
+    const applied = applyFault(tmp, fault, seed);
     report = {
       tool: "khosim corrupt",
       kind: fault.kind,
@@ -78,11 +60,11 @@ export function corrupt(input: string, out: string, fault: Fault, seed: number, 
       expect: {
         outcome: fault.expect.outcome,
         exitCode: fault.expect.exitCode,
-        reasonIncludes: [...(fault.expect.reasonIncludes ?? []), ...(res.reasonIncludes ?? [])],
-        ...(res.failure ? { failure: res.failure } : {}),
+        reasonIncludes: applied.reasonIncludes,
+        ...(applied.failure ? { failure: applied.failure } : {}),
       },
-      kernelBArgs: res.kernelBArgs ?? fault.kernelBArgs ?? [],
-      details: ctx.details,
+      kernelBArgs: applied.kernelBArgs,
+      details: applied.details,
     };
     fs.writeFileSync(path.join(tmp, FAULT_REPORT), toJson(report));
   });

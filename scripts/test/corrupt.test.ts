@@ -20,7 +20,7 @@ import { SuccessorJsonSchema, readHandoffJson, type SuccessorJson } from "@khosi
 import { u64ToNumber } from "@khosim/shared/lib";
 import { OverlayMem } from "@khosim/shared/mm";
 import { CliError } from "@khosim/shared/proc";
-import { FAULTS, FaultContext, OUTCOME_EXIT, findFault, listFaults, type Fault, type FaultDetail, type FaultGroup, type MemHandoff } from "../src/faults/index.js";
+import { FAULTS, OUTCOME_EXIT, applyFault, findFault, listFaults, type AppliedFault, type Fault, type FaultDetail, type FaultReport, type FaultGroup, type MemHandoff } from "../src/faults/index.js";
 import { bootMemHandoff, handoffDigest, makeMemHandoff } from "./fault-helpers.js";
 import {
   SCENARIOS,
@@ -68,15 +68,9 @@ const GROUP_REASON: Record<FaultGroup, RegExp> = {
 };
 
 /** What a kind's fault.json promises: the catalogue's expectation plus what apply() found in this input. */
-interface Applied {
-  details: FaultDetail[];
-  reasonIncludes: string[];
-  kernelBArgs: string[];
-  failure?: { kind: string; phys?: string; order?: number };
-}
 
 /** The checks common to both ways of running a kind: outcome, exit code, reason, listed failure. */
-function expectVerdict(fault: Fault, a: Applied, got: { outcome: string; exitCode: number; reason: string; failures?: { kind: string; phys?: string; order?: number }[]; failureCount?: number }): void {
+function expectVerdict(fault: Fault, a: AppliedFault, got: { outcome: string; exitCode: number; reason: string; failures?: { kind: string; phys?: string; order?: number }[]; failureCount?: number }): void {
   expect(got.outcome).toBe(fault.expect.outcome);
   expect(got.exitCode).toBe(fault.expect.exitCode);
   expect(got.exitCode).toBe(OUTCOME_EXIT[fault.expect.outcome]);
@@ -114,25 +108,9 @@ beforeAll(async () => {
 }, TIMEOUT);
 
 /** applyInMemory - @fault on a copy of the @on handoff, as corrupt does on a directory. */
-function applyInMemory(fault: Fault, on: Input, seed: number): { damaged: MemHandoff; applied: Applied } {
+function applyInMemory(fault: Fault, on: Input, seed: number): { damaged: MemHandoff; applied: AppliedFault } {
   const damaged = good.get(on)!.clone();
-  const ctx = new FaultContext(damaged, fault.kind, seed);
-  let res;
-  try {
-    res = fault.apply(ctx) ?? {};
-    ctx.syncKhoDtb();
-  } finally {
-    ctx.close();
-  }
-  return {
-    damaged,
-    applied: {
-      details: ctx.details,
-      reasonIncludes: [...(fault.expect.reasonIncludes ?? []), ...(res.reasonIncludes ?? [])],
-      kernelBArgs: res.kernelBArgs ?? fault.kernelBArgs ?? [],
-      ...(res.failure ? { failure: res.failure } : {}),
-    },
-  };
+  return { damaged, applied: applyFault(damaged, fault, seed) };
 }
 
 /** kho.dtb must be a copy of the KHO FDT bytes in the image, wherever /chosen/linux,kho-fdt points inside RAM. */
@@ -262,13 +240,6 @@ function reasonOf(dir: string, b: RunResult): { succ?: SuccessorJson; reason: st
   return { reason: line.slice("kernel-b: ".length) };
 }
 
-interface FaultJson {
-  kind: string;
-  seed: number;
-  expect: { outcome: string; exitCode: number; reasonIncludes: string[]; failure?: { kind: string; phys?: string; order?: number } };
-  kernelBArgs: string[];
-  details: FaultDetail[];
-}
 
 describe.concurrent("corrupt CLI + kernel-b, end to end", () => {
   for (const kind of SPAWNED) {
@@ -282,7 +253,7 @@ describe.concurrent("corrupt CLI + kernel-b, end to end", () => {
       expect(c.stdout).toContain(kind);
 
       // The copy: fault.json as promised, no successor.json, memory.img still sparse.
-      const fj = readJson<FaultJson>(path.join(out, "fault.json"));
+      const fj = readJson<FaultReport>(path.join(out, "fault.json"));
       expect(fj.kind).toBe(kind);
       expect(fj.seed).toBe(1);
       expect(fj.expect.outcome).toBe(fault.expect.outcome);

@@ -13,7 +13,10 @@ import { CHUNK_FAULTS } from "./chunks.js";
 import { DATA_FAULTS } from "./data.js";
 import { IMAGE_FAULTS } from "./image.js";
 import { KHO_FDT_FAULTS } from "./kho-fdt.js";
-import type { Fault } from "./fault.js";
+import { FaultContext } from "./context.js";
+import type { FaultDetail } from "./context.js";
+import type { ExpectedFailure, Fault, FaultExpect } from "./fault.js";
+import type { HandoffStore } from "./store.js";
 
 export { OUTCOME_EXIT, type Outcome } from "@khosim/shared/abi";
 export * from "./context.js";
@@ -45,3 +48,50 @@ export function listFaultsMarkdown(): string {
   return "| group | kind | kernel-b outcome (exit) | what is damaged |\n|---|---|---|---|\n" + rows.join("");
 }
 
+/** What applying a fault changed, and what kernel-b must then report beyond the fault's own expectation. */
+export interface AppliedFault {
+  /** Every byte changed (fault.json's details). */
+  details: FaultDetail[];
+  /** The fault's reason substrings plus this copy's (addresses, indices, values). */
+  reasonIncludes: string[];
+  /** Options kernel-b must be run with. */
+  kernelBArgs: string[];
+  /** A failure successor.json must list (verification-failed faults). */
+  failure?: ExpectedFailure;
+}
+
+/**
+ * applyFault - damage @target (a handoff directory or an in-memory handoff)
+ * in @fault's way, @seed picking where there is a choice; kho.dtb follows the
+ * KHO FDT in the image. What corrupt writes to fault.json and what the tests
+ * check come from this one call.
+ */
+export function applyFault(target: string | HandoffStore, fault: Fault, seed: number): AppliedFault {
+  const ctx = new FaultContext(target, fault.kind, seed);
+  let res;
+  try {
+    res = fault.apply(ctx) ?? {};
+    ctx.syncKhoDtb();
+  } finally {
+    ctx.close();
+  }
+  return {
+    details: ctx.details,
+    reasonIncludes: [...(fault.expect.reasonIncludes ?? []), ...(res.reasonIncludes ?? [])],
+    kernelBArgs: res.kernelBArgs ?? fault.kernelBArgs ?? [],
+    ...(res.failure ? { failure: res.failure } : {}),
+  };
+}
+
+/** fault.json, written by corrupt beside the damaged copy. */
+export interface FaultReport {
+  tool: "khosim corrupt";
+  kind: string;
+  group: string;
+  description: string;
+  input: string;
+  seed: number;
+  expect: FaultExpect & { reasonIncludes: string[]; failure?: ExpectedFailure };
+  kernelBArgs: string[];
+  details: FaultDetail[];
+}
