@@ -1,3 +1,4 @@
+/* Over 500 lines: one self-contained file, built by a single gcc call from npm run bench with no build system. */
 /*
  * kho_ref.c - the C reference loops for issue 10 ("Within 3x of C").
  *

@@ -1,3 +1,4 @@
+/* Over 500 lines: the bench CLI, its three workloads, the C reference and the start-up rounds share one table builder. */
 /*
  * npm run bench -- [--only a,b,c] [--runs N] [--out DIR] [--keep]
  *                  [--scenario X=FILE] [--timeout-s S] [--json [FILE]]
