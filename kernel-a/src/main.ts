@@ -8,7 +8,8 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { EXIT_USAGE, formatOption, HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, HANDOFF_REPORT, HandoffError, checkHandoffOut, crashPoint, createProgress, intOption, newCommand, runMain, toJson, withExitCodes, writeHandoffDir, writeImageExtents } from "@khosim/shared/proc";
+import { EXIT_USAGE, formatOption, HandoffError, checkHandoffOut, crashPoint, createProgress, intOption, newCommand, runMain, toJson, withExitCodes, writeHandoffDir, writeImageExtents } from "@khosim/shared/proc";
+import { HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, HANDOFF_REPORT } from "@khosim/shared/abi";
 import { DEFAULT_FORMAT, FinalizeError, KHO_FORMATS, khoFormat, ScenarioError, defaultScenario, loadScenario, predecessorReport, coldBootMachine, runAndFinalize } from "@khosim/shared/kho";
 import { MachineError, writeImage } from "@khosim/shared/mm";
 import { createLogger, initCsum, type LogFormat } from "@khosim/shared/lib";

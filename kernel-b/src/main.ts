@@ -11,9 +11,9 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { MAX_PAGE_ORDER, OUTCOME_EXIT } from "@khosim/shared/abi";
-import { CliError, EXIT_USAGE, formatOption, HANDOFF_REPORT, HandoffError, checkHandoffOut, writeHandoffDir, HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, SUCCESSOR_REPORT, createProgress, intOption, newCommand, runMain, toJson, withExitCodes, writeFileAtomic, baseImageExtents, writeImageExtents } from "@khosim/shared/proc";
-import { DEFAULT_FORMAT, FinalizeError, khoFormat, type KhoFormat, ScenarioError, khoFinalize, parseScenario, predecessorReport, runWorkload, type Scenario, EXIT_CODES, UnusableInputError, bootSuccessor, parseSuccessorBootDtb, type SuccessorBoot } from "@khosim/shared/kho";
+import { MAX_PAGE_ORDER, OUTCOME_EXIT, HANDOFF_REPORT, HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, SUCCESSOR_REPORT } from "@khosim/shared/abi";
+import { CliError, EXIT_USAGE, formatOption, HandoffError, checkHandoffOut, writeHandoffDir, createProgress, intOption, newCommand, runMain, toJson, withExitCodes, writeFileAtomic, baseImageExtents, writeImageExtents } from "@khosim/shared/proc";
+import { DEFAULT_FORMAT, FinalizeError, khoFormat, type KhoFormat, ScenarioError, khoFinalize, parseScenario, predecessorReport, runWorkload, type Scenario, UnusableInputError, bootSuccessor, parseSuccessorBootDtb, type SuccessorBoot } from "@khosim/shared/kho";
 import { OverlayMem, successorMachine, writeImage, ImageError, ImageMem } from "@khosim/shared/mm";
 import { createLogger, hex, initCsum, type LogFormat, type Logger } from "@khosim/shared/lib";
 
@@ -119,7 +119,7 @@ async function bootFromFiles(dir: string, maxOrder: number, log: Logger) {
 /** The report for a machine that could not boot, where it can be written. */
 function writeUnusableReport(file: string, reason: string): void {
   if (!fs.existsSync(path.dirname(path.resolve(file)))) return;
-  writeFileAtomic(file, toJson({ outcome: "unusable-input", exitCode: EXIT_CODES["unusable-input"], reason }));
+  writeFileAtomic(file, toJson({ outcome: "unusable-input", exitCode: OUTCOME_EXIT["unusable-input"], reason }));
 }
 
 async function main(): Promise<number> {
@@ -194,6 +194,6 @@ async function main(): Promise<number> {
 
 runMain("kernel-b", main, (e) =>
   e instanceof UnusableInputError || e instanceof ImageError || e instanceof ScenarioError || e instanceof HandoffError || e instanceof FinalizeError
-    ? EXIT_CODES["unusable-input"]
+    ? OUTCOME_EXIT["unusable-input"]
     : undefined,
 );

@@ -13,6 +13,8 @@
  *     scripts/test/chromium.ts); here only its presence is checked.
  */
 import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { createRequire } from "node:module";
 import { build, ROOT } from "./build.mjs";
 
@@ -27,11 +29,14 @@ function buildStep() {
   }
 }
 
+/* The Debian package of each oracle: package.json "khosim.testOracles", the set-up a reader finds beside the npm scripts. */
+const PKG = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")).khosim.testOracles;
+
 /** The oracles, each with the Debian package that provides it and a probe. */
 const ORACLES = [
-  { what: "dtc", pkg: "device-tree-compiler", cmd: "dtc", args: ["--version"] },
-  { what: "fdtget", pkg: "device-tree-compiler", cmd: "fdtget", args: ["--version"] },
-  { what: "libfdt for /usr/bin/python3", pkg: "python3-libfdt", cmd: "/usr/bin/python3", args: ["-c", "import libfdt; libfdt.FdtSw; libfdt.fdt_check_full"] },
+  { what: "dtc", pkg: PKG.dtc, cmd: "dtc", args: ["--version"] },
+  { what: "fdtget", pkg: PKG.fdtget, cmd: "fdtget", args: ["--version"] },
+  { what: "libfdt for /usr/bin/python3", pkg: PKG.libfdt, cmd: "/usr/bin/python3", args: ["-c", "import libfdt; libfdt.FdtSw; libfdt.fdt_check_full"] },
 ];
 
 function missingOracles() {

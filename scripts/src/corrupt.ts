@@ -16,7 +16,8 @@
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { CliError, EXIT_USAGE, HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, HANDOFF_REPORT, HandoffError, checkHandoffOut, intOption, newCommand, runMain, toJson, writeHandoffDir, withExitCodes } from "@khosim/shared/proc";
+import { CliError, EXIT_USAGE, HandoffError, checkHandoffOut, intOption, newCommand, runMain, toJson, writeHandoffDir, withExitCodes } from "@khosim/shared/proc";
+import { HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, HANDOFF_REPORT } from "@khosim/shared/abi";
 import { FAULTS, applyFault, findFault, listFaults, listFaultsMarkdown, type Fault, type FaultReport } from "./faults/index.js";
 
 export const FAULT_REPORT = "fault.json";

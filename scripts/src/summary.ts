@@ -5,7 +5,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { HANDOFF_REPORT, SUCCESSOR_REPORT } from "@khosim/shared/proc";
+import { HANDOFF_REPORT, SUCCESSOR_REPORT } from "@khosim/shared/abi";
 import { KERNEL_A, KERNEL_B, readJson, runKernel } from "./run.js";
 
 /**

@@ -15,12 +15,12 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { PAGE_SIZE, parseBootDtb } from "@khosim/shared/abi";
+import { OUTCOME_EXIT, PAGE_SIZE, parseBootDtb } from "@khosim/shared/abi";
 import { SuccessorJsonSchema, readHandoffJson, type SuccessorJson } from "@khosim/shared/abi/handoff-json";
 import { u64ToNumber } from "@khosim/shared/lib";
 import { OverlayMem } from "@khosim/shared/mm";
 import { CliError } from "@khosim/shared/proc";
-import { FAULTS, OUTCOME_EXIT, applyFault, findFault, listFaults, type AppliedFault, type Fault, type FaultDetail, type FaultReport, type FaultGroup, type MemHandoff } from "../src/faults/index.js";
+import { FAULTS, applyFault, findFault, listFaults, type AppliedFault, type Fault, type FaultDetail, type FaultReport, type FaultGroup, type MemHandoff } from "../src/faults/index.js";
 import { bootMemHandoff, handoffDigest, makeMemHandoff } from "./fault-helpers.js";
 import {
   SCENARIOS,

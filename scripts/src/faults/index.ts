@@ -18,7 +18,6 @@ import type { FaultDetail } from "./context.js";
 import type { ExpectedFailure, Fault, FaultExpect } from "./fault.js";
 import type { HandoffStore } from "./store.js";
 
-export { OUTCOME_EXIT, type Outcome } from "@khosim/shared/abi";
 export * from "./context.js";
 export * from "./fault.js";
 export * from "./store.js";

@@ -8,7 +8,6 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 
 // The file names are the contract's (abi/handoff.ts); re-exported for the kernels' and tools' existing imports.
-export { HANDOFF_MEMORY_IMG, HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_REPORT, SUCCESSOR_REPORT } from "../abi/handoff.js";
 
 /** Thrown when the output location cannot be used. */
 export class HandoffError extends Error {

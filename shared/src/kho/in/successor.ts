@@ -34,8 +34,6 @@ import { KhoRestore, KhoRestoreError } from "./restore.js";
 import { OUTCOME_EXIT } from "../../abi/handoff.js";
 import type { SuccessorReportJson, VerifyFailure } from "../../abi/handoff-json.js";
 
-/** Old name of the outcome table (abi/handoff.ts OUTCOME_EXIT), kept for kernel-b's main. */
-export { OUTCOME_EXIT as EXIT_CODES } from "../../abi/handoff.js";
 export type { Outcome } from "../../abi/handoff.js";
 
 /** The machine cannot boot at all (e.g. scratch too small for the memmap). */
