@@ -12,7 +12,12 @@
  *  - any single bit flip in metadata: the walk returns blocks inside RAM and
  *    clear of scratch, or throws KhoWalkError, never anything else;
  *  - a real two-process handoff: kernel-a --format F, then kernel-b; and
- *    kernel-a again with the same seed writes the same bytes.
+ *    kernel-a again with the same seed writes the same bytes;
+ *  - byte identity across code changes: for two scenarios and seeds per
+ *    format, the digests of memory.img's contents, boot.dtb, kho.dtb,
+ *    report.json and successor.json equal the ones pinned in
+ *    test/fixtures/golden-digests.json (KHOSIM_GOLDEN_WRITE=1 rewrites that
+ *    file and fails the test, so a rewrite is never silent).
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -23,7 +28,7 @@ import { PAGE_SIZE, KHOSER_RANGES_PER_CHUNK, POSTED_RANGES_SIZE, KHOSER_BITMAPS_
 import { SparseMem, type PhysMem } from "@khosim/shared/mm";
 import { KHO_FORMATS, KhoTrackError, KhoWalkError, type KhoFormat, type KhoFormatName, type KhoTracker, type KhoWalkContext, type KhoWalkErrorCode } from "@khosim/shared/kho";
 import { KERNEL_A, KERNEL_B, ROOT, readJson, runKernel } from "../src/run.js";
-import { imageDigest, sha256File } from "./handoff-helpers.js";
+import { imageContentDigest, imageDigest, sha256File } from "./handoff-helpers.js";
 
 const P = PAGE_SIZE;
 const GiB = 2 ** 30;
@@ -289,16 +294,49 @@ describe.each(KHO_FORMATS.map((f) => [f.name, f] as const))("%s", (name, f) => {
   });
 });
 
-const MIXED = path.join(ROOT, "scenarios/mixed.json");
+/* Relative to ROOT (the kernels' cwd): report.json records the path as given, and the pinned digests must not depend on the clone's location. */
+const MIXED = "scenarios/mixed.json";
+const BOUNDARY = "scenarios/chunk-boundary-171.json";
+const GOLDEN_FILE = path.join(ROOT, "scripts/test/fixtures/golden-digests.json");
+const GOLDEN_FILES = ["memory.img", "boot.dtb", "kho.dtb", "report.json", "successor.json"] as const;
+type Golden = Record<string, Record<(typeof GOLDEN_FILES)[number], string>>;
+const golden: Golden = fs.existsSync(GOLDEN_FILE) ? (JSON.parse(fs.readFileSync(GOLDEN_FILE, "utf8")) as Golden) : {};
+const goldenSeen: Golden = {};
+
+/** Digest the five pinned files of the handoff in @dir under @key, and compare with the pinned set. */
+function checkGolden(key: string, dir: string): void {
+  const got = Object.fromEntries(GOLDEN_FILES.map((f) => [f, f === "memory.img" ? imageContentDigest(path.join(dir, f)) : sha256File(path.join(dir, f))])) as Golden[string];
+  goldenSeen[key] = got;
+  if (process.env.KHOSIM_GOLDEN_WRITE) return;
+  expect(golden[key], `${key}: no pinned digests in ${GOLDEN_FILE}`).toBeDefined();
+  for (const f of GOLDEN_FILES) expect(got[f], `${key}: ${f} differs from the pinned bytes`).toBe(golden[key]![f]);
+}
 
 describe("a real two-process handoff per format", () => {
   let dir: string;
   beforeAll(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "khosim-contract-"));
   });
-  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  afterAll(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+    if (process.env.KHOSIM_GOLDEN_WRITE) {
+      fs.mkdirSync(path.dirname(GOLDEN_FILE), { recursive: true });
+      const sorted = Object.fromEntries(Object.keys(goldenSeen).sort().map((k) => [k, goldenSeen[k]]));
+      fs.writeFileSync(GOLDEN_FILE, JSON.stringify(sorted, null, 2) + "\n");
+      throw new Error(`KHOSIM_GOLDEN_WRITE: wrote ${GOLDEN_FILE}; run again without it`);
+    }
+  });
 
   for (const f of KHO_FORMATS) {
+    it(`${f.name}: the same bytes as pinned, for chunk-boundary-171.json seed 11`, { timeout: 120_000 }, () => {
+      const out = path.join(dir, `${f.name}-boundary`);
+      const a = runKernel(KERNEL_A, ["--out", out, "--scenario", BOUNDARY, "--format", f.name, "--seed", "11"]);
+      expect(a.status, a.stderr).toBe(0);
+      const b = runKernel(KERNEL_B, ["--in", out]);
+      expect(b.status, b.stdout + b.stderr).toBe(0);
+      checkGolden(`${f.name}/chunk-boundary-171/11`, out);
+    });
+
     it(`${f.name}: kernel-a --format ${f.name} (mixed.json), then kernel-b detects the format, revives and verifies it; the same seed gives the same bytes`, { timeout: 120_000 }, () => {
       const out = path.join(dir, f.name);
       const again = path.join(dir, `${f.name}-again`);
@@ -319,6 +357,7 @@ describe("a real two-process handoff per format", () => {
       expect(rep.stats.physRanges).toBeGreaterThan(0);
       // The successor walked exactly the metadata objects the predecessor wrote (posted: its 98,320-byte chunks).
       expect(s.chunks).toEqual(rep.chunks);
+      checkGolden(`${f.name}/mixed/3`, out);
     });
   }
 });

@@ -132,6 +132,42 @@ export function imageDigest(image: string): string {
   return h.digest("hex");
 }
 
+/**
+ * A digest of memory.img's contents that does not depend on how the image
+ * was laid out on disk: its size, then the offset and bytes of every
+ * non-zero 4 KiB page, in order. The extents file, when proven current, only
+ * says where to look (holes read as zeros); otherwise the whole file is read.
+ * Pinned by the byte-identity test, so it must not change with the extents'
+ * granularity.
+ */
+export function imageContentDigest(image: string): string {
+  const size = fs.statSync(image).size;
+  const extents = baseImageExtents(image) ?? [{ start: 0, end: size }];
+  const h = createHash("sha256").update(`size ${size}\n`);
+  const fd = fs.openSync(image, "r");
+  const buf = Buffer.alloc(1 << 24);
+  const zero = Buffer.alloc(4096);
+  const off = Buffer.alloc(8);
+  try {
+    for (const e of extents) {
+      for (let pos = e.start; pos < e.end; ) {
+        const n = fs.readSync(fd, buf, 0, Math.min(buf.length, e.end - pos), pos);
+        if (n === 0) throw new Error(`${image}: short read at ${pos}`);
+        for (let i = 0; i < n; i += 4096) {
+          const page = buf.subarray(i, Math.min(n, i + 4096));
+          if (page.equals(zero.subarray(0, page.length))) continue;
+          off.writeBigUInt64LE(BigInt(pos + i));
+          h.update(off).update(page);
+        }
+        pos += n;
+      }
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return h.digest("hex");
+}
+
 /** sha256 of a file, streamed in 16 MiB blocks (memory.img is RAM-sized). */
 export function sha256File(file: string): string {
   const h = createHash("sha256");
