@@ -1,0 +1,71 @@
+/*
+ * The bundling step of the build (build.mjs runs it as a child process, after
+ * tsc -b, because esbuild's plugins need its asynchronous API): one esbuild
+ * bundle per command an npm script runs, from tsc's output in WS/dist/ into
+ * ROOT/dist/WS/. Exit 0 bundled, 1 esbuild failed (its first error on one line).
+ *
+ *   node scripts/build/bundle.mjs
+ *
+ * Lazily loaded packages stay lazy but come from the bundle: shared's modules
+ * load CommonJS packages on first use through createRequire(import.meta.url)
+ * (pino, pino-pretty, cli-progress, hash-wasm's xxhash64), which esbuild does
+ * not follow. The plugin below turns those calls into plain require() calls,
+ * which esbuild bundles as CommonJS wrappers that run on the first call. So a
+ * run still evaluates only what it uses, without resolving and reading dozens
+ * of files from node_modules (pino alone is 60 of them).
+ */
+import * as fs from "node:fs";
+import { createRequire } from "node:module";
+import * as path from "node:path";
+import { BUNDLE_DIR, ROOT, bundleEntries } from "./build.mjs";
+
+/* Bundled CommonJS code (commander, pino...) gets a require() for node's own modules. */
+const BANNER = 'import { createRequire as __khosimCreateRequire } from "node:module";\nconst require = __khosimCreateRequire(import.meta.url);';
+
+const CREATE_REQUIRE = "createRequire(import.meta.url)";
+
+/** lazyRequire - rewrite shared's createRequire(import.meta.url)(X) calls into require(X) for esbuild. */
+const lazyRequire = {
+  name: "khosim-lazy-require",
+  setup(b) {
+    b.onLoad({ filter: /[\\/]shared[\\/]dist[\\/].*\.js$/ }, (args) => {
+      const text = fs.readFileSync(args.path, "utf8");
+      if (!text.includes(CREATE_REQUIRE)) return undefined;
+      const contents = text
+        .replace(/^const require = createRequire\(import\.meta\.url\);$/m, "")
+        .replaceAll(`${CREATE_REQUIRE}(`, "require(");
+      return { contents, loader: "js" };
+    });
+  },
+};
+
+let esbuild;
+try {
+  esbuild = createRequire(import.meta.url)("esbuild");
+} catch {
+  process.stderr.write("khosim: the build needs esbuild, which is not installed: run npm ci\n");
+  process.exit(1);
+}
+try {
+  await esbuild.build({
+    entryPoints: bundleEntries().map((e) => ({ in: e.from, out: path.relative(BUNDLE_DIR, e.out).replace(/\.js$/, "") })),
+    outdir: BUNDLE_DIR,
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    // Less text for V8 to scan at start-up; identifiers kept for readable stacks (KHOSIM_DEBUG=1).
+    minifyWhitespace: true,
+    minifySyntax: true,
+    legalComments: "none",
+    banner: { js: BANNER },
+    plugins: [lazyRequire],
+    absWorkingDir: ROOT,
+    logLevel: "silent",
+  });
+} catch (e) {
+  const first = e.errors?.[0];
+  const where = first?.location ? `${first.location.file}:${first.location.line}: ` : "";
+  process.stderr.write(`khosim: esbuild: ${where}${first?.text ?? e.message}\n`);
+  process.exit(1);
+}
