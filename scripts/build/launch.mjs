@@ -1,14 +1,14 @@
 /*
- * How every npm script starts a command: plain node on the built JavaScript,
- * after a cheap check (a few ms, see build.mjs) that the build is current.
- * When a source changed since the last build it says so on stderr, rebuilds
- * (tsc -b, incremental) and then runs the fresh code; it never runs a stale
- * build silently.
+ * How every npm script starts a command: plain node on the command's bundle
+ * (dist/WS/NAME.js), after a cheap check (a few ms, see build.mjs) that the
+ * build is current. When a source changed since the last build it says so on
+ * stderr, rebuilds (tsc -b, incremental, then the bundles) and then runs the
+ * fresh code; it never runs a stale build silently.
  *
- *   node scripts/build/launch.mjs kernel-a/dist/main.js [args...]
+ *   node scripts/build/launch.mjs dist/kernel-a/main.js [args...]
  *
  * The command sees process.argv as if it had been started as
- * `node kernel-a/dist/main.js [args...]`.
+ * `node dist/kernel-a/main.js [args...]`.
  */
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -21,7 +21,7 @@ if (!entry) {
 }
 const why = staleReason();
 if (why) {
-  process.stderr.write(`khosim: ${why}; rebuilding (tsc -b)\n`);
+  process.stderr.write(`khosim: ${why}; rebuilding (tsc -b, then the bundles)\n`);
   const r = build("pipe");
   if (r.status !== 0) {
     process.stderr.write(r.output);
