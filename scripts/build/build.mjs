@@ -2,7 +2,7 @@
  * The build: `tsc -b tsconfig.build.json` (project references: shared, then
  * kernel-a, kernel-b and scripts, each into its dist/; the type check and the
  * per-module JavaScript), then one esbuild bundle per command that an npm
- * script runs (ROOT/dist/<workspace>/<name>.js, bundled from tsc's output),
+ * script runs (ROOT/dist/<workspace>/<name>.cjs, bundled from tsc's output),
  * then a stamp file whose mtime is the time the build started. Plain
  * JavaScript so that it runs before anything is built.
  *
@@ -32,20 +32,20 @@ import { fileURLToPath } from "node:url";
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const WORKSPACES = ["shared", "kernel-a", "kernel-b", "scripts"];
 export const STAMP = path.join(ROOT, "node_modules/.cache/khosim/build-stamp");
-/** Where the bundles go: ROOT/dist/<workspace>/<name>.js. */
+/** Where the bundles go: ROOT/dist/<workspace>/<name>.cjs. */
 export const BUNDLE_DIR = path.join(ROOT, "dist");
 
 /**
  * bundleEntries - the commands to bundle, from the root package.json's npm
- * scripts (`node scripts/build/launch.mjs dist/WS/NAME.js`): [{ out, from }]
- * with out = ROOT/dist/WS/NAME.js and from = ROOT/WS/dist/NAME.js (tsc's).
+ * scripts (`node scripts/build/launch.mjs dist/WS/NAME.cjs`): [{ out, from }]
+ * with out = ROOT/dist/WS/NAME.cjs and from = ROOT/WS/dist/NAME.js (tsc's).
  */
 export function bundleEntries() {
   const scripts = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")).scripts ?? {};
   const out = new Map();
   for (const cmd of Object.values(scripts)) {
-    const m = /launch\.mjs dist\/([^/\s]+)\/(\S+\.js)/.exec(cmd);
-    if (m) out.set(`${m[1]}/${m[2]}`, { out: path.join(BUNDLE_DIR, m[1], m[2]), from: path.join(ROOT, m[1], "dist", m[2]) });
+    const m = /launch\.mjs dist\/([^/\s]+)\/(\S+)\.cjs/.exec(cmd);
+    if (m) out.set(`${m[1]}/${m[2]}`, { out: path.join(BUNDLE_DIR, m[1], `${m[2]}.cjs`), from: path.join(ROOT, m[1], "dist", `${m[2]}.js`) });
   }
   return [...out.values()];
 }

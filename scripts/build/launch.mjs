@@ -1,14 +1,14 @@
 /*
  * How every npm script starts a command: plain node on the command's bundle
- * (dist/WS/NAME.js), after a cheap check (a few ms, see build.mjs) that the
+ * (dist/WS/NAME.cjs), after a cheap check (a few ms, see build.mjs) that the
  * build is current. When a source changed since the last build it says so on
  * stderr, rebuilds (tsc -b, incremental, then the bundles) and then runs the
  * fresh code; it never runs a stale build silently.
  *
- *   node scripts/build/launch.mjs dist/kernel-a/main.js [args...]
+ *   node scripts/build/launch.mjs dist/kernel-a/main.cjs [args...]
  *
  * The command sees process.argv as if it had been started as
- * `node dist/kernel-a/main.js [args...]`.
+ * `node dist/kernel-a/main.cjs [args...]`.
  */
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";

@@ -14,13 +14,13 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "
 
 /**
  * distPath - the bundle of a command (scripts/build/build.mjs):
- * WORKSPACE/src/X.ts (relative to ROOT or absolute) -> ROOT/dist/WORKSPACE/X.js;
+ * WORKSPACE/src/X.ts (relative to ROOT or absolute) -> ROOT/dist/WORKSPACE/X.cjs;
  * a .js path is returned as is. Only the commands npm scripts run are bundled.
  */
 export function distPath(main: string): string {
   const abs = path.resolve(ROOT, main);
   const rel = path.relative(ROOT, abs).split(path.sep);
-  if (rel.length === 3 && rel[1] === "src" && /\.ts$/.test(abs)) return path.join(ROOT, "dist", rel[0]!, rel[2]!.replace(/\.ts$/, ".js"));
+  if (rel.length === 3 && rel[1] === "src" && /\.ts$/.test(abs)) return path.join(ROOT, "dist", rel[0]!, rel[2]!.replace(/\.ts$/, ".cjs"));
   return abs;
 }
 
