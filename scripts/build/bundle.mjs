@@ -44,6 +44,36 @@ const lazyRequire = {
   },
 };
 
+/*
+ * Node's child_process and crypto cost more to load than the rest of a
+ * kernel's start-up, and a run uses them, if at all, late: commander only for
+ * executable subcommands (never), mm/image.ts to copy a base image, the image
+ * extents file for its checksum. Inside the bundles each becomes an object of
+ * getters that loads the real module on first use. Only modules whose
+ * exports are a plain object qualify (a getter cannot stand for a callable
+ * module.exports such as events').
+ */
+const LAZY_BUILTINS = ["child_process", "crypto"];
+const LAZY_NS = "khosim-lazy-builtin";
+
+const lazyBuiltins = {
+  name: "khosim-lazy-builtins",
+  setup(b) {
+    b.onResolve({ filter: new RegExp(`^(node:)?(${LAZY_BUILTINS.join("|")})$`) }, (args) =>
+      // The stand-in's own require() is the real module.
+      args.namespace === LAZY_NS ? { path: args.path, external: true } : { path: args.path.replace(/^node:/, ""), namespace: LAZY_NS },
+    );
+    b.onLoad({ filter: /.*/, namespace: LAZY_NS }, (args) => {
+      const keys = Object.keys(createRequire(import.meta.url)(`node:${args.path}`)).sort();
+      const contents =
+        `let m;\nconst o = {};\n` +
+        `for (const k of ${JSON.stringify(keys)}) Object.defineProperty(o, k, { enumerable: true, get: () => (m ??= require("node:${args.path}"))[k] });\n` +
+        `module.exports = o;\n`;
+      return { contents, loader: "js" };
+    });
+  },
+};
+
 let esbuild;
 try {
   esbuild = createRequire(import.meta.url)("esbuild");
@@ -66,7 +96,7 @@ try {
     minifySyntax: true,
     legalComments: "none",
     banner: { js: BANNER },
-    plugins: [lazyRequire],
+    plugins: [lazyRequire, lazyBuiltins],
     absWorkingDir: ROOT,
     logLevel: "silent",
   });
