@@ -34,6 +34,8 @@ export const WORKSPACES = ["shared", "kernel-a", "kernel-b", "scripts"];
 export const STAMP = path.join(ROOT, "node_modules/.cache/khosim/build-stamp");
 /** Where the bundles go: ROOT/dist/<workspace>/<name>.cjs. */
 export const BUNDLE_DIR = path.join(ROOT, "dist");
+/** The inputs of each bundle (esbuild's metafile, reduced): { "dist/WS/NAME.cjs": [input paths relative to ROOT] }. */
+export const BUNDLE_INPUTS = path.join(ROOT, "node_modules/.cache/khosim/bundle-inputs.json");
 
 /**
  * bundleEntries - the commands to bundle, from the root package.json's npm

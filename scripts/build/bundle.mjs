@@ -2,7 +2,8 @@
  * The bundling step of the build (build.mjs runs it as a child process, after
  * tsc -b, because esbuild's plugins need its asynchronous API): one esbuild
  * bundle (CommonJS) per command an npm script runs, from tsc's output in
- * WS/dist/ into ROOT/dist/WS/NAME.cjs. Exit 0 bundled, 1 esbuild failed (its first error on one line).
+ * WS/dist/ into ROOT/dist/WS/NAME.cjs, and the list of what went into each
+ * (BUNDLE_INPUTS). Exit 0 bundled, 1 esbuild failed (its first error on one line).
  *
  *   node scripts/build/bundle.mjs
  *
@@ -17,7 +18,7 @@
 import * as fs from "node:fs";
 import { createRequire } from "node:module";
 import * as path from "node:path";
-import { BUNDLE_DIR, ROOT, bundleEntries } from "./build.mjs";
+import { BUNDLE_DIR, BUNDLE_INPUTS, ROOT, bundleEntries } from "./build.mjs";
 
 /*
  * CommonJS, not ESM: node 20 starts a CommonJS main synchronously, while an
@@ -45,15 +46,17 @@ const lazyRequire = {
 };
 
 /*
- * Node's child_process and crypto cost more to load than the rest of a
- * kernel's start-up, and a run uses them, if at all, late: commander only for
- * executable subcommands (never), mm/image.ts to copy a base image, the image
- * extents file for its checksum. Inside the bundles each becomes an object of
- * getters that loads the real module on first use. Only modules whose
- * exports are a plain object qualify (a getter cannot stand for a callable
- * module.exports such as events').
+ * Some of node's own modules cost more to load than the rest of a kernel's
+ * start-up, and a run uses them late if at all: child_process (commander,
+ * only for executable subcommands; mm/image.ts to copy a base image), crypto
+ * (the image extents file's checksum), assert (sonic-boom, pino's writer,
+ * only for a failed check; loading it sets up colours and process.stderr).
+ * Inside the bundles each becomes a stand-in of getters that loads the real
+ * module on first use; assert's is a function, as its module.exports is
+ * called. (A module used with `new` or `extends`, as events is, cannot be
+ * stood in for this way.)
  */
-const LAZY_BUILTINS = ["child_process", "crypto"];
+const LAZY_BUILTINS = ["assert", "child_process", "crypto"];
 const LAZY_NS = "khosim-lazy-builtin";
 
 const lazyBuiltins = {
@@ -64,9 +67,11 @@ const lazyBuiltins = {
       args.namespace === LAZY_NS ? { path: args.path, external: true } : { path: args.path.replace(/^node:/, ""), namespace: LAZY_NS },
     );
     b.onLoad({ filter: /.*/, namespace: LAZY_NS }, (args) => {
-      const keys = Object.keys(createRequire(import.meta.url)(`node:${args.path}`)).sort();
+      const real = createRequire(import.meta.url)(`node:${args.path}`);
+      const keys = Object.keys(real).sort();
       const contents =
-        `let m;\nconst o = {};\n` +
+        `let m;\n` +
+        (typeof real === "function" ? `const o = function (...a) { return (m ??= require("node:${args.path}")).apply(this, a); };\n` : `const o = {};\n`) +
         `for (const k of ${JSON.stringify(keys)}) Object.defineProperty(o, k, { enumerable: true, get: () => (m ??= require("node:${args.path}"))[k] });\n` +
         `module.exports = o;\n`;
       return { contents, loader: "js" };
@@ -81,8 +86,9 @@ try {
   process.stderr.write("khosim: the build needs esbuild, which is not installed: run npm ci\n");
   process.exit(1);
 }
+let result;
 try {
-  await esbuild.build({
+  result = await esbuild.build({
     entryPoints: bundleEntries().map((e) => ({ in: e.from, out: path.relative(BUNDLE_DIR, e.out).replace(/\.cjs$/, "") })),
     outdir: BUNDLE_DIR,
     outExtension: { ".js": ".cjs" },
@@ -97,6 +103,7 @@ try {
     legalComments: "none",
     banner: { js: BANNER },
     plugins: [lazyRequire, lazyBuiltins],
+    metafile: true,
     absWorkingDir: ROOT,
     logLevel: "silent",
   });
@@ -106,3 +113,9 @@ try {
   process.stderr.write(`khosim: esbuild: ${where}${first?.text ?? e.message}\n`);
   process.exit(1);
 }
+
+// Which source files and packages went into each bundle (scripts/test/startup.test.ts reads it).
+const inputs = {};
+for (const [out, o] of Object.entries(result.metafile.outputs).sort(([a], [b]) => (a < b ? -1 : 1))) inputs[out] = Object.keys(o.inputs).sort();
+fs.mkdirSync(path.dirname(BUNDLE_INPUTS), { recursive: true });
+fs.writeFileSync(BUNDLE_INPUTS, JSON.stringify(inputs, null, 1) + "\n");
