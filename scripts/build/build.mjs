@@ -38,6 +38,23 @@ export const BUNDLE_DIR = path.join(ROOT, "dist");
 export const BUNDLE_INPUTS = path.join(ROOT, "node_modules/.cache/khosim/bundle-inputs.json");
 
 /**
+ * VENDOR - the packages shared's modules load lazily (createRequire), each
+ * bundled alone into dist/vendor/NAME.cjs and loaded from there on first use
+ * (bundle.mjs): package specifier -> NAME.
+ */
+export const VENDOR = {
+  pino: "pino",
+  "pino-pretty": "pino-pretty",
+  "cli-progress": "cli-progress",
+  "hash-wasm/dist/xxhash64.umd.min.js": "xxhash64",
+};
+
+/** vendorEntries - [{ spec, out }] for VENDOR, out = ROOT/dist/vendor/NAME.cjs. */
+export function vendorEntries() {
+  return Object.entries(VENDOR).map(([spec, name]) => ({ spec, out: path.join(BUNDLE_DIR, "vendor", `${name}.cjs`) }));
+}
+
+/**
  * bundleEntries - the commands to bundle, from the root package.json's npm
  * scripts (`node scripts/build/launch.mjs dist/WS/NAME.cjs`): [{ out, from }]
  * with out = ROOT/dist/WS/NAME.cjs and from = ROOT/WS/dist/NAME.js (tsc's).
@@ -76,7 +93,7 @@ export function staleReason() {
   for (const w of WORKSPACES) {
     if (!fs.existsSync(path.join(ROOT, w, "dist/.tsbuildinfo"))) return `${w}/dist is missing`;
   }
-  for (const e of bundleEntries()) {
+  for (const e of [...bundleEntries(), ...vendorEntries()]) {
     let st;
     try {
       st = fs.statSync(e.out);

@@ -7,18 +7,19 @@
  *
  *   node scripts/build/bundle.mjs
  *
- * Lazily loaded packages stay lazy but come from the bundle: shared's modules
- * load CommonJS packages on first use through createRequire(import.meta.url)
- * (pino, pino-pretty, cli-progress, hash-wasm's xxhash64), which esbuild does
- * not follow. The plugin below turns those calls into plain require() calls,
- * which esbuild bundles as CommonJS wrappers that run on the first call. So a
- * run still evaluates only what it uses, without resolving and reading dozens
- * of files from node_modules (pino alone is 60 of them).
+ * Lazily loaded packages stay lazy, each in a bundle of its own: shared's
+ * modules load CommonJS packages on first use through
+ * createRequire(import.meta.url) (pino, pino-pretty, cli-progress, hash-wasm's
+ * xxhash64; see VENDOR in build.mjs), which esbuild does not follow. The
+ * plugin below turns those calls into require("../vendor/NAME.cjs"), a
+ * one-file bundle of the package in ROOT/dist/vendor/. So a run reads and
+ * evaluates only what it uses, without resolving and reading dozens of files
+ * from node_modules (pino alone is 60 of them), and --help reads none of it.
  */
 import * as fs from "node:fs";
 import { createRequire } from "node:module";
 import * as path from "node:path";
-import { BUNDLE_DIR, BUNDLE_INPUTS, ROOT, bundleEntries } from "./build.mjs";
+import { BUNDLE_DIR, BUNDLE_INPUTS, ROOT, VENDOR, bundleEntries, vendorEntries } from "./build.mjs";
 
 /*
  * CommonJS, not ESM: node 20 starts a CommonJS main synchronously, while an
@@ -30,10 +31,16 @@ const BANNER = 'const __khosimImportMetaUrl = require("node:url").pathToFileURL(
 
 const CREATE_REQUIRE = "createRequire(import.meta.url)";
 
-/** lazyRequire - rewrite shared's createRequire(import.meta.url)(X) calls into require(X) for esbuild. */
+/**
+ * lazyRequire - rewrite shared's createRequire(import.meta.url)(X) calls into
+ * require(X), and X, when a VENDOR package, into its bundle in dist/vendor/
+ * (other packages so required are bundled in place).
+ */
 const lazyRequire = {
   name: "khosim-lazy-require",
   setup(b) {
+    const specs = Object.keys(VENDOR);
+    b.onResolve({ filter: /^[^.]/ }, (args) => (args.kind === "require-call" && specs.includes(args.path) ? { path: `../vendor/${VENDOR[args.path]}.cjs`, external: true } : undefined));
     b.onLoad({ filter: /[\\/]shared[\\/]dist[\\/].*\.js$/ }, (args) => {
       const text = fs.readFileSync(args.path, "utf8");
       if (!text.includes(CREATE_REQUIRE)) return undefined;
@@ -86,10 +93,15 @@ try {
   process.stderr.write("khosim: the build needs esbuild, which is not installed: run npm ci\n");
   process.exit(1);
 }
+const resolve = createRequire(path.join(ROOT, "shared/package.json")).resolve;
+const entries = [
+  ...bundleEntries().map((e) => ({ in: e.from, out: path.relative(BUNDLE_DIR, e.out).replace(/\.cjs$/, "") })),
+  ...vendorEntries().map((e) => ({ in: resolve(e.spec), out: path.relative(BUNDLE_DIR, e.out).replace(/\.cjs$/, "") })),
+];
 let result;
 try {
   result = await esbuild.build({
-    entryPoints: bundleEntries().map((e) => ({ in: e.from, out: path.relative(BUNDLE_DIR, e.out).replace(/\.cjs$/, "") })),
+    entryPoints: entries,
     outdir: BUNDLE_DIR,
     outExtension: { ".js": ".cjs" },
     bundle: true,

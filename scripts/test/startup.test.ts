@@ -1,17 +1,16 @@
 /*
- * Start-up stays lean: a kernel process reads one JavaScript file, its
- * bundle (scripts/build/bundle.mjs), and evaluates only what its run needs.
+ * Start-up stays lean: a kernel process reads its bundle
+ * (scripts/build/bundle.mjs) and only the vendor bundles its run uses.
  *
  * - What each kernel bundle holds (the build's list of bundle inputs): no
- *   zod, no report schemas (abi/handoff-json), no tool, test or build code.
+ *   zod, no report schemas (abi/handoff-json), no tool, test or build code,
+ *   and not the lazily loaded packages (dist/vendor/ has them).
  * - What a kernel run reads: a preload records the files loaded as modules
- *   (require.cache at exit) and node's own modules: nothing but the bundle,
- *   and nothing through the ESM loader, for --help and for real runs.
- * - What a run evaluates: packages inside the bundle run on first require(),
- *   which is seen from outside through node's own modules they load
- *   (process.moduleLoadList): pino loads worker_threads (thread-stream),
- *   pino-pretty tty (colorette), the image extents crypto; the bundles' lazy
- *   stand-ins keep child_process, crypto and assert unloaded until used.
+ *   (require.cache at exit) and node's own modules: --help reads its bundle
+ *   alone; a run with JSON logs adds pino and xxhash64, not pino-pretty;
+ *   nothing goes through the ESM loader. The bundles' stand-ins keep
+ *   child_process, crypto and assert unloaded until used (kernel-a's handoff
+ *   write uses crypto for the image extents file's checksum).
  * (Speed itself is measured by `npm run bench`, never by a timed test.)
  */
 import { spawnSync } from "node:child_process";
@@ -28,9 +27,8 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "khosim-startup-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 /*
- * A CommonJS preload (-r), not ESM hooks: registering hooks starts a worker
- * thread, which would hide pino's worker_threads. The bundles are CommonJS;
- * a module read through the ESM loader instead shows as its translators.
+ * A CommonJS preload (-r): the bundles are CommonJS, and a module read
+ * through the ESM loader instead shows as the loader's translators.
  */
 const PRELOAD = path.join(tmp, "preload.cjs");
 fs.writeFileSync(
@@ -59,59 +57,60 @@ function loaded(name: string, main: string, args: string[], status = 0): Loaded 
   return { files: l.files.filter((f) => f !== PRELOAD), builtins: l.builtins };
 }
 
-/** readsOnly - @l read @main and nothing else, and no module through the ESM loader. */
-function readsOnly(l: Loaded, main: string): void {
-  expect(l.files).toEqual([main]);
+const VENDOR = path.join(ROOT, "dist/vendor");
+
+/** reads - the files @l read besides @main: the vendor bundles' names; fails on any other file or on the ESM loader. */
+function reads(l: Loaded, main: string): string[] {
+  expect(l.files[0]).toBe(main);
+  expect(l.files.filter((f) => f !== main && path.dirname(f) !== VENDOR)).toEqual([]);
   expect(l.builtins, "the check sees node's modules at all").toContain("fs");
   expect(l.builtins.filter((m) => m.startsWith("internal/modules/esm/translators"))).toEqual([]);
+  return l.files.filter((f) => f !== main).map((f) => path.basename(f, ".cjs")).sort();
 }
 
-/* Modules whose loading shows that a bundled package ran (see the header). */
-const PINO = "worker_threads";
-const PINO_PRETTY = "tty";
 const LAZY = ["assert", "child_process", "crypto"];
 
-/** seen - which of pino's, pino-pretty's and the lazy node modules @l loaded, sorted. */
-function seen(l: Loaded): string[] {
-  return l.builtins.filter((m) => [PINO, PINO_PRETTY, ...LAZY].includes(m)).sort();
+/** lazyLoaded - which of the node modules the bundles load on first use @l loaded. */
+function lazyLoaded(l: Loaded): string[] {
+  return l.builtins.filter((m) => LAZY.includes(m)).sort();
 }
 
 test("the default scenario is what parseScenario makes of it", () => {
   expect(defaultScenario()).toEqual(parseScenario({ description: defaultScenario().description }, "(default scenario)"));
 });
 
-test("the kernel bundles hold no zod, report schema, tool, test or build code", () => {
+test("the kernel bundles hold no zod, report schema, tool, test or build code, nor the vendor packages", () => {
   const inputs = JSON.parse(fs.readFileSync(BUNDLE_INPUTS, "utf8")) as Record<string, string[]>;
-  const forbidden = /^node_modules\/(zod|fast-check|@fast-check|playwright-core|@sparticuz|vitest|typescript|tsx|esbuild)\/|^scripts\/|\/test\/|abi\/handoff-json/;
+  const forbidden = /^node_modules\/(zod|fast-check|@fast-check|playwright-core|@sparticuz|vitest|typescript|tsx|esbuild|pino|pino-pretty|cli-progress|hash-wasm)\/|^scripts\/|\/test\/|abi\/handoff-json/;
   for (const k of [KERNEL_A, KERNEL_B]) {
     const mine = inputs[path.relative(ROOT, k)];
     expect(mine, `${k} in ${BUNDLE_INPUTS}`).toBeDefined();
     expect(mine!.some((f) => f.startsWith("shared/dist/kho/")), "the check sees inputs at all").toBe(true);
     expect(mine!.filter((f) => forbidden.test(f))).toEqual([]);
   }
-  // The same list shows zod where it belongs: in the tools that check report schemas.
+  // The same list shows zod where it belongs (the tools that check report schemas) and pino in its vendor bundle.
   expect(inputs["dist/scripts/fuzz.cjs"]!.some((f) => f.startsWith("node_modules/zod/"))).toBe(true);
+  expect(inputs["dist/vendor/pino.cjs"]!.some((f) => f.startsWith("node_modules/pino/"))).toBe(true);
 });
 
-test("kernel-a and kernel-b --help read only their bundle and run neither pino nor the lazy node modules", () => {
+test("kernel-a and kernel-b --help read their bundle alone and load none of the lazy node modules", () => {
   for (const [name, main] of [["a-help", KERNEL_A], ["b-help", KERNEL_B]] as const) {
     const l = loaded(name, main, ["--help"]);
-    readsOnly(l, main);
-    expect(seen(l)).toEqual([]);
+    expect(reads(l, main)).toEqual([]);
+    expect(lazyLoaded(l)).toEqual([]);
   }
 });
 
-test("a handoff with JSON logs reads only the bundles; pino-pretty runs only for pretty logs", () => {
+test("a handoff with JSON logs reads pino and xxhash64 but not pino-pretty; pretty logs read pino-pretty", () => {
   const out = path.join(tmp, "h");
   const scenario = path.join(tmp, "empty.json");
   fs.writeFileSync(scenario, JSON.stringify({ machine: { ram: "256M" }, ops: [] }));
   const a = loaded("a-file", KERNEL_A, ["--out", out, "--scenario", scenario, "--log-format", "json"]);
-  readsOnly(a, KERNEL_A);
-  // crypto: the image extents file's checksum, once the handoff is written.
-  expect(seen(a)).toEqual(["crypto", PINO]);
+  expect(reads(a, KERNEL_A)).toEqual(["pino", "xxhash64"]);
+  expect(lazyLoaded(a)).toEqual(["crypto"]);
   const b = loaded("b-json", KERNEL_B, ["--in", out, "--log-format", "json"]);
-  readsOnly(b, KERNEL_B);
-  expect(seen(b)).toEqual([PINO]);
+  expect(reads(b, KERNEL_B)).toEqual(["pino", "xxhash64"]);
+  expect(lazyLoaded(b)).toEqual([]);
   const pretty = loaded("b-pretty", KERNEL_B, ["--in", out, "--log-format", "pretty"]);
-  expect(pretty.builtins).toContain(PINO_PRETTY);
+  expect(reads(pretty, KERNEL_B)).toEqual(["pino", "pino-pretty", "xxhash64"]);
 });
