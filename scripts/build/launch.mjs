@@ -10,8 +10,8 @@
  * The command sees process.argv as if it had been started as
  * `node dist/kernel-a/main.cjs [args...]`.
  */
+import { createRequire } from "node:module";
 import * as path from "node:path";
-import { pathToFileURL } from "node:url";
 import { build, ROOT, staleReason } from "./build.mjs";
 
 const [entry, ...args] = process.argv.slice(2);
@@ -31,4 +31,5 @@ if (why) {
 }
 const file = path.resolve(ROOT, entry);
 process.argv = [process.argv[0], file, ...args];
-await import(pathToFileURL(file).href);
+// require(), not import(): importing a CommonJS file first runs node's export lexer over all of it.
+createRequire(import.meta.url)(file);
