@@ -65,7 +65,7 @@ medians (with min-max) as a markdown table on stdout. Progress goes to stderr.
 Start-up (unless --no-startup), interleaved rounds of: a bare \`node -e 0\`,
 kernel-a --help, kernel-b --help, kernel-a on an empty scenario, kernel-b on
 that handoff (wall from outside, and outside minus the kernel's own wallMs),
-and the demo (node scripts/build/launch.mjs dist/scripts/demo.cjs; also
+and the demo (node scripts/build/launch.cjs dist/scripts/demo.cjs; also
 \`npm run demo\` when the bench runs under npm); each kernel figure also minus
 \`node -e 0\` of the same round.
 

@@ -163,7 +163,7 @@ export const STARTUP_ROWS: [string, string, string][] = [
   ["s.aStartupOverNodeMs", "**kernel-a first line of work − node's first line**", "ms"],
   ["s.bStartupMs", "kernel-b: process start to first line of work (its startupMs)", "ms"],
   ["s.bStartupOverNodeMs", "**kernel-b first line of work − node's first line**", "ms"],
-  ["s.demoMs", "demo (node scripts/build/launch.mjs dist/scripts/demo.cjs)", "ms"],
+  ["s.demoMs", "demo (node scripts/build/launch.cjs dist/scripts/demo.cjs)", "ms"],
   ["s.npmDemoMs", "**`npm run demo`**", "ms"],
 ];
 
@@ -216,7 +216,7 @@ export function measureStartup(dir: string, rounds: number, timeoutS: number, pr
     m["s.bHelpOverNodeMs"] = m["s.bHelpMs"] - m["s.nodeMs"];
     m["s.aStartOverNodeMs"] = m["s.aEmptyStartMs"] - m["s.nodeMs"];
     m["s.bStartOverNodeMs"] = m["s.bEmptyStartMs"] - m["s.nodeMs"];
-    m["s.demoMs"] = must("demo", timed([path.join(ROOT, "scripts/build/launch.mjs"), "dist/scripts/demo.cjs"], timeoutS));
+    m["s.demoMs"] = must("demo", timed([path.join(ROOT, "scripts/build/launch.cjs"), "dist/scripts/demo.cjs"], timeoutS));
     if (npm) m["s.npmDemoMs"] = must("npm run demo", timed([npm, "run", "--silent", "demo"], timeoutS));
     res.runs.push(m);
     progress(

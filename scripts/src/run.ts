@@ -2,7 +2,7 @@
  * Run the two kernels (and other commands) as separate processes, as a user
  * would with `npm run kernel-a` / `npm run kernel-b`: plain node on the
  * command's bundle in ROOT/dist/ (without npm's overhead). The build must be
- * current: npm scripts start through scripts/build/launch.mjs, and the test
+ * current: npm scripts start through scripts/build/launch.cjs, and the test
  * command rebuilds first (pretest, and vitest's global setup).
  */
 import { spawnSync, type SpawnSyncOptions } from "node:child_process";
