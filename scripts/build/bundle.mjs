@@ -9,7 +9,7 @@
  *
  * Lazily loaded packages stay lazy, each in a bundle of its own: shared's
  * modules load CommonJS packages on first use through
- * createRequire(import.meta.url) (pino, pino-pretty, cli-progress, hash-wasm's
+ * createRequire(import.meta.url) (pino, cli-progress, hash-wasm's
  * xxhash64; see VENDOR in build.mjs), which esbuild does not follow. The
  * plugin below turns those calls into require("../vendor/NAME.cjs"), a
  * one-file bundle of the package in ROOT/dist/vendor/. So a run reads and

@@ -22,7 +22,6 @@ const BUNDLE_INPUTS = path.join(ROOT, "node_modules/.cache/khosim/bundle-inputs.
  */
 const VENDOR = {
   pino: "pino",
-  "pino-pretty": "pino-pretty",
   "cli-progress": "cli-progress",
   "hash-wasm/dist/xxhash64.umd.min.js": "xxhash64",
 };
