@@ -65,7 +65,7 @@ medians (with min-max) as a markdown table on stdout. Progress goes to stderr.
 Start-up (unless --no-startup), interleaved rounds of: a bare \`node -e 0\`,
 kernel-a --help, kernel-b --help, kernel-a on an empty scenario, kernel-b on
 that handoff (wall from outside, and outside minus the kernel's own wallMs),
-and the demo (node scripts/build/launch.mjs scripts/dist/demo.js; also
+and the demo (node scripts/build/launch.cjs dist/scripts/demo.cjs; also
 \`npm run demo\` when the bench runs under npm); each kernel figure also minus
 \`node -e 0\` of the same round.
 
@@ -430,7 +430,7 @@ function targetsTable(results: WorkloadResult[], cref: CRef | undefined): string
 
 function header(argv: string[]): string {
   const cpu = /^model name\s*:\s*(.*)$/m.exec(safeRead("/proc/cpuinfo"))?.[1] ?? os.cpus()[0]?.model ?? "unknown CPU";
-  const cmd = process.env["npm_lifecycle_event"] === "bench" ? `npm run bench${argv.length ? " -- " + argv.join(" ") : ""}` : `node scripts/dist/bench.js ${argv.join(" ")}`.trim();
+  const cmd = process.env["npm_lifecycle_event"] === "bench" ? `npm run bench${argv.length ? " -- " + argv.join(" ") : ""}` : `node dist/scripts/bench.cjs ${argv.join(" ")}`.trim();
   const git = spawnSync("git", ["-C", ROOT, "rev-parse", "--short", "HEAD"], { encoding: "utf8" }).stdout?.trim() || "?";
   const dirty = (spawnSync("git", ["-C", ROOT, "status", "--porcelain", "--untracked-files=no"], { encoding: "utf8" }).stdout ?? "")
     .split("\n")

@@ -5,6 +5,7 @@
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { distPath, nodeArgs, ROOT } from "./run.js";
 
@@ -163,23 +164,32 @@ export const STARTUP_ROWS: [string, string, string][] = [
   ["s.aStartupOverNodeMs", "**kernel-a first line of work − node's first line**", "ms"],
   ["s.bStartupMs", "kernel-b: process start to first line of work (its startupMs)", "ms"],
   ["s.bStartupOverNodeMs", "**kernel-b first line of work − node's first line**", "ms"],
-  ["s.demoMs", "demo (node scripts/build/launch.mjs scripts/dist/demo.js)", "ms"],
+  ["s.demoMs", "demo (node scripts/build/launch.cjs dist/scripts/demo.cjs)", "ms"],
   ["s.npmDemoMs", "**`npm run demo`**", "ms"],
+  ["s.nodeCpuMs", "`node -e 0`: CPU (user + sys, 10 ms ticks)", "ms"],
+  ["s.aHelpCpuOverNodeMs", "kernel-a --help: CPU − node's", "ms"],
+  ["s.bHelpCpuOverNodeMs", "kernel-b --help: CPU − node's", "ms"],
+  ["s.aEmptyCpuOverNodeMs", "kernel-a, empty-scenario handoff: CPU − node's", "ms"],
+  ["s.bEmptyCpuOverNodeMs", "kernel-b on that handoff: CPU − node's", "ms"],
+  ["s.loadavg1", "load average (1 min) at the round's start", ""],
 ];
 
 /** An empty scenario on a small machine: start-up, a cold boot, an empty KHO FDT, the files. */
 const EMPTY_SCENARIO = { description: "bench start-up: no ops", machine: { ram: "256M" }, ops: [] };
 
-function timed(args: string[], timeoutS: number): { ms: number; r: ReturnType<typeof spawnSync> } {
+/* Wall time from outside and the child's CPU: on a shared machine CPU time stays near the quiet figure when wall time does not. */
+function timed(args: string[], timeoutS: number): { ms: number; cpuMs: number; r: ReturnType<typeof spawnSync> } {
+  const cpu0 = childCpuS();
   const t0 = process.hrtime.bigint();
   const r = spawnSync(process.execPath, args, { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 1 << 28, timeout: timeoutS * 1000, killSignal: "SIGKILL" });
-  return { ms: Number(process.hrtime.bigint() - t0) / 1e6, r };
+  return { ms: Number(process.hrtime.bigint() - t0) / 1e6, cpuMs: (childCpuS() - cpu0) * 1000, r };
 }
 
 /**
  * measureStartup - @rounds interleaved rounds of `node -e 0`, kernel-a and
  * kernel-b --help, kernel-a on an empty scenario into @dir, kernel-b on it and
- * the demo, all timed from outside; @progress gets one line per round.
+ * the demo, all timed from outside (wall, and the kernels' CPU against
+ * node's); @progress gets one line per round.
  */
 export function measureStartup(dir: string, rounds: number, timeoutS: number, progress: (line: string) => void): StartupResult {
   fs.mkdirSync(dir, { recursive: true });
@@ -195,12 +205,15 @@ export function measureStartup(dir: string, rounds: number, timeoutS: number, pr
     return t.ms;
   };
   for (let i = 1; i <= rounds && res.failures.length === 0; i++) {
-    const m: Record<string, number> = {};
+    const m: Record<string, number> = { "s.loadavg1": os.loadavg()[0]! };
     const n = timed(["-e", "process.stdout.write(String(performance.now()))"], timeoutS);
     m["s.nodeMs"] = must("node -e 0", n);
     m["s.nodeBootMs"] = Number(n.r.stdout);
-    m["s.aHelpMs"] = must("kernel-a --help", timed([kernelA, "--help"], timeoutS));
-    m["s.bHelpMs"] = must("kernel-b --help", timed([kernelB, "--help"], timeoutS));
+    m["s.nodeCpuMs"] = n.cpuMs;
+    const ah = timed([kernelA, "--help"], timeoutS);
+    m["s.aHelpMs"] = must("kernel-a --help", ah);
+    const bh = timed([kernelB, "--help"], timeoutS);
+    m["s.bHelpMs"] = must("kernel-b --help", bh);
     fs.rmSync(out, { recursive: true, force: true });
     const a = timed([kernelA, "--out", out, "--scenario", scenario, "--log-format", "json"], timeoutS);
     m["s.aEmptyMs"] = must("kernel-a (empty scenario)", a);
@@ -216,7 +229,11 @@ export function measureStartup(dir: string, rounds: number, timeoutS: number, pr
     m["s.bHelpOverNodeMs"] = m["s.bHelpMs"] - m["s.nodeMs"];
     m["s.aStartOverNodeMs"] = m["s.aEmptyStartMs"] - m["s.nodeMs"];
     m["s.bStartOverNodeMs"] = m["s.bEmptyStartMs"] - m["s.nodeMs"];
-    m["s.demoMs"] = must("demo", timed([path.join(ROOT, "scripts/build/launch.mjs"), "scripts/dist/demo.js"], timeoutS));
+    m["s.aHelpCpuOverNodeMs"] = ah.cpuMs - n.cpuMs;
+    m["s.bHelpCpuOverNodeMs"] = bh.cpuMs - n.cpuMs;
+    m["s.aEmptyCpuOverNodeMs"] = a.cpuMs - n.cpuMs;
+    m["s.bEmptyCpuOverNodeMs"] = b.cpuMs - n.cpuMs;
+    m["s.demoMs"] = must("demo", timed([path.join(ROOT, "scripts/build/launch.cjs"), "dist/scripts/demo.cjs"], timeoutS));
     if (npm) m["s.npmDemoMs"] = must("npm run demo", timed([npm, "run", "--silent", "demo"], timeoutS));
     res.runs.push(m);
     progress(

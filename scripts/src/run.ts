@@ -1,9 +1,9 @@
 /*
  * Run the two kernels (and other commands) as separate processes, as a user
- * would with `npm run kernel-a` / `npm run kernel-b`: plain node on the built
- * JavaScript in dist/ (without npm's overhead). The build must be current:
- * npm scripts start through scripts/build/launch.mjs, and the test command
- * rebuilds first (pretest, and vitest's global setup).
+ * would with `npm run kernel-a` / `npm run kernel-b`: plain node on the
+ * command's bundle in ROOT/dist/ (without npm's overhead). The build must be
+ * current: npm scripts start through scripts/build/launch.cjs, and the test
+ * command rebuilds first (pretest, and vitest's global setup).
  */
 import { spawnSync, type SpawnSyncOptions } from "node:child_process";
 import * as fs from "node:fs";
@@ -13,13 +13,14 @@ import { fileURLToPath } from "node:url";
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
 /**
- * distPath - the built JavaScript of a command: WORKSPACE/src/X.ts (relative
- * to ROOT or absolute) -> ROOT/WORKSPACE/dist/X.js; a .js path is returned as is.
+ * distPath - the bundle of a command (scripts/build/build.mjs):
+ * WORKSPACE/src/X.ts (relative to ROOT or absolute) -> ROOT/dist/WORKSPACE/X.cjs;
+ * a .js path is returned as is. Only the commands npm scripts run are bundled.
  */
 export function distPath(main: string): string {
   const abs = path.resolve(ROOT, main);
   const rel = path.relative(ROOT, abs).split(path.sep);
-  if (rel[1] === "src" && /\.ts$/.test(abs)) return path.join(ROOT, rel[0]!, "dist", ...rel.slice(2)).replace(/\.ts$/, ".js");
+  if (rel.length === 3 && rel[1] === "src" && /\.ts$/.test(abs)) return path.join(ROOT, "dist", rel[0]!, rel[2]!.replace(/\.ts$/, ".cjs"));
   return abs;
 }
 

@@ -1,10 +1,17 @@
 /*
- * Start-up stays lean: a kernel process loads only what its run needs. The
- * built kernels run with a preload that records every module loaded (ESM
- * through a resolve hook, CommonJS through require.cache at exit); --help and
- * a kernel-b boot with JSON logs must not load zod, pino-pretty, cli-progress,
- * hash-wasm's all-algorithm index or any test or tool library. (Speed itself
- * is measured by `npm run bench`, never by a timed test.)
+ * Start-up stays lean: a kernel process reads its bundle
+ * (scripts/build/bundle.mjs) and only the vendor bundles its run uses.
+ *
+ * - What each kernel bundle holds (the build's list of bundle inputs): no
+ *   zod, no report schemas (abi/handoff-json), no tool, test or build code,
+ *   and not the lazily loaded packages (dist/vendor/ has them).
+ * - What a kernel run reads: a preload records the files loaded as modules
+ *   (require.cache at exit) and node's own modules: --help reads its bundle
+ *   alone; a run adds pino and xxhash64, whatever its log format;
+ *   nothing goes through the ESM loader. The bundles' stand-ins keep
+ *   child_process, crypto and assert unloaded until used (kernel-a's handoff
+ *   write uses crypto for the image extents file's checksum).
+ * (Speed itself is measured by `npm run bench`, never by a timed test.)
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -13,73 +20,97 @@ import * as path from "node:path";
 import { afterAll, expect, test } from "vitest";
 import { defaultScenario, parseScenario } from "@khosim/shared/kho";
 import { KERNEL_A, KERNEL_B, ROOT, nodeArgs } from "../src/run.js";
+// @ts-expect-error: plain JavaScript without declarations (it runs before anything is built)
+import { BUNDLE_INPUTS } from "../build/build.mjs";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "khosim-startup-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-const HOOKS = path.join(tmp, "hooks.mjs");
-const PRELOAD = path.join(tmp, "preload.mjs");
-fs.writeFileSync(
-  HOOKS,
-  `import * as fs from "node:fs";
-export async function resolve(spec, ctx, next) {
-  const r = await next(spec, ctx);
-  if (process.env.KHOSIM_MODLOG) fs.appendFileSync(process.env.KHOSIM_MODLOG, r.url + "\\n");
-  return r;
-}
-`,
-);
+/*
+ * A CommonJS preload (-r): the bundles are CommonJS, and a module read
+ * through the ESM loader instead shows as the loader's translators.
+ */
+const PRELOAD = path.join(tmp, "preload.cjs");
 fs.writeFileSync(
   PRELOAD,
-  `import * as fs from "node:fs";
-import { createRequire, register } from "node:module";
-import { pathToFileURL } from "node:url";
-register(${JSON.stringify(pathToFileURLString(HOOKS))});
-const cache = createRequire(import.meta.url).cache;
-process.on("exit", () => fs.appendFileSync(process.env.KHOSIM_MODLOG, Object.keys(cache).map((f) => pathToFileURL(f).href).join("\\n") + "\\n"));
+  `const fs = require("node:fs");
+process.on("exit", () => {
+  const builtins = process.moduleLoadList.filter((m) => m.startsWith("NativeModule ")).map((m) => m.slice(13));
+  fs.writeFileSync(process.env.KHOSIM_MODLOG, JSON.stringify({ files: Object.keys(require.cache), builtins }));
+});
 `,
 );
 
-function pathToFileURLString(p: string): string {
-  return new URL(`file://${p}`).href;
+interface Loaded {
+  /** Files read as modules, the preload excluded. */
+  files: string[];
+  /** node's own modules loaded, in load order. */
+  builtins: string[];
 }
 
-/** loaded - the modules @main loaded when run with @args (the run must exit with @status). */
-function loaded(name: string, main: string, args: string[], status = 0): string[] {
-  const log = path.join(tmp, `${name}.log`);
-  const r = spawnSync(process.execPath, ["--import", PRELOAD, ...nodeArgs(main, args)], { cwd: ROOT, encoding: "utf8", env: { ...process.env, KHOSIM_MODLOG: log } });
+/** loaded - what @main read and which node modules it loaded when run with @args (the run must exit with @status). */
+function loaded(name: string, main: string, args: string[], status = 0): Loaded {
+  const log = path.join(tmp, `${name}.json`);
+  const r = spawnSync(process.execPath, ["-r", PRELOAD, ...nodeArgs(main, args)], { cwd: ROOT, encoding: "utf8", env: { ...process.env, KHOSIM_MODLOG: log } });
   expect(r.status, r.stderr).toBe(status);
-  return fs.readFileSync(log, "utf8").split("\n").filter(Boolean);
+  const l = JSON.parse(fs.readFileSync(log, "utf8")) as Loaded;
+  return { files: l.files.filter((f) => f !== PRELOAD), builtins: l.builtins };
 }
 
-const HEAVY = /\/node_modules\/(zod|pino-pretty|cli-progress|fast-check|playwright-core|@sparticuz|vitest|typescript|tsx)\/|\/node_modules\/hash-wasm\/dist\/index/;
+const VENDOR = path.join(ROOT, "dist/vendor");
 
-function heavy(mods: string[]): string[] {
-  return [...new Set(mods.filter((m) => HEAVY.test(m)).map((m) => /node_modules\/((@[^/]+\/)?[^/]+)/.exec(m)![1]!))];
+/** reads - the files @l read besides @main: the vendor bundles' names; fails on any other file or on the ESM loader. */
+function reads(l: Loaded, main: string): string[] {
+  expect(l.files[0]).toBe(main);
+  expect(l.files.filter((f) => f !== main && path.dirname(f) !== VENDOR)).toEqual([]);
+  expect(l.builtins, "the check sees node's modules at all").toContain("fs");
+  expect(l.builtins.filter((m) => m.startsWith("internal/modules/esm/translators"))).toEqual([]);
+  return l.files.filter((f) => f !== main).map((f) => path.basename(f, ".cjs")).sort();
 }
 
-test("the default scenario is what parseScenario makes of it (so that it needs no zod)", () => {
+const LAZY = ["assert", "child_process", "crypto"];
+
+/** lazyLoaded - which of the node modules the bundles load on first use @l loaded. */
+function lazyLoaded(l: Loaded): string[] {
+  return l.builtins.filter((m) => LAZY.includes(m)).sort();
+}
+
+test("the default scenario is what parseScenario makes of it", () => {
   expect(defaultScenario()).toEqual(parseScenario({ description: defaultScenario().description }, "(default scenario)"));
 });
 
-test("kernel-a and kernel-b --help load no zod, pino-pretty, cli-progress, hash-wasm index or tool/test library", () => {
-  const a = loaded("a-help", KERNEL_A, ["--help"]);
-  expect(a.some((m) => m.includes("/node_modules/commander/")), "the check sees modules at all").toBe(true);
-  expect(heavy(a)).toEqual([]);
-  expect(heavy(loaded("b-help", KERNEL_B, ["--help"]))).toEqual([]);
-  expect(a.filter((m) => m.includes("/scripts/"))).toEqual([]);
+test("the kernel bundles hold no zod, report schema, tool, test or build code, nor the vendor packages", () => {
+  const inputs = JSON.parse(fs.readFileSync(BUNDLE_INPUTS, "utf8")) as Record<string, string[]>;
+  const forbidden = /^node_modules\/(zod|fast-check|@fast-check|playwright-core|@sparticuz|vitest|typescript|tsx|esbuild|pino|cli-progress|hash-wasm)\/|^scripts\/|\/test\/|abi\/handoff-json/;
+  for (const k of [KERNEL_A, KERNEL_B]) {
+    const mine = inputs[path.relative(ROOT, k)];
+    expect(mine, `${k} in ${BUNDLE_INPUTS}`).toBeDefined();
+    expect(mine!.some((f) => f.startsWith("shared/dist/kho/")), "the check sees inputs at all").toBe(true);
+    expect(mine!.filter((f) => forbidden.test(f))).toEqual([]);
+  }
+  // The same list shows zod where it belongs (the tools that check report schemas) and pino in its vendor bundle.
+  expect(inputs["dist/scripts/fuzz.cjs"]!.some((f) => f.startsWith("node_modules/zod/"))).toBe(true);
+  expect(inputs["dist/vendor/pino.cjs"]!.some((f) => f.startsWith("node_modules/pino/"))).toBe(true);
 });
 
-test("a handoff with JSON logs: kernel-a loads zod only for a scenario file; kernel-b loads neither zod nor pino-pretty", () => {
+test("kernel-a and kernel-b --help read their bundle alone and load none of the lazy node modules", () => {
+  for (const [name, main] of [["a-help", KERNEL_A], ["b-help", KERNEL_B]] as const) {
+    const l = loaded(name, main, ["--help"]);
+    expect(reads(l, main)).toEqual([]);
+    expect(lazyLoaded(l)).toEqual([]);
+  }
+});
+
+test("a handoff reads pino and xxhash64 and nothing else, with JSON or pretty logs", () => {
   const out = path.join(tmp, "h");
   const scenario = path.join(tmp, "empty.json");
   fs.writeFileSync(scenario, JSON.stringify({ machine: { ram: "256M" }, ops: [] }));
-  const withFile = loaded("a-file", KERNEL_A, ["--out", out, "--scenario", scenario, "--log-format", "json"]);
-  expect(heavy(withFile)).toEqual(["zod"]);
-  expect(withFile.some((m) => m.includes("/node_modules/hash-wasm/dist/xxhash64"))).toBe(true);
+  const a = loaded("a-file", KERNEL_A, ["--out", out, "--scenario", scenario, "--log-format", "json"]);
+  expect(reads(a, KERNEL_A)).toEqual(["pino", "xxhash64"]);
+  expect(lazyLoaded(a)).toEqual(["crypto"]);
   const b = loaded("b-json", KERNEL_B, ["--in", out, "--log-format", "json"]);
-  expect(b.some((m) => m.includes("/node_modules/pino/"))).toBe(true);
-  expect(heavy(b)).toEqual([]);
+  expect(reads(b, KERNEL_B)).toEqual(["pino", "xxhash64"]);
+  expect(lazyLoaded(b)).toEqual([]);
   const pretty = loaded("b-pretty", KERNEL_B, ["--in", out, "--log-format", "pretty"]);
-  expect(heavy(pretty)).toEqual(["pino-pretty"]);
+  expect(reads(pretty, KERNEL_B)).toEqual(["pino", "xxhash64"]);
 });

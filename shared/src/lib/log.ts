@@ -4,14 +4,16 @@
  * ("KHO: ...", "memblock: ..."): like pr_fmt(), the prefix is part of the
  * message text, so the JSON and pretty forms carry the same words.
  *
- * pino and pino-pretty are loaded on the first createLogger() call, and
- * pino-pretty only for the pretty format, so that `--help` and JSON runs do
- * not pay for them at start-up (both are CommonJS, so require() is synchronous).
+ * pino is loaded on the first createLogger() call (CommonJS, so require() is
+ * synchronous), so that `--help` does not pay for it. The pretty format is
+ * pino's JSON line formatted here, one line per record as pino-pretty's
+ * singleLine mode prints it: pino-pretty and its dependencies cost a kernel
+ * more start-up time than all of its own work on a small handoff.
  */
+import * as fs from "node:fs";
 import { createRequire } from "node:module";
 import type { Logger } from "pino";
 import type * as Pino from "pino";
-import type PinoPretty from "pino-pretty";
 
 export type LogFormat = "pretty" | "json";
 export type { Logger };
@@ -20,6 +22,41 @@ export type { Logger };
 export const LOG_FORMATS: readonly LogFormat[] = ["pretty", "json"];
 
 const require = createRequire(import.meta.url);
+
+/* pino's level numbers: label and ANSI colour (as pino-pretty colours them). */
+const LEVELS: Record<number, [string, number]> = { 10: ["TRACE", 90], 20: ["DEBUG", 34], 30: ["INFO", 32], 40: ["WARN", 33], 50: ["ERROR", 31], 60: ["FATAL", 41] };
+/* Fields a pretty line leaves out or shows in its own place. */
+const OMIT = new Set(["level", "time", "msg", "pid", "hostname", "name"]);
+
+const pad = (n: number, w = 2): string => String(n).padStart(w, "0");
+
+/**
+ * prettyLine - one pino JSON record as a pretty line:
+ * "[HH:MM:ss.mmm] LEVEL: message {other fields as JSON}\n" (local time);
+ * @colour wraps the level in its ANSI colour. A line that is not a JSON
+ * object is returned as is.
+ */
+export function prettyLine(json: string, colour: boolean): string {
+  let r: Record<string, unknown>;
+  try {
+    r = JSON.parse(json) as Record<string, unknown>;
+  } catch {
+    return json;
+  }
+  const t = new Date(typeof r["time"] === "number" ? r["time"] : Date.now());
+  const [label, ansi] = LEVELS[r["level"] as number] ?? [String(r["level"]), 0];
+  const level = colour && ansi ? `\x1b[${ansi}m${label}\x1b[${ansi === 41 ? 49 : 39}m` : label;
+  const rest: Record<string, unknown> = {};
+  let n = 0;
+  for (const k of Object.keys(r)) {
+    if (!OMIT.has(k)) {
+      rest[k] = r[k];
+      n++;
+    }
+  }
+  const msg = typeof r["msg"] === "string" ? ` ${r["msg"]}` : "";
+  return `[${pad(t.getHours())}:${pad(t.getMinutes())}:${pad(t.getSeconds())}.${pad(t.getMilliseconds(), 3)}] ${level}:${msg}${n ? ` ${JSON.stringify(rest)}` : ""}\n`;
+}
 
 /**
  * createLogger - the root logger of a khosim process.
@@ -36,14 +73,6 @@ export function createLogger(name: string, format?: LogFormat, level?: string): 
   if (fmt === "json") {
     return pino({ name, level: lvl, base: { name } }, pino.destination({ fd: 2, sync: true }));
   }
-  const pretty = require("pino-pretty") as typeof PinoPretty;
-  const stream = pretty({
-    destination: 2,
-    sync: true,
-    colorize: isTty,
-    ignore: "pid,hostname,name",
-    translateTime: "SYS:HH:MM:ss.l",
-    singleLine: true,
-  });
-  return pino({ name, level: lvl }, stream);
+  // Synchronous, like the JSON destination: nothing is lost when the process exits.
+  return pino({ name, level: lvl }, { write: (line: string) => void fs.writeSync(2, prettyLine(line, isTty)) });
 }

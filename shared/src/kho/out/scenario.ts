@@ -1,16 +1,15 @@
 /*
  * Scenario files: what a predecessor allocates, fills and preserves.
- * A scenario is untrusted input. It is validated with zod as a whole before
- * anything runs, and the first problem becomes one line naming the JSON path
+ * A scenario is untrusted input. It is validated as a whole before anything
+ * runs, and the first problem becomes one line naming the JSON path
  * (e.g. "ops[2].order: 11 is above MAX_PAGE_ORDER 10").
  *
- * zod and the schema are loaded on the first parseScenario(): a kernel run
- * without a scenario file (the default scenario, --help, kernel-b) does not
- * pay for them at start-up.
+ * The validator is written out below rather than built with zod: a kernel
+ * process validates its scenario file at start-up, and loading zod (and
+ * building a schema with it) cost more than the whole rest of kernel-a's
+ * start-up. The types below are the schema; docs/scenarios.md describes it.
  */
 import * as fs from "node:fs";
-import { createRequire } from "node:module";
-import type * as Zod from "zod";
 import { MAX_PAGE_ORDER, PAGE_SIZE } from "../../abi/page.js";
 import { jsonPathString } from "../../abi/handoff.js";
 import { hex } from "../../lib/bytes.js";
@@ -34,93 +33,216 @@ export const MAX_RAM = 2 ** 44; // 16 TiB
 /** Highest MAX_PAGE_ORDER a simulated machine may be configured with. */
 export const MAX_CONFIG_ORDER = 18;
 
-/** The scenario schema, built with @z (zod's namespace). */
-function buildSchema(z: typeof Zod.z) {
-  const size = z.union([z.number(), z.string()]).transform((v, ctx) => {
-    const n = parseSize(v);
-    if (n === undefined) {
-      ctx.addIssue({ code: "custom", message: `${JSON.stringify(v)} is not a size (bytes, 0x hex, or a number with K/M/G/T)` });
-      return z.NEVER;
-    }
-    return n;
-  });
-  const pageSize = size.refine((n) => n > 0 && n % PAGE_SIZE === 0, { message: "must be a non-zero multiple of the page size (4K)" });
-  const addr = size.refine((n) => n % PAGE_SIZE === 0, { message: "must be page aligned (4K)" });
-  const fill = z.boolean().optional();
-
-  const TestKhoOp = z.strictObject({
-    op: z.literal("test_kho"),
-    /** Bytes of folios to allocate, as test_kho's max_mem; default (PAGE_SIZE << maxOrder) * 2. */
-    maxMem: pageSize.optional(),
-    fill,
-  });
-  const FoliosOp = z.strictObject({
-    op: z.literal("folios"),
-    count: z.number().int().min(1).max(2 ** 32 - 1),
-    /** A folio order, or "random": 0..maxOrder per folio from the seeded PRNG. */
-    order: z.union([z.number().int().min(0), z.literal("random")]),
-    /**
-     * buddy: one allocation per folio, lowest address first; contiguous: back to
-     * back; isolated: a free gap of one folio after each; scattered: each at a
-     * random free aligned address.
-     */
-    layout: z.enum(["buddy", "contiguous", "isolated", "scattered"]).default("buddy"),
-    /** With "contiguous": leave every Nth folio of the run allocated but not preserved (a hole). */
-    skipEvery: z.number().int().min(2).optional(),
-    fill,
-  });
-  const PhysOp = z.strictObject({
-    op: z.literal("phys"),
-    size: pageSize,
-    at: addr.optional(),
-    align: pageSize.optional(),
-    fill,
-  });
-  const UnpreserveOp = z.strictObject({ op: z.literal("unpreserve"), start: addr, size: pageSize });
-  const UnpreserveFolioOp = z.strictObject({ op: z.literal("unpreserve-folio"), index: z.number().int().min(0) });
-  const UnpreservePhysOp = z.strictObject({ op: z.literal("unpreserve-phys"), index: z.number().int().min(0) });
-
-  const Op = z.discriminatedUnion("op", [TestKhoOp, FoliosOp, PhysOp, UnpreserveOp, UnpreserveFolioOp, UnpreservePhysOp]);
-
-  const Machine = z.strictObject({
-    ram: pageSize.default(2 ** 30),
-    ramBase: addr.default(0x4000_0000),
-    maxOrder: z.number().int().min(0).max(MAX_CONFIG_ORDER).default(MAX_PAGE_ORDER),
-    /** Reserved at the base of RAM for the kernel image at cold boot. */
-    kernelSize: pageSize.default(32 * 2 ** 20),
-    scratch: z
-      .strictObject({
-        lowmem: pageSize.default(16 * 2 ** 20),
-        /** Default: room for the successor's memmap (RAM / 64) and page tables (RAM / 512), plus 64 MiB. */
-        global: pageSize.optional(),
-      })
-      .prefault({}),
-  });
-
-  const ScenarioSchema = z.strictObject({
-    $schema: z.string().optional(),
-    description: z.string().optional(),
-    seed: z.number().int().min(0).max(2 ** 32 - 1).optional(),
-    /** Default for every op's `fill`: write seeded random bytes into what is preserved. */
-    fill: z.boolean().default(true),
-    machine: Machine.prefault({}),
-    ops: z.array(Op).prefault([{ op: "test_kho" }]),
-  });
-  return ScenarioSchema;
+/** The machine a scenario runs on (sizes in bytes). */
+export interface ScenarioMachine {
+  /** Default 1 GiB. */
+  ram: number;
+  /** Default 0x40000000. */
+  ramBase: number;
+  /** Default MAX_PAGE_ORDER, at most MAX_CONFIG_ORDER. */
+  maxOrder: number;
+  /** Reserved at the base of RAM for the kernel image at cold boot; default 32 MiB. */
+  kernelSize: number;
+  scratch: {
+    /** Default 16 MiB. */
+    lowmem: number;
+    /** Default: room for the successor's memmap (RAM / 64) and page tables (RAM / 512), plus 64 MiB. */
+    global?: number | undefined;
+  };
 }
 
-let schema: ReturnType<typeof buildSchema> | undefined;
+/** Folio placement: buddy, one allocation per folio, lowest address first; contiguous, back to back; isolated, a free gap of one folio after each; scattered, each at a random free aligned address. */
+export type FolioLayout = "buddy" | "contiguous" | "isolated" | "scattered";
+const LAYOUTS: readonly FolioLayout[] = ["buddy", "contiguous", "isolated", "scattered"];
 
-/** scenarioSchema - zod (CommonJS build, loaded synchronously) and the schema, once. */
-function scenarioSchema(): ReturnType<typeof buildSchema> {
-  return (schema ??= buildSchema((createRequire(import.meta.url)("zod") as typeof Zod).z));
+/** One scenario op; `fill` overrides the scenario's default for what the op preserves. */
+export type ScenarioOp =
+  /** test_kho's workload; maxMem = bytes of folios to allocate, as test_kho's max_mem; default (PAGE_SIZE << maxOrder) * 2. */
+  | { op: "test_kho"; maxMem?: number; fill?: boolean }
+  /** order: a folio order, or "random" (0..maxOrder per folio from the seeded PRNG); layout default "buddy"; skipEvery (contiguous only): leave every Nth folio allocated but not preserved. */
+  | { op: "folios"; count: number; order: number | "random"; layout: FolioLayout; skipEvery?: number; fill?: boolean }
+  /** A physical range of @size bytes, at @at or anywhere (aligned to @align). */
+  | { op: "phys"; size: number; at?: number; align?: number; fill?: boolean }
+  | { op: "unpreserve"; start: number; size: number }
+  | { op: "unpreserve-folio"; index: number }
+  | { op: "unpreserve-phys"; index: number };
+
+/** A validated scenario, defaults filled in. */
+export interface Scenario {
+  $schema?: string;
+  description?: string;
+  seed?: number;
+  /** Default for every op's `fill`: write seeded random bytes into what is preserved; default true. */
+  fill: boolean;
+  machine: ScenarioMachine;
+  /** Default: one test_kho op. */
+  ops: ScenarioOp[];
 }
 
-export type Scenario = Zod.z.output<ReturnType<typeof buildSchema>>;
-export type ScenarioOp = Scenario["ops"][number];
 /* The machine section is exactly what mm boots. */
 const _machineIsConfig: MachineConfig = {} as Scenario["machine"];
 void _machineIsConfig;
+
+/* ------------------------------------------------------------ validation */
+
+type JsonPath = (string | number)[];
+
+/** The first problem found: where and why. */
+class Invalid {
+  constructor(
+    readonly path: JsonPath,
+    readonly why: string,
+  ) {}
+}
+
+function invalid(p: JsonPath, why: string): never {
+  throw new Invalid(p, why);
+}
+
+/** What a JSON value is, for messages. */
+function kind(v: unknown): string {
+  if (v === undefined) return "nothing (the key is missing)";
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "an array";
+  if (typeof v === "object") return "an object";
+  if (typeof v === "string") return `the string ${JSON.stringify(v)}`;
+  return `${typeof v} ${String(v)}`;
+}
+
+/** A JSON object with only @keys (an unknown key is an error, as a typo would otherwise be ignored). */
+function object(v: unknown, p: JsonPath, keys: readonly string[]): Record<string, unknown> {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) invalid(p, `expected an object, got ${kind(v)}`);
+  const unknown = Object.keys(v).filter((k) => !keys.includes(k));
+  if (unknown.length > 0) invalid(p, `unknown key ${unknown.map((k) => JSON.stringify(k)).join(", ")}`);
+  return v as Record<string, unknown>;
+}
+
+function int(v: unknown, p: JsonPath, min: number, max: number): number {
+  if (typeof v !== "number") invalid(p, `expected an integer, got ${kind(v)}`);
+  if (!Number.isSafeInteger(v)) invalid(p, `${v} is not an integer`);
+  if (v < min) invalid(p, `${v} is below the minimum ${min}`);
+  if (v > max) invalid(p, `${v} is above the maximum ${max}`);
+  return v;
+}
+
+function bool(v: unknown, p: JsonPath): boolean {
+  if (typeof v !== "boolean") invalid(p, `expected true or false, got ${kind(v)}`);
+  return v;
+}
+
+function str(v: unknown, p: JsonPath): string {
+  if (typeof v !== "string") invalid(p, `expected a string, got ${kind(v)}`);
+  return v;
+}
+
+/** A size: bytes, 0x hex, or a number with K/M/G/T. */
+function size(v: unknown, p: JsonPath): number {
+  const n = typeof v === "number" || typeof v === "string" ? parseSize(v) : undefined;
+  if (n === undefined) invalid(p, `${JSON.stringify(v)} is not a size (bytes, 0x hex, or a number with K/M/G/T)`);
+  return n;
+}
+
+/** A non-zero size in whole pages. */
+function pageSize(v: unknown, p: JsonPath): number {
+  const n = size(v, p);
+  if (n <= 0 || n % PAGE_SIZE !== 0) invalid(p, "must be a non-zero multiple of the page size (4K)");
+  return n;
+}
+
+/** A page-aligned address. */
+function addr(v: unknown, p: JsonPath): number {
+  const n = size(v, p);
+  if (n % PAGE_SIZE !== 0) invalid(p, "must be page aligned (4K)");
+  return n;
+}
+
+/** Sets o[k] = parse(v[k]) when v has k; optional fields stay absent otherwise. */
+function opt<T, K extends string>(o: Partial<Record<K, T>>, v: Record<string, unknown>, k: K, p: JsonPath, parse: (x: unknown, p: JsonPath) => T): void {
+  if (v[k] !== undefined) o[k] = parse(v[k], [...p, k]);
+}
+
+const OPS = ["test_kho", "folios", "phys", "unpreserve", "unpreserve-folio", "unpreserve-phys"] as const;
+
+function op(v: unknown, p: JsonPath): ScenarioOp {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) invalid(p, `expected an object, got ${kind(v)}`);
+  const name = (v as Record<string, unknown>)["op"];
+  if (!OPS.includes(name as (typeof OPS)[number])) invalid([...p, "op"], `expected one of ${OPS.map((o) => JSON.stringify(o)).join(", ")}, got ${kind(name)}`);
+  const at = (k: string): JsonPath => [...p, k];
+  switch (name as (typeof OPS)[number]) {
+    case "test_kho": {
+      const o = object(v, p, ["op", "maxMem", "fill"]);
+      const r: Extract<ScenarioOp, { op: "test_kho" }> = { op: "test_kho" };
+      opt(r, o, "maxMem", p, pageSize);
+      opt(r, o, "fill", p, bool);
+      return r;
+    }
+    case "folios": {
+      const o = object(v, p, ["op", "count", "order", "layout", "skipEvery", "fill"]);
+      const count = int(o["count"], at("count"), 1, 2 ** 32 - 1);
+      const order = o["order"] === "random" ? "random" : typeof o["order"] === "number" ? int(o["order"], at("order"), 0, Infinity) : invalid(at("order"), `expected a folio order or "random", got ${kind(o["order"])}`);
+      let layout: FolioLayout = "buddy";
+      if (o["layout"] !== undefined) {
+        if (!LAYOUTS.includes(o["layout"] as FolioLayout)) invalid(at("layout"), `expected one of ${LAYOUTS.map((l) => JSON.stringify(l)).join(", ")}, got ${kind(o["layout"])}`);
+        layout = o["layout"] as FolioLayout;
+      }
+      const r: Extract<ScenarioOp, { op: "folios" }> = { op: "folios", count, order, layout };
+      opt(r, o, "skipEvery", p, (x, q) => int(x, q, 2, Infinity));
+      opt(r, o, "fill", p, bool);
+      return r;
+    }
+    case "phys": {
+      const o = object(v, p, ["op", "size", "at", "align", "fill"]);
+      const r: Extract<ScenarioOp, { op: "phys" }> = { op: "phys", size: pageSize(o["size"], at("size")) };
+      opt(r, o, "at", p, addr);
+      opt(r, o, "align", p, pageSize);
+      opt(r, o, "fill", p, bool);
+      return r;
+    }
+    case "unpreserve": {
+      const o = object(v, p, ["op", "start", "size"]);
+      return { op: "unpreserve", start: addr(o["start"], at("start")), size: pageSize(o["size"], at("size")) };
+    }
+    case "unpreserve-folio":
+    case "unpreserve-phys": {
+      const o = object(v, p, ["op", "index"]);
+      return { op: name as "unpreserve-folio" | "unpreserve-phys", index: int(o["index"], at("index"), 0, Infinity) };
+    }
+  }
+}
+
+function machine(v: unknown, p: JsonPath): ScenarioMachine {
+  const o = object(v, p, ["ram", "ramBase", "maxOrder", "kernelSize", "scratch"]);
+  const or = <T>(k: string, parse: (x: unknown, q: JsonPath) => T, dflt: T): T => (o[k] === undefined ? dflt : parse(o[k], [...p, k]));
+  const m: ScenarioMachine = {
+    ram: or("ram", pageSize, 2 ** 30),
+    ramBase: or("ramBase", addr, 0x4000_0000),
+    maxOrder: or("maxOrder", (x, q) => int(x, q, 0, MAX_CONFIG_ORDER), MAX_PAGE_ORDER),
+    kernelSize: or("kernelSize", pageSize, 32 * 2 ** 20),
+    scratch: { lowmem: 16 * 2 ** 20 },
+  };
+  if (o["scratch"] !== undefined) {
+    const sp = [...p, "scratch"];
+    const s = object(o["scratch"], sp, ["lowmem", "global"]);
+    if (s["lowmem"] !== undefined) m.scratch.lowmem = pageSize(s["lowmem"], [...sp, "lowmem"]);
+    opt(m.scratch, s, "global", sp, pageSize);
+  }
+  return m;
+}
+
+/** The scenario's own shape, defaults filled in (the checks against the machine come after). */
+function scenario(v: unknown): Scenario {
+  const o = object(v, [], ["$schema", "description", "seed", "fill", "machine", "ops"]);
+  const s: Scenario = { fill: true, machine: machine(o["machine"] === undefined ? {} : o["machine"], ["machine"]), ops: [{ op: "test_kho" }] };
+  opt(s, o, "$schema", [], str);
+  opt(s, o, "description", [], str);
+  opt(s, o, "seed", [], (x, q) => int(x, q, 0, 2 ** 32 - 1));
+  if (o["fill"] !== undefined) s.fill = bool(o["fill"], ["fill"]);
+  if (o["ops"] !== undefined) {
+    if (!Array.isArray(o["ops"])) invalid(["ops"], `expected an array, got ${kind(o["ops"])}`);
+    s.ops = o["ops"].map((x, i) => op(x, ["ops", i]));
+  }
+  return s;
+}
 
 /** Bytes an op needs from the page allocator (0 for unpreserve ops). */
 function opBytes(op: ScenarioOp, m: MachineConfig): number {
@@ -186,14 +308,13 @@ function checkAgainstMachine(s: Scenario, file: string): void {
  * Throws ScenarioError naming the first bad JSON path.
  */
 export function parseScenario(json: unknown, file: string): Scenario {
-  const r = scenarioSchema().safeParse(json);
-  if (!r.success) {
-    const issue = r.error.issues[0]!;
-    let why = issue.message;
-    if (issue.code === "unrecognized_keys") why = `unknown key ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`;
-    throw new ScenarioError(file, jsonPathString(issue.path), why);
+  let s: Scenario;
+  try {
+    s = scenario(json);
+  } catch (e) {
+    if (e instanceof Invalid) throw new ScenarioError(file, jsonPathString(e.path), e.why);
+    throw e;
   }
-  const s = r.data;
   if (s.machine.scratch.global === undefined) {
     const twoM = 2 * 2 ** 20;
     // Room for the successor's early allocations (memmap RAM/64, page tables RAM/512) and 64 MiB more.
@@ -222,8 +343,7 @@ export function loadScenario(file: string): Scenario {
 
 /**
  * The scenario used when none is given: test_kho's default on a 1 GiB machine.
- * It is what parseScenario() makes of { description } (a test checks that), so
- * that a run without a scenario file does not load zod.
+ * It is what parseScenario() makes of { description } (a test checks that).
  */
 export function defaultScenario(): Scenario {
   return {
