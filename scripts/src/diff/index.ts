@@ -5,3 +5,5 @@ export * from "./fdt-diff.js";
 export * from "./model.js";
 export * from "./successor.js";
 export * from "./render.js";
+export * from "./regions.js";
+export * from "./view.js";

@@ -14,7 +14,8 @@ import { Option, type Command } from "commander";
 import { CliError, EXIT_USAGE, newCommand, createProgress, intOption, withExitCodes } from "@khosim/shared/proc";
 import { HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, HANDOFF_REPORT, SUCCESSOR_REPORT } from "@khosim/shared/abi";
 import { ImageError } from "@khosim/shared/mm";
-import { InspectError, openHandoff, type HandoffView } from "../inspect.js";
+import { InspectError, openHandoff } from "../inspect.js";
+import { openDiffView, type DiffView } from "./view.js";
 import { dataExtents, isZero, type Extent } from "../holes.js";
 import {
   ReportFormatError,
@@ -110,10 +111,10 @@ function sideFiles(arg: string, boot: string | undefined): SideFiles {
 }
 
 /*
- * openHandoff reads DIR/boot.dtb and DIR/memory.img: use the directory as is
+ * openDiffView reads DIR/boot.dtb and DIR/memory.img: use the directory as is
  * when the files are there, else a temporary directory of symlinks.
  */
-function openSide(f: SideFiles, tmps: string[]): HandoffView {
+function openSide(f: SideFiles, tmps: string[]): DiffView {
   const dir = path.dirname(f.image);
   const direct = path.basename(f.image) === HANDOFF_MEMORY_IMG && path.resolve(f.boot) === path.resolve(dir, HANDOFF_BOOT_DTB);
   let where = dir;
@@ -126,7 +127,7 @@ function openSide(f: SideFiles, tmps: string[]): HandoffView {
     fs.symlinkSync(path.resolve(f.boot), path.join(where, HANDOFF_BOOT_DTB));
   }
   try {
-    return openHandoff(where);
+    return openDiffView(where);
   } catch (e) {
     // Name the files the user gave, not the symlinks.
     if (e instanceof InspectError && !direct) {
@@ -213,7 +214,7 @@ function twoWay(a: string, b: string, o: Opts, env: DiffEnv): DiffOutput {
   const fa = sideFiles(a, o.aBoot);
   const fb = sideFiles(b, o.bBoot);
   const tmps: string[] = [];
-  const views: HandoffView[] = [];
+  const views: DiffView[] = [];
   const fds: number[] = [];
   try {
     const va = openSide(fa, tmps);
@@ -263,7 +264,7 @@ function twoWay(a: string, b: string, o: Opts, env: DiffEnv): DiffOutput {
       dataPastEnd = dataBytes(longer === 0 ? fdA : fdB, tail, longer === 0 ? fa.image : fb.image);
     }
 
-    const side = (f: SideFiles, v: HandoffView, size: number): DiffSide => {
+    const side = (f: SideFiles, v: DiffView, size: number): DiffSide => {
       const s: DiffSide = { name: f.name, view: v, imageSize: size };
       if (f.kho) {
         try {
