@@ -7,3 +7,4 @@ export * from "./successor.js";
 export * from "./render.js";
 export * from "./regions.js";
 export * from "./view.js";
+export * from "./readahead.js";

@@ -198,7 +198,7 @@ function chunkPageJson(addr: number, d: ChunkPageDiff): ChunkPageJson {
 
 function readPage(v: DiffView, phys: number): Uint8Array | undefined {
   if (phys < v.ram.base || phys + PAGE_SIZE > v.ram.base + v.ram.size) return undefined;
-  return v.mem.read(phys, PAGE_SIZE);
+  return v.reader.read(phys, PAGE_SIZE);
 }
 
 /* The ranges format: a linked list of khoser_mem_chunk pages, decoded here. */

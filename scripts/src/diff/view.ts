@@ -10,9 +10,10 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { BootDtbError, HANDOFF_BOOT_DTB, HANDOFF_MEMORY_IMG, KHO_TEST_FDT, PAGE_SIZE, khoTestInfoSize, parseBootDtb, parseKhoTestFdt, type BootInfo } from "@khosim/shared/abi";
 import { ByteReader, hex, u64ToNumber } from "@khosim/shared/lib";
-import { ImageMem } from "@khosim/shared/mm";
+import { ImageMem, type PhysMem } from "@khosim/shared/mm";
 import { khoPopulate, khoRetrieveSubtree } from "@khosim/shared/kho";
 import { InspectError, type HandoffView, type Region } from "../inspect.js";
+import { ReadaheadMem } from "./readahead.js";
 import { regionIndex, type RegionLookup, type RegionSources } from "./regions.js";
 
 /** A handoff as diff reads it: openHandoff()'s view with `regions` as a lookup. */
@@ -21,6 +22,8 @@ export interface DiffView extends Omit<HandoffView, "regions"> {
   regions: RegionLookup;
   /** What the lookup is built from. */
   sources: RegionSources;
+  /** `mem` with sequential read-ahead: what the decoding read through, for further metadata reads. */
+  reader: PhysMem;
 }
 
 function pageUp(n: number): number {
@@ -56,9 +59,10 @@ export function openDiffView(dir: string): DiffView {
   }
   const sources: RegionSources = { base: boot.ram.base, end: boot.ram.base + boot.ram.size, others: [], chunks: [], chunkName: "chunk", ranges: [] };
   const others: Region[] = [];
-  const v: DiffView = { dir, bootDtb, boot, ram: boot.ram, mem, chunks: [], ranges: [], problems: [], regions: { labelAt: () => undefined }, sources };
+  const reader = new ReadaheadMem(mem);
+  const v: DiffView = { dir, bootDtb, boot, ram: boot.ram, mem, reader, chunks: [], ranges: [], problems: [], regions: { labelAt: () => undefined }, sources };
   try {
-    v.populated = khoPopulate(boot, mem);
+    v.populated = khoPopulate(boot, reader);
   } catch (e) {
     v.problems.push(`KHO data: ${(e as Error).message}`);
   }
@@ -69,7 +73,7 @@ export function openDiffView(dir: string): DiffView {
     others.push({ start: p.fdtAddr, end: pageUp(p.fdtAddr + p.fdtSize), kind: "kho-fdt", label: "KHO FDT" });
     others.push({ start: p.saAddr, end: pageUp(p.saAddr + p.saSize), kind: "scratch-array", label: "kho_scratch array" });
     try {
-      const w = p.kho.format.walk(mem, p.kho.metadata, { ramBase: boot.ram.base, ramSize: boot.ram.size, scratch: p.scratch });
+      const w = p.kho.format.walk(reader, p.kho.metadata, { ramBase: boot.ram.base, ramSize: boot.ram.size, scratch: p.scratch });
       v.chunks = w.metadataPages;
       v.ranges = w.ranges;
     } catch (e) {
@@ -81,8 +85,8 @@ export function openDiffView(dir: string): DiffView {
       const raw = khoRetrieveSubtree(p.kho, KHO_TEST_FDT);
       const fdtPhys = raw === undefined ? undefined : u64ToNumber(raw);
       if (fdtPhys !== undefined && fdtPhys % PAGE_SIZE === 0 && fdtPhys >= boot.ram.base && fdtPhys + PAGE_SIZE <= boot.ram.base + boot.ram.size) {
-        const fdtSize = Math.min(PAGE_SIZE, new ByteReader(mem.read(fdtPhys, 40)).u32be(4));
-        const header = parseKhoTestFdt(mem.read(fdtPhys, fdtSize));
+        const fdtSize = Math.min(PAGE_SIZE, new ByteReader(reader.read(fdtPhys, 40)).u32be(4));
+        const header = parseKhoTestFdt(reader.read(fdtPhys, fdtSize));
         const infoPhys = u64ToNumber(header.infoPhys) ?? 0;
         const infoSize = khoTestInfoSize(header.nrFolios, header.nrRanges);
         v.subtree = { fdtPhys, fdtSize, header, infoPhys, infoSize };
