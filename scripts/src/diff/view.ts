@@ -30,6 +30,14 @@ function pageUp(n: number): number {
   return Math.ceil(n / PAGE_SIZE) * PAGE_SIZE;
 }
 
+/** A handoff's files, opened and checked, not yet decoded. */
+export interface DiffFiles {
+  dir: string;
+  bootDtb: Uint8Array;
+  boot: BootInfo;
+  mem: ImageMem;
+}
+
 /**
  * openDiffView - decode the handoff in @dir (its boot.dtb and memory.img).
  * Throws InspectError when boot.dtb or memory.img cannot be used, with
@@ -37,6 +45,15 @@ function pageUp(n: number): number {
  * `problems`). The caller closes `mem`.
  */
 export function openDiffView(dir: string): DiffView {
+  return decodeDiffView(openDiffFiles(dir));
+}
+
+/**
+ * openDiffFiles - read and parse @dir's boot.dtb and open its memory.img
+ * (which must be the RAM size boot.dtb says). Throws InspectError, with
+ * openHandoff()'s messages. The caller closes `mem`.
+ */
+export function openDiffFiles(dir: string): DiffFiles {
   const bootFile = path.join(dir, HANDOFF_BOOT_DTB);
   let bootDtb: Uint8Array;
   try {
@@ -57,6 +74,26 @@ export function openDiffView(dir: string): DiffView {
   } catch (e) {
     throw new InspectError((e as Error).message);
   }
+  return { dir, bootDtb, boot, mem };
+}
+
+/**
+ * reuseDiffView - @files decoded as @view was, for files with the same bytes
+ * as @view's (byte-identical boot.dtb and memory.img): decoding reads only
+ * those, so it would find the same. Only `dir`, `mem` and `reader` are
+ * @files' own.
+ */
+export function reuseDiffView(view: DiffView, files: DiffFiles): DiffView {
+  return { ...view, dir: files.dir, mem: files.mem, reader: new ReadaheadMem(files.mem) };
+}
+
+/**
+ * decodeDiffView - decode the opened @files: kho_populate, the format's
+ * careful walk, the kho_test sub-tree. Never throws for bad data: what
+ * cannot be decoded goes to `problems`.
+ */
+export function decodeDiffView(files: DiffFiles): DiffView {
+  const { dir, bootDtb, boot, mem } = files;
   const sources: RegionSources = { base: boot.ram.base, end: boot.ram.base + boot.ram.size, others: [], chunks: [], chunkName: "chunk", ranges: [] };
   const others: Region[] = [];
   const reader = new ReadaheadMem(mem);
