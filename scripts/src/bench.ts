@@ -14,7 +14,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { Command } from "commander";
 import { CliError, EXIT_USAGE, runMain, withExitCodes } from "@khosim/shared/proc";
-import { KERNEL_A, KERNEL_B, ROOT } from "./run.js";
+import { KERNEL_A, KERNEL_B, ROOT, distPath } from "./run.js";
 import { buildCRef, cell, diskUsage, fmt, measureStartup, num, runCRef, runProc, stat, STARTUP_ROWS, type CRef, type CRefRun, type ProcResult, type Stat, type StartupResult } from "./measure.js";
 
 /** The kernel's published figure for workload (c): "preserve + serialize took 577 ms". */
@@ -195,7 +195,31 @@ function oneRun(w: Workload, scenario: string, dir: string, run: number, timeout
     if (cref && layout && calls > 0) rec.cref = runCRef(cref.bin, layout, calls, cref.reps, timeoutS);
   }
   derive(rec);
+  if (rec.ok && w.key === "b") rec.m["b.diffMs"] = diffMs(w, scenario, dir, timeoutS);
   return rec;
+}
+
+/**
+ * diffMs - (b) only: wall time, from outside, of `npm run diff` (its build, as
+ * run.ts runs it) of this run's handoff @dir against one of the same scenario
+ * with seed 2, written once per campaign beside it. NaN when either step
+ * fails (reported on stderr); diff's exit 0 and 1 both count.
+ */
+function diffMs(w: Workload, scenario: string, dir: string, timeoutS: number): number {
+  const other = `${dir}-seed2`;
+  if (!fs.existsSync(path.join(other, "memory.img"))) {
+    const a = runProc(KERNEL_A, ["--out", other, "--scenario", scenario, "--seed", "2", "--force", "--log-format", "json"], timeoutS);
+    if (a.status !== 0) {
+      process.stderr.write(`bench: (${w.key}) diff: ${describeFailure("kernel-a --seed 2", a)}\n`);
+      return NaN;
+    }
+  }
+  const d = runProc(distPath("scripts/src/diff.ts"), [dir, other, "--color", "never"], timeoutS);
+  if (d.status !== 0 && d.status !== 1) {
+    process.stderr.write(`bench: (${w.key}) ${describeFailure("diff", d)}\n`);
+    return NaN;
+  }
+  return d.extWallMs;
 }
 
 /** derive - the per-run metrics; ratios come from numbers of the same run. */
@@ -403,6 +427,7 @@ const TARGETS: { w: string; label: string; k: string; c?: string; r?: string; un
   { w: "b", label: "1M isolated: whole handoff, both processes from outside (C: all four phases in one process)", k: "handoff.extWallMs", c: "ref.totalMs", r: "ratio.handoffMs", unit: "ms", maxValue: 1000 },
   { w: "c", label: "48 GiB contiguous: whole handoff, both processes from outside (C: all four phases in one process)", k: "handoff.extWallMs", c: "ref.totalMs", r: "ratio.handoffMs", unit: "ms", maxValue: KERNEL_PRESERVE_SERIALIZE_MS },
   { w: "b", label: "1M isolated: kernel-b peak RSS", k: "b.rssMiB", unit: "MiB", maxValue: 300 },
+  { w: "b", label: "1M isolated: npm run diff of two handoffs (seeds 1 and 2), from outside", k: "b.diffMs", unit: "ms", maxValue: 2000 },
 ];
 
 /** The issue 10 table: khosim, C and khosim ÷ C (median of the per-run ratios), and whether the goal is met. */

@@ -13,6 +13,7 @@ import { classifyRuns, comparePages, countPages, describeSide, pagesByKind, page
 import { dataExtents, isZero } from "../src/holes.js";
 import { imageExtentsFile, writeImageExtents } from "@khosim/shared/proc";
 import { flattenRegions, type Region } from "../src/inspect.js";
+import { lookupOfRegions } from "../src/diff/regions.js";
 
 const P = PAGE_SIZE;
 
@@ -151,12 +152,12 @@ describe("classifyRuns", () => {
     label,
     ...extra,
   });
-  const A = flattenRegions(BASE, BASE + 64 * P, [
+  const A = lookupOfRegions(flattenRegions(BASE, BASE + 64 * P, [
     region(8, 16, "preserved", "order-3 folios", { data: khoDataFolio(3), index: 0 }),
     region(20, 21, "chunk", "chunk 0", { index: 0 }),
     region(21, 22, "chunk", "chunk 1", { index: 1 }),
-  ]);
-  const B = flattenRegions(BASE, BASE + 64 * P, [region(20, 21, "chunk", "chunk 0", { index: 0 })]);
+  ]));
+  const B = lookupOfRegions(flattenRegions(BASE, BASE + 64 * P, [region(20, 21, "chunk", "chunk 0", { index: 0 })]));
 
   it("splits at either side's region boundary and labels both sides", () => {
     const runs = classifyRuns([{ start: 6 * P, end: 22 * P }], { base: BASE, regions: A }, { base: BASE, regions: B });

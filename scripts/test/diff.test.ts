@@ -264,6 +264,23 @@ describe("different handoffs", () => {
   });
 });
 
+describe("the same image read with another boot.dtb", () => {
+  test("B is decoded from its own boot.dtb, not taken from A's decoding: its KHO data problem is named", async () => {
+    const bad = path.join(need(tmp), "s1-boot-kho-fdt-outside-ram");
+    const c = await runKernelAsync(path.join(ROOT, "scripts/src/corrupt.ts"), ["--in", need(s1).dir, "--out", bad, "--fault", "boot-kho-fdt-outside-ram", "--log-format", "json"]);
+    expect(c.status).toBe(0);
+    const { code, json } = await diffJson(need(s1).dir, bad);
+    expect(code).toBe(1);
+    expect(json.files["memory.img"]).toBe(true);
+    expect(json.files["boot.dtb"]).toBe(false);
+    expect(json.problems.a).toEqual([]);
+    expect(json.problems.b.join("\n")).toMatch(/^KHO data: /);
+    expect(json.format.b).toBeNull();
+    expect(json.ranges.b).toBe(0);
+    expect(json.ranges.a).toBeGreaterThan(0);
+  });
+});
+
 describe("bad input: exit 2, one line, no stack", () => {
   test("a missing directory", async () => {
     const r = await runCli([need(s1).dir, path.join(need(tmp), "nope")]);

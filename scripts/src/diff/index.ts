@@ -5,3 +5,6 @@ export * from "./fdt-diff.js";
 export * from "./model.js";
 export * from "./successor.js";
 export * from "./render.js";
+export * from "./regions.js";
+export * from "./view.js";
+export * from "./readahead.js";

@@ -44,6 +44,8 @@ export interface RangeDiff {
   /** Ranges on each side. */
   countA: number;
   countB: number;
+  /** How many ranges each list below has in full (the lists hold at most `limit`). */
+  counts: { added: number; removed: number; resized: number; dataChanged: number };
   /** In B only (by start address). */
   added: RangeInfo[];
   /** In A only. */
@@ -55,8 +57,13 @@ export interface RangeDiff {
   unchanged: number;
 }
 
+/* Labels by data value: a handful of distinct values among a million ranges. */
+const labels = new Map<number, string>();
+
 function info(r: KhoMemRange): RangeInfo {
-  return { start: r.start, size: r.size, data: r.data, label: describeData(r.data) };
+  let label = labels.get(r.data);
+  if (label === undefined) labels.set(r.data, (label = describeData(r.data)));
+  return { start: r.start, size: r.size, data: r.data, label };
 }
 
 const byStart = (x: KhoMemRange, y: KhoMemRange): number => x.start - y.start;
@@ -70,11 +77,16 @@ function sortedByStart(rs: readonly KhoMemRange[]): readonly KhoMemRange[] {
  * diffRanges - compare two range lists by start address: a merge of both
  * lists in address order (walked lists are ascending already; others are
  * sorted first), so a million ranges cost no hashing.
- * @changedPages: changed pages of physical [start, end) (0 when unknown);
+ * @changedPages: changed pages of physical [start, end) (0 when unknown),
+ * asked in ascending order of start (pageCounter() answers that in one pass);
  * ranges are compared at the same physical address on both sides.
+ * @limit: keep at most this many entries per list (0: all); `counts` stay
+ * exact, and only the kept entries are built.
  */
-export function diffRanges(a: readonly KhoMemRange[], b: readonly KhoMemRange[], changedPages: (start: number, end: number) => number): RangeDiff {
-  const d: RangeDiff = { countA: a.length, countB: b.length, added: [], removed: [], resized: [], dataChanged: [], unchanged: 0 };
+export function diffRanges(a: readonly KhoMemRange[], b: readonly KhoMemRange[], changedPages: (start: number, end: number) => number, limit = 0): RangeDiff {
+  const d: RangeDiff = { countA: a.length, countB: b.length, counts: { added: 0, removed: 0, resized: 0, dataChanged: 0 }, added: [], removed: [], resized: [], dataChanged: [], unchanged: 0 };
+  const c = d.counts;
+  const keep = (n: number): boolean => limit === 0 || n < limit;
   const sa = sortedByStart(a);
   const sb = sortedByStart(b);
   let i = 0;
@@ -83,24 +95,25 @@ export function diffRanges(a: readonly KhoMemRange[], b: readonly KhoMemRange[],
     const ra = sa[i];
     const rb = sb[j];
     if (rb === undefined || (ra !== undefined && ra.start < rb.start)) {
-      d.removed.push(info(ra!));
+      if (keep(c.removed++)) d.removed.push(info(ra!));
       i++;
       continue;
     }
     if (ra === undefined || rb.start < ra.start) {
-      d.added.push(info(rb));
+      if (keep(c.added++)) d.added.push(info(rb));
       j++;
       continue;
     }
     i++;
     j++;
     if (ra.size !== rb.size) {
-      d.resized.push({ start: ra.start, a: info(ra), b: info(rb), changedPages: changedPages(ra.start, ra.start + Math.min(ra.size, rb.size)) });
+      const pages = changedPages(ra.start, ra.start + Math.min(ra.size, rb.size));
+      if (keep(c.resized++)) d.resized.push({ start: ra.start, a: info(ra), b: info(rb), changedPages: pages });
       continue;
     }
     const pages = changedPages(ra.start, ra.start + ra.size);
     if (pages > 0 || ra.data !== rb.data) {
-      d.dataChanged.push({ start: ra.start, size: ra.size, a: info(ra), b: info(rb), dataField: ra.data !== rb.data, changedPages: pages });
+      if (keep(c.dataChanged++)) d.dataChanged.push({ start: ra.start, size: ra.size, a: info(ra), b: info(rb), dataField: ra.data !== rb.data, changedPages: pages });
     } else {
       d.unchanged++;
     }
@@ -109,7 +122,7 @@ export function diffRanges(a: readonly KhoMemRange[], b: readonly KhoMemRange[],
 }
 
 export function rangeDiffEmpty(d: RangeDiff): boolean {
-  return d.added.length + d.removed.length + d.resized.length + d.dataChanged.length === 0;
+  return d.counts.added + d.counts.removed + d.counts.resized + d.counts.dataChanged === 0;
 }
 
 /* ---------------------------------------------------------------- chunks */

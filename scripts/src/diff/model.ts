@@ -20,7 +20,8 @@
  */
 import { PAGE_SIZE } from "@khosim/shared/abi";
 import { hex } from "@khosim/shared/lib";
-import type { HandoffView, RegionKind } from "../inspect.js";
+import type { RegionKind } from "../inspect.js";
+import type { DiffView } from "./view.js";
 import type { FdtChange } from "./fdt-diff.js";
 import { diffFdtBlobs } from "./fdt-diff.js";
 import {
@@ -34,7 +35,7 @@ import {
   type RangeInfo,
   type RawEntry,
 } from "./meta.js";
-import { classifyRuns, countPages, pagesByKind, pagesIn, type ChangedRun, type OffsetRun, type PageSide } from "./pages.js";
+import { classifyRuns, countPages, pageCounter, pagesByKind, type ChangedRun, type OffsetRun, type PageSide } from "./pages.js";
 
 export const DIFF_SCHEMA = "khosim-diff/1";
 
@@ -140,7 +141,7 @@ export interface DiffJson {
 export interface DiffSide {
   /** Name to print (the directory or image given). */
   name: string;
-  view: HandoffView;
+  view: DiffView;
   /** memory.img's size in bytes. */
   imageSize: number;
   /** kho.dtb's bytes, or undefined when there is none (the image's KHO FDT is used for the structural diff). */
@@ -195,13 +196,13 @@ function chunkPageJson(addr: number, d: ChunkPageDiff): ChunkPageJson {
   };
 }
 
-function readPage(v: HandoffView, phys: number): Uint8Array | undefined {
+function readPage(v: DiffView, phys: number): Uint8Array | undefined {
   if (phys < v.ram.base || phys + PAGE_SIZE > v.ram.base + v.ram.size) return undefined;
-  return v.mem.read(phys, PAGE_SIZE);
+  return v.reader.read(phys, PAGE_SIZE);
 }
 
 /* The ranges format: a linked list of khoser_mem_chunk pages, decoded here. */
-function linkedChunks(v: HandoffView): boolean {
+function linkedChunks(v: DiffView): boolean {
   return v.populated?.kho.format.name === "ranges";
 }
 
@@ -209,7 +210,7 @@ function linkedChunks(v: HandoffView): boolean {
  * The chunk list as the pointers say (the careful walk's list when it
  * succeeded); for other formats the walked metadata pages, unlinked.
  */
-function chain(v: HandoffView): { links: ChunkLink[]; metadata?: bigint; stop?: string } {
+function chain(v: DiffView): { links: ChunkLink[]; metadata?: bigint; stop?: string } {
   const md = v.populated?.kho.metadata;
   if (md === undefined) return { links: [] };
   if (!linkedChunks(v)) return { links: v.chunks.map((addr) => ({ addr })), metadata: md };
@@ -232,7 +233,7 @@ function khoBlob(s: DiffSide): Uint8Array | undefined {
  * is labelled free or preserved by inspect; say what it is instead:
  * "chunk N (not walked)". Runs are split around such pages.
  */
-function markUnwalkedChunks(runs: ChangedRun[], v: HandoffView, links: readonly ChunkLink[], side: "a" | "b"): ChangedRun[] {
+function markUnwalkedChunks(runs: ChangedRun[], v: DiffView, links: readonly ChunkLink[], side: "a" | "b"): ChangedRun[] {
   const walked = new Set(v.chunks);
   const extra = links.map((c, i) => ({ addr: c.addr - v.ram.base, index: i })).filter((c) => !walked.has(c.addr + v.ram.base));
   if (extra.length === 0) return runs;
@@ -303,7 +304,8 @@ export function buildDiff(input: BuildDiffInput): DiffJson {
   });
 
   // Ranges, compared at the same physical address.
-  const rd = diffRanges(va.ranges, vb.ranges, (s, e) => pagesIn(changed, s - va.ram.base, e - va.ram.base));
+  const inA = pageCounter(changed);
+  const rd = diffRanges(va.ranges, vb.ranges, (s, e) => inA(s - va.ram.base, e - va.ram.base), limit);
 
   // Chunks.
   if (ca.stop !== undefined && va.problems.length === 0) problems.a.push(`chunk list pointers: ${ca.stop}`);
@@ -344,7 +346,7 @@ export function buildDiff(input: BuildDiffInput): DiffJson {
     ranges: {
       a: rd.countA,
       b: rd.countB,
-      counts: { added: rd.added.length, removed: rd.removed.length, resized: rd.resized.length, dataChanged: rd.dataChanged.length, unchanged: rd.unchanged },
+      counts: { ...rd.counts, unchanged: rd.unchanged },
       added: take(rd.added, limit).map(rangeJson),
       removed: take(rd.removed, limit).map(rangeJson),
       resized: take(rd.resized, limit).map((r) => ({ start: hex(r.start), a: rangeJson(r.a), b: rangeJson(r.b), changedPages: r.changedPages })),

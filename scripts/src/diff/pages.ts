@@ -14,7 +14,8 @@
 import { PAGE_SIZE, khoDataIsFolio, khoDataOrder } from "@khosim/shared/abi";
 import { hex } from "@khosim/shared/lib";
 import { isZero, type Extent } from "../holes.js";
-import { regionAt, type Region, type RegionKind } from "../inspect.js";
+import type { RegionKind } from "../inspect.js";
+import type { RegionHit, RegionLookup } from "./regions.js";
 
 /** Bytes compared at once before drilling down to pages. */
 export const DIFF_BLOCK_SIZE = 1 << 20;
@@ -140,6 +141,25 @@ export function pagesIn(runs: readonly OffsetRun[], start: number, end: number):
   return n;
 }
 
+/**
+ * pageCounter - pagesIn() over @runs for windows asked in ascending order
+ * (the ranges of a sorted list): a cursor that only moves forward, so a
+ * million windows cost one pass over the runs. A window that starts below
+ * the previous one is answered by binary search, as pagesIn().
+ */
+export function pageCounter(runs: readonly OffsetRun[]): (start: number, end: number) => number {
+  let lo = 0;
+  let prev = -Infinity;
+  return (start, end) => {
+    if (start < prev) return pagesIn(runs, start, end);
+    prev = start;
+    while (lo < runs.length && runs[lo]!.end <= start) lo++;
+    let n = 0;
+    for (let i = lo; i < runs.length && runs[i]!.start < end; i++) n += (Math.min(end, runs[i]!.end) - Math.max(start, runs[i]!.start)) / PAGE_SIZE;
+    return n;
+  };
+}
+
 /** What a page is on one side of the diff. */
 export interface PageSide {
   kind: RegionKind;
@@ -162,7 +182,7 @@ export interface ChangedRun {
   b: PageSide;
 }
 
-function sideOf(r: Region | undefined): PageSide {
+function sideOf(r: RegionHit | undefined): PageSide {
   if (!r) return { kind: "free", label: "outside RAM" };
   const s: PageSide = { kind: r.kind, label: r.label };
   if (r.index !== undefined) s.index = r.index;
@@ -177,10 +197,10 @@ function sameSide(x: PageSide, y: PageSide): boolean {
   return x.kind === y.kind && x.label === y.label && x.index === y.index;
 }
 
-/** One side's labelled RAM: regions in physical addresses, and RAM base. */
+/** One side's labelled RAM: what each physical address is, and RAM base. */
 export interface SideRegions {
   base: number;
-  regions: readonly Region[];
+  regions: RegionLookup;
 }
 
 /**
@@ -192,8 +212,8 @@ export function classifyRuns(changed: readonly OffsetRun[], a: SideRegions, b: S
   const out: ChangedRun[] = [];
   for (const run of changed) {
     for (let off = run.start; off < run.end; ) {
-      const ra = regionAt(a.regions, a.base + off);
-      const rb = regionAt(b.regions, b.base + off);
+      const ra = a.regions.labelAt(a.base + off);
+      const rb = b.regions.labelAt(b.base + off);
       let end = run.end;
       if (ra) end = Math.min(end, ra.end - a.base);
       if (rb) end = Math.min(end, rb.end - b.base);
