@@ -30,6 +30,12 @@ export interface KhoTracker {
   ranges(): Iterable<KhoMemRange>;
   /** Bytes preserved. */
   readonly totalBytes: number;
+  /**
+   * Optional: make room for @ranges more ranges (khoFolioRuns() of the folios
+   * about to be preserved) before a timed preserve loop, so that it neither
+   * allocates nor first-touches memory. Changes nothing preserved.
+   */
+  reserve?(ranges: number): void;
 }
 
 /** What serialize() left in memory. */
