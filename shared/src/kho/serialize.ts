@@ -12,10 +12,10 @@
  * (abi/ranges.ts) reproduces the posting's bugs: one 98,320-byte chunk per
  * range.
  */
-import { KHOSER_CHUNK_HDR_NEXT, KHOSER_CHUNK_HDR_NUM_RANGES, KHOSER_CHUNK_SIZE, KHOSER_GEOMETRY, KHOSER_MEM_RANGE_DATA, KHOSER_MEM_RANGE_SIZE_FIELD, KHOSER_MEM_RANGE_START, KHOSER_RANGES_PER_CHUNK, khoserRangeOffset, type KhoserGeometry } from "../abi/ranges.js";
+import { KHOSER_CHUNK_HDR_NEXT, KHOSER_CHUNK_HDR_NUM_RANGES, KHOSER_CHUNK_HDR_SIZE, KHOSER_CHUNK_SIZE, KHOSER_MEM_RANGE_SIZE, KHOSER_GEOMETRY, KHOSER_MEM_RANGE_DATA, KHOSER_MEM_RANGE_SIZE_FIELD, KHOSER_MEM_RANGE_START, KHOSER_RANGES_PER_CHUNK, khoserRangeOffset, type KhoserGeometry } from "../abi/ranges.js";
 import { PAGE_SIZE } from "../abi/page.js";
 import { BTree } from "../lib/btree.js";
-import { ByteReader, ByteWriter, hex } from "../lib/bytes.js";
+import { ByteReader, ByteWriter, hex, u64Writer } from "../lib/bytes.js";
 import type { PhysMem } from "../mm/physmem.js";
 import type { KhoMemRange, KhoMemTrack } from "./track.js";
 
@@ -118,12 +118,22 @@ export function decodeChunk(bytes: Uint8Array): KhoserMemChunk {
  * and the chunks in list order.
  */
 export function khoMemSerialize(track: KhoMemTrack, mem: PhysMem, allocChunk: () => number, geo: KhoserGeometry = KHOSER_GEOMETRY): KhoMemSerialized {
-  const nChunks = Math.ceil(track.count / geo.fill);
+  const parts = track.rangeParts();
+  const total = track.count;
+  const nChunks = Math.ceil(total / geo.fill);
   const bytes = geo.allocPages * PAGE_SIZE;
   const fn = geo === KHOSER_GEOMETRY ? "kho_mem_serialize" : "kho_mem_serialize (posted)";
   const what = geo.allocPages === 1 ? "page" : "block";
   const chunks: number[] = [];
-  const taken = new BTree<number, number>();
+  /*
+   * Overlap between chunks: [lo, hi) spans every chunk so far, so a chunk
+   * outside it (an allocator handing out ascending or descending addresses)
+   * needs no lookup; the B+ tree of chunk starts is built only when one
+   * falls inside.
+   */
+  let lo = Infinity;
+  let hi = -Infinity;
+  let taken: BTree<number, number> | undefined;
   for (let i = 0; i < nChunks; i++) {
     const phys = allocChunk();
     const end = phys + bytes;
@@ -131,29 +141,52 @@ export function khoMemSerialize(track: KhoMemTrack, mem: PhysMem, allocChunk: ()
     if (!Number.isSafeInteger(phys) || phys <= 0 || phys % PAGE_SIZE !== 0 || !Number.isSafeInteger(end)) {
       throw new KhoSerializeError("EINVAL", i, `${fn}: chunk ${i}: allocator returned unusable ${what} ${hex(phys)}`);
     }
-    const lower = taken.getPairOrNextLower(phys);
-    const higher = taken.nextHigherPair(phys);
-    if ((lower !== undefined && lower[0] + bytes > phys) || (higher !== undefined && higher[0] < end)) {
-      throw new KhoSerializeError("EINVAL", i, `${fn}: chunk ${i}: allocator returned unusable ${what} ${hex(phys)}: it overlaps another chunk`);
+    if (end > lo && phys < hi) {
+      if (taken === undefined) {
+        taken = new BTree<number, number>();
+        chunks.forEach((c, k) => taken!.set(c, k));
+      }
+      const lower = taken.getPairOrNextLower(phys);
+      const higher = taken.nextHigherPair(phys);
+      if ((lower !== undefined && lower[0] + bytes > phys) || (higher !== undefined && higher[0] < end)) {
+        throw new KhoSerializeError("EINVAL", i, `${fn}: chunk ${i}: allocator returned unusable ${what} ${hex(phys)}: it overlaps another chunk`);
+      }
     }
     if (track.intersects(phys, bytes)) {
       throw new KhoSerializeError("EINVAL", i, `${fn}: chunk ${i}: allocator returned ${what} [${hex(phys)}, ${hex(end)}) that overlaps preserved memory`);
     }
-    taken.set(phys, i);
+    taken?.set(phys, i);
+    if (phys < lo) lo = phys;
+    if (end > hi) hi = end;
     chunks.push(phys);
   }
 
-  let idx = 0;
-  let batch: KhoMemRange[] = [];
-  for (const r of track.ranges()) {
-    batch.push(r);
-    if (batch.length === geo.fill) {
-      mem.write(chunks[idx]!, encodeChunk(chunks[idx + 1] ?? 0, batch));
-      idx++;
-      batch = [];
+  // Each chunk's first page, encoded in one reused buffer and written whole (the tail of a short chunk zeroed).
+  const page = new Uint8Array(KHOSER_CHUNK_SIZE);
+  const put = u64Writer(page);
+  // Ranges come from the parts in order: p is the current part, r the next entry in it.
+  let p = 0;
+  let part = parts[0]!;
+  let r = 0;
+  let done = 0;
+  for (let c = 0; c < nChunks; c++) {
+    const n = Math.min(geo.fill, total - done);
+    put(KHOSER_CHUNK_HDR_NEXT, chunks[c + 1] ?? 0);
+    put(KHOSER_CHUNK_HDR_NUM_RANGES, n);
+    let off = KHOSER_CHUNK_HDR_SIZE;
+    for (let k = 0; k < n; k++, r++, off += KHOSER_MEM_RANGE_SIZE) {
+      if (r === part.count) {
+        part = parts[++p]!;
+        r = 0;
+      }
+      put(off + KHOSER_MEM_RANGE_START, part.start[r]!);
+      put(off + KHOSER_MEM_RANGE_SIZE_FIELD, part.size[r]!);
+      put(off + KHOSER_MEM_RANGE_DATA, part.data[r]!);
     }
+    done += n;
+    if (off < KHOSER_CHUNK_SIZE) page.fill(0, off);
+    mem.write(chunks[c]!, page);
   }
-  if (batch.length > 0) mem.write(chunks[idx]!, encodeChunk(0, batch));
 
   return { metadata: chunks[0] ?? 0, chunks };
 }

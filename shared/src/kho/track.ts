@@ -166,22 +166,45 @@ export class KhoMemTrack {
    * input).
    */
   rangeTable(): KhoRangeTable {
-    const tn = this.tn;
-    if (this.tree.size === 0) return { count: tn, start: this.ts.subarray(0, tn), size: this.tz.subarray(0, tn), data: this.td.subarray(0, tn) };
-    const n = this.tree.size + tn;
+    const parts = this.rangeParts();
+    if (parts.length === 1) return parts[0]!;
+    const n = this.count;
     const start = new Float64Array(n);
     const size = new Float64Array(n);
     const data = new Uint16Array(n);
+    let i = 0;
+    for (const p of parts) {
+      start.set(p.start, i);
+      size.set(p.size, i);
+      data.set(p.data, i);
+      i += p.count;
+    }
+    return { count: n, start, size, data };
+  }
+
+  /**
+   * rangeParts - the stored ranges, ascending, as consecutive tables: the
+   * tree's (a copy) then the tail's (views of the tracker's own arrays, valid
+   * until the next change); empty ones left out, at least one table. The
+   * serializer reads these, so a few out-of-order ranges (kho_test's own
+   * pages) do not cost a copy of a million tail ranges.
+   */
+  rangeParts(): KhoRangeTable[] {
+    const tn = this.tn;
+    const tail: KhoRangeTable = { count: tn, start: this.ts.subarray(0, tn), size: this.tz.subarray(0, tn), data: this.td.subarray(0, tn) };
+    const m = this.tree.size;
+    if (m === 0) return [tail];
+    const start = new Float64Array(m);
+    const size = new Float64Array(m);
+    const data = new Uint16Array(m);
     let i = 0;
     for (const [, r] of this.tree.entries()) {
       start[i] = r.start;
       size[i] = r.end - r.start;
       data[i++] = r.data;
     }
-    start.set(this.ts.subarray(0, tn), i);
-    size.set(this.tz.subarray(0, tn), i);
-    data.set(this.td.subarray(0, tn), i);
-    return { count: n, start, size, data };
+    const head: KhoRangeTable = { count: m, start, size, data };
+    return tn === 0 ? [head] : [head, tail];
   }
 
   /**

@@ -256,11 +256,29 @@ export class KhoMetaWalk {
   }
 
   /**
-   * checkNotPreserved - metadata is free memory once walked: throw
-   * KIND_IN_PRESERVED for the first claimed object that overlaps one of
-   * @ranges (ascending, non-overlapping), with the message @say gives and
-   * the object's holder as location unless @say gives one.
+   * checkNotPreservedBy - metadata is free memory once walked: throw
+   * KIND_IN_PRESERVED for the first claimed object that overlaps a preserved
+   * range (ascending, non-overlapping; @lastAtOrBelow(addr) gives the index
+   * of the last one starting at or below addr, -1 for none, and @at(i) range
+   * i), with the message @say gives and the object's holder as location
+   * unless @say gives one.
    */
+  checkNotPreservedBy(
+    lastAtOrBelow: (addr: number) => number,
+    at: (ri: number) => KhoMemRange,
+    say: (o: KhoMetaObject, r: KhoMemRange, ri: number) => { where?: KhoWalkWhere; message: string },
+  ): void {
+    for (const o of this.objects) {
+      const ri = lastAtOrBelow(o.phys + o.size - 1);
+      if (ri < 0) continue;
+      const r = at(ri);
+      if (r.start + r.size <= o.phys) continue;
+      const { where, message } = say(o, r, ri);
+      throw new KhoWalkError(`${KIND_CODE[o.kind]}_IN_PRESERVED`, where ?? o.holder, message);
+    }
+  }
+
+  /** checkNotPreserved - as checkNotPreservedBy, for @ranges as objects. */
   checkNotPreserved(ranges: readonly KhoMemRange[], say: (o: KhoMetaObject, r: KhoMemRange, ri: number) => { where?: KhoWalkWhere; message: string }): void {
     for (const o of this.objects) {
       const ri = lastRangeAtOrBelow(ranges, o.phys + o.size - 1);
