@@ -79,6 +79,9 @@ const FOLIO_SIZES: readonly number[] = Array.from({ length: 64 }, (_, o) => PAGE
   Number.isSafeInteger(v),
 );
 
+/* FOLIO_SIZES as a typed array over every u8 order, 0 past the last (khoFolioRuns' inner loop). */
+const FOLIO_SIZE_U8 = new Float64Array(256).map((_, o) => FOLIO_SIZES[o] ?? 0);
+
 /** Highest folio order the tracker accepts: PAGE_SIZE << order must be below 2^53. */
 export const KHO_TRACK_MAX_ORDER = FOLIO_SIZES.length - 1;
 
@@ -234,6 +237,7 @@ export class KhoMemTrack {
       const i = this.tailAtOrBelow(end - 1);
       if (this.ts[i]! + this.tz[i]! > addr) return true;
     }
+    if (this.tree.size === 0) return false;
     const p = this.tree.getPairOrNextLower(addr);
     if (p !== undefined && p[1].end > addr) return true;
     const n = this.tree.nextHigherPair(addr);
@@ -599,7 +603,7 @@ export function khoFolioRuns(phys: Float64Array, order: Uint8Array, from: number
     const o = order[i]!;
     const p = phys[i]!;
     if (p !== prevEnd || o !== prevOrder) n++;
-    prevEnd = p + (FOLIO_SIZES[o] ?? 0);
+    prevEnd = p + FOLIO_SIZE_U8[o]!;
     prevOrder = o;
   }
   return n;

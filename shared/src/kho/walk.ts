@@ -177,7 +177,11 @@ export class KhoMetaWalk {
   readonly ramEnd: number;
   /** Every claimed object, in claim order. */
   readonly objects: KhoMetaObject[] = [];
-  private readonly byAddr = new BTree<number, KhoMetaObject>();
+  /* Claimed objects by address: built when the first claim leaves the fast path. */
+  private byAddr: BTree<number, KhoMetaObject> | undefined;
+  /* [lo, hi) spans every claimed object. */
+  private lo = Infinity;
+  private hi = -Infinity;
   private readonly maxObjects: number;
 
   constructor(readonly ctx: KhoWalkContext) {
@@ -198,6 +202,43 @@ export class KhoMetaWalk {
    * Return: the object's phys (a safe integer).
    */
   claim(ptr: bigint, c: KhoMetaClaim): number {
+    /*
+     * Fast path, plain numbers: an aligned object inside RAM, clear of the
+     * scratch areas, past the span of every object claimed so far (so it can
+     * be neither a cycle nor an overlap) and under the limit, as every
+     * well-formed list of chunks allocated in order is. Anything else takes
+     * claimSlow(), which judges it in the documented order and words the error.
+     */
+    if (ptr < TWO53) {
+      const phys = Number(ptr);
+      const end = phys + c.size;
+      if (
+        phys % (c.align ?? PAGE_SIZE) === 0 && phys >= this.ramBase && end <= this.ramEnd && (end <= this.lo || phys >= this.hi) &&
+        this.objects.length < this.maxObjects && khoScratchHit(this.ctx, phys, end) === undefined
+      ) {
+        this.record(phys, c);
+        return phys;
+      }
+    }
+    return this.claimSlow(ptr, c);
+  }
+
+  /* Record a claimed object (all checks passed). */
+  private record(phys: number, c: KhoMetaClaim): void {
+    const o: KhoMetaObject = { kind: c.kind, index: this.objects.length, phys, size: c.size, label: c.label, holder: c.holder, holderName: c.holderName };
+    if (c.ref !== undefined) o.ref = c.ref;
+    this.byAddr?.set(phys, o);
+    this.objects.push(o);
+    if (phys < this.lo) this.lo = phys;
+    if (phys + c.size > this.hi) this.hi = phys + c.size;
+  }
+
+  /* claim() with every check in order and its message; the B+ tree of objects is built on first need. */
+  private claimSlow(ptr: bigint, c: KhoMetaClaim): number {
+    if (this.byAddr === undefined) {
+      this.byAddr = new BTree<number, KhoMetaObject>();
+      for (const o of this.objects) this.byAddr.set(o.phys, o);
+    }
     const K = KIND_CODE[c.kind];
     const bad = (code: KhoWalkErrorCode, why: string): KhoWalkError => new KhoWalkError(code, c.holder, `${c.holderName} is ${hex(ptr)}: ${why}`);
     const align = c.align ?? PAGE_SIZE;
@@ -226,10 +267,7 @@ export class KhoMetaWalk {
       throw bad("METADATA_OVERLAP", `${noun} overlaps ${other.ref ?? other.label} [${hex(other.phys)}, ${hex(other.phys + other.size)})`);
     }
     if (this.objects.length >= this.maxObjects) throw bad("METADATA_LIMIT", `more metadata objects than RAM has pages (${this.maxObjects})`);
-    const o: KhoMetaObject = { kind: c.kind, index: this.objects.length, phys, size: c.size, label: c.label, holder: c.holder, holderName: c.holderName };
-    if (c.ref !== undefined) o.ref = c.ref;
-    this.byAddr.set(phys, o);
-    this.objects.push(o);
+    this.record(phys, c);
     return phys;
   }
 
