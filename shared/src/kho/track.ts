@@ -152,12 +152,14 @@ export class KhoMemTrack {
    *
    * Yields copies; the tracker must not be modified while iterating.
    */
-  *ranges(): IterableIterator<KhoMemRange> {
-    for (const [, n] of this.tree.entries()) {
-      yield { start: n.start, size: n.end - n.start, data: n.data };
-    }
+  ranges(): IterableIterator<KhoMemRange> {
+    // One array filled in a plain loop, then its iterator: a generator's resume per range costs several times more.
+    const out = new Array<KhoMemRange>(this.count);
+    let i = 0;
+    for (const [, n] of this.tree.entries()) out[i++] = { start: n.start, size: n.end - n.start, data: n.data };
     const { ts, tz, td } = this;
-    for (let i = 0; i < this.tn; i++) yield { start: ts[i]!, size: tz[i]!, data: td[i]! };
+    for (let k = 0; k < this.tn; k++) out[i++] = { start: ts[k]!, size: tz[k]!, data: td[k]! };
+    return out[Symbol.iterator]();
   }
 
   /**

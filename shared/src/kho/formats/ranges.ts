@@ -22,7 +22,7 @@ import type { PhysMem } from "../../mm/physmem.js";
 import { KHO_RANGES_FDT_LAYOUT } from "../fdt.js";
 import { khoMemSerialize } from "../serialize.js";
 import { KhoMemTrack, type KhoMemRange, type KhoRangeTable } from "../track.js";
-import { KHO_WALK_MAX_ORDER, KhoMetaWalk, KhoWalkError, khoScratchHit, type KhoWalkContext, type KhoWalkErrorCode, type KhoWalkWhere } from "../walk.js";
+import { KHO_WALK_MAX_ORDER, KhoMetaReader, KhoMetaWalk, KhoWalkError, khoScratchHit, type KhoWalkContext, type KhoWalkErrorCode, type KhoWalkWhere } from "../walk.js";
 import { defineKhoFormat, ownTracker, type KhoFormat, type KhoFormatWalk } from "./types.js";
 
 export { KHO_POSTED_MARKER };
@@ -59,8 +59,8 @@ const ENTRY_U32 = KHOSER_MEM_RANGE_SIZE >>> 2;
 
 /*
  * The walked ranges, kept where the walk validated them: in the u32 views of
- * the chunk pages mem.read() copied out (a PhysMem read is a copy, so they
- * cannot change). One segment per non-empty chunk; entry k of segment g is
+ * the chunk pages read (views of KhoMetaReader's windows, copies of memory
+ * that nothing changes later). One segment per non-empty chunk; entry k of segment g is
  * at u32 segB[g] + 6 k of segU[g]. Nothing is written per range, so the walk
  * first-touches no memory beyond the pages it reads (on this VM a fresh page
  * costs 20-90 us, more than validating the 170 ranges in it). The flat table
@@ -176,15 +176,19 @@ export function khoMemWalk(mem: PhysMem, metadata: bigint, ctx: KhoWalkContext, 
   const mw = new KhoMetaWalk(ctx);
   const { ramBase, ramEnd } = mw;
   const out = new ChunkRanges();
+  const rd = new KhoMetaReader(mem, ramBase, ramEnd);
   /* Index in the output of each chunk's first entry, to name a range's home chunk. */
   const firstRangeOf: number[] = [];
   let prevStart = -1;
   let prevEnd = -1;
-  // One scratch area is the usual case: compared inline; several go through khoScratchHit.
-  const sc0 = ctx.scratch.length === 1 ? ctx.scratch[0]! : undefined;
-  const scLo = sc0 ? sc0.addr : 0;
-  const scHi = sc0 ? sc0.addr + sc0.size : 0;
-  const manyScratch = ctx.scratch.length > 1;
+  // The scratch areas as plain [lo, hi) pairs, compared inline per range.
+  const nSc = ctx.scratch.length;
+  const scLo = new Float64Array(nSc);
+  const scHi = new Float64Array(nSc);
+  ctx.scratch.forEach((a, k) => {
+    scLo[k] = a.addr;
+    scHi[k] = a.addr + a.size;
+  });
 
   let ptr = metadata;
   let holder: KhoWalkWhere = { field: "metadata" };
@@ -195,15 +199,15 @@ export function khoMemWalk(mem: PhysMem, metadata: bigint, ctx: KhoWalkContext, 
     firstRangeOf.push(out.count);
 
     // A one-page chunk is read once, whole; a posted chunk's header first, then exactly the entries announced.
-    const whole = geo.chunkSize === PAGE_SIZE ? mem.read(phys, PAGE_SIZE) : undefined;
-    const hdr = u32View(whole ?? mem.read(phys, KHOSER_CHUNK_HDR_SIZE));
+    const whole = geo.chunkSize === PAGE_SIZE ? rd.read(phys, PAGE_SIZE) : undefined;
+    const hdr = u32View(whole ?? rd.read(phys, KHOSER_CHUNK_HDR_SIZE));
     const nLo = hdr[(KHOSER_CHUNK_HDR_NUM_RANGES >>> 2)]!;
     const nHi = hdr[(KHOSER_CHUNK_HDR_NUM_RANGES >>> 2) + 1]!;
     // Bound num_ranges before touching any entry: a huge count must not loop.
     const num = nHi === 0 && nLo <= geo.rangesPerChunk ? nLo : chunkFail(mw, ci, phys, nLo, nHi, geo);
     // Entry i starts at u32 e0 + 6 i of `u`; khoserRangeOffset(i) in the chunk.
     const len = num * KHOSER_MEM_RANGE_SIZE;
-    const u = whole ? hdr : u32View(mem.read(phys + KHOSER_CHUNK_HDR_SIZE, len));
+    const u = whole ? hdr : u32View(rd.read(phys + KHOSER_CHUNK_HDR_SIZE, len));
     const e0 = whole ? KHOSER_CHUNK_HDR_SIZE >>> 2 : 0;
 
     for (let i = 0, b = e0; i < num; i++, b += ENTRY_U32) {
@@ -233,7 +237,7 @@ export function khoMemWalk(mem: PhysMem, metadata: bigint, ctx: KhoWalkContext, 
         const fsz = PAGE_SIZE * 2 ** khoDataOrder(dLo);
         if (fsz > PAGE_SIZE && (st % fsz !== 0 || sz % fsz !== 0)) throw rangeFail(mw, ci, phys, i, u, b, ctx);
       }
-      if (manyScratch ? khoScratchHit(ctx, st, en) !== undefined : st < scHi && scLo < en) throw rangeFail(mw, ci, phys, i, u, b, ctx, prevStart, prevEnd);
+      for (let k = 0; k < nSc; k++) if (st < scHi[k]! && scLo[k]! < en) throw rangeFail(mw, ci, phys, i, u, b, ctx, prevStart, prevEnd);
       prevStart = st;
       prevEnd = en;
     }
