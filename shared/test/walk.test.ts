@@ -6,7 +6,14 @@ import { SparseMem, type PhysMem } from "../src/mm/physmem.js";
 import { encodeChunk } from "../src/kho/serialize.js";
 import type { KhoMemRange } from "../src/kho/track.js";
 import { KHO_WALK_MAX_ORDER, KhoWalkError, type KhoWalkErrorCode } from "../src/kho/walk.js";
-import { khoMemWalk } from "../src/kho/formats/ranges.js";
+import { khoMemWalk, type KhoMemWalkResult } from "../src/kho/formats/ranges.js";
+
+/* A walk result as { chunks, ranges } (its ranges objects are made on first use; the typed table is checked against them). */
+function plainWalk(w: KhoMemWalkResult): { chunks: number[]; ranges: KhoMemRange[] } {
+  expect(w.table.count).toBe(w.ranges.length);
+  w.ranges.forEach((r, i) => expect([w.table.start[i], w.table.size[i], w.table.data[i]]).toEqual([r.start, r.size, r.data]));
+  return { chunks: w.chunks, ranges: w.ranges };
+}
 
 const P = PAGE_SIZE;
 const RAM_BASE = 0x4000_0000;
@@ -108,13 +115,13 @@ function countingMem(mem: PhysMem): { mem: PhysMem; reads: [number, number][] } 
 describe("khoMemWalk on valid lists", () => {
   it("metadata 0 means nothing preserved and reads nothing", () => {
     const { mem, reads } = countingMem(new SparseMem(RAM_BASE, RAM_SIZE));
-    expect(khoMemWalk(mem, 0n, CTX)).toEqual({ chunks: [], ranges: [] });
+    expect(plainWalk(khoMemWalk(mem, 0n, CTX))).toEqual({ chunks: [], ranges: [] });
     expect(reads).toEqual([]);
   });
 
   it("returns the chunks and ranges in list order, reading each chunk page once", () => {
     const { mem, reads } = countingMem(build());
-    expect(khoMemWalk(mem, BigInt(C0), CTX)).toEqual({ chunks: PAGES, ranges: R });
+    expect(plainWalk(khoMemWalk(mem, BigInt(C0), CTX))).toEqual({ chunks: PAGES, ranges: R });
     expect(reads).toEqual(PAGES.map((p) => [p, P]));
   });
 

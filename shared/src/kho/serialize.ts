@@ -12,10 +12,11 @@
  * (abi/ranges.ts) reproduces the posting's bugs: one 98,320-byte chunk per
  * range.
  */
-import { KHOSER_CHUNK_HDR_NEXT, KHOSER_CHUNK_HDR_NUM_RANGES, KHOSER_CHUNK_SIZE, KHOSER_GEOMETRY, KHOSER_MEM_RANGE_DATA, KHOSER_MEM_RANGE_SIZE_FIELD, KHOSER_MEM_RANGE_START, KHOSER_RANGES_PER_CHUNK, khoserRangeOffset, type KhoserGeometry } from "../abi/ranges.js";
+import { KHOSER_CHUNK_HDR_NEXT, KHOSER_CHUNK_HDR_NUM_RANGES, KHOSER_CHUNK_HDR_SIZE, KHOSER_CHUNK_SIZE, KHOSER_MEM_RANGE_SIZE, KHOSER_GEOMETRY, KHOSER_MEM_RANGE_DATA, KHOSER_MEM_RANGE_SIZE_FIELD, KHOSER_MEM_RANGE_START, KHOSER_RANGES_PER_CHUNK, khoserRangeOffset, type KhoserGeometry } from "../abi/ranges.js";
 import { PAGE_SIZE } from "../abi/page.js";
 import { BTree } from "../lib/btree.js";
-import { ByteReader, ByteWriter, hex } from "../lib/bytes.js";
+import { TWO32 } from "../lib/bits.js";
+import { ByteReader, ByteWriter, HOST_LE, hex, u64Writer } from "../lib/bytes.js";
 import type { PhysMem } from "../mm/physmem.js";
 import type { KhoMemRange, KhoMemTrack } from "./track.js";
 
@@ -118,12 +119,22 @@ export function decodeChunk(bytes: Uint8Array): KhoserMemChunk {
  * and the chunks in list order.
  */
 export function khoMemSerialize(track: KhoMemTrack, mem: PhysMem, allocChunk: () => number, geo: KhoserGeometry = KHOSER_GEOMETRY): KhoMemSerialized {
-  const nChunks = Math.ceil(track.count / geo.fill);
+  const parts = track.rangeParts();
+  const total = track.count;
+  const nChunks = Math.ceil(total / geo.fill);
   const bytes = geo.allocPages * PAGE_SIZE;
   const fn = geo === KHOSER_GEOMETRY ? "kho_mem_serialize" : "kho_mem_serialize (posted)";
   const what = geo.allocPages === 1 ? "page" : "block";
   const chunks: number[] = [];
-  const taken = new BTree<number, number>();
+  /*
+   * Overlap between chunks: [lo, hi) spans every chunk so far, so a chunk
+   * outside it (an allocator handing out ascending or descending addresses)
+   * needs no lookup; the B+ tree of chunk starts is built only when one
+   * falls inside.
+   */
+  let lo = Infinity;
+  let hi = -Infinity;
+  let taken: BTree<number, number> | undefined;
   for (let i = 0; i < nChunks; i++) {
     const phys = allocChunk();
     const end = phys + bytes;
@@ -131,29 +142,78 @@ export function khoMemSerialize(track: KhoMemTrack, mem: PhysMem, allocChunk: ()
     if (!Number.isSafeInteger(phys) || phys <= 0 || phys % PAGE_SIZE !== 0 || !Number.isSafeInteger(end)) {
       throw new KhoSerializeError("EINVAL", i, `${fn}: chunk ${i}: allocator returned unusable ${what} ${hex(phys)}`);
     }
-    const lower = taken.getPairOrNextLower(phys);
-    const higher = taken.nextHigherPair(phys);
-    if ((lower !== undefined && lower[0] + bytes > phys) || (higher !== undefined && higher[0] < end)) {
-      throw new KhoSerializeError("EINVAL", i, `${fn}: chunk ${i}: allocator returned unusable ${what} ${hex(phys)}: it overlaps another chunk`);
+    if (end > lo && phys < hi) {
+      if (taken === undefined) {
+        taken = new BTree<number, number>();
+        chunks.forEach((c, k) => taken!.set(c, k));
+      }
+      const lower = taken.getPairOrNextLower(phys);
+      const higher = taken.nextHigherPair(phys);
+      if ((lower !== undefined && lower[0] + bytes > phys) || (higher !== undefined && higher[0] < end)) {
+        throw new KhoSerializeError("EINVAL", i, `${fn}: chunk ${i}: allocator returned unusable ${what} ${hex(phys)}: it overlaps another chunk`);
+      }
     }
     if (track.intersects(phys, bytes)) {
       throw new KhoSerializeError("EINVAL", i, `${fn}: chunk ${i}: allocator returned ${what} [${hex(phys)}, ${hex(end)}) that overlaps preserved memory`);
     }
-    taken.set(phys, i);
+    taken?.set(phys, i);
+    if (phys < lo) lo = phys;
+    if (end > hi) hi = end;
     chunks.push(phys);
   }
 
-  let idx = 0;
-  let batch: KhoMemRange[] = [];
-  for (const r of track.ranges()) {
-    batch.push(r);
-    if (batch.length === geo.fill) {
-      mem.write(chunks[idx]!, encodeChunk(chunks[idx + 1] ?? 0, batch));
-      idx++;
-      batch = [];
+  // Each chunk's first page, encoded in one reused buffer and written whole (the tail of a short chunk zeroed).
+  const page = new Uint8Array(KHOSER_CHUNK_SIZE);
+  const put = u64Writer(page);
+  // Ranges come from the parts in order: p is the current part, r the next entry in it.
+  let p = 0;
+  let part = parts[0]!;
+  let r = 0;
+  let done = 0;
+  // Little-endian hosts store the halves straight into a u32 view of the page (inline: this loop runs cold, once);
+  // u32 0-1 are start, 2-3 size, 4-5 data (KHOSER_MEM_RANGE_START/SIZE_FIELD/DATA = 0/8/16), pinned by the serialize tests.
+  const w32 = HOST_LE ? new Uint32Array(page.buffer, page.byteOffset, KHOSER_CHUNK_SIZE >>> 2) : undefined;
+  for (let c = 0; c < nChunks; c++) {
+    const n = Math.min(geo.fill, total - done);
+    put(KHOSER_CHUNK_HDR_NEXT, c + 1 < nChunks ? chunks[c + 1]! : 0);
+    put(KHOSER_CHUNK_HDR_NUM_RANGES, n);
+    let off = KHOSER_CHUNK_HDR_SIZE;
+    for (let k = 0; k < n; ) {
+      if (r === part.count) {
+        part = parts[++p]!;
+        r = 0;
+      }
+      // As many entries as this part still has for this chunk, in one tight loop.
+      const m = Math.min(n - k, part.count - r);
+      const { start, size, data } = part;
+      if (w32 !== undefined) {
+        let o = off >>> 2;
+        for (let e = r + m; r < e; r++, o += KHOSER_MEM_RANGE_SIZE >>> 2) {
+          const st = start[r]!;
+          const sl = st >>> 0;
+          const sz = size[r]!;
+          const zl = sz >>> 0;
+          w32[o] = sl;
+          w32[o + 1] = (st - sl) / TWO32;
+          w32[o + 2] = zl;
+          w32[o + 3] = (sz - zl) / TWO32;
+          w32[o + 4] = data[r]!;
+          w32[o + 5] = 0;
+        }
+      } else {
+        for (let e = r + m, q = off; r < e; r++, q += KHOSER_MEM_RANGE_SIZE) {
+          put(q + KHOSER_MEM_RANGE_START, start[r]!);
+          put(q + KHOSER_MEM_RANGE_SIZE_FIELD, size[r]!);
+          put(q + KHOSER_MEM_RANGE_DATA, data[r]!);
+        }
+      }
+      off += m * KHOSER_MEM_RANGE_SIZE;
+      k += m;
     }
+    done += n;
+    if (off < KHOSER_CHUNK_SIZE) page.fill(0, off);
+    mem.write(chunks[c]!, page);
   }
-  if (batch.length > 0) mem.write(chunks[idx]!, encodeChunk(0, batch));
 
   return { metadata: chunks[0] ?? 0, chunks };
 }

@@ -9,15 +9,17 @@
  *    EEXIST instead of silently overwriting it (the seed's mas_store did);
  *  - unpreserve exists and splits ranges.
  *
- * Ranges are [start, start + size) with page-aligned start and size, held in
- * a B+ tree keyed by start. Stored ranges never overlap and no two adjacent
- * ranges have equal data, so the stored set is canonical: the maximal runs of
- * equal data over the preserved pages.
+ * Ranges are [start, start + size) with page-aligned start and size. Stored
+ * ranges never overlap and no two adjacent ranges have equal data, so the
+ * stored set is canonical: the maximal runs of equal data over the preserved
+ * pages. They live in two places (see KhoMemTrack): an append-only "tail" in
+ * typed arrays that every ascending preserve extends at O(1) without an
+ * allocation, and a B+ tree keyed by start for whatever arrives out of order.
  */
-import { KHO_DATA_ORDER_MASK, KHO_DATA_PHYS, KHO_DATA_FOLIO, KHO_DATA_VALID_MASK, khoDataFolio, khoDataIsFolio, khoDataOrder } from "../abi/ranges.js";
+import { KHO_DATA_ORDER_MASK, KHO_DATA_PHYS, KHO_DATA_FOLIO, KHO_DATA_VALID_MASK, khoDataIsFolio, khoDataOrder } from "../abi/ranges.js";
 import { PAGE_SIZE } from "../abi/page.js";
 import { BTree } from "../lib/btree.js";
-import { ctz, ilog2 } from "../lib/bits.js";
+import { TWO32, ctz, ilog2 } from "../lib/bits.js";
 import { hex } from "../lib/bytes.js";
 
 /** One preserved range as handed out by the tracker and the walker. */
@@ -28,6 +30,20 @@ export interface KhoMemRange {
   size: number;
   /** khoser_mem_range.data: KHO_DATA_PHYS or khoDataFolio(order). */
   data: number;
+}
+
+/**
+ * Ranges as parallel typed arrays (struct-of-arrays): entry i is
+ * [start[i], start[i] + size[i]) with data[i]. Only the first @count entries
+ * are meaningful. What the tracker hands the serializer and what the walk
+ * produces, without an object per range.
+ */
+export interface KhoRangeTable {
+  readonly count: number;
+  readonly start: Float64Array;
+  readonly size: Float64Array;
+  /** khoser_mem_range.data, at most KHO_DATA_VALID_MASK. */
+  readonly data: Uint16Array;
 }
 
 /** Error codes of {@link KhoTrackError}, after the kernel's errnos. */
@@ -63,6 +79,9 @@ const FOLIO_SIZES: readonly number[] = Array.from({ length: 64 }, (_, o) => PAGE
   Number.isSafeInteger(v),
 );
 
+/* FOLIO_SIZES as a typed array over every u8 order, 0 past the last (khoFolioRuns' inner loop). */
+const FOLIO_SIZE_U8 = new Float64Array(256).map((_, o) => FOLIO_SIZES[o] ?? 0);
+
 /** Highest folio order the tracker accepts: PAGE_SIZE << order must be below 2^53. */
 export const KHO_TRACK_MAX_ORDER = FOLIO_SIZES.length - 1;
 
@@ -74,21 +93,45 @@ export function khoFolioSize(order: number): number {
   return FOLIO_SIZES[order] ?? NaN;
 }
 
+/* Initial capacity of the tail arrays (entries); doubled as needed. */
+const TAIL_INITIAL = 1024;
+
 /**
  * struct kho_mem_track - the set of ranges to preserve across KHO.
  *
+ * Two stores, one canonical set. The tail holds the highest ranges in
+ * parallel typed arrays (start, size, data), ascending; the B+ tree holds
+ * every range below them. Invariant: every tree range ends at or below the
+ * tail's first start, and where one ends exactly there its data differs, so
+ * tree ranges followed by tail ranges are the canonical list. A preserve at
+ * or above the last tail range's start (any ascending stream: isolated or
+ * contiguous folios) extends or appends to the tail: a few compares and
+ * stores, no allocation. Anything else goes to the tree; when it would
+ * touch the tail, the tail is moved into the tree first ("spilled"), so each
+ * range is moved at most once and the tree path costs what it always did.
+ *
  * Not thread safe (nothing here is). All methods throw {@link KhoTrackError}
- * and leave the tracker unchanged on failure.
+ * and leave the set of ranges unchanged on failure.
  */
 export class KhoMemTrack {
   private readonly tree: BTree<number, Node> = new BTree<number, Node>();
   private total = 0;
 
+  /* The tail: tn ranges, ascending, above every tree range. */
+  private ts = new Float64Array(TAIL_INITIAL);
+  private tz = new Float64Array(TAIL_INITIAL);
+  private td = new Uint16Array(TAIL_INITIAL);
+  private tn = 0;
+  /* The last tail range, mirrored in scalars for the hot path: start (Infinity when the tail is empty), end, data. */
+  private hs = Infinity;
+  private he = 0;
+  private hd = 0;
+
   /*
-   * Fast-path cache: the range the last successful preserve stored, and the
-   * start and data of the range right after it (Infinity / -1 when none).
-   * Valid only while `last` is set; anything that may change the
-   * neighbourhood other than through the fast path clears it.
+   * Tree fast-path cache: the tree range the last tree preserve stored, and
+   * the start and data of the range right after it, in the tree or the tail
+   * (Infinity / -1 when none). Valid only while `last` is set; anything that
+   * may change the neighbourhood other than through the fast path clears it.
    */
   private last: Node | undefined;
   private lastNextStart = Infinity;
@@ -96,7 +139,7 @@ export class KhoMemTrack {
 
   /** Number of stored (coalesced) ranges. */
   get count(): number {
-    return this.tree.size;
+    return this.tree.size + this.tn;
   }
 
   /** Bytes preserved in total. */
@@ -109,16 +152,76 @@ export class KhoMemTrack {
    *
    * Yields copies; the tracker must not be modified while iterating.
    */
-  *ranges(): IterableIterator<KhoMemRange> {
-    for (const [, n] of this.tree.entries()) {
-      yield { start: n.start, size: n.end - n.start, data: n.data };
+  ranges(): IterableIterator<KhoMemRange> {
+    // One array filled in a plain loop, then its iterator: a generator's resume per range costs several times more.
+    const out = new Array<KhoMemRange>(this.count);
+    let i = 0;
+    for (const [, n] of this.tree.entries()) out[i++] = { start: n.start, size: n.end - n.start, data: n.data };
+    const { ts, tz, td } = this;
+    for (let k = 0; k < this.tn; k++) out[i++] = { start: ts[k]!, size: tz[k]!, data: td[k]! };
+    return out[Symbol.iterator]();
+  }
+
+  /**
+   * rangeTable - the stored ranges, ascending, as typed arrays.
+   *
+   * When nothing is in the tree (every ascending workload) the arrays are
+   * views of the tracker's own tail, valid until the next change; otherwise a
+   * fresh copy. Either way no object per range is made (the serializer's
+   * input).
+   */
+  rangeTable(): KhoRangeTable {
+    const parts = this.rangeParts();
+    if (parts.length === 1) return parts[0]!;
+    const n = this.count;
+    const start = new Float64Array(n);
+    const size = new Float64Array(n);
+    const data = new Uint16Array(n);
+    let i = 0;
+    for (const p of parts) {
+      start.set(p.start, i);
+      size.set(p.size, i);
+      data.set(p.data, i);
+      i += p.count;
     }
+    return { count: n, start, size, data };
+  }
+
+  /**
+   * rangeParts - the stored ranges, ascending, as consecutive tables: the
+   * tree's (a copy) then the tail's (views of the tracker's own arrays, valid
+   * until the next change); empty ones left out, at least one table. The
+   * serializer reads these, so a few out-of-order ranges (kho_test's own
+   * pages) do not cost a copy of a million tail ranges.
+   */
+  rangeParts(): KhoRangeTable[] {
+    const tn = this.tn;
+    const tail: KhoRangeTable = { count: tn, start: this.ts.subarray(0, tn), size: this.tz.subarray(0, tn), data: this.td.subarray(0, tn) };
+    const m = this.tree.size;
+    if (m === 0) return [tail];
+    const start = new Float64Array(m);
+    const size = new Float64Array(m);
+    const data = new Uint16Array(m);
+    let i = 0;
+    for (const [, r] of this.tree.entries()) {
+      start[i] = r.start;
+      size[i] = r.end - r.start;
+      data[i++] = r.data;
+    }
+    const head: KhoRangeTable = { count: m, start, size, data };
+    return tn === 0 ? [head] : [head, tail];
   }
 
   /**
    * rangeAt - the stored range containing byte @addr, if any.
    */
   rangeAt(addr: number): KhoMemRange | undefined {
+    if (this.tn > 0 && addr >= this.ts[0]!) {
+      const i = this.tailAtOrBelow(addr);
+      const s = this.ts[i]!;
+      const z = this.tz[i]!;
+      return addr < s + z ? { start: s, size: z, data: this.td[i]! } : undefined;
+    }
     const p = this.tree.getPairOrNextLower(addr);
     if (p === undefined || p[1].end <= addr) return undefined;
     return { start: p[1].start, size: p[1].end - p[1].start, data: p[1].data };
@@ -130,10 +233,17 @@ export class KhoMemTrack {
    */
   intersects(addr: number, size: number): boolean {
     if (size <= 0) return false;
+    const end = addr + size;
+    if (this.tn > 0 && end > this.ts[0]!) {
+      // The last tail range starting below end is the only tail candidate.
+      const i = this.tailAtOrBelow(end - 1);
+      if (this.ts[i]! + this.tz[i]! > addr) return true;
+    }
+    if (this.tree.size === 0) return false;
     const p = this.tree.getPairOrNextLower(addr);
     if (p !== undefined && p[1].end > addr) return true;
     const n = this.tree.nextHigherPair(addr);
-    return n !== undefined && n[0] < addr + size;
+    return n !== undefined && n[0] < end;
   }
 
   /**
@@ -156,11 +266,124 @@ export class KhoMemTrack {
 
   /* __kho_preserve proper, arguments already checked. */
   private preserve(addr: number, end: number, data: number): void {
+    const ls = this.hs;
+    if (addr >= ls) {
+      // At or above the last tail range's start: nothing but that range can be touched.
+      const le = this.he;
+      if (addr <= le && this.hd === data) {
+        // Extends (or re-preserves) the last range: only its size grows.
+        if (end > le) {
+          this.total += end - le;
+          this.he = end;
+          this.tz[this.tn - 1] = end - ls;
+        }
+        return;
+      }
+      if (addr >= le) {
+        // After the last range (or right at its end with other data): a new one.
+        this.append(addr, end, data);
+        return;
+      }
+      throw new KhoTrackError("EEXIST", `kho_preserve ${fmtRange(addr, end, data)} overlaps preserved ${fmtRange(ls, le, this.hd)}`);
+    }
+    if (this.tn > 0) {
+      // Below the tail: the tree takes it unless it would touch the tail.
+      const t0 = this.ts[0]!;
+      if (end > t0 || (end === t0 && this.td[0] === data)) this.spill();
+    } else if (this.startsTail(addr, data)) {
+      this.append(addr, end, data);
+      return;
+    }
+    this.preserveTree(addr, end, data);
+  }
+
+  /* With the tail empty: true when a range at @addr lies past every tree range and cannot merge with the last. */
+  private startsTail(addr: number, data: number): boolean {
+    const k = this.tree.maxKey();
+    if (k === undefined) return true;
+    const n = this.tree.get(k)!;
+    return addr > n.end || (addr === n.end && n.data !== data);
+  }
+
+  /* Append [addr, end) to the tail (caller checked it lies past and apart from the last range). */
+  private append(addr: number, end: number, data: number): void {
+    let n = this.tn;
+    if (n === this.ts.length) this.growTail();
+    this.ts[n] = addr;
+    this.tz[n] = end - addr;
+    this.td[n] = data;
+    this.tn = ++n;
+    this.hs = addr;
+    this.he = end;
+    this.hd = data;
+    this.total += end - addr;
+    // A tree range's cached next neighbour may now be the tail's first.
+    if (n === 1) this.last = undefined;
+  }
+
+  /**
+   * reserve - make room for @n more ranges, so that the preserves that follow
+   * neither allocate nor first-touch memory.
+   * @n: how many ranges the caller may add (khoFolioRuns() of its folios)
+   *
+   * The storage is written once here: on this VM a first-touch page fault
+   * costs 20-90 us, 18 bytes per range, which would otherwise be most of an
+   * isolated preserve's time (the C reference maps its arena with
+   * MAP_POPULATE before timing for the same reason). Changes no range.
+   */
+  reserve(n: number): void {
+    if (!(n > 0)) return;
+    const need = this.tn + Math.min(n, 2 ** 30);
+    if (need > this.ts.length) this.growTail(need);
+    // Touch what the coming preserves will write (zeros are never read: only [0, tn) is).
+    const end = Math.min(need, this.ts.length);
+    this.ts.fill(0, this.tn, end);
+    this.tz.fill(0, this.tn, end);
+    this.td.fill(0, this.tn, end);
+  }
+
+  private growTail(min = 0): void {
+    const cap = Math.max(this.ts.length * 2, min);
+    const ts = new Float64Array(cap);
+    const tz = new Float64Array(cap);
+    const td = new Uint16Array(cap);
+    ts.set(this.ts);
+    tz.set(this.tz);
+    td.set(this.td);
+    this.ts = ts;
+    this.tz = tz;
+    this.td = td;
+  }
+
+  /* Move every tail range into the tree (ascending keys above the tree's): the tail is empty after. */
+  private spill(): void {
+    const { ts, tz, td } = this;
+    for (let i = 0; i < this.tn; i++) this.tree.set(ts[i]!, { start: ts[i]!, end: ts[i]! + tz[i]!, data: td[i]! });
+    this.tn = 0;
+    this.hs = Infinity;
+    this.last = undefined;
+  }
+
+  /* Index of the last tail range whose start is <= @addr (@addr >= ts[0]). */
+  private tailAtOrBelow(addr: number): number {
+    const ts = this.ts;
+    let lo = 0;
+    let hi = this.tn;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (ts[mid]! <= addr) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo - 1;
+  }
+
+  /* The tree's preserve: [addr, end) touches no tail range (the caller spilled otherwise). */
+  private preserveTree(addr: number, end: number, data: number): void {
     /*
      * Fast path: the range starts inside, at the end of, or after the range
-     * the previous preserve stored, and ends before the next stored range
+     * the previous tree preserve stored, and ends before the next stored range
      * (or right at it when that one's data differs, so no merge is due).
-     * Ascending preserves of contiguous or isolated pages all take it.
+     * Descending or interleaved preserves below the tail take it.
      */
     const l = this.last;
     if (l !== undefined && addr >= l.start && (end < this.lastNextStart || (end === this.lastNextStart && this.lastNextData !== data))) {
@@ -220,8 +443,16 @@ export class KhoMemTrack {
 
     this.last = n;
     const next = this.tree.nextHigherPair(lo);
-    this.lastNextStart = next === undefined ? Infinity : next[1].start;
-    this.lastNextData = next === undefined ? -1 : next[1].data;
+    if (next !== undefined) {
+      this.lastNextStart = next[1].start;
+      this.lastNextData = next[1].data;
+    } else if (this.tn > 0) {
+      this.lastNextStart = this.ts[0]!;
+      this.lastNextData = this.td[0]!;
+    } else {
+      this.lastNextStart = Infinity;
+      this.lastNextData = -1;
+    }
   }
 
   /**
@@ -239,11 +470,18 @@ export class KhoMemTrack {
    * @order: folio order, 0..KHO_TRACK_MAX_ORDER
    */
   khoPreserveFolio(phys: number, order: number): void {
-    // Checked here rather than via khoPreserve(): this is the hot call.
+    /*
+     * Checked here rather than via khoPreserve(): this is the hot call. An
+     * integer or non-integer order outside 0..KHO_TRACK_MAX_ORDER has no
+     * FOLIO_SIZES entry. Alignment: below 2^32 bytes a folio size divides
+     * 2^32, so the low 32 bits (phys >>> 0) decide it without a float
+     * remainder; Math.floor rejects fractions, the bound keeps phys + size safe.
+     */
     const size = FOLIO_SIZES[order];
-    if (size === undefined || !Number.isInteger(order)) checkOrder(order);
-    else if (!(phys >= 0 && phys % size === 0 && phys + size <= Number.MAX_SAFE_INTEGER)) checkFolio(phys, order);
-    else this.preserve(phys, phys + size, khoDataFolio(order));
+    if (size === undefined) checkOrder(order);
+    else if (!(phys >= 0 && phys <= Number.MAX_SAFE_INTEGER - size && Math.floor(phys) === phys && (size < TWO32 ? ((phys >>> 0) & (size - 1)) === 0 : phys % size === 0))) {
+      checkFolio(phys, order);
+    } else this.preserve(phys, phys + size, KHO_DATA_FOLIO | order);
   }
 
   /**
@@ -258,6 +496,8 @@ export class KhoMemTrack {
   khoUnpreserve(addr: number, size: number): void {
     khoCheckRange("kho_unpreserve", addr, size);
     const end = addr + size;
+    // Cutting is the tree's business: hand it the tail when the cut reaches it (rare, once per range).
+    if (this.tn > 0 && end > this.ts[0]!) this.spill();
 
     const hits: Node[] = [];
     const left = this.tree.getPairOrNextLower(addr);
@@ -350,6 +590,25 @@ function checkData(addr: number, size: number, data: number): void {
       );
     }
   }
+}
+
+/**
+ * khoFolioRuns - an upper bound on the ranges that preserving folios
+ * [@from, @to) of @phys / @order in that order can add: the number of maximal
+ * runs of adjacent folios of equal order (what KhoMemTrack.reserve() takes).
+ */
+export function khoFolioRuns(phys: Float64Array, order: Uint8Array, from: number, to: number): number {
+  let n = 0;
+  let prevEnd = -1;
+  let prevOrder = -1;
+  for (let i = from; i < to; i++) {
+    const o = order[i]!;
+    const p = phys[i]!;
+    if (p !== prevEnd || o !== prevOrder) n++;
+    prevEnd = p + FOLIO_SIZE_U8[o]!;
+    prevOrder = o;
+  }
+  return n;
 }
 
 /**

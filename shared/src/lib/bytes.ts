@@ -127,6 +127,51 @@ export class ByteWriter {
   }
 }
 
+/** True when this host stores typed-array elements little endian (x86, arm64 as Linux runs them). */
+export const HOST_LE = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/**
+ * u64Writer - a function storing little-endian u64s into @bytes.
+ * @bytes: the buffer; its byteOffset must be a multiple of 4
+ *
+ * The returned put(off, v) stores the non-negative safe integer @v at byte
+ * @off (a multiple of 8, inside @bytes: callers write fixed layouts, the
+ * typed array ignores a store past its end) as two u32 halves through one
+ * Uint32Array view: no BigInt, no DataView call per field. On a big-endian
+ * host it falls back to DataView.setUint32(.., true).
+ */
+export function u64Writer(bytes: Uint8Array): (off: number, v: number) => void {
+  if (bytes.byteOffset % 4 !== 0) throw new RangeError(`u64Writer: byteOffset ${bytes.byteOffset} is not a multiple of 4`);
+  if (HOST_LE) {
+    const w = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >>> 2);
+    return (off, v) => {
+      const lo = v >>> 0;
+      w[off >>> 2] = lo;
+      w[(off >>> 2) + 1] = (v - lo) / 4294967296;
+    };
+  }
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return (off, v) => {
+    const lo = v >>> 0;
+    dv.setUint32(off, lo, true);
+    dv.setUint32(off + 4, (v - lo) / 4294967296, true);
+  };
+}
+
+/**
+ * u32View - @bytes as little-endian u32s: a Uint32Array over the same memory
+ * when the host is little endian and @bytes is 4-aligned, else over a copy
+ * with each element byte-swapped as needed. For bulk reads of LE structures.
+ */
+export function u32View(bytes: Uint8Array): Uint32Array {
+  const n = bytes.byteLength >>> 2;
+  if (HOST_LE && bytes.byteOffset % 4 === 0) return new Uint32Array(bytes.buffer, bytes.byteOffset, n);
+  const out = new Uint32Array(n);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let i = 0; i < n; i++) out[i] = dv.getUint32(4 * i, true);
+  return out;
+}
+
 /** Encode a u64 as 8 little-endian bytes (KHO's raw native-endian property values). */
 export function u64leBytes(v: number | bigint): Uint8Array {
   const b = new Uint8Array(8);

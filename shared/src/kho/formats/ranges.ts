@@ -17,12 +17,12 @@ import {
   POSTED_GEOMETRY, khoDataIsFolio, khoDataOrder, khoserRangeOffset, type KhoserGeometry,
 } from "../../abi/ranges.js";
 import { HI_2_53, TWO32, TWO64, u64Of } from "../../lib/bits.js";
-import { ByteReader, hex } from "../../lib/bytes.js";
+import { hex, u32View } from "../../lib/bytes.js";
 import type { PhysMem } from "../../mm/physmem.js";
 import { KHO_RANGES_FDT_LAYOUT } from "../fdt.js";
 import { khoMemSerialize } from "../serialize.js";
-import { KhoMemTrack, type KhoMemRange } from "../track.js";
-import { KHO_WALK_MAX_ORDER, KhoMetaWalk, KhoWalkError, khoScratchHit, type KhoWalkContext, type KhoWalkErrorCode, type KhoWalkWhere } from "../walk.js";
+import { KhoMemTrack, type KhoMemRange, type KhoRangeTable } from "../track.js";
+import { KHO_WALK_MAX_ORDER, KhoMetaReader, KhoMetaWalk, KhoWalkError, khoScratchHit, type KhoWalkContext, type KhoWalkErrorCode, type KhoWalkWhere } from "../walk.js";
 import { defineKhoFormat, ownTracker, type KhoFormat, type KhoFormatWalk } from "./types.js";
 
 export { KHO_POSTED_MARKER };
@@ -31,12 +31,130 @@ export { KHO_POSTED_MARKER };
 export interface KhoMemWalkResult {
   /** Chunks in list order (free memory once the walk is done). */
   chunks: number[];
-  /** Preserved ranges in list order (ascending, non-overlapping; one memblock_reserve each). */
-  ranges: KhoMemRange[];
+  /** Number of preserved ranges (one memblock_reserve each). */
+  readonly count: number;
+  /** Visit the preserved ranges in list order (ascending, non-overlapping) straight from the walked chunks. */
+  forEach(visit: (start: number, size: number, data: number) => void): void;
+  /** The same ranges as typed arrays, made on first use. */
+  readonly table: KhoRangeTable;
+  /** The same ranges as objects, made on first use (tools, tests, reports): 1M ranges make 1M objects. */
+  readonly ranges: KhoMemRange[];
+}
+
+/** khoRangeObjects - the ranges of @t as objects, ascending (for callers that want KhoMemRange[]). */
+export function khoRangeObjects(t: KhoRangeTable): KhoMemRange[] {
+  const out = new Array<KhoMemRange>(t.count);
+  for (let i = 0; i < t.count; i++) out[i] = { start: t.start[i]!, size: t.size[i]!, data: t.data[i]! };
+  return out;
 }
 
 type RangeField = "start" | "size" | "data";
 const RANGE_FIELD_OFFSET: Record<RangeField, number> = { start: KHOSER_MEM_RANGE_START, size: KHOSER_MEM_RANGE_SIZE_FIELD, data: KHOSER_MEM_RANGE_DATA };
+
+/* u32 indices of a range's fields relative to the entry's first u32. */
+const S_LO = KHOSER_MEM_RANGE_START >>> 2;
+const Z_LO = KHOSER_MEM_RANGE_SIZE_FIELD >>> 2;
+const D_LO = KHOSER_MEM_RANGE_DATA >>> 2;
+const ENTRY_U32 = KHOSER_MEM_RANGE_SIZE >>> 2;
+
+/*
+ * The walked ranges, kept where the walk validated them: in the u32 views of
+ * the chunk pages read (views of KhoMetaReader's windows, copies of memory
+ * that nothing changes later). One segment per non-empty chunk; entry k of segment g is
+ * at u32 segB[g] + 6 k of segU[g]. Nothing is written per range, so the walk
+ * first-touches no memory beyond the pages it reads (on this VM a fresh page
+ * costs 20-90 us, more than validating the 170 ranges in it). The flat table
+ * and the objects are made on first use.
+ */
+class ChunkRanges {
+  count = 0;
+  readonly segU: Uint32Array[] = [];
+  readonly segB: number[] = [];
+  readonly segN: number[] = [];
+  /* Global index and start of each segment's first range (ascending). */
+  readonly segFirst: number[] = [];
+  readonly segStart: number[] = [];
+
+  add(u: Uint32Array, b: number, n: number): void {
+    if (n === 0) return;
+    this.segU.push(u);
+    this.segB.push(b);
+    this.segN.push(n);
+    this.segFirst.push(this.count);
+    this.segStart.push(u[b + S_LO + 1]! * TWO32 + u[b + S_LO]!);
+    this.count += n;
+  }
+
+  forEach(visit: (start: number, size: number, data: number) => void): void {
+    for (let g = 0; g < this.segU.length; g++) {
+      const u = this.segU[g]!;
+      const end = this.segB[g]! + this.segN[g]! * ENTRY_U32;
+      for (let b = this.segB[g]!; b < end; b += ENTRY_U32) visit(u[b + S_LO + 1]! * TWO32 + u[b + S_LO]!, u[b + Z_LO + 1]! * TWO32 + u[b + Z_LO]!, u[b + D_LO]!);
+    }
+  }
+
+  /* Range @ri (0 <= ri < count). */
+  at(ri: number): KhoMemRange {
+    const g = lastAtOrBelow(this.segFirst, ri);
+    const u = this.segU[g]!;
+    const b = this.segB[g]! + (ri - this.segFirst[g]!) * ENTRY_U32;
+    return { start: u[b + S_LO + 1]! * TWO32 + u[b + S_LO]!, size: u[b + Z_LO + 1]! * TWO32 + u[b + Z_LO]!, data: u[b + D_LO]! };
+  }
+
+  /* Index of the last range whose start is <= @addr, or -1. */
+  lastAtOrBelow(addr: number): number {
+    const g = lastAtOrBelow(this.segStart, addr);
+    if (g < 0) return -1;
+    const u = this.segU[g]!;
+    const b0 = this.segB[g]!;
+    let lo = 0;
+    let hi = this.segN[g]!;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const b = b0 + mid * ENTRY_U32;
+      if (u[b + S_LO + 1]! * TWO32 + u[b + S_LO]! <= addr) lo = mid + 1;
+      else hi = mid;
+    }
+    return this.segFirst[g]! + lo - 1;
+  }
+
+  table(): KhoRangeTable {
+    const n = this.count;
+    const start = new Float64Array(n);
+    const size = new Float64Array(n);
+    const data = new Uint16Array(n);
+    let i = 0;
+    this.forEach((st, sz, d) => {
+      start[i] = st;
+      size[i] = sz;
+      data[i++] = d;
+    });
+    return { count: n, start, size, data };
+  }
+}
+
+/* A walk result whose table and objects are made once, when first asked for. */
+class MemWalkResult implements KhoMemWalkResult {
+  private tab: KhoRangeTable | undefined;
+  private objs: KhoMemRange[] | undefined;
+  constructor(
+    readonly chunks: number[],
+    private readonly walked: ChunkRanges,
+  ) {}
+  get count(): number {
+    return this.walked.count;
+  }
+  get table(): KhoRangeTable {
+    return (this.tab ??= this.walked.table());
+  }
+  get ranges(): KhoMemRange[] {
+    return (this.objs ??= khoRangeObjects(this.table));
+  }
+  forEach(visit: (start: number, size: number, data: number) => void): void {
+    this.walked.forEach(visit);
+  }
+}
+
 
 /**
  * khoMemWalk - walk and validate the chunk list a predecessor left in @mem.
@@ -48,18 +166,29 @@ const RANGE_FIELD_OFFSET: Record<RangeField, number> = { start: KHOSER_MEM_RANGE
  * Claims each chunk (geo.chunkSize bytes) through the shared walk, bounds
  * num_ranges by geo.rangesPerChunk, then reads exactly the entries it
  * announces and validates each. Throws KhoWalkError on the first invalid
- * value. Nothing is reserved here.
+ * value. Nothing is reserved here. Each chunk is read through one u32 view,
+ * each u64 as two halves judged as plain numbers, and the ranges go into
+ * typed arrays: no BigInt, DataView call or object per range.
  *
  * Return: the chunks and the preserved ranges, in list order.
  */
 export function khoMemWalk(mem: PhysMem, metadata: bigint, ctx: KhoWalkContext, geo: KhoserGeometry = KHOSER_GEOMETRY): KhoMemWalkResult {
   const mw = new KhoMetaWalk(ctx);
   const { ramBase, ramEnd } = mw;
-  const ranges: KhoMemRange[] = [];
-  /* Index in `ranges` of each chunk's first entry, to name a range's home chunk. */
+  const out = new ChunkRanges();
+  const rd = new KhoMetaReader(mem, ramBase, ramEnd);
+  /* Index in the output of each chunk's first entry, to name a range's home chunk. */
   const firstRangeOf: number[] = [];
   let prevStart = -1;
   let prevEnd = -1;
+  // The scratch areas as plain [lo, hi) pairs, compared inline per range.
+  const nSc = ctx.scratch.length;
+  const scLo = new Float64Array(nSc);
+  const scHi = new Float64Array(nSc);
+  ctx.scratch.forEach((a, k) => {
+    scLo[k] = a.addr;
+    scHi[k] = a.addr + a.size;
+  });
 
   let ptr = metadata;
   let holder: KhoWalkWhere = { field: "metadata" };
@@ -67,82 +196,60 @@ export function khoMemWalk(mem: PhysMem, metadata: bigint, ctx: KhoWalkContext, 
   while (ptr !== 0n) {
     const ci = firstRangeOf.length;
     const phys = mw.claim(ptr, { kind: "chunk", size: geo.chunkSize, label: `chunk ${ci}`, holder, holderName });
-    firstRangeOf.push(ranges.length);
-    const where = `chunk ${ci} at ${hex(phys)}`;
-    const at = (field: string, offset: number, entry?: number): KhoWalkWhere & { field: string; offset: number } =>
-      entry === undefined ? { object: "chunk", index: ci, phys, field, offset } : { object: "chunk", index: ci, phys, entry, field, offset };
+    firstRangeOf.push(out.count);
 
     // A one-page chunk is read once, whole; a posted chunk's header first, then exactly the entries announced.
-    const whole = geo.chunkSize === PAGE_SIZE ? mem.read(phys, PAGE_SIZE) : undefined;
-    const hdr = new ByteReader(whole ?? mem.read(phys, KHOSER_CHUNK_HDR_SIZE));
+    const whole = geo.chunkSize === PAGE_SIZE ? rd.read(phys, PAGE_SIZE) : undefined;
+    const hdr = u32View(whole ?? rd.read(phys, KHOSER_CHUNK_HDR_SIZE));
+    const nLo = hdr[(KHOSER_CHUNK_HDR_NUM_RANGES >>> 2)]!;
+    const nHi = hdr[(KHOSER_CHUNK_HDR_NUM_RANGES >>> 2) + 1]!;
     // Bound num_ranges before touching any entry: a huge count must not loop.
-    const num = mw.bound(hdr.u64le(KHOSER_CHUNK_HDR_NUM_RANGES), geo.rangesPerChunk, "NUM_RANGES", at("num_ranges", KHOSER_CHUNK_HDR_NUM_RANGES), where);
-    // Entry i is at i * 24 in this reader, khoserRangeOffset(i) in the chunk.
+    const num = nHi === 0 && nLo <= geo.rangesPerChunk ? nLo : chunkFail(mw, ci, phys, nLo, nHi, geo);
+    // Entry i starts at u32 e0 + 6 i of `u`; khoserRangeOffset(i) in the chunk.
     const len = num * KHOSER_MEM_RANGE_SIZE;
-    const r = new ByteReader(whole ? whole.subarray(KHOSER_CHUNK_HDR_SIZE, KHOSER_CHUNK_HDR_SIZE + len) : mem.read(phys + KHOSER_CHUNK_HDR_SIZE, len));
+    const u = whole ? hdr : u32View(rd.read(phys + KHOSER_CHUNK_HDR_SIZE, len));
+    const e0 = whole ? KHOSER_CHUNK_HDR_SIZE >>> 2 : 0;
 
-    let i = 0;
-    const fail = (code: KhoWalkErrorCode, field: RangeField, why: string): KhoWalkError => {
-      const offset = khoserRangeOffset(i) + RANGE_FIELD_OFFSET[field];
-      return new KhoWalkError(code, at(field, offset, i), `${where}: ranges[${i}].${field} at +${hex(offset)} is ${hex(r.u64le(offset - KHOSER_CHUNK_HDR_SIZE))}: ${why}`);
-    };
-    for (; i < num; i++) {
-      const base = i * KHOSER_MEM_RANGE_SIZE;
+    for (let i = 0, b = e0; i < num; i++, b += ENTRY_U32) {
       /*
-       * Read each u64 as two u32 halves and judge it with plain numbers: a
-       * value is below 2^53 exactly when its high half is below 2^21. BigInt
-       * is used only for the rare huge values and for messages (1M ranges
-       * must walk fast).
+       * Each u64 as two u32 halves judged with plain numbers: a value is
+       * below 2^53 exactly when its high half is below 2^21. BigInt only for
+       * the rare huge values and for messages (1M ranges must walk fast).
        */
-      const sLo = r.u32le(base + KHOSER_MEM_RANGE_START);
-      const sHi = r.u32le(base + KHOSER_MEM_RANGE_START + 4);
-      const zLo = r.u32le(base + KHOSER_MEM_RANGE_SIZE_FIELD);
-      const zHi = r.u32le(base + KHOSER_MEM_RANGE_SIZE_FIELD + 4);
-      const dLo = r.u32le(base + KHOSER_MEM_RANGE_DATA);
-      const dHi = r.u32le(base + KHOSER_MEM_RANGE_DATA + 4);
-
+      const sLo = u[b + S_LO]!;
+      const sHi = u[b + S_LO + 1]!;
+      const zLo = u[b + Z_LO]!;
+      const zHi = u[b + Z_LO + 1]!;
+      const dLo = u[b + D_LO]!;
+      const dHi = u[b + D_LO + 1]!;
       // 2^32 is a multiple of PAGE_SIZE, so the low half decides alignment.
-      if (sLo % PAGE_SIZE !== 0) throw fail("RANGE_UNALIGNED", "start", "not page aligned");
-      if (zLo % PAGE_SIZE !== 0) throw fail("RANGE_UNALIGNED", "size", "not page aligned");
-      if (zLo === 0 && zHi === 0) throw fail("RANGE_EMPTY", "size", "empty range");
-      const bigStart = sHi >= HI_2_53;
-      const bigSize = zHi >= HI_2_53;
-      if ((bigStart || bigSize) && u64Of(sLo, sHi) + u64Of(zLo, zHi) >= TWO64) throw fail("RANGE_OVERFLOW", "size", `start ${hex(u64Of(sLo, sHi))} + size overflows u64`);
+      if ((sLo & (PAGE_SIZE - 1)) !== 0 || (zLo & (PAGE_SIZE - 1)) !== 0 || (zLo === 0 && zHi === 0) || sHi >= HI_2_53 || zHi >= HI_2_53) {
+        throw rangeFail(mw, ci, phys, i, u, b, ctx);
+      }
       const st = sHi * TWO32 + sLo;
       const sz = zHi * TWO32 + zLo;
-      if (bigStart || st < ramBase || st >= ramEnd) throw fail("RANGE_OUTSIDE_RAM", "start", `outside RAM [${hex(ramBase)}, ${hex(ramEnd)})`);
-      // Both below 2^53 past this point, their sum is exact.
+      // Both below 2^53, their sum is exact.
       const en = st + sz;
-      if (bigSize || en > ramEnd) throw fail("RANGE_OUTSIDE_RAM", "size", `range ends at ${hex(BigInt(st) + u64Of(zLo, zHi))}, past RAM end ${hex(ramEnd)}`);
-      if (dHi !== 0 || (dLo & ~KHO_DATA_VALID_MASK) !== 0 || (dLo !== 0 && !khoDataIsFolio(dLo))) {
-        throw fail("RANGE_DATA", "data", `${hex(u64Of(dLo, dHi))} is neither 0 (phys range) nor KHO_DATA_FOLIO | order`);
+      if (st < ramBase || st >= ramEnd || en > ramEnd || dHi !== 0 || st < prevEnd) throw rangeFail(mw, ci, phys, i, u, b, ctx, prevStart, prevEnd);
+      if (dLo !== 0) {
+        // A folio run: KHO_DATA_FOLIO | order, start and size multiples of the folio size (a power of two, exact as a double).
+        if ((dLo & ~KHO_DATA_VALID_MASK) !== 0 || !khoDataIsFolio(dLo) || khoDataOrder(dLo) > KHO_WALK_MAX_ORDER) throw rangeFail(mw, ci, phys, i, u, b, ctx);
+        const fsz = PAGE_SIZE * 2 ** khoDataOrder(dLo);
+        if (fsz > PAGE_SIZE && (st % fsz !== 0 || sz % fsz !== 0)) throw rangeFail(mw, ci, phys, i, u, b, ctx);
       }
-      if (khoDataIsFolio(dLo)) {
-        const order = khoDataOrder(dLo);
-        if (order > KHO_WALK_MAX_ORDER) throw fail("FOLIO_ORDER", "data", `folio order ${order} is above ${KHO_WALK_MAX_ORDER}`);
-        // A power of two, exact as a double for every order up to the cap.
-        const fsz = PAGE_SIZE * 2 ** order;
-        if (st % fsz !== 0) throw fail("FOLIO_UNALIGNED", "start", `not aligned to its order-${order} folio size ${hex(fsz)}`);
-        if (sz % fsz !== 0) throw fail("FOLIO_UNALIGNED", "size", `not a multiple of its order-${order} folio size ${hex(fsz)}`);
-      }
-      // Ranges are written in ascending order, so overlap can only be with the previous one.
-      if (st < prevStart) throw fail("RANGE_ORDER", "start", `out of order: below the previous range [${hex(prevStart)}, ${hex(prevEnd)})`);
-      if (st < prevEnd) throw fail("RANGE_OVERLAP", "start", `overlaps previous range [${hex(prevStart)}, ${hex(prevEnd)})`);
-      const s = khoScratchHit(ctx, st, en);
-      if (s !== undefined) {
-        throw fail("RANGE_IN_SCRATCH", "start", `range [${hex(st)}, ${hex(en)}) overlaps scratch [${hex(s.addr)}, ${hex(s.addr + s.size)})`);
-      }
-      ranges.push({ start: st, size: sz, data: dLo });
+      for (let k = 0; k < nSc; k++) if (st < scHi[k]! && scLo[k]! < en) throw rangeFail(mw, ci, phys, i, u, b, ctx, prevStart, prevEnd);
       prevStart = st;
       prevEnd = en;
     }
 
-    ptr = hdr.u64le(KHOSER_CHUNK_HDR_NEXT);
-    holder = at("next", KHOSER_CHUNK_HDR_NEXT);
+    out.add(u, e0, num);
+    const where = `chunk ${ci} at ${hex(phys)}`;
+    ptr = u64Of(hdr[KHOSER_CHUNK_HDR_NEXT >>> 2]!, hdr[(KHOSER_CHUNK_HDR_NEXT >>> 2) + 1]!);
+    holder = { object: "chunk", index: ci, phys, field: "next", offset: KHOSER_CHUNK_HDR_NEXT };
     holderName = `${where}: next at +${hex(KHOSER_CHUNK_HDR_NEXT)}`;
   }
 
-  mw.checkNotPreserved(ranges, (o, rg, ri) => {
+  mw.checkNotPreservedBy((addr) => out.lastAtOrBelow(addr), (ri) => out.at(ri), (o, rg, ri) => {
     const home = lastAtOrBelow(firstRangeOf, ri);
     const what = o.size === PAGE_SIZE ? "page lies inside" : `[${hex(o.phys)}, ${hex(o.phys + o.size)}) overlaps`;
     return {
@@ -152,7 +259,61 @@ export function khoMemWalk(mem: PhysMem, metadata: bigint, ctx: KhoWalkContext, 
         `(range ${ri}, chunk ${home} ranges[${ri - firstRangeOf[home]!}])`,
     };
   });
-  return { chunks: mw.objects.map((o) => o.phys), ranges };
+  return new MemWalkResult(mw.objects.map((o) => o.phys), out);
+}
+
+/* num_ranges of chunk @ci is above the geometry's bound: the error, as the shared bound() words it. */
+function chunkFail(mw: KhoMetaWalk, ci: number, phys: number, lo: number, hi: number, geo: KhoserGeometry): never {
+  mw.bound(u64Of(lo, hi), geo.rangesPerChunk, "NUM_RANGES", { object: "chunk", index: ci, phys, field: "num_ranges", offset: KHOSER_CHUNK_HDR_NUM_RANGES }, `chunk ${ci} at ${hex(phys)}`);
+  throw new Error("unreachable: bound() accepted an out-of-bound count");
+}
+
+/*
+ * Entry @i of chunk @ci (its first u32 at @b of @u) failed the fast checks:
+ * judge it again field by field, in the order the checks are documented, and
+ * return the error for the first that fails. Off the hot path on purpose.
+ */
+function rangeFail(mw: KhoMetaWalk, ci: number, phys: number, i: number, u: Uint32Array, b: number, ctx: KhoWalkContext, prevStart = -1, prevEnd = -1): KhoWalkError {
+  const { ramBase, ramEnd } = mw;
+  const where = `chunk ${ci} at ${hex(phys)}`;
+  const fail = (code: KhoWalkErrorCode, field: RangeField, why: string): KhoWalkError => {
+    const offset = khoserRangeOffset(i) + RANGE_FIELD_OFFSET[field];
+    const k = b + (RANGE_FIELD_OFFSET[field] >>> 2);
+    return new KhoWalkError(code, { object: "chunk", index: ci, phys, entry: i, field, offset }, `${where}: ranges[${i}].${field} at +${hex(offset)} is ${hex(u64Of(u[k]!, u[k + 1]!))}: ${why}`);
+  };
+  const sLo = u[b + S_LO]!;
+  const sHi = u[b + S_LO + 1]!;
+  const zLo = u[b + Z_LO]!;
+  const zHi = u[b + Z_LO + 1]!;
+  const dLo = u[b + D_LO]!;
+  const dHi = u[b + D_LO + 1]!;
+  if (sLo % PAGE_SIZE !== 0) return fail("RANGE_UNALIGNED", "start", "not page aligned");
+  if (zLo % PAGE_SIZE !== 0) return fail("RANGE_UNALIGNED", "size", "not page aligned");
+  if (zLo === 0 && zHi === 0) return fail("RANGE_EMPTY", "size", "empty range");
+  const bigStart = sHi >= HI_2_53;
+  const bigSize = zHi >= HI_2_53;
+  if ((bigStart || bigSize) && u64Of(sLo, sHi) + u64Of(zLo, zHi) >= TWO64) return fail("RANGE_OVERFLOW", "size", `start ${hex(u64Of(sLo, sHi))} + size overflows u64`);
+  const st = sHi * TWO32 + sLo;
+  const sz = zHi * TWO32 + zLo;
+  if (bigStart || st < ramBase || st >= ramEnd) return fail("RANGE_OUTSIDE_RAM", "start", `outside RAM [${hex(ramBase)}, ${hex(ramEnd)})`);
+  const en = st + sz;
+  if (bigSize || en > ramEnd) return fail("RANGE_OUTSIDE_RAM", "size", `range ends at ${hex(BigInt(st) + u64Of(zLo, zHi))}, past RAM end ${hex(ramEnd)}`);
+  if (dHi !== 0 || (dLo & ~KHO_DATA_VALID_MASK) !== 0 || (dLo !== 0 && !khoDataIsFolio(dLo))) {
+    return fail("RANGE_DATA", "data", `${hex(u64Of(dLo, dHi))} is neither 0 (phys range) nor KHO_DATA_FOLIO | order`);
+  }
+  if (khoDataIsFolio(dLo)) {
+    const order = khoDataOrder(dLo);
+    if (order > KHO_WALK_MAX_ORDER) return fail("FOLIO_ORDER", "data", `folio order ${order} is above ${KHO_WALK_MAX_ORDER}`);
+    const fsz = PAGE_SIZE * 2 ** order;
+    if (st % fsz !== 0) return fail("FOLIO_UNALIGNED", "start", `not aligned to its order-${order} folio size ${hex(fsz)}`);
+    if (sz % fsz !== 0) return fail("FOLIO_UNALIGNED", "size", `not a multiple of its order-${order} folio size ${hex(fsz)}`);
+  }
+  // Ranges are written in ascending order, so overlap can only be with the previous one.
+  if (st < prevStart) return fail("RANGE_ORDER", "start", `out of order: below the previous range [${hex(prevStart)}, ${hex(prevEnd)})`);
+  if (st < prevEnd) return fail("RANGE_OVERLAP", "start", `overlaps previous range [${hex(prevStart)}, ${hex(prevEnd)})`);
+  const sc = khoScratchHit(ctx, st, en);
+  if (sc !== undefined) return fail("RANGE_IN_SCRATCH", "start", `range [${hex(st)}, ${hex(en)}) overlaps scratch [${hex(sc.addr)}, ${hex(sc.addr + sc.size)})`);
+  throw new Error(`unreachable: ${where}: ranges[${i}] failed a fast check but passes every check`);
 }
 
 /** Index of the last value <= @v in an ascending array (the chunk whose entries hold range @v). */
@@ -196,7 +357,17 @@ export const rangesFormat: KhoFormat = defineKhoFormat({
   },
   walk(mem, root, ctx): KhoFormatWalk {
     const w = khoMemWalk(mem, root, ctx);
-    return { metadataPages: w.chunks, ranges: w.ranges, blockCount: w.ranges.length, forEachBlock: (visit) => w.ranges.forEach((r) => visit(r.start, r.size, r.data)) };
+    return {
+      metadataPages: w.chunks,
+      get table() {
+        return w.table;
+      },
+      get ranges() {
+        return w.ranges;
+      },
+      blockCount: w.count,
+      forEachBlock: (visit) => w.forEach(visit),
+    };
   },
 });
 
@@ -225,8 +396,8 @@ export const postedFormat: KhoFormat = defineKhoFormat({
       metadataPages: chunkPages(w.chunks, POSTED_CHUNK_SPAN_PAGES),
       objects: w.chunks,
       ranges: mergeEqual(w.ranges),
-      blockCount: w.ranges.length,
-      forEachBlock: (visit) => w.ranges.forEach((r) => visit(r.start, r.size, r.data)),
+      blockCount: w.count,
+      forEachBlock: (visit) => w.forEach(visit),
     };
   },
 });

@@ -8,7 +8,7 @@
 import type { FdtRo } from "../../fdt/ro.js";
 import { buildKhoFdt, khoFdtMatches, khoFdtReadRoot, type KhoFdtLayout, type KhoFdtOf, type KhoSubtree } from "../fdt.js";
 import type { PhysMem } from "../../mm/physmem.js";
-import type { KhoMemRange } from "../track.js";
+import type { KhoMemRange, KhoRangeTable } from "../track.js";
 import type { KhoWalkContext } from "../walk.js";
 
 export { KhoMetadataError } from "../walk.js";
@@ -30,6 +30,12 @@ export interface KhoTracker {
   ranges(): Iterable<KhoMemRange>;
   /** Bytes preserved. */
   readonly totalBytes: number;
+  /**
+   * Optional: make room for @ranges more ranges (khoFolioRuns() of the folios
+   * about to be preserved) before a timed preserve loop, so that it neither
+   * allocates nor first-touches memory. Changes nothing preserved.
+   */
+  reserve?(ranges: number): void;
 }
 
 /** What serialize() left in memory. */
@@ -51,8 +57,13 @@ export interface KhoSerialized {
 export interface KhoFormatWalk {
   /** Metadata pages read (free memory once walked), in walk order. */
   metadataPages: number[];
-  /** Preserved memory as sorted, non-overlapping runs; adjacent runs with equal data merged. */
-  ranges: KhoMemRange[];
+  /** Preserved memory as sorted, non-overlapping runs; adjacent runs with equal data merged (may be made on first use). */
+  readonly ranges: KhoMemRange[];
+  /**
+   * The blocks as typed arrays, when the format has them at hand (ranges):
+   * the same entries forEachBlock visits, without an object each.
+   */
+  table?: KhoRangeTable;
   /** Start of every metadata object when objects span several pages (see KhoSerialized.objects). */
   objects?: number[];
   /** Number of preserved blocks (one memblock_reserve each). */

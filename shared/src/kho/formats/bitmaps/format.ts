@@ -25,7 +25,7 @@ import type { PhysMem } from "../../../mm/physmem.js";
 import type { KhoFdtLayout } from "../../fdt.js";
 import { KhoSerializeError } from "../../serialize.js";
 import type { KhoMemRange } from "../../track.js";
-import { KHO_WALK_MAX_ORDER, KhoMetaWalk, KhoWalkError, type KhoWalkContext, type KhoWalkErrorCode, type KhoWalkWhere } from "../../walk.js";
+import { KHO_WALK_MAX_ORDER, KhoMetaReader, KhoMetaWalk, KhoWalkError, type KhoWalkContext, type KhoWalkErrorCode, type KhoWalkWhere } from "../../walk.js";
 import { defineKhoFormat, ownTracker, type AllocPage, type KhoFormat, type KhoFormatName, type KhoFormatWalk, type KhoSerialized } from "../types.js";
 import { KhoBitmapTrack, POW2, forEachRun, popcount } from "./track.js";
 
@@ -145,6 +145,9 @@ export function khoBitmapsWalk(mem: PhysMem, root: bigint, ctx: KhoWalkContext, 
   const eBitmap: number[] = [];
   const eChunk: number[] = [];
   const eIndex: number[] = [];
+  /* Each entry's bitmap as read (views of the reader's windows: read once, kept for forEachBlock). */
+  const eBits: Uint8Array[] = [];
+  const rd = new KhoMetaReader(mem, ramBase, ramEnd);
   /* Runs of set bits per order: start, end (bytes) and the entry the run starts in. */
   const runs: { s: number[]; e: number[]; ent: number[]; sorted: boolean }[] = [];
   let blockCount = 0;
@@ -159,7 +162,7 @@ export function khoBitmapsWalk(mem: PhysMem, root: bigint, ctx: KhoWalkContext, 
     metadataPages.push(phys);
     seenPage.add(phys);
 
-    const r = new ByteReader(mem.read(phys, KHOSER_BM_CHUNK_SIZE));
+    const r = new ByteReader(rd.read(phys, KHOSER_BM_CHUNK_SIZE));
     const hdrAt = (field: string, offset: number, order?: number): KhoWalkWhere & { field: string; offset: number } =>
       order === undefined ? { object: "chunk", index: ci, phys, field, offset } : { object: "chunk", index: ci, phys, order, field, offset };
     const order = mw.bound(r.u32le(KHOSER_BM_HDR_ORDER), KHO_WALK_MAX_ORDER, "CHUNK_ORDER", hdrAt("order", KHOSER_BM_HDR_ORDER), `chunk ${ci} at ${hex(phys)}`, "above");
@@ -195,8 +198,9 @@ export function khoBitmapsWalk(mem: PhysMem, root: bigint, ctx: KhoWalkContext, 
         metadataPages.push(bmPage);
       }
 
-      const bits = mem.read(bm, bmBytes);
+      const bits = rd.read(bm, bmBytes);
       const ent = eOrder.length;
+      eBits.push(bits);
       eOrder.push(order);
       eStart.push(start);
       eBitmap.push(bm);
@@ -245,7 +249,7 @@ export function khoBitmapsWalk(mem: PhysMem, root: bigint, ctx: KhoWalkContext, 
     for (let ent = 0; ent < eOrder.length; ent++) {
       if (ent === not || eOrder[ent] !== order || addr < eStart[ent]! || addr >= eStart[ent]! + B * bsize) continue;
       const k = Math.floor((addr - eStart[ent]!) / bsize);
-      const bits = mem.read(eBitmap[ent]!, bmBytes);
+      const bits = eBits[ent]!;
       if (bits[k >>> 3]! & (1 << (k & 7))) return { ent, bit: k };
     }
     return undefined;
@@ -324,7 +328,7 @@ export function khoBitmapsWalk(mem: PhysMem, root: bigint, ctx: KhoWalkContext, 
         const bsize = PAGE_SIZE * POW2[o]!;
         const data = khoDataFolio(o);
         const start = eStart[ent]!;
-        const bits = mem.read(eBitmap[ent]!, bmBytes);
+        const bits = eBits[ent]!;
         for (let i = 0; i < bits.length; i++) {
           const v = bits[i]!;
           if (v === 0) continue;

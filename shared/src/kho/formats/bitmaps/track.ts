@@ -29,6 +29,9 @@ import type { KhoTracker } from "../types.js";
 /** 2 ** i for every shift used here (exact doubles). */
 export const POW2: readonly number[] = Array.from({ length: 128 }, (_, i) => 2 ** i);
 
+/* 1 / (PAGE_SIZE << order) for every order the tracker accepts: exact powers of two. */
+const INV_FOLIO = new Float64Array(KHO_TRACK_MAX_ORDER + 1).map((_, o) => 1 / (PAGE_SIZE * 2 ** o));
+
 /* Bits set in each byte value. */
 const POP8 = new Uint8Array(256);
 for (let i = 1; i < 256; i++) POP8[i] = (i & 1) + POP8[i >> 1]!;
@@ -134,6 +137,8 @@ export interface KhoBitmapEntry {
  */
 export class KhoBitmapTrack implements KhoTracker {
   private readonly bmBytes: number;
+  /* 1 / preserveBits (a power of two: exact), so that a bitmap index is a multiply. */
+  private readonly invBits: number;
   /* orders[o]: bitmap index -> bitmap (kho_mem_phys.phys_bits); undefined until order o is first set. */
   private readonly orders: (Map<number, Uint8Array> | undefined)[] = new Array<Map<number, Uint8Array> | undefined>(KHO_TRACK_MAX_ORDER + 1).fill(undefined);
   /* Set bits per order. */
@@ -152,6 +157,7 @@ export class KhoBitmapTrack implements KhoTracker {
       throw new RangeError(`PRESERVE_BITS ${preserveBits} is not a power of two multiple of 8`);
     }
     this.bmBytes = preserveBits / 8;
+    this.invBits = 1 / preserveBits;
   }
 
   /** Bytes preserved. */
@@ -200,8 +206,8 @@ export class KhoBitmapTrack implements KhoTracker {
     const s = order <= KHO_TRACK_MAX_ORDER ? POW2[order] : undefined; // undefined for non-integer or negative orders
     if (s === undefined) throw new KhoTrackError("EINVAL", `folio order ${String(order)} is out of range 0..${KHO_TRACK_MAX_ORDER}`);
     const size = PAGE_SIZE * s;
-    // Dividing by a power of two is exact: hi is an integer exactly when phys is size aligned.
-    const hi = phys / size;
+    // Scaling by a power of two is exact: hi is an integer exactly when phys is size aligned (a multiply, not a divide).
+    const hi = phys * INV_FOLIO[order]!;
     if (!(hi >= 0 && Math.floor(hi) === hi && phys + size <= Number.MAX_SAFE_INTEGER)) {
       throw new KhoTrackError("EINVAL", `kho_preserve_folio: folio at ${String(phys)} is not a safe address aligned to its order-${order} folio size ${hex(size)}`);
     }
@@ -331,7 +337,7 @@ export class KhoBitmapTrack implements KhoTracker {
     let idx: number;
     let bit: number;
     if (hi < 0x80000000) {
-      idx = (hi / B) | 0;
+      idx = (hi * this.invBits) | 0;
       bit = hi & (B - 1);
     } else {
       idx = Math.floor(hi / B);

@@ -53,6 +53,11 @@ export class KhoRadixTrack implements KhoTracker {
     this.runs.khoPreserveFolio(phys, order);
   }
 
+  /** Room for @n more runs (KhoTracker.reserve). */
+  reserve(n: number): void {
+    this.runs.reserve(n);
+  }
+
   khoPreservePhys(phys: number, size: number): void {
     khoCheckRange("kho_preserve_phys", phys, size);
     const end = phys + size;
