@@ -8,9 +8,9 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { EXIT_USAGE, formatOption, HandoffError, checkHandoffOut, crashPoint, createProgress, intOption, newCommand, runMain, toJson, withExitCodes, writeHandoffDir, writeImageExtents } from "@khosim/shared/proc";
+import { EXIT_USAGE, formatOption, HandoffError, checkHandoffOut, crashPoint, createProgress, intOption, newCommand, runMain, withExitCodes, writeHandoffDir, writeJsonFile, writeImageExtents } from "@khosim/shared/proc";
 import { HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, HANDOFF_REPORT } from "@khosim/shared/abi";
-import { DEFAULT_FORMAT, FinalizeError, KHO_FORMATS, khoFormat, ScenarioError, defaultScenario, loadScenario, predecessorReport, coldBootMachine, runAndFinalize } from "@khosim/shared/kho";
+import { DEFAULT_FORMAT, FinalizeError, KHO_FORMATS, khoFormat, ScenarioError, defaultScenario, loadScenario, predecessorReportStream, coldBootMachine, runAndFinalize } from "@khosim/shared/kho";
 import { MachineError, writeImage } from "@khosim/shared/mm";
 import { createLogger, initCsum, type LogFormat } from "@khosim/shared/lib";
 
@@ -44,7 +44,7 @@ async function main(): Promise<number> {
   const startupMs = performance.now();
   const m = coldBootMachine(scenario, log);
   const { work, handoff } = runAndFinalize(m, scenario, seed, file, log, khoFormat(o.format)!);
-  const report = predecessorReport("khosim kernel-a", scenario, file, seed, m, work, handoff);
+  const report = predecessorReportStream("khosim kernel-a", scenario, file, seed, m, work, handoff);
 
   writeHandoffDir(o.out, o.force, (dir) => {
     const bar = createProgress("kernel-a: writing memory.img", "pages");
@@ -56,7 +56,7 @@ async function main(): Promise<number> {
     writeImageExtents(path.join(dir, HANDOFF_MEMORY_IMG), m.mem);
     fs.writeFileSync(path.join(dir, HANDOFF_BOOT_DTB), handoff.bootDtb);
     fs.writeFileSync(path.join(dir, HANDOFF_KHO_DTB), handoff.khoFdt);
-    fs.writeFileSync(path.join(dir, HANDOFF_REPORT), toJson(report));
+    writeJsonFile(path.join(dir, HANDOFF_REPORT), report);
   });
   const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
   log.info(

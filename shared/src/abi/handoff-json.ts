@@ -149,3 +149,39 @@ export function readHandoffJson<S extends z.ZodType>(schema: S, text: string, fi
   }
   return parseHandoffJson(schema, json, file);
 }
+
+/**
+ * RangeJsonStream - the "ranges" list of report.json or successor.json
+ * without an object or string per range: @length ranges that @forEach
+ * visits in list order as numbers (start, size, data). The streaming
+ * writer (proc/handoff-dir.ts writeJsonFile) prints them one by one in the
+ * bytes JSON.stringify(.., null, 2) gives for RangeJson objects; toJSON()
+ * builds those objects, so JSON.stringify of a report holding one still
+ * prints the same text (tests, small reports).
+ */
+export class RangeJsonStream {
+  constructor(
+    readonly length: number,
+    readonly forEach: (visit: (start: number, size: number, data: number) => void) => void,
+  ) {}
+
+  /** toJSON - the list as RangeJson objects (0x hex strings), for JSON.stringify. */
+  toJSON(): RangeJson[] {
+    const out: RangeJson[] = [];
+    this.forEach((start, size, data) => out.push({ start: "0x" + start.toString(16), size: "0x" + size.toString(16), data: "0x" + data.toString(16) }));
+    return out;
+  }
+
+  /** fromRanges - a stream over @ranges, objects with numeric start, size and data. */
+  static fromRanges(ranges: readonly { start: number; size: number; data: number }[]): RangeJsonStream {
+    return new RangeJsonStream(ranges.length, (visit) => {
+      for (let i = 0; i < ranges.length; i++) {
+        const r = ranges[i]!;
+        visit(r.start, r.size, r.data);
+      }
+    });
+  }
+}
+
+/** A report object whose "ranges" may be a RangeJsonStream (what the kernels write). */
+export type WithRangeStream<T extends { ranges: unknown }> = Omit<T, "ranges"> & { ranges: RangeJsonStream | T["ranges"] };

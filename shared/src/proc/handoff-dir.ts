@@ -6,6 +6,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { RangeJsonStream } from "../abi/handoff-json.js";
 
 // The file names are the contract's (abi/handoff.ts); re-exported for the kernels' and tools' existing imports.
 
@@ -111,6 +112,116 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
 /** Stable JSON for report files: two-space indent, trailing newline. */
 export function toJson(value: unknown): string {
   return JSON.stringify(value, null, 2) + "\n";
+}
+
+/** Characters buffered before a write(2) of a streamed JSON file. */
+const JSON_FLUSH_CHARS = 1 << 20;
+
+/**
+ * Prints JSON.stringify(value, null, 2)'s text piece by piece into a file
+ * descriptor, so that a report of a million ranges is never one string.
+ * Handles what reports hold: null, booleans, finite numbers, strings,
+ * arrays, plain objects, toJSON(), and RangeJsonStream, printed range by
+ * range.
+ */
+class JsonFileWriter {
+  private buf = "";
+
+  constructor(private readonly fd: number) {}
+
+  put(s: string): void {
+    this.buf += s;
+    if (this.buf.length >= JSON_FLUSH_CHARS) this.flush();
+  }
+
+  flush(): void {
+    if (this.buf.length === 0) return;
+    fs.writeSync(this.fd, this.buf);
+    this.buf = "";
+  }
+
+  /** value at indentation @ind (the spaces before the line it starts on). */
+  value(v: unknown, ind: string): void {
+    if (v instanceof RangeJsonStream) return this.ranges(v, ind);
+    if (v !== null && typeof v === "object" && typeof (v as { toJSON?: unknown }).toJSON === "function") {
+      v = (v as { toJSON: () => unknown }).toJSON();
+    }
+    if (v === null || typeof v !== "object") {
+      this.put(JSON.stringify(v) ?? "null");
+      return;
+    }
+    const inner = ind + "  ";
+    if (Array.isArray(v)) {
+      if (v.length === 0) return this.put("[]");
+      this.put("[\n");
+      for (let i = 0; i < v.length; i++) {
+        this.put(i === 0 ? inner : ",\n" + inner);
+        const e: unknown = v[i];
+        // JSON.stringify prints undefined, functions and symbols in arrays as null.
+        if (e === undefined || typeof e === "function" || typeof e === "symbol") this.put("null");
+        else this.value(e, inner);
+      }
+      this.put("\n" + ind + "]");
+      return;
+    }
+    let first = true;
+    for (const [k, e] of Object.entries(v as Record<string, unknown>)) {
+      if (e === undefined || typeof e === "function" || typeof e === "symbol") continue;
+      this.put((first ? "{\n" : ",\n") + inner + JSON.stringify(k) + ": ");
+      first = false;
+      this.value(e, inner);
+    }
+    this.put(first ? "{}" : "\n" + ind + "}");
+  }
+
+  /** A RangeJsonStream: the text JSON.stringify gives for its RangeJson objects. */
+  private ranges(list: RangeJsonStream, ind: string): void {
+    if (list.length === 0) return this.put("[]");
+    const i1 = ind + "  ";
+    const i2 = i1 + "  ";
+    const open = i1 + "{\n" + i2 + '"start": "0x';
+    const mid1 = '",\n' + i2 + '"size": "0x';
+    const mid2 = '",\n' + i2 + '"data": "0x';
+    const close = '"\n' + i1 + "}";
+    let n = 0;
+    this.put("[\n");
+    list.forEach((start, size, data) => {
+      this.put((n++ === 0 ? "" : ",\n") + open + start.toString(16) + mid1 + size.toString(16) + mid2 + data.toString(16) + close);
+    });
+    if (n !== list.length) throw new Error(`RangeJsonStream: ${n} ranges visited, ${list.length} announced`);
+    this.put("\n" + ind + "]");
+  }
+}
+
+/**
+ * writeJsonFile - write @value to @file (created or truncated) as toJson()
+ * would, byte for byte, but streamed: at most about a MiB of text is held
+ * at a time, and a RangeJsonStream is printed range by range. This is how
+ * the kernels write report.json and successor.json.
+ */
+export function writeJsonFile(file: string, value: unknown): void {
+  const fd = fs.openSync(file, "w");
+  try {
+    const w = new JsonFileWriter(fd);
+    w.value(value, "");
+    w.put("\n");
+    w.flush();
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** writeJsonFileAtomic - writeJsonFile() through a temporary file and a rename, as writeFileAtomic() does. */
+export function writeJsonFileAtomic(file: string, value: unknown): void {
+  const dir = path.dirname(path.resolve(file));
+  const tmp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}`);
+  try {
+    writeJsonFile(tmp, value);
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
 }
 
 /**

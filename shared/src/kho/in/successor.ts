@@ -32,7 +32,7 @@ import { type KhoMemRange } from "../track.js";
 import { type PhysRecord } from "../out/workload.js";
 import { KhoRestore, KhoRestoreError } from "./restore.js";
 import { OUTCOME_EXIT } from "../../abi/handoff.js";
-import type { SuccessorReportJson, VerifyFailure } from "../../abi/handoff-json.js";
+import { RangeJsonStream, type SuccessorReportJson, type VerifyFailure } from "../../abi/handoff-json.js";
 
 export type { Outcome } from "../../abi/handoff.js";
 
@@ -63,6 +63,12 @@ export interface SuccessorOptions {
   log?: Logger;
   /** Called as preserved bytes are read for verification (done, total). */
   progress?: (done: number, total: number) => void;
+  /**
+   * Leave report.ranges empty and give the reserved ranges only as
+   * SuccessorBoot.rangeStream (kernel-b streams them into successor.json:
+   * no object or string per range).
+   */
+  streamRanges?: boolean;
 }
 
 export type { VerifyFailure } from "../../abi/handoff-json.js";
@@ -256,6 +262,8 @@ export interface SuccessorBoot {
   /** Scratch areas inherited from the predecessor (empty without KHO). */
   scratch: KhoScratch[];
   carried: Carried;
+  /** The reserved ranges (report.ranges) as a stream, whatever streamRanges says. */
+  rangeStream: RangeJsonStream;
 }
 
 /**
@@ -335,7 +343,7 @@ export function bootSuccessor(boot: BootInfo, mem: PhysMem, opts: SuccessorOptio
     });
     timing.reserveNs = Number(process.hrtime.bigint() - t1);
     rep.reserveCalls = walked.blockCount;
-    rep.ranges = ranges.map((r) => ({ start: hex(r.start), size: hex(r.size), data: hex(r.data) }));
+    if (!opts.streamRanges) rep.ranges = ranges.map((r) => ({ start: hex(r.start), size: hex(r.size), data: hex(r.data) }));
     log?.info(
       `KHO: ${p.kho.format.name}: walked ${walked.metadataPages.length} metadata pages, reserved ${walked.blockCount} blocks ` +
         `(${ranges.length} ranges); metadata pages are free again`,
@@ -368,8 +376,8 @@ export function bootSuccessor(boot: BootInfo, mem: PhysMem, opts: SuccessorOptio
     }
   }
   rep.exitCode = OUTCOME_EXIT[rep.outcome];
-  const free = mb.freeRanges().reduce((n, r) => n + r.size, 0);
-  const noinit = mb.regions("reserved").reduce((n, r) => n + (r.flags & MEMBLOCK_RSRV_NOINIT ? r.size : 0), 0);
+  const free = mb.freeSize();
+  const noinit = mb.sizeWithFlag("reserved", MEMBLOCK_RSRV_NOINIT);
   rep.memblock = {
     memory: hex(mb.memblockPhysMemSize()),
     reserved: hex(mb.memblockReservedSize()),
@@ -379,5 +387,5 @@ export function bootSuccessor(boot: BootInfo, mem: PhysMem, opts: SuccessorOptio
     earlyAllocations: hex(early),
   };
   Object.defineProperty(rep, "timing", { value: timing, enumerable: false });
-  return { report: rep, memblock: mb, scratch, carried };
+  return { report: rep, memblock: mb, scratch, carried, rangeStream: RangeJsonStream.fromRanges(ranges) };
 }

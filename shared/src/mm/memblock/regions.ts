@@ -464,6 +464,14 @@ export class MemblockType {
     if (total !== this.totalSize) throw new Error(`${this.name}: total_size ${this.totalSize} but ${total}`);
   }
 
+  /** forEach - visit every region in order as numbers, without a copy per region. */
+  forEach(visit: (base: number, size: number, flags: number) => void): void {
+    for (const chunk of this.chunks) {
+      const { base, size, flags } = chunk;
+      for (let i = 0; i < chunk.len; i++) visit(base[i]!, size[i]!, flags[i]!);
+    }
+  }
+
   /** Walk copies of every region in order. */
   *[Symbol.iterator](): Generator<MemblockRegion> {
     for (const chunk of this.chunks) for (let i = 0; i < chunk.len; i++) yield chunk.get(i);
