@@ -74,6 +74,28 @@ export class Chunk {
     this.len++;
   }
 
+  /** insert - put one region at index @at, moving the ones after it up by one. */
+  insert(at: number, base: number, size: number, flags: number): void {
+    this.reserve(this.len + 1);
+    if (at < this.len) {
+      this.base.copyWithin(at + 1, at, this.len);
+      this.size.copyWithin(at + 1, at, this.len);
+      this.flags.copyWithin(at + 1, at, this.len);
+    }
+    this.base[at] = base;
+    this.size[at] = size;
+    this.flags[at] = flags;
+    this.len++;
+  }
+
+  /** remove - drop the region at index @at, moving the ones after it down by one. */
+  remove(at: number): void {
+    this.base.copyWithin(at, at + 1, this.len);
+    this.size.copyWithin(at, at + 1, this.len);
+    this.flags.copyWithin(at, at + 1, this.len);
+    this.len--;
+  }
+
   /** appendFrom - append entries [from, to) of @other. */
   appendFrom(other: Chunk, from: number, to: number): void {
     const n = to - from;
