@@ -175,7 +175,7 @@ function restoreKhoTest(kho: KhoFdt, mem: PhysMem, restore: KhoRestore, rep: Suc
   try {
     table = decodeKhoTestInfo(info, h.nrFolios, h.nrRanges);
     const t = table.folios;
-    for (let i = 0; i < t.length; i++) if (t.csum[i] !== 0n) toRead += PAGE_SIZE * 2 ** t.order[i]!;
+    for (let i = 0; i < t.length; i++) if (t.filled(i)) toRead += PAGE_SIZE * 2 ** t.order[i]!;
     for (const r of table.ranges) if (r.csum !== 0n) toRead += r.size;
   } catch (e) {
     if (e instanceof KhoTestError) return fail({ kind: "subtree", reason: e.message });
@@ -192,7 +192,6 @@ function restoreKhoTest(kho: KhoFdt, mem: PhysMem, restore: KhoRestore, rep: Suc
   for (let i = 0; i < t.length; i++) {
     const phys = t.phys[i]!;
     const recorded = t.order[i]!;
-    const csum = t.csum[i]!;
     let order: number;
     try {
       order = restore.khoRestoreFolio(phys);
@@ -208,10 +207,11 @@ function restoreKhoTest(kho: KhoFdt, mem: PhysMem, restore: KhoRestore, rep: Suc
       bad(i, `restored with order ${order}, recorded order ${recorded}`);
       continue;
     }
-    if (csum === 0n) {
+    if (!t.filled(i)) {
       rep.verified.unchecked++;
       continue;
     }
+    const csum = t.csum[i]!;
     const bytes = mem.read(phys, PAGE_SIZE * 2 ** order);
     readBytes += bytes.length;
     progress?.(readBytes, toRead);

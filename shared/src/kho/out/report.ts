@@ -11,7 +11,7 @@ import { RangeJsonStream, type PredecessorReport, type RangeJson, type WithRange
 /** Bytes of what is still preserved and was filled (checksummed), i.e. what a successor verifies. */
 function liveFilledBytes(w: WorkloadResult): number {
   let n = 0;
-  for (let i = 0; i < w.folios.length; i++) if (w.folios.alive[i] && w.folios.csum[i] !== 0n) n += PAGE_SIZE * 2 ** w.folios.order[i]!;
+  for (let i = 0; i < w.folios.length; i++) if (w.folios.alive[i] && w.folios.filled(i)) n += PAGE_SIZE * 2 ** w.folios.order[i]!;
   for (const r of w.phys) if (r.csum !== 0n) n += r.size;
   return n;
 }
