@@ -76,6 +76,8 @@ export function writeImage(path: string, mem: PageSource, baseImage?: string, on
  */
 export class ImageMem implements PhysMem {
   private fd: number;
+  /** Bytes read from the image so far (memory figures: what the successor touched). */
+  bytesRead = 0;
 
   private constructor(
     readonly file: string,
@@ -112,6 +114,7 @@ export class ImageMem implements PhysMem {
   read(phys: number, len: number): Uint8Array {
     checkPhysAccess(this, phys, len);
     const out = new Uint8Array(len);
+    this.bytesRead += len;
     let done = 0;
     while (done < len) {
       const n = fs.readSync(this.fd, out, done, len - done, phys - this.base + done);

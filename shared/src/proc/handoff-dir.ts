@@ -114,6 +114,21 @@ export function toJson(value: unknown): string {
   return JSON.stringify(value, null, 2) + "\n";
 }
 
+/**
+ * memoryFigures - what a kernel held, for its final JSON log line: peak RSS
+ * minus the RSS at its first line of work (@startRssBytes; node and the
+ * loaded modules), per preserved range and per touched page (@touchedPages:
+ * pages written to the image, or read from it).
+ */
+export function memoryFigures(startRssBytes: number, ranges: number, touchedPages: number): { heldBytes: number; bytesPerRange: number | null; bytesPerTouchedPage: number | null } {
+  const heldBytes = Math.max(0, process.resourceUsage().maxRSS * 1024 - startRssBytes);
+  return {
+    heldBytes,
+    bytesPerRange: ranges > 0 ? Math.round(heldBytes / ranges) : null,
+    bytesPerTouchedPage: touchedPages > 0 ? Math.round(heldBytes / touchedPages) : null,
+  };
+}
+
 /** Characters buffered before a write(2) of a streamed JSON file. */
 const JSON_FLUSH_CHARS = 1 << 20;
 
