@@ -189,24 +189,75 @@ class JsonFileWriter {
     this.put(first ? "{}" : "\n" + ind + "}");
   }
 
-  /** A RangeJsonStream: the text JSON.stringify gives for its RangeJson objects. */
+  /** A RangeJsonStream: the text JSON.stringify gives for its RangeJson objects, as bytes. */
   private ranges(list: RangeJsonStream, ind: string): void {
     if (list.length === 0) return this.put("[]");
     const i1 = ind + "  ";
     const i2 = i1 + "  ";
-    const open = i1 + "{\n" + i2 + '"start": "0x';
-    const mid1 = '",\n' + i2 + '"size": "0x';
-    const mid2 = '",\n' + i2 + '"data": "0x';
-    const close = '"\n' + i1 + "}";
-    let n = 0;
+    const open = Buffer.from(i1 + "{\n" + i2 + '"start": "0x', "latin1");
+    const mid1 = Buffer.from('",\n' + i2 + '"size": "0x', "latin1");
+    const mid2 = Buffer.from('",\n' + i2 + '"data": "0x', "latin1");
+    const close = Buffer.from('"\n' + i1 + "}", "latin1");
+    const sep = Buffer.from(",\n", "latin1");
+    const most = sep.length + open.length + mid1.length + mid2.length + close.length + 3 * 16;
     this.put("[\n");
+    this.flush();
+    const out = Buffer.allocUnsafe(JSON_FLUSH_CHARS);
+    let pos = 0;
+    let n = 0;
+    const bytes = (b: Buffer): void => {
+      b.copy(out, pos);
+      pos += b.length;
+    };
+    const hexDigits = (v: number): void => {
+      if (!Number.isSafeInteger(v) || v < 0) {
+        pos += out.write(v.toString(16), pos, "latin1");
+        return;
+      }
+      let hi = Math.floor(v / 2 ** 32);
+      let lo = v >>> 0;
+      let k = 0;
+      const t = HEX_TMP;
+      if (hi === 0) {
+        do {
+          t[k++] = HEX_DIGITS[lo & 15]!;
+          lo >>>= 4;
+        } while (lo !== 0);
+      } else {
+        for (let j = 0; j < 8; j++) {
+          t[k++] = HEX_DIGITS[lo & 15]!;
+          lo >>>= 4;
+        }
+        do {
+          t[k++] = HEX_DIGITS[hi & 15]!;
+          hi >>>= 4;
+        } while (hi !== 0);
+      }
+      while (k > 0) out[pos++] = t[--k]!;
+    };
     list.forEach((start, size, data) => {
-      this.put((n++ === 0 ? "" : ",\n") + open + start.toString(16) + mid1 + size.toString(16) + mid2 + data.toString(16) + close);
+      if (pos + most > out.length) {
+        fs.writeSync(this.fd, out, 0, pos);
+        pos = 0;
+      }
+      if (n++ > 0) bytes(sep);
+      bytes(open);
+      hexDigits(start);
+      bytes(mid1);
+      hexDigits(size);
+      bytes(mid2);
+      hexDigits(data);
+      bytes(close);
     });
+    if (pos > 0) fs.writeSync(this.fd, out, 0, pos);
     if (n !== list.length) throw new Error(`RangeJsonStream: ${n} ranges visited, ${list.length} announced`);
     this.put("\n" + ind + "]");
   }
 }
+
+/** ASCII of the 16 hex digits, and room for one number's digits (reversed). */
+const HEX_DIGITS = Uint8Array.from("0123456789abcdef", (ch) => ch.charCodeAt(0));
+const HEX_TMP = new Uint8Array(16);
 
 /**
  * writeJsonFile - write @value to @file (created or truncated) as toJson()

@@ -243,14 +243,17 @@ export class MemblockType {
       return;
     }
     if (chunk.len > this.chunkMax) {
+      // The chunk keeps its first half; the rest moves to new chunks after it.
       const half = Math.max(1, this.chunkMax >>> 1);
       const pieces: Chunk[] = [];
-      for (let k = 0; k < chunk.len; k += half) {
+      for (let k = half; k < chunk.len; k += half) {
         const piece = this.newChunk();
         piece.appendFrom(chunk, k, Math.min(k + half, chunk.len));
         pieces.push(piece);
       }
-      this.spliceChunks(c, 1, pieces);
+      chunk.len = half;
+      this.firstBase[c] = chunk.base[0]!;
+      this.spliceChunks(c + 1, 0, pieces);
       return;
     }
     this.firstBase[c] = chunk.base[0]!;
