@@ -525,7 +525,7 @@ export class MemblockType {
       this.cnt--;
     }
     this.hintI = at;
-    if (chunk.len < this.chunkMin) {
+    if (chunk.len < this.chunkMin && this.chunks.length > 1) {
       this.fix(c);
       this.setHint(this.firstEndingAbove(base));
     }
