@@ -16,7 +16,7 @@ import { initCsum } from "../src/lib/csum.js";
 import { createLogger } from "../src/lib/log.js";
 import { toJson, writeJsonFile } from "../src/proc/handoff-dir.js";
 import * as os from "node:os";
-import { RangeJsonStream } from "../src/abi/handoff-json.js";
+import { RangeJsonStream } from "../src/abi/handoff.js";
 import { bootSuccessor } from "../src/kho/in/successor.js";
 import { predecessorReport } from "../src/kho/out/report.js";
 import { coldBootMachine, runAndFinalize } from "../src/kho/out/predecessor.js";

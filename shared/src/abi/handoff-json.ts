@@ -6,7 +6,7 @@
  * report a bad file as one line naming the file and the JSON path.
  */
 import { z } from "zod";
-import { OUTCOMES, jsonPathString } from "./handoff.js";
+import { OUTCOMES, jsonPathString, type RangeJsonStream } from "./handoff.js";
 
 /** A u64 as written by khosim: 0x-prefixed lowercase hex. */
 const Hex = z.string().regex(/^0x[0-9a-f]+$/, { message: "not a 0x hex string" });
@@ -148,39 +148,6 @@ export function readHandoffJson<S extends z.ZodType>(schema: S, text: string, fi
     return fail(file, "", `not JSON: ${(e as Error).message}`);
   }
   return parseHandoffJson(schema, json, file);
-}
-
-/**
- * RangeJsonStream - the "ranges" list of report.json or successor.json
- * without an object or string per range: @length ranges that @forEach
- * visits in list order as numbers (start, size, data). The streaming
- * writer (proc/handoff-dir.ts writeJsonFile) prints them one by one in the
- * bytes JSON.stringify(.., null, 2) gives for RangeJson objects; toJSON()
- * builds those objects, so JSON.stringify of a report holding one still
- * prints the same text (tests, small reports).
- */
-export class RangeJsonStream {
-  constructor(
-    readonly length: number,
-    readonly forEach: (visit: (start: number, size: number, data: number) => void) => void,
-  ) {}
-
-  /** toJSON - the list as RangeJson objects (0x hex strings), for JSON.stringify. */
-  toJSON(): RangeJson[] {
-    const out: RangeJson[] = [];
-    this.forEach((start, size, data) => out.push({ start: "0x" + start.toString(16), size: "0x" + size.toString(16), data: "0x" + data.toString(16) }));
-    return out;
-  }
-
-  /** fromRanges - a stream over @ranges, objects with numeric start, size and data. */
-  static fromRanges(ranges: readonly { start: number; size: number; data: number }[]): RangeJsonStream {
-    return new RangeJsonStream(ranges.length, (visit) => {
-      for (let i = 0; i < ranges.length; i++) {
-        const r = ranges[i]!;
-        visit(r.start, r.size, r.data);
-      }
-    });
-  }
 }
 
 /** A report object whose "ranges" may be a RangeJsonStream (what the kernels write). */

@@ -6,7 +6,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { RangeJsonStream } from "../abi/handoff-json.js";
+import { RangeJsonStream } from "../abi/handoff.js";
 
 // The file names are the contract's (abi/handoff.ts); re-exported for the kernels' and tools' existing imports.
 

@@ -32,7 +32,8 @@ import { type KhoMemRange } from "../track.js";
 import { type PhysRecord } from "../out/workload.js";
 import { KhoRestore, KhoRestoreError } from "./restore.js";
 import { OUTCOME_EXIT } from "../../abi/handoff.js";
-import { RangeJsonStream, type SuccessorReportJson, type VerifyFailure } from "../../abi/handoff-json.js";
+import type { SuccessorReportJson, VerifyFailure } from "../../abi/handoff-json.js";
+import { RangeJsonStream } from "../../abi/handoff.js";
 
 export type { Outcome } from "../../abi/handoff.js";
 

@@ -6,7 +6,8 @@ import type { Machine } from "../../mm/machine.js";
 import { formatSize } from "../../lib/size.js";
 import type { Scenario } from "./scenario.js";
 import type { WorkloadResult } from "./workload.js";
-import { RangeJsonStream, type PredecessorReport, type RangeJson, type WithRangeStream } from "../../abi/handoff-json.js";
+import type { PredecessorReport, RangeJson, WithRangeStream } from "../../abi/handoff-json.js";
+import { RangeJsonStream } from "../../abi/handoff.js";
 
 /** Bytes of what is still preserved and was filled (checksummed), i.e. what a successor verifies. */
 function liveFilledBytes(w: WorkloadResult): number {
