@@ -8,9 +8,9 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { EXIT_USAGE, formatOption, HandoffError, checkHandoffOut, crashPoint, createProgress, intOption, newCommand, runMain, toJson, withExitCodes, writeHandoffDir, writeImageExtents } from "@khosim/shared/proc";
+import { EXIT_USAGE, formatOption, HandoffError, checkHandoffOut, crashPoint, createProgress, intOption, newCommand, runMain, withExitCodes, writeHandoffDir, writeJsonFile, memoryFigures, writeImageExtents } from "@khosim/shared/proc";
 import { HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, HANDOFF_REPORT } from "@khosim/shared/abi";
-import { DEFAULT_FORMAT, FinalizeError, KHO_FORMATS, khoFormat, ScenarioError, defaultScenario, loadScenario, predecessorReport, coldBootMachine, runAndFinalize } from "@khosim/shared/kho";
+import { DEFAULT_FORMAT, FinalizeError, KHO_FORMATS, khoFormat, ScenarioError, defaultScenario, loadScenario, predecessorReportStream, coldBootMachine, runAndFinalize } from "@khosim/shared/kho";
 import { MachineError, writeImage } from "@khosim/shared/mm";
 import { createLogger, initCsum, type LogFormat } from "@khosim/shared/lib";
 
@@ -42,9 +42,10 @@ async function main(): Promise<number> {
   const t0 = process.hrtime.bigint();
   // Time from process start to the first line of work: node's own start-up plus module loading, options, scenario.
   const startupMs = performance.now();
+  const startRss = process.memoryUsage.rss();
   const m = coldBootMachine(scenario, log);
   const { work, handoff } = runAndFinalize(m, scenario, seed, file, log, khoFormat(o.format)!);
-  const report = predecessorReport("khosim kernel-a", scenario, file, seed, m, work, handoff);
+  const report = predecessorReportStream("khosim kernel-a", scenario, file, seed, m, work, handoff);
 
   writeHandoffDir(o.out, o.force, (dir) => {
     const bar = createProgress("kernel-a: writing memory.img", "pages");
@@ -56,11 +57,11 @@ async function main(): Promise<number> {
     writeImageExtents(path.join(dir, HANDOFF_MEMORY_IMG), m.mem);
     fs.writeFileSync(path.join(dir, HANDOFF_BOOT_DTB), handoff.bootDtb);
     fs.writeFileSync(path.join(dir, HANDOFF_KHO_DTB), handoff.khoFdt);
-    fs.writeFileSync(path.join(dir, HANDOFF_REPORT), toJson(report));
+    writeJsonFile(path.join(dir, HANDOFF_REPORT), report);
   });
   const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
   log.info(
-    { wallMs, startupMs, maxRssKiB: process.resourceUsage().maxRSS, format: work.format.name, metadataBytes: handoff.metadataBytes, metadataPages: handoff.metadataPageCount, preserveNs: Number(work.preserveNs), preserveCalls: work.preserveCalls, serializeNs: Number(handoff.serializeNs), ranges: report.stats.ranges, chunks: report.stats.chunks, touchedPages: m.mem.touchedPages },
+    { wallMs, startupMs, maxRssKiB: process.resourceUsage().maxRSS, ...memoryFigures(startRss, report.stats.ranges, m.mem.touchedPages), format: work.format.name, metadataBytes: handoff.metadataBytes, metadataPages: handoff.metadataPageCount, preserveNs: Number(work.preserveNs), preserveCalls: work.preserveCalls, serializeNs: Number(handoff.serializeNs), ranges: report.stats.ranges, chunks: report.stats.chunks, touchedPages: m.mem.touchedPages },
     `KHO: handoff written to ${o.out}: ${report.stats.folios} folios, ${report.stats.physRanges} phys ranges, ${report.stats.ranges} ranges in ${report.stats.chunks} chunks, metadata ${report.metadata}`,
   );
   return 0;

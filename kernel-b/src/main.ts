@@ -12,8 +12,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { MAX_PAGE_ORDER, OUTCOME_EXIT, HANDOFF_REPORT, HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, SUCCESSOR_REPORT } from "@khosim/shared/abi";
-import { CliError, EXIT_USAGE, formatOption, HandoffError, checkHandoffOut, writeHandoffDir, createProgress, intOption, newCommand, runMain, toJson, withExitCodes, writeFileAtomic, baseImageExtents, writeImageExtents } from "@khosim/shared/proc";
-import { DEFAULT_FORMAT, FinalizeError, khoFormat, type KhoFormat, ScenarioError, khoFinalize, parseScenario, predecessorReport, runWorkload, type Scenario, UnusableInputError, bootSuccessor, parseSuccessorBootDtb, type SuccessorBoot } from "@khosim/shared/kho";
+import { CliError, EXIT_USAGE, formatOption, HandoffError, checkHandoffOut, writeHandoffDir, createProgress, intOption, newCommand, runMain, toJson, withExitCodes, writeFileAtomic, writeJsonFile, writeJsonFileAtomic, memoryFigures, baseImageExtents, writeImageExtents } from "@khosim/shared/proc";
+import { DEFAULT_FORMAT, FinalizeError, khoFormat, type KhoFormat, ScenarioError, khoFinalize, parseScenario, predecessorReportStream, runWorkload, type Scenario, UnusableInputError, bootSuccessor, parseSuccessorBootDtb, type SuccessorBoot } from "@khosim/shared/kho";
 import { OverlayMem, successorMachine, writeImage, ImageError, ImageMem } from "@khosim/shared/mm";
 import { createLogger, hex, initCsum, type LogFormat, type Logger } from "@khosim/shared/lib";
 
@@ -69,7 +69,7 @@ function handOffAgain(
   const m = successorMachine(ram, maxOrder, mem, sb.memblock, sb.scratch, sb.carried.consumed);
   const work = runWorkload(m, scenario, seed, file, sb.carried, format);
   const handoff = khoFinalize(m, work);
-  const report = predecessorReport("khosim kernel-b", scenario, file, seed, m, work, handoff);
+  const report = predecessorReportStream("khosim kernel-b", scenario, file, seed, m, work, handoff);
   writeHandoffDir(out, force, (dir) => {
     const bar = createProgress("kernel-b: writing memory.img", "pages");
     writeImage(path.join(dir, HANDOFF_MEMORY_IMG), mem, imageFile, (done, total) => bar.update(done, total));
@@ -78,7 +78,7 @@ function handOffAgain(
     if (baseExtents) writeImageExtents(path.join(dir, HANDOFF_MEMORY_IMG), mem, baseExtents);
     fs.writeFileSync(path.join(dir, HANDOFF_BOOT_DTB), handoff.bootDtb);
     fs.writeFileSync(path.join(dir, HANDOFF_KHO_DTB), handoff.khoFdt);
-    fs.writeFileSync(path.join(dir, HANDOFF_REPORT), toJson(report));
+    writeJsonFile(path.join(dir, HANDOFF_REPORT), report);
   });
   log.info(
     `KHO: handed off again to ${out}: ${report.stats.folios} folios, ${report.stats.physRanges} phys ranges, ` +
@@ -104,10 +104,11 @@ async function bootFromFiles(dir: string, maxOrder: number, log: Logger) {
   const t0 = process.hrtime.bigint();
   // Time from process start to the first line of work (the boot): node's own start-up plus module loading, options, files.
   const startupMs = performance.now();
+  const startRss = process.memoryUsage.rss();
   const bar = createProgress("kernel-b: verifying", "MiB");
   try {
-    const sb = bootSuccessor(boot, mem, { maxOrder, log, progress: (done, total) => bar.update(Math.floor(done / 2 ** 20), Math.ceil(total / 2 ** 20)) });
-    return { boot, image, mem, sb, t0, startupMs };
+    const sb = bootSuccessor(boot, mem, { maxOrder, log, streamRanges: true, progress: (done, total) => bar.update(Math.floor(done / 2 ** 20), Math.ceil(total / 2 ** 20)) });
+    return { boot, image, mem, sb, t0, startupMs, startRss };
   } catch (e) {
     image.close();
     throw e;
@@ -167,11 +168,11 @@ async function main(): Promise<number> {
     if (e instanceof UnusableInputError || e instanceof ImageError) writeUnusableReport(reportFile, e.message);
     throw e;
   }
-  const { boot, image, mem, sb, t0, startupMs } = booted;
+  const { boot, image, mem, sb, t0, startupMs, startRss } = booted;
   const scenario = o.handoffOut ? loadNextScenario(o.scenario, boot.ram, o.maxOrder, log) : undefined;
   const rep = sb.report;
   checkKhoDtbCopy(path.join(o.in, HANDOFF_KHO_DTB), image, rep.khoFdt, log);
-  writeFileAtomic(reportFile, toJson(rep));
+  writeJsonFileAtomic(reportFile, { ...rep, ranges: sb.rangeStream });
   if (o.handoffOut && scenario) {
     if (rep.outcome !== "revived") {
       image.close();
@@ -181,10 +182,10 @@ async function main(): Promise<number> {
   }
   image.close();
   const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
-  log.info({ wallMs, startupMs, maxRssKiB: process.resourceUsage().maxRSS, format: rep.format, chunks: rep.chunks.length, ranges: rep.ranges.length, reserveCalls: rep.reserveCalls, walkNs: rep.timing?.walkNs, reserveNs: rep.timing?.reserveNs, outcome: rep.outcome }, `report written to ${reportFile}`);
+  log.info({ wallMs, startupMs, maxRssKiB: process.resourceUsage().maxRSS, ...memoryFigures(startRss, sb.rangeStream.length, Math.ceil(image.bytesRead / 4096)), format: rep.format, chunks: rep.chunks.length, ranges: sb.rangeStream.length, reserveCalls: rep.reserveCalls, walkNs: rep.timing?.walkNs, reserveNs: rep.timing?.reserveNs, outcome: rep.outcome }, `report written to ${reportFile}`);
   process.stdout.write(
     rep.outcome === "revived"
-      ? `KHO restore succeeded: ${rep.restored.folios} folios, ${rep.restored.ranges} ranges, ${rep.ranges.length} ranges reserved from ${rep.chunks.length} chunks\n`
+      ? `KHO restore succeeded: ${rep.restored.folios} folios, ${rep.restored.ranges} ranges, ${sb.rangeStream.length} ranges reserved from ${rep.chunks.length} chunks\n`
       : rep.outcome === "verification-failed"
         ? `KHO restore failed: ${rep.reason}\n`
         : `booted without KHO: ${rep.reason}\n`,

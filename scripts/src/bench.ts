@@ -249,6 +249,9 @@ function derive(rec: RunRecord): void {
   m["a.outsideMs"] = rec.a.extWallMs - num(A, "wallMs");
   m["a.cpuS"] = rec.a.cpuS;
   m["a.rssMiB"] = (num(A, "maxRssKiB") * 1024) / MiB;
+  m["a.heldMiB"] = num(A, "heldBytes") / MiB;
+  m["a.bytesPerRange"] = num(A, "bytesPerRange");
+  m["a.bytesPerTouchedPage"] = num(A, "bytesPerTouchedPage");
   m["img.apparentMiB"] = (rec.image?.apparent ?? NaN) / MiB;
   m["img.allocatedMiB"] = (rec.image?.allocated ?? NaN) / MiB;
   m["img.allocatedPct"] = rec.image ? (100 * rec.image.allocated) / rec.image.apparent : NaN;
@@ -276,6 +279,9 @@ function derive(rec: RunRecord): void {
   m["b.outsideMs"] = rec.b!.extWallMs - num(B, "wallMs");
   m["b.cpuS"] = rec.b!.cpuS;
   m["b.rssMiB"] = (num(B, "maxRssKiB") * 1024) / MiB;
+  m["b.heldMiB"] = num(B, "heldBytes") / MiB;
+  m["b.bytesPerRange"] = num(B, "bytesPerRange");
+  m["b.bytesPerTouchedPage"] = num(B, "bytesPerTouchedPage");
   m["b.walkReserveMs"] = (walkNs + resNs) / 1e6;
   m["handoff.extWallMs"] = rec.a.extWallMs + rec.b!.extWallMs;
   const C = rec.cref?.ok ? rec.cref.figures : undefined;
@@ -327,6 +333,12 @@ const ROWS: [string, string, string][] = [
   ["b.cpuS", "kernel-b CPU user+sys", "s"],
   ["a.rssMiB", "kernel-a peak RSS", "MiB"],
   ["b.rssMiB", "kernel-b peak RSS", "MiB"],
+  ["a.heldMiB", "kernel-a held: peak RSS − RSS at its first line of work", "MiB"],
+  ["a.bytesPerRange", "kernel-a held bytes per range", "B"],
+  ["a.bytesPerTouchedPage", "kernel-a held bytes per touched page (pages written to memory.img)", "B"],
+  ["b.heldMiB", "kernel-b held: peak RSS − RSS at its first line of work", "MiB"],
+  ["b.bytesPerRange", "kernel-b held bytes per range", "B"],
+  ["b.bytesPerTouchedPage", "kernel-b held bytes per touched page (pages read from memory.img)", "B"],
   ["img.apparentMiB", "memory.img apparent size", "MiB"],
   ["img.allocatedMiB", "memory.img allocated on disk (blocks × 512)", "MiB"],
   ["img.touchedMiB", "memory.img pages written (touchedPages × 4 KiB)", "MiB"],

@@ -14,7 +14,9 @@ import { HandoffJsonError, PredecessorReportSchema, SuccessorJsonSchema, Success
 import { parseBootDtb } from "../src/abi/boot-dtb.js";
 import { initCsum } from "../src/lib/csum.js";
 import { createLogger } from "../src/lib/log.js";
-import { toJson } from "../src/proc/handoff-dir.js";
+import { toJson, writeJsonFile } from "../src/proc/handoff-dir.js";
+import * as os from "node:os";
+import { RangeJsonStream } from "../src/abi/handoff.js";
 import { bootSuccessor } from "../src/kho/in/successor.js";
 import { predecessorReport } from "../src/kho/out/report.js";
 import { coldBootMachine, runAndFinalize } from "../src/kho/out/predecessor.js";
@@ -74,6 +76,32 @@ describe("writers and schemas agree", () => {
     const text = toJson({ outcome: "unusable-input", exitCode: OUTCOME_EXIT["unusable-input"], reason: "boot.dtb: bad magic" });
     expect(toJson(readHandoffJson(SuccessorJsonSchema, text, "successor.json"))).toBe(text);
     expect(() => readHandoffJson(SuccessorReportSchema, text, "successor.json")).toThrow(HandoffJsonError);
+  });
+});
+
+describe("the streaming writer (writeJsonFile) prints toJson()'s bytes", () => {
+  const roundTrip = (v: unknown): string => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "khosim-json-"));
+    try {
+      writeJsonFile(path.join(dir, "x.json"), v);
+      return fs.readFileSync(path.join(dir, "x.json"), "utf8");
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  };
+
+  test("both reports, re-read, are written byte for byte", () => {
+    expect(roundTrip(JSON.parse(reportText))).toBe(reportText);
+    expect(roundTrip(JSON.parse(successorText))).toBe(successorText);
+  });
+
+  test("a RangeJsonStream prints as its RangeJson objects, nested, empty or not, with odd values around it", () => {
+    const ranges = [
+      { start: 0x1000, size: 0x2000, data: 0 },
+      { start: 2 ** 52, size: 2 ** 40, data: 0x2a },
+    ];
+    const v = { a: [], b: {}, c: [1, "x\n\"", null, true], d: { ranges: RangeJsonStream.fromRanges(ranges), u: undefined, e: new RangeJsonStream(0, () => undefined) }, f: -0.5 };
+    expect(roundTrip(v)).toBe(toJson(v));
   });
 });
 

@@ -337,6 +337,43 @@ describe("large region counts", () => {
     expect(m.memblockPhysAlloc(2 * PAGE_SIZE, PAGE_SIZE)).toBe(0);
   });
 
+  it("ascending reserve + mark_noinit below early allocations (the insertion hint), isolated and touching, small chunks", () => {
+    for (const chunkMax of [4, 1024]) {
+      const m = new Memblock({ chunkMax });
+      const top = BASE + 4 * N * STRIDE;
+      m.memblockAdd(BASE, 8 * N * STRIDE);
+      // Early allocations above every preserved range, as the successor makes them.
+      m.memblockReserveKern(top, 16 * PAGE_SIZE);
+      m.memblockReserveKern(top + 32 * PAGE_SIZE, 16 * PAGE_SIZE);
+      const n = 20_000;
+      // Isolated pages, then a run of touching pages (each merged into the previous), then one that fills a gap exactly.
+      for (let i = 0; i < n; i++) {
+        m.memblockReserve(BASE + i * STRIDE, PAGE_SIZE);
+        m.memblockReservedMarkNoinit(BASE + i * STRIDE, PAGE_SIZE);
+      }
+      const run = BASE + n * STRIDE;
+      for (let i = 0; i < n; i++) {
+        m.memblockReserve(run + i * PAGE_SIZE, PAGE_SIZE);
+        m.memblockReservedMarkNoinit(run + i * PAGE_SIZE, PAGE_SIZE);
+      }
+      m.memblockReserve(top - PAGE_SIZE, PAGE_SIZE);
+      m.memblockReserve(top - 2 * PAGE_SIZE, PAGE_SIZE);
+      m.memblockSelfCheck();
+      const regions = m.regions("reserved");
+      expect(regions.length).toBe(n + 4);
+      expect(regions[n - 1]).toEqual({ base: BASE + (n - 1) * STRIDE, size: PAGE_SIZE, flags: MEMBLOCK_RSRV_NOINIT });
+      expect(regions[n]).toEqual({ base: run, size: n * PAGE_SIZE, flags: MEMBLOCK_RSRV_NOINIT });
+      // The two plain reserves touch each other but not the RSRV_KERN region above (different flags).
+      expect(regions[n + 1]).toEqual({ base: top - 2 * PAGE_SIZE, size: 2 * PAGE_SIZE, flags: 0 });
+      expect(regions[n + 2]).toEqual({ base: top, size: 16 * PAGE_SIZE, flags: MEMBLOCK_RSRV_KERN });
+      expect(m.memblockReservedSize()).toBe(2 * n * PAGE_SIZE + 2 * PAGE_SIZE + 32 * PAGE_SIZE);
+      // A reserve that fills the gap between the two early allocations merges all three.
+      m.memblockReserveKern(top + 16 * PAGE_SIZE, 16 * PAGE_SIZE);
+      expect(m.regions("reserved").at(-1)).toEqual({ base: top, size: 48 * PAGE_SIZE, flags: MEMBLOCK_RSRV_KERN });
+      m.memblockSelfCheck();
+    }
+  });
+
   it("200,000 isolated reserves in random order, then frees, then one covering reserve", () => {
     const rand = mulberry32(0x6b686f);
     const order = Array.from({ length: N }, (_, i) => i);

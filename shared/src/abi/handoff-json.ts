@@ -6,7 +6,7 @@
  * report a bad file as one line naming the file and the JSON path.
  */
 import { z } from "zod";
-import { OUTCOMES, jsonPathString } from "./handoff.js";
+import { OUTCOMES, jsonPathString, type RangeJsonStream } from "./handoff.js";
 
 /** A u64 as written by khosim: 0x-prefixed lowercase hex. */
 const Hex = z.string().regex(/^0x[0-9a-f]+$/, { message: "not a 0x hex string" });
@@ -149,3 +149,6 @@ export function readHandoffJson<S extends z.ZodType>(schema: S, text: string, fi
   }
   return parseHandoffJson(schema, json, file);
 }
+
+/** A report object whose "ranges" may be a RangeJsonStream (what the kernels write). */
+export type WithRangeStream<T extends { ranges: unknown }> = Omit<T, "ranges"> & { ranges: RangeJsonStream | T["ranges"] };

@@ -40,3 +40,39 @@ export function jsonPathString(path: readonly PropertyKey[]): string {
   for (const p of path) s += typeof p === "number" ? `[${p}]` : s ? `.${String(p)}` : String(p);
   return s;
 }
+
+/**
+ * RangeJsonStream - the "ranges" list of report.json or successor.json
+ * without an object or string per range: @length ranges that @forEach
+ * visits in list order as numbers (start, size, data). The streaming
+ * writer (proc/handoff-dir.ts writeJsonFile) prints them one by one in the
+ * bytes JSON.stringify(.., null, 2) gives for RangeJson objects; toJSON()
+ * builds those objects, so JSON.stringify of a report holding one still
+ * prints the same text (tests, small reports). It lives here, not beside
+ * the schemas in handoff-json.ts, so that a kernel writing a report does
+ * not load zod.
+ */
+export class RangeJsonStream {
+  constructor(
+    readonly length: number,
+    readonly forEach: (visit: (start: number, size: number, data: number) => void) => void,
+  ) {}
+
+  /** toJSON - the list as RangeJson objects (0x hex strings), for JSON.stringify. */
+  toJSON(): { start: string; size: string; data: string }[] {
+    const out: { start: string; size: string; data: string }[] = [];
+    this.forEach((start, size, data) => out.push({ start: "0x" + start.toString(16), size: "0x" + size.toString(16), data: "0x" + data.toString(16) }));
+    return out;
+  }
+
+  /** fromRanges - a stream over @ranges, objects with numeric start, size and data. */
+  static fromRanges(ranges: readonly { start: number; size: number; data: number }[]): RangeJsonStream {
+    return new RangeJsonStream(ranges.length, (visit) => {
+      for (let i = 0; i < ranges.length; i++) {
+        const r = ranges[i]!;
+        visit(r.start, r.size, r.data);
+      }
+    });
+  }
+}
+

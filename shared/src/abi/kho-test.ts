@@ -68,15 +68,24 @@ export function khoTestInfoSize(nrFolios: number, nrRanges: number): number {
   return nrFolios * KHO_TEST_FOLIO_ENTRY_SIZE + nrRanges * KHO_TEST_RANGE_ENTRY_SIZE;
 }
 
+/** True on a little-endian host: typed-array views then match the blob's byte order. */
+const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 /**
  * Folios in compact columns (a 48 GiB run of order-0 folios is 12.6M entries:
  * no object per folio). csum 0 means "not filled, contents not checked";
  * alive 0 marks an entry that was unpreserved or failed to restore.
+ * csum32 views csum as u32 halves (csum32[2i + lo], lo = 0 on little-endian
+ * hosts), so hot paths test and copy checksums without making a BigInt.
+ * Both are empty until the first non-zero checksum arrives: a table of
+ * unfilled folios (12.6M of them at 48 GiB) holds no checksum column; read
+ * checksums through filled() and get(), or csum[i] when filled(i).
  */
 export class FolioTable {
   readonly phys: Float64Array;
   readonly order: Uint8Array;
-  readonly csum: BigUint64Array;
+  csum: BigUint64Array = new BigUint64Array(0);
+  csum32: Uint32Array = new Uint32Array(0);
   readonly alive: Uint8Array;
   length = 0;
   live = 0;
@@ -84,17 +93,37 @@ export class FolioTable {
   constructor(capacity: number) {
     this.phys = new Float64Array(capacity);
     this.order = new Uint8Array(capacity);
-    this.csum = new BigUint64Array(capacity);
     this.alive = new Uint8Array(capacity);
   }
 
+  /** push - append a live entry; a csum of 0n (unfilled) is not stored: the column starts zeroed. */
   push(phys: number, order: number, csum: bigint): void {
     const i = this.length++;
     this.phys[i] = phys;
     this.order[i] = order;
-    this.csum[i] = csum;
+    if (csum !== 0n) this.csumColumn()[i] = csum;
     this.alive[i] = 1;
     this.live++;
+  }
+
+  /** csumColumn - the checksum column, made (zeroed, at full capacity) on first use. */
+  csumColumn(): BigUint64Array {
+    if (this.csum.length === 0 && this.phys.length > 0) {
+      this.csum = new BigUint64Array(this.phys.length);
+      this.csum32 = new Uint32Array(this.csum.buffer);
+    }
+    return this.csum;
+  }
+
+  /** filled - true when entry @i has a checksum (csum != 0), without reading it as a BigInt. */
+  filled(i: number): boolean {
+    // Past the end of an empty column both reads are undefined, and undefined | undefined is 0.
+    return (this.csum32[2 * i]! | this.csum32[2 * i + 1]!) !== 0;
+  }
+
+  /** csumOf - the checksum of entry @i (0n when unfilled). */
+  csumOf(i: number): bigint {
+    return this.filled(i) ? this.csum[i]! : 0n;
   }
 
   kill(i: number): void {
@@ -104,7 +133,7 @@ export class FolioTable {
 
   /** Entry @i as an object (for tools and tests; hot paths use the columns). */
   get(i: number): KhoTestFolio {
-    return { phys: this.phys[i]!, order: this.order[i]!, csum: this.csum[i]! };
+    return { phys: this.phys[i]!, order: this.order[i]!, csum: this.csumOf(i) };
   }
 
   /** The live entries as objects, in order. */
@@ -113,19 +142,40 @@ export class FolioTable {
   }
 }
 
-/** encodeKhoTestInfo - the live folios, then the range table, little-endian. */
+/**
+ * encodeKhoTestInfo - the live folios, then the range table, little-endian.
+ * Folio entries are written through one Uint32Array view (phys | order
+ * split into halves without BigInt: phys is page aligned, order < 4096;
+ * the checksum copied as its two u32 halves).
+ */
 export function encodeKhoTestInfo(folios: FolioTable, ranges: readonly KhoTestRange[]): Uint8Array {
   const out = new Uint8Array(khoTestInfoSize(folios.live, ranges.length));
-  const d = new DataView(out.buffer);
   let off = 0;
-  for (let i = 0; i < folios.length; i++) {
-    if (!folios.alive[i]) continue;
-    // phys | order without BigInt: phys is page aligned, order < 4096.
-    const p = folios.phys[i]!;
-    d.setUint32(off, (p % 2 ** 32) + folios.order[i]!, true);
-    d.setUint32(off + 4, Math.floor(p / 2 ** 32), true);
-    d.setBigUint64(off + 8, folios.csum[i]!, true);
-    off += KHO_TEST_FOLIO_ENTRY_SIZE;
+  if (HOST_LE) {
+    const o32 = new Uint32Array(out.buffer, 0, out.length >>> 2);
+    const { phys, order, csum32, alive } = folios;
+    let k = 0;
+    for (let i = 0; i < folios.length; i++) {
+      if (!alive[i]) continue;
+      const p = phys[i]!;
+      const lo = p >>> 0;
+      o32[k] = lo + order[i]!;
+      o32[k + 1] = (p - lo) / 2 ** 32;
+      o32[k + 2] = csum32[2 * i]!;
+      o32[k + 3] = csum32[2 * i + 1]!;
+      k += 4;
+    }
+    off = k * 4;
+  } else {
+    const d = new DataView(out.buffer);
+    for (let i = 0; i < folios.length; i++) {
+      if (!folios.alive[i]) continue;
+      const p = folios.phys[i]!;
+      d.setUint32(off, (p % 2 ** 32) + folios.order[i]!, true);
+      d.setUint32(off + 4, Math.floor(p / 2 ** 32), true);
+      d.setBigUint64(off + 8, folios.csumOf(i), true);
+      off += KHO_TEST_FOLIO_ENTRY_SIZE;
+    }
   }
   const w = new ByteWriter(out);
   for (const r of ranges) {
@@ -140,7 +190,8 @@ export function encodeKhoTestInfo(folios: FolioTable, ranges: readonly KhoTestRa
 /**
  * decodeKhoTestInfo - parse the info blob into columns. Addresses are checked
  * to be JS-safe and page aligned here; whether they are preserved is the
- * successor's check.
+ * successor's check. Folio entries are read through one Uint32Array view
+ * and their checksums copied as u32 halves: no BigInt per folio.
  */
 export function decodeKhoTestInfo(bytes: Uint8Array, nrFolios: number, nrRanges: number): { folios: FolioTable; ranges: KhoTestRange[] } {
   const r = new ByteReader(bytes);
@@ -148,12 +199,40 @@ export function decodeKhoTestInfo(bytes: Uint8Array, nrFolios: number, nrRanges:
   const d = r.view;
   const folios = new FolioTable(nrFolios);
   let off = 0;
-  for (let i = 0; i < nrFolios; i++, off += KHO_TEST_FOLIO_ENTRY_SIZE) {
-    const lo = d.getUint32(off, true);
-    const hi = d.getUint32(off + 4, true);
-    if (hi >= 2 ** 21) throw new KhoTestError(`folios[${i}]`, `phys ${hex(r.u64le(off))} is beyond 2^53`);
-    const order = lo & (PAGE_SIZE - 1);
-    folios.push(hi * 2 ** 32 + (lo - order), order, d.getBigUint64(off + 8, true));
+  if (HOST_LE && nrFolios > 0) {
+    const aligned = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice(0, nrFolios * KHO_TEST_FOLIO_ENTRY_SIZE);
+    const i32 = new Uint32Array(aligned.buffer, aligned.byteOffset, nrFolios * 4);
+    const { phys, order } = folios;
+    let csum32 = folios.csum32;
+    for (let i = 0, k = 0; i < nrFolios; i++, k += 4) {
+      const lo = i32[k]!;
+      const hi = i32[k + 1]!;
+      if (hi >= 2 ** 21) throw new KhoTestError(`folios[${i}]`, `phys ${hex(r.u64le(k * 4))} is beyond 2^53`);
+      const o = lo & (PAGE_SIZE - 1);
+      phys[i] = hi * 2 ** 32 + (lo - o);
+      order[i] = o;
+      const c0 = i32[k + 2]!;
+      const c1 = i32[k + 3]!;
+      if ((c0 | c1) === 0) continue;
+      if (csum32.length === 0) {
+        folios.csumColumn();
+        csum32 = folios.csum32;
+      }
+      csum32[2 * i] = c0;
+      csum32[2 * i + 1] = c1;
+    }
+    folios.alive.fill(1);
+    folios.length = nrFolios;
+    folios.live = nrFolios;
+    off = nrFolios * KHO_TEST_FOLIO_ENTRY_SIZE;
+  } else {
+    for (let i = 0; i < nrFolios; i++, off += KHO_TEST_FOLIO_ENTRY_SIZE) {
+      const lo = d.getUint32(off, true);
+      const hi = d.getUint32(off + 4, true);
+      if (hi >= 2 ** 21) throw new KhoTestError(`folios[${i}]`, `phys ${hex(r.u64le(off))} is beyond 2^53`);
+      const order = lo & (PAGE_SIZE - 1);
+      folios.push(hi * 2 ** 32 + (lo - order), order, d.getBigUint64(off + 8, true));
+    }
   }
   const ranges: KhoTestRange[] = [];
   for (let i = 0; i < nrRanges; i++, off += KHO_TEST_RANGE_ENTRY_SIZE) {

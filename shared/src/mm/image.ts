@@ -44,12 +44,20 @@ export function writeImage(path: string, mem: PageSource, baseImage?: string, on
     const basePfn = mem.base / PAGE_SIZE;
     const runs = mem.touchedRuns();
     const total = runs.reduce((n, [, count]) => n + count, 0);
-    const buf = Buffer.alloc(WRITE_BATCH_PAGES * PAGE_SIZE);
+    // The pages themselves are the write's iovecs: no copy into a staging buffer.
+    const iov: Uint8Array[] = [];
     for (const [pfn, count] of runs) {
       for (let i = 0; i < count; i += WRITE_BATCH_PAGES) {
         const n = Math.min(WRITE_BATCH_PAGES, count - i);
-        for (let j = 0; j < n; j++) buf.set(mem.page(pfn + i + j)!, j * PAGE_SIZE);
-        fs.writeSync(fd, buf, 0, n * PAGE_SIZE, (pfn + i - basePfn) * PAGE_SIZE);
+        iov.length = 0;
+        for (let j = 0; j < n; j++) iov.push(mem.page(pfn + i + j)!);
+        const pos = (pfn + i - basePfn) * PAGE_SIZE;
+        const got = fs.writevSync(fd, iov, pos);
+        // A short writev (rare) is finished page by page.
+        for (let j = 0; got < n * PAGE_SIZE && j < n; j++) {
+          let off = Math.max(0, got - j * PAGE_SIZE);
+          while (off < PAGE_SIZE) off += fs.writeSync(fd, iov[j]!, off, PAGE_SIZE - off, pos + j * PAGE_SIZE + off);
+        }
         written += n * PAGE_SIZE;
         onProgress?.(written / PAGE_SIZE, total);
       }
@@ -68,6 +76,8 @@ export function writeImage(path: string, mem: PageSource, baseImage?: string, on
  */
 export class ImageMem implements PhysMem {
   private fd: number;
+  /** Bytes read from the image so far (memory figures: what the successor touched). */
+  bytesRead = 0;
 
   private constructor(
     readonly file: string,
@@ -104,6 +114,7 @@ export class ImageMem implements PhysMem {
   read(phys: number, len: number): Uint8Array {
     checkPhysAccess(this, phys, len);
     const out = new Uint8Array(len);
+    this.bytesRead += len;
     let done = 0;
     while (done < len) {
       const n = fs.readSync(this.fd, out, done, len - done, phys - this.base + done);

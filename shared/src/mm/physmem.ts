@@ -100,9 +100,26 @@ export function physReader(mem: PhysMem, phys: number, len: number): ByteReader 
   return new ByteReader(mem.read(phys, len));
 }
 
-/** In-memory sparse RAM: a page exists once something is written to it. */
+/** Pages carved from one ArrayBuffer by SparseMem (256 KiB): no backing store per page. */
+const POOL_PAGES = 64;
+
+/**
+ * In-memory sparse RAM: a page exists once something is written to it.
+ * New pages are carved in creation order from pools of POOL_PAGES pages,
+ * so a page costs its 4 KiB plus a map entry and a view, not an
+ * ArrayBuffer of its own; at most one pool is partly unused.
+ */
 export class SparseMem implements PhysMem, PageSource {
   private readonly pages = new Map<number, Uint8Array>();
+  private pool: ArrayBuffer | undefined;
+  private poolUsed = POOL_PAGES;
+  private readonly fresh = (): Uint8Array => {
+    if (this.poolUsed === POOL_PAGES) {
+      this.pool = new ArrayBuffer(POOL_PAGES * PAGE_SIZE);
+      this.poolUsed = 0;
+    }
+    return new Uint8Array(this.pool!, this.poolUsed++ * PAGE_SIZE, PAGE_SIZE);
+  };
 
   constructor(
     readonly base: number,
@@ -136,7 +153,31 @@ export class SparseMem implements PhysMem, PageSource {
 
   write(phys: number, data: Uint8Array): void {
     checkPhysAccess(this, phys, data.length);
-    writePages(this.pages, phys, data, () => new Uint8Array(PAGE_SIZE));
+    writePages(this.pages, phys, data, this.fresh);
+  }
+
+  /**
+   * writeOwned - write() that takes ownership of @data: whole pages of it
+   * that are not held yet become pages of this memory without a copy (the
+   * caller must not change @data afterwards); the rest is copied as write()
+   * does. For large blobs written once (kho_test's info blob).
+   */
+  writeOwned(phys: number, data: Uint8Array): void {
+    checkPhysAccess(this, phys, data.length);
+    let done = 0;
+    const head = (PAGE_SIZE - (phys % PAGE_SIZE)) % PAGE_SIZE;
+    if (head > 0) {
+      done = Math.min(head, data.length);
+      writePages(this.pages, phys, data.subarray(0, done), this.fresh);
+    }
+    for (; done + PAGE_SIZE <= data.length; done += PAGE_SIZE) {
+      const pfn = (phys + done) / PAGE_SIZE;
+      const page = data.subarray(done, done + PAGE_SIZE);
+      const held = this.pages.get(pfn);
+      if (held) held.set(page);
+      else this.pages.set(pfn, page);
+    }
+    if (done < data.length) writePages(this.pages, phys + done, data.subarray(done), this.fresh);
   }
 
   /**
@@ -153,6 +194,16 @@ export class SparseMem implements PhysMem, PageSource {
   }
 }
 
+
+/**
+ * physWriteOwned - store @data at @phys in @mem, handing @data over where
+ * the memory can keep it without a copy (SparseMem.writeOwned); the caller
+ * must not change @data afterwards.
+ */
+export function physWriteOwned(mem: PhysMem, phys: number, data: Uint8Array): void {
+  if (mem instanceof SparseMem) mem.writeOwned(phys, data);
+  else mem.write(phys, data);
+}
 
 /**
  * OverlayMem - copy-on-write view of another PhysMem: writes land in private

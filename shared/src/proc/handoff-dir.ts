@@ -6,6 +6,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { RangeJsonStream } from "../abi/handoff.js";
 
 // The file names are the contract's (abi/handoff.ts); re-exported for the kernels' and tools' existing imports.
 
@@ -111,6 +112,182 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
 /** Stable JSON for report files: two-space indent, trailing newline. */
 export function toJson(value: unknown): string {
   return JSON.stringify(value, null, 2) + "\n";
+}
+
+/**
+ * memoryFigures - what a kernel held, for its final JSON log line: peak RSS
+ * minus the RSS at its first line of work (@startRssBytes; node and the
+ * loaded modules), per preserved range and per touched page (@touchedPages:
+ * pages written to the image, or read from it).
+ */
+export function memoryFigures(startRssBytes: number, ranges: number, touchedPages: number): { heldBytes: number; bytesPerRange: number | null; bytesPerTouchedPage: number | null } {
+  const heldBytes = Math.max(0, process.resourceUsage().maxRSS * 1024 - startRssBytes);
+  return {
+    heldBytes,
+    bytesPerRange: ranges > 0 ? Math.round(heldBytes / ranges) : null,
+    bytesPerTouchedPage: touchedPages > 0 ? Math.round(heldBytes / touchedPages) : null,
+  };
+}
+
+/** Characters buffered before a write(2) of a streamed JSON file. */
+const JSON_FLUSH_CHARS = 1 << 20;
+
+/**
+ * Prints JSON.stringify(value, null, 2)'s text piece by piece into a file
+ * descriptor, so that a report of a million ranges is never one string.
+ * Handles what reports hold: null, booleans, finite numbers, strings,
+ * arrays, plain objects, toJSON(), and RangeJsonStream, printed range by
+ * range.
+ */
+class JsonFileWriter {
+  private buf = "";
+
+  constructor(private readonly fd: number) {}
+
+  put(s: string): void {
+    this.buf += s;
+    if (this.buf.length >= JSON_FLUSH_CHARS) this.flush();
+  }
+
+  flush(): void {
+    if (this.buf.length === 0) return;
+    fs.writeSync(this.fd, this.buf);
+    this.buf = "";
+  }
+
+  /** value at indentation @ind (the spaces before the line it starts on). */
+  value(v: unknown, ind: string): void {
+    if (v instanceof RangeJsonStream) return this.ranges(v, ind);
+    if (v !== null && typeof v === "object" && typeof (v as { toJSON?: unknown }).toJSON === "function") {
+      v = (v as { toJSON: () => unknown }).toJSON();
+    }
+    if (v === null || typeof v !== "object") {
+      this.put(JSON.stringify(v) ?? "null");
+      return;
+    }
+    const inner = ind + "  ";
+    if (Array.isArray(v)) {
+      if (v.length === 0) return this.put("[]");
+      this.put("[\n");
+      for (let i = 0; i < v.length; i++) {
+        this.put(i === 0 ? inner : ",\n" + inner);
+        const e: unknown = v[i];
+        // JSON.stringify prints undefined, functions and symbols in arrays as null.
+        if (e === undefined || typeof e === "function" || typeof e === "symbol") this.put("null");
+        else this.value(e, inner);
+      }
+      this.put("\n" + ind + "]");
+      return;
+    }
+    let first = true;
+    for (const [k, e] of Object.entries(v as Record<string, unknown>)) {
+      if (e === undefined || typeof e === "function" || typeof e === "symbol") continue;
+      this.put((first ? "{\n" : ",\n") + inner + JSON.stringify(k) + ": ");
+      first = false;
+      this.value(e, inner);
+    }
+    this.put(first ? "{}" : "\n" + ind + "}");
+  }
+
+  /** A RangeJsonStream: the text JSON.stringify gives for its RangeJson objects, as bytes. */
+  private ranges(list: RangeJsonStream, ind: string): void {
+    if (list.length === 0) return this.put("[]");
+    const i1 = ind + "  ";
+    const i2 = i1 + "  ";
+    const open = Buffer.from(i1 + "{\n" + i2 + '"start": "0x', "latin1");
+    const mid1 = Buffer.from('",\n' + i2 + '"size": "0x', "latin1");
+    const mid2 = Buffer.from('",\n' + i2 + '"data": "0x', "latin1");
+    const close = Buffer.from('"\n' + i1 + "}", "latin1");
+    const sep = Buffer.from(",\n", "latin1");
+    const most = sep.length + open.length + mid1.length + mid2.length + close.length + 3 * 16;
+    this.put("[\n");
+    this.flush();
+    const out = Buffer.allocUnsafe(JSON_FLUSH_CHARS);
+    let pos = 0;
+    let n = 0;
+    const bytes = (b: Buffer): void => {
+      b.copy(out, pos);
+      pos += b.length;
+    };
+    const hexDigits = (v: number): void => {
+      if (!Number.isSafeInteger(v) || v < 0) {
+        pos += out.write(v.toString(16), pos, "latin1");
+        return;
+      }
+      let hi = Math.floor(v / 2 ** 32);
+      let lo = v >>> 0;
+      let k = 0;
+      const t = HEX_TMP;
+      if (hi === 0) {
+        do {
+          t[k++] = HEX_DIGITS[lo & 15]!;
+          lo >>>= 4;
+        } while (lo !== 0);
+      } else {
+        for (let j = 0; j < 8; j++) {
+          t[k++] = HEX_DIGITS[lo & 15]!;
+          lo >>>= 4;
+        }
+        do {
+          t[k++] = HEX_DIGITS[hi & 15]!;
+          hi >>>= 4;
+        } while (hi !== 0);
+      }
+      while (k > 0) out[pos++] = t[--k]!;
+    };
+    list.forEach((start, size, data) => {
+      if (pos + most > out.length) {
+        fs.writeSync(this.fd, out, 0, pos);
+        pos = 0;
+      }
+      if (n++ > 0) bytes(sep);
+      bytes(open);
+      hexDigits(start);
+      bytes(mid1);
+      hexDigits(size);
+      bytes(mid2);
+      hexDigits(data);
+      bytes(close);
+    });
+    if (pos > 0) fs.writeSync(this.fd, out, 0, pos);
+    if (n !== list.length) throw new Error(`RangeJsonStream: ${n} ranges visited, ${list.length} announced`);
+    this.put("\n" + ind + "]");
+  }
+}
+
+/** ASCII of the 16 hex digits, and room for one number's digits (reversed). */
+const HEX_DIGITS = Uint8Array.from("0123456789abcdef", (ch) => ch.charCodeAt(0));
+const HEX_TMP = new Uint8Array(16);
+
+/**
+ * writeJsonFile - write @value to @file (created or truncated) as toJson()
+ * would, byte for byte, but streamed: at most about a MiB of text is held
+ * at a time, and a RangeJsonStream is printed range by range. This is how
+ * the kernels write report.json and successor.json.
+ */
+export function writeJsonFile(file: string, value: unknown): void {
+  const fd = fs.openSync(file, "w");
+  try {
+    const w = new JsonFileWriter(fd);
+    w.value(value, "");
+    w.put("\n");
+    w.flush();
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** writeJsonFileAtomic - writeJsonFile() through a temporary file and a rename, as writeFileAtomic() does. */
+export function writeJsonFileAtomic(file: string, value: unknown): void {
+  const dir = path.dirname(path.resolve(file));
+  const tmp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}`);
+  try {
+    writeJsonFile(tmp, value);
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
 }
 
 /**

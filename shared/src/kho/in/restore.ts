@@ -4,8 +4,11 @@
  * kernel keeps it in page->private). Restoring checks the order against what
  * this kernel supports and refuses a second restore of the same folio.
  *
- * State is one lazily created bitmap per folio run (a bit per folio), so the
- * cost follows what was preserved, not RAM size.
+ * State is one bitmap over all folio runs (a bit per folio; each run's first
+ * bit found by a prefix sum made at the first restore), so the cost follows
+ * what was preserved, not RAM size, with no object per run. Lookups start
+ * at the run the previous one found: the restores of a folio table come in
+ * address order.
  */
 import { PAGE_SIZE } from "../../abi/page.js";
 import { khoDataIsFolio, khoDataOrder } from "../../abi/ranges.js";
@@ -26,7 +29,11 @@ export class KhoRestoreError extends Error {
 }
 
 export class KhoRestore {
-  private readonly restored = new Map<number, Uint8Array>();
+  /** Bit per folio of every folio run, run i's from firstBit[i]; made at the first restore. */
+  private restored: Uint8Array | undefined;
+  private firstBit: Float64Array | undefined;
+  /** Index of the run the last findRange() returned (a hint, checked before use). */
+  private hint = 0;
 
   /**
    * @ranges: the walked ranges, ascending and non-overlapping; @maxOrder: this
@@ -41,6 +48,14 @@ export class KhoRestore {
 
   /** Index of the range containing @phys, or -1. */
   findRange(phys: number): number {
+    const ranges = this.ranges;
+    const h = this.hint;
+    const rh = ranges[h];
+    if (rh !== undefined && phys >= rh.start) {
+      if (phys < rh.start + rh.size) return h;
+      const rn = ranges[h + 1];
+      if (rn !== undefined && phys >= rn.start && phys < rn.start + rn.size) return (this.hint = h + 1);
+    }
     let lo = 0;
     let hi = this.ranges.length - 1;
     while (lo <= hi) {
@@ -48,9 +63,22 @@ export class KhoRestore {
       const r = this.ranges[mid]!;
       if (phys < r.start) hi = mid - 1;
       else if (phys >= r.start + r.size) lo = mid + 1;
-      else return mid;
+      else return (this.hint = mid);
     }
     return -1;
+  }
+
+  /** The restored-bit array and each folio run's first bit. */
+  private makeBitmap(): void {
+    const first = new Float64Array(this.ranges.length);
+    let n = 0;
+    for (let i = 0; i < this.ranges.length; i++) {
+      const r = this.ranges[i]!;
+      first[i] = n;
+      if (khoDataIsFolio(r.data)) n += Math.ceil(r.size / (PAGE_SIZE * 2 ** khoDataOrder(r.data)));
+    }
+    this.firstBit = first;
+    this.restored = new Uint8Array(Math.ceil(n / 8));
   }
 
   /**
@@ -72,15 +100,13 @@ export class KhoRestore {
     if ((phys - r.start) % fsize !== 0) {
       throw new KhoRestoreError("NOT_HEAD", phys, `${hex(phys)} is not the head of an order-${order} folio of run ${hex(r.start)}`);
     }
-    let bits = this.restored.get(i);
-    if (!bits) {
-      bits = new Uint8Array(Math.ceil(r.size / fsize / 8));
-      this.restored.set(i, bits);
-    }
-    const n = (phys - r.start) / fsize;
-    const mask = 1 << (n & 7);
-    if (bits[n >>> 3]! & mask) throw new KhoRestoreError("ALREADY_RESTORED", phys, `folio ${hex(phys)} was restored already`);
-    bits[n >>> 3] = bits[n >>> 3]! | mask;
+    if (this.restored === undefined) this.makeBitmap();
+    const bits = this.restored!;
+    const n = this.firstBit![i]! + (phys - r.start) / fsize;
+    const byte = Math.floor(n / 8);
+    const mask = 1 << (n % 8);
+    if (bits[byte]! & mask) throw new KhoRestoreError("ALREADY_RESTORED", phys, `folio ${hex(phys)} was restored already`);
+    bits[byte] = bits[byte]! | mask;
     return order;
   }
 

@@ -33,6 +33,7 @@ import { type PhysRecord } from "../out/workload.js";
 import { KhoRestore, KhoRestoreError } from "./restore.js";
 import { OUTCOME_EXIT } from "../../abi/handoff.js";
 import type { SuccessorReportJson, VerifyFailure } from "../../abi/handoff-json.js";
+import { RangeJsonStream } from "../../abi/handoff.js";
 
 export type { Outcome } from "../../abi/handoff.js";
 
@@ -63,6 +64,12 @@ export interface SuccessorOptions {
   log?: Logger;
   /** Called as preserved bytes are read for verification (done, total). */
   progress?: (done: number, total: number) => void;
+  /**
+   * Leave report.ranges empty and give the reserved ranges only as
+   * SuccessorBoot.rangeStream (kernel-b streams them into successor.json:
+   * no object or string per range).
+   */
+  streamRanges?: boolean;
 }
 
 export type { VerifyFailure } from "../../abi/handoff-json.js";
@@ -169,7 +176,7 @@ function restoreKhoTest(kho: KhoFdt, mem: PhysMem, restore: KhoRestore, rep: Suc
   try {
     table = decodeKhoTestInfo(info, h.nrFolios, h.nrRanges);
     const t = table.folios;
-    for (let i = 0; i < t.length; i++) if (t.csum[i] !== 0n) toRead += PAGE_SIZE * 2 ** t.order[i]!;
+    for (let i = 0; i < t.length; i++) if (t.filled(i)) toRead += PAGE_SIZE * 2 ** t.order[i]!;
     for (const r of table.ranges) if (r.csum !== 0n) toRead += r.size;
   } catch (e) {
     if (e instanceof KhoTestError) return fail({ kind: "subtree", reason: e.message });
@@ -186,7 +193,6 @@ function restoreKhoTest(kho: KhoFdt, mem: PhysMem, restore: KhoRestore, rep: Suc
   for (let i = 0; i < t.length; i++) {
     const phys = t.phys[i]!;
     const recorded = t.order[i]!;
-    const csum = t.csum[i]!;
     let order: number;
     try {
       order = restore.khoRestoreFolio(phys);
@@ -202,10 +208,11 @@ function restoreKhoTest(kho: KhoFdt, mem: PhysMem, restore: KhoRestore, rep: Suc
       bad(i, `restored with order ${order}, recorded order ${recorded}`);
       continue;
     }
-    if (csum === 0n) {
+    if (!t.filled(i)) {
       rep.verified.unchecked++;
       continue;
     }
+    const csum = t.csum[i]!;
     const bytes = mem.read(phys, PAGE_SIZE * 2 ** order);
     readBytes += bytes.length;
     progress?.(readBytes, toRead);
@@ -256,6 +263,8 @@ export interface SuccessorBoot {
   /** Scratch areas inherited from the predecessor (empty without KHO). */
   scratch: KhoScratch[];
   carried: Carried;
+  /** The reserved ranges (report.ranges) as a stream, whatever streamRanges says. */
+  rangeStream: RangeJsonStream;
 }
 
 /**
@@ -335,7 +344,7 @@ export function bootSuccessor(boot: BootInfo, mem: PhysMem, opts: SuccessorOptio
     });
     timing.reserveNs = Number(process.hrtime.bigint() - t1);
     rep.reserveCalls = walked.blockCount;
-    rep.ranges = ranges.map((r) => ({ start: hex(r.start), size: hex(r.size), data: hex(r.data) }));
+    if (!opts.streamRanges) rep.ranges = ranges.map((r) => ({ start: hex(r.start), size: hex(r.size), data: hex(r.data) }));
     log?.info(
       `KHO: ${p.kho.format.name}: walked ${walked.metadataPages.length} metadata pages, reserved ${walked.blockCount} blocks ` +
         `(${ranges.length} ranges); metadata pages are free again`,
@@ -368,8 +377,8 @@ export function bootSuccessor(boot: BootInfo, mem: PhysMem, opts: SuccessorOptio
     }
   }
   rep.exitCode = OUTCOME_EXIT[rep.outcome];
-  const free = mb.freeRanges().reduce((n, r) => n + r.size, 0);
-  const noinit = mb.regions("reserved").reduce((n, r) => n + (r.flags & MEMBLOCK_RSRV_NOINIT ? r.size : 0), 0);
+  const free = mb.freeSize();
+  const noinit = mb.sizeWithFlag("reserved", MEMBLOCK_RSRV_NOINIT);
   rep.memblock = {
     memory: hex(mb.memblockPhysMemSize()),
     reserved: hex(mb.memblockReservedSize()),
@@ -379,5 +388,5 @@ export function bootSuccessor(boot: BootInfo, mem: PhysMem, opts: SuccessorOptio
     earlyAllocations: hex(early),
   };
   Object.defineProperty(rep, "timing", { value: timing, enumerable: false });
-  return { report: rep, memblock: mb, scratch, carried };
+  return { report: rep, memblock: mb, scratch, carried, rangeStream: RangeJsonStream.fromRanges(ranges) };
 }

@@ -14,6 +14,7 @@ import { ByteWriter, hex } from "../../lib/bytes.js";
 import { csum64 } from "../../lib/csum.js";
 import { buildKhoTestFdt, encodeKhoTestInfo } from "../../abi/kho-test.js";
 import type { Machine } from "../../mm/machine.js";
+import { physWriteOwned } from "../../mm/physmem.js";
 import type { WorkloadResult } from "./workload.js";
 
 export interface Handoff {
@@ -61,11 +62,11 @@ export function khoFinalize(m: Machine, w: WorkloadResult): Handoff {
     const p = m.buddy.allocContig(pages, 1);
     if (p === undefined) throw new FinalizeError(`out of memory allocating the ${hex(info.length)}-byte kho_test info blob`);
     infoPhys = p;
-    m.mem.write(infoPhys, info);
+    physWriteOwned(m.mem, infoPhys, info);
     track.khoPreservePhys(infoPhys, pages * PAGE_SIZE);
   }
   let unfilled = w.phys.some((r) => r.csum === 0n);
-  for (let i = 0; i < folios.length && !unfilled; i++) unfilled = folios.alive[i] === 1 && folios.csum[i] === 0n;
+  for (let i = 0; i < folios.length && !unfilled; i++) unfilled = folios.alive[i] === 1 && !folios.filled(i);
   const sub = buildKhoTestFdt({ nrFolios: folios.live, nrRanges: w.phys.length, infoPhys: BigInt(infoPhys), csum: csum64(info), unfilled });
   if (sub.length > PAGE_SIZE) throw new FinalizeError(`kho_test FDT is ${sub.length} bytes, more than a page`);
   const subPhys = allocPage(m, "the kho_test FDT");

@@ -6,19 +6,34 @@ import type { Machine } from "../../mm/machine.js";
 import { formatSize } from "../../lib/size.js";
 import type { Scenario } from "./scenario.js";
 import type { WorkloadResult } from "./workload.js";
-import type { PredecessorReport } from "../../abi/handoff-json.js";
+import type { PredecessorReport, RangeJson, WithRangeStream } from "../../abi/handoff-json.js";
+import { RangeJsonStream } from "../../abi/handoff.js";
 
 /** Bytes of what is still preserved and was filled (checksummed), i.e. what a successor verifies. */
 function liveFilledBytes(w: WorkloadResult): number {
   let n = 0;
-  for (let i = 0; i < w.folios.length; i++) if (w.folios.alive[i] && w.folios.csum[i] !== 0n) n += PAGE_SIZE * 2 ** w.folios.order[i]!;
+  for (let i = 0; i < w.folios.length; i++) if (w.folios.alive[i] && w.folios.filled(i)) n += PAGE_SIZE * 2 ** w.folios.order[i]!;
   for (const r of w.phys) if (r.csum !== 0n) n += r.size;
   return n;
 }
 
-/** predecessorReport - the report.json written beside a handoff by @tool (abi/handoff-json.ts; its key order is the file's). */
-export function predecessorReport(tool: string, s: Scenario, file: string, seed: number, m: Machine, w: WorkloadResult, h: Handoff): PredecessorReport {
-  const ranges = [...w.track.ranges()];
+/** The tracker's ranges as a RangeJsonStream: counted once, then visited again when written; no copy is kept. */
+function trackerRangeStream(w: WorkloadResult): RangeJsonStream {
+  let n = 0;
+  for (const _ of w.track.ranges()) n++;
+  return new RangeJsonStream(n, (visit) => {
+    for (const r of w.track.ranges()) visit(r.start, r.size, r.data);
+  });
+}
+
+/**
+ * predecessorReportStream - the report.json written beside a handoff by
+ * @tool (abi/handoff-json.ts; its key order is the file's), with its ranges
+ * as a RangeJsonStream over the tracker: what the kernels hand to
+ * writeJsonFile(), holding nothing per range.
+ */
+export function predecessorReportStream(tool: string, s: Scenario, file: string, seed: number, m: Machine, w: WorkloadResult, h: Handoff): WithRangeStream<PredecessorReport> & { ranges: RangeJsonStream } {
+  const ranges = trackerRangeStream(w);
   return {
     tool,
     scenario: file,
@@ -45,6 +60,13 @@ export function predecessorReport(tool: string, s: Scenario, file: string, seed:
       imagePages: m.mem.touchedPages,
     },
     chunks: h.chunks.map(hex),
-    ranges: ranges.map((r) => ({ start: hex(r.start), size: hex(r.size), data: hex(r.data) })),
+    ranges,
   };
+}
+
+/** predecessorReport - predecessorReportStream() with the ranges as RangeJson objects (tools, tests). */
+export function predecessorReport(tool: string, s: Scenario, file: string, seed: number, m: Machine, w: WorkloadResult, h: Handoff): PredecessorReport {
+  const r = predecessorReportStream(tool, s, file, seed, m, w, h);
+  const ranges: RangeJson[] = r.ranges.toJSON();
+  return { ...r, ranges };
 }

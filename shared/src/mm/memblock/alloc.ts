@@ -155,6 +155,17 @@ export abstract class MemblockAlloc {
   }
 
   /**
+   * freeSize - total bytes of forEachFreeMemRange(@flags), summed as the
+   * ranges are found, without an object per range.
+   * @flags: as for forEachFreeMemRange()
+   */
+  freeSize(flags: number = MEMBLOCK_NONE): number {
+    let n = 0;
+    for (const [s, e] of this.freeSpans(flags, 0, PHYS_ADDR_MAX, false)) n += e - s;
+    return n;
+  }
+
+  /**
    * freeRanges - what memblock_free_all() hands to the buddy allocator:
    * forEachFreeMemRange() collected into an array.
    * @flags: as for forEachFreeMemRange()

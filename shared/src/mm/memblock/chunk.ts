@@ -6,6 +6,9 @@
  */
 import type { MemblockRegion } from "./types.js";
 
+/** Moves of at most this many regions are done element by element in insert() and remove(). */
+const SHORT_MOVE = 16;
+
 /**
  * Chunk - regions [0, len) of one run, in the order of the kernel's array.
  * Capacity grows by doubling; MemblockType keeps len within its bounds.
@@ -72,6 +75,45 @@ export class Chunk {
     this.size[this.len] = size;
     this.flags[this.len] = flags;
     this.len++;
+  }
+
+  /** insert - put one region at index @at, moving the ones after it up by one. */
+  insert(at: number, base: number, size: number, flags: number): void {
+    this.reserve(this.len + 1);
+    const { base: b, size: s, flags: f } = this;
+    if (this.len - at <= SHORT_MOVE) {
+      // A few regions (the early allocations above a successor's reserves): a loop beats three copyWithin calls.
+      for (let j = this.len; j > at; j--) {
+        b[j] = b[j - 1]!;
+        s[j] = s[j - 1]!;
+        f[j] = f[j - 1]!;
+      }
+    } else {
+      b.copyWithin(at + 1, at, this.len);
+      s.copyWithin(at + 1, at, this.len);
+      f.copyWithin(at + 1, at, this.len);
+    }
+    this.base[at] = base;
+    this.size[at] = size;
+    this.flags[at] = flags;
+    this.len++;
+  }
+
+  /** remove - drop the region at index @at, moving the ones after it down by one. */
+  remove(at: number): void {
+    const { base: b, size: s, flags: f } = this;
+    if (this.len - at <= SHORT_MOVE) {
+      for (let j = at + 1; j < this.len; j++) {
+        b[j - 1] = b[j]!;
+        s[j - 1] = s[j]!;
+        f[j - 1] = f[j]!;
+      }
+    } else {
+      b.copyWithin(at, at + 1, this.len);
+      s.copyWithin(at, at + 1, this.len);
+      f.copyWithin(at, at + 1, this.len);
+    }
+    this.len--;
   }
 
   /** appendFrom - append entries [from, to) of @other. */

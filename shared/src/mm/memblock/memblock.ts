@@ -323,6 +323,19 @@ export class Memblock extends MemblockAlloc {
     for (const r of this.store(type)) yield { base: r.base, size: r.size, flags: r.flags };
   }
 
+  /**
+   * sizeWithFlag - bytes of the regions of @type that have @flag set (for
+   * reports: e.g. MEMBLOCK_RSRV_NOINIT on the reserved list), without
+   * copying the regions.
+   */
+  sizeWithFlag(type: MemblockTypeName, flag: number): number {
+    let n = 0;
+    this.store(type).forEach((_base, size, flags) => {
+      if (flags & flag) n += size;
+    });
+    return n;
+  }
+
   /** regionCount - number of regions of @type (memblock.<type>.cnt; 0 when empty). */
   regionCount(type: MemblockTypeName): number {
     return this.store(type).cnt;

@@ -8,7 +8,14 @@
  * their two neighbours: a random insertion costs O(log n + chunk size).
  * A reserve at or past the end of the last region, and a flag change of
  * exactly the last region, are O(1) (addAtTail, setClrFlagAtTail), as
- * memblock's append-and-merge is. Results are those of the kernel's linear
+ * memblock's append-and-merge is. So is a reserve that lands right after
+ * the region the previous update touched (the insertion hint: a successor
+ * reserving preserved ranges in ascending order below its own early
+ * allocations), and a flag change of exactly that region: one region
+ * inserted, extended or merged, at most one chunk's tail moved by one, as
+ * the kernel's memblock_insert_region() memmove()s the array's tail. The
+ * hint is a position, checked against the regions before every use and
+ * dropped by any other update. Results are those of the kernel's linear
  * scans.
  */
 import { hex } from "../../lib/bytes.js";
@@ -59,6 +66,9 @@ export class MemblockType {
   totalSize = 0;
   /** A chunk this small is merged into a neighbour when they fit together. */
   private readonly chunkMin: number;
+  /** Insertion hint: chunk and index of the region the last update touched; hintC -1 when none. */
+  private hintC = -1;
+  private hintI = 0;
 
   constructor(
     readonly name: MemblockTypeName,
@@ -186,6 +196,7 @@ export class MemblockType {
    * between the neighbours). Updates cnt; totalSize is the caller's.
    */
   private replace(from: Pos, to: Pos, items: readonly MemblockRegion[]): void {
+    this.hintC = -1;
     this.cnt += items.length - this.distance(from, to);
     const chunks = this.chunks;
     if (this.isEnd(from)) {
@@ -215,6 +226,7 @@ export class MemblockType {
 
   /** chunks.splice() keeping firstBase in step. */
   private spliceChunks(start: number, deleteCount: number, add: Chunk[]): void {
+    this.hintC = -1;
     this.chunks.splice(start, deleteCount, ...add);
     this.firstBase.splice(start, deleteCount, ...add.map((ch) => ch.base[0]!));
   }
@@ -231,14 +243,17 @@ export class MemblockType {
       return;
     }
     if (chunk.len > this.chunkMax) {
+      // The chunk keeps its first half; the rest moves to new chunks after it.
       const half = Math.max(1, this.chunkMax >>> 1);
       const pieces: Chunk[] = [];
-      for (let k = 0; k < chunk.len; k += half) {
+      for (let k = half; k < chunk.len; k += half) {
         const piece = this.newChunk();
         piece.appendFrom(chunk, k, Math.min(k + half, chunk.len));
         pieces.push(piece);
       }
-      this.spliceChunks(c, 1, pieces);
+      chunk.len = half;
+      this.firstBase[c] = chunk.base[0]!;
+      this.spliceChunks(c + 1, 0, pieces);
       return;
     }
     this.firstBase[c] = chunk.base[0]!;
@@ -269,6 +284,7 @@ export class MemblockType {
   addRange(base: number, size: number, flags: number): void {
     if (size === 0) return;
     if (this.addAtTail(base, size, flags)) return;
+    if (this.addAtHint(base, size, flags)) return;
     const end = base + size;
     const from = this.firstEndingAbove(base);
     const run: MemblockRegion[] = [];
@@ -293,6 +309,65 @@ export class MemblockType {
     if (added === 0) return;
     this.totalSize += added;
     this.mergeAndReplace(from, to, run);
+    this.setHint(this.firstEndingAbove(base));
+  }
+
+  private setHint(p: Pos): void {
+    if (this.isEnd(p)) {
+      this.hintC = -1;
+    } else {
+      this.hintC = p.c;
+      this.hintI = p.i;
+    }
+  }
+
+  /**
+   * The O(1) case of addRange() below the tail: [base, base + size) starts
+   * at or past the end of the hinted region H and ends at or before the
+   * start of the region after it, N. The kernel inserts one region after H
+   * (memblock_insert_region()) and memblock_merge_regions() folds it into H
+   * when they touch with equal flags; do that directly. A range that also
+   * touches N with equal flags (it fills the gap exactly) takes the general
+   * path, which merges all three.
+   * Return: false when the general path must run.
+   */
+  private addAtHint(base: number, size: number, flags: number): boolean {
+    const c = this.hintC;
+    if (c < 0 || c >= this.chunks.length) return false;
+    const chunk = this.chunks[c]!;
+    const i = this.hintI;
+    if (i >= chunk.len) return false;
+    const hEnd = chunk.end(i);
+    if (base < hEnd) return false;
+    const end = base + size;
+    let nBase: number;
+    let nFlags: number;
+    if (i + 1 < chunk.len) {
+      nBase = chunk.base[i + 1]!;
+      nFlags = chunk.flags[i + 1]!;
+    } else {
+      const nc = this.chunks[c + 1];
+      if (nc === undefined) return false; // the tail: addAtTail's case
+      nBase = nc.base[0]!;
+      nFlags = nc.flags[0]!;
+    }
+    if (end > nBase || (end === nBase && nFlags === flags)) return false;
+    if (base === hEnd && chunk.flags[i] === flags) {
+      chunk.size[i] = chunk.size[i]! + size;
+    } else {
+      chunk.insert(i + 1, base, size, flags);
+      this.cnt++;
+      this.totalSize += size;
+      if (chunk.len > this.chunkMax) {
+        this.fix(c);
+        this.setHint(this.firstEndingAbove(base));
+      } else {
+        this.hintI = i + 1;
+      }
+      return true;
+    }
+    this.totalSize += size;
+    return true;
   }
 
   /**
@@ -316,6 +391,8 @@ export class MemblockType {
       this.cnt++;
     }
     this.totalSize += size;
+    this.hintC = this.chunks.length - 1;
+    this.hintI = lc.len - 1;
     return true;
   }
 
@@ -384,6 +461,7 @@ export class MemblockType {
   setClrFlag(base: number, size: number, set: boolean, flag: number): void {
     if (size === 0) return;
     if (this.setClrFlagAtTail(base, size, set, flag)) return;
+    if (this.setClrFlagAtHint(base, size, set, flag)) return;
     const end = base + size;
     const from = this.firstEndingAbove(base);
     let to = from;
@@ -405,6 +483,59 @@ export class MemblockType {
     // Splitting and merging back with unchanged flags is the identity.
     if (!changes) return;
     this.mergeAndReplace(from, to, run);
+    this.setHint(this.firstEndingAbove(base));
+  }
+
+  /**
+   * The O(1) case of setClrFlag() below the tail: the range is exactly the
+   * hinted region (memblock_reserved_mark_noinit() right after the
+   * memblock_reserve() of the same block). Only that region changes; it
+   * merges with the region before and/or after it when they touch with
+   * the new flags, as memblock_merge_regions() would.
+   * Return: false when the general path must run (a merge across chunks).
+   */
+  private setClrFlagAtHint(base: number, size: number, set: boolean, flag: number): boolean {
+    const c = this.hintC;
+    if (c < 0 || c >= this.chunks.length) return false;
+    const chunk = this.chunks[c]!;
+    const i = this.hintI;
+    if (i >= chunk.len || chunk.base[i] !== base || chunk.end(i) !== base + size) return false;
+    const old = chunk.flags[i]!;
+    const flags = set ? old | flag : old & ~flag;
+    if (flags === old) return true;
+    const prevTouches = i > 0 ? chunk.end(i - 1) === base && chunk.flags[i - 1] === flags : this.touchesPrevChunk(c, base, flags);
+    let nextTouches = false;
+    if (i + 1 < chunk.len) nextTouches = chunk.base[i + 1] === base + size && chunk.flags[i + 1] === flags;
+    else {
+      const nc = this.chunks[c + 1];
+      if (nc !== undefined && nc.base[0] === base + size && nc.flags[0] === flags) return false;
+    }
+    if (prevTouches && i === 0) return false;
+    chunk.flags[i] = flags;
+    let at = i;
+    if (prevTouches) {
+      chunk.size[i - 1] = chunk.size[i - 1]! + chunk.size[i]!;
+      chunk.remove(i);
+      this.cnt--;
+      at = i - 1;
+    }
+    if (nextTouches) {
+      chunk.size[at] = chunk.size[at]! + chunk.size[at + 1]!;
+      chunk.remove(at + 1);
+      this.cnt--;
+    }
+    this.hintI = at;
+    if (chunk.len < this.chunkMin && this.chunks.length > 1) {
+      this.fix(c);
+      this.setHint(this.firstEndingAbove(base));
+    }
+    return true;
+  }
+
+  /** True when the last region of the chunk before @c ends at @base with @flags. */
+  private touchesPrevChunk(c: number, base: number, flags: number): boolean {
+    const pc = this.chunks[c - 1];
+    return pc !== undefined && pc.end(pc.len - 1) === base && pc.flags[pc.len - 1] === flags;
   }
 
   /**
@@ -462,6 +593,14 @@ export class MemblockType {
     }
     if (cnt !== this.cnt) throw new Error(`${this.name}: cnt ${this.cnt} but ${cnt} regions`);
     if (total !== this.totalSize) throw new Error(`${this.name}: total_size ${this.totalSize} but ${total}`);
+  }
+
+  /** forEach - visit every region in order as numbers, without a copy per region. */
+  forEach(visit: (base: number, size: number, flags: number) => void): void {
+    for (const chunk of this.chunks) {
+      const { base, size, flags } = chunk;
+      for (let i = 0; i < chunk.len; i++) visit(base[i]!, size[i]!, flags[i]!);
+    }
   }
 
   /** Walk copies of every region in order. */
