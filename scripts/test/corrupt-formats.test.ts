@@ -27,7 +27,7 @@ const SCENARIO = {
 const GROUP_REASON: Partial<Record<FaultGroup, RegExp>> = {
   "format-root": /^(KHO FDT at 0x[0-9a-f]+: \/|\d+ verification failure\(s\); first: 0x[0-9a-f]+: |.*(chunk list|metadata): [a-z-]+ is 0x[0-9a-f]+: )/,
   posted: /^chunk list: (chunk \d+ at 0x[0-9a-f]+: |.*chunk \d+ .*overlaps)/,
-  bitmaps: /^bitmaps(-page)? metadata: /,
+  bitmaps: /^(bitmaps(-page)? metadata: |\d+ verification failure\(s\); first: 0x[0-9a-f]+: )/,
   radix: /^(radix metadata: |\d+ verification failure\(s\); first: 0x[0-9a-f]+: )/,
 };
 

@@ -289,6 +289,23 @@ export const FORMAT_FAULTS: readonly Fault[] = [
     },
   },
 
+  /* ---- bitmaps: the bits ---- */
+  {
+    kind: "bm-bitmap-cleared",
+    group: "bitmaps",
+    formats: BITMAPS,
+    description: "every bit of one bitmap cleared: its blocks are not reserved, so their folios cannot be restored",
+    expect: VERIFY_FAILED(["verification failure(s)", "is not preserved memory"]),
+    apply(ctx: FaultContext) {
+      const r = rootOf(ctx);
+      const m = mapFormat(ctx.image(), r.format, Number(r.value));
+      ctx.need(m.kind === "bitmaps" && m.bitmaps.length > 0, "no bitmaps");
+      const set = m.bitmaps.filter((b) => ctx.read(b, m.bitmapBytes).some((x) => x !== 0));
+      const b = ctx.pick(set, "bitmap with a set bit");
+      ctx.write(b, new Uint8Array(m.bitmapBytes), `bitmap at ${hex(b)}: every bit cleared`);
+    },
+  },
+
   /* ---- radix: table entries, table indices (key bits), leaves ---- */
   {
     kind: "radix-entry-self",
