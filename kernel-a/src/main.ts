@@ -8,7 +8,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { EXIT_USAGE, formatOption, HandoffError, checkHandoffOut, crashPoint, createProgress, intOption, newCommand, runMain, withExitCodes, writeHandoffDir, writeJsonFile, memoryFigures, writeImageExtents } from "@khosim/shared/proc";
+import { EXIT_USAGE, INTERRUPT_EXIT_CODES, formatOption, HandoffError, checkHandoffOut, crashPoint, createProgress, intOption, newCommand, runMain, withExitCodes, writeHandoffDir, writeJsonFile, memoryFigures, writeImageExtents } from "@khosim/shared/proc";
 import { HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, HANDOFF_REPORT } from "@khosim/shared/abi";
 import { DEFAULT_FORMAT, FinalizeError, KHO_FORMATS, khoFormat, ScenarioError, defaultScenario, loadScenario, predecessorReportStream, coldBootMachine, runAndFinalize } from "@khosim/shared/kho";
 import { MachineError, writeImage } from "@khosim/shared/mm";
@@ -25,6 +25,7 @@ async function main(): Promise<number> {
   withExitCodes(cmd, [
     [0, "handoff written"],
     [EXIT_USAGE, "bad input: options, the scenario (one line naming the JSON path), a scenario the machine cannot hold, --out exists without --force"],
+    ...INTERRUPT_EXIT_CODES,
   ]);
   cmd.parse(process.argv);
   // Compile the checksum's WebAssembly while the rest starts up (awaited before the first checksum).
@@ -47,7 +48,7 @@ async function main(): Promise<number> {
   const { work, handoff } = runAndFinalize(m, scenario, seed, file, log, khoFormat(o.format)!);
   const report = predecessorReportStream("khosim kernel-a", scenario, file, seed, m, work, handoff);
 
-  writeHandoffDir(o.out, o.force, (dir) => {
+  await writeHandoffDir(o.out, o.force, (dir) => {
     const bar = createProgress("kernel-a: writing memory.img", "pages");
     writeImage(path.join(dir, HANDOFF_MEMORY_IMG), m.mem, undefined, (done, total) => {
       bar.update(done, total);

@@ -12,7 +12,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { MAX_PAGE_ORDER, OUTCOME_EXIT, HANDOFF_REPORT, HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, SUCCESSOR_REPORT } from "@khosim/shared/abi";
-import { CliError, EXIT_USAGE, formatOption, HandoffError, checkHandoffOut, writeHandoffDir, createProgress, intOption, newCommand, runMain, toJson, withExitCodes, writeFileAtomic, writeJsonFile, writeJsonFileAtomic, memoryFigures, baseImageExtents, writeImageExtents } from "@khosim/shared/proc";
+import { CliError, EXIT_USAGE, INTERRUPT_EXIT_CODES, formatOption, HandoffError, checkHandoffOut, writeHandoffDir, createProgress, intOption, newCommand, runMain, toJson, withExitCodes, writeFileAtomic, writeJsonFile, writeJsonFileAtomic, memoryFigures, baseImageExtents, writeImageExtents } from "@khosim/shared/proc";
 import { DEFAULT_FORMAT, FinalizeError, khoFormat, type KhoFormat, ScenarioError, khoFinalize, parseScenario, predecessorReportStream, runWorkload, type Scenario, UnusableInputError, bootSuccessor, parseSuccessorBootDtb, type SuccessorBoot } from "@khosim/shared/kho";
 import { OverlayMem, successorMachine, writeImage, ImageError, ImageMem } from "@khosim/shared/mm";
 import { createLogger, hex, initCsum, type LogFormat, type Logger } from "@khosim/shared/lib";
@@ -52,7 +52,7 @@ function loadNextScenario(file: string | undefined, ram: { base: number; size: n
 }
 
 /** The next live update: preserve again what was restored, run @scenario, finalize, write @out. */
-function handOffAgain(
+async function handOffAgain(
   out: string,
   force: boolean,
   imageFile: string,
@@ -65,12 +65,12 @@ function handOffAgain(
   seed: number,
   format: KhoFormat,
   log: Logger,
-): void {
+): Promise<void> {
   const m = successorMachine(ram, maxOrder, mem, sb.memblock, sb.scratch, sb.carried.consumed);
   const work = runWorkload(m, scenario, seed, file, sb.carried, format);
   const handoff = khoFinalize(m, work);
   const report = predecessorReportStream("khosim kernel-b", scenario, file, seed, m, work, handoff);
-  writeHandoffDir(out, force, (dir) => {
+  await writeHandoffDir(out, force, (dir) => {
     const bar = createProgress("kernel-b: writing memory.img", "pages");
     writeImage(path.join(dir, HANDOFF_MEMORY_IMG), mem, imageFile, (done, total) => bar.update(done, total));
     bar.stop();
@@ -138,6 +138,7 @@ async function main(): Promise<number> {
     [OUTCOME_EXIT["verification-failed"], "verification failed: revived, but the report names what did not verify"],
     [OUTCOME_EXIT["unusable-input"], "unusable input: cannot boot at all (missing or short files, no usable /memory, scratch too small), or a usage error"],
     [OUTCOME_EXIT["booted-without-kho"], "booted without KHO: the KHO data was absent or invalid (the reason names object, field and offset)"],
+    ...INTERRUPT_EXIT_CODES,
   ]);
   cmd.parse(process.argv);
   // Compile the checksum's WebAssembly while the rest starts up (awaited before the first checksum).
@@ -178,7 +179,7 @@ async function main(): Promise<number> {
       image.close();
       throw new CliError(rep.exitCode, `not handing off to ${o.handoffOut}: ${rep.outcome}: ${rep.reason}`);
     }
-    handOffAgain(o.handoffOut, o.force, path.join(o.in, HANDOFF_MEMORY_IMG), boot.ram, o.maxOrder, mem, sb, scenario, o.scenario ?? "(no scenario)", o.seed ?? scenario.seed ?? 1, khoFormat(o.format ?? rep.format ?? DEFAULT_FORMAT)!, log);
+    await handOffAgain(o.handoffOut, o.force, path.join(o.in, HANDOFF_MEMORY_IMG), boot.ram, o.maxOrder, mem, sb, scenario, o.scenario ?? "(no scenario)", o.seed ?? scenario.seed ?? 1, khoFormat(o.format ?? rep.format ?? DEFAULT_FORMAT)!, log);
   }
   image.close();
   const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;

@@ -43,12 +43,12 @@ function copyHandoff(from: string, to: string): void {
 }
 
 /** corrupt - copy @input to @out and apply @fault; returns the fault report written as fault.json. */
-export function corrupt(input: string, out: string, fault: Fault, seed: number, force: boolean): FaultReport {
+export async function corrupt(input: string, out: string, fault: Fault, seed: number, force: boolean): Promise<FaultReport> {
   if (!fs.existsSync(input) || !fs.statSync(input).isDirectory()) throw new CliError(EXIT_USAGE, `${input}: not a directory`);
   if (path.resolve(input) === path.resolve(out)) throw new CliError(EXIT_USAGE, `--out ${out} is the input directory; write the damaged copy elsewhere`);
   checkHandoffOut(out, force);
   let report!: FaultReport;
-  writeHandoffDir(out, force, (tmp) => {
+  await writeHandoffDir(out, force, (tmp) => {
     copyHandoff(input, tmp);
     const applied = applyFault(tmp, fault, seed);
     report = {
@@ -97,7 +97,7 @@ async function main(): Promise<number> {
   }
   const fault = findFault(o.fault!);
   if (!fault) throw new CliError(EXIT_USAGE, `--fault: unknown kind ${JSON.stringify(o.fault)}; one of ${FAULTS.map((f) => f.kind).join(", ")}`);
-  const rep = corrupt(o.in!, o.out!, fault, o.seed, o.force);
+  const rep = await corrupt(o.in!, o.out!, fault, o.seed, o.force);
   const changes = rep.details.map((d) => `${d.file}@${d.offset} ${d.field}: ${d.old || "-"} -> ${d.new}`).join("; ");
   process.stdout.write(
     `corrupt: ${o.out}: ${rep.kind}: ${changes}\n` +

@@ -1,56 +1,90 @@
 /*
- * Damage random bytes of a valid handoff and boot the successor in process:
- * it must end, throw only its own typed errors, never reserve memory outside
- * RAM or inside scratch, and report a documented outcome/exit code pair.
+ * Damage a valid handoff of every format, field by field and at random, and
+ * boot the successor in process: it must end, throw only its own typed
+ * errors, never write its input, never reserve memory outside RAM or inside
+ * scratch, stay within its work bound, and report a documented
+ * outcome/exit code pair.
  */
 import fc from "fast-check";
 import { beforeAll, describe, expect, test } from "vitest";
-import { applyMutations, checkReport, fuzzProperty, makeFuzzHandoff, runCase, type FuzzHandoff } from "../src/fuzz-core.js";
+import { PAGE_SIZE } from "@khosim/shared/abi";
+import { FUZZ_FORMATS, FuzzViolation, applyMutations, checkReport, fuzzProperty, makeFuzzHandoff, runCase, targetsOf, type FuzzHandoff } from "../src/fuzz-core.js";
 
-let h: FuzzHandoff;
+const hs = new Map<string, FuzzHandoff>();
 beforeAll(async () => {
-  h = await makeFuzzHandoff();
+  for (const f of FUZZ_FORMATS) hs.set(f, await makeFuzzHandoff(1, f));
 });
+const h = (f: string): FuzzHandoff => hs.get(f)!;
 
 describe("successor fuzzing", () => {
-  test("the undamaged handoff revives and verifies", () => {
-    expect(runCase(h, [])).toEqual({ outcome: "revived" });
+  test("every registered format is fuzzed", () => {
+    expect([...FUZZ_FORMATS].sort()).toEqual(["bitmaps", "bitmaps-page", "posted", "radix", "ranges"]);
   });
 
-  test("the fuzz handoff spans two chunks, so chunk links are exercised", () => {
-    expect(h.chunks.length).toBeGreaterThanOrEqual(2);
+  test.each(FUZZ_FORMATS)("%s: the undamaged handoff revives and verifies", (f) => {
+    expect(runCase(h(f), [])).toEqual({ outcome: "revived" });
+  });
+
+  test("the handoffs have more than one of each structure, so links between them are exercised", () => {
+    const r = h("ranges").map;
+    expect(r.kind === "ranges" && r.chunks.length).toBeGreaterThanOrEqual(2);
+    const b = h("bitmaps").map;
+    expect(b.kind === "bitmaps" && b.chunks.length).toBeGreaterThanOrEqual(2);
+    expect(b.kind === "bitmaps" && b.bitmaps.length).toBeGreaterThanOrEqual(2);
+    const x = h("radix").map;
+    expect(x.kind === "radix" && x.nodes.filter((n) => n.level === 0).length).toBeGreaterThanOrEqual(2);
   });
 
   test("mutations land in a copy: the original handoff is untouched", () => {
-    const before = h.mem.read(h.chunks[0]!, 4096);
-    const { mem } = applyMutations(h, [{ target: "chunk-header", pick: 8, chunk: 0, value: { u64: 171n } }]);
-    expect(mem.read(h.chunks[0]! + 8, 1)[0]).toBe(171);
-    expect(h.mem.read(h.chunks[0]!, 4096)).toEqual(before);
+    const r = h("ranges");
+    const c = r.map.kind === "ranges" ? r.map.chunks[0]!.phys : 0;
+    const before = r.mem.read(c, PAGE_SIZE);
+    const { mem } = applyMutations(r, [{ target: "chunk-header", pick: 16, pick2: 0, value: { u64: 171n } }]);
+    expect(mem.read(c + 8, 1)[0]).toBe(171);
+    expect(r.mem.read(c, PAGE_SIZE)).toEqual(before);
   });
 
   test("num_ranges 2^63 is refused without hanging (booted without KHO)", () => {
-    const r = runCase(h, [{ target: "chunk-header", pick: 8, chunk: 0, value: { u64: 1n << 63n } }]);
+    const r = runCase(h("ranges"), [{ target: "chunk-header", pick: 16, pick2: 0, value: { u64: 1n << 63n } }]);
     expect(r.outcome).toBe("booted-without-kho");
     expect(r.reason).toMatch(/chunk 0 at 0x[0-9a-f]+: num_ranges at \+0x8 is 0x8000000000000000/);
+  });
+
+  test("bitmaps num_elms 2^32-1 and a radix entry pointing at its own table are refused, naming the field", () => {
+    const b = runCase(h("bitmaps"), [{ target: "chunk-header", pick: 32, pick2: 0, value: { u64: 0xffffffffn } }]);
+    expect(b.outcome).toBe("booted-without-kho");
+    expect(b.reason).toMatch(/num_elms/);
+    const x = h("radix");
+    const root = x.map.kind === "radix" ? x.map.nodes[0]! : undefined;
+    const self = x.pointers.indexOf(BigInt(root!.phys));
+    const r = runCase(x, [{ target: "table-entry", pick: 0, pick2: 1, value: { ptr: self } }]);
+    expect(r.outcome).toBe("booted-without-kho");
+    expect(r.reason).toMatch(/cycle/);
   });
 
   test("checkReport catches a reservation inside scratch", () => {
     const rep = {
       outcome: "revived",
       exitCode: 0,
+      reason: null,
       scratch: [{ addr: "0x40000000", size: "0x1000" }],
       ranges: [{ start: "0x40000000", size: "0x1000", data: "0x0" }],
     } as never;
     expect(() => checkReport(rep, { base: 0x40000000, size: 0x10000000 })).toThrow(/inside scratch/);
   });
 
-  test("300 random damages: typed errors only, bounded, nothing reserved outside RAM or in scratch", () => {
+  test("a case over its time bound is a violation", () => {
+    expect(() => runCase(h("ranges"), [], 0)).toThrow(FuzzViolation);
+  });
+
+  test.each(FUZZ_FORMATS)("%s: 150 random damages: typed errors only, bounded, nothing reserved outside RAM or in scratch", (f) => {
     const seen = new Map<string, number>();
     fc.assert(
-      fuzzProperty(h, (r) => seen.set(r.outcome, (seen.get(r.outcome) ?? 0) + 1)),
-      { numRuns: 300, seed: 20261124 },
+      fuzzProperty(h(f), (r) => seen.set(r.outcome, (seen.get(r.outcome) ?? 0) + 1)),
+      { numRuns: 150, seed: 20261130 },
     );
     // The campaign reaches more than one outcome, or it is not exploring.
     expect(seen.size).toBeGreaterThanOrEqual(3);
+    expect(targetsOf(f).length).toBeGreaterThan(5);
   });
 });

@@ -3,7 +3,7 @@ import { OUTCOME_EXIT, PAGE_SIZE, khoDataIsFolio, khoDataOrder, type KhoTestFoli
 import type { KhoMemRange } from "@khosim/shared/kho";
 import type { FaultContext } from "./context.js";
 
-export type FaultGroup = "kho-fdt" | "chunk-list" | "boot-dtb" | "image" | "data";
+export type FaultGroup = "kho-fdt" | "chunk-list" | "boot-dtb" | "image" | "data" | "format-root" | "posted" | "bitmaps" | "radix";
 
 export interface FaultExpect {
   outcome: Outcome;
@@ -35,6 +35,13 @@ export interface Fault {
   description: string;
   expect: FaultExpect;
   kernelBArgs?: string[];
+  /**
+   * The formats whose handoffs the fault applies to, each tested in process
+   * (scripts/test/corrupt-formats.test.ts). Absent: the ranges handoff of
+   * scripts/test/corrupt.test.ts (the KHO FDT, boot DTB, image and data
+   * faults apply to any format's handoff; chunk-list is the ranges format's).
+   */
+  formats?: readonly string[];
   apply(ctx: FaultContext): FaultResult | void;
 }
 

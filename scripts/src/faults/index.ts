@@ -13,6 +13,7 @@ import { CHUNK_FAULTS } from "./chunks.js";
 import { DATA_FAULTS } from "./data.js";
 import { IMAGE_FAULTS } from "./image.js";
 import { KHO_FDT_FAULTS } from "./kho-fdt.js";
+import { FORMAT_FAULTS } from "./formats.js";
 import { FaultContext } from "./context.js";
 import type { FaultDetail } from "./context.js";
 import type { ExpectedFailure, Fault, FaultExpect } from "./fault.js";
@@ -23,7 +24,12 @@ export * from "./fault.js";
 export * from "./store.js";
 
 /** Every fault, in the order `corrupt --list` prints them. */
-export const FAULTS: readonly Fault[] = [...KHO_FDT_FAULTS, ...CHUNK_FAULTS, ...BOOT_FAULTS, ...IMAGE_FAULTS, ...DATA_FAULTS];
+export const FAULTS: readonly Fault[] = [...KHO_FDT_FAULTS, ...CHUNK_FAULTS, ...BOOT_FAULTS, ...IMAGE_FAULTS, ...DATA_FAULTS, ...FORMAT_FAULTS];
+
+/** formatsOf - the formats @f is tested on (the ranges handoff when it names none). */
+export function formatsOf(f: Fault): readonly string[] {
+  return f.formats ?? ["ranges"];
+}
 
 /** findFault - the catalogue entry named @kind, or undefined. */
 export function findFault(kind: string): Fault | undefined {
@@ -35,16 +41,17 @@ export function listFaults(): string {
   const kw = Math.max(...FAULTS.map((f) => f.kind.length));
   const gw = Math.max(...FAULTS.map((f) => f.group.length));
   const ow = Math.max(...FAULTS.map((f) => `${f.expect.outcome} (exit ${f.expect.exitCode})`.length));
+  const fw = Math.max(...FAULTS.map((f) => formatsOf(f).join(",").length));
   return FAULTS.map(
-    (f) => `${f.group.padEnd(gw)}  ${f.kind.padEnd(kw)}  ${`${f.expect.outcome} (exit ${f.expect.exitCode})`.padEnd(ow)}  ${f.description}\n`,
+    (f) => `${f.group.padEnd(gw)}  ${f.kind.padEnd(kw)}  ${formatsOf(f).join(",").padEnd(fw)}  ${`${f.expect.outcome} (exit ${f.expect.exitCode})`.padEnd(ow)}  ${f.description}\n`,
   ).join("");
 }
 
 /** listFaultsMarkdown - the catalogue as the markdown table docs/faults.md carries (corrupt --list --markdown). */
 export function listFaultsMarkdown(): string {
   const cell = (t: string): string => t.replace(/\|/g, "\\|");
-  const rows = FAULTS.map((f) => `| ${f.group} | \`${f.kind}\` | ${f.expect.outcome} (${f.expect.exitCode}) | ${cell(f.description)} |\n`);
-  return "| group | kind | kernel-b outcome (exit) | what is damaged |\n|---|---|---|---|\n" + rows.join("");
+  const rows = FAULTS.map((f) => `| ${f.group} | \`${f.kind}\` | ${formatsOf(f).join(", ")} | ${f.expect.outcome} (${f.expect.exitCode}) | ${cell(f.description)} |\n`);
+  return "| group | kind | formats | kernel-b outcome (exit) | what is damaged |\n|---|---|---|---|---|\n" + rows.join("");
 }
 
 /** What applying a fault changed, and what kernel-b must then report beyond the fault's own expectation. */

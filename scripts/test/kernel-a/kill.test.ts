@@ -17,9 +17,9 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, parseBootDtb } from "@khosim/shared/abi";
 import { initCsum } from "@khosim/shared/lib";
 import { ImageMem } from "@khosim/shared/mm";
-import { CRASH_ENV, CRASH_POINTS, HandoffError, writeHandoffDir, type CrashPointName } from "@khosim/shared/proc";
+import { CRASH_ENV, CRASH_POINTS, CRASH_SIGNAL_ENV, HandoffError, recoverHandoffDir, writeHandoffDir, writerTag, type CrashPointName } from "@khosim/shared/proc";
 import { MemHandoff } from "../../src/faults/index.js";
-import { KERNEL_A, ROOT, nodeArgs, runKernel } from "../../src/run.js";
+import { KERNEL_A, KERNEL_B, ROOT, nodeArgs, runKernel } from "../../src/run.js";
 import { bootMemHandoff } from "../fault-helpers.js";
 
 const FILES = ["boot.dtb", "kho.dtb", "memory.img", "memory.img.extents", "report.json"];
@@ -36,12 +36,14 @@ interface Killed {
   stderr: string;
 }
 
-function runA(args: string[], crashAt?: CrashPointName): Promise<Killed> {
+function runA(args: string[], crashAt?: CrashPointName, signal?: "SIGINT" | "SIGTERM", kernel = KERNEL_A): Promise<Killed> {
   return new Promise((resolve) => {
     const env = { ...process.env };
     delete env[CRASH_ENV];
+    delete env[CRASH_SIGNAL_ENV];
     if (crashAt) env[CRASH_ENV] = crashAt;
-    const p = spawn(process.execPath, nodeArgs(KERNEL_A, [...args, "--log-format", "json"]), { cwd: ROOT, env, stdio: ["ignore", "ignore", "pipe"] });
+    if (signal) env[CRASH_SIGNAL_ENV] = signal;
+    const p = spawn(process.execPath, nodeArgs(kernel, [...args, "--log-format", "json"]), { cwd: ROOT, env, stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
     p.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
     p.on("close", (status, signal) => resolve({ signal, status, stderr }));
@@ -108,8 +110,8 @@ function expectKilledAt(r: Killed, point: CrashPointName): void {
 }
 
 /* The next write to @out recovers: here one that must refuse (no --force), in process. */
-function recoverByNextWrite(out: string): void {
-  expect(() => writeHandoffDir(out, false, () => undefined)).toThrow(HandoffError);
+async function recoverByNextWrite(out: string): Promise<void> {
+  await expect(writeHandoffDir(out, false, () => undefined)).rejects.toThrow(HandoffError);
 }
 
 /* The successor's boot on the files of @handoff (read-only, in process): revived, exit 0, nothing written. */
@@ -175,7 +177,7 @@ describe("kernel-a killed at each crash point of the handoff write", () => {
       } else {
         expectComplete(out, want === "prev" ? PREV_SEED : NEW_SEED);
       }
-      recoverByNextWrite(out);
+      await recoverByNextWrite(out);
       expectComplete(out, want === "new" ? NEW_SEED : PREV_SEED);
       expect(strays(parent, "handoff"), p).toEqual([]);
     }
@@ -190,22 +192,102 @@ describe("kernel-a killed at each crash point of the handoff write", () => {
     for (let i = 0; i < points.length; i += 2) {
       results.push(...(await Promise.all(points.slice(i, i + 2).map((p, k) => runA(["--out", outs[i + k]!, "--scenario", scenario, "--seed", String(NEW_SEED)], p)))));
     }
-    points.forEach((p, i) => {
+    for (const [i, p] of points.entries()) {
       const out = outs[i]!;
       expectKilledAt(results[i]!, p);
       if (FRESH[p] === "none") {
         expect(fs.existsSync(out), p).toBe(false);
         // The write would have succeeded now; a refusing one only cleans up.
-        writeHandoffDir(out, false, () => undefined);
+        await writeHandoffDir(out, false, () => undefined);
         expect(fs.readdirSync(out)).toEqual([]);
         fs.rmdirSync(out);
       } else {
         expectComplete(out, NEW_SEED);
-        recoverByNextWrite(out);
+        await recoverByNextWrite(out);
       }
       expect(strays(path.dirname(out), "handoff"), p).toEqual([]);
-    });
+    }
     expectRevives(outs[points.indexOf("after-rename")]!, "after-rename");
   });
 
+  test("SIGKILLs leave disk behind; the next kernel-a run on the same --out leaves no byte beside it", { timeout: 240_000 }, async () => {
+    const parent = path.join(dir, "leaks");
+    fs.mkdirSync(parent);
+    const out = path.join(parent, "handoff");
+    execFileSync("cp", ["-a", "--sparse=always", prev, out]);
+    // Killed while the image is half written, after the fill, and between the two renames (--out moved aside):
+    // each kill leaves its own temporary sibling (holding bytes), and each next run removes the one before.
+    const kinds: Record<string, string[]> = { "mid-image": ["tmp"], "after-fill": ["tmp"], "after-old-aside": ["old", "tmp"] };
+    for (const p of ["mid-image", "after-fill", "after-old-aside"] as const) {
+      expectKilledAt(await runA(["--out", out, "--force", "--scenario", scenario, "--seed", String(NEW_SEED)], p), p);
+      const left = strays(parent, "handoff");
+      expect(left.map((e) => /^\.handoff\.(tmp|old)-\d+-\d+-\w+$/.exec(e)?.[1]).sort(), p).toEqual(kinds[p]);
+      expect(Number(execFileSync("du", ["-sb", ...left.map((e) => path.join(parent, e))], { encoding: "utf8" }).split("\t")[0]), p).toBeGreaterThan(4096);
+    }
+    expect(fs.existsSync(out)).toBe(false);
+    const r = await runA(["--out", out, "--force", "--scenario", scenario, "--seed", String(NEW_SEED)]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(fs.readdirSync(parent)).toEqual(["handoff"]);
+    expectComplete(out, NEW_SEED);
+  });
+
+  test("SIGTERM and SIGINT mid-write: the temporary directory removed, --out as it was, exit 143 or 130", { timeout: 240_000 }, async () => {
+    // [point, signal, what --out holds after]: before the renames the previous handoff; during them the new one (a signal is acted on between steps).
+    const cases = [
+      ["after-mkdtemp", "SIGINT", "prev"],
+      ["mid-image", "SIGTERM", "prev"],
+      ["after-fsync", "SIGTERM", "prev"],
+      ["before-old-aside", "SIGINT", "new"],
+    ] as const;
+    const outs = cases.map(([p]) => path.join(dir, `signal-${p}`, "handoff"));
+    for (const out of outs) {
+      fs.mkdirSync(path.dirname(out));
+      execFileSync("cp", ["-a", "--sparse=always", prev, out]);
+    }
+    const results: Killed[] = [];
+    for (let i = 0; i < cases.length; i += 2) {
+      results.push(...(await Promise.all(cases.slice(i, i + 2).map(([p, sig], k) => runA(["--out", outs[i + k]!, "--force", "--scenario", scenario, "--seed", String(NEW_SEED)], p, sig)))));
+    }
+    for (const [i, [p, sig, want]] of cases.entries()) {
+      const r = results[i]!;
+      expect(r.signal, `${p}: ${r.stderr.slice(-400)}`).toBe(null);
+      expect(r.status, `${p}: ${r.stderr.slice(-400)}`).toBe(sig === "SIGINT" ? 130 : 143);
+      const line = r.stderr.split("\n").find((l) => l.startsWith("kernel-a: interrupted"));
+      expect(line, p).toMatch(want === "prev" ? new RegExp(`^kernel-a: interrupted by ${sig}: removed .*\\.handoff\\.tmp-\\d+-\\d+-\\w+; .* left as it was$`) : new RegExp(`^kernel-a: interrupted by ${sig}: .* written before the signal was seen$`));
+      expect(strays(path.dirname(outs[i]!), "handoff"), p).toEqual([]);
+      expectComplete(outs[i]!, want === "prev" ? PREV_SEED : NEW_SEED);
+    }
+  });
+
+  test("kernel-b --handoff-out: SIGTERM mid-write removes its temporary directory and exits 143", { timeout: 120_000 }, async () => {
+    const out = path.join(dir, "b-signal", "next");
+    fs.mkdirSync(path.dirname(out));
+    const r = await runA(["--in", prev, "--report", path.join(dir, "succ-b-signal.json"), "--handoff-out", out], "after-fill", "SIGTERM", KERNEL_B);
+    expect(r.status, r.stderr.slice(-400)).toBe(143);
+    expect(r.stderr).toMatch(/^kernel-b: interrupted by SIGTERM: removed .*\.next\.tmp-/m);
+    expect(fs.readdirSync(path.dirname(out))).toEqual([]);
+  });
+
+  test("only dead writers' leftovers are removed: a live writer's, or a reused pid's with another start time", () => {
+    const parent = fs.mkdtempSync(path.join(dir, "tags-"));
+    const [pid, start] = writerTag().split("-").map(Number) as [number, number];
+    expect(start).toBeGreaterThan(0);
+    const dead = 2 ** 22 + 1; // above pid_max's default and its 64-bit limit: never a live pid
+    const names = {
+      live: `.h.tmp-${pid}-${start}-aaaaaa`,
+      liveOld: `.h.old-${pid}-${start}-bbbbbb`,
+      reused: `.h.tmp-${pid}-${start - 1}-cccccc`,
+      dead: `.h.tmp-${dead}-${start}-dddddd`,
+      legacyLive: `.h.tmp-${pid}-eeeeee`,
+      legacyDead: `.h.tmp-${dead}-ffffff`,
+      other: `.h.notes`,
+    };
+    for (const n of Object.values(names)) {
+      fs.mkdirSync(path.join(parent, n));
+      fs.writeFileSync(path.join(parent, n, "memory.img"), "x");
+    }
+    fs.mkdirSync(path.join(parent, "h"));
+    expect(recoverHandoffDir(parent, "h").sort()).toEqual([names.dead, names.legacyDead, names.reused].sort());
+    expect(fs.readdirSync(parent).sort()).toEqual(["h", names.legacyLive, names.live, names.liveOld, names.other].sort());
+  });
 });

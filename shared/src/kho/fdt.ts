@@ -62,6 +62,11 @@ export interface KhoFdtLayout {
   absent?: readonly string[];
   /** Property of a sub-tree node holding its FDT's phys. */
   subtreeProp: string;
+  /**
+   * Set when a root pointer of 0 is refused (the format's kernel then boots
+   * without KHO): why, for the message. Unset: 0 means nothing preserved.
+   */
+  zeroRoot?: string;
 }
 
 /** The ranges format's layout: /preserved-memory/metadata in a kho-v1 FDT. */
@@ -135,7 +140,9 @@ export function khoFdtReadRoot(fdt: FdtRo, layout: KhoFdtLayout): bigint {
     }
   }
   const ptr = layout.mapProps.find((p) => p.value === undefined)!;
-  return readU64Prop(fdt, path, ptr.name, layout.mapNode === "" ? "no root node" : `no ${layout.mapNode} node`);
+  const root = readU64Prop(fdt, path, ptr.name, layout.mapNode === "" ? "no root node" : `no ${layout.mapNode} node`);
+  if (root === 0n && layout.zeroRoot !== undefined) throw new KhoFdtError(path === "/" ? `/${ptr.name}` : `${path}/${ptr.name}`, `is 0: ${layout.zeroRoot}`);
+  return root;
 }
 
 /** What parseKhoFdt needs of a format. */

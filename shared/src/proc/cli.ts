@@ -5,6 +5,7 @@
 import { Command, CommanderError, Option } from "commander";
 import { KHO_FORMATS, khoFormat } from "../kho/formats/index.js";
 import { LOG_FORMATS } from "../lib/log.js";
+import { setInterruptProg } from "./signals.js";
 
 /** Exit code for an internal error (a khosim bug), as sysexits' EX_SOFTWARE. */
 export const EXIT_INTERNAL = 70;
@@ -55,6 +56,7 @@ export function intOption(name: string, min: number, max: number): (v: string) =
  * printed only with KHOSIM_DEBUG=1).
  */
 export function runMain(prog: string, main: () => Promise<number>, classify?: (e: unknown) => number | undefined): void {
+  setInterruptProg(prog);
   main().then(
     (code) => {
       process.exitCode = code;

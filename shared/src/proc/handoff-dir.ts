@@ -7,6 +7,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { RangeJsonStream } from "../abi/handoff.js";
+import { interruptPoint, onInterrupt } from "./signals.js";
 
 // The file names are the contract's (abi/handoff.ts); re-exported for the kernels' and tools' existing imports.
 
@@ -44,28 +45,44 @@ export function checkHandoffOut(out: string, force: boolean): void {
  * @out is replaced only with @force); on failure nothing is left behind.
  *
  * Replacing @out takes two renames (rename(2) cannot replace a non-empty
- * directory): @out to a hidden ".NAME.old-PID-*" sibling, then the new one to
- * @out. A process killed between the two leaves @out absent and the previous
- * complete handoff in that sibling; the next writeHandoffDir to @out moves it
- * back first (and removes the temporary siblings of dead writers), so every
- * crash leaves the previous complete handoff or the new one.
+ * directory): @out to a hidden ".NAME.old-PID-START-*" sibling, then the new
+ * one to @out. A process killed between the two leaves @out absent and the
+ * previous complete handoff in that sibling; the next writeHandoffDir to @out
+ * moves it back first (and removes the temporary siblings of dead writers),
+ * so every crash leaves the previous complete handoff or the new one.
+ * Temporary names carry the writer's pid and its start time (writerTag), so
+ * a live writer's are never touched, even by a process that reuses a dead
+ * writer's pid.
+ *
+ * SIGINT and SIGTERM during the write (signals.ts): the temporary directory
+ * is removed, @out is left as it was, and the process exits 130 or 143. The
+ * signal is acted on between the steps of the write (after the fill, after
+ * the fsyncs, before the renames); one that arrives during the renames
+ * leaves the new handoff in place and still exits 130 or 143.
  *
  * Crash points (tests only): with KHOSIM_CRASH_AT=NAME the process writes
- * "khosim: crash point NAME" to stderr and SIGKILLs itself there; see
- * CRASH_POINTS.
+ * "khosim: crash point NAME" to stderr and sends itself SIGKILL (or the
+ * signal KHOSIM_CRASH_SIGNAL names) there; see CRASH_POINTS.
  */
-export function writeHandoffDir(out: string, force: boolean, fill: (tmpDir: string) => void): void {
+export async function writeHandoffDir(out: string, force: boolean, fill: (tmpDir: string) => void | Promise<void>): Promise<void> {
   const parent = path.dirname(path.resolve(out));
   const base = path.basename(out);
   recoverHandoffDir(parent, base);
   checkHandoffOut(out, force);
   fs.mkdirSync(parent, { recursive: true });
-  const tmp = fs.mkdtempSync(path.join(parent, `.${base}.tmp-${process.pid}-`));
-  crashPoint("after-mkdtemp");
+  const tmp = fs.mkdtempSync(path.join(parent, `.${base}.tmp-${writerTag()}-`));
+  const release = onInterrupt(() => {
+    if (!fs.existsSync(tmp)) return `${out} written before the signal was seen`;
+    fs.rmSync(tmp, { recursive: true, force: true });
+    return `removed ${tmp}; ${out} left as it was`;
+  });
   try {
+    crashPoint("after-mkdtemp");
+    await interruptPoint();
     fs.chmodSync(tmp, 0o755); // mkdtemp makes it 0700; the handoff is an ordinary directory
-    fill(tmp);
+    await fill(tmp);
     crashPoint("after-fill");
+    await interruptPoint();
     for (const f of fs.readdirSync(tmp)) {
       const fd = fs.openSync(path.join(tmp, f), "r");
       fs.fsyncSync(fd);
@@ -73,9 +90,11 @@ export function writeHandoffDir(out: string, force: boolean, fill: (tmpDir: stri
     }
     fsyncDir(tmp);
     crashPoint("after-fsync");
+    await interruptPoint();
+    // From here to the end, synchronous: a signal cannot stop it half-way.
     if (fs.existsSync(out)) {
       // Move the old one aside first: rename(2) cannot replace a non-empty directory.
-      const old = fs.mkdtempSync(path.join(parent, `.${base}.old-${process.pid}-`));
+      const old = fs.mkdtempSync(path.join(parent, `.${base}.old-${writerTag()}-`));
       fs.rmdirSync(old);
       crashPoint("before-old-aside");
       fs.renameSync(out, old);
@@ -93,6 +112,10 @@ export function writeHandoffDir(out: string, force: boolean, fill: (tmpDir: stri
   } catch (e) {
     fs.rmSync(tmp, { recursive: true, force: true });
     throw e;
+  } finally {
+    // A signal that came during the renames is acted on here, with the new handoff in place.
+    await interruptPoint();
+    release();
   }
 }
 
@@ -312,16 +335,58 @@ export type CrashPointName = (typeof CRASH_POINTS)[number];
 
 /** The environment variable that selects a crash point; normal runs never set it. */
 export const CRASH_ENV = "KHOSIM_CRASH_AT";
+/** The signal a crash point sends (SIGKILL unless this names SIGINT or SIGTERM). */
+export const CRASH_SIGNAL_ENV = "KHOSIM_CRASH_SIGNAL";
 
 /**
  * crashPoint - when KHOSIM_CRASH_AT is @name (and @when holds), say so on
- * stderr and die by SIGKILL at once: no cleanup, no exit handlers, as a
- * power cut or an OOM kill would. A no-op otherwise.
+ * stderr and send this process SIGKILL: it dies at once, no cleanup, no exit
+ * handlers, as a power cut or an OOM kill would. With KHOSIM_CRASH_SIGNAL
+ * SIGINT or SIGTERM it sends that instead, as a user or a service manager
+ * would, and goes on until the signal is acted on. A no-op otherwise. Each
+ * point fires once per process.
  */
 export function crashPoint(name: CrashPointName, when = true): void {
-  if (!when || process.env[CRASH_ENV] !== name) return;
+  if (!when || process.env[CRASH_ENV] !== name || crashed.has(name)) return;
+  crashed.add(name);
   fs.writeSync(2, `khosim: crash point ${name}\n`);
-  process.kill(process.pid, "SIGKILL");
+  const sig = process.env[CRASH_SIGNAL_ENV];
+  process.kill(process.pid, sig === "SIGINT" || sig === "SIGTERM" ? sig : "SIGKILL");
+}
+const crashed = new Set<CrashPointName>();
+
+/*
+ * This process's start time in clock ticks after boot (/proc/PID/stat field
+ * 22), undefined where /proc cannot tell. With the pid it names one process
+ * for good: a later process that reuses the pid starts later.
+ */
+function startTicks(pid: number | "self"): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "latin1");
+    // Fields after the command name (which may hold spaces) in parentheses: field 3 is index 0.
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const n = Number(f[22 - 3]);
+    return Number.isSafeInteger(n) ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** writerTag - "PID-START" naming this process in temporary names (START 0 where /proc cannot tell). */
+export function writerTag(): string {
+  return `${process.pid}-${startTicks("self") ?? 0}`;
+}
+
+/*
+ * writerAlive - whether the writer @pid that started at @start (undefined:
+ * a name without a start time) may still be running. When in doubt, alive:
+ * a live writer's files are never touched.
+ */
+function writerAlive(pid: number, start: number | undefined): boolean {
+  if (!pidAlive(pid)) return false;
+  if (start === undefined || start === 0) return true;
+  const now = startTicks(pid);
+  return now === undefined || now === start;
 }
 
 /** pidAlive - whether process @pid exists (EPERM: it does, under another user). */
@@ -334,27 +399,33 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-/*
+/**
  * recoverHandoffDir - undo what a writer of @parent/@base killed mid-way left:
  * when @base is absent and a dead writer moved the previous handoff aside,
  * move it back; remove the temporary and set-aside siblings of dead writers.
- * Siblings of a live writer (the PID in the name) are left alone.
+ * Siblings of a live writer (its pid and start time in the name; the pid
+ * alone in names from before start times) are left alone, and so is every
+ * name that is not of that form. Returns the names removed or moved back.
  */
-function recoverHandoffDir(parent: string, base: string): void {
+export function recoverHandoffDir(parent: string, base: string): string[] {
   let names: string[];
   try {
     names = fs.readdirSync(parent);
   } catch {
-    return; // no parent yet: nothing to recover
+    return []; // no parent yet: nothing to recover
   }
   const out = path.join(parent, base);
   const prefix = `.${base}.`;
+  const done: string[] = [];
   for (const n of names.sort()) {
     if (!n.startsWith(prefix)) continue;
-    const m = /^(tmp|old)-(\d+)-[^-]*$/.exec(n.slice(prefix.length));
-    if (!m || pidAlive(Number(m[2]))) continue;
+    // tmp-PID-START-XXXXXX, or tmp-PID-XXXXXX as written before start times (mkdtemp's suffix has no '-').
+    const m = /^(tmp|old)-(\d+)-(?:(\d+)-)?[^-]*$/.exec(n.slice(prefix.length));
+    if (!m || writerAlive(Number(m[2]), m[3] === undefined ? undefined : Number(m[3]))) continue;
     const p = path.join(parent, n);
     if (m[1] === "old" && !fs.existsSync(out)) fs.renameSync(p, out);
     else fs.rmSync(p, { recursive: true, force: true });
+    done.push(n);
   }
+  return done;
 }

@@ -3,3 +3,4 @@ export * from "./cli.js";
 export * from "./handoff-dir.js";
 export * from "./image-extents.js";
 export * from "./progress.js";
+export * from "./signals.js";

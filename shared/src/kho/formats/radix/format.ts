@@ -14,8 +14,10 @@
  * inserts produce, except that the kernel never frees nodes on unpreserve
  * (khosim's tree never holds empty nodes). The root table exists even with
  * nothing preserved (1 page); nodes are allocated depth first, root first. A
- * root pointer of 0 walks as "nothing preserved" (the kernel never hands
- * one over).
+ * preserved-memory-map of 0 is refused before the walk, as kho_populate()
+ * does (kho_get_mem_map_phys() returns 0: "disabling KHO revival"; torvalds/
+ * linux 019fc36872374db6fd35e118c9e935374404bfbf, kernel/liveupdate/
+ * kexec_handover.c): the successor boots without KHO.
  *
  * The walk claims every node through the shared walk (page aligned, in RAM,
  * clear of scratch and of preserved memory, reached once: a tree, no
@@ -203,7 +205,7 @@ interface Run {
 /**
  * khoRadixWalk - walk and validate the radix tree rooted at @root in @mem.
  * @mem: the successor's view of RAM
- * @root: preserved-memory-map (0: nothing preserved)
+ * @root: preserved-memory-map (0: nothing to walk; the FDT layout refuses 0 before this)
  * @ctx: RAM bounds and the scratch areas
  *
  * Reads every node once, depth first. Throws KhoWalkError on the first
@@ -439,7 +441,10 @@ export function khoRadixForEachBlock(
 
 export const radixFormat: KhoFormat = defineKhoFormat({
   name: "radix",
-  fdtLayout: { compatible: KHO_RADIX_COMPATIBLE, mapNode: "", mapProps: [{ name: KHO_FDT_MEMORY_MAP_PROP }], subtreeProp: KHO_RADIX_SUB_TREE_PROP },
+  fdtLayout: {
+    compatible: KHO_RADIX_COMPATIBLE, mapNode: "", mapProps: [{ name: KHO_FDT_MEMORY_MAP_PROP }], subtreeProp: KHO_RADIX_SUB_TREE_PROP,
+    zeroRoot: "no radix tree root (kho_populate: the kernel always hands one over, and refuses 0)",
+  },
   createTracker: () => new KhoRadixTrack(),
   serialize(track, mem, allocPage) {
     const s = khoRadixSerialize(track, mem, allocPage);
