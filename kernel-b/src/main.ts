@@ -13,8 +13,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { MAX_PAGE_ORDER, OUTCOME_EXIT, HANDOFF_REPORT, HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, SUCCESSOR_REPORT } from "@khosim/shared/abi";
 import { CliError, EXIT_USAGE, INTERRUPT_EXIT_CODES, formatOption, HandoffError, checkHandoffOut, writeHandoffDir, createProgress, intOption, newCommand, runMain, toJson, withExitCodes, writeFileAtomic, writeJsonFile, writeJsonFileAtomic, memoryFigures, baseImageExtents, writeImageExtents } from "@khosim/shared/proc";
-import { DEFAULT_FORMAT, FinalizeError, khoFormat, type KhoFormat, ScenarioError, khoFinalize, parseScenario, predecessorReportStream, runWorkload, type Scenario, UnusableInputError, bootSuccessor, parseSuccessorBootDtb, type SuccessorBoot } from "@khosim/shared/kho";
-import { OverlayMem, successorMachine, writeImage, ImageError, ImageMem } from "@khosim/shared/mm";
+import { DEFAULT_FORMAT, FinalizeError, khoFormat, type KhoFormat, ScenarioError, parseScenario, predecessorReportStream, successorHandOff, type Scenario, UnusableInputError, bootSuccessor, parseSuccessorBootDtb, type SuccessorBoot } from "@khosim/shared/kho";
+import { OverlayMem, writeImage, ImageError, ImageMem } from "@khosim/shared/mm";
 import { createLogger, hex, initCsum, type LogFormat, type Logger } from "@khosim/shared/lib";
 
 /*
@@ -66,9 +66,7 @@ async function handOffAgain(
   format: KhoFormat,
   log: Logger,
 ): Promise<void> {
-  const m = successorMachine(ram, maxOrder, mem, sb.memblock, sb.scratch, sb.carried.consumed);
-  const work = runWorkload(m, scenario, seed, file, sb.carried, format);
-  const handoff = khoFinalize(m, work);
+  const { m, work, handoff } = successorHandOff(ram, maxOrder, mem, sb, scenario, file, seed, format);
   const report = predecessorReportStream("khosim kernel-b", scenario, file, seed, m, work, handoff);
   await writeHandoffDir(out, force, (dir) => {
     const bar = createProgress("kernel-b: writing memory.img", "pages");

@@ -7,9 +7,9 @@
 import { createHash } from "node:crypto";
 import { HANDOFF_BOOT_DTB, MAX_PAGE_ORDER, OUTCOME_EXIT, type Outcome } from "@khosim/shared/abi";
 import { type PredecessorReport } from "@khosim/shared/abi/handoff-json";
-import { DEFAULT_FORMAT, UnusableInputError, bootSuccessor, coldBootMachine, khoFinalize, khoFormat, loadScenario, parseScenario, parseSuccessorBootDtb, predecessorReport, runAndFinalize, runWorkload, type SuccessorBoot, type SuccessorReport } from "@khosim/shared/kho";
+import { DEFAULT_FORMAT, UnusableInputError, bootSuccessor, coldBootMachine, khoFormat, loadScenario, parseScenario, parseSuccessorBootDtb, predecessorReport, runAndFinalize, successorHandOff, type SuccessorBoot, type SuccessorReport } from "@khosim/shared/kho";
 import { createLogger, initCsum } from "@khosim/shared/lib";
-import { OverlayMem, PhysMemError, successorMachine, type PageSource, type PhysMem } from "@khosim/shared/mm";
+import { OverlayMem, PhysMemError, type PageSource, type PhysMem } from "@khosim/shared/mm";
 import { MemHandoff } from "../src/faults/index.js";
 
 const quiet = createLogger("test", "json", "silent");
@@ -137,8 +137,7 @@ export interface NextGeneration {
  * [--format @format]` without a scenario, in process: boot @h copy-on-write
  * (its memory is never written), and when it revived, preserve again what was
  * restored, finalize and hand off on the same machine (kernel-b's
- * handOffAgain: successorMachine, runWorkload on an empty scenario,
- * khoFinalize, predecessorReport).
+ * handOffAgain: successorHandOff on an empty scenario, predecessorReport).
  */
 export function successorHandOffInProcess(h: MemHandoff, seed: number, format?: string): NextGeneration {
   if (!h.bootDtb) throw new Error("no boot.dtb");
@@ -148,10 +147,8 @@ export function successorHandOffInProcess(h: MemHandoff, seed: number, format?: 
   if (sb.report.outcome !== "revived") return { boot: sb };
   const file = "(no scenario)";
   const scenario = parseScenario({ ops: [], machine: { ram: boot.ram.size, ramBase: boot.ram.base, maxOrder: MAX_PAGE_ORDER, kernelSize: "4K", scratch: { lowmem: "4K", global: "4K" } } }, file);
-  const m = successorMachine(boot.ram, MAX_PAGE_ORDER, mem, sb.memblock, sb.scratch, sb.carried.consumed);
   const fmt = khoFormat(format ?? sb.report.format ?? DEFAULT_FORMAT)!;
-  const work = runWorkload(m, scenario, seed, file, sb.carried, fmt);
-  const handoff = khoFinalize(m, work);
+  const { m, work, handoff } = successorHandOff(boot.ram, MAX_PAGE_ORDER, mem, sb, scenario, file, seed, fmt);
   const report = predecessorReport("khosim kernel-b", scenario, file, seed, m, work, handoff);
   return { boot: sb, next: { handoff: new MemHandoff(handoff.bootDtb, handoff.khoFdt, mem), report } };
 }

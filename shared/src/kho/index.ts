@@ -7,6 +7,7 @@ export * from "./walk.js";
 export * from "./in/populate.js";
 export * from "./in/restore.js";
 export * from "./in/successor.js";
+export * from "./in/next.js";
 export * from "./out/finalize.js";
 export * from "./out/predecessor.js";
 export * from "./out/report.js";
