@@ -120,11 +120,20 @@ export function flattenRegions(base: number, end: number, labelled: readonly Reg
   return out;
 }
 
+/** A handoff's boot.dtb, read and parsed, and its memory.img, opened. */
+export interface HandoffFiles {
+  dir: string;
+  bootDtb: Uint8Array;
+  boot: BootInfo;
+  mem: ImageMem;
+}
+
 /**
- * openHandoff - decode @dir. Throws InspectError when boot.dtb or memory.img
- * cannot be used; everything past that is best effort (see `problems`).
+ * openHandoffFiles - read and parse @dir's boot.dtb and open its memory.img
+ * (which must be the RAM size boot.dtb says). Throws InspectError naming the
+ * file. The caller closes `mem`. openHandoff and diff start here.
  */
-export function openHandoff(dir: string): HandoffView {
+export function openHandoffFiles(dir: string): HandoffFiles {
   const bootFile = path.join(dir, HANDOFF_BOOT_DTB);
   let bootDtb: Uint8Array;
   try {
@@ -145,6 +154,15 @@ export function openHandoff(dir: string): HandoffView {
   } catch (e) {
     throw new InspectError((e as Error).message);
   }
+  return { dir, bootDtb, boot, mem };
+}
+
+/**
+ * openHandoff - decode @dir. Throws InspectError when boot.dtb or memory.img
+ * cannot be used; everything past that is best effort (see `problems`).
+ */
+export function openHandoff(dir: string): HandoffView {
+  const { bootDtb, boot, mem } = openHandoffFiles(dir);
   const v: HandoffView = { dir, bootDtb, boot, ram: boot.ram, mem, chunks: [], ranges: [], problems: [], regions: [] };
   const labelled: Region[] = [];
   try {

@@ -6,13 +6,11 @@
  * address (regions.ts), so a handoff of 1M ranges costs its walk and no
  * million labelled objects.
  */
-import * as fs from "node:fs";
-import * as path from "node:path";
-import { BootDtbError, HANDOFF_BOOT_DTB, HANDOFF_MEMORY_IMG, KHO_TEST_FDT, PAGE_SIZE, khoTestInfoSize, parseBootDtb, parseKhoTestFdt, type BootInfo } from "@khosim/shared/abi";
+import { KHO_TEST_FDT, PAGE_SIZE, khoTestInfoSize, parseKhoTestFdt } from "@khosim/shared/abi";
 import { ByteReader, hex, u64ToNumber } from "@khosim/shared/lib";
-import { ImageMem, type PhysMem } from "@khosim/shared/mm";
+import { type PhysMem } from "@khosim/shared/mm";
 import { khoPopulate, khoRetrieveSubtree } from "@khosim/shared/kho";
-import { InspectError, type HandoffView, type Region } from "../inspect.js";
+import { openHandoffFiles, type HandoffFiles, type HandoffView, type Region } from "../inspect.js";
 import { ReadaheadMem } from "./readahead.js";
 import { regionIndex, type RegionLookup, type RegionSources } from "./regions.js";
 
@@ -31,12 +29,7 @@ function pageUp(n: number): number {
 }
 
 /** A handoff's files, opened and checked, not yet decoded. */
-export interface DiffFiles {
-  dir: string;
-  bootDtb: Uint8Array;
-  boot: BootInfo;
-  mem: ImageMem;
-}
+export type DiffFiles = HandoffFiles;
 
 /**
  * openDiffView - decode the handoff in @dir (its boot.dtb and memory.img).
@@ -48,34 +41,8 @@ export function openDiffView(dir: string): DiffView {
   return decodeDiffView(openDiffFiles(dir));
 }
 
-/**
- * openDiffFiles - read and parse @dir's boot.dtb and open its memory.img
- * (which must be the RAM size boot.dtb says). Throws InspectError, with
- * openHandoff()'s messages. The caller closes `mem`.
- */
-export function openDiffFiles(dir: string): DiffFiles {
-  const bootFile = path.join(dir, HANDOFF_BOOT_DTB);
-  let bootDtb: Uint8Array;
-  try {
-    bootDtb = fs.readFileSync(bootFile);
-  } catch (e) {
-    throw new InspectError(`${bootFile}: cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-  }
-  let boot: BootInfo;
-  try {
-    boot = parseBootDtb(bootDtb);
-  } catch (e) {
-    if (e instanceof BootDtbError) throw new InspectError(`${bootFile}: ${e.message}`);
-    throw e;
-  }
-  let mem: ImageMem;
-  try {
-    mem = ImageMem.open(path.join(dir, HANDOFF_MEMORY_IMG), boot.ram.base, boot.ram.size);
-  } catch (e) {
-    throw new InspectError((e as Error).message);
-  }
-  return { dir, bootDtb, boot, mem };
-}
+/** openDiffFiles - @dir's boot.dtb parsed and memory.img opened (inspect's openHandoffFiles). */
+export const openDiffFiles: (dir: string) => DiffFiles = openHandoffFiles;
 
 /**
  * reuseDiffView - @files decoded as @view was, for files with the same bytes
