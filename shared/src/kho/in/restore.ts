@@ -4,7 +4,8 @@
  * kernel keeps it in page->private). Restoring checks the order against what
  * this kernel supports and refuses a second restore of the same folio.
  *
- * State is one bitmap over all folio runs (a bit per folio; each run's first
+ * The runs are columns (KhoRangeTable), as the ranges walk hands them over:
+ * no object per run. State is one bitmap over all folio runs (a bit per folio; each run's first
  * bit found by a prefix sum made at the first restore), so the cost follows
  * what was preserved, not RAM size, with no object per run. Lookups start
  * at the run the previous one found: the restores of a folio table come in
@@ -13,7 +14,7 @@
 import { PAGE_SIZE } from "../../abi/page.js";
 import { khoDataIsFolio, khoDataOrder } from "../../abi/ranges.js";
 import { hex } from "../../lib/bytes.js";
-import { type KhoMemRange } from "../track.js";
+import { type KhoMemRange, type KhoRangeTable } from "../track.js";
 
 export type RestoreErrorCode = "NOT_PRESERVED" | "NOT_FOLIO" | "NOT_HEAD" | "ORDER_TOO_HIGH" | "ALREADY_RESTORED" | "NOT_COVERED";
 
@@ -35,34 +36,42 @@ export class KhoRestore {
   /** Index of the run the last findRange() returned (a hint, checked before use). */
   private hint = 0;
 
+  private readonly start: Float64Array;
+  private readonly size: Float64Array;
+  private readonly data: Uint16Array;
+  private readonly count: number;
+
   /**
-   * @ranges: the walked ranges, ascending and non-overlapping; @maxOrder: this
+   * @runs: the walked ranges, ascending and non-overlapping; @maxOrder: this
    * kernel's MAX_PAGE_ORDER; @physHasData: the format records phys ranges
    * with data 0 (ranges, posted) rather than as blocks of some order (bitmaps, radix).
    */
   constructor(
-    private readonly ranges: readonly KhoMemRange[],
+    runs: KhoRangeTable,
     readonly maxOrder: number,
     private readonly physHasData = true,
-  ) {}
+  ) {
+    this.start = runs.start;
+    this.size = runs.size;
+    this.data = runs.data;
+    this.count = runs.count;
+  }
 
   /** Index of the range containing @phys, or -1. */
   findRange(phys: number): number {
-    const ranges = this.ranges;
+    const { start, size } = this;
     const h = this.hint;
-    const rh = ranges[h];
-    if (rh !== undefined && phys >= rh.start) {
-      if (phys < rh.start + rh.size) return h;
-      const rn = ranges[h + 1];
-      if (rn !== undefined && phys >= rn.start && phys < rn.start + rn.size) return (this.hint = h + 1);
+    if (h < this.count && phys >= start[h]!) {
+      if (phys < start[h]! + size[h]!) return h;
+      const n = h + 1;
+      if (n < this.count && phys >= start[n]! && phys < start[n]! + size[n]!) return (this.hint = n);
     }
     let lo = 0;
-    let hi = this.ranges.length - 1;
+    let hi = this.count - 1;
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
-      const r = this.ranges[mid]!;
-      if (phys < r.start) hi = mid - 1;
-      else if (phys >= r.start + r.size) lo = mid + 1;
+      if (phys < start[mid]!) hi = mid - 1;
+      else if (phys >= start[mid]! + size[mid]!) lo = mid + 1;
       else return (this.hint = mid);
     }
     return -1;
@@ -70,12 +79,12 @@ export class KhoRestore {
 
   /** The restored-bit array and each folio run's first bit. */
   private makeBitmap(): void {
-    const first = new Float64Array(this.ranges.length);
+    const first = new Float64Array(this.count);
     let n = 0;
-    for (let i = 0; i < this.ranges.length; i++) {
-      const r = this.ranges[i]!;
+    for (let i = 0; i < this.count; i++) {
+      const d = this.data[i]!;
       first[i] = n;
-      if (khoDataIsFolio(r.data)) n += Math.ceil(r.size / (PAGE_SIZE * 2 ** khoDataOrder(r.data)));
+      if (khoDataIsFolio(d)) n += Math.ceil(this.size[i]! / (PAGE_SIZE * 2 ** khoDataOrder(d)));
     }
     this.firstBit = first;
     this.restored = new Uint8Array(Math.ceil(n / 8));
@@ -90,19 +99,20 @@ export class KhoRestore {
   khoRestoreFolio(phys: number): number {
     const i = this.findRange(phys);
     if (i < 0) throw new KhoRestoreError("NOT_PRESERVED", phys, `${hex(phys)} is not preserved memory`);
-    const r = this.ranges[i]!;
-    if (!khoDataIsFolio(r.data)) throw new KhoRestoreError("NOT_FOLIO", phys, `${hex(phys)} lies in a physical range, not a folio run`);
-    const order = khoDataOrder(r.data);
+    const rStart = this.start[i]!;
+    const rData = this.data[i]!;
+    if (!khoDataIsFolio(rData)) throw new KhoRestoreError("NOT_FOLIO", phys, `${hex(phys)} lies in a physical range, not a folio run`);
+    const order = khoDataOrder(rData);
     if (order > this.maxOrder) {
       throw new KhoRestoreError("ORDER_TOO_HIGH", phys, `folio ${hex(phys)} has order ${order}, above this kernel's MAX_PAGE_ORDER ${this.maxOrder}`);
     }
     const fsize = PAGE_SIZE * 2 ** order;
-    if ((phys - r.start) % fsize !== 0) {
-      throw new KhoRestoreError("NOT_HEAD", phys, `${hex(phys)} is not the head of an order-${order} folio of run ${hex(r.start)}`);
+    if ((phys - rStart) % fsize !== 0) {
+      throw new KhoRestoreError("NOT_HEAD", phys, `${hex(phys)} is not the head of an order-${order} folio of run ${hex(rStart)}`);
     }
     if (this.restored === undefined) this.makeBitmap();
     const bits = this.restored!;
-    const n = this.firstBit![i]! + (phys - r.start) / fsize;
+    const n = this.firstBit![i]! + (phys - rStart) / fsize;
     const byte = Math.floor(n / 8);
     const mask = 1 << (n % 8);
     if (bits[byte]! & mask) throw new KhoRestoreError("ALREADY_RESTORED", phys, `folio ${hex(phys)} was restored already`);
@@ -117,9 +127,9 @@ export class KhoRestore {
     if (i < 0) return false;
     let at = start;
     while (at < end) {
-      const r = this.ranges[i++];
-      if (!r || r.start > at) return false;
-      at = r.start + r.size;
+      if (i >= this.count || this.start[i]! > at) return false;
+      at = this.start[i]! + this.size[i]!;
+      i++;
     }
     return true;
   }
@@ -137,8 +147,7 @@ export class KhoRestore {
     let i = this.findRange(start);
     if (i < 0) fail();
     if (this.physHasData) {
-      const r = this.ranges[i]!;
-      if (khoDataIsFolio(r.data) || end > r.start + r.size) fail();
+      if (khoDataIsFolio(this.data[i]!) || end > this.start[i]! + this.size[i]!) fail();
       return;
     }
     if (!this.covered(start, size)) fail();
@@ -146,14 +155,27 @@ export class KhoRestore {
 
   /** The walked range at index @i. */
   rangeAt(i: number): KhoMemRange {
-    return this.ranges[i]!;
+    return { start: this.start[i]!, size: this.size[i]!, data: this.data[i]! };
   }
 
   /** Pages in folio runs (@folio true) or in physical ranges (false): bounds for table sizes. */
   totalPages(folio: boolean): number {
     let n = 0;
     // Formats without per-range data record phys ranges as blocks: any preserved page may hold one.
-    for (const r of this.ranges) if (khoDataIsFolio(r.data) === folio || (!folio && !this.physHasData)) n += r.size / PAGE_SIZE;
+    for (let i = 0; i < this.count; i++) if (khoDataIsFolio(this.data[i]!) === folio || (!folio && !this.physHasData)) n += this.size[i]! / PAGE_SIZE;
     return n;
   }
+}
+
+/** khoRangeTableOf - @ranges (ascending objects) as columns, for formats whose walk hands over objects. */
+export function khoRangeTableOf(ranges: readonly KhoMemRange[]): KhoRangeTable {
+  const n = ranges.length;
+  const t = { count: n, start: new Float64Array(n), size: new Float64Array(n), data: new Uint16Array(n) };
+  for (let i = 0; i < n; i++) {
+    const r = ranges[i]!;
+    t.start[i] = r.start;
+    t.size[i] = r.size;
+    t.data[i] = r.data;
+  }
+  return t;
 }

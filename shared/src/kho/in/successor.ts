@@ -28,9 +28,9 @@ import { csum64 } from "../../lib/csum.js";
 import type { Logger } from "../../lib/log.js";
 import { memmapSize, type KhoScratch } from "../../mm/machine.js";
 import { BootDtbError, parseBootDtb, type BootInfo } from "../../abi/boot-dtb.js";
-import { type KhoMemRange } from "../track.js";
+import { type KhoRangeTable } from "../track.js";
 import { type PhysRecord } from "../out/workload.js";
-import { KhoRestore, KhoRestoreError } from "./restore.js";
+import { KhoRestore, KhoRestoreError, khoRangeTableOf } from "./restore.js";
 import { OUTCOME_EXIT } from "../../abi/handoff.js";
 import type { SuccessorReportJson, VerifyFailure } from "../../abi/handoff-json.js";
 import { RangeJsonStream } from "../../abi/handoff.js";
@@ -296,7 +296,8 @@ export function bootSuccessor(boot: BootInfo, mem: PhysMem, opts: SuccessorOptio
     memblock: { memory: "0x0", reserved: "0x0", reservedRegions: 0, noinitReserved: "0x0", free: "0x0", earlyAllocations: "0x0" },
   };
   let early = 0;
-  let ranges: KhoMemRange[] = [];
+  /* The walked ranges as columns (the ranges walk hands them over so; block formats give objects). */
+  let runs: KhoRangeTable = khoRangeTableOf([]);
   let kho: KhoFdt | undefined;
   let scratch: KhoScratch[] = [];
   let fdtPage: { start: number; size: number } | undefined;
@@ -333,7 +334,7 @@ export function bootSuccessor(boot: BootInfo, mem: PhysMem, opts: SuccessorOptio
       throw e;
     }
     timing.walkNs = Number(process.hrtime.bigint() - t0);
-    ranges = walked.ranges;
+    runs = walked.table ?? khoRangeTableOf(walked.ranges);
     rep.format = p.kho.format.name;
     rep.chunks = (walked.objects ?? walked.metadataPages).map(hex);
     // Everything validated: now reserve, one memblock_reserve per preserved block as the kernel does.
@@ -344,10 +345,10 @@ export function bootSuccessor(boot: BootInfo, mem: PhysMem, opts: SuccessorOptio
     });
     timing.reserveNs = Number(process.hrtime.bigint() - t1);
     rep.reserveCalls = walked.blockCount;
-    if (!opts.streamRanges) rep.ranges = ranges.map((r) => ({ start: hex(r.start), size: hex(r.size), data: hex(r.data) }));
+    if (!opts.streamRanges) rep.ranges = Array.from({ length: runs.count }, (_, i) => ({ start: hex(runs.start[i]!), size: hex(runs.size[i]!), data: hex(runs.data[i]!) }));
     log?.info(
       `KHO: ${p.kho.format.name}: walked ${walked.metadataPages.length} metadata pages, reserved ${walked.blockCount} blocks ` +
-        `(${ranges.length} ranges); metadata pages are free again`,
+        `(${runs.count} ranges); metadata pages are free again`,
     );
     mb.memblockClearKhoScratchOnly();
   } catch (e) {
@@ -361,7 +362,7 @@ export function bootSuccessor(boot: BootInfo, mem: PhysMem, opts: SuccessorOptio
   }
 
   if (kho) {
-    const restore = new KhoRestore(ranges, opts.maxOrder, kho.format.name === "ranges" || kho.format.name === "posted");
+    const restore = new KhoRestore(runs, opts.maxOrder, kho.format.name === "ranges" || kho.format.name === "posted");
     restoreKhoTest(kho, mem, restore, rep, carried, opts);
     // Once everything is restored the old KHO FDT and scratch array are not needed again.
     if (fdtPage) carried.consumed.push(fdtPage, saPage!);
@@ -388,5 +389,12 @@ export function bootSuccessor(boot: BootInfo, mem: PhysMem, opts: SuccessorOptio
     earlyAllocations: hex(early),
   };
   Object.defineProperty(rep, "timing", { value: timing, enumerable: false });
-  return { report: rep, memblock: mb, scratch, carried, rangeStream: RangeJsonStream.fromRanges(ranges) };
+  return { report: rep, memblock: mb, scratch, carried, rangeStream: rangeTableStream(runs) };
+}
+
+/* The reserved ranges of @t, streamed into successor.json. */
+function rangeTableStream(t: KhoRangeTable): RangeJsonStream {
+  return new RangeJsonStream(t.count, (visit) => {
+    for (let i = 0; i < t.count; i++) visit(t.start[i]!, t.size[i]!, t.data[i]!);
+  });
 }
