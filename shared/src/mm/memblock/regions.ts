@@ -77,8 +77,9 @@ export class MemblockType {
     this.chunkMin = Math.max(1, chunkMax >>> 3);
   }
 
-  private newChunk(): Chunk {
-    return new Chunk(this.chunkMax + 1);
+  /* A chunk with room for @capacity regions (it grows by doubling up to chunkMax + 1). */
+  private newChunk(capacity = this.chunkMax + 1): Chunk {
+    return new Chunk(Math.min(this.chunkMax + 1, Math.max(16, capacity)));
   }
 
   /* ------------------------------ positions ----------------------------- */
@@ -243,13 +244,17 @@ export class MemblockType {
       return;
     }
     if (chunk.len > this.chunkMax) {
-      // The chunk keeps its first half; the rest moves to new chunks after it.
+      // The chunk keeps its first half; the rest moves to new chunks after it, in
+      // halves, the last taking whatever fits (no one-region leftovers), each
+      // sized for twice what it holds: an ascending stream of inserts refills them.
       const half = Math.max(1, this.chunkMax >>> 1);
       const pieces: Chunk[] = [];
-      for (let k = half; k < chunk.len; k += half) {
-        const piece = this.newChunk();
-        piece.appendFrom(chunk, k, Math.min(k + half, chunk.len));
+      for (let k = half; k < chunk.len; ) {
+        const n = chunk.len - k <= this.chunkMax ? chunk.len - k : half;
+        const piece = this.newChunk(2 * n);
+        piece.appendFrom(chunk, k, k + n);
         pieces.push(piece);
+        k += n;
       }
       chunk.len = half;
       this.firstBase[c] = chunk.base[0]!;
@@ -358,7 +363,18 @@ export class MemblockType {
       chunk.insert(i + 1, base, size, flags);
       this.cnt++;
       this.totalSize += size;
-      if (chunk.len > this.chunkMax) {
+      if (chunk.len > this.chunkMax && i + 1 >= this.chunkMax >>> 1) {
+        // An ascending stream: split at the new region, which starts the next
+        // chunk with what followed it; the chunk before stays nearly full
+        // (halving would leave every chunk of the stream half empty).
+        const p = i + 1;
+        const piece = this.newChunk();
+        piece.appendFrom(chunk, p, chunk.len);
+        chunk.len = p;
+        this.spliceChunks(c + 1, 0, [piece]);
+        this.hintC = c + 1;
+        this.hintI = 0;
+      } else if (chunk.len > this.chunkMax) {
         this.fix(c);
         this.setHint(this.firstEndingAbove(base));
       } else {
@@ -385,8 +401,17 @@ export class MemblockType {
     if (base < lastEnd) return false;
     if (base === lastEnd && lc.flags[li] === flags) {
       lc.size[li] = lc.size[li]! + size;
+    } else if (lc.len >= this.chunkMax) {
+      // The last chunk is full: the region starts a new last chunk.
+      const piece = this.newChunk();
+      piece.push(base, size, flags);
+      this.spliceChunks(this.chunks.length, 0, [piece]);
+      this.cnt++;
+      this.totalSize += size;
+      this.hintC = this.chunks.length - 1;
+      this.hintI = 0;
+      return true;
     } else {
-      if (lc.len >= this.chunkMax) return false;
       lc.push(base, size, flags);
       this.cnt++;
     }
