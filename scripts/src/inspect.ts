@@ -16,7 +16,7 @@ import { khoRetrieveSubtree, khoPopulate, type KhoPopulated, type KhoMemRange } 
 export type RegionKind = "kho-fdt" | "scratch-array" | "subtree-fdt" | "subtree-info" | "chunk" | "preserved" | "scratch" | "free";
 
 /** Higher wins when labels overlap (the KHO FDT page lies inside a preserved range). */
-const PRIORITY: Record<RegionKind, number> = {
+export const PRIORITY: Record<RegionKind, number> = {
   "kho-fdt": 7,
   "scratch-array": 6,
   "subtree-fdt": 5,

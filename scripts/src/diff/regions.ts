@@ -16,7 +16,7 @@
  */
 import { PAGE_SIZE } from "@khosim/shared/abi";
 import type { KhoMemRange } from "@khosim/shared/kho";
-import { describeData, flattenRegions, regionAt, type Region, type RegionKind } from "../inspect.js";
+import { PRIORITY, describeData, flattenRegions, regionAt, type Region } from "../inspect.js";
 
 /** A labelled region as a lookup returns it: what it is and where its (merged) region ends. */
 export type RegionHit = Pick<Region, "kind" | "label" | "index" | "data" | "end">;
@@ -31,17 +31,6 @@ export interface RegionLookup {
   labelAt(phys: number): RegionHit | undefined;
 }
 
-/* As inspect.ts's PRIORITY: higher wins when labels overlap (the property test compares the two). */
-const PRIORITY: Record<RegionKind, number> = {
-  "kho-fdt": 7,
-  "scratch-array": 6,
-  "subtree-fdt": 5,
-  "subtree-info": 4,
-  chunk: 3,
-  preserved: 2,
-  scratch: 1,
-  free: 0,
-};
 
 /**
  * lookupOfRegions - a RegionLookup over regions already flattened

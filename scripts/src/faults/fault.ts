@@ -64,3 +64,6 @@ export function unitOf(r: KhoMemRange): number {
 export function filledFolios(ctx: FaultContext): KhoTestFolio[] {
   return ctx.khoTest().folios.filter((f) => f.csum !== 0n);
 }
+
+/** Every preservation format: the `formats` of a fault that any of them can take. */
+export const ALL_FORMATS = ["ranges", "posted", "bitmaps", "bitmaps-page", "radix"] as const;

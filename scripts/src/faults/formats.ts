@@ -32,7 +32,7 @@
 import { KHOSER_BM_HDR_NEXT, KHOSER_BM_HDR_NUM_ELMS, KHOSER_BM_HDR_ORDER, KHOSER_BM_PTR_BITMAP, KHOSER_BM_PTR_PHYS_START, KHOSER_BITMAPS_PER_CHUNK, KHOSER_CHUNK_HDR_NUM_RANGES, KHO_RADIX_ROOT_LEVEL, KHO_RADIX_ROOT_MAX_INDEX, POSTED_RANGES_SIZE, PAGE_SIZE } from "@khosim/shared/abi";
 import { hex } from "@khosim/shared/lib";
 import type { FaultContext } from "./context.js";
-import { NO_KHO, VERIFY_FAILED, type Fault } from "./fault.js";
+import { ALL_FORMATS, NO_KHO, VERIFY_FAILED, type Fault } from "./fault.js";
 import { mapFormat, type BitmapChunkMap, type RadixNodeMap } from "./format-map.js";
 
 /* The root pointer: where its 8 bytes are in the image, its value, the property's path. */
@@ -65,7 +65,6 @@ function radixNodes(ctx: FaultContext): RadixNodeMap[] {
   return m.nodes;
 }
 
-const ALL = ["ranges", "posted", "bitmaps", "bitmaps-page", "radix"] as const;
 const LISTS = ["ranges", "posted", "bitmaps", "bitmaps-page"] as const;
 const BITMAPS = ["bitmaps", "bitmaps-page"] as const;
 const RADIX = ["radix"] as const;
@@ -96,7 +95,7 @@ export const FORMAT_FAULTS: readonly Fault[] = [
   {
     kind: "root-unaligned",
     group: "format-root",
-    formats: ALL,
+    formats: ALL_FORMATS,
     description: "root pointer moved 0x10 bytes off its page boundary (no kernel checks; khosim refuses the unaligned object)",
     expect: NO_KHO(["address is not page aligned"]),
     apply(ctx: FaultContext) {
@@ -109,7 +108,7 @@ export const FORMAT_FAULTS: readonly Fault[] = [
   {
     kind: "root-4-bytes",
     group: "format-root",
-    formats: ALL,
+    formats: ALL_FORMATS,
     description: "KHO FDT rebuilt with the root pointer property 4 bytes long (its low half)",
     expect: NO_KHO(["length 4, expected 8"]),
     apply(ctx: FaultContext) {
@@ -123,20 +122,6 @@ export const FORMAT_FAULTS: readonly Fault[] = [
       return { reasonIncludes: [r.path] };
     },
   },
-  {
-    kind: "root-compatible-kho-v3",
-    group: "format-root",
-    formats: ALL,
-    description: 'KHO FDT rebuilt with root compatible "kho-v3": fdt_node_check_compatible() fails in kho_populate()',
-    expect: NO_KHO(["/compatible", 'root compatible "kho-v3" is not']),
-    apply(ctx: FaultContext) {
-      ctx.rebuildKhoFdt((root) => {
-        const p = root.props.find((q) => q.name === "compatible")!;
-        p.value = new TextEncoder().encode("kho-v3\0");
-      }, 'root compatible "kho-v3"');
-    },
-  },
-
   /* ---- posted: the chunk header of the 98,320-byte chunk ---- */
   {
     kind: "posted-num-ranges-4097",

@@ -3,7 +3,7 @@ import { BOOT_CHOSEN_PATH, BOOT_KHO_FDT_PROP, KHOSER_CHUNK_HDR_NUM_RANGES, KHOSE
 import { FDT_HDR } from "@khosim/shared/fdt";
 import { hex } from "@khosim/shared/lib";
 import type { FaultContext } from "./context.js";
-import { NO_KHO, filledFolios, type Fault } from "./fault.js";
+import { ALL_FORMATS, NO_KHO, filledFolios, type Fault } from "./fault.js";
 
 export const KHO_FDT_FAULTS: readonly Fault[] = [
   {
@@ -144,7 +144,8 @@ export const KHO_FDT_FAULTS: readonly Fault[] = [
   {
     kind: "fdt-compatible-kho-v3",
     group: "kho-fdt",
-    description: 'KHO FDT rebuilt with root compatible "kho-v3", as a newer kernel would write',
+    formats: ALL_FORMATS,
+    description: 'KHO FDT rebuilt with root compatible "kho-v3", as a newer kernel would write: fdt_node_check_compatible() fails in kho_populate()',
     expect: NO_KHO(["/compatible", 'root compatible "kho-v3" is not']),
     apply(ctx: FaultContext) {
       ctx.rebuildKhoFdt((root) => {
