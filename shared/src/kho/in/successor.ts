@@ -22,11 +22,14 @@ import { KhoPopulateError, khoPopulate } from "./populate.js";
 import { KhoTestError, FolioTable, decodeKhoTestInfo, khoTestInfoSize, parseKhoTestFdt } from "../../abi/kho-test.js";
 import { BoundsError, ByteReader, hex, u64ToNumber } from "../../lib/bytes.js";
 import { KhoMetadataError, type KhoFdt } from "../formats/types.js";
-import { Memblock, MEMBLOCK_RSRV_NOINIT, MemblockError } from "../../mm/memblock/index.js";
+import { Memblock, MEMBLOCK_RSRV_NOINIT } from "../../mm/memblock/index.js";
 import { PhysMemError, type PhysMem } from "../../mm/physmem.js";
 import { csum64 } from "../../lib/csum.js";
 import type { Logger } from "../../lib/log.js";
-import { memmapSize, type KhoScratch } from "../../mm/machine.js";
+import { type KhoScratch } from "../../mm/machine.js";
+import { UnusableInputError, earlyAllocations } from "./early.js";
+
+export { UnusableInputError } from "./early.js";
 import { BootDtbError, parseBootDtb, type BootInfo } from "../../abi/boot-dtb.js";
 import { type KhoRangeTable } from "../track.js";
 import { type PhysRecord } from "../out/workload.js";
@@ -36,14 +39,6 @@ import type { SuccessorReportJson, VerifyFailure } from "../../abi/handoff-json.
 import { RangeJsonStream } from "../../abi/handoff.js";
 
 export type { Outcome } from "../../abi/handoff.js";
-
-/** The machine cannot boot at all (e.g. scratch too small for the memmap). */
-export class UnusableInputError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UnusableInputError";
-  }
-}
 
 /**
  * parseSuccessorBootDtb - decode the boot DTB @bytes (read from @file) as the
@@ -88,22 +83,6 @@ const FDT_HEADER_SIZE = 40;
 function pageSpan(addr: number, size: number): { start: number; size: number } {
   const start = Math.floor(addr / PAGE_SIZE) * PAGE_SIZE;
   return { start, size: Math.ceil((addr + size) / PAGE_SIZE) * PAGE_SIZE - start };
-}
-
-/** The early allocations a booting kernel makes, sized from RAM: memmap and page tables. */
-function earlyAllocations(mb: Memblock, ramSize: number): number {
-  const sizes = [memmapSize(ramSize), Math.ceil(ramSize / 512 / PAGE_SIZE) * PAGE_SIZE];
-  let total = 0;
-  for (const size of sizes) {
-    try {
-      mb.memblockAllocOrThrow(size, PAGE_SIZE);
-    } catch (e) {
-      if (e instanceof MemblockError) throw new UnusableInputError(`early allocation of ${hex(size)} bytes failed: ${e.message}`);
-      throw e;
-    }
-    total += size;
-  }
-  return total;
 }
 
 /**
