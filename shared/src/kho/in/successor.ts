@@ -37,6 +37,8 @@ import { KhoRestore, KhoRestoreError, khoRangeTableOf } from "./restore.js";
 import { OUTCOME_EXIT } from "../../abi/handoff.js";
 import type { SuccessorReportJson, VerifyFailure } from "../../abi/handoff-json.js";
 import { RangeJsonStream } from "../../abi/handoff.js";
+import { kernelBootSuccessor } from "../kernels/boot.js";
+import type { KhoKernelName } from "../kernels/versions.js";
 
 export type { Outcome } from "../../abi/handoff.js";
 
@@ -65,6 +67,12 @@ export interface SuccessorOptions {
    * no object or string per range).
    */
   streamRanges?: boolean;
+  /**
+   * Read the handoff as this kernel version does (kho/kernels/boot.ts):
+   * report.kernel says what that kernel would get wrong. Unset: the careful
+   * successor.
+   */
+  kernel?: KhoKernelName;
 }
 
 export type { VerifyFailure } from "../../abi/handoff-json.js";
@@ -244,6 +252,8 @@ export interface SuccessorBoot {
   carried: Carried;
   /** The reserved ranges (report.ranges) as a stream, whatever streamRanges says. */
   rangeStream: RangeJsonStream;
+  /** With opts.kernel: every preserved range that version did not reserve (report.kernel.lost lists the first 100). */
+  kernelLost?: KhoRangeTable;
 }
 
 /**
@@ -252,6 +262,7 @@ export interface SuccessorBoot {
  * UnusableInputError when the machine itself cannot boot.
  */
 export function bootSuccessor(boot: BootInfo, mem: PhysMem, opts: SuccessorOptions): SuccessorBoot {
+  if (opts.kernel !== undefined) return kernelBootSuccessor(boot, mem, opts.kernel, { maxOrder: opts.maxOrder, log: opts.log, maxListed: MAX_LISTED_FAILURES });
   const { log } = opts;
   const { base, size } = boot.ram;
   const mb = new Memblock();
