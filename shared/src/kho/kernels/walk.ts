@@ -70,6 +70,15 @@ export class KernelView {
   }
 }
 
+/**
+ * memblockCapSize - memblock_cap_size() (mm/memblock.c, called by
+ * memblock_add_range() and memblock_isolate_range()): @size clamped so that
+ * @base + size does not pass PHYS_ADDR_MAX (2^64 - 1).
+ */
+export function memblockCapSize(base: bigint, size: bigint): bigint {
+  return size < U64_MAX - base ? size : U64_MAX - base;
+}
+
 /** A memblock_reserve() of the wrong size: where, what was reserved, what was meant. */
 export interface WrongSize {
   addr: bigint;
@@ -85,7 +94,7 @@ export interface WrongSize {
  */
 export class KernelReserves {
   calls = 0;
-  /** Reserved intervals inside RAM, [start, end), in call order. */
+  /** Reserved intervals inside RAM, [start, end) rounded out to pages, in call order. */
   readonly starts: number[] = [];
   readonly ends: number[] = [];
   /** The calls as made (start, size passed, order or -1), for successor.json's ranges. */
@@ -121,7 +130,7 @@ export class KernelReserves {
       if (size > intended && this.k.successor.markNoinit) this.oversizeNoinit++;
     }
     // memblock_cap_size(): size = min(size, PHYS_ADDR_MAX - base).
-    const capped = size < U64_MAX - base ? size : U64_MAX - base;
+    const capped = memblockCapSize(base, size);
     const end = base + capped;
     const s = base > this.ramBase ? base : this.ramBase;
     const e = end < this.ramEnd ? end : this.ramEnd;
@@ -131,8 +140,9 @@ export class KernelReserves {
     }
     const ns = Number(s);
     const ne = Number(e);
-    this.starts.push(ns);
-    this.ends.push(ne);
+    // A page any byte of which is reserved stays out of the page allocator (__free_memory_core frees PFN_UP(start)..PFN_DOWN(end)).
+    this.starts.push(Math.floor(ns / PAGE_SIZE) * PAGE_SIZE);
+    this.ends.push(Math.ceil(ne / PAGE_SIZE) * PAGE_SIZE);
     this.mb.memblockReserve(ns, ne - ns);
     if (this.k.successor.markNoinit) this.mb.memblockReservedMarkNoinit(ns, ne - ns);
   }
