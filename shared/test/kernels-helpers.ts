@@ -21,6 +21,9 @@ export const quiet = createLogger("test", "json", "silent");
 export interface InProcessHandoff {
   bootDtb: Uint8Array;
   mem: PhysMem;
+  /** Metadata objects the predecessor wrote (kernel-a's handoffs only). */
+  chunks?: number[];
+  khoFdtPhys?: number;
 }
 
 /** predecessorInProcess - what `kernel-a --kernel @name` writes for @scenario (default: test_kho's default), in memory. */
@@ -29,7 +32,7 @@ export async function predecessorInProcess(name: KhoKernelName, scenario: Scenar
   const s = scenario;
   const m = coldBootMachine(s, quiet);
   const { handoff } = runAndFinalize(m, s, seed, "(test)", quiet, KHO_KERNELS[name].predecessor.format);
-  return { bootDtb: handoff.bootDtb, mem: m.mem };
+  return { bootDtb: handoff.bootDtb, mem: m.mem, chunks: handoff.chunks, khoFdtPhys: handoff.khoFdtPhys };
 }
 
 /** successorInProcess - `kernel-b --kernel @name` on @h, in process. */

@@ -177,6 +177,10 @@ export function kernelBootSuccessor(boot: BootInfo, mem: PhysMem, name: KhoKerne
         }
         walk = kernelPostingWalk(view, res, map, posted);
       }
+      if (res.exhausted) {
+        walk.hazards.push(`more than ${res.budget} memblock_reserve() calls (pages of RAM + 65536): the walk reads garbage and was cut short`);
+        walk.corrupt = true;
+      }
       rep.format = walk.written;
       rep.chunks = walk.objects.map(hex);
       kr.hazards.push(...walk.hazards);
