@@ -33,7 +33,7 @@ test("a v6.18 handoff read by v6.16: exit 4, revived-unsafely, 3 pages lost from
   expect(b.status, b.stderr).toBe(4);
   expect(b.stdout).toMatch(/^revived unsafely: v6\.16: pages-lost: 3 of 2051 preserved pages not reserved \(first 0x42800000\)/);
   const s = parseHandoffJson(SuccessorJsonSchema, readJson(report), report);
-  if (s.outcome === "unusable-input") throw new Error(s.reason);
+  if (s.outcome === "unusable-input") throw new Error(String(s.reason));
   expect(s.outcome).toBe("revived-unsafely");
   expect(s.exitCode).toBe(4);
   expect(s.kernel).toMatchObject({ name: "v6.16", verdict: "pages-lost", lostPages: 3, firstLost: "0x42800000", oobReadBytes: 0, outsideRamPfns: 0 });

@@ -38,6 +38,8 @@ import { KernelReserves, KernelView, kernelBitmapsWalk, kernelPostingWalk, kerne
 
 /** Lost ranges listed in successor.json (the count and kernelLost are complete). */
 export const MAX_LISTED_LOST = 100;
+/** Hazard lines listed in successor.json (the last says how many more there were). */
+export const MAX_LISTED_HAZARDS = 100;
 
 export interface KernelBootOptions {
   maxOrder: number;
@@ -263,6 +265,8 @@ export function kernelBootSuccessor(boot: BootInfo, mem: PhysMem, name: KhoKerne
     free: hex(mb.freeSize()),
     earlyAllocations: hex(early),
   };
+  // Hazards are one line per consequence, but a damaged list can repeat one per chunk: keep the report bounded.
+  if (kr.hazards.length > MAX_LISTED_HAZARDS) kr.hazards = [...kr.hazards.slice(0, MAX_LISTED_HAZARDS - 1), `... and ${kr.hazards.length - MAX_LISTED_HAZARDS + 1} more`];
   rep.kernel = kr;
   return {
     report: rep,
