@@ -38,6 +38,8 @@ import { KernelReserves, KernelView, kernelBitmapsWalk, kernelPostingWalk, kerne
 
 /** Lost ranges listed in successor.json (the count and kernelLost are complete). */
 export const MAX_LISTED_LOST = 100;
+/** Largest KHO FDT the version successor copies out of memory. */
+export const MAX_KHO_FDT_READ = 1 << 20;
 /** Hazard lines listed in successor.json (the last says how many more there were). */
 export const MAX_LISTED_HAZARDS = 100;
 
@@ -109,6 +111,8 @@ export function kernelBootSuccessor(boot: BootInfo, mem: PhysMem, name: KhoKerne
     const saAddr = u64ToNumber(boot.khoScratch!.addr);
     const saSize = u64ToNumber(boot.khoScratch!.size);
     if (saAddr === undefined || saSize === undefined || !physInRam(mem, saAddr, saSize)) refuse(`/chosen/${BOOT_KHO_SCRATCH_PROP}: [${hex(boot.khoScratch!.addr)}, +${hex(boot.khoScratch!.size)}) is outside RAM`);
+    // Mainline maps fdt_len bytes, however many; khosim bounds the copy (every predecessor's KHO FDT is one page).
+    if (fdtSize! > MAX_KHO_FDT_READ) refuse(`/chosen/${BOOT_KHO_FDT_PROP}: size ${hex(fdtSize!)} is more than the ${hex(MAX_KHO_FDT_READ)} bytes khosim reads`);
     rep.khoFdt = { addr: hex(fdtAddr!), size: hex(fdtSize!) };
     let fdt: FdtRo;
     try {
