@@ -184,8 +184,9 @@ export function kernelBootSuccessor(boot: BootInfo, mem: PhysMem, name: KhoKerne
         walk = kernelPostingWalk(view, res, map, posted);
       }
       if (res.exhausted) {
-        walk.hazards.push(`more than ${res.budget} memblock_reserve() calls (pages of RAM + 65536): the walk reads garbage and was cut short`);
-        walk.corrupt = true;
+        const line = `more than ${res.budget} memblock_reserve() calls (pages of RAM + 65536): the walk reads garbage and was cut short`;
+        walk.hazards.push(line);
+        walk.corrupt ??= line;
       }
       rep.format = walk.written;
       rep.chunks = walk.objects.map(hex);
@@ -238,11 +239,10 @@ export function kernelBootSuccessor(boot: BootInfo, mem: PhysMem, name: KhoKerne
     rep.failures = v.failures;
     rep.failureCount = v.failureCount;
     kr.doubleRestores = pr.doubleRestores;
-    kr.verdict = res.outsideRamPfns > 0 || res.oversizeNoinit > 0 || walk?.corrupt ? "would-corrupt" : view.oobBytes > 0 ? "read-out-of-bounds" : kr.lostPages > 0 ? "pages-lost" : "intact";
+    kr.verdict = res.outsideRamPfns > 0 || res.oversizeNoinit > 0 || walk?.corrupt !== undefined ? "would-corrupt" : view.oobBytes > 0 ? "read-out-of-bounds" : kr.lostPages > 0 ? "pages-lost" : "intact";
     // The reason names the consequence that decided the verdict: the walk's own hazard first, then in the order pushed above.
-    const corruptLine = walk?.corrupt ? walk.hazards.find((h) => h.includes("forever") || h.includes("undefined") || h.includes("visits")) : undefined;
     const ranked = kr.hazards.slice(mark);
-    verdictLine = kr.verdict === "would-corrupt" ? (corruptLine ?? ranked[0]) : kr.verdict === "read-out-of-bounds" ? ranked.find((h) => h.includes("bytes read outside")) : ranked.find((h) => h.includes("preserved pages not reserved"));
+    verdictLine = kr.verdict === "would-corrupt" ? (walk?.corrupt ?? ranked[0]) : kr.verdict === "read-out-of-bounds" ? ranked.find((h) => h.includes("bytes read outside")) : ranked.find((h) => h.includes("preserved pages not reserved"));
   } catch (e) {
     if (!(e instanceof Refused)) throw e;
     rep.outcome = "booted-without-kho";

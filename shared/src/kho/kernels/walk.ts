@@ -216,8 +216,8 @@ export interface KernelWalkResult {
   written: string;
   /** One line per hazard met (cycle, undefined shift...). */
   hazards: string[];
-  /** The walk could not end as the kernel's would (it would loop forever, or shift by an undefined amount). */
-  corrupt: boolean;
+  /** Set when the walk could not end as the kernel's would (it would loop forever, shift by an undefined amount, or was cut short): the hazard line saying so. */
+  corrupt: string | undefined;
 }
 
 /** Entries read past their chunk object, over a whole walk, before the walk is cut short (memory stays bounded). */
@@ -257,11 +257,11 @@ export function kernelBitmapsWalk(k: KhoKernel, view: KernelView, res: KernelRes
   const seen = new Set<bigint>();
   const ent: { order: number; start: bigint; bitmap: bigint }[] = [];
   const past = { left: BigInt(MAX_ENTRIES_PAST_CHUNK) };
-  let corrupt = false;
+  let corrupt: string | undefined;
   for (let ptr = map; ptr !== 0n; ) {
     if (seen.has(ptr)) {
       hazards.push(`chunk list: next leads back to chunk ${hex(ptr)}: kho_mem_deserialize() would walk it forever`);
-      corrupt = true;
+      corrupt ??= hazards[hazards.length - 1];
       break;
     }
     seen.add(ptr);
@@ -332,12 +332,12 @@ export function kernelPostingWalk(view: KernelView, res: KernelReserves, map: bi
   const seen = new Set<bigint>();
   const objSize = posted ? POSTED_CHUNK_SIZE : KHOSER_CHUNK_SIZE;
   const past = { left: BigInt(MAX_ENTRIES_PAST_CHUNK) };
-  let corrupt = false;
+  let corrupt: string | undefined;
   let ptr = map;
   do {
     if (seen.has(ptr)) {
       hazards.push(`chunk list: next leads back to chunk ${hex(ptr)}: kho_mem_deserialize() would walk it forever`);
-      corrupt = true;
+      corrupt ??= hazards[hazards.length - 1];
       break;
     }
     seen.add(ptr);
@@ -375,11 +375,11 @@ export function kernelRadixWalk(view: KernelView, res: KernelReserves, root: big
   const objects: bigint[] = [];
   let visits = 0;
   const maxVisits = view.mem.size / PAGE_SIZE;
-  let corrupt = false;
+  let corrupt: string | undefined;
   const walk = (node: bigint, level: number, prefix: bigint): void => {
     if (++visits > maxVisits) {
       if (!corrupt) hazards.push(`radix tree: more than ${maxVisits} node visits (shared nodes): the walk would not end in reasonable time`);
-      corrupt = true;
+      corrupt ??= hazards[hazards.length - 1];
       return;
     }
     objects.push(node);
@@ -402,7 +402,7 @@ export function kernelRadixWalk(view: KernelView, res: KernelReserves, root: big
     const top = key.toString(2).length - 1;
     if (top > 52) {
       hazards.push(`radix key ${hex(key)}: bit ${top} above 52 (root entry >= 4): order underflows, shift undefined`);
-      corrupt = true;
+      corrupt ??= hazards[hazards.length - 1];
       return;
     }
     const order = 52 - top;
