@@ -112,8 +112,15 @@ export class ImageMem implements PhysMem {
   }
 
   read(phys: number, len: number): Uint8Array {
-    checkPhysAccess(this, phys, len);
     const out = new Uint8Array(len);
+    this.readInto(phys, out);
+    return out;
+  }
+
+  /** readInto - read() into @out (its length is the length read): no fresh array per call. */
+  readInto(phys: number, out: Uint8Array): void {
+    const len = out.length;
+    checkPhysAccess(this, phys, len);
     this.bytesRead += len;
     let done = 0;
     while (done < len) {
@@ -121,7 +128,6 @@ export class ImageMem implements PhysMem {
       if (n === 0) throw new ImageError(this.file, `unexpected end of file at offset ${hex(phys - this.base + done)}`);
       done += n;
     }
-    return out;
   }
 
   write(phys: number, data: Uint8Array): void {

@@ -95,6 +95,17 @@ export function checkPhysAccess(mem: PhysMem, phys: number, len: number): void {
   }
 }
 
+/**
+ * physReadInto - fill @out with the bytes at [phys, phys + out.length):
+ * read() without a fresh array when the memory can read into one (ImageMem),
+ * so that a large blob can be read piece by piece through one buffer.
+ */
+export function physReadInto(mem: PhysMem, phys: number, out: Uint8Array): void {
+  const m = mem as PhysMem & { readInto?: (phys: number, out: Uint8Array) => void };
+  if (typeof m.readInto === "function") m.readInto(phys, out);
+  else out.set(mem.read(phys, out.length));
+}
+
 /** Read @len bytes at @phys and wrap them in a ByteReader. */
 export function physReader(mem: PhysMem, phys: number, len: number): ByteReader {
   return new ByteReader(mem.read(phys, len));

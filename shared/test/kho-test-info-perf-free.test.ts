@@ -1,0 +1,101 @@
+/*
+ * The kho_test info blob's fast paths give the bytes and tables the plain
+ * ones do (no timing here: speed is the bench's). FolioTable.pushRun is
+ * push() per entry; encodeKhoTestInfo of an unfilled table writes zero
+ * checksums; readKhoTestInfo (pieces through one buffer) gives
+ * csum64(whole blob) and decodeKhoTestInfo(whole blob), including the first
+ * malformed entry when it lies past the first piece.
+ */
+import { beforeAll, describe, expect, test } from "vitest";
+import { FolioTable, KhoTestError, KHO_TEST_FOLIO_ENTRY_SIZE, decodeKhoTestInfo, encodeKhoTestInfo, type KhoTestRange } from "../src/abi/kho-test.js";
+import { csum64, csum64Stream, initCsum } from "../src/lib/csum.js";
+import { SparseMem } from "../src/mm/physmem.js";
+import { readKhoTestInfo } from "../src/kho/in/test-info.js";
+
+const BASE = 0x4000_0000;
+/** More folio entries than one read piece (65,536) holds, and not a multiple of it. */
+const N = 65536 * 2 + 7;
+
+beforeAll(async () => {
+  await initCsum();
+});
+
+/** A table of N folios at 8 KiB strides above 4 GiB (phys needs both u32 halves), every third filled. */
+function table(): FolioTable {
+  const t = new FolioTable(N);
+  for (let i = 0; i < N; i++) t.push(0x1_0000_0000 + i * 0x2000, i % 3, i % 3 === 0 ? BigInt(i) * 0x1_0000_0001n + 1n : 0n);
+  return t;
+}
+
+const RANGES: KhoTestRange[] = [
+  { start: 0x5000_0000, size: 0x3000, csum: 0x1122334455667788n },
+  { start: 0x5001_0000, size: 0x1000, csum: 0n },
+];
+
+describe("FolioTable.pushRun", () => {
+  test("fills the columns as push() per entry would, after entries already there", () => {
+    const a = new FolioTable(10);
+    const b = new FolioTable(10);
+    a.push(0x1000, 2, 0n);
+    b.push(0x1000, 2, 0n);
+    a.pushRun(0x8000_0000, 0x2000, 1, 6);
+    for (let i = 0; i < 6; i++) b.push(0x8000_0000 + i * 0x2000, 1, 0n);
+    expect([a.length, a.live]).toEqual([b.length, b.live]);
+    expect(Array.from(a.phys)).toEqual(Array.from(b.phys));
+    expect(Array.from(a.order)).toEqual(Array.from(b.order));
+    expect(Array.from(a.alive)).toEqual(Array.from(b.alive));
+    expect(() => a.pushRun(0, 0x1000, 0, 4)).toThrow(RangeError);
+  });
+});
+
+describe("encodeKhoTestInfo", () => {
+  test("an unfilled table (no checksum column) encodes phys | order and zero checksums", () => {
+    const t = new FolioTable(3);
+    t.pushRun(0x2_0000_0000, 0x1000, 0, 3);
+    t.kill(1);
+    const out = encodeKhoTestInfo(t, []);
+    const d = new DataView(out.buffer);
+    expect(out.length).toBe(2 * KHO_TEST_FOLIO_ENTRY_SIZE);
+    expect([d.getBigUint64(0, true), d.getBigUint64(8, true), d.getBigUint64(16, true), d.getBigUint64(24, true)]).toEqual([0x2_0000_0000n, 0n, 0x2_0000_2000n, 0n]);
+  });
+});
+
+describe("readKhoTestInfo", () => {
+  test("pieces give csum64 and decodeKhoTestInfo of the whole blob", () => {
+    const blob = encodeKhoTestInfo(table(), RANGES);
+    const mem = new SparseMem(BASE, 0x1000_0000);
+    mem.write(BASE + 0x1000, blob);
+    const got = readKhoTestInfo(mem, BASE + 0x1000, N, RANGES.length);
+    const want = decodeKhoTestInfo(blob, N, RANGES.length);
+    expect(got.csum).toBe(csum64(blob));
+    expect(got.error).toBeUndefined();
+    expect(Array.from(got.table!.folios.phys)).toEqual(Array.from(want.folios.phys));
+    expect(Array.from(got.table!.folios.order)).toEqual(Array.from(want.folios.order));
+    expect(Array.from(got.table!.folios.csum)).toEqual(Array.from(want.folios.csum));
+    expect([got.table!.folios.length, got.table!.folios.live]).toEqual([N, N]);
+    expect(got.table!.ranges).toEqual(want.ranges);
+  });
+
+  test("a malformed entry past the first piece is reported by index, and the checksum still covers the whole blob", () => {
+    const blob = encodeKhoTestInfo(table(), RANGES);
+    const bad = 65536 + 5;
+    new DataView(blob.buffer).setUint32(bad * KHO_TEST_FOLIO_ENTRY_SIZE + 4, 2 ** 21, true); // phys at 2^53
+    const mem = new SparseMem(BASE, 0x1000_0000);
+    mem.write(BASE, blob);
+    const got = readKhoTestInfo(mem, BASE, N, RANGES.length);
+    expect(got.csum).toBe(csum64(blob));
+    expect(got.table).toBeUndefined();
+    expect(got.error).toBeInstanceOf(KhoTestError);
+    expect(got.error!.message).toBe(`kho_test folios[${bad}]: phys 0x2000002000a000 is beyond 2^53`);
+    expect(() => decodeKhoTestInfo(blob, N, RANGES.length)).toThrow(got.error!.message);
+  });
+
+  test("csum64Stream over pieces is csum64 of their concatenation", () => {
+    const a = Uint8Array.from({ length: 100 }, (_, i) => i);
+    const b = Uint8Array.from({ length: 37 }, (_, i) => 255 - i);
+    const s = csum64Stream();
+    s.update(a);
+    s.update(b);
+    expect(s.digest()).toBe(csum64(a, b));
+  });
+});
