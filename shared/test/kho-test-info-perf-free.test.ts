@@ -4,12 +4,18 @@
  * push() per entry; encodeKhoTestInfo of an unfilled table writes zero
  * checksums; readKhoTestInfo (pieces through one buffer) gives
  * csum64(whole blob) and decodeKhoTestInfo(whole blob), including the first
- * malformed entry when it lies past the first piece.
+ * malformed entry when it lies past the first piece. KhoTestInfoEncoder's
+ * pieces are slices of the blob written field by field; SparseMem's
+ * generated pages read, list and write to an image as written pages do.
  */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
-import { FolioTable, KhoTestError, KHO_TEST_FOLIO_ENTRY_SIZE, decodeKhoTestInfo, encodeKhoTestInfo, type KhoTestRange } from "../src/abi/kho-test.js";
+import { FolioTable, KhoTestError, KhoTestInfoEncoder, KHO_TEST_FOLIO_ENTRY_SIZE, decodeKhoTestInfo, encodeKhoTestInfo, type KhoTestRange } from "../src/abi/kho-test.js";
 import { csum64, csum64Stream, initCsum } from "../src/lib/csum.js";
 import { SparseMem } from "../src/mm/physmem.js";
+import { writeImage } from "../src/mm/image.js";
 import { readKhoTestInfo } from "../src/kho/in/test-info.js";
 
 const BASE = 0x4000_0000;
@@ -97,5 +103,77 @@ describe("readKhoTestInfo", () => {
     s.update(a);
     s.update(b);
     expect(s.digest()).toBe(csum64(a, b));
+  });
+});
+
+/** The blob of @t and @ranges written field by field with a DataView (the oracle for the encoder). */
+function blobByFields(t: FolioTable, ranges: readonly KhoTestRange[]): Uint8Array {
+  const out = new Uint8Array(t.live * 16 + ranges.length * 24);
+  const d = new DataView(out.buffer);
+  let off = 0;
+  for (let i = 0; i < t.length; i++) {
+    if (!t.alive[i]) continue;
+    d.setBigUint64(off, BigInt(t.phys[i]!) | BigInt(t.order[i]!), true);
+    d.setBigUint64(off + 8, t.csumOf(i), true);
+    off += 16;
+  }
+  for (const r of ranges) {
+    d.setBigUint64(off, BigInt(r.start), true);
+    d.setBigUint64(off + 8, BigInt(r.size), true);
+    d.setBigUint64(off + 16, r.csum, true);
+    off += 24;
+  }
+  return out;
+}
+
+describe("KhoTestInfoEncoder", () => {
+  test("any piece, in any order, is that slice of the blob (killed entries skipped, zeros past the end)", () => {
+    const t = new FolioTable(300);
+    for (let i = 0; i < 300; i++) t.push(0x3_0000_0000 + i * 0x1000, i % 4, i % 5 === 0 ? 0n : BigInt(i) << 40n | 0xabcn);
+    for (const k of [0, 7, 8, 150, 299]) t.kill(k);
+    const want = blobByFields(t, RANGES);
+    const enc = new KhoTestInfoEncoder(t, RANGES);
+    expect(enc.size).toBe(want.length);
+    expect(encodeKhoTestInfo(t, RANGES)).toEqual(want);
+    // Ascending page-sized pieces, then pieces that go back, cut entries, cross into the range table and run past the end.
+    const spans: [number, number][] = [[0, 4096], [4096, 600], [4000, 200], [16, 32], [3, 29], [want.length - 60, 100], [1600, 4000], [0, want.length]];
+    for (const [off, len] of spans) {
+      const out = new Uint8Array(len).fill(0xee);
+      enc.encodeInto(off, out);
+      const exp = new Uint8Array(len);
+      exp.set(want.subarray(off, Math.min(want.length, off + len)));
+      expect(out, `[${off}, +${len})`).toEqual(exp);
+    }
+  });
+});
+
+describe("SparseMem.writeGenerated", () => {
+  test("generated pages read, list, write over and go into the image as write() of the same bytes", () => {
+    const base = 0x1_0000_0000;
+    const bytes = Uint8Array.from({ length: 5 * 4096 + 100 }, (_, i) => (i * 7 + 3) & 255);
+    const a = new SparseMem(base, 64 * 4096);
+    const b = new SparseMem(base, 64 * 4096);
+    for (const m of [a, b]) m.write(base + 2 * 4096, new Uint8Array(4096).fill(9)); // a held page the blob then covers
+    for (const m of [a, b]) m.write(base + 7 * 4096, new Uint8Array(10).fill(1)); // the blob's partial last page, held before
+    a.writeGenerated(base + 2 * 4096, bytes.length, (off, out) => {
+      out.set(bytes.subarray(off, off + out.length));
+      out.fill(0, Math.max(0, bytes.length - off));
+    });
+    b.write(base + 2 * 4096, bytes);
+    expect(a.touchedPages).toBe(b.touchedPages);
+    expect(a.touchedRuns()).toEqual(b.touchedRuns());
+    expect(a.read(base + 4096, 8 * 4096)).toEqual(b.read(base + 4096, 8 * 4096));
+    expect(a.page(base / 4096 + 4)).toEqual(b.page(base / 4096 + 4));
+    // A write into the middle of the generated pages holds that page; its neighbours stay generated and correct.
+    for (const m of [a, b]) m.write(base + 4 * 4096 + 10, Uint8Array.of(1, 2, 3));
+    expect(a.read(base, 16 * 4096)).toEqual(b.read(base, 16 * 4096));
+    expect(a.touchedRuns()).toEqual(b.touchedRuns());
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "khosim-gen-"));
+    try {
+      expect(writeImage(path.join(dir, "a.img"), a)).toBe(writeImage(path.join(dir, "b.img"), b));
+      expect(fs.readFileSync(path.join(dir, "a.img"))).toEqual(fs.readFileSync(path.join(dir, "b.img")));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

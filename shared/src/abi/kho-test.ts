@@ -160,51 +160,120 @@ export class FolioTable {
 }
 
 /**
- * encodeKhoTestInfo - the live folios, then the range table, little-endian.
- * Folio entries are written through one Uint32Array view (phys | order
- * split into halves without BigInt: phys is page aligned, order < 4096;
- * the checksum copied as its two u32 halves).
+ * KhoTestInfoEncoder - the info blob (the live folios, then the range table,
+ * little-endian) made piece by piece: encodeInto() gives any byte span of
+ * it, so the blob need not exist whole (kernel-a checksums it and writes it
+ * to memory.img in pieces; a 48 GiB run of order-0 folios makes 192 MiB).
+ * Folio entries are written through a Uint32Array view (phys | order split
+ * into halves without BigInt: phys is page aligned, order < 4096; the
+ * checksum copied as its two u32 halves). @folios must not change while the
+ * encoder is in use. Ascending pieces cost O(their size); a piece before
+ * the previous one restarts the walk over killed entries.
  */
-export function encodeKhoTestInfo(folios: FolioTable, ranges: readonly KhoTestRange[]): Uint8Array {
-  const out = new Uint8Array(khoTestInfoSize(folios.live, ranges.length));
-  let off = 0;
-  if (HOST_LE) {
-    const o32 = new Uint32Array(out.buffer, 0, out.length >>> 2);
-    const { phys, order, csum32, alive } = folios;
-    // Without a checksum column (unfilled) the csum words stay as allocated (zero): reading past an empty column's end would leave the fast path.
-    const hasCsum = csum32.length > 0;
-    let k = 0;
-    for (let i = 0; i < folios.length; i++) {
-      if (!alive[i]) continue;
-      const p = phys[i]!;
-      const lo = p >>> 0;
-      o32[k] = lo + order[i]!;
-      o32[k + 1] = (p - lo) / 2 ** 32;
-      if (hasCsum) {
-        o32[k + 2] = csum32[2 * i]!;
-        o32[k + 3] = csum32[2 * i + 1]!;
+export class KhoTestInfoEncoder {
+  /** Bytes of the blob. */
+  readonly size: number;
+  /** Bytes of the folio table (the range table follows). */
+  private readonly folioBytes: number;
+  private readonly rangeBytes: Uint8Array;
+  /* Cursor: live entry k is table entry i. */
+  private k = 0;
+  private i = 0;
+
+  constructor(
+    private readonly folios: FolioTable,
+    ranges: readonly KhoTestRange[],
+  ) {
+    this.folioBytes = folios.live * KHO_TEST_FOLIO_ENTRY_SIZE;
+    this.size = khoTestInfoSize(folios.live, ranges.length);
+    this.rangeBytes = new Uint8Array(ranges.length * KHO_TEST_RANGE_ENTRY_SIZE);
+    const w = new ByteWriter(this.rangeBytes);
+    ranges.forEach((r, j) => {
+      const off = j * KHO_TEST_RANGE_ENTRY_SIZE;
+      w.u64le(off, r.start);
+      w.u64le(off + 8, r.size);
+      w.u64le(off + 16, r.csum);
+    });
+  }
+
+  /** encodeInto - fill @out with the blob's bytes [@offset, @offset + out.length) (zeros past its end). */
+  encodeInto(offset: number, out: Uint8Array): void {
+    const end = offset + out.length;
+    const fEnd = Math.min(end, this.folioBytes);
+    if (offset < fEnd) {
+      const e0 = Math.floor(offset / KHO_TEST_FOLIO_ENTRY_SIZE);
+      const e1 = Math.ceil(fEnd / KHO_TEST_FOLIO_ENTRY_SIZE);
+      const whole = offset % KHO_TEST_FOLIO_ENTRY_SIZE === 0 && fEnd % KHO_TEST_FOLIO_ENTRY_SIZE === 0 && out.byteOffset % 4 === 0;
+      if (whole) this.folioEntries(e0, e1, out);
+      else {
+        const tmp = new Uint8Array((e1 - e0) * KHO_TEST_FOLIO_ENTRY_SIZE);
+        this.folioEntries(e0, e1, tmp);
+        const from = offset - e0 * KHO_TEST_FOLIO_ENTRY_SIZE;
+        out.set(tmp.subarray(from, from + (fEnd - offset)));
       }
-      k += 4;
     }
-    off = k * 4;
-  } else {
-    const d = new DataView(out.buffer);
-    for (let i = 0; i < folios.length; i++) {
-      if (!folios.alive[i]) continue;
-      const p = folios.phys[i]!;
-      d.setUint32(off, (p % 2 ** 32) + folios.order[i]!, true);
-      d.setUint32(off + 4, Math.floor(p / 2 ** 32), true);
-      d.setBigUint64(off + 8, folios.csumOf(i), true);
-      off += KHO_TEST_FOLIO_ENTRY_SIZE;
+    const rStart = Math.max(offset, this.folioBytes);
+    const rEnd = Math.min(end, this.size);
+    if (rStart < rEnd) out.set(this.rangeBytes.subarray(rStart - this.folioBytes, rEnd - this.folioBytes), rStart - offset);
+    const zeroFrom = Math.max(offset, this.size);
+    if (zeroFrom < end) out.fill(0, zeroFrom - offset);
+  }
+
+  /* Live folio entries [e0, e1) into the start of @out. */
+  private folioEntries(e0: number, e1: number, out: Uint8Array): void {
+    const { phys, order, csum32, alive } = this.folios;
+    const dense = this.folios.live === this.folios.length;
+    // Position the cursor at live entry e0 (the table index is the live index when nothing was killed).
+    if (dense) {
+      this.k = e0;
+      this.i = e0;
+    } else {
+      if (e0 < this.k) this.k = this.i = 0;
+      while (!alive[this.i]) this.i++;
+      while (this.k < e0) {
+        this.i++;
+        while (!alive[this.i]) this.i++;
+        this.k++;
+      }
     }
+    let i = this.i;
+    const n = e1 - e0;
+    // Without a checksum column (unfilled) the checksum words are zero: reading past an empty column's end would leave the fast path.
+    const hasCsum = csum32.length > 0;
+    if (HOST_LE) {
+      const o32 = new Uint32Array(out.buffer, out.byteOffset, n * 4);
+      for (let k = 0; k < 4 * n; k += 4) {
+        if (!dense) while (!alive[i]) i++;
+        const p = phys[i]!;
+        const lo = p >>> 0;
+        o32[k] = lo + order[i]!;
+        o32[k + 1] = (p - lo) / 2 ** 32;
+        o32[k + 2] = hasCsum ? csum32[2 * i]! : 0;
+        o32[k + 3] = hasCsum ? csum32[2 * i + 1]! : 0;
+        i++;
+      }
+    } else {
+      const d = new DataView(out.buffer, out.byteOffset, n * KHO_TEST_FOLIO_ENTRY_SIZE);
+      for (let off = 0; off < n * KHO_TEST_FOLIO_ENTRY_SIZE; off += KHO_TEST_FOLIO_ENTRY_SIZE) {
+        if (!dense) while (!alive[i]) i++;
+        const p = phys[i]!;
+        d.setUint32(off, (p % 2 ** 32) + order[i]!, true);
+        d.setUint32(off + 4, Math.floor(p / 2 ** 32), true);
+        d.setBigUint64(off + 8, this.folios.csumOf(i), true);
+        i++;
+      }
+    }
+    // i is one past the table index of live entry e1 - 1.
+    this.k = e1;
+    this.i = i;
   }
-  const w = new ByteWriter(out);
-  for (const r of ranges) {
-    w.u64le(off, r.start);
-    w.u64le(off + 8, r.size);
-    w.u64le(off + 16, r.csum);
-    off += KHO_TEST_RANGE_ENTRY_SIZE;
-  }
+}
+
+/** encodeKhoTestInfo - the whole info blob at once (KhoTestInfoEncoder in one piece). */
+export function encodeKhoTestInfo(folios: FolioTable, ranges: readonly KhoTestRange[]): Uint8Array {
+  const enc = new KhoTestInfoEncoder(folios, ranges);
+  const out = new Uint8Array(enc.size);
+  enc.encodeInto(0, out);
   return out;
 }
 
