@@ -14,7 +14,7 @@ import * as path from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
 import { FolioTable, KhoTestError, KhoTestInfoEncoder, KHO_TEST_FOLIO_ENTRY_SIZE, decodeKhoTestInfo, encodeKhoTestInfo, type KhoTestRange } from "../src/abi/kho-test.js";
 import { csum64, csum64Stream, initCsum } from "../src/lib/csum.js";
-import { SparseMem } from "../src/mm/physmem.js";
+import { OverlayMem, SparseMem, physReadInto } from "../src/mm/physmem.js";
 import { writeImage } from "../src/mm/image.js";
 import { readKhoTestInfo } from "../src/kho/in/test-info.js";
 
@@ -175,5 +175,19 @@ describe("SparseMem.writeGenerated", () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("physReadInto", () => {
+  test("through an OverlayMem, gives read(): the lower memory's bytes with the overlay's pages over them", () => {
+    const base = 0x4000_0000;
+    const lower = new SparseMem(base, 16 * 4096);
+    lower.write(base + 4096, new Uint8Array(3 * 4096).fill(5));
+    const top = new OverlayMem(lower);
+    top.write(base + 2 * 4096 + 100, Uint8Array.of(7, 8, 9));
+    const out = new Uint8Array(3 * 4096 - 50).fill(0xee);
+    physReadInto(top, base + 4096 + 50, out);
+    expect(out).toEqual(top.read(base + 4096 + 50, out.length));
+    expect([out[4096 + 50 - 1], out[4096 + 50], out[4096 + 52], out[4096 + 53]]).toEqual([5, 7, 9, 5]);
   });
 });

@@ -346,7 +346,21 @@ export class OverlayMem implements PhysMem, PageSource {
   read(phys: number, len: number): Uint8Array {
     checkPhysAccess(this, phys, len);
     const out = this.lower.read(phys, len);
-    if (this.pages.size === 0) return out;
+    this.overlay(phys, out);
+    return out;
+  }
+
+  /** readInto - read() into @out (the lower memory's readInto when it has one): no fresh array per call. */
+  readInto(phys: number, out: Uint8Array): void {
+    checkPhysAccess(this, phys, out.length);
+    physReadInto(this.lower, phys, out);
+    this.overlay(phys, out);
+  }
+
+  /* Copy this overlay's pages over @out, the lower memory's bytes at @phys. */
+  private overlay(phys: number, out: Uint8Array): void {
+    const len = out.length;
+    if (this.pages.size === 0) return;
     for (let pfn = Math.floor(phys / PAGE_SIZE); pfn * PAGE_SIZE < phys + len; pfn++) {
       const page = this.pages.get(pfn);
       if (!page) continue;
@@ -354,7 +368,6 @@ export class OverlayMem implements PhysMem, PageSource {
       const to = Math.min(phys + len, (pfn + 1) * PAGE_SIZE);
       out.set(page.subarray(from - pfn * PAGE_SIZE, to - pfn * PAGE_SIZE), from - phys);
     }
-    return out;
   }
 
   write(phys: number, data: Uint8Array): void {
