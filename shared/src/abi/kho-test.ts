@@ -117,7 +117,8 @@ export class FolioTable {
 
   /** filled - true when entry @i has a checksum (csum != 0), without reading it as a BigInt. */
   filled(i: number): boolean {
-    // Past the end of an empty column both reads are undefined, and undefined | undefined is 0.
+    // No column, nothing filled: a read past an empty column's end (undefined) would leave the fast path.
+    if (this.csum32.length === 0) return false;
     return (this.csum32[2 * i]! | this.csum32[2 * i + 1]!) !== 0;
   }
 
