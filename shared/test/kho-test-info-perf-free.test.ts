@@ -147,6 +147,22 @@ describe("KhoTestInfoEncoder", () => {
   });
 });
 
+describe("KhoTestInfoEncoder, dense and unfilled (the 48 GiB case)", () => {
+  test("pieces into a dirty buffer are slices of the blob, checksum words zero", () => {
+    const t = new FolioTable(1000);
+    t.pushRun(0x7_fff0_0000, 0x1000, 0, 1000); // crosses a 4 GiB boundary of phys
+    const want = blobByFields(t, []);
+    const enc = new KhoTestInfoEncoder(t, []);
+    for (let off = 0; off < want.length; off += 4096) {
+      const out = new Uint8Array(4096).fill(0xee);
+      enc.encodeInto(off, out);
+      const exp = new Uint8Array(4096);
+      exp.set(want.subarray(off, off + 4096));
+      expect(out, `page at ${off}`).toEqual(exp);
+    }
+  });
+});
+
 describe("SparseMem.writeGenerated", () => {
   test("generated pages read, list, write over and go into the image as write() of the same bytes", () => {
     const base = 0x1_0000_0000;

@@ -241,7 +241,18 @@ export class KhoTestInfoEncoder {
     const n = e1 - e0;
     // Without a checksum column (unfilled) the checksum words are zero: reading past an empty column's end would leave the fast path.
     const hasCsum = csum32.length > 0;
-    if (HOST_LE) {
+    if (HOST_LE && dense && !hasCsum) {
+      // The 48 GiB case: every entry live, no checksums.
+      const o32 = new Uint32Array(out.buffer, out.byteOffset, n * 4);
+      for (let k = 0; k < 4 * n; k += 4, i++) {
+        const p = phys[i]!;
+        const lo = p >>> 0;
+        o32[k] = lo + order[i]!;
+        o32[k + 1] = (p - lo) / 2 ** 32;
+        o32[k + 2] = 0;
+        o32[k + 3] = 0;
+      }
+    } else if (HOST_LE) {
       const o32 = new Uint32Array(out.buffer, out.byteOffset, n * 4);
       for (let k = 0; k < 4 * n; k += 4) {
         if (!dense) while (!alive[i]) i++;
