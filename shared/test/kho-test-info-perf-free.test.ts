@@ -16,6 +16,7 @@ import { FolioTable, KhoTestError, KhoTestInfoEncoder, KHO_TEST_FOLIO_ENTRY_SIZE
 import { csum64, csum64Stream, initCsum } from "../src/lib/csum.js";
 import { OverlayMem, SparseMem, physReadInto } from "../src/mm/physmem.js";
 import { writeImage } from "../src/mm/image.js";
+import { KhoMemTrack } from "../src/kho/track.js";
 import { readKhoTestInfo } from "../src/kho/in/test-info.js";
 
 const BASE = 0x4000_0000;
@@ -205,5 +206,20 @@ describe("physReadInto", () => {
     physReadInto(top, base + 4096 + 50, out);
     expect(out).toEqual(top.read(base + 4096 + 50, out.length));
     expect([out[4096 + 50 - 1], out[4096 + 50], out[4096 + 52], out[4096 + 53]]).toEqual([5, 7, 9, 5]);
+  });
+});
+
+describe("KhoMemTrack.forEachRange", () => {
+  test("visits what ranges() lists, in its order, and returns the count (tree and ascending tail both in use)", () => {
+    const t = new KhoMemTrack();
+    for (let i = 0; i < 50; i++) t.khoPreserveFolio(0x1_0000_0000 + i * 0x2000, 0); // ascending, isolated: the tail
+    t.khoPreserveFolio(0x4000_0000, 1); // below the tail: the tree
+    t.khoPreservePhys(0x5000_0000, 0x3000);
+    t.khoPreserveFolio(0x1_0000_0000 + 0x1000, 0); // fills the gap between two tail ranges
+    const seen: [number, number, number][] = [];
+    const n = t.forEachRange((start, size, data) => seen.push([start, size, data]));
+    expect(seen).toEqual([...t.ranges()].map((r) => [r.start, r.size, r.data]));
+    expect(n).toBe(seen.length);
+    expect(seen.length).toBeGreaterThan(40);
   });
 });
