@@ -27,13 +27,22 @@ interface Workload {
   name: string;
   scenario: string;
   runs: number;
+  /** kernel-a --format (default: kernel-a's, ranges). */
+  format?: string;
 }
 
 const WORKLOADS: Workload[] = [
   { key: "a", name: "default (test_kho)", scenario: "scenarios/default.json", runs: 5 },
   { key: "b", name: "isolated-1m", scenario: "scenarios/isolated-1m.json", runs: 3 },
   { key: "c", name: "contig-48g", scenario: "scenarios/contig-48g.json", runs: 3 },
+  // Workload (c) in the other formats ((c) itself is ranges): the issue's "under 1 s in every format".
+  ...["posted", "bitmaps", "bitmaps-page", "radix"].map((format) => ({ key: `c-${format}`, name: `contig-48g, ${format}`, scenario: "scenarios/contig-48g.json", runs: 3, format })),
 ];
+
+/** True for (c) and its per-format rows. */
+function isContig48g(key: string): boolean {
+  return key === "c" || key.startsWith("c-");
+}
 
 interface Options {
   only: string[];
@@ -56,6 +65,8 @@ Workloads (default runs):
   b  scenarios/isolated-1m.json  1M isolated order-0 folios, 16 GiB   3 runs
   c  scenarios/contig-48g.json   48 GiB contiguous order-0, 64 GiB    3 runs
                                  (the kernel's "preserve + serialize took 577 ms")
+  c-posted, c-bitmaps,           (c) with kernel-a --format posted,   3 runs
+  c-bitmaps-page, c-radix        bitmaps, bitmaps-page, radix ((c) itself is ranges)
 
 For each workload: the real two-process handoff N times (kernel-a into a
 scratch handoff directory, then kernel-b from it, each \`node DIST/main.js\` as
@@ -95,17 +106,17 @@ function parseArgs(argv: string[]): Options {
     .usage("[options]   (npm run bench -- [options])")
     .exitOverride()
     .configureOutput({ writeErr: (t) => process.stderr.write(t) })
-    .option("--only <keys>", "select workloads, comma-separated (a, b, c)", (v: string) => {
+    .option("--only <keys>", `select workloads, comma-separated (${WORKLOADS.map((w) => w.key).join(", ")})`, (v: string) => {
       const keys = v.split(",").map((k) => k.trim().toLowerCase()).filter(Boolean);
-      for (const k of keys) if (!WORKLOADS.some((w) => w.key === k)) throw new CliError(EXIT_USAGE, `--only: unknown workload ${JSON.stringify(k)} (a, b, c)`);
+      for (const k of keys) if (!WORKLOADS.some((w) => w.key === k)) throw new CliError(EXIT_USAGE, `--only: unknown workload ${JSON.stringify(k)} (${WORKLOADS.map((w) => w.key).join(", ")})`);
       return keys;
     })
     .option("--runs <n>", "runs per workload for every selected workload", posInt("--runs"))
-    .option("--out <dir>", "scratch handoff directories DIR/<a|b|c>, removed at the end unless --keep", "out/bench")
+    .option("--out <dir>", "scratch handoff directories DIR/<workload key>, removed at the end unless --keep", "out/bench")
     .option("--keep", "keep the scratch handoff directories", false)
     .option("--scenario <X=FILE>", "run workload X from FILE instead of its default scenario (repeatable)", (v: string, acc: Record<string, string>) => {
-      const m = /^([a-z])=(.+)$/.exec(v);
-      if (!m || !WORKLOADS.some((w) => w.key === m[1])) throw new CliError(EXIT_USAGE, "--scenario: expected X=FILE with X one of a, b, c");
+      const m = /^([a-z][a-z-]*)=(.+)$/.exec(v);
+      if (!m || !WORKLOADS.some((w) => w.key === m[1])) throw new CliError(EXIT_USAGE, `--scenario: expected X=FILE with X one of ${WORKLOADS.map((w) => w.key).join(", ")}`);
       return { ...acc, [m[1]!]: m[2]! };
     }, {} as Record<string, string>)
     .option("--timeout-s <s>", "kill a kernel process after S seconds", posInt("--timeout-s"), 900)
@@ -174,7 +185,7 @@ function oneRun(w: Workload, scenario: string, dir: string, run: number, timeout
   // Start every run from nothing, so that kernel-a's wall time never includes removing the previous run's directory.
   fs.rmSync(dir, { recursive: true, force: true });
   const rec: RunRecord = { workload: w.key, run, ok: false, loadavg1: os.loadavg()[0]!, a: { status: null, extWallMs: NaN, cpuS: NaN }, m: {} };
-  const a = runProc(KERNEL_A, ["--out", dir, "--scenario", scenario, "--force", "--log-format", "json"], timeoutS);
+  const a = runProc(KERNEL_A, ["--out", dir, "--scenario", scenario, ...(w.format ? ["--format", w.format] : []), "--force", "--log-format", "json"], timeoutS);
   rec.a = { status: a.status, extWallMs: a.extWallMs, cpuS: a.cpuS, ...(a.last ? { log: a.last } : {}) };
   if (a.status !== 0 || !a.last) {
     rec.failure = describeFailure("kernel-a", a) + (a.status === 0 ? "\n    (no closing JSON measurement line)" : "");
@@ -272,6 +283,8 @@ function derive(rec: RunRecord): void {
   m["b.walkRangesPerS"] = walkNs > 0 ? bRanges / (walkNs / 1e9) : NaN;
   m["b.walkMBps"] = walkNs > 0 ? (bChunks * CHUNK_BYTES) / 1e6 / (walkNs / 1e9) : NaN;
   m["b.reserveMs"] = resNs / 1e6;
+  m["b.reserveCalls"] = num(B, "reserveCalls");
+  m["b.nsPerReserveCall"] = resNs / num(B, "reserveCalls");
   m["b.nsPerReserve"] = bRanges > 0 ? resNs / bRanges : NaN;
   m["b.wallMs"] = num(B, "wallMs");
   m["b.startupMs"] = num(B, "startupMs");
@@ -321,6 +334,8 @@ const ROWS: [string, string, string][] = [
   ["b.walkMBps", "walk throughput (chunks × 4096 B)", "MB/s"],
   ["b.reserveMs", "kernel-b memblock_reserve loop", "ms"],
   ["b.nsPerReserve", "memblock_reserve loop per range", "ns"],
+  ["b.reserveCalls", "kernel-b memblock_reserve calls (one per preserved block)", "count"],
+  ["b.nsPerReserveCall", "memblock_reserve loop per call (reserve + mark_noinit)", "ns"],
   ["a.wallMs", "kernel-a wall, inside (wallMs)", "ms"],
   ["a.startupMs", "kernel-a process start to first line of work", "ms"],
   ["a.extWallMs", "kernel-a wall, outside (node startup, exit)", "ms"],
@@ -383,7 +398,7 @@ function table(results: WorkloadResult[]): string {
   const lines = [head, sep];
   for (const [key, label, unit] of ROWS) {
     const cells = results.map((r) => {
-      if (key === "a.vsKernel577" && r.key !== "c") return "–";
+      if (key === "a.vsKernel577" && !isContig48g(r.key)) return "–";
       if (key === "a.ranges") return `${cell(r.stats["a.ranges"])} / ${cell(r.stats["a.chunks"])}`;
       if (key.startsWith("dir")) {
         const al = r.stats[key];
@@ -438,6 +453,9 @@ const TARGETS: { w: string; label: string; k: string; c?: string; r?: string; un
   { w: "b", label: "1M isolated: walk + memblock_reserve (b.walkMs + b.reserveMs)", k: "b.walkReserveMs", c: "ref.walkReserveMs", r: "ratio.walkReserveMs", unit: "ms", maxRatio: 3 },
   { w: "b", label: "1M isolated: whole handoff, both processes from outside (C: all four phases in one process)", k: "handoff.extWallMs", c: "ref.totalMs", r: "ratio.handoffMs", unit: "ms", maxValue: 1000 },
   { w: "c", label: "48 GiB contiguous: whole handoff, both processes from outside (C: all four phases in one process)", k: "handoff.extWallMs", c: "ref.totalMs", r: "ratio.handoffMs", unit: "ms", maxValue: KERNEL_PRESERVE_SERIALIZE_MS },
+  // Under 1 s in every format: (c) is ranges; the others are its per-format rows (no C reference: it does the ranges work).
+  { w: "c", label: "48 GiB contiguous, ranges: whole handoff, both processes from outside", k: "handoff.extWallMs", unit: "ms", maxValue: 1000 },
+  ...["posted", "bitmaps", "bitmaps-page", "radix"].map((f) => ({ w: `c-${f}`, label: `48 GiB contiguous, ${f}: whole handoff, both processes from outside`, k: "handoff.extWallMs", unit: "ms", maxValue: 1000 })),
   { w: "b", label: "1M isolated: kernel-b peak RSS", k: "b.rssMiB", unit: "MiB", maxValue: 300 },
   { w: "b", label: "1M isolated: npm run diff of two handoffs (seeds 1 and 2), from outside", k: "b.diffMs", unit: "ms", maxValue: 2000 },
 ];
@@ -568,7 +586,7 @@ async function main(): Promise<number> {
     md += `Medians over the runs, (min–max) when they differ; scenarios: ${results.map((r) => `(${r.key}) ${r.scenario}`).join(", ")}.\n\n`;
     md += table(results);
     md += `\nRatios:\n${ratios(results)}`;
-    if (results.some((r) => r.key === "b" || r.key === "c")) md += `\n${targetsTable(results, cref)}`;
+    if (results.some((r) => r.key === "b" || isContig48g(r.key))) md += `\n${targetsTable(results, cref)}`;
     md += `\nNotes: MB = 10^6 bytes. "inside" wall = the kernel's own wallMs (after module loading and option parsing, until the handoff/report is written); ` +
       `"outside" = spawn to exit as measured by the bench. preserveNs times each op's preserve loop once (its folios are allocated and filled before), ` +
       `so the timer's own cost is not in "ns per preserve call". ` +

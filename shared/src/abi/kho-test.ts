@@ -117,13 +117,31 @@ export class FolioTable {
 
   /** filled - true when entry @i has a checksum (csum != 0), without reading it as a BigInt. */
   filled(i: number): boolean {
-    // Past the end of an empty column both reads are undefined, and undefined | undefined is 0.
+    // No column, nothing filled: a read past an empty column's end (undefined) would leave the fast path.
+    if (this.csum32.length === 0) return false;
     return (this.csum32[2 * i]! | this.csum32[2 * i + 1]!) !== 0;
   }
 
   /** csumOf - the checksum of entry @i (0n when unfilled). */
   csumOf(i: number): bigint {
     return this.filled(i) ? this.csum[i]! : 0n;
+  }
+
+  /**
+   * pushRun - append @count live, unfilled entries of order @order at
+   * @base, @base + @stride, ...: push() for each, as column fills (a 48 GiB
+   * contiguous op is 12.6M entries).
+   */
+  pushRun(base: number, stride: number, order: number, count: number): void {
+    const first = this.length;
+    const end = first + count;
+    if (end > this.phys.length) throw new RangeError(`FolioTable: ${count} entries do not fit (${first} of ${this.phys.length} used)`);
+    const phys = this.phys;
+    for (let i = first, p = base; i < end; i++, p += stride) phys[i] = p;
+    this.order.fill(order, first, end);
+    this.alive.fill(1, first, end);
+    this.length = end;
+    this.live += count;
   }
 
   kill(i: number): void {
@@ -143,107 +161,230 @@ export class FolioTable {
 }
 
 /**
- * encodeKhoTestInfo - the live folios, then the range table, little-endian.
- * Folio entries are written through one Uint32Array view (phys | order
- * split into halves without BigInt: phys is page aligned, order < 4096;
- * the checksum copied as its two u32 halves).
+ * KhoTestInfoEncoder - the info blob (the live folios, then the range table,
+ * little-endian) made piece by piece: encodeInto() gives any byte span of
+ * it, so the blob need not exist whole (kernel-a checksums it and writes it
+ * to memory.img in pieces; a 48 GiB run of order-0 folios makes 192 MiB).
+ * Folio entries are written through a Uint32Array view (phys | order split
+ * into halves without BigInt: phys is page aligned, order < 4096; the
+ * checksum copied as its two u32 halves). @folios must not change while the
+ * encoder is in use. Ascending pieces cost O(their size); a piece before
+ * the previous one restarts the walk over killed entries.
  */
+export class KhoTestInfoEncoder {
+  /** Bytes of the blob. */
+  readonly size: number;
+  /** Bytes of the folio table (the range table follows). */
+  private readonly folioBytes: number;
+  private readonly rangeBytes: Uint8Array;
+  /* Cursor: live entry k is table entry i. */
+  private k = 0;
+  private i = 0;
+
+  constructor(
+    private readonly folios: FolioTable,
+    ranges: readonly KhoTestRange[],
+  ) {
+    this.folioBytes = folios.live * KHO_TEST_FOLIO_ENTRY_SIZE;
+    this.size = khoTestInfoSize(folios.live, ranges.length);
+    this.rangeBytes = new Uint8Array(ranges.length * KHO_TEST_RANGE_ENTRY_SIZE);
+    const w = new ByteWriter(this.rangeBytes);
+    ranges.forEach((r, j) => {
+      const off = j * KHO_TEST_RANGE_ENTRY_SIZE;
+      w.u64le(off, r.start);
+      w.u64le(off + 8, r.size);
+      w.u64le(off + 16, r.csum);
+    });
+  }
+
+  /** encodeInto - fill @out with the blob's bytes [@offset, @offset + out.length) (zeros past its end). */
+  encodeInto(offset: number, out: Uint8Array): void {
+    const end = offset + out.length;
+    const fEnd = Math.min(end, this.folioBytes);
+    if (offset < fEnd) {
+      const e0 = Math.floor(offset / KHO_TEST_FOLIO_ENTRY_SIZE);
+      const e1 = Math.ceil(fEnd / KHO_TEST_FOLIO_ENTRY_SIZE);
+      const whole = offset % KHO_TEST_FOLIO_ENTRY_SIZE === 0 && fEnd % KHO_TEST_FOLIO_ENTRY_SIZE === 0 && out.byteOffset % 4 === 0;
+      if (whole) this.folioEntries(e0, e1, out);
+      else {
+        const tmp = new Uint8Array((e1 - e0) * KHO_TEST_FOLIO_ENTRY_SIZE);
+        this.folioEntries(e0, e1, tmp);
+        const from = offset - e0 * KHO_TEST_FOLIO_ENTRY_SIZE;
+        out.set(tmp.subarray(from, from + (fEnd - offset)));
+      }
+    }
+    const rStart = Math.max(offset, this.folioBytes);
+    const rEnd = Math.min(end, this.size);
+    if (rStart < rEnd) out.set(this.rangeBytes.subarray(rStart - this.folioBytes, rEnd - this.folioBytes), rStart - offset);
+    const zeroFrom = Math.max(offset, this.size);
+    if (zeroFrom < end) out.fill(0, zeroFrom - offset);
+  }
+
+  /* Live folio entries [e0, e1) into the start of @out. */
+  private folioEntries(e0: number, e1: number, out: Uint8Array): void {
+    const { phys, order, csum32, alive } = this.folios;
+    const dense = this.folios.live === this.folios.length;
+    // Position the cursor at live entry e0 (the table index is the live index when nothing was killed).
+    if (dense) {
+      this.k = e0;
+      this.i = e0;
+    } else {
+      if (e0 < this.k) this.k = this.i = 0;
+      while (!alive[this.i]) this.i++;
+      while (this.k < e0) {
+        this.i++;
+        while (!alive[this.i]) this.i++;
+        this.k++;
+      }
+    }
+    let i = this.i;
+    const n = e1 - e0;
+    // Without a checksum column (unfilled) the checksum words are zero: reading past an empty column's end would leave the fast path.
+    const hasCsum = csum32.length > 0;
+    if (HOST_LE && dense && !hasCsum) {
+      // The 48 GiB case: every entry live, no checksums.
+      const o32 = new Uint32Array(out.buffer, out.byteOffset, n * 4);
+      for (let k = 0; k < 4 * n; k += 4, i++) {
+        const p = phys[i]!;
+        const lo = p >>> 0;
+        o32[k] = lo + order[i]!;
+        o32[k + 1] = (p - lo) / 2 ** 32;
+        o32[k + 2] = 0;
+        o32[k + 3] = 0;
+      }
+    } else if (HOST_LE) {
+      const o32 = new Uint32Array(out.buffer, out.byteOffset, n * 4);
+      for (let k = 0; k < 4 * n; k += 4) {
+        if (!dense) while (!alive[i]) i++;
+        const p = phys[i]!;
+        const lo = p >>> 0;
+        o32[k] = lo + order[i]!;
+        o32[k + 1] = (p - lo) / 2 ** 32;
+        o32[k + 2] = hasCsum ? csum32[2 * i]! : 0;
+        o32[k + 3] = hasCsum ? csum32[2 * i + 1]! : 0;
+        i++;
+      }
+    } else {
+      const d = new DataView(out.buffer, out.byteOffset, n * KHO_TEST_FOLIO_ENTRY_SIZE);
+      for (let off = 0; off < n * KHO_TEST_FOLIO_ENTRY_SIZE; off += KHO_TEST_FOLIO_ENTRY_SIZE) {
+        if (!dense) while (!alive[i]) i++;
+        const p = phys[i]!;
+        d.setUint32(off, (p % 2 ** 32) + order[i]!, true);
+        d.setUint32(off + 4, Math.floor(p / 2 ** 32), true);
+        d.setBigUint64(off + 8, this.folios.csumOf(i), true);
+        i++;
+      }
+    }
+    // i is one past the table index of live entry e1 - 1.
+    this.k = e1;
+    this.i = i;
+  }
+}
+
+/** encodeKhoTestInfo - the whole info blob at once (KhoTestInfoEncoder in one piece). */
 export function encodeKhoTestInfo(folios: FolioTable, ranges: readonly KhoTestRange[]): Uint8Array {
-  const out = new Uint8Array(khoTestInfoSize(folios.live, ranges.length));
-  let off = 0;
-  if (HOST_LE) {
-    const o32 = new Uint32Array(out.buffer, 0, out.length >>> 2);
-    const { phys, order, csum32, alive } = folios;
-    let k = 0;
-    for (let i = 0; i < folios.length; i++) {
-      if (!alive[i]) continue;
-      const p = phys[i]!;
-      const lo = p >>> 0;
-      o32[k] = lo + order[i]!;
-      o32[k + 1] = (p - lo) / 2 ** 32;
-      o32[k + 2] = csum32[2 * i]!;
-      o32[k + 3] = csum32[2 * i + 1]!;
-      k += 4;
-    }
-    off = k * 4;
-  } else {
-    const d = new DataView(out.buffer);
-    for (let i = 0; i < folios.length; i++) {
-      if (!folios.alive[i]) continue;
-      const p = folios.phys[i]!;
-      d.setUint32(off, (p % 2 ** 32) + folios.order[i]!, true);
-      d.setUint32(off + 4, Math.floor(p / 2 ** 32), true);
-      d.setBigUint64(off + 8, folios.csumOf(i), true);
-      off += KHO_TEST_FOLIO_ENTRY_SIZE;
-    }
-  }
-  const w = new ByteWriter(out);
-  for (const r of ranges) {
-    w.u64le(off, r.start);
-    w.u64le(off + 8, r.size);
-    w.u64le(off + 16, r.csum);
-    off += KHO_TEST_RANGE_ENTRY_SIZE;
-  }
+  const enc = new KhoTestInfoEncoder(folios, ranges);
+  const out = new Uint8Array(enc.size);
+  enc.encodeInto(0, out);
   return out;
 }
 
 /**
- * decodeKhoTestInfo - parse the info blob into columns. Addresses are checked
- * to be JS-safe and page aligned here; whether they are preserved is the
- * successor's check. Folio entries are read through one Uint32Array view
- * and their checksums copied as u32 halves: no BigInt per folio.
+ * KhoTestInfoDecoder - decode the info blob piece by piece into columns, so
+ * that a reader can take it in pieces (a 48 GiB table is 192 MiB: read into
+ * one reused buffer, not one fresh allocation). Feed folios() the folio
+ * table in order, in pieces of whole entries, then ranges() the range
+ * table. Addresses are checked to be JS-safe and page aligned here; whether
+ * they are preserved is the successor's check. Folio entries are read
+ * through a Uint32Array view and their checksums copied as u32 halves: no
+ * BigInt per folio. The first malformed entry throws KhoTestError.
+ */
+export class KhoTestInfoDecoder {
+  readonly folios: FolioTable;
+  ranges: KhoTestRange[] = [];
+  /** Folio entries decoded so far. */
+  private done = 0;
+
+  constructor(
+    readonly nrFolios: number,
+    readonly nrRanges: number,
+  ) {
+    this.folios = new FolioTable(nrFolios);
+  }
+
+  /** decodeFolios - the next bytes.length / 16 folio entries (a whole number of them). */
+  decodeFolios(bytes: Uint8Array): void {
+    const n = bytes.length / KHO_TEST_FOLIO_ENTRY_SIZE;
+    if (!Number.isInteger(n) || this.done + n > this.nrFolios) throw new RangeError(`KhoTestInfoDecoder: ${bytes.length} bytes is not a whole run of the ${this.nrFolios - this.done} folio entries left`);
+    const folios = this.folios;
+    const first = this.done;
+    if (HOST_LE) {
+      const aligned = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice();
+      const i32 = new Uint32Array(aligned.buffer, aligned.byteOffset, n * 4);
+      const { phys, order } = folios;
+      let csum32 = folios.csum32;
+      for (let j = 0, i = first, k = 0; j < n; j++, i++, k += 4) {
+        const lo = i32[k]!;
+        const hi = i32[k + 1]!;
+        if (hi >= 2 ** 21) throw new KhoTestError(`folios[${i}]`, `phys ${hex(new ByteReader(aligned).u64le(k * 4))} is beyond 2^53`);
+        const o = lo & (PAGE_SIZE - 1);
+        phys[i] = hi * 2 ** 32 + (lo - o);
+        order[i] = o;
+        const c0 = i32[k + 2]!;
+        const c1 = i32[k + 3]!;
+        if ((c0 | c1) === 0) continue;
+        if (csum32.length === 0) {
+          folios.csumColumn();
+          csum32 = folios.csum32;
+        }
+        csum32[2 * i] = c0;
+        csum32[2 * i + 1] = c1;
+      }
+      folios.alive.fill(1, first, first + n);
+      folios.length = first + n;
+      folios.live += n;
+    } else {
+      const d = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+      for (let j = 0, off = 0; j < n; j++, off += KHO_TEST_FOLIO_ENTRY_SIZE) {
+        const lo = d.getUint32(off, true);
+        const hi = d.getUint32(off + 4, true);
+        if (hi >= 2 ** 21) throw new KhoTestError(`folios[${first + j}]`, `phys ${hex(d.getBigUint64(off, true))} is beyond 2^53`);
+        const order = lo & (PAGE_SIZE - 1);
+        folios.push(hi * 2 ** 32 + (lo - order), order, d.getBigUint64(off + 8, true));
+      }
+    }
+    this.done += n;
+  }
+
+  /** decodeRanges - the whole range table (after every folio entry). */
+  decodeRanges(bytes: Uint8Array): void {
+    if (this.done !== this.nrFolios || bytes.length !== this.nrRanges * KHO_TEST_RANGE_ENTRY_SIZE) throw new RangeError("KhoTestInfoDecoder: range table out of order or of the wrong size");
+    const r = new ByteReader(bytes);
+    const ranges: KhoTestRange[] = [];
+    for (let i = 0, off = 0; i < this.nrRanges; i++, off += KHO_TEST_RANGE_ENTRY_SIZE) {
+      const start = u64ToNumber(r.u64le(off));
+      const size = u64ToNumber(r.u64le(off + 8));
+      if (start === undefined || size === undefined || start % PAGE_SIZE !== 0 || size % PAGE_SIZE !== 0 || size === 0) {
+        throw new KhoTestError(`ranges[${i}]`, `${hex(r.u64le(off))}+${hex(r.u64le(off + 8))} is not a page-aligned range below 2^53`);
+      }
+      ranges.push({ start, size, csum: r.u64le(off + 16) });
+    }
+    this.ranges = ranges;
+  }
+}
+
+/**
+ * decodeKhoTestInfo - parse the whole info blob @bytes into columns
+ * (KhoTestInfoDecoder in one piece). Throws KhoTestError when it is shorter
+ * than the tables need or an entry is malformed.
  */
 export function decodeKhoTestInfo(bytes: Uint8Array, nrFolios: number, nrRanges: number): { folios: FolioTable; ranges: KhoTestRange[] } {
-  const r = new ByteReader(bytes);
-  if (!r.inBounds(0, khoTestInfoSize(nrFolios, nrRanges))) throw new KhoTestError("folios_info", `${bytes.length} bytes, less than the tables need`);
-  const d = r.view;
-  const folios = new FolioTable(nrFolios);
-  let off = 0;
-  if (HOST_LE && nrFolios > 0) {
-    const aligned = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice(0, nrFolios * KHO_TEST_FOLIO_ENTRY_SIZE);
-    const i32 = new Uint32Array(aligned.buffer, aligned.byteOffset, nrFolios * 4);
-    const { phys, order } = folios;
-    let csum32 = folios.csum32;
-    for (let i = 0, k = 0; i < nrFolios; i++, k += 4) {
-      const lo = i32[k]!;
-      const hi = i32[k + 1]!;
-      if (hi >= 2 ** 21) throw new KhoTestError(`folios[${i}]`, `phys ${hex(r.u64le(k * 4))} is beyond 2^53`);
-      const o = lo & (PAGE_SIZE - 1);
-      phys[i] = hi * 2 ** 32 + (lo - o);
-      order[i] = o;
-      const c0 = i32[k + 2]!;
-      const c1 = i32[k + 3]!;
-      if ((c0 | c1) === 0) continue;
-      if (csum32.length === 0) {
-        folios.csumColumn();
-        csum32 = folios.csum32;
-      }
-      csum32[2 * i] = c0;
-      csum32[2 * i + 1] = c1;
-    }
-    folios.alive.fill(1);
-    folios.length = nrFolios;
-    folios.live = nrFolios;
-    off = nrFolios * KHO_TEST_FOLIO_ENTRY_SIZE;
-  } else {
-    for (let i = 0; i < nrFolios; i++, off += KHO_TEST_FOLIO_ENTRY_SIZE) {
-      const lo = d.getUint32(off, true);
-      const hi = d.getUint32(off + 4, true);
-      if (hi >= 2 ** 21) throw new KhoTestError(`folios[${i}]`, `phys ${hex(r.u64le(off))} is beyond 2^53`);
-      const order = lo & (PAGE_SIZE - 1);
-      folios.push(hi * 2 ** 32 + (lo - order), order, d.getBigUint64(off + 8, true));
-    }
-  }
-  const ranges: KhoTestRange[] = [];
-  for (let i = 0; i < nrRanges; i++, off += KHO_TEST_RANGE_ENTRY_SIZE) {
-    const start = u64ToNumber(r.u64le(off));
-    const size = u64ToNumber(r.u64le(off + 8));
-    if (start === undefined || size === undefined || start % PAGE_SIZE !== 0 || size % PAGE_SIZE !== 0 || size === 0) {
-      throw new KhoTestError(`ranges[${i}]`, `${hex(r.u64le(off))}+${hex(r.u64le(off + 8))} is not a page-aligned range below 2^53`);
-    }
-    ranges.push({ start, size, csum: r.u64le(off + 16) });
-  }
-  return { folios, ranges };
+  if (bytes.length < khoTestInfoSize(nrFolios, nrRanges)) throw new KhoTestError("folios_info", `${bytes.length} bytes, less than the tables need`);
+  const dec = new KhoTestInfoDecoder(nrFolios, nrRanges);
+  const fbytes = nrFolios * KHO_TEST_FOLIO_ENTRY_SIZE;
+  if (nrFolios > 0) dec.decodeFolios(bytes.subarray(0, fbytes));
+  dec.decodeRanges(bytes.subarray(fbytes, fbytes + nrRanges * KHO_TEST_RANGE_ENTRY_SIZE));
+  return { folios: dec.folios, ranges: dec.ranges };
 }
 
 /** buildKhoTestFdt - the sub-tree FDT, laid out as kho_test_prepare_fdt() does. */

@@ -35,3 +35,22 @@ export function csum64(...parts: Uint8Array[]): bigint {
   const d = hasher.digest("binary");
   return new DataView(d.buffer, d.byteOffset, 8).getBigUint64(0, false);
 }
+
+/**
+ * csum64Stream - xxhash64 of bytes given piece by piece: csum64(a, b, ...)
+ * for pieces that are not all at hand at once (read through one reused
+ * buffer). Use one stream at a time, with no csum64() call between its
+ * first update() and its digest(): they share the one hasher.
+ */
+export function csum64Stream(): { update(piece: Uint8Array): void; digest(): bigint } {
+  if (!hasher) throw new Error("csum64Stream() called before initCsum()");
+  const h = hasher;
+  h.init();
+  return {
+    update: (piece) => void h.update(piece),
+    digest: () => {
+      const d = h.digest("binary");
+      return new DataView(d.buffer, d.byteOffset, 8).getBigUint64(0, false);
+    },
+  };
+}

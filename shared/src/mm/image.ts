@@ -46,15 +46,20 @@ export function writeImage(path: string, mem: PageSource, baseImage?: string, on
     const total = runs.reduce((n, [, count]) => n + count, 0);
     // The pages themselves are the write's iovecs: no copy into a staging buffer.
     const iov: Uint8Array[] = [];
+    // Pages made on demand (SparseMem.writeGenerated) are made into one reused buffer, batch by batch.
+    let made: Uint8Array | undefined;
     for (const [pfn, count] of runs) {
       for (let i = 0; i < count; i += WRITE_BATCH_PAGES) {
         const n = Math.min(WRITE_BATCH_PAGES, count - i);
         iov.length = 0;
-        for (let j = 0; j < n; j++) iov.push(mem.page(pfn + i + j)!);
+        if (mem.pagesInto) made ??= new Uint8Array(WRITE_BATCH_PAGES * PAGE_SIZE);
+        if (made && mem.pagesInto!(pfn + i, n, made)) iov.push(made.subarray(0, n * PAGE_SIZE));
+        else for (let j = 0; j < n; j++) iov.push(mem.page(pfn + i + j)!);
         const pos = (pfn + i - basePfn) * PAGE_SIZE;
         const got = fs.writevSync(fd, iov, pos);
-        // A short writev (rare) is finished page by page.
-        for (let j = 0; got < n * PAGE_SIZE && j < n; j++) {
+        // A short writev (rare) is finished page by page (as one buffer when the pages were made into one).
+        for (let off = got; iov.length === 1 && off < n * PAGE_SIZE; ) off += fs.writeSync(fd, iov[0]!, off, n * PAGE_SIZE - off, pos + off);
+        for (let j = 0; iov.length > 1 && got < n * PAGE_SIZE && j < n; j++) {
           let off = Math.max(0, got - j * PAGE_SIZE);
           while (off < PAGE_SIZE) off += fs.writeSync(fd, iov[j]!, off, PAGE_SIZE - off, pos + j * PAGE_SIZE + off);
         }
@@ -112,8 +117,15 @@ export class ImageMem implements PhysMem {
   }
 
   read(phys: number, len: number): Uint8Array {
-    checkPhysAccess(this, phys, len);
     const out = new Uint8Array(len);
+    this.readInto(phys, out);
+    return out;
+  }
+
+  /** readInto - read() into @out (its length is the length read): no fresh array per call. */
+  readInto(phys: number, out: Uint8Array): void {
+    const len = out.length;
+    checkPhysAccess(this, phys, len);
     this.bytesRead += len;
     let done = 0;
     while (done < len) {
@@ -121,7 +133,6 @@ export class ImageMem implements PhysMem {
       if (n === 0) throw new ImageError(this.file, `unexpected end of file at offset ${hex(phys - this.base + done)}`);
       done += n;
     }
-    return out;
   }
 
   write(phys: number, data: Uint8Array): void {

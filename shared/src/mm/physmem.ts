@@ -47,6 +47,23 @@ export interface PageSource {
   touchedRuns(): [number, number][];
   /** The written page at @pfn, or undefined. */
   page(pfn: number): Uint8Array | undefined;
+  /**
+   * pagesInto - when pages [@pfn, @pfn + count) are all made on demand
+   * (SparseMem.writeGenerated), make them into @out (count pages long) and
+   * return true; otherwise false (read them with page()).
+   */
+  pagesInto?(pfn: number, count: number, out: Uint8Array): boolean;
+}
+
+/** Makes the bytes [offset, offset + out.length) of a generated span into @out. */
+export type PageFill = (offset: number, out: Uint8Array) => void;
+
+/* Pages [pfn, pfn + count) made on demand: page pfn + j is bytes [(skip + j) * PAGE_SIZE, ...) of fill's span. */
+interface GeneratedRun {
+  pfn: number;
+  count: number;
+  skip: number;
+  fill: PageFill;
 }
 
 function runsOf(pfns: Iterable<number>): [number, number][] {
@@ -95,6 +112,17 @@ export function checkPhysAccess(mem: PhysMem, phys: number, len: number): void {
   }
 }
 
+/**
+ * physReadInto - fill @out with the bytes at [phys, phys + out.length):
+ * read() without a fresh array when the memory can read into one (ImageMem),
+ * so that a large blob can be read piece by piece through one buffer.
+ */
+export function physReadInto(mem: PhysMem, phys: number, out: Uint8Array): void {
+  const m = mem as PhysMem & { readInto?: (phys: number, out: Uint8Array) => void };
+  if (typeof m.readInto === "function") m.readInto(phys, out);
+  else out.set(mem.read(phys, out.length));
+}
+
 /** Read @len bytes at @phys and wrap them in a ByteReader. */
 export function physReader(mem: PhysMem, phys: number, len: number): ByteReader {
   return new ByteReader(mem.read(phys, len));
@@ -111,6 +139,9 @@ const POOL_PAGES = 64;
  */
 export class SparseMem implements PhysMem, PageSource {
   private readonly pages = new Map<number, Uint8Array>();
+  /** Written pages not held but made on demand (writeGenerated), ascending, never also in pages. */
+  private generated: GeneratedRun[] = [];
+  private generatedPages = 0;
   private pool: ArrayBuffer | undefined;
   private poolUsed = POOL_PAGES;
   private readonly fresh = (): Uint8Array => {
@@ -132,7 +163,7 @@ export class SparseMem implements PhysMem, PageSource {
 
   /** Number of pages that hold data. */
   get touchedPages(): number {
-    return this.pages.size;
+    return this.pages.size + this.generatedPages;
   }
 
   read(phys: number, len: number): Uint8Array {
@@ -144,7 +175,7 @@ export class SparseMem implements PhysMem, PageSource {
       const pfn = Math.floor(addr / PAGE_SIZE);
       const off = addr - pfn * PAGE_SIZE;
       const n = Math.min(PAGE_SIZE - off, len - done);
-      const page = this.pages.get(pfn);
+      const page = this.pages.get(pfn) ?? (this.generated.length > 0 ? this.generatedPage(pfn) : undefined);
       if (page) out.set(page.subarray(off, off + n), done);
       done += n;
     }
@@ -153,7 +184,87 @@ export class SparseMem implements PhysMem, PageSource {
 
   write(phys: number, data: Uint8Array): void {
     checkPhysAccess(this, phys, data.length);
+    this.materialize(phys, data.length);
     writePages(this.pages, phys, data, this.fresh);
+  }
+
+  /**
+   * writeGenerated - write the @size bytes @fill makes at @phys (page
+   * aligned), without holding them: the pages are made when read and when
+   * the image is written (pagesInto), the bytes of the last page past @size
+   * are zero as after write(). @fill must give the same bytes every time.
+   * A later write() to one of these pages makes it an ordinary held page.
+   * For large blobs written once (kho_test's info blob: 192 MiB at 48 GiB).
+   */
+  writeGenerated(phys: number, size: number, fill: PageFill): void {
+    checkPhysAccess(this, phys, size);
+    if (phys % PAGE_SIZE !== 0) throw new PhysMemError(phys, size, `writeGenerated at ${hex(phys)}: not page aligned`);
+    if (size === 0) return;
+    const pfn = phys / PAGE_SIZE;
+    const count = Math.ceil(size / PAGE_SIZE);
+    this.materialize(phys, count * PAGE_SIZE);
+    const tail = size % PAGE_SIZE;
+    // The last page, when partial, is written as write() would (so pagesInto() never reads past @size).
+    const whole = tail === 0 ? count : count - 1;
+    for (let j = 0; j < whole; j++) this.pages.delete(pfn + j);
+    if (whole > 0) {
+      this.generated.push({ pfn, count: whole, skip: 0, fill });
+      this.generated.sort((a, b) => a.pfn - b.pfn);
+      this.generatedPages += whole;
+    }
+    if (tail > 0) {
+      const last = new Uint8Array(tail);
+      fill(whole * PAGE_SIZE, last);
+      writePages(this.pages, phys + whole * PAGE_SIZE, last, this.fresh);
+    }
+  }
+
+  /* Index of the generated run holding @pfn, or -1. */
+  private generatedRun(pfn: number): number {
+    const g = this.generated;
+    for (let j = 0; j < g.length; j++) if (pfn >= g[j]!.pfn && pfn < g[j]!.pfn + g[j]!.count) return j;
+    return -1;
+  }
+
+  /* A copy of generated page @pfn, or undefined. */
+  private generatedPage(pfn: number): Uint8Array | undefined {
+    const j = this.generatedRun(pfn);
+    if (j < 0) return undefined;
+    const r = this.generated[j]!;
+    const out = new Uint8Array(PAGE_SIZE);
+    r.fill((r.skip + pfn - r.pfn) * PAGE_SIZE, out);
+    return out;
+  }
+
+  /* Make the generated pages of [phys, phys + len) held pages (before they are written over). */
+  private materialize(phys: number, len: number): void {
+    if (this.generated.length === 0 || len === 0) return;
+    const last = Math.floor((phys + len - 1) / PAGE_SIZE);
+    for (let pfn = Math.floor(phys / PAGE_SIZE); pfn <= last; pfn++) {
+      const j = this.generatedRun(pfn);
+      if (j < 0) continue;
+      const r = this.generated[j]!;
+      const page = this.fresh();
+      r.fill((r.skip + pfn - r.pfn) * PAGE_SIZE, page);
+      this.pages.set(pfn, page);
+      // Split the run around pfn.
+      const before = pfn - r.pfn;
+      const after = r.count - before - 1;
+      const pieces: GeneratedRun[] = [];
+      if (before > 0) pieces.push({ pfn: r.pfn, count: before, skip: r.skip, fill: r.fill });
+      if (after > 0) pieces.push({ pfn: pfn + 1, count: after, skip: r.skip + before + 1, fill: r.fill });
+      this.generated.splice(j, 1, ...pieces);
+      this.generatedPages--;
+    }
+  }
+
+  pagesInto(pfn: number, count: number, out: Uint8Array): boolean {
+    const j = this.generatedRun(pfn);
+    if (j < 0) return false;
+    const r = this.generated[j]!;
+    if (pfn + count > r.pfn + r.count) return false;
+    r.fill((r.skip + pfn - r.pfn) * PAGE_SIZE, out.subarray(0, count * PAGE_SIZE));
+    return true;
   }
 
   /**
@@ -164,6 +275,7 @@ export class SparseMem implements PhysMem, PageSource {
    */
   writeOwned(phys: number, data: Uint8Array): void {
     checkPhysAccess(this, phys, data.length);
+    this.materialize(phys, data.length);
     let done = 0;
     const head = (PAGE_SIZE - (phys % PAGE_SIZE)) % PAGE_SIZE;
     if (head > 0) {
@@ -185,12 +297,22 @@ export class SparseMem implements PhysMem, PageSource {
    * writing the image. Each run is [pfn, count].
    */
   touchedRuns(): [number, number][] {
-    return runsOf(this.pages.keys());
+    const runs = runsOf(this.pages.keys());
+    if (this.generated.length === 0) return runs;
+    // Held and generated pages never share a frame: merge the two ascending lists, joining touching runs.
+    const all = [...runs, ...this.generated.map((g): [number, number] => [g.pfn, g.count])].sort((a, b) => a[0] - b[0]);
+    const out: [number, number][] = [];
+    for (const [pfn, count] of all) {
+      const last = out[out.length - 1];
+      if (last && last[0] + last[1] === pfn) last[1] += count;
+      else out.push([pfn, count]);
+    }
+    return out;
   }
 
-  /** The page at @pfn, or undefined when it was never written. */
+  /** The page at @pfn (a copy when it is made on demand), or undefined when it was never written. */
   page(pfn: number): Uint8Array | undefined {
-    return this.pages.get(pfn);
+    return this.pages.get(pfn) ?? (this.generated.length > 0 ? this.generatedPage(pfn) : undefined);
   }
 }
 
@@ -224,7 +346,21 @@ export class OverlayMem implements PhysMem, PageSource {
   read(phys: number, len: number): Uint8Array {
     checkPhysAccess(this, phys, len);
     const out = this.lower.read(phys, len);
-    if (this.pages.size === 0) return out;
+    this.overlay(phys, out);
+    return out;
+  }
+
+  /** readInto - read() into @out (the lower memory's readInto when it has one): no fresh array per call. */
+  readInto(phys: number, out: Uint8Array): void {
+    checkPhysAccess(this, phys, out.length);
+    physReadInto(this.lower, phys, out);
+    this.overlay(phys, out);
+  }
+
+  /* Copy this overlay's pages over @out, the lower memory's bytes at @phys. */
+  private overlay(phys: number, out: Uint8Array): void {
+    const len = out.length;
+    if (this.pages.size === 0) return;
     for (let pfn = Math.floor(phys / PAGE_SIZE); pfn * PAGE_SIZE < phys + len; pfn++) {
       const page = this.pages.get(pfn);
       if (!page) continue;
@@ -232,7 +368,6 @@ export class OverlayMem implements PhysMem, PageSource {
       const to = Math.min(phys + len, (pfn + 1) * PAGE_SIZE);
       out.set(page.subarray(from - pfn * PAGE_SIZE, to - pfn * PAGE_SIZE), from - phys);
     }
-    return out;
   }
 
   write(phys: number, data: Uint8Array): void {

@@ -28,6 +28,8 @@ export interface KhoTracker {
   khoUnpreserveFolio(phys: number, order: number): void;
   /** Preserved memory as maximal runs of equal data, ascending (reports, tests). */
   ranges(): Iterable<KhoMemRange>;
+  /** Optional: ranges() as calls of @visit, no object per range; returns how many. */
+  forEachRange?(visit: (start: number, size: number, data: number) => void): number;
   /** Bytes preserved. */
   readonly totalBytes: number;
   /**

@@ -106,15 +106,17 @@ export class KhoRestore {
     if (order > this.maxOrder) {
       throw new KhoRestoreError("ORDER_TOO_HIGH", phys, `folio ${hex(phys)} has order ${order}, above this kernel's MAX_PAGE_ORDER ${this.maxOrder}`);
     }
-    const fsize = PAGE_SIZE * 2 ** order;
-    if ((phys - rStart) % fsize !== 0) {
+    // Division by a power of two is exact: a fraction means phys is not a head (no floating-point remainder per folio).
+    const rel = (phys - rStart) / (PAGE_SIZE * 2 ** order);
+    if (rel !== Math.floor(rel)) {
       throw new KhoRestoreError("NOT_HEAD", phys, `${hex(phys)} is not the head of an order-${order} folio of run ${hex(rStart)}`);
     }
     if (this.restored === undefined) this.makeBitmap();
     const bits = this.restored!;
-    const n = this.firstBit![i]! + (phys - rStart) / fsize;
+    const n = this.firstBit![i]! + rel;
     const byte = Math.floor(n / 8);
-    const mask = 1 << (n % 8);
+    // n & 7: the low three bits survive ToInt32 for any n below 2^53.
+    const mask = 1 << (n & 7);
     if (bits[byte]! & mask) throw new KhoRestoreError("ALREADY_RESTORED", phys, `folio ${hex(phys)} was restored already`);
     bits[byte] = bits[byte]! | mask;
     return order;

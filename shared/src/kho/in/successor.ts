@@ -19,7 +19,8 @@ import { KHO_TEST_FDT } from "../../abi/kho-test.js";
 import { PAGE_SIZE } from "../../abi/page.js";
 import { KhoFdtError, khoRetrieveSubtree } from "../fdt.js";
 import { KhoPopulateError, khoPopulate } from "./populate.js";
-import { KhoTestError, FolioTable, decodeKhoTestInfo, khoTestInfoSize, parseKhoTestFdt } from "../../abi/kho-test.js";
+import { KhoTestError, FolioTable, khoTestInfoSize, parseKhoTestFdt } from "../../abi/kho-test.js";
+import { readKhoTestInfo } from "./test-info.js";
 import { BoundsError, ByteReader, hex, u64ToNumber } from "../../lib/bytes.js";
 import { KhoMetadataError, type KhoFdt } from "../formats/types.js";
 import { Memblock, MEMBLOCK_RSRV_NOINIT } from "../../mm/memblock/index.js";
@@ -144,23 +145,26 @@ function restoreKhoTest(kho: KhoFdt, mem: PhysMem, restore: KhoRestore, rep: Suc
     return fail({ kind: "subtree", reason: `nr_folios ${h.nrFolios} / nr_ranges ${h.nrRanges} exceed the preserved pages` });
   }
   const infoSize = khoTestInfoSize(h.nrFolios, h.nrRanges);
-  let info: Uint8Array = new Uint8Array(0);
+  let infoPhys = 0;
   if (infoSize > 0) {
-    const infoPhys = u64ToNumber(h.infoPhys);
+    const p = u64ToNumber(h.infoPhys);
     // Formats without per-range data split the blob into blocks of several orders: check coverage across runs.
-    if (infoPhys === undefined || !restore.covered(infoPhys, infoSize)) {
+    if (p === undefined || !restore.covered(p, infoSize)) {
       return fail({ kind: "subtree", phys: hex(h.infoPhys), reason: `folios_info [${hex(h.infoPhys)}, +${hex(infoSize)}) is not in preserved memory` });
     }
-    info = mem.read(infoPhys!, infoSize);
+    infoPhys = p;
   }
-  if (csum64(info) !== h.csum) {
-    return fail({ kind: "subtree", phys: hex(h.infoPhys), reason: `folios_info checksum ${hex(csum64(info))} does not match csum ${hex(h.csum)}` });
+  // Read, checksummed and decoded in pieces (no blob-sized array); the checksum is judged first, as before.
+  const info = readKhoTestInfo(mem, infoPhys, h.nrFolios, h.nrRanges);
+  if (info.csum !== h.csum) {
+    return fail({ kind: "subtree", phys: hex(h.infoPhys), reason: `folios_info checksum ${hex(info.csum)} does not match csum ${hex(h.csum)}` });
   }
   let table;
   let toRead = 0;
   let readBytes = 0;
   try {
-    table = decodeKhoTestInfo(info, h.nrFolios, h.nrRanges);
+    if (info.error) throw info.error;
+    table = info.table!;
     const t = table.folios;
     for (let i = 0; i < t.length; i++) if (t.filled(i)) toRead += PAGE_SIZE * 2 ** t.order[i]!;
     for (const r of table.ranges) if (r.csum !== 0n) toRead += r.size;

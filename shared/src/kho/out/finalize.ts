@@ -11,10 +11,10 @@ import { KHO_TEST_FDT } from "../../abi/kho-test.js";
 import { PAGE_SIZE } from "../../abi/page.js";
 import { buildBootDtb } from "../../abi/boot-dtb.js";
 import { ByteWriter, hex } from "../../lib/bytes.js";
-import { csum64 } from "../../lib/csum.js";
-import { buildKhoTestFdt, encodeKhoTestInfo } from "../../abi/kho-test.js";
+import { csum64Stream } from "../../lib/csum.js";
+import { buildKhoTestFdt, encodeKhoTestInfo, KhoTestInfoEncoder } from "../../abi/kho-test.js";
 import type { Machine } from "../../mm/machine.js";
-import { physWriteOwned } from "../../mm/physmem.js";
+import { physWriteOwned, SparseMem } from "../../mm/physmem.js";
 import type { WorkloadResult } from "./workload.js";
 
 export interface Handoff {
@@ -44,6 +44,21 @@ export class FinalizeError extends Error {
   }
 }
 
+/** Bytes of the info blob made and checksummed at a time. */
+const INFO_PIECE = 1 << 20;
+
+/* xxhash64 of the info blob, made piece by piece through one buffer. */
+function infoCsum(info: KhoTestInfoEncoder): bigint {
+  const h = csum64Stream();
+  const buf = new Uint8Array(Math.min(info.size, INFO_PIECE));
+  for (let off = 0; off < info.size; off += INFO_PIECE) {
+    const piece = buf.subarray(0, Math.min(INFO_PIECE, info.size - off));
+    info.encodeInto(off, piece);
+    h.update(piece);
+  }
+  return h.digest();
+}
+
 function allocPage(m: Machine, what: string): number {
   const p = m.buddy.allocFolio(0);
   if (p === undefined) throw new FinalizeError(`out of memory allocating ${what}`);
@@ -55,19 +70,21 @@ export function khoFinalize(m: Machine, w: WorkloadResult): Handoff {
   const { track, folios } = w;
 
   // The info blob, preserved as a physical range (kho_preserve_vmalloc's role).
-  const info = encodeKhoTestInfo(folios, w.phys);
+  const info = new KhoTestInfoEncoder(folios, w.phys);
   let infoPhys = 0;
-  if (info.length > 0) {
-    const pages = Math.ceil(info.length / PAGE_SIZE);
+  if (info.size > 0) {
+    const pages = Math.ceil(info.size / PAGE_SIZE);
     const p = m.buddy.allocContig(pages, 1);
-    if (p === undefined) throw new FinalizeError(`out of memory allocating the ${hex(info.length)}-byte kho_test info blob`);
+    if (p === undefined) throw new FinalizeError(`out of memory allocating the ${hex(info.size)}-byte kho_test info blob`);
     infoPhys = p;
-    physWriteOwned(m.mem, infoPhys, info);
+    // Made on demand, when the image is written (no blob-sized array); other memories get the bytes.
+    if (m.mem instanceof SparseMem) m.mem.writeGenerated(infoPhys, info.size, (off, out) => info.encodeInto(off, out));
+    else physWriteOwned(m.mem, infoPhys, encodeKhoTestInfo(folios, w.phys));
     track.khoPreservePhys(infoPhys, pages * PAGE_SIZE);
   }
   let unfilled = w.phys.some((r) => r.csum === 0n);
   for (let i = 0; i < folios.length && !unfilled; i++) unfilled = folios.alive[i] === 1 && !folios.filled(i);
-  const sub = buildKhoTestFdt({ nrFolios: folios.live, nrRanges: w.phys.length, infoPhys: BigInt(infoPhys), csum: csum64(info), unfilled });
+  const sub = buildKhoTestFdt({ nrFolios: folios.live, nrRanges: w.phys.length, infoPhys: BigInt(infoPhys), csum: infoCsum(info), unfilled });
   if (sub.length > PAGE_SIZE) throw new FinalizeError(`kho_test FDT is ${sub.length} bytes, more than a page`);
   const subPhys = allocPage(m, "the kho_test FDT");
   track.khoPreserveFolio(subPhys, 0);
@@ -115,7 +132,7 @@ export function khoFinalize(m: Machine, w: WorkloadResult): Handoff {
     metadataBytes: ser.metadataBytes,
     subtreePhys: subPhys,
     infoPhys,
-    infoSize: info.length,
+    infoSize: info.size,
     serializeNs,
   };
 }

@@ -19,10 +19,15 @@ function liveFilledBytes(w: WorkloadResult): number {
 
 /** The tracker's ranges as a RangeJsonStream: counted once, then visited again when written; no copy is kept. */
 function trackerRangeStream(w: WorkloadResult): RangeJsonStream {
+  const t = w.track;
+  if (t.forEachRange) {
+    const n = t.forEachRange(() => undefined);
+    return new RangeJsonStream(n, (visit) => void t.forEachRange!(visit));
+  }
   let n = 0;
-  for (const _ of w.track.ranges()) n++;
+  for (const _ of t.ranges()) n++;
   return new RangeJsonStream(n, (visit) => {
-    for (const r of w.track.ranges()) visit(r.start, r.size, r.data);
+    for (const r of t.ranges()) visit(r.start, r.size, r.data);
   });
 }
 

@@ -163,7 +163,7 @@ export function runWorkload(
         const skip = op.skipEvery;
         if (!fill && skip === undefined) {
           // Bookkeeping only (tens of GiB): no checksum to compute or store per folio.
-          for (let n = 0; n < op.count; n++) folios.push(base + n * stride, order, 0n);
+          folios.pushRun(base, stride, order, op.count);
         } else {
           for (let n = 0; n < op.count; n++) {
             if (skip !== undefined && n % skip === skip - 1) continue;
