@@ -14,6 +14,7 @@ import * as path from "node:path";
 import { KERNEL_A, KERNEL_B, ROOT, nodeArgs, readJson, type RunResult } from "../src/run.js";
 import { fdtget } from "@khosim/shared/test/oracles";
 import { baseImageExtents } from "@khosim/shared/proc";
+import type { PageSource } from "@khosim/shared/mm";
 import type { PredecessorReport } from "@khosim/shared/abi/handoff-json";
 
 export { KERNEL_A, KERNEL_B, ROOT, readJson };
@@ -143,29 +144,55 @@ export function imageDigest(image: string): string {
 export function imageContentDigest(image: string): string {
   const size = fs.statSync(image).size;
   const extents = baseImageExtents(image) ?? [{ start: 0, end: size }];
-  const h = createHash("sha256").update(`size ${size}\n`);
+  const d = new ContentDigest(size);
   const fd = fs.openSync(image, "r");
   const buf = Buffer.alloc(1 << 24);
-  const zero = Buffer.alloc(4096);
-  const off = Buffer.alloc(8);
   try {
     for (const e of extents) {
       for (let pos = e.start; pos < e.end; ) {
         const n = fs.readSync(fd, buf, 0, Math.min(buf.length, e.end - pos), pos);
         if (n === 0) throw new Error(`${image}: short read at ${pos}`);
-        for (let i = 0; i < n; i += 4096) {
-          const page = buf.subarray(i, Math.min(n, i + 4096));
-          if (page.equals(zero.subarray(0, page.length))) continue;
-          off.writeBigUInt64LE(BigInt(pos + i));
-          h.update(off).update(page);
-        }
+        for (let i = 0; i < n; i += 4096) d.page(pos + i, buf.subarray(i, Math.min(n, i + 4096)));
         pos += n;
       }
     }
   } finally {
     fs.closeSync(fd);
   }
-  return h.digest("hex");
+  return d.digest();
+}
+
+/**
+ * memImageContentDigest - imageContentDigest() of the memory.img that
+ * writeImage() would write from @mem (its touched pages at their offsets,
+ * holes elsewhere), computed without writing it.
+ */
+export function memImageContentDigest(mem: PageSource): string {
+  const d = new ContentDigest(mem.size);
+  const basePfn = mem.base / 4096;
+  for (const [pfn, count] of mem.touchedRuns()) for (let i = 0; i < count; i++) d.page((pfn + i - basePfn) * 4096, mem.page(pfn + i)!);
+  return d.digest();
+}
+
+/** The content digest's one definition: size, then (offset, bytes) of each non-zero page, ascending. */
+class ContentDigest {
+  private readonly h;
+  private readonly off = Buffer.alloc(8);
+  private static readonly zero = Buffer.alloc(4096);
+
+  constructor(size: number) {
+    this.h = createHash("sha256").update(`size ${size}\n`);
+  }
+
+  page(offset: number, bytes: Uint8Array): void {
+    if (Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).equals(ContentDigest.zero.subarray(0, bytes.length))) return;
+    this.off.writeBigUInt64LE(BigInt(offset));
+    this.h.update(this.off).update(bytes);
+  }
+
+  digest(): string {
+    return this.h.digest("hex");
+  }
 }
 
 /** sha256 of a file, streamed in 16 MiB blocks (memory.img is RAM-sized). */
