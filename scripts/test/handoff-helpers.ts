@@ -3,8 +3,8 @@
  * node on the build, as scripts/src/run.ts does), asynchronously so that independent runs
  * overlap, and handle handoff directories in temporary directories.
  *
- * Every handoff a test file needs is made once per file (each spawn costs
- * about a second of tsx start-up).
+ * Every handoff a test file needs is made once per file: a spawn costs
+ * process start-up and the kernel's whole run.
  */
 import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -103,34 +103,6 @@ export function u64le(v: bigint | number): Buffer {
   const b = Buffer.alloc(8);
   b.writeBigUInt64LE(BigInt(v));
   return b;
-}
-
-/**
- * A digest of memory.img that reads only its data: when the image's extents
- * file is proven current (holes read as zeros), the size, the extents and the
- * bytes inside them; otherwise the whole file. Two images have equal digests
- * exactly when their bytes are equal.
- */
-export function imageDigest(image: string): string {
-  const extents = baseImageExtents(image);
-  if (extents === undefined) return sha256File(image);
-  const h = createHash("sha256").update(`size ${fs.statSync(image).size}\n`);
-  const fd = fs.openSync(image, "r");
-  try {
-    for (const e of extents) {
-      h.update(`extent ${e.start} ${e.end}\n`);
-      const buf = Buffer.alloc(Math.min(1 << 24, e.end - e.start));
-      for (let pos = e.start; pos < e.end; ) {
-        const n = fs.readSync(fd, buf, 0, Math.min(buf.length, e.end - pos), pos);
-        if (n === 0) throw new Error(`${image}: short read at ${pos}`);
-        h.update(buf.subarray(0, n));
-        pos += n;
-      }
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-  return h.digest("hex");
 }
 
 /**
