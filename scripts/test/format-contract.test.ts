@@ -331,7 +331,7 @@ function dirDigests(dir: string): Digests {
  * is digested from the pages writeImage() would store. Also returns kernel-a's
  * memory, for the extents check.
  */
-async function inProcessHandoff(scenario: string, format: string, seed: number, tmp: string): Promise<{ digests: Digests; mem: PageSource }> {
+async function inProcessHandoff(scenario: string, format: KhoFormatName, seed: number, tmp: string): Promise<{ digests: Digests; mem: PageSource }> {
   const { handoff, report } = await kernelAInProcess(scenario, seed, format);
   const mem = handoff.memory as SparseMem;
   const boot = parseSuccessorBootDtb(handoff.bootDtb!, HANDOFF_BOOT_DTB);
