@@ -4,7 +4,6 @@
  * independent runs overlap without swamping a 2-core machine.
  */
 import { spawn } from "node:child_process";
-import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -13,7 +12,7 @@ import { KERNEL_A, KERNEL_B, ROOT, nodeArgs, type RunResult } from "../src/run.j
 export { KERNEL_A, KERNEL_B, ROOT };
 export type { RunResult };
 // Shared with the other process tests.
-export { SCENARIOS, makeTmp, readFileAt, readJson, removeTmp, stackLines } from "./handoff-helpers.js";
+export { SCENARIOS, fileDigest, makeTmp, readFileAt, readJson, removeTmp, stackLines } from "./handoff-helpers.js";
 
 export const CORRUPT = path.join(ROOT, "scripts/src/corrupt.ts");
 
@@ -58,17 +57,6 @@ export function runTsx(main: string, args: string[]): Promise<RunResult> {
 export const runCorrupt = (args: string[]): Promise<RunResult> => runTsx(CORRUPT, args);
 export const runA = (args: string[]): Promise<RunResult> => runTsx(KERNEL_A, args);
 export const runB = (args: string[]): Promise<RunResult> => runTsx(KERNEL_B, args);
-
-/** sha256 of a file, streamed (memory.img is RAM-sized; this does not block the event loop). */
-export function sha256File(file: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const h = createHash("sha256");
-    fs.createReadStream(file, { highWaterMark: 1 << 22 })
-      .on("data", (b) => h.update(b))
-      .on("error", reject)
-      .on("end", () => resolve(h.digest("hex")));
-  });
-}
 
 /** Size, inode and modification time of @file, or "missing": changes when anything writes it. */
 export function fileStamp(file: string): string {

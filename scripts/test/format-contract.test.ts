@@ -12,23 +12,27 @@
  *  - any single bit flip in metadata: the walk returns blocks inside RAM and
  *    clear of scratch, or throws KhoWalkError, never anything else;
  *  - a real two-process handoff: kernel-a --format F, then kernel-b; and
- *    kernel-a again with the same seed writes the same bytes;
+ *    the same seed again (in process) gives the same bytes;
  *  - byte identity across code changes: for two scenarios and seeds per
  *    format, the digests of memory.img's contents, boot.dtb, kho.dtb,
  *    report.json and successor.json equal the ones pinned in
  *    test/fixtures/golden-digests.json (KHOSIM_GOLDEN_WRITE=1 rewrites that
- *    file and fails the test, so a rewrite is never silent).
+ *    file and fails the test, so a rewrite is never silent): mixed.json from
+ *    the real processes, chunk-boundary-171.json in process by the same code.
  */
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { fc, test } from "@fast-check/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PAGE_SIZE, KHOSER_RANGES_PER_CHUNK, POSTED_RANGES_SIZE, KHOSER_BITMAPS_PER_CHUNK, khoserRangeOffset, khoRadixEncodeKey, khoRadixTableIndex, khoRadixBitmapIndex, KHO_RADIX_ROOT_LEVEL } from "@khosim/shared/abi";
-import { SparseMem, type PhysMem } from "@khosim/shared/mm";
-import { KHO_FORMATS, KhoTrackError, KhoWalkError, type KhoFormat, type KhoFormatName, type KhoTracker, type KhoWalkContext, type KhoWalkErrorCode } from "@khosim/shared/kho";
+import { HANDOFF_BOOT_DTB, MAX_PAGE_ORDER, PAGE_SIZE, KHOSER_RANGES_PER_CHUNK, POSTED_RANGES_SIZE, KHOSER_BITMAPS_PER_CHUNK, khoserRangeOffset, khoRadixEncodeKey, khoRadixTableIndex, khoRadixBitmapIndex, KHO_RADIX_ROOT_LEVEL } from "@khosim/shared/abi";
+import { OverlayMem, SparseMem, type PageSource, type PhysMem } from "@khosim/shared/mm";
+import { bootSuccessor, parseSuccessorBootDtb, KHO_FORMATS, KhoTrackError, KhoWalkError, type KhoFormat, type KhoFormatName, type KhoTracker, type KhoWalkContext, type KhoWalkErrorCode } from "@khosim/shared/kho";
+import { baseImageExtents, writeJsonFile } from "@khosim/shared/proc";
 import { KERNEL_A, KERNEL_B, ROOT, readJson, runKernel } from "../src/run.js";
-import { imageContentDigest, imageDigest, sha256File } from "./handoff-helpers.js";
+import { imageContentDigest, memImageContentDigest, sha256File } from "./handoff-helpers.js";
+import { kernelAInProcess } from "./fault-helpers.js";
 
 const P = PAGE_SIZE;
 const GiB = 2 ** 30;
@@ -294,60 +298,107 @@ describe.each(KHO_FORMATS.map((f) => [f.name, f] as const))("%s", (name, f) => {
   });
 });
 
-/* Relative to ROOT (the kernels' cwd): report.json records the path as given, and the pinned digests must not depend on the clone's location. */
+/* Relative to ROOT (the kernels' cwd, and the test's): report.json records the path as given, and the pinned digests must not depend on the clone's location. */
 const MIXED = "scenarios/mixed.json";
 const BOUNDARY = "scenarios/chunk-boundary-171.json";
 const GOLDEN_FILE = path.join(ROOT, "scripts/test/fixtures/golden-digests.json");
 const GOLDEN_FILES = ["memory.img", "boot.dtb", "kho.dtb", "report.json", "successor.json"] as const;
-type Golden = Record<string, Record<(typeof GOLDEN_FILES)[number], string>>;
+type Digests = Record<(typeof GOLDEN_FILES)[number], string>;
+type Golden = Record<string, Digests>;
 const golden: Golden = fs.existsSync(GOLDEN_FILE) ? (JSON.parse(fs.readFileSync(GOLDEN_FILE, "utf8")) as Golden) : {};
 const goldenSeen: Golden = {};
 
-/** Digest the five pinned files of the handoff in @dir under @key, and compare with the pinned set. */
-function checkGolden(key: string, dir: string): void {
-  const got = Object.fromEntries(GOLDEN_FILES.map((f) => [f, f === "memory.img" ? imageContentDigest(path.join(dir, f)) : sha256File(path.join(dir, f))])) as Golden[string];
+/** Compare the digests @got of the five pinned files under @key with the pinned set. */
+function checkGolden(key: string, got: Digests): void {
   goldenSeen[key] = got;
   if (process.env.KHOSIM_GOLDEN_WRITE) return;
   expect(golden[key], `${key}: no pinned digests in ${GOLDEN_FILE}`).toBeDefined();
   for (const f of GOLDEN_FILES) expect(got[f], `${key}: ${f} differs from the pinned bytes`).toBe(golden[key]![f]);
 }
 
-describe("a real two-process handoff per format", () => {
-  let dir: string;
-  beforeAll(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "khosim-contract-"));
-  });
-  afterAll(() => {
-    fs.rmSync(dir, { recursive: true, force: true });
-    if (process.env.KHOSIM_GOLDEN_WRITE) {
-      fs.mkdirSync(path.dirname(GOLDEN_FILE), { recursive: true });
-      const sorted = Object.fromEntries(Object.keys(goldenSeen).sort().map((k) => [k, goldenSeen[k]]));
-      fs.writeFileSync(GOLDEN_FILE, JSON.stringify(sorted, null, 2) + "\n");
-      throw new Error(`KHOSIM_GOLDEN_WRITE: wrote ${GOLDEN_FILE}; run again without it`);
-    }
-  });
+/** The digests of the five pinned files of the handoff directory @dir. */
+function dirDigests(dir: string): Digests {
+  return Object.fromEntries(GOLDEN_FILES.map((f) => [f, f === "memory.img" ? imageContentDigest(path.join(dir, f)) : sha256File(path.join(dir, f))])) as Digests;
+}
 
+/**
+ * inProcessHandoff - the five pinned files' digests of `kernel-a --scenario
+ * @scenario --format @format --seed @seed` then `kernel-b`, made in process by
+ * the code the two bundles run: kernel-a's cold boot, workload and finalize
+ * (kernelAInProcess), the successor's bootSuccessor on memory.img's bytes
+ * (copy-on-write, as kernel-b's OverlayMem), and report.json and
+ * successor.json through writeJsonFile, as the kernels write them. memory.img
+ * is digested from the pages writeImage() would store. Also returns kernel-a's
+ * memory, for the extents check.
+ */
+async function inProcessHandoff(scenario: string, format: KhoFormatName, seed: number, tmp: string): Promise<{ digests: Digests; mem: PageSource }> {
+  const { handoff, report } = await kernelAInProcess(scenario, seed, format);
+  const mem = handoff.memory as SparseMem;
+  const boot = parseSuccessorBootDtb(handoff.bootDtb!, HANDOFF_BOOT_DTB);
+  const sb = bootSuccessor(boot, new OverlayMem(mem), { maxOrder: MAX_PAGE_ORDER, streamRanges: true });
+  const jsonDigest = (name: string, value: unknown): string => {
+    const file = path.join(tmp, `${format}-${seed}-${name}`);
+    writeJsonFile(file, value);
+    return sha256File(file);
+  };
+  const sha = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
+  return {
+    digests: {
+      "memory.img": memImageContentDigest(mem),
+      "boot.dtb": sha(handoff.bootDtb!),
+      "kho.dtb": sha(handoff.khoDtb!),
+      "report.json": jsonDigest("report.json", report),
+      "successor.json": jsonDigest("successor.json", { ...sb.report, ranges: sb.rangeStream }),
+    },
+    mem,
+  };
+}
+
+/** The byte ranges of memory.img that writeImage() writes from @mem: its touched pages, runs merged. */
+function writtenExtents(mem: PageSource): { start: number; end: number }[] {
+  const out: { start: number; end: number }[] = [];
+  for (const [pfn, count] of mem.touchedRuns()) {
+    const start = pfn * P - mem.base;
+    const last = out[out.length - 1];
+    if (last && last.end === start) last.end = start + count * P;
+    else out.push({ start, end: start + count * P });
+  }
+  return out;
+}
+
+let dir: string;
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "khosim-contract-"));
+});
+afterAll(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+  if (process.env.KHOSIM_GOLDEN_WRITE) {
+    fs.mkdirSync(path.dirname(GOLDEN_FILE), { recursive: true });
+    const sorted = Object.fromEntries(Object.keys(goldenSeen).sort().map((k) => [k, goldenSeen[k]]));
+    fs.writeFileSync(GOLDEN_FILE, JSON.stringify(sorted, null, 2) + "\n");
+    throw new Error(`KHOSIM_GOLDEN_WRITE: wrote ${GOLDEN_FILE}; run again without it`);
+  }
+});
+
+/*
+ * chunk-boundary-171 is pinned in process: the code the bundles run, without
+ * two process start-ups per format. The real processes are pinned on
+ * mixed.json below, one two-process handoff per format.
+ */
+describe("byte identity in process, by the kernels' own code", () => {
   for (const f of KHO_FORMATS) {
-    it(`${f.name}: the same bytes as pinned, for chunk-boundary-171.json seed 11`, { timeout: 120_000 }, () => {
-      const out = path.join(dir, `${f.name}-boundary`);
-      const a = runKernel(KERNEL_A, ["--out", out, "--scenario", BOUNDARY, "--format", f.name, "--seed", "11"]);
-      expect(a.status, a.stderr).toBe(0);
-      const b = runKernel(KERNEL_B, ["--in", out]);
-      expect(b.status, b.stdout + b.stderr).toBe(0);
-      checkGolden(`${f.name}/chunk-boundary-171/11`, out);
+    it(`${f.name}: the same bytes as pinned, for chunk-boundary-171.json seed 11`, async () => {
+      checkGolden(`${f.name}/chunk-boundary-171/11`, (await inProcessHandoff(BOUNDARY, f.name, 11, dir)).digests);
     });
+  }
+});
 
-    it(`${f.name}: kernel-a --format ${f.name} (mixed.json), then kernel-b detects the format, revives and verifies it; the same seed gives the same bytes`, { timeout: 120_000 }, () => {
+describe("a real two-process handoff per format", () => {
+  for (const f of KHO_FORMATS) {
+    it(`${f.name}: kernel-a --format ${f.name} (mixed.json), then kernel-b detects the format, revives and verifies it; the bytes are the pinned ones and the same seed in process gives the same bytes`, { timeout: 120_000 }, async () => {
       const out = path.join(dir, f.name);
-      const again = path.join(dir, `${f.name}-again`);
-      for (const d of [out, again]) {
-        const a = runKernel(KERNEL_A, ["--out", d, "--scenario", MIXED, "--format", f.name, "--seed", "3"]);
-        expect(a.status, a.stderr).toBe(0);
-      }
-      for (const file of ["memory.img", "memory.img.extents", "boot.dtb", "kho.dtb", "report.json"]) {
-        const digest = file === "memory.img" ? imageDigest : sha256File;
-        expect(digest(path.join(again, file)), file).toBe(digest(path.join(out, file)));
-      }
+      const a = runKernel(KERNEL_A, ["--out", out, "--scenario", MIXED, "--format", f.name, "--seed", "3"]);
+      expect(a.status, a.stderr).toBe(0);
       const b = runKernel(KERNEL_B, ["--in", out]);
       expect(b.status, b.stdout + b.stderr).toBe(0);
       const rep = readJson(path.join(out, "report.json"));
@@ -357,7 +408,13 @@ describe("a real two-process handoff per format", () => {
       expect(rep.stats.physRanges).toBeGreaterThan(0);
       // The successor walked exactly the metadata objects the predecessor wrote (posted: its 98,320-byte chunks).
       expect(s.chunks).toEqual(rep.chunks);
-      checkGolden(`${f.name}/mixed/3`, out);
+      const real = dirDigests(out);
+      checkGolden(`${f.name}/mixed/3`, real);
+      // Another run with the same seed (in process, by the same code) gives the same five files, and the
+      // extents file is current and lists exactly the pages that run writes.
+      const again = await inProcessHandoff(MIXED, f.name, 3, dir);
+      expect(again.digests).toEqual(real);
+      expect(baseImageExtents(path.join(out, "memory.img")), "memory.img.extents is proven current").toEqual(writtenExtents(again.mem));
     });
   }
 });

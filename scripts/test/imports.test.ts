@@ -3,26 +3,33 @@
  * on the real tree (so that CI fails on a violation), and shown failing on a
  * synthetic tree with a wrong-direction import, a kernel importing a tool,
  * a relative import across workspaces and a type-only cycle.
+ *
+ * Through dependency-cruiser's API, in process: the package (and the
+ * TypeScript compiler it parses with) loads once for the three cruises,
+ * where three CLI runs paid that start-up each. baseDir is the tree's root,
+ * as the CLI's working directory was; the output is the CLI's err-long text.
  */
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { cruise } from "dependency-cruiser";
+import extractDepcruiseOptions from "dependency-cruiser/config-utl/extract-depcruise-options";
 import { afterAll, describe, expect, test } from "vitest";
 import { ROOT } from "../src/run.js";
 
-const DEPCRUISE = path.join(ROOT, "node_modules/dependency-cruiser/bin/dependency-cruise.mjs");
 const CONFIG = path.join(ROOT, ".dependency-cruiser.cjs");
 
-function depcruise(cwd: string, dirs: string[]): { status: number; out: string } {
-  const r = spawnSync(process.execPath, [DEPCRUISE, "--config", CONFIG, "--output-type", "err-long", ...dirs], { cwd, encoding: "utf8" });
-  return { status: r.status ?? 128, out: `${r.stdout}${r.stderr}` };
+/** depcruise - `depcruise --config CONFIG --output-type err-long @dirs` run in @cwd: its exit code and output. */
+async function depcruise(cwd: string, dirs: string[]): Promise<{ status: number; out: string }> {
+  const options = await extractDepcruiseOptions(CONFIG);
+  const r = await cruise(dirs, { ...options, baseDir: cwd, outputType: "err-long" });
+  return { status: r.exitCode, out: String(r.output) };
 }
 
-test("the tree keeps the import rules (layers one way, kernels on shared only, nothing imports scripts, no cross-workspace relative import, no cycle)", () => {
+test("the tree keeps the import rules (layers one way, kernels on shared only, nothing imports scripts, no cross-workspace relative import, no cycle)", async () => {
   const dirs = ["shared/src", "shared/test", "kernel-a/src", "kernel-b/src", "scripts/src", "scripts/test"].filter((d) => fs.existsSync(path.join(ROOT, d)));
   for (const d of ["kernel-a/test", "kernel-b/test"]) if (fs.existsSync(path.join(ROOT, d))) dirs.push(d);
-  const r = depcruise(ROOT, dirs);
+  const r = await depcruise(ROOT, dirs);
   expect(r.status, `dependency-cruiser found violations:\n${r.out}`).toBe(0);
 }, 180_000);
 
@@ -44,13 +51,13 @@ describe("a synthetic tree", () => {
     "scripts/src/tool.ts": 'import { show } from "../../shared/src/proc/cli.js";\nexport const t = show;\n',
   };
 
-  test("passes when every import goes the right way (the control)", () => {
+  test("passes when every import goes the right way (the control)", async () => {
     const root = write("good", { ...good, "scripts/src/tool.ts": 'export const t = 1;\n' });
-    const r = depcruise(root, ["shared/src", "kernel-a/src", "scripts/src"]);
+    const r = await depcruise(root, ["shared/src", "kernel-a/src", "scripts/src"]);
     expect(r.status, r.out).toBe(0);
   }, 120_000);
 
-  test("fails on a wrong-direction import, a kernel importing a tool, a relative import across workspaces and a type-only cycle", () => {
+  test("fails on a wrong-direction import, a kernel importing a tool, a relative import across workspaces and a type-only cycle", async () => {
     const root = write("bad", {
       ...good,
       // lib importing proc: the wrong direction.
@@ -59,7 +66,7 @@ describe("a synthetic tree", () => {
       "shared/src/mm/a.ts": 'import type { B } from "./b.js";\nexport interface A { b?: B }\n',
       "shared/src/mm/b.ts": 'import type { A } from "./a.js";\nexport interface B { a?: A }\n',
     });
-    const r = depcruise(root, ["shared/src", "kernel-a/src", "scripts/src"]);
+    const r = await depcruise(root, ["shared/src", "kernel-a/src", "scripts/src"]);
     expect(r.status).not.toBe(0);
     expect(r.out).toMatch(/shared-layers-lib: shared\/src\/lib\/bytes\.ts → shared\/src\/proc\/cli\.ts/);
     expect(r.out).toMatch(/kernels-import-shared-only: kernel-a\/src\/main\.ts → scripts\/src\/tool\.ts/);

@@ -350,18 +350,27 @@ describe("posted walk: rejects, naming the chunk, entry, field and offset", () =
 });
 
 describe("posted: scale", () => {
-  it("100,000 isolated ranges: 100,000 chunks (3.2M pages, 13.1 GB of metadata), serialized and walked", () => {
+  /*
+   * Enough chunks that the byte counts and the chunk addresses pass 2^32 (the
+   * 32-bit boundaries a count or an address could be truncated at): 40,000
+   * one-range chunks of 128 KiB from 2 GiB up are 5.2 GB of metadata reaching
+   * 7 GiB. (It had 100,000 chunks; the boundaries are the same, at 40% of the work.)
+   */
+  it("40,000 isolated ranges: 40,000 chunks (1.28M pages, 5.2 GB of metadata, chunks above 4 GiB), serialized and walked", () => {
     const ramSize = 16 * GiB;
     const t = new KhoMemTrack();
-    const n = 100_000;
+    const n = 40_000;
     for (let i = 0; i < n; i++) t.khoPreserveFolio(GiB + 2 * i * P, 0);
     const mem = new SparseMem(0, ramSize);
     const ser = postedFormat.serialize(t, mem, noPage, bump(2 * GiB));
     expect(ser.metadataPages.length).toBe(32 * n);
-    expect(ser.metadataBytes).toBe(13_107_200_000);
+    expect(ser.metadataBytes).toBe(5_242_880_000);
+    expect(ser.metadataBytes).toBeGreaterThan(2 ** 32);
+    expect(Math.max(...ser.metadataPages.slice(-32))).toBeGreaterThan(4 * GiB);
     const w = postedFormat.walk(mem, BigInt(ser.root), { ramBase: 0, ramSize, scratch: [{ addr: 0, size: 256 * 2 ** 20 }] });
     expect(w.blockCount).toBe(n);
     expect(w.ranges.length).toBe(n);
     expect(w.metadataPages.length).toBe(25 * n);
+    expect(Math.max(...w.metadataPages.slice(-25))).toBeGreaterThan(4 * GiB);
   });
 });

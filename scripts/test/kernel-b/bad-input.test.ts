@@ -30,7 +30,7 @@ import {
   readFileAt,
   removeTmp,
   runB,
-  sha256File,
+  fileDigest,
   stackLines,
   type Handoff,
   type RunResult,
@@ -266,11 +266,11 @@ describe.concurrent("kernel-b on bad input", () => {
     test("kernel-b never writes memory.img, boot.dtb, kho.dtb or report.json (hashes before and after a run)", async ({ expect }) => {
       const dir = await copy("hashes");
       const files = ["memory.img", "boot.dtb", "kho.dtb", "report.json"].map((f) => path.join(dir, f));
-      const before = files.map((f) => [sha256File(f), fs.statSync(f).size, fs.statSync(f).mtimeMs]);
+      const before = files.map((f) => [fileDigest(f), fs.statSync(f).size, fs.statSync(f).mtimeMs]);
       const { r, succ } = await boot(dir);
       expect(r.status, r.stderr).toBe(0);
       expect(succ.outcome).toBe("revived");
-      const after = files.map((f) => [sha256File(f), fs.statSync(f).size, fs.statSync(f).mtimeMs]);
+      const after = files.map((f) => [fileDigest(f), fs.statSync(f).size, fs.statSync(f).mtimeMs]);
       expect(after).toEqual(before);
     });
 
