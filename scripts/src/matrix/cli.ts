@@ -87,7 +87,6 @@ function outFile(v: string | undefined, what: string, ext: RegExp): string | und
 export function parseMatrixArgs(argv: string[]): MatrixArgs {
   const cmd = matrixCommand();
   cmd.parse(argv, { from: "user" });
-  if (cmd.args.length > 0) throw new CliError(EXIT_USAGE, `unexpected argument ${JSON.stringify(cmd.args[0])}; see --help`);
   const o = cmd.opts<Opts>();
   const kernels = o.kernels ?? [...MATRIX_KERNELS];
   if (kernels.length === 0) throw new CliError(EXIT_USAGE, "--kernels: no version named");
