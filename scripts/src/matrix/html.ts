@@ -33,7 +33,7 @@ function clip(s: string, n: number): string {
 /** cellLines - the two lines drawn in a cell: a headline and a short second line. */
 export function cellLines(c: MatrixCell): [string, string] {
   const k = c.kernel;
-  if (c.cls === RUN_FAILED || k === null) return ["run failed", clip(c.error ?? "no report", 26)];
+  if (c.cls === RUN_FAILED || k === null) return ["run failed", clip(c.error ?? "no report", 25)];
   switch (k.verdict) {
     case "intact":
       return ["revived intact", k.hazards.length > 0 ? clip(k.hazards[0]!, 26) : ""];
@@ -42,15 +42,25 @@ export function cellLines(c: MatrixCell): [string, string] {
     case "pages-lost":
       return [`${group(k.lostPages)} pages lost`, k.firstLost === null ? "" : `first ${k.firstLost}`];
     case "read-out-of-bounds":
-      return ["read out of bounds", `${group(k.oobReadBytes)} B${k.firstOobRead === null ? "" : `, first ${k.firstOobRead}`}`];
+      return ["read out of bounds", `${group(k.oobReadBytes)} B${k.firstOobRead === null ? "" : ` from ${k.firstOobRead}`}`];
     case "would-corrupt": {
-      const t = cellText(c);
-      return ["would corrupt", clip(t.slice("would corrupt (".length, -1), 26)];
+      const n = (x: number, one: string, many: string) => `${group(x)} ${x === 1 ? one : many}`;
+      const what =
+        k.outsideRamPfns > 0
+          ? n(k.outsideRamPfns, "pfn outside RAM", "pfns outside RAM")
+          : k.wrongSizeReserves > 0
+            ? n(k.wrongSizeReserves, "wrong-size reserve", "wrong-size reserves")
+            : k.spuriousPages > 0
+              ? n(k.spuriousPages, "spurious page", "spurious pages")
+              : k.doubleRestores > 0
+                ? n(k.doubleRestores, "folio restored twice", "folios restored twice")
+                : (k.hazards[0] ?? "");
+      return ["would corrupt", clip(what, 26)];
     }
   }
 }
 
-const CW = 168; // cell width
+const CW = 186; // cell width
 const CH = 58; // cell height
 const GAP = 6;
 const LEFT = 96; // row labels
@@ -106,9 +116,10 @@ h1 { font-size: 21px; margin: 0 0 4px; }
 h2 { font-size: 16px; margin: 0 0 2px; }
 .sub { color: #5f6368; font-size: 13px; }
 code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "DejaVu Sans Mono", monospace; font-size: 12.5px; }
-#legend { display: grid; grid-template-columns: repeat(auto-fill, minmax(330px, 1fr)); gap: 6px 18px; padding: 10px 24px 14px; border-bottom: 1px solid #d9dde2; font-size: 13px; }
+#legend { display: grid; grid-template-columns: repeat(auto-fill, minmax(380px, 1fr)); gap: 6px 18px; padding: 10px 24px 14px; border-bottom: 1px solid #d9dde2; font-size: 13px; }
 #legend .item { display: flex; gap: 7px; align-items: baseline; }
 #legend svg { flex: none; align-self: center; }
+#legend b { white-space: nowrap; }
 #legend span { color: #5f6368; }
 section { padding: 16px 24px 6px; }
 svg.grid { display: block; max-width: 100%; height: auto; margin: 8px 0 4px; }
