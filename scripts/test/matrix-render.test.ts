@@ -66,7 +66,7 @@ const FIX: Record<string, KernelFacts | null> = {
   "p>r": facts("pages-lost", { lostPages: 3, firstLost: "0x41000000" }),
   "q>p": facts("read-out-of-bounds", { oobReadBytes: 3584, firstOobRead: "0x42806200", spuriousPages: 2, firstSpurious: "0x41000000" }),
   "q>q": facts("would-corrupt", { outsideRamPfns: 1, firstOutsideRam: "0x200000000" }),
-  "q>r": facts("would-corrupt", { wrongSizeReserves: 1, firstWrongSize: "0x100000000", hazards: ["order-19 block at 0x100000000 reserved as 0xffffffff80000000 bytes"] }),
+  "q>r": facts("would-corrupt", { wrongSizeReserves: 1, firstWrongSize: { addr: "0x100000000", reserved: "0xffffffff80000000", intended: "0x80000000" }, hazards: ["order-19 block at 0x100000000 reserved as 0xffffffff80000000 bytes"] }),
   "r>p": null,
   "r>q": facts("intact"),
   "r>r": facts("would-corrupt", { doubleRestores: 1 }),
@@ -85,7 +85,7 @@ describe("cells", () => {
     expect(cellText(at("p", "r"))).toBe("revived, 3 pages lost (first 0x41000000)");
     expect(cellText(at("q", "p"))).toBe("read out of bounds (3584 bytes, first 0x42806200)");
     expect(cellText(at("q", "q"))).toBe("would corrupt (1 pfn outside RAM touched, first 0x200000000)");
-    expect(cellText(at("q", "r"))).toBe("would corrupt (1 wrong-size reserve, first 0x100000000)");
+    expect(cellText(at("q", "r"))).toBe("would corrupt (1 wrong-size reserve, first 0x100000000: 0xffffffff80000000 bytes for 0x80000000)");
     expect(cellText(at("r", "r"))).toBe("would corrupt (1 folio restored twice)");
     expect(cellText(at("r", "p"))).toBe("run failed (kernel-b exit 70: internal error: boom)");
   });

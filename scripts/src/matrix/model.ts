@@ -38,7 +38,8 @@ export interface KernelFacts {
   outsideRamPfns: number;
   firstOutsideRam: string | null;
   wrongSizeReserves: number;
-  firstWrongSize: string | null;
+  /** The first block reserved with a size other than its own: where, what was handed to memblock, what was meant. */
+  firstWrongSize: { addr: string; reserved: string; intended: string } | null;
   spuriousPages: number;
   firstSpurious: string | null;
   doubleRestores: number;
@@ -130,6 +131,13 @@ export function parseKernelFacts(v: unknown, where: string): KernelFacts {
     if (typeof x !== "number" || !Number.isSafeInteger(x) || x < 0) throw new MatrixReadError(`${where}: kernel.${k}: expected a count`);
     return x;
   };
+  const wrongSize = (): KernelFacts["firstWrongSize"] => {
+    const x = v["firstWrongSize"];
+    if (x === null || x === undefined) return null;
+    const ok = (y: unknown) => typeof y === "string" && /^0x[0-9a-f]+$/i.test(y);
+    if (!isObj(x) || !ok(x["addr"]) || !ok(x["reserved"]) || !ok(x["intended"])) throw new MatrixReadError(`${where}: kernel.firstWrongSize: expected {addr, reserved, intended} (0x addresses) or null`);
+    return { addr: x["addr"] as string, reserved: x["reserved"] as string, intended: x["intended"] as string };
+  };
   const verdict = str("verdict");
   if (!(VERDICTS as readonly string[]).includes(verdict)) throw new MatrixReadError(`${where}: kernel.verdict: ${JSON.stringify(verdict)} is not one of ${VERDICTS.join(", ")}`);
   const hz = v["hazards"] ?? [];
@@ -145,7 +153,7 @@ export function parseKernelFacts(v: unknown, where: string): KernelFacts {
     outsideRamPfns: count("outsideRamPfns"),
     firstOutsideRam: addr("firstOutsideRam"),
     wrongSizeReserves: count("wrongSizeReserves"),
-    firstWrongSize: addr("firstWrongSize"),
+    firstWrongSize: wrongSize(),
     spuriousPages: count("spuriousPages"),
     firstSpurious: addr("firstSpurious"),
     doubleRestores: count("doubleRestores"),
@@ -160,7 +168,8 @@ const at = (first: string | null): string => (first === null ? "" : `, first ${f
 function facts(k: KernelFacts): string[] {
   const f: string[] = [];
   if (k.outsideRamPfns > 0) f.push(`${plural(k.outsideRamPfns, "pfn")} outside RAM touched${at(k.firstOutsideRam)}`);
-  if (k.wrongSizeReserves > 0) f.push(`${plural(k.wrongSizeReserves, "wrong-size reserve")}${at(k.firstWrongSize)}`);
+  const w = k.firstWrongSize;
+  if (k.wrongSizeReserves > 0) f.push(`${plural(k.wrongSizeReserves, "wrong-size reserve")}${w === null ? "" : `, first ${w.addr}: ${w.reserved} bytes for ${w.intended}`}`);
   if (k.spuriousPages > 0) f.push(`${plural(k.spuriousPages, "spurious page")} reserved${at(k.firstSpurious)}`);
   if (k.doubleRestores > 0) f.push(`${plural(k.doubleRestores, "folio")} restored twice`);
   if (k.oobReadBytes > 0) f.push(`${k.oobReadBytes} bytes read out of bounds${at(k.firstOobRead)}`);
