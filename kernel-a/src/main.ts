@@ -8,9 +8,9 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { EXIT_USAGE, INTERRUPT_EXIT_CODES, formatOption, HandoffError, checkHandoffOut, crashPoint, createProgress, intOption, newCommand, runMain, withExitCodes, writeHandoffDir, writeJsonFile, memoryFigures, writeImageExtents } from "@khosim/shared/proc";
+import { CliError, EXIT_USAGE, INTERRUPT_EXIT_CODES, formatOption, kernelOption, HandoffError, checkHandoffOut, crashPoint, createProgress, intOption, newCommand, runMain, withExitCodes, writeHandoffDir, writeJsonFile, memoryFigures, writeImageExtents } from "@khosim/shared/proc";
 import { HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, HANDOFF_REPORT } from "@khosim/shared/abi";
-import { DEFAULT_FORMAT, FinalizeError, KHO_FORMATS, khoFormat, ScenarioError, defaultScenario, loadScenario, predecessorReportStream, coldBootMachine, runAndFinalize } from "@khosim/shared/kho";
+import { DEFAULT_FORMAT, FinalizeError, KHO_FORMATS, KHO_KERNEL_NAMES, khoFormat, khoKernel, type KhoFormat, ScenarioError, defaultScenario, loadScenario, predecessorReportStream, coldBootMachine, runAndFinalize } from "@khosim/shared/kho";
 import { MachineError, writeImage } from "@khosim/shared/mm";
 import { createLogger, initCsum, type LogFormat } from "@khosim/shared/lib";
 
@@ -20,7 +20,8 @@ async function main(): Promise<number> {
     .requiredOption("--out <dir>", "handoff directory to write")
     .option("--scenario <file>", "scenario JSON (default: test_kho's default workload)")
     .option("--seed <n>", "PRNG seed (overrides the scenario's; default 1)", intOption("--seed", 0, 2 ** 32 - 1))
-    .option("--format <name>", `preservation format (${KHO_FORMATS.map((f) => f.name).join(", ")})`, formatOption, DEFAULT_FORMAT)
+    .option("--format <name>", `preservation format (${KHO_FORMATS.map((f) => f.name).join(", ")}; default ${DEFAULT_FORMAT})`, formatOption)
+    .option("--kernel <name>", `write the handoff as this kernel version's predecessor does (${KHO_KERNEL_NAMES.join(", ")}); --format, if given, must name the same format`, kernelOption)
     .option("--force", "replace an existing --out directory", false);
   withExitCodes(cmd, [
     [0, "handoff written"],
@@ -31,7 +32,15 @@ async function main(): Promise<number> {
   // Compile the checksum's WebAssembly while the rest starts up (awaited before the first checksum).
   const csumReady = initCsum();
   csumReady.catch(() => undefined);
-  const o = cmd.opts<{ out: string; scenario?: string; seed?: number; format: string; force: boolean; logFormat?: LogFormat }>();
+  const o = cmd.opts<{ out: string; scenario?: string; seed?: number; format?: string; kernel?: string; force: boolean; logFormat?: LogFormat }>();
+  let format: KhoFormat = khoFormat(o.format ?? DEFAULT_FORMAT)!;
+  if (o.kernel !== undefined) {
+    const k = khoKernel(o.kernel)!;
+    if (o.format !== undefined && o.format !== k.predecessor.format.name) {
+      throw new CliError(EXIT_USAGE, `--kernel ${k.name} writes format ${k.predecessor.format.name}, not --format ${o.format}: give one of them`);
+    }
+    format = k.predecessor.format;
+  }
   const log = createLogger("kernel-a", o.logFormat);
 
   checkHandoffOut(o.out, o.force);
@@ -45,7 +54,7 @@ async function main(): Promise<number> {
   const startupMs = performance.now();
   const startRss = process.memoryUsage.rss();
   const m = coldBootMachine(scenario, log);
-  const { work, handoff } = runAndFinalize(m, scenario, seed, file, log, khoFormat(o.format)!);
+  const { work, handoff } = runAndFinalize(m, scenario, seed, file, log, format);
   const report = predecessorReportStream("khosim kernel-a", scenario, file, seed, m, work, handoff);
 
   await writeHandoffDir(o.out, o.force, (dir) => {

@@ -5,15 +5,17 @@
  *
  * Exit codes: 0 revived and verified; 1 revived but verification failed;
  * 2 unusable input (cannot boot at all, or a usage error); 3 booted without
- * KHO (the KHO data was absent or invalid; the reason is printed).
+ * KHO (the KHO data was absent or invalid, or --kernel's version refuses
+ * it; the reason is printed); 4 revived unsafely (--kernel: that version
+ * revived but lost preserved pages, read out of bounds or would corrupt).
  * With --handoff-out it then hands off again like kernel-a (the next live
  * update); a bad --scenario or an existing --handoff-out is exit 2.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { MAX_PAGE_ORDER, OUTCOME_EXIT, HANDOFF_REPORT, HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, SUCCESSOR_REPORT } from "@khosim/shared/abi";
-import { CliError, EXIT_USAGE, INTERRUPT_EXIT_CODES, formatOption, HandoffError, checkHandoffOut, writeHandoffDir, createProgress, intOption, newCommand, runMain, toJson, withExitCodes, writeFileAtomic, writeJsonFile, writeJsonFileAtomic, memoryFigures, baseImageExtents, writeImageExtents } from "@khosim/shared/proc";
-import { DEFAULT_FORMAT, FinalizeError, khoFormat, type KhoFormat, ScenarioError, parseScenario, predecessorReportStream, successorHandOff, type Scenario, UnusableInputError, bootSuccessor, parseSuccessorBootDtb, type SuccessorBoot } from "@khosim/shared/kho";
+import { CliError, EXIT_USAGE, INTERRUPT_EXIT_CODES, formatOption, kernelOption, HandoffError, checkHandoffOut, writeHandoffDir, createProgress, intOption, newCommand, runMain, toJson, withExitCodes, writeFileAtomic, writeJsonFile, writeJsonFileAtomic, memoryFigures, baseImageExtents, writeImageExtents } from "@khosim/shared/proc";
+import { DEFAULT_FORMAT, FinalizeError, KHO_KERNEL_NAMES, type KhoKernelName, khoFormat, type KhoFormat, ScenarioError, parseScenario, predecessorReportStream, successorHandOff, type Scenario, UnusableInputError, bootSuccessor, parseSuccessorBootDtb, type SuccessorBoot } from "@khosim/shared/kho";
 import { OverlayMem, writeImage, ImageError, ImageMem } from "@khosim/shared/mm";
 import { createLogger, hex, initCsum, type LogFormat, type Logger } from "@khosim/shared/lib";
 
@@ -85,7 +87,7 @@ async function handOffAgain(
 }
 
 /** Read boot.dtb and memory.img and boot; UnusableInputError/ImageError when the machine cannot boot. */
-async function bootFromFiles(dir: string, maxOrder: number, log: Logger) {
+async function bootFromFiles(dir: string, maxOrder: number, log: Logger, kernel: KhoKernelName | undefined) {
   const bootFile = path.join(dir, HANDOFF_BOOT_DTB);
   let bootBytes: Uint8Array;
   try {
@@ -105,7 +107,7 @@ async function bootFromFiles(dir: string, maxOrder: number, log: Logger) {
   const startRss = process.memoryUsage.rss();
   const bar = createProgress("kernel-b: verifying", "MiB");
   try {
-    const sb = bootSuccessor(boot, mem, { maxOrder, log, streamRanges: true, progress: (done, total) => bar.update(Math.floor(done / 2 ** 20), Math.ceil(total / 2 ** 20)) });
+    const sb = bootSuccessor(boot, mem, { maxOrder, log, streamRanges: true, kernel, progress: (done, total) => bar.update(Math.floor(done / 2 ** 20), Math.ceil(total / 2 ** 20)) });
     return { boot, image, mem, sb, t0, startupMs, startRss };
   } catch (e) {
     image.close();
@@ -130,12 +132,14 @@ async function main(): Promise<number> {
     .option("--scenario <file>", "with --handoff-out: ops to run before handing off (its machine section is ignored)")
     .option("--seed <n>", "with --handoff-out: PRNG seed for the scenario (default 1)", intOption("--seed", 0, 2 ** 32 - 1))
     .option("--format <name>", "with --handoff-out: preservation format of the new handoff (default: the one it booted with)", formatOption)
-    .option("--force", "with --handoff-out: replace an existing directory", false);
+    .option("--force", "with --handoff-out: replace an existing directory", false)
+    .option("--kernel <name>", `read the handoff as this kernel version does and report what it gets wrong (${KHO_KERNEL_NAMES.join(", ")}); not with --handoff-out`, kernelOption);
   withExitCodes(cmd, [
     [OUTCOME_EXIT.revived, "revived: every preserved folio and range restored and verified"],
     [OUTCOME_EXIT["verification-failed"], "verification failed: revived, but the report names what did not verify"],
     [OUTCOME_EXIT["unusable-input"], "unusable input: cannot boot at all (missing or short files, no usable /memory, scratch too small), or a usage error"],
-    [OUTCOME_EXIT["booted-without-kho"], "booted without KHO: the KHO data was absent or invalid (the reason names object, field and offset)"],
+    [OUTCOME_EXIT["booted-without-kho"], "booted without KHO: the KHO data was absent or invalid (the reason names object, field and offset), or --kernel's version refuses it"],
+    [OUTCOME_EXIT["revived-unsafely"], "revived unsafely (--kernel): that version revived but lost preserved pages, read out of bounds or would corrupt memory (successor.json kernel)"],
     ...INTERRUPT_EXIT_CODES,
   ]);
   cmd.parse(process.argv);
@@ -150,6 +154,7 @@ async function main(): Promise<number> {
     scenario?: string;
     seed?: number;
     format?: string;
+    kernel?: KhoKernelName;
     force: boolean;
     logFormat?: LogFormat;
   }>();
@@ -158,11 +163,12 @@ async function main(): Promise<number> {
   if (!o.handoffOut && (o.scenario !== undefined || o.seed !== undefined || o.format !== undefined)) {
     throw new CliError(EXIT_USAGE, "--scenario, --seed and --format need --handoff-out");
   }
+  if (o.handoffOut && o.kernel !== undefined) throw new CliError(EXIT_USAGE, "--kernel and --handoff-out together are not supported: a version successor carries nothing to hand off again");
   if (o.handoffOut) checkHandoffOut(o.handoffOut, o.force);
 
   let booted;
   try {
-    booted = await bootFromFiles(o.in, o.maxOrder, log);
+    booted = await bootFromFiles(o.in, o.maxOrder, log, o.kernel);
   } catch (e) {
     if (e instanceof UnusableInputError || e instanceof ImageError) writeUnusableReport(reportFile, e.message);
     throw e;
@@ -171,7 +177,8 @@ async function main(): Promise<number> {
   const scenario = o.handoffOut ? loadNextScenario(o.scenario, boot.ram, o.maxOrder, log) : undefined;
   const rep = sb.report;
   checkKhoDtbCopy(path.join(o.in, HANDOFF_KHO_DTB), image, rep.khoFdt, log);
-  writeJsonFileAtomic(reportFile, { ...rep, ranges: sb.rangeStream });
+  // A version successor's reserve calls may pass 2^53: they are in rep.ranges as hex strings.
+  writeJsonFileAtomic(reportFile, rep.kernel ? rep : { ...rep, ranges: sb.rangeStream });
   if (o.handoffOut && scenario) {
     if (rep.outcome !== "revived") {
       image.close();
@@ -184,10 +191,12 @@ async function main(): Promise<number> {
   log.info({ wallMs, startupMs, maxRssKiB: process.resourceUsage().maxRSS, ...memoryFigures(startRss, sb.rangeStream.length, Math.ceil(image.bytesRead / 4096)), format: rep.format, chunks: rep.chunks.length, ranges: sb.rangeStream.length, reserveCalls: rep.reserveCalls, walkNs: rep.timing?.walkNs, reserveNs: rep.timing?.reserveNs, outcome: rep.outcome }, `report written to ${reportFile}`);
   process.stdout.write(
     rep.outcome === "revived"
-      ? `KHO restore succeeded: ${rep.restored.folios} folios, ${rep.restored.ranges} ranges, ${sb.rangeStream.length} ranges reserved from ${rep.chunks.length} chunks\n`
+      ? `KHO restore succeeded: ${rep.restored.folios} folios, ${rep.restored.ranges} ranges, ${rep.kernel ? `${rep.reserveCalls} blocks` : `${sb.rangeStream.length} ranges`} reserved from ${rep.chunks.length} chunks\n`
       : rep.outcome === "verification-failed"
         ? `KHO restore failed: ${rep.reason}\n`
-        : `booted without KHO: ${rep.reason}\n`,
+        : rep.outcome === "revived-unsafely"
+          ? `revived unsafely: ${rep.reason}\n`
+          : `booted without KHO: ${rep.reason}\n`,
   );
   return rep.exitCode;
 }

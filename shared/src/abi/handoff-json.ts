@@ -55,6 +55,36 @@ export const VerifyFailureSchema = z.object({
   reason: z.string(),
 });
 
+/** The verdict of a version successor (kernel-b --kernel): which consequence ranks highest. */
+export const KERNEL_VERDICTS = ["intact", "refused", "pages-lost", "read-out-of-bounds", "would-corrupt"] as const;
+
+/**
+ * successor.json's `kernel` object (kernel-b --kernel only): the version
+ * that read the handoff and the consequences of reading it as that kernel
+ * does (docs/kernels.md "Kernel versions"). Addresses are 0x hex; first*
+ * are null when the count is 0; lost lists the first 100 lost ranges.
+ */
+export const KernelReportSchema = z.object({
+  name: z.string(),
+  source: z.string(),
+  verdict: z.enum(KERNEL_VERDICTS),
+  /** Pages preserved (the truth the losses are counted against). */
+  preservedPages: Count,
+  lostPages: Count,
+  firstLost: Hex.nullable(),
+  lost: z.array(z.object({ start: Hex, size: Hex })),
+  oobReadBytes: Count,
+  firstOobRead: Hex.nullable(),
+  outsideRamPfns: Count,
+  firstOutsideRam: Hex.nullable(),
+  wrongSizeReserves: Count,
+  firstWrongSize: z.object({ addr: Hex, reserved: Hex, intended: Hex }).nullable(),
+  spuriousPages: Count,
+  firstSpurious: Hex.nullable(),
+  doubleRestores: Count,
+  hazards: z.array(z.string()),
+});
+
 /** successor.json of a successor that booted (any outcome but unusable-input). */
 export const SuccessorReportSchema = z.object({
   outcome: z.enum(OUTCOMES),
@@ -84,6 +114,8 @@ export const SuccessorReportSchema = z.object({
     free: Hex,
     earlyAllocations: Hex,
   }),
+  /** Only with kernel-b --kernel: the version successor's consequences. */
+  kernel: KernelReportSchema.optional(),
 });
 
 /** successor.json of a machine that could not boot at all. */
@@ -97,6 +129,8 @@ export const UnusableReportSchema = z.object({
 export const SuccessorJsonSchema = z.union([SuccessorReportSchema, UnusableReportSchema]);
 
 export type RangeJson = z.infer<typeof RangeJsonSchema>;
+export type KernelReportJson = z.infer<typeof KernelReportSchema>;
+export type KernelVerdict = (typeof KERNEL_VERDICTS)[number];
 export type PredecessorReport = z.infer<typeof PredecessorReportSchema>;
 export type VerifyFailure = z.infer<typeof VerifyFailureSchema>;
 export type SuccessorReportJson = z.infer<typeof SuccessorReportSchema>;

@@ -18,20 +18,23 @@ export const HANDOFF_REPORT = "report.json";
 export const SUCCESSOR_REPORT = "successor.json";
 
 /** The successor's outcomes, in exit-code order. */
-export const OUTCOMES = ["revived", "verification-failed", "unusable-input", "booted-without-kho"] as const;
+export const OUTCOMES = ["revived", "verification-failed", "unusable-input", "booted-without-kho", "revived-unsafely"] as const;
 
 export type Outcome = (typeof OUTCOMES)[number];
 
 /**
  * OUTCOME_EXIT - kernel-b's exit code for each outcome (README, kernel-b --help):
  * 0 revived and verified; 1 revived but verification failed; 2 unusable input
- * (cannot boot at all, or a usage error); 3 booted without KHO.
+ * (cannot boot at all, or a usage error); 3 booted without KHO; 4 revived
+ * unsafely (kernel-b --kernel: the version read the handoff but lost
+ * preserved pages, read out of bounds or would corrupt memory).
  */
 export const OUTCOME_EXIT: Readonly<Record<Outcome, number>> = {
   revived: 0,
   "verification-failed": 1,
   "unusable-input": 2,
   "booted-without-kho": 3,
+  "revived-unsafely": 4,
 };
 
 /** jsonPathString - a zod issue path as the one-line errors print it: ops[2].order, machine.ram. */

@@ -13,3 +13,4 @@ export * from "./out/predecessor.js";
 export * from "./out/report.js";
 export * from "./out/scenario.js";
 export * from "./out/workload.js";
+export * from "./kernels/index.js";

@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError, Option } from "commander";
 import { KHO_FORMATS, khoFormat } from "../kho/formats/index.js";
+import { KHO_KERNEL_NAMES, khoKernel } from "../kho/kernels/versions.js";
 import { LOG_FORMATS } from "../lib/log.js";
 import { setInterruptProg } from "./signals.js";
 
@@ -35,6 +36,12 @@ export function newCommand(name: string, description: string): Command {
 /** formatOption - a commander parser for --format: a name from the format registry. */
 export function formatOption(v: string): string {
   if (!khoFormat(v)) throw new CliError(EXIT_USAGE, `--format: ${JSON.stringify(v)} is not one of ${KHO_FORMATS.map((f) => f.name).join(", ")}`);
+  return v;
+}
+
+/** kernelOption - a commander argument parser for --kernel: one of KHO_KERNEL_NAMES, else a usage error listing them. */
+export function kernelOption(v: string): string {
+  if (!khoKernel(v)) throw new CliError(EXIT_USAGE, `--kernel: ${JSON.stringify(v)} is not a known kernel version; known: ${KHO_KERNEL_NAMES.join(", ")}`);
   return v;
 }
 

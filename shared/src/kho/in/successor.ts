@@ -22,11 +22,14 @@ import { KhoPopulateError, khoPopulate } from "./populate.js";
 import { KhoTestError, FolioTable, decodeKhoTestInfo, khoTestInfoSize, parseKhoTestFdt } from "../../abi/kho-test.js";
 import { BoundsError, ByteReader, hex, u64ToNumber } from "../../lib/bytes.js";
 import { KhoMetadataError, type KhoFdt } from "../formats/types.js";
-import { Memblock, MEMBLOCK_RSRV_NOINIT, MemblockError } from "../../mm/memblock/index.js";
+import { Memblock, MEMBLOCK_RSRV_NOINIT } from "../../mm/memblock/index.js";
 import { PhysMemError, type PhysMem } from "../../mm/physmem.js";
 import { csum64 } from "../../lib/csum.js";
 import type { Logger } from "../../lib/log.js";
-import { memmapSize, type KhoScratch } from "../../mm/machine.js";
+import { type KhoScratch } from "../../mm/machine.js";
+import { UnusableInputError, earlyAllocations } from "./early.js";
+
+export { UnusableInputError } from "./early.js";
 import { BootDtbError, parseBootDtb, type BootInfo } from "../../abi/boot-dtb.js";
 import { type KhoRangeTable } from "../track.js";
 import { type PhysRecord } from "../out/workload.js";
@@ -34,16 +37,10 @@ import { KhoRestore, KhoRestoreError, khoRangeTableOf } from "./restore.js";
 import { OUTCOME_EXIT } from "../../abi/handoff.js";
 import type { SuccessorReportJson, VerifyFailure } from "../../abi/handoff-json.js";
 import { RangeJsonStream } from "../../abi/handoff.js";
+import { kernelBootSuccessor } from "../kernels/boot.js";
+import type { KhoKernelName } from "../kernels/versions.js";
 
 export type { Outcome } from "../../abi/handoff.js";
-
-/** The machine cannot boot at all (e.g. scratch too small for the memmap). */
-export class UnusableInputError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UnusableInputError";
-  }
-}
 
 /**
  * parseSuccessorBootDtb - decode the boot DTB @bytes (read from @file) as the
@@ -70,6 +67,12 @@ export interface SuccessorOptions {
    * no object or string per range).
    */
   streamRanges?: boolean;
+  /**
+   * Read the handoff as this kernel version does (kho/kernels/boot.ts):
+   * report.kernel says what that kernel would get wrong. Unset: the careful
+   * successor.
+   */
+  kernel?: KhoKernelName;
 }
 
 export type { VerifyFailure } from "../../abi/handoff-json.js";
@@ -88,22 +91,6 @@ const FDT_HEADER_SIZE = 40;
 function pageSpan(addr: number, size: number): { start: number; size: number } {
   const start = Math.floor(addr / PAGE_SIZE) * PAGE_SIZE;
   return { start, size: Math.ceil((addr + size) / PAGE_SIZE) * PAGE_SIZE - start };
-}
-
-/** The early allocations a booting kernel makes, sized from RAM: memmap and page tables. */
-function earlyAllocations(mb: Memblock, ramSize: number): number {
-  const sizes = [memmapSize(ramSize), Math.ceil(ramSize / 512 / PAGE_SIZE) * PAGE_SIZE];
-  let total = 0;
-  for (const size of sizes) {
-    try {
-      mb.memblockAllocOrThrow(size, PAGE_SIZE);
-    } catch (e) {
-      if (e instanceof MemblockError) throw new UnusableInputError(`early allocation of ${hex(size)} bytes failed: ${e.message}`);
-      throw e;
-    }
-    total += size;
-  }
-  return total;
 }
 
 /**
@@ -265,6 +252,8 @@ export interface SuccessorBoot {
   carried: Carried;
   /** The reserved ranges (report.ranges) as a stream, whatever streamRanges says. */
   rangeStream: RangeJsonStream;
+  /** With opts.kernel: every preserved range that version did not reserve (report.kernel.lost lists the first 100). */
+  kernelLost?: KhoRangeTable;
 }
 
 /**
@@ -273,6 +262,7 @@ export interface SuccessorBoot {
  * UnusableInputError when the machine itself cannot boot.
  */
 export function bootSuccessor(boot: BootInfo, mem: PhysMem, opts: SuccessorOptions): SuccessorBoot {
+  if (opts.kernel !== undefined) return kernelBootSuccessor(boot, mem, opts.kernel, { maxOrder: opts.maxOrder, log: opts.log, maxListed: MAX_LISTED_FAILURES });
   const { log } = opts;
   const { base, size } = boot.ram;
   const mb = new Memblock();
