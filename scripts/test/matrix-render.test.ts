@@ -27,8 +27,10 @@ function facts(verdict: Verdict, extra: Partial<KernelFacts> = {}): KernelFacts 
     name: "x",
     source: "src",
     verdict,
+    preservedPages: 2051,
     lostPages: 0,
     firstLost: null,
+    lost: [],
     oobReadBytes: 0,
     firstOobRead: null,
     outsideRamPfns: 0,
@@ -208,9 +210,10 @@ describe("a cell from kernel-b's exit and report", () => {
   });
 
   test("parseKernelFacts names the bad field", () => {
-    expect(() => parseKernelFacts({ ...k, verdict: "fine" }, "s.json")).toThrow(new MatrixReadError('s.json: kernel.verdict: "fine" is not one of intact, refused, pages-lost, read-out-of-bounds, would-corrupt'));
-    expect(() => parseKernelFacts({ ...k, firstLost: 5 }, "s.json")).toThrow(/s\.json: kernel\.firstLost: expected a 0x address or null/);
-    expect(() => parseKernelFacts({ ...k, lostPages: -1 }, "s.json")).toThrow(/kernel\.lostPages: expected a count/);
+    expect(() => parseKernelFacts({ ...k, verdict: "fine" }, "s.json")).toThrow(MatrixReadError);
+    expect(() => parseKernelFacts({ ...k, verdict: "fine" }, "s.json")).toThrow(/^s\.json: kernel.*verdict/);
+    expect(() => parseKernelFacts({ ...k, firstLost: 5 }, "s.json")).toThrow(/^s\.json: kernel.*firstLost/);
+    expect(() => parseKernelFacts({ ...k, lostPages: -1 }, "s.json")).toThrow(/^s\.json: kernel.*lostPages/);
   });
 });
 

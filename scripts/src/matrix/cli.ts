@@ -7,6 +7,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Command } from "commander";
+import { KHO_KERNEL_NAMES } from "@khosim/shared/kho";
 import { CliError, EXIT_USAGE, intOption, newCommand, withExitCodes } from "@khosim/shared/proc";
 import { listOption } from "../cli-common.js";
 import { ROOT } from "../run.js";
@@ -17,8 +18,8 @@ import { rootRelative, runMatrix, type MatrixPlan } from "./run.js";
 
 export const MATRIX_PROG = "matrix";
 
-/** Kernel versions in matrix order (oldest first); kernel-a and kernel-b --kernel take each. */
-export const MATRIX_KERNELS: readonly string[] = ["posting", "v6.16", "v6.18", "v6.19", "kho-v2"];
+/** Kernel versions in matrix order (oldest first): the names kernel-a and kernel-b --kernel take. */
+export const MATRIX_KERNELS: readonly string[] = KHO_KERNEL_NAMES;
 
 /** The bundled workloads: name -> scenario file (relative to the repository root), in table order. */
 export const MATRIX_WORKLOADS: readonly { name: string; file: string }[] = [

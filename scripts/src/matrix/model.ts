@@ -5,12 +5,13 @@
  * one command line that reproduces it. Renderers (markdown.ts, html.ts) and
  * the --json file read only these values.
  */
+import { HandoffJsonError, KERNEL_VERDICTS, KernelReportSchema, parseHandoffJson, type KernelReportJson, type KernelVerdict } from "@khosim/shared/abi/handoff-json";
 
 /** What a successor of one kernel version does with a handoff (successor.json kernel.verdict). */
-export type Verdict = "intact" | "refused" | "pages-lost" | "read-out-of-bounds" | "would-corrupt";
+export type Verdict = KernelVerdict;
 
 /** Every verdict, in legend order (best first). */
-export const VERDICTS: readonly Verdict[] = ["intact", "refused", "pages-lost", "read-out-of-bounds", "would-corrupt"];
+export const VERDICTS: readonly Verdict[] = KERNEL_VERDICTS;
 
 /** A cell whose run failed (a crash, exit 70, no usable successor.json): not a verdict but a failure of the matrix. */
 export const RUN_FAILED = "run-failed";
@@ -26,25 +27,8 @@ export const CELL_CLASSES: readonly { cls: CellClass; name: string; meaning: str
   { cls: RUN_FAILED, name: "run failed", meaning: "a process of the matrix crashed or exited 70: a khosim bug, not a kernel behaviour" },
 ];
 
-/** successor.json's `kernel` object, as the matrix reads it (addresses are 0x strings, null when none). */
-export interface KernelFacts {
-  name: string;
-  source: string;
-  verdict: Verdict;
-  lostPages: number;
-  firstLost: string | null;
-  oobReadBytes: number;
-  firstOobRead: string | null;
-  outsideRamPfns: number;
-  firstOutsideRam: string | null;
-  wrongSizeReserves: number;
-  /** The first block reserved with a size other than its own: where, what was handed to memblock, what was meant. */
-  firstWrongSize: { addr: string; reserved: string; intended: string } | null;
-  spuriousPages: number;
-  firstSpurious: string | null;
-  doubleRestores: number;
-  hazards: string[];
-}
+/** successor.json's `kernel` object (kernel-b --kernel; abi/handoff-json.ts KernelReportSchema). */
+export type KernelFacts = KernelReportJson;
 
 /** The argv of the two processes of a cell (after `npm run kernel-a --` / `npm run kernel-b --`). */
 export interface CellArgs {
@@ -106,59 +90,18 @@ export function cellCommand(args: CellArgs): string {
   return `npm run kernel-a -- ${words(args.a)} && npm run kernel-b -- ${words(args.b)}`;
 }
 
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
-
 /**
- * parseKernelFacts - successor.json's `kernel` object, checked field by field.
- * @where names the file in the error. Throws MatrixReadError.
+ * parseKernelFacts - successor.json's `kernel` object, checked against its
+ * schema. @where names the file in the error. Throws MatrixReadError.
  */
 export function parseKernelFacts(v: unknown, where: string): KernelFacts {
-  if (!isObj(v)) throw new MatrixReadError(`${where}: kernel: missing or not an object (was kernel-b run with --kernel?)`);
-  const str = (k: string): string => {
-    const x = v[k];
-    if (typeof x !== "string") throw new MatrixReadError(`${where}: kernel.${k}: expected a string`);
-    return x;
-  };
-  const addr = (k: string): string | null => {
-    const x = v[k];
-    if (x === null || x === undefined) return null;
-    if (typeof x !== "string" || !/^0x[0-9a-f]+$/i.test(x)) throw new MatrixReadError(`${where}: kernel.${k}: expected a 0x address or null`);
-    return x;
-  };
-  const count = (k: string): number => {
-    const x = v[k];
-    if (x === undefined) return 0;
-    if (typeof x !== "number" || !Number.isSafeInteger(x) || x < 0) throw new MatrixReadError(`${where}: kernel.${k}: expected a count`);
-    return x;
-  };
-  const wrongSize = (): KernelFacts["firstWrongSize"] => {
-    const x = v["firstWrongSize"];
-    if (x === null || x === undefined) return null;
-    const ok = (y: unknown) => typeof y === "string" && /^0x[0-9a-f]+$/i.test(y);
-    if (!isObj(x) || !ok(x["addr"]) || !ok(x["reserved"]) || !ok(x["intended"])) throw new MatrixReadError(`${where}: kernel.firstWrongSize: expected {addr, reserved, intended} (0x addresses) or null`);
-    return { addr: x["addr"] as string, reserved: x["reserved"] as string, intended: x["intended"] as string };
-  };
-  const verdict = str("verdict");
-  if (!(VERDICTS as readonly string[]).includes(verdict)) throw new MatrixReadError(`${where}: kernel.verdict: ${JSON.stringify(verdict)} is not one of ${VERDICTS.join(", ")}`);
-  const hz = v["hazards"] ?? [];
-  if (!Array.isArray(hz) || !hz.every((h) => typeof h === "string")) throw new MatrixReadError(`${where}: kernel.hazards: expected a list of strings`);
-  return {
-    name: str("name"),
-    source: typeof v["source"] === "string" ? v["source"] : "",
-    verdict: verdict as Verdict,
-    lostPages: count("lostPages"),
-    firstLost: addr("firstLost"),
-    oobReadBytes: count("oobReadBytes"),
-    firstOobRead: addr("firstOobRead"),
-    outsideRamPfns: count("outsideRamPfns"),
-    firstOutsideRam: addr("firstOutsideRam"),
-    wrongSizeReserves: count("wrongSizeReserves"),
-    firstWrongSize: wrongSize(),
-    spuriousPages: count("spuriousPages"),
-    firstSpurious: addr("firstSpurious"),
-    doubleRestores: count("doubleRestores"),
-    hazards: hz as string[],
-  };
+  if (typeof v !== "object" || v === null) throw new MatrixReadError(`${where}: kernel: missing or not an object (was kernel-b run with --kernel?)`);
+  try {
+    return parseHandoffJson(KernelReportSchema, v, `${where}: kernel`);
+  } catch (e) {
+    if (e instanceof HandoffJsonError) throw new MatrixReadError(e.message);
+    throw e;
+  }
 }
 
 const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
