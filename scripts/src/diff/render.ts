@@ -6,6 +6,7 @@ import { PAGE_SIZE } from "@khosim/shared/abi";
 import type { FdtChange } from "./fdt-diff.js";
 import type { ChunkPageJson, DiffJson, RangeJson, RunJson, SideJson } from "./model.js";
 import type { SuccessorDiffJson } from "./successor.js";
+import { lostLines, type KernelDiffJson } from "./kernel.js";
 
 export interface Palette {
   del: (s: string) => string;
@@ -196,6 +197,10 @@ export function renderDiff(d: DiffJson, P: Palette): string {
   }
 
   // Problems.
+  if (d.lost) {
+    L.push(...lostLines(P, d.lost.a, "lost A"));
+    L.push(...lostLines(P, d.lost.b, "lost B"));
+  }
   const probs = [...d.problems.a.map((x) => `A: ${x}`), ...d.problems.b.map((x) => `B: ${x}`)];
   L.push(`${head("problems")}${probs.length === 0 ? "none" : ""}`);
   for (const x of probs) L.push(`  ${P.chg(x)}`);
@@ -259,6 +264,6 @@ export function renderSuccessor(s: SuccessorDiffJson, P: Palette): string {
 }
 
 /** toJsonText - the JSON report, two-space indented, with a final newline. */
-export function toJsonText(v: DiffJson | SuccessorDiffJson): string {
+export function toJsonText(v: DiffJson | SuccessorDiffJson | KernelDiffJson): string {
   return JSON.stringify(v, null, 2) + "\n";
 }
