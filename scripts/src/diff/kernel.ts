@@ -8,12 +8,11 @@
  * successor of the version booted in process from boot.dtb and memory.img
  * alone (inspect.ts kernelLostRanges); the versions and their sources:
  * docs/kernel-versions.md. With two handoffs, the same lost pages are a
- * region class of each side (see lostSummary).
+ * region class of each side (see lostSummary). Output: render.ts.
  */
 import { PAGE_SIZE } from "@khosim/shared/abi";
 import { hex } from "@khosim/shared/lib";
 import type { HandoffView, KernelLost } from "../inspect.js";
-import { fmtSize, type Palette } from "./render.js";
 
 export const KERNEL_DIFF_SCHEMA = "khosim-diff-kernel/1";
 
@@ -104,39 +103,4 @@ export function diffKernel(dir: string, view: HandoffView, limit: number): Kerne
     hazards: k?.hazards ?? [],
     problems: [...view.problems],
   };
-}
-
-const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
-const head = (s: string): string => s.padEnd(12);
-
-/** lostLines - the "lost" lines of a summary (its head line, then one per run). */
-export function lostLines(P: Palette, s: LostSummaryJson, title = "lost"): string[] {
-  const L = [`${head(title)}${s.pages === 0 ? `none under ${s.kernel}` : P.del(`${plural(s.pages, "page")} (${fmtSize(s.pages * PAGE_SIZE)}) in ${plural(s.runs, "run")} under ${s.kernel}, first ${s.first}`)}`];
-  for (const r of s.list) L.push(`  ${r.start}-${r.end} (${plural(r.pages, "page")}) ${r.label}`);
-  if (s.listed > s.list.length) L.push(P.dim(`    ... ${s.listed - s.list.length} more (--limit 0 lists all)`));
-  return L;
-}
-
-/** renderKernel - the human report of diffKernel. */
-export function renderKernel(d: KernelDiffJson, P: Palette): string {
-  const L: string[] = [P.bold(`khosim diff --kernel ${d.kernel.name} ${d.dir}`)];
-  L.push(`${head("kernel")}${d.kernel.name}${d.kernel.source ? `: ${d.kernel.source}` : ""}`);
-  L.push(`${head("verdict")}${d.verdict ?? "none"} (kernel-b --kernel ${d.kernel.name}: ${d.outcome}, exit ${d.exitCode})${d.reason ? `; ${d.reason}` : ""}`);
-  const w = d.preserved.walked;
-  const walked = `${plural(w.pages, "page")} in ${plural(w.ranges, "range")} by the careful walk`;
-  L.push(`${head("preserved")}${d.preserved.pages === null || d.preserved.pages === w.pages ? walked : `${plural(d.preserved.pages, "page")} as the ${d.kernel.name} successor counts them (${walked})`}`);
-  L.push(...lostLines(P, d.lost));
-  const other: string[] = [];
-  if (d.oobReadBytes > 0) other.push(`${d.oobReadBytes} bytes read out of bounds, first ${d.firstOobRead}`);
-  if (d.outsideRamPfns > 0) other.push(plural(d.outsideRamPfns, "pfn") + " outside RAM touched");
-  if (d.wrongSizeReserves > 0) other.push(plural(d.wrongSizeReserves, "wrong-size reserve"));
-  if (d.spuriousPages > 0) other.push(plural(d.spuriousPages, "spurious page") + " reserved");
-  if (d.doubleRestores > 0) other.push(plural(d.doubleRestores, "folio") + " restored twice");
-  L.push(`${head("also")}${other.length ? P.chg(other.join("; ")) : "nothing else"}`);
-  L.push(`${head("hazards")}${d.hazards.length === 0 ? "none" : ""}`);
-  for (const h of d.hazards) L.push(`  ${P.chg(h)}`);
-  L.push(`${head("problems")}${d.problems.length === 0 ? "none" : ""}`);
-  for (const x of d.problems) L.push(`  ${P.chg(x)}`);
-  L.push(d.verdict === "intact" ? `ok: ${d.kernel.name} reserves every preserved page (exit 0)` : `${d.kernel.name}: ${d.verdict ?? d.outcome} (exit 1)`);
-  return `${L.join("\n")}\n`;
 }
