@@ -38,6 +38,8 @@ import { KernelReserves, KernelView, kernelBitmapsWalk, kernelPostingWalk, kerne
 
 /** Lost ranges listed in successor.json (the count and kernelLost are complete). */
 export const MAX_LISTED_LOST = 100;
+/** Hazard lines listed in successor.json (the last says how many more there were). */
+export const MAX_LISTED_HAZARDS = 100;
 
 export interface KernelBootOptions {
   maxOrder: number;
@@ -177,6 +179,10 @@ export function kernelBootSuccessor(boot: BootInfo, mem: PhysMem, name: KhoKerne
         }
         walk = kernelPostingWalk(view, res, map, posted);
       }
+      if (res.exhausted) {
+        walk.hazards.push(`more than ${res.budget} memblock_reserve() calls (pages of RAM + 65536): the walk reads garbage and was cut short`);
+        walk.corrupt = true;
+      }
       rep.format = walk.written;
       rep.chunks = walk.objects.map(hex);
       kr.hazards.push(...walk.hazards);
@@ -259,6 +265,8 @@ export function kernelBootSuccessor(boot: BootInfo, mem: PhysMem, name: KhoKerne
     free: hex(mb.freeSize()),
     earlyAllocations: hex(early),
   };
+  // Hazards are one line per consequence, but a damaged list can repeat one per chunk: keep the report bounded.
+  if (kr.hazards.length > MAX_LISTED_HAZARDS) kr.hazards = [...kr.hazards.slice(0, MAX_LISTED_HAZARDS - 1), `... and ${kr.hazards.length - MAX_LISTED_HAZARDS + 1} more`];
   rep.kernel = kr;
   return {
     report: rep,

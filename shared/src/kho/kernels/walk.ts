@@ -10,7 +10,7 @@
  */
 import { KHOSER_BITMAPS_PER_CHUNK, KHOSER_BM_CHUNK_SIZE } from "../../abi/bitmaps.js";
 import { PAGE_SIZE } from "../../abi/page.js";
-import { KHOSER_CHUNK_SIZE, KHOSER_MEM_RANGE_SIZE, POSTED_CHUNK_SIZE } from "../../abi/ranges.js";
+import { KHOSER_CHUNK_SIZE, KHOSER_MEM_RANGE_SIZE, KHOSER_RANGES_PER_CHUNK, POSTED_CHUNK_SIZE, POSTED_RANGES_SIZE } from "../../abi/ranges.js";
 import { hex } from "../../lib/bytes.js";
 import type { Memblock } from "../../mm/memblock/index.js";
 import type { PhysMem } from "../../mm/physmem.js";
@@ -70,6 +70,15 @@ export class KernelView {
   }
 }
 
+/**
+ * memblockCapSize - memblock_cap_size() (mm/memblock.c, called by
+ * memblock_add_range() and memblock_isolate_range()): @size clamped so that
+ * @base + size does not pass PHYS_ADDR_MAX (2^64 - 1).
+ */
+export function memblockCapSize(base: bigint, size: bigint): bigint {
+  return size < U64_MAX - base ? size : U64_MAX - base;
+}
+
 /** A memblock_reserve() of the wrong size: where, what was reserved, what was meant. */
 export interface WrongSize {
   addr: bigint;
@@ -85,7 +94,7 @@ export interface WrongSize {
  */
 export class KernelReserves {
   calls = 0;
-  /** Reserved intervals inside RAM, [start, end), in call order. */
+  /** Reserved intervals inside RAM, [start, end) rounded out to pages, in call order. */
   readonly starts: number[] = [];
   readonly ends: number[] = [];
   /** The calls as made (start, size passed, order or -1), for successor.json's ranges. */
@@ -97,6 +106,9 @@ export class KernelReserves {
   outsideRam = 0;
   outsideRamPfns = 0;
   firstOutsideRamPfn: bigint | undefined;
+  /** Set once calls reach budget (pages of RAM + 65536): a walk that gets there reads garbage, and stops. */
+  exhausted = false;
+  readonly budget: number;
   /** page->private of each pfn the walk wrote: order, plus 0x100 with KHO_PAGE_MAGIC. */
   readonly pagePrivate = new Map<number, number>();
   private readonly ramBase: bigint;
@@ -109,10 +121,15 @@ export class KernelReserves {
   ) {
     this.ramBase = BigInt(ram.base);
     this.ramEnd = BigInt(ram.base + ram.size);
+    this.budget = ram.size / PAGE_SIZE + 65536;
   }
 
   /** memblockReserve - memblock_reserve(@base, @size) as the kernel calls it (and mark_noinit when it does); @intended is the size meant. */
   memblockReserve(base: bigint, size: bigint, intended: bigint, data: number): void {
+    if (this.calls >= this.budget) {
+      this.exhausted = true;
+      return;
+    }
     this.calls++;
     this.list.push({ start: base, size, data });
     if (size !== intended) {
@@ -121,7 +138,7 @@ export class KernelReserves {
       if (size > intended && this.k.successor.markNoinit) this.oversizeNoinit++;
     }
     // memblock_cap_size(): size = min(size, PHYS_ADDR_MAX - base).
-    const capped = size < U64_MAX - base ? size : U64_MAX - base;
+    const capped = memblockCapSize(base, size);
     const end = base + capped;
     const s = base > this.ramBase ? base : this.ramBase;
     const e = end < this.ramEnd ? end : this.ramEnd;
@@ -131,8 +148,9 @@ export class KernelReserves {
     }
     const ns = Number(s);
     const ne = Number(e);
-    this.starts.push(ns);
-    this.ends.push(ne);
+    // A page any byte of which is reserved stays out of the page allocator (__free_memory_core frees PFN_UP(start)..PFN_DOWN(end)).
+    this.starts.push(Math.floor(ns / PAGE_SIZE) * PAGE_SIZE);
+    this.ends.push(Math.ceil(ne / PAGE_SIZE) * PAGE_SIZE);
     this.mb.memblockReserve(ns, ne - ns);
     if (this.k.successor.markNoinit) this.mb.memblockReservedMarkNoinit(ns, ne - ns);
   }
@@ -169,7 +187,19 @@ export interface KernelWalkResult {
   corrupt: boolean;
 }
 
-/* Bits per chunk entry list bound: entries past RAM read as zeros (pointer 0, no bits). */
+/** Entries read past their chunk object, over a whole walk, before the walk is cut short (memory stays bounded). */
+export const MAX_ENTRIES_PAST_CHUNK = 65536;
+
+/* Entries of a list that lie inside RAM (entries past RAM read as zeros: pointer 0, no bits). */
+/* At most @cap entries plus what is left of the walk's budget for entries past the chunk. */
+function capEntries(n: bigint, cap: bigint, past: { left: bigint }, chunk: bigint, hazards: string[]): bigint {
+  if (n <= cap) return n;
+  const extra = n - cap < past.left ? n - cap : past.left;
+  past.left -= extra;
+  if (extra < n - cap) hazards.push(`chunk ${hex(chunk)}: more than ${MAX_ENTRIES_PAST_CHUNK} entries past the chunks: walk cut short`);
+  return cap + extra;
+}
+
 function entriesInRam(view: KernelView, first: bigint, n: bigint, size: number): bigint {
   const ramEnd = BigInt(view.mem.base + view.mem.size);
   if (first >= ramEnd) return 0n;
@@ -193,6 +223,7 @@ export function kernelBitmapsWalk(k: KhoKernel, view: KernelView, res: KernelRes
   const objects: bigint[] = [];
   const seen = new Set<bigint>();
   const ent: { order: number; start: bigint; bitmap: bigint }[] = [];
+  const past = { left: BigInt(MAX_ENTRIES_PAST_CHUNK) };
   let corrupt = false;
   for (let ptr = map; ptr !== 0n; ) {
     if (seen.has(ptr)) {
@@ -206,14 +237,15 @@ export function kernelBitmapsWalk(k: KhoKernel, view: KernelView, res: KernelRes
     const order = new DataView(hdr.buffer).getUint32(8, true);
     const num = BigInt(new DataView(hdr.buffer).getUint32(12, true));
     if (num > BigInt(KHOSER_BITMAPS_PER_CHUNK)) hazards.push(`chunk ${hex(ptr)}: num_elms ${num} > ${KHOSER_BITMAPS_PER_CHUNK}: entries read past the chunk page`);
-    const inRam = entriesInRam(view, ptr + 16n, num, 16);
+    let inRam = entriesInRam(view, ptr + 16n, num, 16);
+    inRam = capEntries(inRam, BigInt(KHOSER_BITMAPS_PER_CHUNK), past, ptr, hazards);
     for (let i = 0n; i < inRam; i++) {
       const e = view.read(ptr + 16n + 16n * i, 16, ptr, KHOSER_BM_CHUNK_SIZE);
       ent.push({ order, start: view.u64(e, 0), bitmap: view.u64(e, 8) });
     }
     if (inRam < num) {
       // Entries beyond RAM read as zeros: phys_start 0, bitmap pointer 0, whose bytes are read too (no bits).
-      hazards.push(`chunk ${hex(ptr)}: num_elms ${num} runs past the end of RAM`);
+      hazards.push(`chunk ${hex(ptr)}: num_elms ${num}: entries from ${hex(ptr + 16n + 16n * inRam)} not walked (past RAM, or the walk cut short), counted as read out of bounds`);
       view.countOob(ptr + 16n + 16n * inRam, (num - inRam) * 16n);
       view.countOob(0n, (num - inRam) * BigInt(k.successor.preserveBits / 8));
     }
@@ -266,6 +298,7 @@ export function kernelPostingWalk(view: KernelView, res: KernelReserves, map: bi
   const objects: bigint[] = [];
   const seen = new Set<bigint>();
   const objSize = posted ? POSTED_CHUNK_SIZE : KHOSER_CHUNK_SIZE;
+  const past = { left: BigInt(MAX_ENTRIES_PAST_CHUNK) };
   let corrupt = false;
   let ptr = map;
   do {
@@ -279,14 +312,15 @@ export function kernelPostingWalk(view: KernelView, res: KernelReserves, map: bi
     res.memblockReserve(ptr, BigInt(POSTED_CHUNK_SIZE), BigInt(POSTED_CHUNK_SIZE), 0);
     const hdr = view.read(ptr, 16, ptr, objSize);
     const num = view.u64(hdr, 8);
-    const inRam = entriesInRam(view, ptr + 16n, num, KHOSER_MEM_RANGE_SIZE);
+    let inRam = entriesInRam(view, ptr + 16n, num, KHOSER_MEM_RANGE_SIZE);
+    inRam = capEntries(inRam, BigInt(posted ? POSTED_RANGES_SIZE : KHOSER_RANGES_PER_CHUNK), past, ptr, hazards);
     for (let i = 0n; i < inRam; i++) {
       const e = view.read(ptr + 16n + 24n * i, 24, ptr, objSize);
       const size = view.u64(e, 8);
       res.memblockReserve(view.u64(e, 0), size, size, Number(view.u64(e, 16) & 0xffffn));
     }
     if (inRam < num) {
-      hazards.push(`chunk ${hex(ptr)}: num_ranges ${num} runs past the end of RAM`);
+      hazards.push(`chunk ${hex(ptr)}: num_ranges ${num}: entries from ${hex(ptr + 16n + 24n * inRam)} not walked (past RAM, or the walk cut short), counted as read out of bounds`);
       view.countOob(ptr + 16n + 24n * inRam, (num - inRam) * 24n);
     }
     ptr = view.u64(hdr, 0);
