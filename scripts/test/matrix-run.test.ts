@@ -49,6 +49,24 @@ describe("npm run matrix -- --kernels v6.16,v6.18 --workloads default", () => {
     expect(cell("v6.16", "v6.18").kernel!["oobReadBytes"]).toBeGreaterThan(0);
   });
 
+  test("--help exits 0 with its exit codes; a bad option or version exits 2 with one line and runs nothing", async () => {
+    const [help, bad, ver] = await Promise.all([
+      runKernelAsync(MATRIX, ["--help"]),
+      runKernelAsync(MATRIX, ["--no-such-option"]),
+      runKernelAsync(MATRIX, ["--kernels", "v6.16,v6.15", "--out", path.join(tmp, "never")]),
+    ]);
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: matrix /m);
+    expect(help.stdout).toMatch(/^Exit codes:$/m);
+    expect(help.stdout).toMatch(/^ +1 {2}some run failed/m);
+    expect(help.stderr).toBe("");
+    expect(bad.status).toBe(2);
+    expect(bad.stderr.trimEnd().split("\n")).toHaveLength(1);
+    expect(ver.status).toBe(2);
+    expect(ver.stderr).toBe('matrix: --kernels: "v6.15" is not one of posting, v6.16, v6.18, v6.19, kho-v2\n');
+    expect(fs.existsSync(path.join(tmp, "never"))).toBe(false);
+  });
+
   test("a cell's printed command reproduces it", async () => {
     const c = cell("v6.18", "v6.16");
     const m = /^npm run kernel-a -- (.*) && npm run kernel-b -- (.*)$/.exec(c.command)!;
