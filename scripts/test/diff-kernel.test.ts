@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { CliError } from "@khosim/shared/proc";
 import { initCsum } from "@khosim/shared/lib";
 import { makeHandoff, makeTmp, removeTmp } from "./handoff-helpers.js";
-import { decodeDiffView, openDiffFiles, type DiffJson, type KernelDiffJson } from "../src/diff/index.js";
+import { decodeDiffView, labelledRegions, lookupOfRegions, openDiffFiles, regionIndex, type DiffJson, type KernelDiffJson, type RegionSources } from "../src/diff/index.js";
+import { flattenRegions } from "../src/inspect.js";
 import { runDiff } from "../src/diff/run.js";
 
 let tmp: string;
@@ -61,6 +62,38 @@ describe("diff --kernel NAME DIR", () => {
     expect(j.lost?.b).toEqual(j.lost?.a);
     // Without --kernel the report has no lost field (its bytes stay as they were).
     expect("lost" in JSON.parse((await runDiff([dir, dir, "--json"])).stdout)).toBe(false);
+  });
+
+  test("the lookup with lost pages answers as flattenRegions does, page by page around them", () => {
+    const v = decodeDiffView(openDiffFiles(dir), "v6.16");
+    try {
+      const src = v.sources;
+      expect(src.lost?.length).toBe(3);
+      const slow = lookupOfRegions(flattenRegions(src.base, src.end, labelledRegions(src)));
+      const pick = (h: { kind: string; label: string; index?: number; data?: number; end: number } | undefined) => h && { kind: h.kind, label: h.label, index: h.index, data: h.data, end: h.end };
+      for (let p = 0x42000000; p < 0x42a00000; p += 4096) expect(pick(v.regions.labelAt(p)), p.toString(16)).toEqual(pick(slow.labelAt(p)));
+    } finally {
+      v.mem.close();
+    }
+  });
+
+  test("lost runs inside a preserved range, in free memory and over a chunk page cut what they cover, as flattenRegions does", () => {
+    const lost = (start: number, end: number, what: string) => ({ start, end, kind: "lost" as const, label: `lost under v6.16: ${what}` });
+    const src: RegionSources = {
+      base: 0x100000,
+      end: 0x200000,
+      others: [{ start: 0x180000, end: 0x1c0000, kind: "scratch", label: "scratch area 0", index: 0 }],
+      chunks: [0x130000],
+      chunkName: "chunk",
+      ranges: [{ start: 0x110000, size: 0x10000, data: 0x100 }],
+      lost: [lost(0x104000, 0x105000, "free"), lost(0x114000, 0x116000, "preserved order-0 folios"), lost(0x130000, 0x131000, "chunk 0"), lost(0x190000, 0x191000, "scratch area 0")],
+    };
+    const fast = regionIndex(src);
+    const slow = lookupOfRegions(flattenRegions(src.base, src.end, labelledRegions(src)));
+    const pick = (h: { kind: string; label: string; index?: number; data?: number; end: number } | undefined) => h && { kind: h.kind, label: h.label, index: h.index, data: h.data, end: h.end };
+    for (let p = src.base; p < src.end; p += 4096) expect(pick(fast.labelAt(p)), p.toString(16)).toEqual(pick(slow.labelAt(p)));
+    expect(fast.labelAt(0x110000)).toMatchObject({ kind: "preserved", end: 0x114000 });
+    expect(fast.labelAt(0x100000)).toMatchObject({ kind: "free", end: 0x104000 });
   });
 
   test("--kernel with --successor, or an unknown version, is a usage error", async () => {

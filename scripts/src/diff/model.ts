@@ -376,6 +376,6 @@ export function buildDiff(input: BuildDiffInput): DiffJson {
     fdt: { kho: kho.changes, boot: boot.changes },
     problems,
   };
-  if (va.lost && vb.lost) d.lost = { a: lostSummary(va.lost, va.sources.others, limit), b: lostSummary(vb.lost, vb.sources.others, limit) };
+  if (va.lost && vb.lost) d.lost = { a: lostSummary(va.lost, va.sources.lost ?? [], limit), b: lostSummary(vb.lost, vb.sources.lost ?? [], limit) };
   return d;
 }

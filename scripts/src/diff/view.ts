@@ -113,7 +113,7 @@ export function decodeDiffView(files: DiffFiles, kernel?: KhoKernelName): DiffVi
   if (kernel !== undefined) {
     const lost = kernelLostRanges(files, kernel);
     const plain = v.regions;
-    sources.others = [...others, ...lostRegions(lost, (p) => plain.labelAt(p))];
+    sources.lost = lostRegions(lost, (p) => plain.labelAt(p));
     v.regions = regionIndex(sources);
     v.lost = lost;
   }
