@@ -15,7 +15,8 @@ import { KHO_KERNELS, KHO_KERNEL_NAMES, khoKernel, khoKernelBlockSize } from "..
 import { KernelReserves, KernelView, kernelBitmapsWalk, memblockCapSize } from "../src/kho/kernels/walk.js";
 import { KernelRestore } from "../src/kho/kernels/restore.js";
 import { mergeIntervals } from "../src/kho/kernels/intervals.js";
-import { bitmapChunk, bits, handBuilt, successorInProcess, type HandSpec } from "./kernels-helpers.js";
+import { parseScenario } from "../src/kho/out/scenario.js";
+import { bitmapChunk, bits, handBuilt, predecessorInProcess, successorInProcess, type HandSpec } from "./kernels-helpers.js";
 
 beforeAll(async () => {
   await initCsum();
@@ -325,4 +326,37 @@ test("no kernel reads outside RAM through the view without counting it", () => {
   expect(v.read(0x3ffff000n, 0x2000, 0x3ffff000n, 0x2000)).toHaveLength(0x2000);
   expect(v.oobBytes).toBe(0x1000);
   expect(v.firstOob).toBe(0x3ffff000n);
+});
+
+describe("orders 19 and 20 from kernel-a's own predecessor (16 GiB machine, unfilled phys ranges)", () => {
+  const machine = { ram: "16G", scratch: { lowmem: "16M", global: "512M" } };
+  const order19 = { op: "phys", size: "2G", at: "0x200000000" };
+  const order20 = { op: "phys", size: "4G", at: "0x300000000" };
+
+  test("a 2 GiB-aligned 2 GiB range is one order-19 block: every same-version mainline pair reserves 0xffffffff80000000 at 0x200000000", async () => {
+    const s = parseScenario({ machine, fill: false, ops: [order19] }, "(order 19)");
+    for (const n of ["v6.16", "v6.18", "kho-v2"] as const) {
+      const r = successorInProcess(await predecessorInProcess(n, s), n).report;
+      expect(r.kernel!.firstWrongSize, n).toEqual({ addr: "0x200000000", reserved: "0xffffffff80000000", intended: "0x80000000" });
+      expect(r.kernel!.lostPages, n).toBe(0);
+      expect(r.kernel!.verdict, n).toBe("would-corrupt");
+    }
+    // The posting's sizes are phys_addr_t: the range as it is, nothing else.
+    const p = successorInProcess(await predecessorInProcess("posting", s), "posting").report;
+    expect(p.kernel!.wrongSizeReserves).toBe(0);
+    expect(p.kernel!.verdict).toBe("intact");
+  });
+
+  test("a 4 GiB-aligned 4 GiB range is one order-20 block: kho-v2 and v6.18 reserve 1 byte and lose the block's other pages", async () => {
+    const s = parseScenario({ machine, fill: false, ops: [order20] }, "(order 20)");
+    for (const n of ["v6.18", "kho-v2"] as const) {
+      const r = successorInProcess(await predecessorInProcess(n, s), n).report;
+      expect(r.kernel!.firstWrongSize, n).toEqual({ addr: "0x300000000", reserved: "0x1", intended: "0x100000000" });
+      expect(r.kernel!.lost, n).toEqual([{ start: "0x300001000", size: "0xfffff000" }]);
+      expect(r.kernel!.lostPages, n).toBe(1048575);
+      expect(r.kernel!.verdict, n).toBe("pages-lost");
+      // kho_test's range is not wholly reserved: its restore fails.
+      expect(r.failures[0]!.reason, n).toContain("is not reserved");
+    }
+  });
 });

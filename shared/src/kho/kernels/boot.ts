@@ -38,6 +38,8 @@ import { KernelReserves, KernelView, kernelBitmapsWalk, kernelPostingWalk, kerne
 
 /** Lost ranges listed in successor.json (the count and kernelLost are complete). */
 export const MAX_LISTED_LOST = 100;
+/** Largest KHO FDT the version successor copies out of memory. */
+export const MAX_KHO_FDT_READ = 1 << 20;
 /** Hazard lines listed in successor.json (the last says how many more there were). */
 export const MAX_LISTED_HAZARDS = 100;
 
@@ -109,6 +111,8 @@ export function kernelBootSuccessor(boot: BootInfo, mem: PhysMem, name: KhoKerne
     const saAddr = u64ToNumber(boot.khoScratch!.addr);
     const saSize = u64ToNumber(boot.khoScratch!.size);
     if (saAddr === undefined || saSize === undefined || !physInRam(mem, saAddr, saSize)) refuse(`/chosen/${BOOT_KHO_SCRATCH_PROP}: [${hex(boot.khoScratch!.addr)}, +${hex(boot.khoScratch!.size)}) is outside RAM`);
+    // Mainline maps fdt_len bytes, however many; khosim bounds the copy (every predecessor's KHO FDT is one page).
+    if (fdtSize! > MAX_KHO_FDT_READ) refuse(`/chosen/${BOOT_KHO_FDT_PROP}: size ${hex(fdtSize!)} is more than the ${hex(MAX_KHO_FDT_READ)} bytes khosim reads`);
     rep.khoFdt = { addr: hex(fdtAddr!), size: hex(fdtSize!) };
     let fdt: FdtRo;
     try {
@@ -180,8 +184,9 @@ export function kernelBootSuccessor(boot: BootInfo, mem: PhysMem, name: KhoKerne
         walk = kernelPostingWalk(view, res, map, posted);
       }
       if (res.exhausted) {
-        walk.hazards.push(`more than ${res.budget} memblock_reserve() calls (pages of RAM + 65536): the walk reads garbage and was cut short`);
-        walk.corrupt = true;
+        const line = `more than ${res.budget} memblock_reserve() calls (pages of RAM + 65536): the walk reads garbage and was cut short`;
+        walk.hazards.push(line);
+        walk.corrupt ??= line;
       }
       rep.format = walk.written;
       rep.chunks = walk.objects.map(hex);
@@ -234,11 +239,10 @@ export function kernelBootSuccessor(boot: BootInfo, mem: PhysMem, name: KhoKerne
     rep.failures = v.failures;
     rep.failureCount = v.failureCount;
     kr.doubleRestores = pr.doubleRestores;
-    kr.verdict = res.outsideRamPfns > 0 || res.oversizeNoinit > 0 || walk?.corrupt ? "would-corrupt" : view.oobBytes > 0 ? "read-out-of-bounds" : kr.lostPages > 0 ? "pages-lost" : "intact";
+    kr.verdict = res.outsideRamPfns > 0 || res.oversizeNoinit > 0 || walk?.corrupt !== undefined ? "would-corrupt" : view.oobBytes > 0 ? "read-out-of-bounds" : kr.lostPages > 0 ? "pages-lost" : "intact";
     // The reason names the consequence that decided the verdict: the walk's own hazard first, then in the order pushed above.
-    const corruptLine = walk?.corrupt ? walk.hazards.find((h) => h.includes("forever") || h.includes("undefined") || h.includes("visits")) : undefined;
     const ranked = kr.hazards.slice(mark);
-    verdictLine = kr.verdict === "would-corrupt" ? (corruptLine ?? ranked[0]) : kr.verdict === "read-out-of-bounds" ? ranked.find((h) => h.includes("bytes read outside")) : ranked.find((h) => h.includes("preserved pages not reserved"));
+    verdictLine = kr.verdict === "would-corrupt" ? (walk?.corrupt ?? ranked[0]) : kr.verdict === "read-out-of-bounds" ? ranked.find((h) => h.includes("bytes read outside")) : ranked.find((h) => h.includes("preserved pages not reserved"));
   } catch (e) {
     if (!(e instanceof Refused)) throw e;
     rep.outcome = "booted-without-kho";

@@ -7,10 +7,14 @@ export interface Intervals {
 
 /** mergeIntervals - the union of [@starts[i], @ends[i]) as sorted, disjoint, non-adjacent intervals. */
 export function mergeIntervals(starts: readonly number[], ends: readonly number[]): Intervals {
-  const idx = Array.from({ length: starts.length }, (_, i) => i).filter((i) => ends[i]! > starts[i]!);
-  idx.sort((a, b) => starts[a]! - starts[b]!);
+  // Walks reserve mostly in address order: sort only when the input is not sorted already.
+  let sorted = true;
+  for (let i = 1; i < starts.length && sorted; i++) sorted = starts[i - 1]! <= starts[i]!;
+  const idx = sorted ? undefined : Array.from({ length: starts.length }, (_, i) => i).sort((x, y) => starts[x]! - starts[y]!);
   const out: Intervals = { start: [], end: [] };
-  for (const i of idx) {
+  for (let j = 0; j < starts.length; j++) {
+    const i = idx ? idx[j]! : j;
+    if (!(ends[i]! > starts[i]!)) continue;
     const n = out.start.length;
     if (n > 0 && starts[i]! <= out.end[n - 1]!) out.end[n - 1] = Math.max(out.end[n - 1]!, ends[i]!);
     else {

@@ -21,6 +21,7 @@ import { physInRam, type PhysMem } from "../../mm/physmem.js";
 import type { VerifyFailure } from "../../abi/handoff-json.js";
 import { coversRange, type Intervals } from "./intervals.js";
 import type { KhoKernel } from "./versions.js";
+import type { PagePrivate } from "./walk.js";
 
 /** KernelRestore - the restore API of one version over the walk's page->private. */
 export class KernelRestore {
@@ -30,7 +31,7 @@ export class KernelRestore {
   constructor(
     readonly k: KhoKernel,
     readonly mem: PhysMem,
-    readonly pagePrivate: Map<number, number>,
+    readonly pagePrivate: PagePrivate,
     readonly reserved: Intervals,
     readonly maxOrder: number,
   ) {}

@@ -79,6 +79,37 @@ export function memblockCapSize(base: bigint, size: bigint): bigint {
   return size < U64_MAX - base ? size : U64_MAX - base;
 }
 
+/**
+ * PagePrivate - page->private of the pfns a walk wrote, in 64 Ki-page
+ * blocks made on first use (a Map per pfn costs more than the walk).
+ * Values are the walk's: order, plus 0x100 with KHO_PAGE_MAGIC.
+ */
+export class PagePrivate {
+  private readonly blocks = new Map<number, Uint16Array>();
+
+  /** get - the value at @pfn, undefined when never written (or cleared). */
+  get(pfn: number): number | undefined {
+    const v = this.blocks.get(Math.floor(pfn / 65536))?.[pfn % 65536] ?? 0;
+    return v === 0 ? undefined : v - 1;
+  }
+
+  set(pfn: number, v: number): void {
+    const key = Math.floor(pfn / 65536);
+    let b = this.blocks.get(key);
+    if (b === undefined) {
+      b = new Uint16Array(65536);
+      this.blocks.set(key, b);
+    }
+    b[pfn % 65536] = v + 1;
+  }
+
+  /** delete - clear @pfn (kho_restore_page's page->private = 0). */
+  delete(pfn: number): void {
+    const b = this.blocks.get(Math.floor(pfn / 65536));
+    if (b !== undefined) b[pfn % 65536] = 0;
+  }
+}
+
 /** A memblock_reserve() of the wrong size: where, what was reserved, what was meant. */
 export interface WrongSize {
   addr: bigint;
@@ -110,9 +141,11 @@ export class KernelReserves {
   exhausted = false;
   readonly budget: number;
   /** page->private of each pfn the walk wrote: order, plus 0x100 with KHO_PAGE_MAGIC. */
-  readonly pagePrivate = new Map<number, number>();
+  readonly pagePrivate = new PagePrivate();
   private readonly ramBase: bigint;
   private readonly ramEnd: bigint;
+  /* Per order: the size this kernel computes and the size meant (BigInt arithmetic once per order, not per block). */
+  private readonly sizeOf: [bigint, bigint][] = [];
 
   constructor(
     readonly k: KhoKernel,
@@ -169,8 +202,8 @@ export class KernelReserves {
 
   /** reserveBlock - the per-block step of deserialize_bitmap() / kho_preserved_memory_reserve(). */
   reserveBlock(phys: bigint, order: number): void {
-    const sz = khoKernelBlockSize(this.k, order);
-    this.memblockReserve(phys, sz, 1n << BigInt(order + 12), 0x100 | (order & 0xff));
+    const sizes = (this.sizeOf[order] ??= [khoKernelBlockSize(this.k, order), 1n << BigInt(order + 12)]);
+    this.memblockReserve(phys, sizes[0], sizes[1], 0x100 | (order & 0xff));
     this.setPagePrivate(phys, order);
   }
 }
@@ -183,8 +216,8 @@ export interface KernelWalkResult {
   written: string;
   /** One line per hazard met (cycle, undefined shift...). */
   hazards: string[];
-  /** The walk could not end as the kernel's would (it would loop forever, or shift by an undefined amount). */
-  corrupt: boolean;
+  /** Set when the walk could not end as the kernel's would (it would loop forever, shift by an undefined amount, or was cut short): the hazard line saying so. */
+  corrupt: string | undefined;
 }
 
 /** Entries read past their chunk object, over a whole walk, before the walk is cut short (memory stays bounded). */
@@ -224,11 +257,11 @@ export function kernelBitmapsWalk(k: KhoKernel, view: KernelView, res: KernelRes
   const seen = new Set<bigint>();
   const ent: { order: number; start: bigint; bitmap: bigint }[] = [];
   const past = { left: BigInt(MAX_ENTRIES_PAST_CHUNK) };
-  let corrupt = false;
+  let corrupt: string | undefined;
   for (let ptr = map; ptr !== 0n; ) {
     if (seen.has(ptr)) {
       hazards.push(`chunk list: next leads back to chunk ${hex(ptr)}: kho_mem_deserialize() would walk it forever`);
-      corrupt = true;
+      corrupt ??= hazards[hazards.length - 1];
       break;
     }
     seen.add(ptr);
@@ -299,12 +332,12 @@ export function kernelPostingWalk(view: KernelView, res: KernelReserves, map: bi
   const seen = new Set<bigint>();
   const objSize = posted ? POSTED_CHUNK_SIZE : KHOSER_CHUNK_SIZE;
   const past = { left: BigInt(MAX_ENTRIES_PAST_CHUNK) };
-  let corrupt = false;
+  let corrupt: string | undefined;
   let ptr = map;
   do {
     if (seen.has(ptr)) {
       hazards.push(`chunk list: next leads back to chunk ${hex(ptr)}: kho_mem_deserialize() would walk it forever`);
-      corrupt = true;
+      corrupt ??= hazards[hazards.length - 1];
       break;
     }
     seen.add(ptr);
@@ -342,11 +375,11 @@ export function kernelRadixWalk(view: KernelView, res: KernelReserves, root: big
   const objects: bigint[] = [];
   let visits = 0;
   const maxVisits = view.mem.size / PAGE_SIZE;
-  let corrupt = false;
+  let corrupt: string | undefined;
   const walk = (node: bigint, level: number, prefix: bigint): void => {
     if (++visits > maxVisits) {
       if (!corrupt) hazards.push(`radix tree: more than ${maxVisits} node visits (shared nodes): the walk would not end in reasonable time`);
-      corrupt = true;
+      corrupt ??= hazards[hazards.length - 1];
       return;
     }
     objects.push(node);
@@ -369,7 +402,7 @@ export function kernelRadixWalk(view: KernelView, res: KernelReserves, root: big
     const top = key.toString(2).length - 1;
     if (top > 52) {
       hazards.push(`radix key ${hex(key)}: bit ${top} above 52 (root entry >= 4): order underflows, shift undefined`);
-      corrupt = true;
+      corrupt ??= hazards[hazards.length - 1];
       return;
     }
     const order = 52 - top;
