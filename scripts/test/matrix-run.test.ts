@@ -67,6 +67,15 @@ describe("npm run matrix -- --kernels v6.16,v6.18 --workloads default", () => {
     expect(fs.existsSync(path.join(tmp, "never"))).toBe(false);
   });
 
+  test("a run that fails is reported in its cell and makes the exit 1; the table is still printed", async () => {
+    const bad = path.join(tmp, "bad-op.json");
+    fs.writeFileSync(bad, JSON.stringify({ description: "an op kernel-a rejects", machine: { ram: "1G" }, ops: [{ op: "folios", count: 1, order: 11 }] }));
+    const r = await runKernelAsync(MATRIX, ["--kernels", "v6.16", "--workloads", bad, "--out", path.join(tmp, "out-bad")]);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(/^\| \*\*v6\.16\*\* \| \*\*run failed \(kernel-a exit 2: kernel-a: .*bad-op\.json: ops\[0\]\.order: .*\)\*\* \|$/m);
+    expect(r.stdout).toContain("1 run(s) failed");
+  });
+
   test("a cell's printed command reproduces it", async () => {
     const c = cell("v6.18", "v6.16");
     const m = /^npm run kernel-a -- (.*) && npm run kernel-b -- (.*)$/.exec(c.command)!;
