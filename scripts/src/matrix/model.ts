@@ -151,7 +151,8 @@ export function cellDetail(c: MatrixCell): string {
   if (c.reason !== null) parts.push(c.reason);
   if (c.kernel) {
     for (const f of facts(c.kernel)) parts.push(f);
-    for (const h of c.kernel.hazards) parts.push(h);
+    // kernel-b's reason often repeats a hazard line: say each once.
+    for (const h of c.kernel.hazards) if (!c.reason?.includes(h)) parts.push(h);
   }
   return parts.join("; ");
 }
