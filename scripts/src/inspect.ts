@@ -217,7 +217,8 @@ export function lostRegions(lost: KernelLost, labelAt: (phys: number) => Pick<Re
     for (let phys = r.start; phys < end; ) {
       const hit = labelAt(phys);
       const stop = hit ? Math.min(end, Math.max(hit.end, phys + PAGE_SIZE)) : end;
-      const what = !hit ? "outside RAM" : hit.kind === "preserved" ? `preserved ${hit.label}` : hit.label;
+      // A lost page is a preserved one; "free" only means the careful walk here did not find it (one-page bitmaps without khosim's marker).
+      const what = !hit ? "outside RAM" : hit.kind === "preserved" ? `preserved ${hit.label}` : hit.kind === "free" ? "preserved, not found by the careful walk" : hit.label;
       out.push({ start: phys, end: stop, kind: "lost", label: `lost under ${lost.kernel}: ${what}` });
       phys = stop;
     }
