@@ -123,6 +123,7 @@ describe("markdown", () => {
   test("every cell's command is printed under the table", () => {
     for (const c of result.cells) expect(md).toContain(`- ${c.predecessor} → ${c.successor}: \`${c.command}\`\n`);
     expect(md.match(/^- /gm)).toHaveLength(9);
+    expect(md).toContain("\ndefault: 9 cells: 2 revived intact, 1 refused (boots without KHO), 1 revived, pages lost, 1 read out of bounds, 3 would corrupt, 1 run failed.\n");
     expect(md.trimEnd().endsWith("9 cells: 2 revived intact, 1 refused (boots without KHO), 1 revived, pages lost, 1 read out of bounds, 3 would corrupt, 1 run failed")).toBe(true);
   });
 });

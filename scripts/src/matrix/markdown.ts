@@ -36,6 +36,7 @@ export function matrixMarkdown(r: MatrixResult): string {
       });
       L.push(`| **${p}** | ${row.join(" | ")} |`);
     }
+    L.push("", `${w.name}: ${matrixCounts(r.cells.filter((c) => c.workload === w.name))}.`);
     L.push("", "Each cell, reproduced:", "");
     for (const p of predecessors) {
       for (const s of successors) {
