@@ -184,6 +184,7 @@ export function matrixHtml(r: MatrixResult, o: MatrixHtmlOptions = {}): string {
         `<h2>${esc(w.name)}</h2>`,
         `<div class="sub">${esc(w.description)} (<code>${esc(w.scenario)}</code>)</div>`,
         g.svg,
+        `<div class="sub">${esc(matrixCounts(g.cells))}.</div>`,
         `<div class="panel"><span class="sub">Click a cell for its detail and the command that reproduces it.</span></div>`,
         `<details><summary>every cell of ${esc(w.name)} with its command</summary><ul>\n${cmds.join("\n")}\n</ul></details>`,
         `</section>`,
