@@ -28,8 +28,6 @@ import { csum64 } from "../../lib/csum.js";
 import type { Logger } from "../../lib/log.js";
 import { type KhoScratch } from "../../mm/machine.js";
 import { UnusableInputError, earlyAllocations } from "./early.js";
-
-export { UnusableInputError } from "./early.js";
 import { BootDtbError, parseBootDtb, type BootInfo } from "../../abi/boot-dtb.js";
 import { type KhoRangeTable } from "../track.js";
 import { type PhysRecord } from "../out/workload.js";
@@ -41,6 +39,7 @@ import { kernelBootSuccessor } from "../kernels/boot.js";
 import type { KhoKernelName } from "../kernels/versions.js";
 
 export type { Outcome } from "../../abi/handoff.js";
+export { UnusableInputError } from "./early.js";
 
 /**
  * parseSuccessorBootDtb - decode the boot DTB @bytes (read from @file) as the
