@@ -6,17 +6,18 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { HANDOFF_BOOT_DTB, HANDOFF_MEMORY_IMG, KHO_TEST_FDT, PAGE_SIZE, SUCCESSOR_REPORT, khoDataIsFolio, khoDataOrder, parseBootDtb, BootDtbError, type BootInfo, khoTestInfoSize, parseKhoTestFdt, type KhoTestHeader } from "@khosim/shared/abi";
-import { SuccessorJsonSchema, readHandoffJson, type SuccessorJson } from "@khosim/shared/abi/handoff-json";
+import { HANDOFF_BOOT_DTB, HANDOFF_MEMORY_IMG, KHO_TEST_FDT, MAX_PAGE_ORDER, PAGE_SIZE, SUCCESSOR_REPORT, khoDataIsFolio, khoDataOrder, parseBootDtb, BootDtbError, type BootInfo, khoTestInfoSize, parseKhoTestFdt, type KhoTestHeader } from "@khosim/shared/abi";
+import { SuccessorJsonSchema, readHandoffJson, type KernelReportJson, type SuccessorJson } from "@khosim/shared/abi/handoff-json";
 import { ByteReader, hex, u64ToNumber } from "@khosim/shared/lib";
 import { ImageMem } from "@khosim/shared/mm";
-import { khoRetrieveSubtree, khoPopulate, type KhoPopulated, type KhoMemRange } from "@khosim/shared/kho";
+import { bootSuccessor, khoRetrieveSubtree, khoPopulate, UnusableInputError, type KhoKernelName, type KhoPopulated, type SuccessorReport, type KhoMemRange } from "@khosim/shared/kho";
 
-/** What a page is, most specific first. */
-export type RegionKind = "kho-fdt" | "scratch-array" | "subtree-fdt" | "subtree-info" | "chunk" | "preserved" | "scratch" | "free";
+/** What a page is, most specific first ("lost": preserved, but not reserved by the kernel version read as, see kernelLostRanges). */
+export type RegionKind = "lost" | "kho-fdt" | "scratch-array" | "subtree-fdt" | "subtree-info" | "chunk" | "preserved" | "scratch" | "free";
 
 /** Higher wins when labels overlap (the KHO FDT page lies inside a preserved range). */
 export const PRIORITY: Record<RegionKind, number> = {
+  lost: 8,
   "kho-fdt": 7,
   "scratch-array": 6,
   "subtree-fdt": 5,
@@ -53,6 +54,22 @@ export interface HandoffView {
   problems: string[];
   /** Disjoint labelled regions covering all of RAM, ascending. */
   regions: Region[];
+  /** With a kernel version: the preserved pages it does not reserve (kernelLostRanges). */
+  lost?: KernelLost;
+}
+
+/** The preserved pages a kernel version does not reserve in a handoff. */
+export interface KernelLost {
+  kernel: KhoKernelName;
+  /** Ascending, disjoint, page-granular. */
+  ranges: { start: number; size: number }[];
+  /** Pages in `ranges`. */
+  pages: number;
+  /** What the version successor reported: outcome, exit code and its `kernel` object (verdict, reads, hazards). */
+  outcome: SuccessorReport["outcome"];
+  exitCode: number;
+  reason: string | null;
+  report: KernelReportJson | undefined;
 }
 
 /** The directory cannot be read as a handoff at all. */
@@ -158,10 +175,68 @@ export function openHandoffFiles(dir: string): HandoffFiles {
 }
 
 /**
+ * kernelLostRanges - the preserved pages kernel version @kernel would not
+ * reserve when it boots from @files: the faithful successor of that version
+ * (bootSuccessor with opts.kernel, in process, from boot.dtb and memory.img
+ * alone) and its SuccessorBoot.kernelLost, sorted and merged. initCsum()
+ * must have run. Throws InspectError when the machine cannot boot at all.
+ */
+export function kernelLostRanges(files: Pick<HandoffFiles, "boot" | "mem">, kernel: KhoKernelName): KernelLost {
+  let sb;
+  try {
+    sb = bootSuccessor(files.boot, files.mem, { maxOrder: MAX_PAGE_ORDER, kernel });
+  } catch (e) {
+    if (e instanceof UnusableInputError) throw new InspectError(`${kernel} successor cannot boot: ${e.message}`);
+    throw e;
+  }
+  const table = sb.kernelLost;
+  const raw: { start: number; size: number }[] = [];
+  for (let i = 0; i < (table?.count ?? 0); i++) if (table!.size[i]! > 0) raw.push({ start: table!.start[i]!, size: table!.size[i]! });
+  raw.sort((x, y) => x.start - y.start);
+  const ranges: { start: number; size: number }[] = [];
+  let pages = 0;
+  for (const r of raw) {
+    const last = ranges[ranges.length - 1];
+    if (last && r.start <= last.start + last.size) last.size = Math.max(last.size, r.start + r.size - last.start);
+    else ranges.push({ ...r });
+  }
+  for (const r of ranges) pages += r.size / PAGE_SIZE;
+  return { kernel, ranges, pages, outcome: sb.report.outcome, exitCode: sb.report.exitCode, reason: sb.report.reason, report: sb.report.kernel };
+}
+
+/**
+ * lostRegions - @lost as regions of kind "lost", split where what the pages
+ * are changes (@labelAt: the labels without the lost pages), each labelled
+ * "lost under KERNEL: what it is". Work: the lost ranges plus the regions
+ * they cross.
+ */
+export function lostRegions(lost: KernelLost, labelAt: (phys: number) => Pick<Region, "kind" | "label" | "end"> | undefined): Region[] {
+  const out: Region[] = [];
+  for (const r of lost.ranges) {
+    const end = r.start + r.size;
+    for (let phys = r.start; phys < end; ) {
+      const hit = labelAt(phys);
+      const stop = hit ? Math.min(end, Math.max(hit.end, phys + PAGE_SIZE)) : end;
+      // A lost page is a preserved one; "free" only means the careful walk here did not find it (one-page bitmaps without khosim's marker).
+      const what = !hit ? "outside RAM" : hit.kind === "preserved" ? `preserved ${hit.label}` : hit.kind === "free" ? "preserved, not found by the careful walk" : hit.label;
+      out.push({ start: phys, end: stop, kind: "lost", label: `lost under ${lost.kernel}: ${what}` });
+      phys = stop;
+    }
+  }
+  return out;
+}
+
+/** Options of openHandoff. */
+export interface OpenHandoffOptions {
+  /** Also label the preserved pages this kernel version does not reserve ("lost"). */
+  kernel?: KhoKernelName;
+}
+
+/**
  * openHandoff - decode @dir. Throws InspectError when boot.dtb or memory.img
  * cannot be used; everything past that is best effort (see `problems`).
  */
-export function openHandoff(dir: string): HandoffView {
+export function openHandoff(dir: string, opts: OpenHandoffOptions = {}): HandoffView {
   const { bootDtb, boot, mem } = openHandoffFiles(dir);
   const v: HandoffView = { dir, bootDtb, boot, ram: boot.ram, mem, chunks: [], ranges: [], problems: [], regions: [] };
   const labelled: Region[] = [];
@@ -206,6 +281,11 @@ export function openHandoff(dir: string): HandoffView {
     }
   }
   v.regions = flattenRegions(boot.ram.base, boot.ram.base + boot.ram.size, labelled);
+  if (opts.kernel !== undefined) {
+    v.lost = kernelLostRanges({ boot, mem }, opts.kernel);
+    const regions = v.regions;
+    v.regions = flattenRegions(boot.ram.base, boot.ram.base + boot.ram.size, [...labelled, ...lostRegions(v.lost, (p) => regionAt(regions, p))]);
+  }
   return v;
 }
 

@@ -4,6 +4,7 @@ export * from "./meta.js";
 export * from "./fdt-diff.js";
 export * from "./model.js";
 export * from "./successor.js";
+export * from "./kernel.js";
 export * from "./render.js";
 export * from "./regions.js";
 export * from "./view.js";

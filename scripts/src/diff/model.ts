@@ -22,6 +22,7 @@ import { PAGE_SIZE } from "@khosim/shared/abi";
 import { hex } from "@khosim/shared/lib";
 import type { RegionKind } from "../inspect.js";
 import type { DiffView } from "./view.js";
+import { lostSummary, type LostSummaryJson } from "./kernel.js";
 import type { FdtChange } from "./fdt-diff.js";
 import { diffFdtBlobs } from "./fdt-diff.js";
 import {
@@ -134,6 +135,8 @@ export interface DiffJson {
     changed: { addr: string; indexA: number | null; indexB: number | null; header: string[]; entriesChanged: number }[];
   };
   fdt: { kho: FdtChange[]; boot: FdtChange[] };
+  /** Only with --kernel: the preserved pages of each side that version would not reserve. */
+  lost?: { a: LostSummaryJson; b: LostSummaryJson };
   problems: { a: string[]; b: string[] };
 }
 
@@ -323,7 +326,7 @@ export function buildDiff(input: BuildDiffInput): DiffJson {
     "boot.dtb": sameBytes(va.bootDtb, vb.bootDtb),
     "kho.dtb": sameBytes(a.khoDtb, b.khoDtb),
   };
-  return {
+  const d: DiffJson = {
     schema: DIFF_SCHEMA,
     a: a.name,
     b: b.name,
@@ -373,4 +376,6 @@ export function buildDiff(input: BuildDiffInput): DiffJson {
     fdt: { kho: kho.changes, boot: boot.changes },
     problems,
   };
+  if (va.lost && vb.lost) d.lost = { a: lostSummary(va.lost, va.sources.lost ?? [], limit), b: lostSummary(vb.lost, vb.sources.lost ?? [], limit) };
+  return d;
 }

@@ -53,11 +53,13 @@ export interface RegionSources {
   chunkName: string;
   /** Preserved ranges in list order; range i is labelled describeData(data), index i. */
   ranges: readonly KhoMemRange[];
+  /** diff --kernel: the lost pages (lostRegions: ascending, disjoint, kind "lost", above everything else). */
+  lost?: readonly Region[];
 }
 
 /** The labelled regions of @src as inspect.ts lists them (for the fallback and the tests). */
 export function labelledRegions(src: RegionSources): Region[] {
-  const out: Region[] = [...src.others];
+  const out: Region[] = [...src.others, ...(src.lost ?? [])];
   src.ranges.forEach((r, i) => out.push({ start: r.start, end: r.start + r.size, kind: "preserved", label: describeData(r.data), data: r.data, index: i }));
   src.chunks.forEach((c, i) => out.push({ start: c, end: c + PAGE_SIZE, kind: "chunk", label: `${src.chunkName} ${i}`, index: i }));
   return out;
@@ -103,7 +105,10 @@ export function regionIndex(src: RegionSources): RegionLookup {
     chunkIdx[k] = ci;
     if (c < base || c + PAGE_SIZE > end || (k > 0 && c < chunkAt[k - 1]! + PAGE_SIZE)) chunksFit = false;
   });
-  if (!chunksFit || !rangesFit(ranges, base, end)) return lookupOfRegions(flattenRegions(base, end, labelledRegions(src)));
+  const lost = src.lost ?? [];
+  let lostFit = true;
+  for (let i = 0; i < lost.length; i++) if (lost[i]!.kind !== "lost" || lost[i]!.start < base || lost[i]!.end > end || (i > 0 && lost[i]!.start < lost[i - 1]!.end)) lostFit = false;
+  if (!chunksFit || !lostFit || !rangesFit(ranges, base, end)) return lookupOfRegions(flattenRegions(base, end, labelledRegions(src)));
 
   // The others clipped to RAM, empty ones dropped, in flattenRegions' order (stable by start): the first wins a tie.
   const others = src.others
@@ -123,7 +128,12 @@ export function regionIndex(src: RegionSources): RegionLookup {
   const rangeKey = (i: number): number => ranges[i]!.start;
 
   /* The winner at @phys and where it stops winning (one piece of flattenRegions, before merging). */
+  const lostKey = (i: number): number => lost[i]!.start;
   const piece = (phys: number): RegionHit => {
+    // Lost pages win over everything (PRIORITY.lost is the highest); else the rest stops where the next lost run starts.
+    const li = lastAtOrBelow(lost.length, lostKey, phys);
+    if (li >= 0 && phys < lost[li]!.end) return { kind: "lost", label: lost[li]!.label, end: lost[li]!.end };
+    const nextLost = li + 1 < lost.length ? lost[li + 1]!.start : end;
     // The winner: the highest priority among what covers phys (the first of equals).
     let prio = -1;
     let limit = end;
@@ -154,6 +164,7 @@ export function regionIndex(src: RegionSources): RegionLookup {
     for (const o of others) if (o.prio > prio && o.start > phys && o.start < limit) limit = o.start;
     if (chunkPrio > prio && k + 1 < chunkAt.length) limit = Math.min(limit, chunkAt[k + 1]!);
     if (rangePrio > prio && j + 1 < ranges.length) limit = Math.min(limit, ranges[j + 1]!.start);
+    limit = Math.min(limit, nextLost);
     if (!hit) return { kind: "free", label: "free", end: limit };
     hit.end = limit;
     return hit;

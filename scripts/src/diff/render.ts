@@ -6,6 +6,7 @@ import { PAGE_SIZE } from "@khosim/shared/abi";
 import type { FdtChange } from "./fdt-diff.js";
 import type { ChunkPageJson, DiffJson, RangeJson, RunJson, SideJson } from "./model.js";
 import type { SuccessorDiffJson } from "./successor.js";
+import type { KernelDiffJson, LostSummaryJson } from "./kernel.js";
 
 export interface Palette {
   del: (s: string) => string;
@@ -196,6 +197,10 @@ export function renderDiff(d: DiffJson, P: Palette): string {
   }
 
   // Problems.
+  if (d.lost) {
+    L.push(...lostLines(P, d.lost.a, "lost A"));
+    L.push(...lostLines(P, d.lost.b, "lost B"));
+  }
   const probs = [...d.problems.a.map((x) => `A: ${x}`), ...d.problems.b.map((x) => `B: ${x}`)];
   L.push(`${head("problems")}${probs.length === 0 ? "none" : ""}`);
   for (const x of probs) L.push(`  ${P.chg(x)}`);
@@ -259,6 +264,38 @@ export function renderSuccessor(s: SuccessorDiffJson, P: Palette): string {
 }
 
 /** toJsonText - the JSON report, two-space indented, with a final newline. */
-export function toJsonText(v: DiffJson | SuccessorDiffJson): string {
+export function toJsonText(v: DiffJson | SuccessorDiffJson | KernelDiffJson): string {
   return JSON.stringify(v, null, 2) + "\n";
+}
+
+/** lostLines - the "lost" lines of a summary (its head line, then one per run). */
+export function lostLines(P: Palette, s: LostSummaryJson, title = "lost"): string[] {
+  const L = [`${head(title)}${s.pages === 0 ? `none under ${s.kernel}` : P.del(`${plural(s.pages, "page")} (${fmtSize(s.pages * PAGE_SIZE)}) in ${plural(s.runs, "run")} under ${s.kernel}, first ${s.first}`)}`];
+  for (const r of s.list) L.push(`  ${r.start}-${r.end} (${plural(r.pages, "page")}) ${r.label}`);
+  if (s.listed > s.list.length) L.push(P.dim(`    ... ${s.listed - s.list.length} more (--limit 0 lists all)`));
+  return L;
+}
+
+/** renderKernel - the human report of diffKernel. */
+export function renderKernel(d: KernelDiffJson, P: Palette): string {
+  const L: string[] = [P.bold(`khosim diff --kernel ${d.kernel.name} ${d.dir}`)];
+  L.push(`${head("kernel")}${d.kernel.name}${d.kernel.source ? `: ${d.kernel.source}` : ""}`);
+  L.push(`${head("verdict")}${d.verdict ?? "none"} (kernel-b --kernel ${d.kernel.name}: ${d.outcome}, exit ${d.exitCode})${d.reason ? `; ${d.reason}` : ""}`);
+  const w = d.preserved.walked;
+  const walked = `${plural(w.pages, "page")} in ${plural(w.ranges, "range")} by the careful walk`;
+  L.push(`${head("preserved")}${d.preserved.pages === null || d.preserved.pages === w.pages ? walked : `${plural(d.preserved.pages, "page")} as the ${d.kernel.name} successor counts them (${walked})`}`);
+  L.push(...lostLines(P, d.lost));
+  const other: string[] = [];
+  if (d.oobReadBytes > 0) other.push(`${d.oobReadBytes} bytes read out of bounds, first ${d.firstOobRead}`);
+  if (d.outsideRamPfns > 0) other.push(plural(d.outsideRamPfns, "pfn") + " outside RAM touched");
+  if (d.wrongSizeReserves > 0) other.push(plural(d.wrongSizeReserves, "wrong-size reserve"));
+  if (d.spuriousPages > 0) other.push(plural(d.spuriousPages, "spurious page") + " reserved");
+  if (d.doubleRestores > 0) other.push(plural(d.doubleRestores, "folio") + " restored twice");
+  L.push(`${head("also")}${other.length ? P.chg(other.join("; ")) : "nothing else"}`);
+  L.push(`${head("hazards")}${d.hazards.length === 0 ? "none" : ""}`);
+  for (const h of d.hazards) L.push(`  ${P.chg(h)}`);
+  L.push(`${head("problems")}${d.problems.length === 0 ? "none" : ""}`);
+  for (const x of d.problems) L.push(`  ${P.chg(x)}`);
+  L.push(d.verdict === "intact" ? `ok: ${d.kernel.name} reserves every preserved page (exit 0)` : `${d.kernel.name}: ${d.verdict ?? d.outcome} (exit 1)`);
+  return `${L.join("\n")}\n`;
 }

@@ -11,7 +11,9 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Option, type Command } from "commander";
-import { CliError, EXIT_USAGE, newCommand, createProgress, intOption, withExitCodes } from "@khosim/shared/proc";
+import { CliError, EXIT_USAGE, newCommand, createProgress, intOption, kernelOption, withExitCodes } from "@khosim/shared/proc";
+import { KHO_KERNEL_NAMES, type KhoKernelName } from "@khosim/shared/kho";
+import { initCsum } from "@khosim/shared/lib";
 import { HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, HANDOFF_REPORT, SUCCESSOR_REPORT } from "@khosim/shared/abi";
 import { ImageError } from "@khosim/shared/mm";
 import { InspectError, openHandoff } from "../inspect.js";
@@ -23,12 +25,14 @@ import {
   DIFF_BLOCK_SIZE,
   buildDiff,
   comparePages,
+  diffKernel,
   diffSuccessor,
   extentBytes,
   palette,
   parsePredecessorReport,
   parseSuccessorReport,
   renderDiff,
+  renderKernel,
   renderSuccessor,
   toJsonText,
   unionExtents,
@@ -51,6 +55,7 @@ export interface DiffEnv {
 }
 
 interface Opts {
+  kernel?: KhoKernelName;
   successor?: string;
   aBoot?: string;
   bBoot?: string;
@@ -63,12 +68,13 @@ interface Opts {
 export function diffCommand(): Command {
   const cmd = newCommand(
     DIFF_PROG,
-    "Diff two kexec handoffs page by page and decode what differs (ranges, chunks, FDTs), or check a handoff against kernel-b's successor.json.\n" +
+    "Diff two kexec handoffs page by page and decode what differs (ranges, chunks, FDTs), check a handoff against kernel-b's successor.json, or list what a kernel version would lose of one (--kernel NAME DIR).\n" +
         "A and B: handoff directories, or memory.img files with boot.dtb beside them (--a-boot/--b-boot otherwise).\n" +
         "Images of different RAM sizes are diffed over their common part (exit 1).",
   )
     .argument("[A]", "first handoff (directory or memory.img)")
     .argument("[B]", "second handoff (directory or memory.img)")
+    .option("--kernel <name>", `the preserved pages this kernel version would not reserve (${KHO_KERNEL_NAMES.join(", ")}): with one handoff, listed with the version's verdict (exit 0 only when it reserves everything); with A B, a region class of each side`, kernelOption)
     .option("--successor <dir>", "check the handoff in DIR against DIR/successor.json (exit 0: reserved exactly the walked ranges, restored everything)")
     .option("--a-boot <file>", "boot.dtb for A (default: beside A's memory.img)")
     .option("--b-boot <file>", "boot.dtb for B (default: beside B's memory.img)")
@@ -77,8 +83,8 @@ export function diffCommand(): Command {
     .addOption(new Option("--color <when>", "colour the human output").choices(["auto", "always", "never"]).default("auto"))
     .option("--read-all", "compare every byte of the images, zero pages too (compared = the image size)");
   return withExitCodes(cmd, [
-    [0, "identical: every byte of memory.img, boot.dtb and kho.dtb is equal (--successor: reserved exactly the walked ranges, restored and verified everything)"],
-    [1, "different (--successor: anything else); images of different sizes are diffed over their common part"],
+    [0, "identical: every byte of memory.img, boot.dtb and kho.dtb is equal (--successor: reserved exactly the walked ranges, restored and verified everything; --kernel NAME DIR: that version revives it intact)"],
+    [1, "different (--successor, --kernel NAME DIR: anything else); images of different sizes are diffed over their common part"],
     [2, "bad input, one line on stderr: a missing directory or file, an unreadable image or boot.dtb, an image whose size is not its boot.dtb's RAM size, an unusable successor.json; usage errors"],
   ]);
 }
@@ -210,6 +216,18 @@ function successorMode(dir: string, o: Opts, env: DiffEnv): DiffOutput {
   }
 }
 
+function kernelMode(dir: string, kernel: KhoKernelName, o: Opts, env: DiffEnv): DiffOutput {
+  if (!statOrThrow(dir).isDirectory()) throw new CliError(EXIT_USAGE, `${dir}: not a directory (--kernel NAME DIR reads a handoff directory)`);
+  const view = openHandoff(dir, { kernel });
+  try {
+    const r = diffKernel(dir, view, o.limit ?? 100);
+    const text = o.json ? toJsonText(r) : renderKernel(r, palette(useColor(o, env)));
+    return { code: r.verdict === "intact" ? 0 : 1, stdout: text };
+  } finally {
+    view.mem.close();
+  }
+}
+
 function twoWay(a: string, b: string, o: Opts, env: DiffEnv): DiffOutput {
   const fa = sideFiles(a, o.aBoot);
   const fb = sideFiles(b, o.bBoot);
@@ -265,9 +283,9 @@ function twoWay(a: string, b: string, o: Opts, env: DiffEnv): DiffOutput {
     }
 
     // Decoding reads only boot.dtb and memory.img: when both are byte-identical, B decodes as A does.
-    const da = decodeDiffView(oa);
+    const da = decodeDiffView(oa, o.kernel);
     const same = sizes[0] === sizes[1] && changed.length === 0 && Buffer.from(oa.bootDtb).equals(Buffer.from(ob.bootDtb));
-    const db = same ? reuseDiffView(da, ob) : decodeDiffView(ob);
+    const db = same ? reuseDiffView(da, ob) : decodeDiffView(ob, o.kernel);
     const side = (f: SideFiles, v: DiffView, size: number): DiffSide => {
       const s: DiffSide = { name: f.name, view: v, imageSize: size };
       if (f.kho) {
@@ -308,10 +326,16 @@ export async function runDiff(argv: string[], env: DiffEnv = {}): Promise<DiffOu
   const o = cmd.opts<Opts>();
   const args = cmd.args;
   if (o.successor !== undefined) {
-    if (args.length > 0 || o.aBoot !== undefined || o.bBoot !== undefined) throw new CliError(EXIT_USAGE, "--successor DIR takes no A B and no --a-boot/--b-boot");
+    if (args.length > 0 || o.aBoot !== undefined || o.bBoot !== undefined || o.kernel !== undefined) throw new CliError(EXIT_USAGE, "--successor DIR takes no A B, no --a-boot/--b-boot and no --kernel");
     return successorMode(o.successor, o, env);
   }
-  if (args.length !== 2) throw new CliError(EXIT_USAGE, `expected two handoffs A B (or --successor DIR), got ${args.length} argument(s); see --help`);
+  // The version successor verifies what it restores (xxhash64, loaded asynchronously).
+  if (o.kernel !== undefined) await initCsum();
+  if (o.kernel !== undefined && args.length === 1) {
+    if (o.aBoot !== undefined || o.bBoot !== undefined) throw new CliError(EXIT_USAGE, "--kernel NAME DIR takes no --a-boot/--b-boot");
+    return kernelMode(args[0]!, o.kernel, o, env);
+  }
+  if (args.length !== 2) throw new CliError(EXIT_USAGE, `expected two handoffs A B (or --successor DIR, or --kernel NAME DIR), got ${args.length} argument(s); see --help`);
   return twoWay(args[0]!, args[1]!, o, env);
 }
 

@@ -10,7 +10,8 @@ import { KHO_TEST_FDT, PAGE_SIZE, khoTestInfoSize, parseKhoTestFdt } from "@khos
 import { ByteReader, hex, u64ToNumber } from "@khosim/shared/lib";
 import { type PhysMem } from "@khosim/shared/mm";
 import { khoPopulate, khoRetrieveSubtree } from "@khosim/shared/kho";
-import { openHandoffFiles, type HandoffFiles, type HandoffView, type Region } from "../inspect.js";
+import type { KhoKernelName } from "@khosim/shared/kho";
+import { kernelLostRanges, lostRegions, openHandoffFiles, type HandoffFiles, type HandoffView, type Region } from "../inspect.js";
 import { ReadaheadMem } from "./readahead.js";
 import { regionIndex, type RegionLookup, type RegionSources } from "./regions.js";
 
@@ -57,9 +58,11 @@ export function reuseDiffView(view: DiffView, files: DiffFiles): DiffView {
 /**
  * decodeDiffView - decode the opened @files: kho_populate, the format's
  * careful walk, the kho_test sub-tree. Never throws for bad data: what
- * cannot be decoded goes to `problems`.
+ * cannot be decoded goes to `problems`. With @kernel, the preserved pages
+ * that version would not reserve are a region class of their own ("lost",
+ * inspect.ts kernelLostRanges; initCsum() must have run).
  */
-export function decodeDiffView(files: DiffFiles): DiffView {
+export function decodeDiffView(files: DiffFiles, kernel?: KhoKernelName): DiffView {
   const { dir, bootDtb, boot, mem } = files;
   const sources: RegionSources = { base: boot.ram.base, end: boot.ram.base + boot.ram.size, others: [], chunks: [], chunkName: "chunk", ranges: [] };
   const others: Region[] = [];
@@ -107,5 +110,12 @@ export function decodeDiffView(files: DiffFiles): DiffView {
   sources.chunks = v.chunks;
   sources.ranges = v.ranges;
   v.regions = regionIndex(sources);
+  if (kernel !== undefined) {
+    const lost = kernelLostRanges(files, kernel);
+    const plain = v.regions;
+    sources.lost = lostRegions(lost, (p) => plain.labelAt(p));
+    v.regions = regionIndex(sources);
+    v.lost = lost;
+  }
   return v;
 }

@@ -37,9 +37,10 @@ export function mapClassKey(r: Pick<Region, "kind" | "data">): string {
 /**
  * mapClasses - the class table for maps whose preserved folios go up to
  * @maxOrder (at least MAP_LEGEND_MAX_ORDER is listed). Index 0 is "outside"
- * (an address outside this map's RAM, not drawn).
+ * (an address outside this map's RAM, not drawn). @lostUnder: the kernel
+ * version whose lost pages are drawn (map --kernel), named in the legend.
  */
-export function mapClasses(maxOrder = MAP_LEGEND_MAX_ORDER): MapClass[] {
+export function mapClasses(maxOrder = MAP_LEGEND_MAX_ORDER, lostUnder?: string): MapClass[] {
   const top = Math.max(MAP_LEGEND_MAX_ORDER, maxOrder);
   const c: MapClass[] = [
     { key: "outside", name: "outside RAM", color: "#ffffff", rank: -1, legend: false },
@@ -59,6 +60,8 @@ export function mapClasses(maxOrder = MAP_LEGEND_MAX_ORDER): MapClass[] {
     { key: "kho-fdt", name: "KHO FDT", color: "#d500f9", rank: 7, legend: true },
     { key: "same", name: "same classification", color: "#e9edf1", rank: 0, legend: false },
     { key: "differs", name: "classification differs", color: "#e5202e", rank: 8, legend: false },
+    // Above everything: a lost KHO FDT page is drawn as lost (its label still says what it was).
+    { key: "lost", name: lostUnder === undefined ? "lost (preserved, not reserved)" : `lost under ${lostUnder} (preserved, not reserved)`, color: "#111111", rank: 9, legend: lostUnder !== undefined },
   );
   return c;
 }

@@ -3,7 +3,7 @@
  * embedded, aggregated region data; nothing fetched from the network).
  */
 import { khoDataIsFolio, khoDataOrder } from "@khosim/shared/abi";
-import type { Region } from "../inspect.js";
+import type { KernelLost, Region } from "../inspect.js";
 import { mapClassIndex, mapClassKey, mapClasses } from "./classes.js";
 import { MAP_DEFAULT_DETAIL, mapDataset, mapDiffPieces, mapMarks, mapPiecesFromRegions, type MapPieces } from "./layout.js";
 import type { MapDataset, MapDoc, MapGeometry } from "./types.js";
@@ -17,6 +17,8 @@ export interface MapSource {
   ram: { base: number; size: number };
   regions: readonly Region[];
   chunks: readonly number[];
+  /** map --kernel: the preserved pages that version does not reserve (drawn as the "lost" class, which @regions carries). */
+  lost?: KernelLost;
   /** The walked ranges (list order): the preserved totals count them, including the pages drawn as kho_test pages. */
   ranges?: readonly { start: number; size: number; data: number }[];
   problems: readonly string[];
@@ -62,7 +64,8 @@ export function mapBuild(sources: readonly MapSource[], options: MapOptions = {}
   if (sources.length < 1 || sources.length > 2) throw new RangeError("map: one or two handoffs");
   let maxOrder = 0;
   for (const s of sources) for (const r of s.regions) if (r.kind === "preserved" && khoDataIsFolio(r.data ?? 0)) maxOrder = Math.max(maxOrder, khoDataOrder(r.data ?? 0));
-  const classes = mapClasses(maxOrder);
+  const lostUnder = sources.find((s) => s.lost)?.lost?.kernel;
+  const classes = mapClasses(maxOrder, lostUnder);
   const detail = options.detail ?? MAP_DEFAULT_DETAIL;
   const base = Math.min(...sources.map((s) => s.ram.base));
   const end = Math.max(...sources.map((s) => s.ram.base + s.ram.size));
@@ -152,7 +155,7 @@ function legendHtml(doc: MapDoc): string {
       "next chunk (list order)",
     ),
   );
-  out.push(item(swatch(doc.classes.find((c) => c.key === "order-0")!.color, "mix"), "aggregated: mixes kinds (colour of the most important)", "A pixel that holds several kinds of pages takes the colour of the most important one (KHO FDT > scratch array > kho_test FDT > info blob > chunk > preserved > scratch > free) and gets this dotted mark; its tooltip lists what it aggregates."));
+  out.push(item(swatch(doc.classes.find((c) => c.key === "order-0")!.color, "mix"), "aggregated: mixes kinds (colour of the most important)", "A pixel that holds several kinds of pages takes the colour of the most important one (lost > KHO FDT > scratch array > kho_test FDT > info blob > chunk > preserved > scratch > free) and gets this dotted mark; its tooltip lists what it aggregates."));
   if (compare) {
     for (const key of ["same", "differs"]) {
       const c = doc.classes.find((x) => x.key === key)!;
@@ -178,6 +181,10 @@ function statsHtml(src: MapSource, ds: MapDataset, doc: MapDoc): string {
   }
   parts.push(`preserved ${mapCount(prN)} range(s), ${mapSize(prB)}`);
   parts.push(`${mapCount(src.chunks.length)} chunk page(s)`);
+  if (src.lost) {
+    const first = src.lost.ranges[0];
+    parts.push(`lost under ${src.lost.kernel}: ${mapCount(src.lost.pages)} page(s) in ${mapCount(src.lost.ranges.length)} run(s)${first ? `, first ${mapHex(first.start)}` : ""}`);
+  }
   const scratch = st.byClass.get("scratch");
   if (scratch) parts.push(`scratch ${mapSize(scratch[1])}`);
   const free = st.byClass.get("free");

@@ -253,7 +253,7 @@ export function mapDataset(input: MapDatasetInput): MapDataset {
   return ds;
 }
 
-/** mapMarks - callouts for the KHO structures, the scratch areas and the first chunk. */
+/** mapMarks - callouts for the KHO structures, the scratch areas, the first chunk and the first lost page. */
 export function mapMarks(regions: readonly Region[], chunks: readonly number[], classes: readonly MapClass[]): MapMark[] {
   const index = mapClassIndex(classes);
   const marks: MapMark[] = [];
@@ -271,6 +271,8 @@ export function mapMarks(regions: readonly Region[], chunks: readonly number[], 
       }
     }
   }
+  const lost = regions.find((r) => r.kind === "lost");
+  if (lost) marks.push({ start: lost.start, end: lost.end, cls: index.get("lost")!, label: `first ${lost.label}` });
   if (chunks.length > 0) {
     marks.push({ start: chunks[0]!, end: chunks[0]! + PAGE_SIZE, cls: index.get("chunk")!, label: `chunk 0 (metadata${chunks.length > 1 ? `, ${chunks.length} chunks` : ""})` });
   }
