@@ -9,6 +9,7 @@ import {
   type FdtNode,
   FdtRo,
   FdtWriter,
+  fdtStringlistContains,
   fdtFromTree,
   fdtToDts,
   fdtToTree,
@@ -203,5 +204,23 @@ describe("fdtToDts", () => {
         "",
       ].join("\n"),
     );
+  });
+});
+
+describe("fdtStringlistContains (libfdt fdt_stringlist_contains)", () => {
+  const bytes = (s: string) => new TextEncoder().encode(s);
+  it("finds an entry anywhere in the list, compared with its NUL", () => {
+    expect(fdtStringlistContains(bytes("kho-v1\0"), "kho-v1")).toBe(true);
+    expect(fdtStringlistContains(bytes("vendor,x\0kho-v1\0"), "kho-v1")).toBe(true);
+  });
+  it("does not take a prefix, a suffix or an empty list as a match", () => {
+    expect(fdtStringlistContains(bytes("kho-v10\0"), "kho-v1")).toBe(false);
+    expect(fdtStringlistContains(bytes("xkho-v1\0"), "kho-v1")).toBe(false);
+    expect(fdtStringlistContains(new Uint8Array(0), "kho-v1")).toBe(false);
+  });
+  it("never matches a last entry without its NUL, but still the entries before it", () => {
+    expect(fdtStringlistContains(bytes("kho-v1"), "kho-v1")).toBe(false);
+    expect(fdtStringlistContains(bytes("kho-v1\0junk"), "kho-v1")).toBe(true);
+    expect(fdtStringlistContains(bytes("junk\0kho-v1"), "kho-v1")).toBe(false);
   });
 });

@@ -5,7 +5,7 @@
  */
 import { PAGE_SIZE } from "./page.js";
 import { ByteReader, ByteWriter, hex, u32leBytes, u64leBytes, u64ToNumber } from "../lib/bytes.js";
-import { FdtError, FdtRo, FdtWriter, propStringList } from "../fdt/index.js";
+import { FdtError, FdtRo, FdtWriter, fdtStringlistContains } from "../fdt/index.js";
 
 /*
  * The test sub-tree, after lib/test_kho.c. The sub-FDT's root has
@@ -415,13 +415,7 @@ export function parseKhoTestFdt(blob: Uint8Array): KhoTestHeader {
     throw e;
   }
   const compat = fdt.getProp(0, "compatible");
-  let compats: string[] = [];
-  try {
-    if (compat) compats = propStringList(compat);
-  } catch {
-    /* reported below */
-  }
-  if (!compats.includes(KHO_TEST_COMPAT)) throw new KhoTestError("/compatible", `is not "${KHO_TEST_COMPAT}"`);
+  if (!compat || !fdtStringlistContains(compat, KHO_TEST_COMPAT)) throw new KhoTestError("/compatible", `is not "${KHO_TEST_COMPAT}"`);
   const magic = fdt.getProp(0, "magic");
   if (!magic || magic.length !== 4) throw new KhoTestError("/magic", "missing or not 4 bytes");
   const m = new ByteReader(magic).u32le(0);

@@ -40,6 +40,7 @@ export {
   fdtToTree,
   propString,
   propStringList,
+  fdtStringlistContains,
   propU32be,
   propU64le,
 } from "./ro.js";

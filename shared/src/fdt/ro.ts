@@ -244,6 +244,26 @@ export function propStringList(value: Uint8Array): string[] {
   return out;
 }
 
+/**
+ * fdtStringlistContains - whether the string-list property @value has an
+ * entry equal to @str, compared with its terminating NUL, as libfdt's
+ * fdt_stringlist_contains() (dgibson/dtc libfdt/fdt_ro.c) decides it: a last
+ * entry without its NUL never matches, and the entries before it still do.
+ * fdt_node_check_compatible() is this over the node's "compatible".
+ */
+export function fdtStringlistContains(value: Uint8Array, str: string): boolean {
+  const want = new TextEncoder().encode(str);
+  for (let start = 0; start + want.length < value.length; ) {
+    let same = value[start + want.length] === 0;
+    for (let i = 0; same && i < want.length; i++) same = value[start + i] === want[i];
+    if (same) return true;
+    const nul = value.indexOf(0, start);
+    if (nul < 0) return false;
+    start = nul + 1;
+  }
+  return false;
+}
+
 /* dtc's isstring(): isprint() in the C locale, NUL, or a C escape. */
 function isDtsStringByte(c: number): boolean {
   return (c >= 0x20 && c <= 0x7e) || c === 0 || (c >= 0x07 && c <= 0x0d);

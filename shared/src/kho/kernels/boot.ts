@@ -21,7 +21,7 @@ import { BOOT_KHO_FDT_PROP, BOOT_KHO_SCRATCH_PROP, KHO_SCRATCH_SIZE, type BootIn
 import type { KernelReportJson, KernelVerdict, SuccessorReportJson } from "../../abi/handoff-json.js";
 import { FolioTable } from "../../abi/kho-test.js";
 import { FdtError } from "../../fdt/errors.js";
-import { FdtRo, propStringList } from "../../fdt/ro.js";
+import { FdtRo, dtsValue, fdtStringlistContains } from "../../fdt/ro.js";
 import { ByteReader, hex, u64ToNumber } from "../../lib/bytes.js";
 import type { Logger } from "../../lib/log.js";
 import { Memblock, MEMBLOCK_RSRV_NOINIT } from "../../mm/memblock/index.js";
@@ -123,13 +123,9 @@ export function kernelBootSuccessor(boot: BootInfo, mem: PhysMem, name: KhoKerne
     }
     // fdt_node_check_compatible(fdt, 0, KHO_FDT_COMPATIBLE): one entry of the list equal to it.
     const compat = fdt.getProp(0, "compatible");
-    let compats: string[] = [];
-    try {
-      if (compat) compats = propStringList(compat);
-    } catch {
-      /* not a string list: no entry matches */
+    if (!compat || !fdtStringlistContains(compat, k.successor.compatible)) {
+      refuse(`KHO FDT at ${hex(fdtAddr!)}: /compatible ${compat ? dtsValue(compat) : "missing"} does not list "${k.successor.compatible}" (kho_populate, fdt_node_check_compatible)`);
     }
-    if (!compats.includes(k.successor.compatible)) refuse(`KHO FDT at ${hex(fdtAddr!)}: /compatible ${compat ? JSON.stringify(compats.join(",")) : "missing"} is not "${k.successor.compatible}" (kho_populate, fdt_node_check_compatible)`);
     // The map pointer, read where this version reads it.
     const mapPath = k.successor.mapNode === "" ? `/${k.successor.mapProp}` : `/${k.successor.mapNode}/${k.successor.mapProp}`;
     let mapVal: Uint8Array | undefined;

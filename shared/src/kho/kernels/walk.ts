@@ -240,6 +240,14 @@ function entriesInRam(view: KernelView, first: bigint, n: bigint, size: number):
   return fit < n ? fit : n;
 }
 
+/* Enter chunk @ptr of a list walk; a chunk entered twice is a loop the kernel's walk never leaves: its hazard line. */
+function enterChunk(seen: Set<bigint>, objects: bigint[], ptr: bigint): string | undefined {
+  if (seen.has(ptr)) return `chunk list: next leads back to chunk ${hex(ptr)}: kho_mem_deserialize() would walk it forever`;
+  seen.add(ptr);
+  objects.push(ptr);
+  return undefined;
+}
+
 /**
  * kernelBitmapsWalk - kho_mem_deserialize() + deserialize_bitmap() of a
  * bitmaps kernel (v6.16 00c010e1, v6.18 a4a508df, v6.19 dd03dd60): follow
@@ -259,13 +267,12 @@ export function kernelBitmapsWalk(k: KhoKernel, view: KernelView, res: KernelRes
   const past = { left: BigInt(MAX_ENTRIES_PAST_CHUNK) };
   let corrupt: string | undefined;
   for (let ptr = map; ptr !== 0n; ) {
-    if (seen.has(ptr)) {
-      hazards.push(`chunk list: next leads back to chunk ${hex(ptr)}: kho_mem_deserialize() would walk it forever`);
-      corrupt ??= hazards[hazards.length - 1];
+    const loop = enterChunk(seen, objects, ptr);
+    if (loop) {
+      hazards.push(loop);
+      corrupt ??= loop;
       break;
     }
-    seen.add(ptr);
-    objects.push(ptr);
     const hdr = view.read(ptr, 16, ptr, KHOSER_BM_CHUNK_SIZE);
     const order = new DataView(hdr.buffer).getUint32(8, true);
     const num = BigInt(new DataView(hdr.buffer).getUint32(12, true));
@@ -335,13 +342,12 @@ export function kernelPostingWalk(view: KernelView, res: KernelReserves, map: bi
   let corrupt: string | undefined;
   let ptr = map;
   do {
-    if (seen.has(ptr)) {
-      hazards.push(`chunk list: next leads back to chunk ${hex(ptr)}: kho_mem_deserialize() would walk it forever`);
-      corrupt ??= hazards[hazards.length - 1];
+    const loop = enterChunk(seen, objects, ptr);
+    if (loop) {
+      hazards.push(loop);
+      corrupt ??= loop;
       break;
     }
-    seen.add(ptr);
-    objects.push(ptr);
     res.memblockReserve(ptr, BigInt(POSTED_CHUNK_SIZE), BigInt(POSTED_CHUNK_SIZE), 0);
     const hdr = view.read(ptr, 16, ptr, objSize);
     const num = view.u64(hdr, 8);
