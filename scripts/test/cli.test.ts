@@ -21,9 +21,10 @@ const COMMANDS: Record<string, string> = {
   diff: "scripts/src/diff.ts",
   map: "scripts/src/map.ts",
   compare: "scripts/src/compare.ts",
+  matrix: "scripts/src/matrix.ts",
 };
 /* Their help lists the exit codes (the kernels' and bench's help are their owners' to extend). */
-const WITH_EXIT_CODES = ["kernel-a", "kernel-b", "bench", "demo", "handoff", "corrupt", "fuzz", "chain", "diff", "map", "compare"];
+const WITH_EXIT_CODES = ["kernel-a", "kernel-b", "bench", "demo", "handoff", "corrupt", "fuzz", "chain", "diff", "map", "compare", "matrix"];
 
 /* Every command run with @args, a few processes at a time. */
 async function runAll(args: string[]): Promise<Map<string, RunResult>> {
