@@ -10,6 +10,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { ImageMem } from "@khosim/shared/mm";
 import { csum64, hex, initCsum } from "@khosim/shared/lib";
+import { PredecessorReportSchema, SuccessorReportSchema, readHandoffJson } from "@khosim/shared/abi/handoff-json";
 import { makeHandoff, makeTmp, readJson, removeTmp, runB, type Handoff, type SuccessorReportJson } from "../handoff-helpers.js";
 
 const CMDLINE = "console=ttyS0 reserve_mem=1M:4096:trace reserve_mem=2M:2M:oops";
@@ -33,7 +34,9 @@ test("kernel-b --cmdline with kernel-a's words revives each reservation, bytes a
   const b = await runB(["--in", h.dir, "--report", report, "--cmdline", CMDLINE]);
   expect(b.status, b.stderr).toBe(0);
   expect(b.stderr).toContain("Revived memory reservation 'trace' from KHO");
-  const succ = readJson<SuccessorReportJson>(report);
+  // Both files with their new optional fields still pass their schemas.
+  readHandoffJson(PredecessorReportSchema, fs.readFileSync(path.join(h.dir, "report.json"), "utf8"), "report.json");
+  const succ = readHandoffJson(SuccessorReportSchema, fs.readFileSync(report, "utf8"), report);
   expect(succ.reserveMem).toEqual(rows.map((r) => ({ name: r.name, outcome: "revived", start: r.start, size: r.size, preserved: true, reason: null })));
   const ram = h.report.machine;
   const img = ImageMem.open(path.join(h.dir, "memory.img"), Number(ram.ramBase), Number(ram.ram));

@@ -24,6 +24,7 @@ import { FdtError } from "../../fdt/index.js";
 import { ByteReader, hex, u64ToNumber } from "../../lib/bytes.js";
 import type { Logger } from "../../lib/log.js";
 import type { Memblock } from "../../mm/memblock/index.js";
+import type { PhysMem } from "../../mm/physmem.js";
 import { reserveMemAlloc, type ReserveMemParam } from "../../mm/reserve-mem.js";
 import { KhoFdtError, khoRetrieveSubtree } from "../fdt.js";
 import type { KhoFdt } from "../formats/types.js";
@@ -48,7 +49,7 @@ export interface ReserveMemResult {
 const FDT_HEADER_SIZE = 40;
 
 /** reserve_mem_kho_retrieve_fdt: the checked sub-FDT, or the warning saying why there is none. */
-function retrieveFdt(kho: KhoFdt | undefined, mem: { read(phys: number, n: number): Uint8Array }, restore: KhoRestore | undefined): MemblockFdt | string {
+function retrieveFdt(kho: KhoFdt | undefined, mem: PhysMem, restore: KhoRestore | undefined): MemblockFdt | string {
   if (!kho || !restore) return "KHO is not active";
   let raw: bigint | undefined;
   try {
@@ -85,7 +86,7 @@ function retrieveFdt(kho: KhoFdt | undefined, mem: { read(phys: number, n: numbe
 export function reserveMemRevive(
   mb: Memblock,
   kho: KhoFdt | undefined,
-  mem: { read(phys: number, n: number): Uint8Array },
+  mem: PhysMem,
   restore: KhoRestore | undefined,
   params: readonly ReserveMemParam[],
   log?: Logger,
