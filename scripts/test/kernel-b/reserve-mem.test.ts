@@ -9,6 +9,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { ImageMem } from "@khosim/shared/mm";
+import { KHO_KERNEL_NAMES } from "@khosim/shared/kho";
 import { csum64, hex, initCsum } from "@khosim/shared/lib";
 import { PredecessorReportSchema, SuccessorReportSchema, readHandoffJson } from "@khosim/shared/abi/handoff-json";
 import { makeHandoff, makeTmp, readJson, removeTmp, runB, type Handoff, type SuccessorReportJson } from "../handoff-helpers.js";
@@ -57,4 +58,8 @@ test("without --cmdline successor.json has no reserveMem; a bad --cmdline is one
   expect(bad.stderr.trim().split("\n")).toHaveLength(1);
   expect(bad.stderr).toContain("--cmdline: reserve_mem=1M:4096:this_name_is_too_long: name must be 1..15 bytes");
   expect(fs.existsSync(path.join(tmp!, "bad.json"))).toBe(false);
+  // Version successors do not model reserve_mem: refused rather than ignored.
+  const both = await runB(["--in", h.dir, "--report", path.join(tmp!, "both.json"), "--cmdline", CMDLINE, "--kernel", KHO_KERNEL_NAMES[0]!]);
+  expect(both.status).toBe(2);
+  expect(both.stderr).toContain("--cmdline and --kernel together are not supported");
 });
