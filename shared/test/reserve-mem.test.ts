@@ -12,7 +12,7 @@ import { buildMemblockFdt } from "../src/abi/memblock-fdt.js";
 import { parseBootDtb } from "../src/abi/boot-dtb.js";
 import { FdtWriter } from "../src/fdt/index.js";
 import { bootSuccessor } from "../src/kho/in/successor.js";
-import { rangesFormat } from "../src/kho/formats/index.js";
+import { KHO_FORMATS, rangesFormat, type KhoFormat } from "../src/kho/formats/index.js";
 import { coldBootMachine, runAndFinalize } from "../src/kho/out/predecessor.js";
 import { parseScenario, ScenarioError } from "../src/kho/out/scenario.js";
 import { csum64, initCsum } from "../src/lib/csum.js";
@@ -130,10 +130,10 @@ describe("the memblock sub-FDT (prepare_kho_fdt)", () => {
 const CMDLINE = "console=ttyS0 reserve_mem=1M:4096:trace reserve_mem=2M:2M:oops";
 
 /* kernel-a in process: a small workload and @cmdline's reservations. */
-function predecessor(cmdline = CMDLINE, seed = 7) {
+function predecessor(cmdline = CMDLINE, seed = 7, format: KhoFormat = rangesFormat) {
   const s = parseScenario({ machine: { ram: "512M", cmdline }, ops: [{ op: "folios", count: 4, order: 1 }] }, "(test)");
   const m = coldBootMachine(s, quiet);
-  const { handoff } = runAndFinalize(m, s, seed, "(test)", quiet, rangesFormat);
+  const { handoff } = runAndFinalize(m, s, seed, "(test)", quiet, format);
   return { m, h: handoff, boot: parseBootDtb(handoff.bootDtb) };
 }
 
@@ -172,6 +172,13 @@ describe("kernel-a preserves, the successor revives (reserve_mem_kho_revive)", (
       a.h.reserveMem!.entries.map((e) => ({ name: e.name, outcome: "revived", start: hex(e.start), size: hex(e.size), preserved: true, reason: null })),
     );
     for (const e of a.h.reserveMem!.entries) expect(csum64(a.m.mem.read(e.start, e.size))).toBe(e.csum);
+  });
+
+  it.each(KHO_FORMATS.map((f) => [f.name, f] as const))("revives through format %s too", (_, f) => {
+    const a = predecessor(CMDLINE, 7, f);
+    const rep = successor(a, CMDLINE);
+    expect(rep.format).toBe(f.name);
+    expect(rep.reserveMem!.map((r) => [r.outcome, r.preserved])).toEqual([["revived", true], ["revived", true]]);
   });
 
   it("wrong size, wrong alignment, missing name: a fresh allocation from scratch; the rest stay reserved, unnamed", () => {
