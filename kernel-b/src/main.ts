@@ -10,13 +10,15 @@
  * revived but lost preserved pages, read out of bounds or would corrupt).
  * With --handoff-out it then hands off again like kernel-a (the next live
  * update); a bad --scenario or an existing --handoff-out is exit 2.
+ * --cmdline gives this kernel's reserve_mem= words (revived by name from the
+ * memblock sub-tree, successor.json reserveMem); a bad one is exit 2.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { MAX_PAGE_ORDER, OUTCOME_EXIT, HANDOFF_REPORT, HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, SUCCESSOR_REPORT } from "@khosim/shared/abi";
 import { CliError, EXIT_USAGE, INTERRUPT_EXIT_CODES, formatOption, kernelOption, HandoffError, checkHandoffOut, writeHandoffDir, createProgress, intOption, newCommand, runMain, toJson, withExitCodes, writeFileAtomic, writeJsonFile, writeJsonFileAtomic, memoryFigures, baseImageExtents, writeImageExtents } from "@khosim/shared/proc";
 import { DEFAULT_FORMAT, FinalizeError, KHO_KERNEL_NAMES, type KhoKernelName, khoFormat, type KhoFormat, ScenarioError, parseScenario, predecessorReportStream, successorHandOff, type Scenario, UnusableInputError, bootSuccessor, parseSuccessorBootDtb, type SuccessorBoot } from "@khosim/shared/kho";
-import { OverlayMem, writeImage, ImageError, ImageMem } from "@khosim/shared/mm";
+import { OverlayMem, writeImage, ImageError, ImageMem, parseReserveMemCmdline, ReserveMemError, type ReserveMemParam } from "@khosim/shared/mm";
 import { createLogger, hex, initCsum, type LogFormat, type Logger } from "@khosim/shared/lib";
 
 /*
@@ -87,7 +89,7 @@ async function handOffAgain(
 }
 
 /** Read boot.dtb and memory.img and boot; UnusableInputError/ImageError when the machine cannot boot. */
-async function bootFromFiles(dir: string, maxOrder: number, log: Logger, kernel: KhoKernelName | undefined) {
+async function bootFromFiles(dir: string, maxOrder: number, log: Logger, kernel: KhoKernelName | undefined, reserveMem: ReserveMemParam[] | undefined) {
   const bootFile = path.join(dir, HANDOFF_BOOT_DTB);
   let bootBytes: Uint8Array;
   try {
@@ -107,7 +109,7 @@ async function bootFromFiles(dir: string, maxOrder: number, log: Logger, kernel:
   const startRss = process.memoryUsage.rss();
   const bar = createProgress("kernel-b: verifying", "MiB");
   try {
-    const sb = bootSuccessor(boot, mem, { maxOrder, log, streamRanges: true, kernel, progress: (done, total) => bar.update(Math.floor(done / 2 ** 20), Math.ceil(total / 2 ** 20)) });
+    const sb = bootSuccessor(boot, mem, { maxOrder, log, streamRanges: true, kernel, ...(reserveMem ? { reserveMem } : {}), progress: (done, total) => bar.update(Math.floor(done / 2 ** 20), Math.ceil(total / 2 ** 20)) });
     return { boot, image, mem, sb, t0, startupMs, startRss };
   } catch (e) {
     image.close();
@@ -133,6 +135,7 @@ async function main(): Promise<number> {
     .option("--seed <n>", "with --handoff-out: PRNG seed for the scenario (default 1)", intOption("--seed", 0, 2 ** 32 - 1))
     .option("--format <name>", "with --handoff-out: preservation format of the new handoff (default: the one it booted with)", formatOption)
     .option("--force", "with --handoff-out: replace an existing directory", false)
+    .option("--cmdline <string>", "this kernel's command line; its reserve_mem=nn:align:name words revive the predecessor's reservations by name (successor.json reserveMem)")
     .option("--kernel <name>", `read the handoff as this kernel version does and report what it gets wrong (${KHO_KERNEL_NAMES.join(", ")}); not with --handoff-out`, kernelOption);
   withExitCodes(cmd, [
     [OUTCOME_EXIT.revived, "revived: every preserved folio and range restored and verified"],
@@ -155,6 +158,7 @@ async function main(): Promise<number> {
     seed?: number;
     format?: string;
     kernel?: KhoKernelName;
+    cmdline?: string;
     force: boolean;
     logFormat?: LogFormat;
   }>();
@@ -165,10 +169,20 @@ async function main(): Promise<number> {
   }
   if (o.handoffOut && o.kernel !== undefined) throw new CliError(EXIT_USAGE, "--kernel and --handoff-out together are not supported: a version successor carries nothing to hand off again");
   if (o.handoffOut) checkHandoffOut(o.handoffOut, o.force);
+  let reserveMem: ReserveMemParam[] | undefined;
+  if (o.cmdline !== undefined) {
+    if (o.kernel !== undefined) throw new CliError(EXIT_USAGE, "--cmdline and --kernel together are not supported: version successors do not model reserve_mem");
+    try {
+      reserveMem = parseReserveMemCmdline(o.cmdline);
+    } catch (e) {
+      if (e instanceof ReserveMemError) throw new CliError(EXIT_USAGE, `--cmdline: ${e.reason}`);
+      throw e;
+    }
+  }
 
   let booted;
   try {
-    booted = await bootFromFiles(o.in, o.maxOrder, log, o.kernel);
+    booted = await bootFromFiles(o.in, o.maxOrder, log, o.kernel, reserveMem);
   } catch (e) {
     if (e instanceof UnusableInputError || e instanceof ImageError) writeUnusableReport(reportFile, e.message);
     throw e;

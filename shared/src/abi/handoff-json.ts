@@ -43,6 +43,10 @@ export const PredecessorReportSchema = z.object({
     filledBytes: Count,
     imagePages: Count,
   }),
+  /** reserve_mem= reservations preserved in the memblock sub-tree (only when the scenario had any). */
+  reserveMem: z
+    .object({ fdt: Hex, entries: z.array(z.object({ name: z.string(), start: Hex, size: Hex, csum: Hex })) })
+    .optional(),
   chunks: z.array(Hex),
   ranges: z.array(Range),
 });
@@ -114,6 +118,19 @@ export const SuccessorReportSchema = z.object({
     free: Hex,
     earlyAllocations: Hex,
   }),
+  /** Only with kernel-b --cmdline: what became of each reserve_mem= reservation, then the preserved ones it did not name. */
+  reserveMem: z
+    .array(
+      z.object({
+        name: z.string(),
+        outcome: z.enum(["revived", "fresh: wrong size", "fresh: wrong alignment", "fresh: not in handoff", "failed: no memory", "unnamed"]),
+        start: Hex.nullable(),
+        size: Hex,
+        preserved: z.boolean(),
+        reason: z.string().nullable(),
+      }),
+    )
+    .optional(),
   /** Only with kernel-b --kernel: the version successor's consequences. */
   kernel: KernelReportSchema.optional(),
 });

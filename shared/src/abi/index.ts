@@ -8,3 +8,4 @@ export * from "./bitmaps.js";
 export * from "./radix.js";
 export * from "./handoff.js";
 /* handoff-json.ts (zod schemas) is its own export, @khosim/shared/abi/handoff-json: kernels do not load zod. */
+export * from "./memblock-fdt.js";

@@ -4,3 +4,4 @@ export * from "./image.js";
 export * from "./machine.js";
 export * from "./memblock/index.js";
 export * from "./physmem.js";
+export * from "./reserve-mem.js";

@@ -10,6 +10,7 @@ import type { Logger } from "../lib/log.js";
 import { Memblock } from "./memblock/index.js";
 import { SparseMem, type PageSource, type PhysMem } from "./physmem.js";
 import { formatSize } from "../lib/size.js";
+import { reserveMemAlloc, type ReserveMemEntry, type ReserveMemParam } from "./reserve-mem.js";
 
 /** The simulated machine as configured (a scenario's machine section). */
 export interface MachineConfig {
@@ -35,6 +36,8 @@ export interface Machine {
   memblock: Memblock;
   buddy: BuddyAllocator;
   scratch: KhoScratch[];
+  /** reserve_mem's table (reserve_mem=), when the command line had any. */
+  reserveMem?: ReserveMemEntry[];
 }
 
 /** Thrown when the configured machine cannot boot (scratch does not fit...). */
@@ -62,8 +65,10 @@ export function memmapSize(ramSize: number): number {
  * image, allocate the memmap, reserve scratch as kho_reserve_scratch() does
  * (lowmem first, then global, top-down), then memblock_free_all() into the
  * buddy allocator. Scratch stays reserved: the buddy never hands it out.
+ * @reserveMem: reserve_mem= parameters, allocated after scratch (setup_arch)
+ * and before the buddy (mm_core_init), as start_kernel's parse_args runs them.
  */
-export function coldBoot(config: MachineConfig, log?: Logger): Machine {
+export function coldBoot(config: MachineConfig, log?: Logger, reserveMem: readonly ReserveMemParam[] = []): Machine {
   const { ramBase, ram } = config;
   const memblock = new Memblock();
   memblock.memblockAdd(ramBase, ram);
@@ -87,13 +92,22 @@ export function coldBoot(config: MachineConfig, log?: Logger): Machine {
   }
   scratch.sort((a, b) => a.addr - b.addr);
 
+  const table: ReserveMemEntry[] = [];
+  for (const p of reserveMem) {
+    const e = reserveMemAlloc(memblock, p);
+    if (e === undefined) log?.error(`reserve_mem: memblock allocation failed (${p.name}, ${formatSize(p.size)})`);
+    else table.push(e);
+  }
+
   const buddy = new BuddyAllocator(config.maxOrder);
   for (const r of memblock.freeRanges()) buddy.freeRange(r.base, r.size);
   log?.info(
     `memblock: ${formatSize(ram)} RAM at ${hex(ramBase)}, ${formatSize(memblock.memblockReservedSize())} reserved, ` +
       `${formatSize(buddy.freeBytes)} to the page allocator`,
   );
-  return { config, mem: new SparseMem(ramBase, ram), memblock, buddy, scratch };
+  const m: Machine = { config, mem: new SparseMem(ramBase, ram), memblock, buddy, scratch };
+  if (reserveMem.length > 0) m.reserveMem = table;
+  return m;
 }
 
 /**

@@ -38,6 +38,8 @@ import type { SuccessorReportJson, VerifyFailure } from "../../abi/handoff-json.
 import { RangeJsonStream } from "../../abi/handoff.js";
 import { kernelBootSuccessor } from "../kernels/boot.js";
 import type { KhoKernelName } from "../kernels/versions.js";
+import type { ReserveMemParam } from "../../mm/reserve-mem.js";
+import { reserveMemRevive } from "./reserve-mem.js";
 
 export type { Outcome } from "../../abi/handoff.js";
 export { UnusableInputError } from "./early.js";
@@ -73,6 +75,8 @@ export interface SuccessorOptions {
    * successor.
    */
   kernel?: KhoKernelName;
+  /** This kernel's reserve_mem= parameters (kernel-b --cmdline); report.reserveMem says what became of each. */
+  reserveMem?: readonly ReserveMemParam[];
 }
 
 export type { VerifyFailure } from "../../abi/handoff-json.js";
@@ -354,8 +358,9 @@ export function bootSuccessor(boot: BootInfo, mem: PhysMem, opts: SuccessorOptio
     if (early === 0) early = earlyAllocations(mb, size);
   }
 
+  let restore: KhoRestore | undefined;
   if (kho) {
-    const restore = new KhoRestore(runs, opts.maxOrder, kho.format.name === "ranges" || kho.format.name === "posted");
+    restore = new KhoRestore(runs, opts.maxOrder, kho.format.name === "ranges" || kho.format.name === "posted");
     restoreKhoTest(kho, mem, restore, rep, carried, opts);
     // Once everything is restored the old KHO FDT and scratch array are not needed again.
     if (fdtPage) carried.consumed.push(fdtPage, saPage!);
@@ -370,6 +375,8 @@ export function bootSuccessor(boot: BootInfo, mem: PhysMem, opts: SuccessorOptio
       );
     }
   }
+  // reserve_mem= runs from parse_args, before the memblock totals below are taken.
+  if (opts.reserveMem) rep.reserveMem = reserveMemRevive(mb, kho, mem, restore, opts.reserveMem, log);
   rep.exitCode = OUTCOME_EXIT[rep.outcome];
   const free = mb.freeSize();
   const noinit = mb.sizeWithFlag("reserved", MEMBLOCK_RSRV_NOINIT);

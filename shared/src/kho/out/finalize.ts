@@ -16,6 +16,22 @@ import { buildKhoTestFdt, encodeKhoTestInfo, KhoTestInfoEncoder } from "../../ab
 import type { Machine } from "../../mm/machine.js";
 import { physWriteOwned, SparseMem } from "../../mm/physmem.js";
 import type { WorkloadResult } from "./workload.js";
+import { MEMBLOCK_KHO_FDT } from "../../abi/memblock-fdt.js";
+
+/** A preserved reservation as report.json lists it. */
+export interface ReserveMemRecord {
+  name: string;
+  start: number;
+  size: number;
+  /** csum64 (xxhash64) of the bytes written into the range. */
+  csum: bigint;
+}
+
+/** What reserve_mem (out/reserve-mem.ts) hands to finalize: the sub-FDT page and the rows. */
+export interface ReserveMemHandoff {
+  fdtPhys: number;
+  entries: ReserveMemRecord[];
+}
 
 export interface Handoff {
   bootDtb: Uint8Array;
@@ -35,6 +51,8 @@ export interface Handoff {
   infoSize: number;
   /** Nanoseconds spent in khoMemSerialize. */
   serializeNs: bigint;
+  /** The memblock sub-tree (reserve_mem), when there were reservations. */
+  reserveMem?: ReserveMemHandoff;
 }
 
 export class FinalizeError extends Error {
@@ -65,8 +83,12 @@ function allocPage(m: Machine, what: string): number {
   return p;
 }
 
-/** khoFinalize - see the file comment. Mutates @m (allocations, memory) and @w.track. */
-export function khoFinalize(m: Machine, w: WorkloadResult): Handoff {
+/**
+ * khoFinalize - see the file comment. Mutates @m (allocations, memory) and @w.track.
+ * @reserveMem: the memblock sub-tree, added after kho_test's (its notifier
+ * registers later, at late_initcall, so it runs second).
+ */
+export function khoFinalize(m: Machine, w: WorkloadResult, reserveMem?: ReserveMemHandoff): Handoff {
   const { track, folios } = w;
 
   // The info blob, preserved as a physical range (kho_preserve_vmalloc's role).
@@ -112,7 +134,9 @@ export function khoFinalize(m: Machine, w: WorkloadResult): Handoff {
   });
   const serializeNs = process.hrtime.bigint() - t;
 
-  const khoFdt = w.format.buildFdt(ser.root, [{ name: KHO_TEST_FDT, fdtPhys: subPhys }]);
+  const subtrees = [{ name: KHO_TEST_FDT, fdtPhys: subPhys }];
+  if (reserveMem) subtrees.push({ name: MEMBLOCK_KHO_FDT, fdtPhys: reserveMem.fdtPhys });
+  const khoFdt = w.format.buildFdt(ser.root, subtrees);
   if (khoFdt.length > KHO_FDT_MAX_SIZE) throw new FinalizeError(`KHO FDT is ${khoFdt.length} bytes, more than ${KHO_FDT_MAX_SIZE}`);
   m.mem.write(fdtPhys, khoFdt);
 
@@ -121,7 +145,7 @@ export function khoFinalize(m: Machine, w: WorkloadResult): Handoff {
     { addr: fdtPhys, size: khoFdt.length },
     { addr: scratchPhys, size: sa.length },
   );
-  return {
+  const h: Handoff = {
     bootDtb,
     khoFdt,
     khoFdtPhys: fdtPhys,
@@ -135,4 +159,6 @@ export function khoFinalize(m: Machine, w: WorkloadResult): Handoff {
     infoSize: info.size,
     serializeNs,
   };
+  if (reserveMem) h.reserveMem = reserveMem;
+  return h;
 }

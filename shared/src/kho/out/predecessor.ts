@@ -6,15 +6,19 @@ import { khoFinalize, type Handoff } from "./finalize.js";
 import { runWorkload, type WorkloadResult } from "./workload.js";
 import { type KhoFormat } from "../formats/types.js";
 import { type Scenario } from "./scenario.js";
+import { reserveMemPreserve } from "./reserve-mem.js";
 
 export function coldBootMachine(s: Scenario, log: Logger): Machine {
-  return coldBoot(s.machine, log);
+  return coldBoot(s.machine, log, s.reserveMem);
 }
 
 export function runAndFinalize(m: Machine, s: Scenario, seed: number, file: string, kho: Logger, format: KhoFormat): { work: WorkloadResult; handoff: Handoff } {
   const work = runWorkload(m, s, seed, file, undefined, format);
   kho.info(`KHO: preserved ${work.folios.live} folios and ${work.phys.length} phys ranges (${work.preserveCalls} preserve calls, seed ${seed})`);
-  const handoff = khoFinalize(m, work);
+  // reserve_mem_init() runs at late_initcall, after test_kho's module init.
+  const rm = reserveMemPreserve(m, work.track, seed);
+  if (rm) kho.info(`KHO: reserve_mem: preserving ${rm.entries.map((e) => `'${e.name}' [${hex(e.start)}, +${hex(e.size)})`).join(", ")} and the memblock FDT at ${hex(rm.fdtPhys)}`);
+  const handoff = khoFinalize(m, work, rm);
   kho.info(`KHO: finalized: metadata ${hex(handoff.metadata)}, ${handoff.chunks.length} chunks, KHO FDT at ${hex(handoff.khoFdtPhys)} (${handoff.khoFdt.length} bytes)`);
   return { work, handoff };
 }

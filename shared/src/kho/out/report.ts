@@ -8,6 +8,7 @@ import type { Scenario } from "./scenario.js";
 import type { WorkloadResult } from "./workload.js";
 import type { PredecessorReport, RangeJson, WithRangeStream } from "../../abi/handoff-json.js";
 import { RangeJsonStream } from "../../abi/handoff.js";
+import { reserveMemJson } from "./reserve-mem.js";
 
 /** Bytes of what is still preserved and was filled (checksummed), i.e. what a successor verifies. */
 function liveFilledBytes(w: WorkloadResult): number {
@@ -64,6 +65,7 @@ export function predecessorReportStream(tool: string, s: Scenario, file: string,
       filledBytes: liveFilledBytes(w),
       imagePages: m.mem.touchedPages,
     },
+    ...(h.reserveMem ? { reserveMem: reserveMemJson(h.reserveMem) } : {}),
     chunks: h.chunks.map(hex),
     ranges,
   };

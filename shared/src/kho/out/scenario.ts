@@ -15,6 +15,7 @@ import { jsonPathString } from "../../abi/handoff.js";
 import { hex } from "../../lib/bytes.js";
 import { formatSize, parseSize } from "../../lib/size.js";
 import type { MachineConfig } from "../../mm/machine.js";
+import { parseReserveMemCmdline, ReserveMemError, type ReserveMemParam } from "../../mm/reserve-mem.js";
 
 /** Thrown for a scenario that cannot be run; `path` is the JSON path. */
 export class ScenarioError extends Error {
@@ -49,6 +50,8 @@ export interface ScenarioMachine {
     /** Default: room for the successor's memmap (RAM / 64) and page tables (RAM / 512), plus 64 MiB. */
     global?: number | undefined;
   };
+  /** The kernel command line; only its reserve_mem=nn:align:name words are acted on. */
+  cmdline?: string;
 }
 
 /** Folio placement: buddy, one allocation per folio, lowest address first; contiguous, back to back; isolated, a free gap of one folio after each; scattered, each at a random free aligned address. */
@@ -77,6 +80,8 @@ export interface Scenario {
   machine: ScenarioMachine;
   /** Default: one test_kho op. */
   ops: ScenarioOp[];
+  /** machine.cmdline's reserve_mem= words, parsed (absent without any). */
+  reserveMem?: ReserveMemParam[];
 }
 
 /* The machine section is exactly what mm boots. */
@@ -211,7 +216,7 @@ function op(v: unknown, p: JsonPath): ScenarioOp {
 }
 
 function machine(v: unknown, p: JsonPath): ScenarioMachine {
-  const o = object(v, p, ["ram", "ramBase", "maxOrder", "kernelSize", "scratch"]);
+  const o = object(v, p, ["ram", "ramBase", "maxOrder", "kernelSize", "scratch", "cmdline"]);
   const or = <T>(k: string, parse: (x: unknown, q: JsonPath) => T, dflt: T): T => (o[k] === undefined ? dflt : parse(o[k], [...p, k]));
   const m: ScenarioMachine = {
     ram: or("ram", pageSize, 2 ** 30),
@@ -226,6 +231,7 @@ function machine(v: unknown, p: JsonPath): ScenarioMachine {
     if (s["lowmem"] !== undefined) m.scratch.lowmem = pageSize(s["lowmem"], [...sp, "lowmem"]);
     opt(m.scratch, s, "global", sp, pageSize);
   }
+  opt(m, o, "cmdline", p, str);
   return m;
 }
 
@@ -240,6 +246,15 @@ function scenario(v: unknown): Scenario {
   if (o["ops"] !== undefined) {
     if (!Array.isArray(o["ops"])) invalid(["ops"], `expected an array, got ${kind(o["ops"])}`);
     s.ops = o["ops"].map((x, i) => op(x, ["ops", i]));
+  }
+  if (s.machine.cmdline !== undefined) {
+    try {
+      const rm = parseReserveMemCmdline(s.machine.cmdline);
+      if (rm.length > 0) s.reserveMem = rm;
+    } catch (e) {
+      if (e instanceof ReserveMemError) invalid(["machine", "cmdline"], e.reason);
+      throw e;
+    }
   }
   return s;
 }
@@ -273,6 +288,8 @@ function checkAgainstMachine(s: Scenario, file: string): void {
   const scratch = m.scratch.lowmem + (m.scratch.global ?? 0);
   if (m.kernelSize + scratch >= m.ram) fail("machine.scratch", `kernel and scratch (${formatSize(m.kernelSize + scratch)}) leave no RAM`);
   let need = 0;
+  for (const r of s.reserveMem ?? []) need += r.size;
+  if (need + m.kernelSize + scratch >= m.ram) fail("machine.cmdline", `reserve_mem needs ${formatSize(need)}, more than RAM left after kernel and scratch`);
   const placed: [number, number, number][] = [];
   s.ops.forEach((op, i) => {
     if (op.op === "folios" && op.order !== "random" && op.order > m.maxOrder) {

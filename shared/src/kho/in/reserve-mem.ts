@@ -1,0 +1,149 @@
+/*
+ * The successor's reserve_mem= handling (mm/memblock.c reserve_mem() ->
+ * reserve_mem_kho_revive(), reserve_mem_kho_retrieve_fdt(); v6.16 mainline
+ * f99230780211, unchanged in its checks through 6.19):
+ *
+ *  - the `memblock` sub-FDT is fetched once; v6.16 restores its page with
+ *    kho_restore_folio (so it must lie in preserved memory) and checks the
+ *    root is memblock-v1; any failure: nothing is revived;
+ *  - per name on this kernel's command line: child node by name,
+ *    reserve-mem-v1, start and size 8 bytes each, start aligned to the
+ *    requested alignment, size equal to the requested size. All pass: the
+ *    range is taken as is (reserved_mem_add; it is already memblock-reserved
+ *    by the KHO walk and never restored). Any fails: a fresh
+ *    memblock_phys_alloc, which in the successor runs in scratch-only mode
+ *    (the kernel's "TODO: Allocation must be outside of scratch region").
+ *
+ * The layout has no checksum, so the successor cannot judge the bytes;
+ * it reports where each reservation is and whether that range lies wholly
+ * in preserved memory, and tests compare the bytes with kernel-a's report.
+ */
+import { MEMBLOCK_KHO_FDT, MemblockFdt, MemblockFdtError } from "../../abi/memblock-fdt.js";
+import { PAGE_SIZE } from "../../abi/page.js";
+import { FdtError } from "../../fdt/index.js";
+import { ByteReader, hex, u64ToNumber } from "../../lib/bytes.js";
+import type { Logger } from "../../lib/log.js";
+import type { Memblock } from "../../mm/memblock/index.js";
+import type { PhysMem } from "../../mm/physmem.js";
+import { reserveMemAlloc, type ReserveMemParam } from "../../mm/reserve-mem.js";
+import { KhoFdtError, khoRetrieveSubtree } from "../fdt.js";
+import type { KhoFdt } from "../formats/types.js";
+import type { KhoRestore } from "./restore.js";
+
+/** What became of one reservation in the successor. */
+export type ReserveMemOutcome = "revived" | "fresh: wrong size" | "fresh: wrong alignment" | "fresh: not in handoff" | "failed: no memory" | "unnamed";
+
+/** One row of successor.json's reserveMem. */
+export interface ReserveMemResult {
+  name: string;
+  outcome: ReserveMemOutcome;
+  /** Where the reservation now is (null when the fresh allocation failed). */
+  start: string | null;
+  size: string;
+  /** The range lies wholly in memory the handoff preserved (revived and unnamed rows). */
+  preserved: boolean;
+  /** The kernel's warning for a fresh or unnamed row; null when revived. */
+  reason: string | null;
+}
+
+const FDT_HEADER_SIZE = 40;
+
+/** reserve_mem_kho_retrieve_fdt: the checked sub-FDT, or the warning saying why there is none. */
+function retrieveFdt(kho: KhoFdt | undefined, mem: PhysMem, restore: KhoRestore | undefined): MemblockFdt | string {
+  if (!kho || !restore) return "KHO is not active";
+  let raw: bigint | undefined;
+  try {
+    raw = khoRetrieveSubtree(kho, MEMBLOCK_KHO_FDT);
+  } catch (e) {
+    if (e instanceof KhoFdtError) return `failed to retrieve FDT '${MEMBLOCK_KHO_FDT}' from KHO: ${e.message}`;
+    throw e;
+  }
+  if (raw === undefined) return `no '${MEMBLOCK_KHO_FDT}' sub-tree in the KHO FDT`;
+  const phys = u64ToNumber(raw);
+  const ri = phys === undefined || phys % PAGE_SIZE !== 0 ? -1 : restore.findRange(phys);
+  if (ri < 0) return `failed to restore memblock KHO FDT (${hex(raw)}): not a preserved page`;
+  const r = restore.rangeAt(ri);
+  const avail = Math.min(r.start + r.size - phys!, PAGE_SIZE);
+  if (avail < FDT_HEADER_SIZE) return `memblock KHO FDT at ${hex(raw)}: less than a header of preserved memory`;
+  const total = new ByteReader(mem.read(phys!, FDT_HEADER_SIZE)).u32be(4);
+  if (total > avail) return `memblock KHO FDT at ${hex(raw)}: totalsize ${hex(total)} runs past its page`;
+  try {
+    return new MemblockFdt(mem.read(phys!, Math.max(total, FDT_HEADER_SIZE)));
+  } catch (e) {
+    if (e instanceof FdtError || e instanceof MemblockFdtError) return `FDT '${MEMBLOCK_KHO_FDT}' at ${hex(raw)}: ${e.message}`;
+    throw e;
+  }
+}
+
+/**
+ * reserveMemRevive - run this kernel's reserve_mem= @params against the
+ * handoff: revive by name or allocate afresh in @mb (in scratch-only mode
+ * when KHO is active), then list the preserved reservations no parameter
+ * named (they stay reserved, unnamed). Never throws for bad handoff data.
+ * @kho, @restore: the KHO FDT and the walked preserved ranges (undefined
+ *                 when the successor booted without KHO)
+ */
+export function reserveMemRevive(
+  mb: Memblock,
+  kho: KhoFdt | undefined,
+  mem: PhysMem,
+  restore: KhoRestore | undefined,
+  params: readonly ReserveMemParam[],
+  log?: Logger,
+): ReserveMemResult[] {
+  const fdt = retrieveFdt(kho, mem, restore);
+  // As the kernel: a missing sub-tree (-ENOENT) is silent, anything else is warned about once.
+  if (typeof fdt === "string" && kho && !fdt.startsWith("no ")) log?.warn(`reserve_mem: ${fdt}`);
+  const out: ReserveMemResult[] = [];
+  const inPreserved = (start: number, size: number): boolean => restore !== undefined && restore.covered(start, size);
+  for (const p of params) {
+    let outcome: ReserveMemOutcome = "fresh: not in handoff";
+    let reason = typeof fdt === "string" ? fdt : "";
+    if (typeof fdt !== "string") {
+      const l = fdt.lookup(p.name);
+      const start = l.ok ? u64ToNumber(l.start) : undefined;
+      if (!l.ok) reason = l.message;
+      else if (l.start & BigInt(p.align - 1)) {
+        outcome = "fresh: wrong alignment";
+        reason = `KHO reserve-mem '${p.name}' has wrong alignment (${hex(p.align)}, ${hex(l.start)})`;
+      } else if (l.size !== BigInt(p.size)) {
+        outcome = "fresh: wrong size";
+        reason = `KHO reserve-mem '${p.name}' has wrong size (${hex(l.size)} != ${hex(p.size)})`;
+      } else if (start === undefined) {
+        reason = `KHO reserve-mem '${p.name}' start ${hex(l.start)} is beyond what khosim addresses (2^53)`;
+      } else {
+        log?.info(`Revived memory reservation '${p.name}' from KHO`);
+        out.push({ name: p.name, outcome: "revived", start: hex(start), size: hex(p.size), preserved: inPreserved(start, p.size), reason: null });
+        continue;
+      }
+    }
+    if (typeof fdt !== "string") log?.warn(reason);
+    if (kho) mb.memblockSetKhoScratchOnly();
+    const e = reserveMemAlloc(mb, p);
+    if (kho) mb.memblockClearKhoScratchOnly();
+    if (e === undefined) {
+      log?.error(`reserve_mem: memblock allocation failed (${p.name})`);
+      out.push({ name: p.name, outcome: "failed: no memory", start: null, size: hex(p.size), preserved: false, reason });
+    } else {
+      out.push({ name: p.name, outcome, start: hex(e.start), size: hex(e.size), preserved: false, reason });
+    }
+  }
+  if (typeof fdt !== "string") {
+    for (const name of fdt.names()) {
+      if (params.some((p) => p.name === name)) continue;
+      const l = fdt.lookup(name);
+      const start = l.ok ? u64ToNumber(l.start) : undefined;
+      const size = l.ok ? u64ToNumber(l.size) : undefined;
+      const ok = start !== undefined && size !== undefined;
+      out.push({
+        name,
+        outcome: "unnamed",
+        start: l.ok ? hex(l.start) : null,
+        size: l.ok ? hex(l.size) : "0x0",
+        preserved: ok && inPreserved(start, size),
+        reason: l.ok ? "not on this kernel's command line: stays reserved, unnamed" : l.message,
+      });
+    }
+  }
+  return out;
+}
