@@ -17,7 +17,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { MAX_PAGE_ORDER, OUTCOME_EXIT, HANDOFF_REPORT, HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, SUCCESSOR_REPORT } from "@khosim/shared/abi";
 import { CliError, EXIT_USAGE, INTERRUPT_EXIT_CODES, formatOption, kernelOption, HandoffError, checkHandoffOut, writeHandoffDir, createProgress, intOption, newCommand, runMain, toJson, withExitCodes, writeFileAtomic, writeJsonFile, writeJsonFileAtomic, memoryFigures, baseImageExtents, writeImageExtents } from "@khosim/shared/proc";
-import { DEFAULT_FORMAT, FinalizeError, KHO_KERNEL_NAMES, type KhoKernelName, khoFormat, type KhoFormat, ScenarioError, parseScenario, predecessorReportStream, successorHandOff, type Scenario, UnusableInputError, bootSuccessor, parseSuccessorBootDtb, type SuccessorBoot } from "@khosim/shared/kho";
+import { DEFAULT_FORMAT, FinalizeError, KHO_KERNEL_NAMES, type KhoKernelName, khoFormat, ScenarioError, parseScenario, predecessorReportStream, successorHandOff, type SuccessorNext, type Scenario, UnusableInputError, bootSuccessor, parseSuccessorBootDtb } from "@khosim/shared/kho";
 import { OverlayMem, writeImage, ImageError, ImageMem, parseReserveMemCmdline, ReserveMemError, type ReserveMemParam } from "@khosim/shared/mm";
 import { createLogger, hex, initCsum, type LogFormat, type Logger } from "@khosim/shared/lib";
 
@@ -56,21 +56,9 @@ function loadNextScenario(file: string | undefined, ram: { base: number; size: n
 }
 
 /** The next live update: preserve again what was restored, run @scenario, finalize, write @out. */
-async function handOffAgain(
-  out: string,
-  force: boolean,
-  imageFile: string,
-  ram: { base: number; size: number },
-  maxOrder: number,
-  mem: OverlayMem,
-  sb: SuccessorBoot,
-  scenario: Scenario,
-  file: string,
-  seed: number,
-  format: KhoFormat,
-  log: Logger,
-): Promise<void> {
-  const { m, work, handoff } = successorHandOff(ram, maxOrder, mem, sb, scenario, file, seed, format);
+async function handOffAgain(out: string, force: boolean, imageFile: string, next: SuccessorNext, log: Logger): Promise<void> {
+  const { scenario, file, seed, mem } = next;
+  const { m, work, handoff } = successorHandOff(next);
   const report = predecessorReportStream("khosim kernel-b", scenario, file, seed, m, work, handoff);
   await writeHandoffDir(out, force, (dir) => {
     const bar = createProgress("kernel-b: writing memory.img", "pages");
@@ -198,7 +186,13 @@ async function main(): Promise<number> {
       image.close();
       throw new CliError(rep.exitCode, `not handing off to ${o.handoffOut}: ${rep.outcome}: ${rep.reason}`);
     }
-    await handOffAgain(o.handoffOut, o.force, path.join(o.in, HANDOFF_MEMORY_IMG), boot.ram, o.maxOrder, mem, sb, scenario, o.scenario ?? "(no scenario)", o.seed ?? scenario.seed ?? 1, khoFormat(o.format ?? rep.format ?? DEFAULT_FORMAT)!, log);
+    await handOffAgain(
+      o.handoffOut,
+      o.force,
+      path.join(o.in, HANDOFF_MEMORY_IMG),
+      { ram: boot.ram, maxOrder: o.maxOrder, mem, sb, scenario, file: o.scenario ?? "(no scenario)", seed: o.seed ?? scenario.seed ?? 1, format: khoFormat(o.format ?? rep.format ?? DEFAULT_FORMAT)! },
+      log,
+    );
   }
   image.close();
   const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;

@@ -148,7 +148,7 @@ export function successorHandOffInProcess(h: MemHandoff, seed: number, format?: 
   const file = "(no scenario)";
   const scenario = parseScenario({ ops: [], machine: { ram: boot.ram.size, ramBase: boot.ram.base, maxOrder: MAX_PAGE_ORDER, kernelSize: "4K", scratch: { lowmem: "4K", global: "4K" } } }, file);
   const fmt = khoFormat(format ?? sb.report.format ?? DEFAULT_FORMAT)!;
-  const { m, work, handoff } = successorHandOff(boot.ram, MAX_PAGE_ORDER, mem, sb, scenario, file, seed, fmt);
+  const { m, work, handoff } = successorHandOff({ ram: boot.ram, maxOrder: MAX_PAGE_ORDER, mem, sb, scenario, file, seed, format: fmt });
   const report = predecessorReport("khosim kernel-b", scenario, file, seed, m, work, handoff);
   return { boot: sb, next: { handoff: new MemHandoff(handoff.bootDtb, handoff.khoFdt, mem), report } };
 }

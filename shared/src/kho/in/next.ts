@@ -7,23 +7,30 @@ import { type Scenario } from "../out/scenario.js";
 import { type KhoFormat } from "../formats/types.js";
 import { type SuccessorBoot } from "./successor.js";
 
+/** What the next live update starts from and runs. */
+export interface SuccessorNext {
+  /** RAM and MAX_PAGE_ORDER of the booted machine. */
+  ram: { base: number; size: number };
+  maxOrder: number;
+  /** Its memory, with what the successor wrote on top. */
+  mem: OverlayMem;
+  sb: SuccessorBoot;
+  /** The scenario to run before handing off (@file names it in messages), its seed, and the format to write. */
+  scenario: Scenario;
+  file: string;
+  seed: number;
+  format: KhoFormat;
+}
+
 /**
  * successorHandOff - hand off again from the machine a successor booted: on
- * @mem with its memblock, scratch and what restore consumed, preserve again
- * what was restored, run @scenario with @seed and finalize in @format.
- * @ram and @maxOrder are the booted machine's. Kernel-b's --handoff-out and
- * the in-process chain tests both go through here.
+ * @next.mem with its memblock, scratch and what restore consumed, preserve
+ * again what was restored, run the scenario with its seed and finalize in
+ * the format. Kernel-b's --handoff-out and the in-process chain tests both go
+ * through here.
  */
-export function successorHandOff(
-  ram: { base: number; size: number },
-  maxOrder: number,
-  mem: OverlayMem,
-  sb: SuccessorBoot,
-  scenario: Scenario,
-  file: string,
-  seed: number,
-  format: KhoFormat,
-): { m: Machine; work: WorkloadResult; handoff: Handoff } {
+export function successorHandOff(next: SuccessorNext): { m: Machine; work: WorkloadResult; handoff: Handoff } {
+  const { ram, maxOrder, mem, sb, scenario, file, seed, format } = next;
   const m = successorMachine(ram, maxOrder, mem, sb.memblock, sb.scratch, sb.carried.consumed);
   const work = runWorkload(m, scenario, seed, file, sb.carried, format);
   return { m, work, handoff: khoFinalize(m, work) };
