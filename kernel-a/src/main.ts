@@ -8,7 +8,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { CliError, EXIT_USAGE, INTERRUPT_EXIT_CODES, formatOption, kernelOption, HandoffError, checkHandoffOut, crashPoint, createProgress, intOption, newCommand, runMain, withExitCodes, writeHandoffDir, writeJsonFile, memoryFigures, writeImageExtents } from "@khosim/shared/proc";
+import { CliError, EXIT_USAGE, INTERRUPT_EXIT_CODES, formatOption, kernelOption, HandoffError, checkHandoffOut, crashPoint, createProgress, intOption, newCommand, runMain, withExitCodes, writeHandoffDir, writeJsonFile, memoryFigures, writeImageExtents, startupMs as processStartupMs } from "@khosim/shared/proc";
 import { HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, HANDOFF_REPORT } from "@khosim/shared/abi";
 import { DEFAULT_FORMAT, FinalizeError, KHO_FORMATS, KHO_KERNEL_NAMES, khoFormat, khoKernel, type KhoFormat, ScenarioError, defaultScenario, loadScenario, predecessorReportStream, coldBootMachine, runAndFinalize } from "@khosim/shared/kho";
 import { MachineError, writeImage } from "@khosim/shared/mm";
@@ -51,7 +51,7 @@ async function main(): Promise<number> {
 
   const t0 = process.hrtime.bigint();
   // Time from process start to the first line of work: node's own start-up plus module loading, options, scenario.
-  const startupMs = performance.now();
+  const startupMs = processStartupMs();
   const startRss = process.memoryUsage.rss();
   const m = coldBootMachine(scenario, log);
   const { work, handoff } = runAndFinalize(m, scenario, seed, file, log, format);

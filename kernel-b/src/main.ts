@@ -16,7 +16,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { MAX_PAGE_ORDER, OUTCOME_EXIT, HANDOFF_REPORT, HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, SUCCESSOR_REPORT } from "@khosim/shared/abi";
-import { CliError, EXIT_USAGE, INTERRUPT_EXIT_CODES, formatOption, kernelOption, HandoffError, checkHandoffOut, writeHandoffDir, createProgress, intOption, newCommand, runMain, toJson, withExitCodes, writeFileAtomic, writeJsonFile, writeJsonFileAtomic, memoryFigures, baseImageExtents, writeImageExtents } from "@khosim/shared/proc";
+import { CliError, EXIT_USAGE, INTERRUPT_EXIT_CODES, formatOption, kernelOption, HandoffError, checkHandoffOut, writeHandoffDir, createProgress, intOption, newCommand, runMain, toJson, withExitCodes, writeFileAtomic, writeJsonFile, writeJsonFileAtomic, memoryFigures, baseImageExtents, writeImageExtents, startupMs as processStartupMs } from "@khosim/shared/proc";
 import { DEFAULT_FORMAT, FinalizeError, KHO_KERNEL_NAMES, type KhoKernelName, khoFormat, ScenarioError, parseScenario, predecessorReportStream, successorHandOff, type SuccessorNext, type Scenario, UnusableInputError, bootSuccessor, parseSuccessorBootDtb } from "@khosim/shared/kho";
 import { OverlayMem, writeImage, ImageError, ImageMem, parseReserveMemCmdline, ReserveMemError, type ReserveMemParam } from "@khosim/shared/mm";
 import { createLogger, hex, initCsum, type LogFormat, type Logger } from "@khosim/shared/lib";
@@ -93,7 +93,7 @@ async function bootFromFiles(dir: string, maxOrder: number, log: Logger, kernel:
   log.info(`Booting kernel-b: ${hex(boot.ram.size)} bytes of RAM at ${hex(boot.ram.base)}, MAX_PAGE_ORDER ${maxOrder}`);
   const t0 = process.hrtime.bigint();
   // Time from process start to the first line of work (the boot): node's own start-up plus module loading, options, files.
-  const startupMs = performance.now();
+  const startupMs = processStartupMs();
   const startRss = process.memoryUsage.rss();
   const bar = createProgress("kernel-b: verifying", "MiB");
   try {

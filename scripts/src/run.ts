@@ -5,7 +5,7 @@
  * current: npm scripts start through scripts/build/launch.cjs, and the test
  * command rebuilds first (pretest, and vitest's global setup).
  */
-import { spawnSync, type SpawnSyncOptions } from "node:child_process";
+import { spawn, spawnSync, type SpawnSyncOptions } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -53,4 +53,38 @@ export function runKernel(main: string, args: string[], stdio: "pipe" | "inherit
 
 export function readJson<T = any>(file: string): T {
   return JSON.parse(fs.readFileSync(file, "utf8")) as T;
+}
+
+/** A command started through scripts/build/preload.cjs: node is up, the command runs on exec(). */
+export interface Preloaded {
+  /** Close its stdin (the command runs) and wait; stdout is collected, stderr inherited. */
+  exec(): Promise<RunResult>;
+  /** Make it exit without running the command, and wait. */
+  abort(): Promise<void>;
+}
+
+/**
+ * preloadKernel - start @main with @args as kexec -l loads a kernel: the
+ * process and node are up, the command is not; exec() runs it (kexec -e).
+ * Lets node's start-up overlap whatever runs before exec().
+ */
+export function preloadKernel(main: string, args: string[]): Preloaded {
+  const child = spawn(process.execPath, [path.join(ROOT, "scripts/build/preload.cjs"), ...nodeArgs(main, args)], {
+    cwd: ROOT,
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  const out: Buffer[] = [];
+  child.stdout.on("data", (b: Buffer) => out.push(b));
+  const done = new Promise<number>((resolve) => child.on("close", (code, signal) => resolve(code ?? (signal ? 128 : 1))));
+  return {
+    async exec() {
+      child.stdin.end();
+      const status = await done;
+      return { status, stdout: Buffer.concat(out).toString("utf8"), stderr: "" };
+    },
+    async abort() {
+      child.stdin.end("abort");
+      await done;
+    },
+  };
 }

@@ -6,25 +6,29 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { HANDOFF_REPORT, SUCCESSOR_REPORT } from "@khosim/shared/abi";
-import { KERNEL_A, KERNEL_B, readJson, runKernel } from "./run.js";
+import { KERNEL_A, KERNEL_B, preloadKernel, readJson, runKernel } from "./run.js";
 
 /**
  * runHandoff - kernel-a with @aArgs (which must include --out @out), then
  * kernel-b with --in @out and @bArgs; prints the summary. Returns kernel-a's
- * exit code when it fails, else kernel-b's.
+ * exit code when it fails, else kernel-b's. kernel-b's process is started
+ * first and held before its command runs (preloadKernel, as kexec -l), so
+ * its node start-up overlaps kernel-a; it reads nothing until kernel-a exited.
  */
-export function runHandoff(out: string, aArgs: string[], bArgs: string[] = []): number {
+export async function runHandoff(out: string, aArgs: string[], bArgs: string[] = []): Promise<number> {
+  const kb = preloadKernel(KERNEL_B, ["--in", out, ...bArgs]);
   const a = runKernel(KERNEL_A, aArgs, "inherit");
   if (a.status !== 0) {
+    await kb.abort();
     process.stderr.write(`handoff: kernel-a exited ${a.status}\n`);
     return a.status;
   }
-  const b = runKernel(KERNEL_B, ["--in", out, ...bArgs], "inherit");
+  const b = await kb.exec();
+  process.stdout.write(b.stdout);
   const succ = path.join(out, SUCCESSOR_REPORT);
   process.stdout.write(handoffSummary(out, readJson(path.join(out, HANDOFF_REPORT)), fs.existsSync(succ) ? readJson(succ) : undefined, b.status));
   return b.status;
 }
-
 
 export function handoffSummary(dir: string, a: any, b: any | undefined, bExit: number): string {
   const L: string[] = [];

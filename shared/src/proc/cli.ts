@@ -111,3 +111,13 @@ export function withExitCodes(cmd: Command, codes: readonly ExitCode[]): Command
   all.sort((a, b) => a[0] - b[0]);
   return cmd.addHelpText("after", exitCodesText(all));
 }
+
+/**
+ * startupMs - milliseconds from this process's start to now, or from its
+ * kexec -e when it was started held (scripts/build/preload.cjs records that
+ * moment in KHOSIM_EXEC_MS): the start-up a kernel's first line of work paid.
+ */
+export function startupMs(): number {
+  const held = Number(process.env["KHOSIM_EXEC_MS"] ?? 0);
+  return performance.now() - (Number.isFinite(held) && held > 0 ? held : 0);
+}
