@@ -167,7 +167,7 @@ export function openHandoffFiles(dir: string): HandoffFiles {
   }
   let mem: ImageMem;
   try {
-    mem = ImageMem.open(path.join(dir, HANDOFF_MEMORY_IMG), boot.ram.base, boot.ram.size);
+    mem = ImageMem.open(path.join(dir, HANDOFF_MEMORY_IMG), boot.ram.base, boot.ram.size, boot.banks);
   } catch (e) {
     throw new InspectError((e as Error).message);
   }

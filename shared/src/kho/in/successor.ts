@@ -273,7 +273,8 @@ export function bootSuccessor(boot: BootInfo, mem: PhysMem, opts: SuccessorOptio
   const { log } = opts;
   const { base, size } = boot.ram;
   const mb = new Memblock();
-  mb.memblockAdd(base, size);
+  // One memblock_add per /memory bank (early_init_dt_scan_memory): holes stay out of memblock.memory.
+  for (const b of boot.banks ?? [{ base, size }]) mb.memblockAdd(b.base, b.size);
   const rep: SuccessorReport = {
     outcome: "revived",
     exitCode: 0,
@@ -314,7 +315,7 @@ export function bootSuccessor(boot: BootInfo, mem: PhysMem, opts: SuccessorOptio
     mb.memblockReserve(p.fdtAddr, p.fdtSize);
     mb.memblockReserve(p.saAddr, p.saSize);
     mb.memblockSetKhoScratchOnly();
-    early = earlyAllocations(mb, size);
+    early = earlyAllocations(mb, mb.memblockPhysMemSize());
     log?.info(`KHO: ${p.scratch.length} scratch areas, scratch-only mode, ${hex(early)} bytes of early allocations from scratch`);
     let walked;
     const t0 = process.hrtime.bigint();
@@ -355,7 +356,7 @@ export function bootSuccessor(boot: BootInfo, mem: PhysMem, opts: SuccessorOptio
     rep.outcome = "booted-without-kho";
     rep.reason = e.message;
     log?.warn(`KHO: disabling KHO revival: ${e.message}`);
-    if (early === 0) early = earlyAllocations(mb, size);
+    if (early === 0) early = earlyAllocations(mb, mb.memblockPhysMemSize());
   }
 
   let restore: KhoRestore | undefined;

@@ -82,7 +82,7 @@ export function kernelBootSuccessor(boot: BootInfo, mem: PhysMem, name: KhoKerne
   const { log } = opts;
   const { base, size } = boot.ram;
   const mb = new Memblock();
-  mb.memblockAdd(base, size);
+  for (const b of boot.banks ?? [{ base, size }]) mb.memblockAdd(b.base, b.size);
   const rep: SuccessorReportJson = {
     outcome: "revived", exitCode: 0, reason: null, format: null, ram: { base: hex(base), size: hex(size) }, scratch: [], khoFdt: null, metadata: null,
     chunks: [], ranges: [], reserveCalls: 0, restored: { folios: 0, ranges: 0 }, verified: { folios: 0, ranges: 0, bytes: 0, unchecked: 0 }, failureCount: 0, failures: [],
@@ -165,7 +165,7 @@ export function kernelBootSuccessor(boot: BootInfo, mem: PhysMem, name: KhoKerne
     rep.scratch = scratch.map((s) => ({ addr: hex(s.addr), size: hex(s.size) }));
     mb.memblockReserve(saAddr!, saSize!);
     mb.memblockSetKhoScratchOnly();
-    early = earlyAllocations(mb, size);
+    early = earlyAllocations(mb, mb.memblockPhysMemSize());
     let walk: KernelWalkResult | undefined;
     if (map !== undefined) {
       if (k.successor.map === "bitmaps") walk = kernelBitmapsWalk(k, view, res, map);
@@ -246,7 +246,7 @@ export function kernelBootSuccessor(boot: BootInfo, mem: PhysMem, name: KhoKerne
     kr.verdict = "refused";
     scratch.length = 0;
     log?.warn(`KHO (${name}): disabling KHO revival: ${e.message}`);
-    if (early === 0) early = earlyAllocations(mb, size);
+    if (early === 0) early = earlyAllocations(mb, mb.memblockPhysMemSize());
   }
   const unsafe: readonly KernelVerdict[] = ["pages-lost", "read-out-of-bounds", "would-corrupt"];
   if (unsafe.includes(kr.verdict)) {
