@@ -176,7 +176,7 @@ export class MemHandoff implements HandoffStore {
     /** memory.img's bytes (undefined: deleted); file offset 0 is memory.base. */
     public memory: PhysMem | undefined,
     /** memory.img's length (a truncated image is shorter than memory). */
-    public imageBytes: number | undefined = memory?.size,
+    public imageBytes: number | undefined = memory ? ramTotal(memory) : undefined,
   ) {}
 
   /** A copy to damage: byte arrays copied, memory shared (never written through). */
