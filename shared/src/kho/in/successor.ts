@@ -338,7 +338,7 @@ export function bootSuccessor(boot: BootInfo, mem: PhysMem, opts: SuccessorOptio
     rep.khoFdt = { addr: hex(p.fdtAddr), size: hex(p.fdtSize) };
     rep.scratch = p.scratch.map((s) => ({ addr: hex(s.addr), size: hex(s.size) }));
     rep.metadata = hex(p.kho.metadata);
-    for (const s of p.scratch) mb.memblockMarkKhoScratch(s.addr, s.size);
+    for (const s of p.scratch) if (s.size > 0) mb.memblockMarkKhoScratch(s.addr, s.size);
     mb.memblockReserve(p.fdtAddr, p.fdtSize);
     mb.memblockReserve(p.saAddr, p.saSize);
     mb.memblockSetKhoScratchOnly();

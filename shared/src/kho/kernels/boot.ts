@@ -154,6 +154,8 @@ export function kernelBootSuccessor(boot: BootInfo, mem: PhysMem, name: KhoKerne
     for (let i = 0; i + KHO_SCRATCH_SIZE <= saSize!; i += KHO_SCRATCH_SIZE) {
       const a = u64ToNumber(sa.u64le(i));
       const z = u64ToNumber(sa.u64le(i + 8));
+      // Size 0 (a percent size that rounded to 0): memblock_add()/mark of nothing, as the kernel does.
+      if (z === 0 && a !== undefined) continue;
       if (a === undefined || z === undefined || z === 0 || !physInRam(mem, a, z) || a % PAGE_SIZE !== 0 || z % PAGE_SIZE !== 0) {
         kr.hazards.push(`kho_scratch[${i / KHO_SCRATCH_SIZE}] [${hex(sa.u64le(i))}, +${hex(sa.u64le(i + 8))}) is not page-aligned RAM: the kernel would memblock_add() it as scratch anyway (khosim skips it)`);
         continue;
