@@ -90,6 +90,17 @@ export function ramContains(mem: RamBanked, phys: number, len: number): boolean 
   return true;
 }
 
+/** ramRunEnd - end of the RAM that continues from @phys without a hole (the span's end with one bank); @phys if it lies in a hole. */
+export function ramRunEnd(mem: RamBanked, phys: number): number {
+  const banks = mem.banks;
+  if (!banks) return mem.base + mem.size;
+  let i = bankIndex(banks, phys);
+  if (i < 0) return phys;
+  let end = banks[i]!.base + banks[i]!.size;
+  while (banks[i + 1]?.base === end) end = banks[++i]!.base + banks[i]!.size;
+  return end;
+}
+
 /** ramNodeOf - the NUMA node of the bank holding @phys, or undefined in a hole. */
 export function ramNodeOf(mem: RamBanked, phys: number): number | undefined {
   if (!mem.banks) return phys >= mem.base && phys < mem.base + mem.size ? 0 : undefined;
