@@ -220,3 +220,26 @@ describe("a handoff on the two-node machine, in process", () => {
     expect(sb.report.failures).toContainEqual({ kind: "range", phys: "0x100000000", reason: "pfn_to_online_page(0x100000) is NULL: 0x100000000 lies in a hole between RAM banks, restore fails" });
   });
 });
+
+describe("the x86-like layout (scenarios/x86-holes.json), in process", () => {
+  it("reserves [0, 1 MiB) and the kernel at 16 MiB, sizes scratch by hand and revives with the banks' memory only", async () => {
+    await initCsum();
+    const s = loadScenario(path.join(__dirname, "../../scenarios/x86-holes.json"));
+    const m = coldBootMachine(s, quiet);
+    // Kern: 32M kernel at 16M (below 4G) and an 80M - 6K memmap at the top of [4G, 6G): lowmem 2 x 32M = 64M at the
+    // top of [1M, 3G); global 2 x (112M - 6K) - 64M -> 160M; node 0 (kernel, memmap, array page, lowmem, global)
+    // 2 x (336M - 2K) -> 672M.
+    expect(m.scratch).toEqual([
+      { addr: 3 * G - 64 * M, size: 64 * M },
+      { addr: 0x1_7100_0000, size: 160 * M },
+      { addr: 0x1_4700_0000, size: 672 * M },
+    ]);
+    expect(m.memblock.memblockIsRegionReserved(0, 640 * K)).toBe(true);
+    expect(m.memblock.memblockIsRegionReserved(16 * M, 32 * M)).toBe(true);
+    expect(m.memblock.memblockPhysMemSize()).toBe(ramTotal({ base: 0, size: 6 * G, banks: X86 }));
+    const { handoff } = runAndFinalize(m, s, 3, "x86-holes.json", quiet, rangesFormat);
+    const sb = bootSuccessor(parseBootDtb(handoff.bootDtb), m.mem, { maxOrder: 10, log: quiet });
+    expect(sb.report.outcome, sb.report.reason ?? "").toBe("revived");
+    expect(sb.report.memblock.memory).toBe("0x" + ramTotal({ base: 0, size: 6 * G, banks: X86 }).toString(16));
+  });
+});

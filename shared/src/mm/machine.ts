@@ -133,6 +133,8 @@ function finishBoot(config: MachineConfig, memblock: Memblock, scratch: KhoScrat
 
 /** x86 reserves the first 1 MiB (BIOS data, real-mode trampoline): arch/x86/kernel/setup.c early_reserve_memory(). */
 export const X86_LOW_RESERVE = 2 ** 20;
+/** Where x86-64 loads the kernel image: LOAD_PHYSICAL_ADDR, CONFIG_PHYSICAL_START's default 16 MiB. */
+export const X86_LOAD_PHYSICAL_ADDR = 16 * 2 ** 20;
 
 /** machineNodes - node id -> its banks, for nodes 0..max(nodes, highest bank node + 1) - 1 (memoryless ones with none). */
 export function machineNodes(banks: readonly RamBank[], nodes = 1): Map<number, RamBank[]> {
@@ -147,7 +149,8 @@ export function machineNodes(banks: readonly RamBank[], nodes = 1): Map<number, 
  * coldBootBanked - cold boot of a machine given as banks or with
  * kho_scratch= (@khoScratch, else the 200 % default): one memblock_add per bank, [0, 1 MiB) reserved as x86 does,
  * the kernel image (MEMBLOCK_RSRV_KERN, as x86 setup_arch reserves it since
- * the KHO series) at the start of the first bank that holds it, each node's
+ * the KHO series) at 16 MiB or the start of the first bank above that which
+ * holds it, each node's
  * memmap on that node, then kho_reserve_scratch() (kho-scratch.ts): sizes by
  * the kernel's rule and the array in its order, lowmem, global, per node.
  * Scratch that cannot be reserved disables KHO; khosim's predecessor has
@@ -158,9 +161,9 @@ function coldBootBanked(config: MachineConfig, khoScratch: KhoScratchParam | und
   const memblock = new Memblock();
   for (const b of banks) memblock.memblockAdd(b.base, b.size);
   for (const b of banks) if (b.base < X86_LOW_RESERVE) memblock.memblockReserve(b.base, Math.min(b.size, X86_LOW_RESERVE - b.base));
-  const kbank = banks.find((b) => b.base + b.size - Math.max(b.base, X86_LOW_RESERVE) >= config.kernelSize);
-  if (!kbank) throw new MachineError(`no RAM bank holds the ${formatSize(config.kernelSize)} kernel image above 1 MiB`);
-  memblock.memblockReserveKern(Math.max(kbank.base, X86_LOW_RESERVE), config.kernelSize);
+  const kbank = banks.find((b) => b.base + b.size - Math.max(b.base, X86_LOAD_PHYSICAL_ADDR) >= config.kernelSize);
+  if (!kbank) throw new MachineError(`no RAM bank holds the ${formatSize(config.kernelSize)} kernel image at or above 16 MiB`);
+  memblock.memblockReserveKern(Math.max(kbank.base, X86_LOAD_PHYSICAL_ADDR), config.kernelSize);
   const nodes = machineNodes(banks, config.nodes);
   for (const [nid, nb] of nodes) {
     const size = memmapSize(nb.reduce((n, b) => n + b.size, 0));
@@ -197,6 +200,8 @@ export function successorMachine(
   consumed: readonly { start: number; size: number }[],
 ): Machine {
   for (const c of consumed) memblock.memblockPhysFree(c.start, c.size);
+  // A banked (x86-layout) machine keeps [0, 1 MiB) out of the page allocator in every boot, as coldBootBanked() does.
+  for (const b of mem.banks ?? []) if (b.base < X86_LOW_RESERVE) memblock.memblockReserve(b.base, Math.min(b.size, X86_LOW_RESERVE - b.base));
   const buddy = new BuddyAllocator(maxOrder);
   const sorted = [...scratch].sort((a, b) => a.addr - b.addr);
   for (const r of memblock.freeRanges()) {
