@@ -146,6 +146,8 @@ describe("scenario machine.banks", () => {
     expect(() => parseScenario({ machine: { ram: "1G", banks: [{ base: "1G", size: "1G" }] } }, "x.json")).toThrow(/give machine.banks or machine.ram\/ramBase, not both/);
     expect(() => parseScenario({ machine: { banks: [{ base: "2G", size: "1G" }, { base: "1G", size: "1G" }] } }, "x.json")).toThrow(ScenarioError);
     expect(() => parseScenario({ machine: { banks: [{ base: "1G", size: "1G", node: 1 }], nodes: 1 } }, "x.json")).toThrow(/machine.nodes/);
+    const twoBanks = [{ base: "1G", size: "1G" }, { base: "4G", size: "1G" }];
+    expect(() => parseScenario({ machine: { banks: twoBanks }, ops: [{ op: "phys", size: "8K", at: "0x7ffff000" }] }, "x.json")).toThrow(/ops\[0\]\.at: .*hole between machine.banks/);
   });
 });
 

@@ -95,7 +95,7 @@ export function khoParseScratchSize(param: KhoScratchParam, value: string | unde
   [param.lowmem, param.global, param.pernode] = sizes as [bigint, bigint, bigint];
   param.scale = 0;
   const mib = (v: bigint): string => String(v >> 20n);
-  return `KHO: scratch areas: lowmem: ${mib(param.lowmem)}MiB global: ${mib(param.global)}MiB pernode: ${mib(BigInt.asIntN(64, param.pernode))}MiB`;
+  return `KHO: scratch areas: lowmem: ${mib(param.lowmem)}MiB global: ${mib(param.global)}MiB pernode: ${mib(param.pernode)}MiB`;
 }
 
 /**

@@ -16,7 +16,7 @@ import { hex } from "../../lib/bytes.js";
 import { formatSize, parseSize } from "../../lib/size.js";
 import type { MachineConfig } from "../../mm/machine.js";
 import { parseReserveMemCmdline, ReserveMemError, type ReserveMemParam } from "../../mm/reserve-mem.js";
-import { checkRamBanks, MAX_NUMNODES, ramSpan, type RamBank } from "../../abi/ram.js";
+import { checkRamBanks, MAX_NUMNODES, ramContains, ramSpan, type RamBank } from "../../abi/ram.js";
 
 /** Thrown for a scenario that cannot be run; `path` is the JSON path. */
 export class ScenarioError extends Error {
@@ -333,6 +333,9 @@ function checkAgainstMachine(s: Scenario, file: string): void {
     if (op.op === "phys" && op.at !== undefined) {
       if (op.at < m.ramBase || op.at + op.size > m.ramBase + m.ram) {
         fail(`ops[${i}].at`, `[${hex(op.at)}, ${hex(op.at + op.size)}) is outside RAM [${hex(m.ramBase)}, ${hex(m.ramBase + m.ram)})`);
+      }
+      if (m.banks && !ramContains({ base: m.ramBase, size: m.ram, banks: m.banks }, op.at, op.size)) {
+        fail(`ops[${i}].at`, `[${hex(op.at)}, ${hex(op.at + op.size)}) is not all RAM: it lies in or across a hole between machine.banks`);
       }
       for (const [a, e, j] of placed) {
         if (op.at < e && a < op.at + op.size) fail(`ops[${i}].at`, `[${hex(op.at)}, ${hex(op.at + op.size)}) overlaps ops[${j}]`);
