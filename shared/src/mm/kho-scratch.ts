@@ -13,8 +13,9 @@
  * nodes get one is the version difference: 6.16-6.19 count every online node
  * (num_online_nodes() + 2, for_each_online_node), so a memoryless node's
  * exact-node allocation fails and KHO is disabled; "kho: skip memoryless
- * NUMA nodes when reserving scratch areas" (Fixes 3dc92c311498) counts
- * node_states[N_MEMORY] only.
+ * NUMA nodes when reserving scratch areas" (Fixes 3dc92c311498), present at
+ * 019fc3687237, counts node_states[N_MEMORY] only
+ * (nodes_weight(node_states[N_MEMORY]) + 2, for_each_node_state(nid, N_MEMORY)).
  */
 import { PAGE_SIZE } from "../abi/page.js";
 import { hex } from "../lib/bytes.js";

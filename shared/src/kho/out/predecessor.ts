@@ -13,8 +13,9 @@ import type { KhoKernelName } from "../kernels/versions.js";
  * khoScratchNodes - which NUMA nodes kernel @kernel's kho_reserve_scratch()
  * gives a scratch area: 6.16-6.19 every online node (num_online_nodes() + 2,
  * kernel/liveupdate/kexec_handover.c @ dd03dd60e8cdd5ef0f0cbc18276c45009bcc51f4),
- * kho-v2 and khosim's own default the N_MEMORY nodes of the fix "kho: skip
- * memoryless NUMA nodes when reserving scratch areas".
+ * kho-v2 (@ 019fc36872374db6fd35e118c9e935374404bfbf) and khosim's own
+ * default the N_MEMORY nodes of the fix "kho: skip memoryless NUMA nodes when
+ * reserving scratch areas".
  */
 export function khoScratchNodes(kernel: KhoKernelName | undefined): "online" | "memory" {
   return kernel === undefined || kernel === "kho-v2" ? "memory" : "online";
