@@ -245,3 +245,19 @@ describe("the x86-like layout (scenarios/x86-holes.json), in process", () => {
     expect(sb.report.memblock.memory).toBe("0x" + ramTotal({ base: 0, size: 6 * G, banks: X86 }).toString(16));
   });
 });
+
+describe("kho_scratch= on the one-bank form", () => {
+  it("switches to the kernel's placement with the explicit sizes, keeping one memory node without numa-node-id", async () => {
+    await initCsum();
+    const s = parseScenario({ machine: { ram: "1G", cmdline: "quiet kho_scratch=16M,32M,3M" }, ops: [{ op: "test_kho", maxMem: "1M" }] }, "one.json");
+    const m = coldBootMachine(s, quiet);
+    expect(m.scratch.map((a) => a.size)).toEqual([16 * M, 32 * M, 4 * M]);
+    // Array order: lowmem, global, node 0 (top-down: each below the one before).
+    expect(m.scratch[1]!.addr).toBeLessThan(m.scratch[0]!.addr);
+    const { handoff } = runAndFinalize(m, s, 1, "one.json", quiet, rangesFormat);
+    const boot = parseBootDtb(handoff.bootDtb);
+    expect(boot.ram).toEqual({ base: G, size: G });
+    expect(boot.banks).toBeUndefined();
+    expect(bootSuccessor(boot, m.mem, { maxOrder: 10, log: quiet }).report.outcome).toBe("revived");
+  });
+});
