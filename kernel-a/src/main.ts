@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { CliError, EXIT_USAGE, INTERRUPT_EXIT_CODES, formatOption, kernelOption, HandoffError, checkHandoffOut, crashPoint, createProgress, intOption, newCommand, runMain, withExitCodes, writeHandoffDir, writeJsonFile, memoryFigures, writeImageExtents, startupMs as processStartupMs } from "@khosim/shared/proc";
 import { HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, HANDOFF_REPORT } from "@khosim/shared/abi";
-import { DEFAULT_FORMAT, FinalizeError, KHO_FORMATS, KHO_KERNEL_NAMES, khoFormat, khoKernel, type KhoFormat, ScenarioError, defaultScenario, loadScenario, predecessorReportStream, coldBootMachine, runAndFinalize } from "@khosim/shared/kho";
+import { DEFAULT_FORMAT, FinalizeError, KHO_FORMATS, KHO_KERNEL_NAMES, khoFormat, khoKernel, type KhoFormat, type KhoKernelName, ScenarioError, defaultScenario, loadScenario, predecessorReportStream, coldBootMachine, runAndFinalize } from "@khosim/shared/kho";
 import { MachineError, writeImage } from "@khosim/shared/mm";
 import { createLogger, initCsum, type LogFormat } from "@khosim/shared/lib";
 
@@ -53,7 +53,7 @@ async function main(): Promise<number> {
   // Time from process start to the first line of work: node's own start-up plus module loading, options, scenario.
   const startupMs = processStartupMs();
   const startRss = process.memoryUsage.rss();
-  const m = coldBootMachine(scenario, log);
+  const m = coldBootMachine(scenario, log, o.kernel as KhoKernelName | undefined);
   const { work, handoff } = runAndFinalize(m, scenario, seed, file, log, format);
   const report = predecessorReportStream("khosim kernel-a", scenario, file, seed, m, work, handoff);
 

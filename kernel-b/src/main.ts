@@ -86,7 +86,7 @@ async function bootFromFiles(dir: string, maxOrder: number, log: Logger, kernel:
     throw new UnusableInputError(`${bootFile}: cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
   }
   const boot = parseSuccessorBootDtb(bootBytes, bootFile);
-  const image = ImageMem.open(path.join(dir, HANDOFF_MEMORY_IMG), boot.ram.base, boot.ram.size);
+  const image = ImageMem.open(path.join(dir, HANDOFF_MEMORY_IMG), boot.ram.base, boot.ram.size, boot.banks);
   // Copy-on-write: what the successor writes (a next handoff) never reaches its input.
   const mem = new OverlayMem(image);
   await initCsum();
@@ -190,7 +190,7 @@ async function main(): Promise<number> {
       o.handoffOut,
       o.force,
       path.join(o.in, HANDOFF_MEMORY_IMG),
-      { ram: boot.ram, maxOrder: o.maxOrder, mem, sb, scenario, file: o.scenario ?? "(no scenario)", seed: o.seed ?? scenario.seed ?? 1, format: khoFormat(o.format ?? rep.format ?? DEFAULT_FORMAT)! },
+      { ram: { ...boot.ram, numa: boot.numa }, maxOrder: o.maxOrder, mem, sb, scenario, file: o.scenario ?? "(no scenario)", seed: o.seed ?? scenario.seed ?? 1, format: khoFormat(o.format ?? rep.format ?? DEFAULT_FORMAT)! },
       log,
     );
   }

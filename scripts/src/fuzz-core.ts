@@ -20,7 +20,7 @@
 import fc from "fast-check";
 import {
   BootDtbError, KHOSER_BM_HDR_NUM_ELMS, KHOSER_BM_HDR_ORDER, KHOSER_BM_PTR_SIZE, KHOSER_MEM_RANGE_SIZE, KHO_RADIX_TABLE_ENTRIES, OUTCOME_EXIT, PAGE_SIZE,
-  parseBootDtb, type Outcome,
+  parseBootDtb, ramTotal, type Outcome, type RamBank,
 } from "@khosim/shared/abi";
 import { type SuccessorReportJson } from "@khosim/shared/abi/handoff-json";
 import { FdtRo } from "@khosim/shared/fdt";
@@ -55,15 +55,21 @@ export interface FuzzHandoff {
 /**
  * makeFuzzHandoff - a small but complete handoff in @format: test_kho
  * folios, 180 isolated order-0 folios (two chunks in ranges, several
- * bitmaps and leaves), 16 KiB of phys range, on a 256 MiB machine.
+ * bitmaps and leaves), 16 KiB of phys range, on a 256 MiB machine; with
+ * @banked, the same 256 MiB as two NUMA nodes of 128 MiB with a 128 MiB hole
+ * between them (memory nodes with numa-node-id, five scratch areas by the
+ * 200 % rule), so that boot-dtb damage reaches bank regs and node ids.
  */
-export async function makeFuzzHandoff(seed = 1, format = "ranges"): Promise<FuzzHandoff> {
+export async function makeFuzzHandoff(seed = 1, format = "ranges", banked = false): Promise<FuzzHandoff> {
   await initCsum();
   const f = khoFormat(format);
   if (!f) throw new Error(`unknown format ${format}`);
+  const machine = banked
+    ? { banks: [{ base: "0x40000000", size: "128M", node: 0 }, { base: "0x50000000", size: "128M", node: 1 }], kernelSize: "8M" }
+    : { ram: "256M", scratch: { lowmem: "16M", global: "32M" } };
   const s = parseScenario(
     {
-      machine: { ram: "256M", scratch: { lowmem: "16M", global: "32M" } },
+      machine,
       ops: [
         { op: "test_kho", maxMem: "256K" },
         { op: "folios", count: 180, order: 0, layout: "isolated", fill: false },
@@ -163,6 +169,7 @@ interface Damaged {
 class CowMem implements PhysMem {
   readonly base: number;
   readonly size: number;
+  readonly banks?: readonly RamBank[] | undefined;
   private readonly pages = new Map<number, Uint8Array>();
   /** Once sealed, the successor's view: any write is a violation. */
   sealed = false;
@@ -173,6 +180,7 @@ class CowMem implements PhysMem {
   constructor(private readonly lower: PhysMem) {
     this.base = lower.base;
     this.size = lower.size;
+    if (lower.banks) this.banks = lower.banks;
   }
 
   read(phys: number, len: number): Uint8Array {
@@ -423,7 +431,7 @@ export function runCase(h: FuzzHandoff, muts: readonly Mutation[], caseMs = DEFA
     if (e instanceof BootDtbError) return { outcome: "unusable-input", reason: e.message };
     throw e;
   }
-  if (boot.ram.size !== mem.size) {
+  if (ramTotal({ ...boot.ram, banks: boot.banks }) !== ramTotal(mem)) {
     // kernel-b's ImageMem.open refuses an image whose size is not the RAM size (exit 2).
     return { outcome: "unusable-input", reason: "memory.img size does not match /memory reg" };
   }
@@ -431,7 +439,7 @@ export function runCase(h: FuzzHandoff, muts: readonly Mutation[], caseMs = DEFA
   const t0 = performance.now();
   let rep: SuccessorReportJson;
   try {
-    rep = bootSuccessor(boot, rebase(mem, boot.ram.base), { maxOrder: 10 }).report;
+    rep = bootSuccessor(boot, rebase(mem, boot.ram.base, boot.banks), { maxOrder: 10 }).report;
   } catch (e) {
     if (e instanceof UnusableInputError) return { outcome: "unusable-input", reason: e.message };
     throw e;

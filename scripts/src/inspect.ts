@@ -13,7 +13,7 @@ import { ImageMem } from "@khosim/shared/mm";
 import { bootSuccessor, khoRetrieveSubtree, khoPopulate, UnusableInputError, type KhoKernelName, type KhoPopulated, type SuccessorReport, type KhoMemRange } from "@khosim/shared/kho";
 
 /** What a page is, most specific first ("lost": preserved, but not reserved by the kernel version read as, see kernelLostRanges). */
-export type RegionKind = "lost" | "kho-fdt" | "scratch-array" | "subtree-fdt" | "subtree-info" | "chunk" | "preserved" | "scratch" | "free";
+export type RegionKind = "lost" | "kho-fdt" | "scratch-array" | "subtree-fdt" | "subtree-info" | "chunk" | "preserved" | "scratch" | "hole" | "free";
 
 /** Higher wins when labels overlap (the KHO FDT page lies inside a preserved range). */
 export const PRIORITY: Record<RegionKind, number> = {
@@ -25,6 +25,8 @@ export const PRIORITY: Record<RegionKind, number> = {
   chunk: 3,
   preserved: 2,
   scratch: 1,
+  // A hole between RAM banks: above free only, so that anything claimed there (a corrupt handoff) still shows.
+  hole: 0.5,
   free: 0,
 };
 
@@ -167,7 +169,7 @@ export function openHandoffFiles(dir: string): HandoffFiles {
   }
   let mem: ImageMem;
   try {
-    mem = ImageMem.open(path.join(dir, HANDOFF_MEMORY_IMG), boot.ram.base, boot.ram.size);
+    mem = ImageMem.open(path.join(dir, HANDOFF_MEMORY_IMG), boot.ram.base, boot.ram.size, boot.banks);
   } catch (e) {
     throw new InspectError((e as Error).message);
   }
@@ -279,6 +281,12 @@ export function openHandoff(dir: string, opts: OpenHandoffOptions = {}): Handoff
     } catch (e) {
       v.problems.push(`kho_test: ${(e as Error).message}`);
     }
+  }
+  const banks = boot.banks ?? [];
+  for (let i = 1; i < banks.length; i++) {
+    const lo = banks[i - 1]!.base + banks[i - 1]!.size;
+    const hi = banks[i]!.base;
+    if (hi > lo) labelled.push({ start: lo, end: hi, kind: "hole", label: `hole [${hex(lo)}, ${hex(hi)}) between RAM banks` });
   }
   v.regions = flattenRegions(boot.ram.base, boot.ram.base + boot.ram.size, labelled);
   if (opts.kernel !== undefined) {

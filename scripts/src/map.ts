@@ -39,7 +39,7 @@ export function writeMap(dirs: readonly string[], out: string, detail = MAP_DEFA
   for (const dir of dirs) {
     const v = openHandoff(dir, kernel === undefined ? {} : { kernel });
     try {
-      const src: MapSource = { title: dir, ram: v.ram, regions: v.regions, chunks: v.chunks, ranges: v.ranges, problems: v.problems };
+      const src: MapSource = { title: dir, ram: v.ram, regions: v.regions, chunks: v.chunks, ranges: v.ranges, problems: v.problems, banks: v.boot.banks, numa: v.boot.numa };
       if (v.lost) src.lost = v.lost;
       sources.push(src);
       for (const p of v.problems) problems.push(`${dir}: ${p}`);

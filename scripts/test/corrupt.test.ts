@@ -40,10 +40,11 @@ import {
 
 const TIMEOUT = 120_000;
 
-type Input = "default" | "multi";
+type Input = "default" | "multi" | "numa";
 const SCENARIO: Record<Input, string> = {
   default: path.join(SCENARIOS, "default.json"),
   multi: path.join(SCENARIOS, "chunk-boundary-171.json"),
+  numa: path.join(SCENARIOS, "numa-2node.json"),
 };
 
 /**
@@ -51,6 +52,8 @@ const SCENARIO: Record<Input, string> = {
  * whose damage then lands past chunk 0 or across the chunk boundary.
  */
 const ON_MULTI = new Set(["chunk-next-earlier", "chunk-num-ranges-171", "range-overlap"]);
+/** Kinds run on the two-node handoff with a hole (they need banks), and one memory fault to show the banked image is damaged where it should be. */
+const ON_NUMA = new Set(["bank-overlap", "bank-zero-size", "bank-beyond-2-53", "numa-node-id-wrong-length", "scratch-node-in-hole", "data-bit-flip"]);
 /** Kinds that leave every byte as it is (only kernel-b's options differ). */
 const CHANGES_NOTHING = new Set(["data-order-above-max"]);
 /** Faults of memory.img as a file: kernel-b's decision on them is file I/O, so they are checked by spawning it. */
@@ -62,7 +65,7 @@ const SPAWNED = ["image-short", "image-missing", "data-bit-flip"];
 const GROUP_REASON: Record<FaultGroup, RegExp> = {
   "kho-fdt": /^(KHO FDT at 0x[0-9a-f]+: |chunk list: (metadata is 0x[0-9a-f]+: |chunk 0 at 0x[0-9a-f]+: ))/,
   "chunk-list": /^chunk list: chunk \d+ at 0x[0-9a-f]+: (.* at \+0x[0-9a-f]+ is 0x[0-9a-f]+|page lies inside)/,
-  "boot-dtb": /(\/chosen\/linux,kho-(fdt|scratch)|\/memory|chunk list: chunk \d+ at 0x[0-9a-f]+: ranges\[\d+\]|early allocation)/,
+  "boot-dtb": /(\/chosen\/linux,kho-(fdt|scratch)|\/memory|kho_scratch\[\d+\] at 0x[0-9a-f]+: |chunk list: chunk \d+ at 0x[0-9a-f]+: ranges\[\d+\]|early allocation)/,
   image: /memory\.img: /,
   data: /^\d+ verification failure\(s\); first: 0x[0-9a-f]+: /,
   // The per-format groups are run by corrupt-formats.test.ts, on a handoff of each format they name.
@@ -105,7 +108,7 @@ const good = new Map<Input, MemHandoff>();
 const goodDigest = new Map<Input, string>();
 
 beforeAll(async () => {
-  for (const which of ["default", "multi"] as const) {
+  for (const which of ["default", "multi", "numa"] as const) {
     const h = await makeMemHandoff(SCENARIO[which]);
     good.set(which, h);
     goodDigest.set(which, handoffDigest(h));
@@ -135,7 +138,7 @@ function expectKhoDtbIsCopyInMemory(h: MemHandoff): void {
 
 describe("the fault catalogue in process: every kind applied to an in-memory handoff and booted by bootSuccessor", () => {
   for (const fault of FAULTS.filter((f) => f.formats === undefined)) {
-    const on: Input = ON_MULTI.has(fault.kind) ? "multi" : "default";
+    const on: Input = ON_MULTI.has(fault.kind) ? "multi" : ON_NUMA.has(fault.kind) ? "numa" : "default";
     const title = `${fault.kind} (${on}, seed 1) -> ${fault.expect.outcome} (exit ${fault.expect.exitCode})`;
     test(title, () => {
       const { damaged, applied } = applyInMemory(fault, on, 1);
@@ -167,7 +170,7 @@ describe("the fault catalogue in process: every kind applied to an in-memory han
   }
 
   test("the undamaged handoffs revive and verify, and are unchanged after every kind", () => {
-    for (const which of ["default", "multi"] as const) {
+    for (const which of ["default", "multi", "numa"] as const) {
       const h = good.get(which)!;
       const b = bootMemHandoff(h, []);
       expect(b.outcome, b.reason).toBe("revived");

@@ -5,7 +5,7 @@
  * kernel-b would boot the same bytes from files.
  */
 import { createHash } from "node:crypto";
-import { HANDOFF_BOOT_DTB, MAX_PAGE_ORDER, OUTCOME_EXIT, type Outcome } from "@khosim/shared/abi";
+import { HANDOFF_BOOT_DTB, MAX_PAGE_ORDER, OUTCOME_EXIT, ramTotal, type Outcome } from "@khosim/shared/abi";
 import { type PredecessorReport } from "@khosim/shared/abi/handoff-json";
 import { DEFAULT_FORMAT, UnusableInputError, bootSuccessor, coldBootMachine, khoFormat, loadScenario, parseScenario, parseSuccessorBootDtb, predecessorReport, runAndFinalize, successorHandOff, type SuccessorBoot, type SuccessorReport } from "@khosim/shared/kho";
 import { createLogger, initCsum } from "@khosim/shared/lib";
@@ -70,6 +70,7 @@ export function readOnly(mem: PhysMem): PhysMem & { writes: number } {
   const view = {
     base: mem.base,
     size: mem.size,
+    banks: mem.banks,
     writes: 0,
     read: (phys: number, len: number) => mem.read(phys, len),
     write: (phys: number, data: Uint8Array): void => {
@@ -114,8 +115,9 @@ export function bootMemHandoff(h: MemHandoff, kernelBArgs: readonly string[]): I
     if (e instanceof UnusableInputError) return unusable(e);
     throw e;
   }
-  if (h.imageSize() !== boot.ram.size) throw new Error(`memory.img is ${h.imageSize()} bytes for ${boot.ram.size} of RAM: a file-level case`);
-  const mem = readOnly(h.openImage(boot.ram.base));
+  const ramBytes = ramTotal({ ...boot.ram, banks: boot.banks });
+  if (h.imageSize() !== ramBytes) throw new Error(`memory.img is ${h.imageSize()} bytes for ${ramBytes} of RAM: a file-level case`);
+  const mem = readOnly(h.openImage(boot.ram.base, boot.banks));
   try {
     const rep = bootSuccessor(boot, mem, { maxOrder: maxOrderOf(kernelBArgs) }).report;
     return { outcome: rep.outcome, exitCode: rep.exitCode, reason: rep.reason ?? "", report: rep, writes: mem.writes };

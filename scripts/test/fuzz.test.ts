@@ -88,3 +88,37 @@ describe("successor fuzzing", () => {
     expect(targetsOf(f).length).toBeGreaterThan(5);
   });
 });
+
+describe("successor fuzzing on a two-node machine with a hole", () => {
+  let banked: FuzzHandoff;
+  beforeAll(async () => {
+    banked = await makeFuzzHandoff(1, "ranges", true);
+  });
+
+  test("the undamaged banked handoff revives with lowmem, global and one scratch area per node", () => {
+    expect(banked.mem.banks).toHaveLength(2);
+    expect(banked.scratchSize).toBe(4 * 16);
+    expect(runCase(banked, [])).toEqual({ outcome: "revived" });
+  });
+
+  test("boot.dtb bytes (memory regs, numa-node-id) and the scratch array damaged at random: typed errors only, bounded", () => {
+    const seen = new Map<string, number>();
+    const arb = fc.array(
+      fc.record({
+        target: fc.constantFrom("boot-dtb" as const, "scratch-array" as const),
+        pick: fc.nat(),
+        pick2: fc.nat(),
+        value: fc.oneof(fc.record({ byte: fc.nat(255) }), fc.record({ flip: fc.constant(true as const) }), fc.record({ u64: fc.bigUint64Array({ minLength: 1, maxLength: 1 }).map((a) => a[0]!) })),
+      }),
+      { minLength: 1, maxLength: 3 },
+    );
+    fc.assert(
+      fc.property(arb, (muts) => {
+        const r = runCase(banked, muts);
+        seen.set(r.outcome, (seen.get(r.outcome) ?? 0) + 1);
+      }),
+      { numRuns: 200, seed: 20261130 },
+    );
+    expect(seen.size).toBeGreaterThanOrEqual(2);
+  });
+});

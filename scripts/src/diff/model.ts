@@ -18,7 +18,7 @@
  *   fdt                  kho, boot: [{ change, path, a?, b? }]
  *   problems             a, b: what either side could not decode
  */
-import { PAGE_SIZE } from "@khosim/shared/abi";
+import { PAGE_SIZE, ramContains, ramFileOffset } from "@khosim/shared/abi";
 import { hex } from "@khosim/shared/lib";
 import type { RegionKind } from "../inspect.js";
 import type { DiffView } from "./view.js";
@@ -36,7 +36,16 @@ import {
   type RangeInfo,
   type RawEntry,
 } from "./meta.js";
-import { classifyRuns, countPages, pageCounter, pagesByKind, type ChangedRun, type OffsetRun, type PageSide } from "./pages.js";
+import { classifyRuns, countPages, pageCounter, pagesByKind, sidePhys, type ChangedRun, type OffsetRun, type PageSide } from "./pages.js";
+
+/* Image offset <-> physical address on one side (abi/ram.ts: banks back to back; one bank: base + offset). */
+function physOf(v: DiffView, off: number): number {
+  return sidePhys({ base: v.ram.base, banks: v.boot.banks }, off).phys;
+}
+function offOf(v: DiffView, phys: number): number {
+  const mem = { ...v.ram, banks: v.boot.banks };
+  return v.boot.banks && !ramContains(mem, phys, 1) ? -1 : ramFileOffset(mem, phys);
+}
 
 export const DIFF_SCHEMA = "khosim-diff/1";
 
@@ -238,7 +247,7 @@ function khoBlob(s: DiffSide): Uint8Array | undefined {
  */
 function markUnwalkedChunks(runs: ChangedRun[], v: DiffView, links: readonly ChunkLink[], side: "a" | "b"): ChangedRun[] {
   const walked = new Set(v.chunks);
-  const extra = links.map((c, i) => ({ addr: c.addr - v.ram.base, index: i })).filter((c) => !walked.has(c.addr + v.ram.base));
+  const extra = links.map((c, i) => ({ addr: offOf(v, c.addr), phys: c.addr, index: i })).filter((c) => c.addr >= 0 && !walked.has(c.phys));
   if (extra.length === 0) return runs;
   extra.sort((x, y) => x.addr - y.addr);
   const out: ChangedRun[] = [];
@@ -270,7 +279,7 @@ export function buildDiff(input: BuildDiffInput): DiffJson {
   const cb = chain(vb);
 
   // Pages.
-  let runs: ChangedRun[] = classifyRuns(changed, { base: va.ram.base, regions: va.regions }, { base: vb.ram.base, regions: vb.regions });
+  let runs: ChangedRun[] = classifyRuns(changed, { base: va.ram.base, regions: va.regions, banks: va.boot.banks }, { base: vb.ram.base, regions: vb.regions, banks: vb.boot.banks });
   runs = markUnwalkedChunks(runs, va, ca.links, "a");
   runs = markUnwalkedChunks(runs, vb, cb.links, "b");
   const chunkIndexA = new Map(ca.links.map((c, i) => [c.addr, i]));
@@ -281,8 +290,8 @@ export function buildDiff(input: BuildDiffInput): DiffJson {
     const isChunk = (r.a.kind === "chunk" && linkedChunks(va)) || (r.b.kind === "chunk" && linkedChunks(vb));
     let chunk: ChunkPageJson | undefined;
     if (isChunk) {
-      const physA = va.ram.base + r.start;
-      const physB = vb.ram.base + r.start;
+      const physA = physOf(va, r.start);
+      const physB = physOf(vb, r.start);
       const pa = readPage(va, physA);
       const pb = readPage(vb, physB);
       if (pa && pb) {
@@ -295,7 +304,7 @@ export function buildDiff(input: BuildDiffInput): DiffJson {
     }
     if (limit > 0 && i >= limit) return;
     const j: RunJson = {
-      start: hex(va.ram.base + r.start),
+      start: hex(physOf(va, r.start)),
       size: hex(r.end - r.start),
       offset: hex(r.start),
       pages: (r.end - r.start) / PAGE_SIZE,
@@ -308,7 +317,7 @@ export function buildDiff(input: BuildDiffInput): DiffJson {
 
   // Ranges, compared at the same physical address.
   const inA = pageCounter(changed);
-  const rd = diffRanges(va.ranges, vb.ranges, (s, e) => inA(s - va.ram.base, e - va.ram.base), limit);
+  const rd = diffRanges(va.ranges, vb.ranges, (s, e) => (va.boot.banks ? inA(offOf(va, s), offOf(va, s) + (e - s)) : inA(s - va.ram.base, e - va.ram.base)), limit);
 
   // Chunks.
   if (ca.stop !== undefined && va.problems.length === 0) problems.a.push(`chunk list pointers: ${ca.stop}`);

@@ -11,7 +11,7 @@
  * callback, so the core runs on files (scripts/src/diff.ts) and on buffers
  * (tests) alike.
  */
-import { PAGE_SIZE, khoDataIsFolio, khoDataOrder } from "@khosim/shared/abi";
+import { PAGE_SIZE, khoDataIsFolio, khoDataOrder, ramPhysOfFileOffset, type RamBank } from "@khosim/shared/abi";
 import { hex } from "@khosim/shared/lib";
 import { isZero, type Extent } from "../holes.js";
 import type { RegionKind } from "../inspect.js";
@@ -197,10 +197,26 @@ function sameSide(x: PageSide, y: PageSide): boolean {
   return x.kind === y.kind && x.label === y.label && x.index === y.index;
 }
 
-/** One side's labelled RAM: what each physical address is, and RAM base. */
+/** One side's labelled RAM: what each physical address is, RAM base and, with holes, the banks. */
 export interface SideRegions {
   base: number;
   regions: RegionLookup;
+  banks?: readonly RamBank[] | undefined;
+}
+
+/**
+ * sidePhys - the physical address of image offset @off on side @s (ram.ts's
+ * mapping: banks back to back), and the image offset where its bank ends;
+ * phys -1 past the last bank.
+ */
+export function sidePhys(s: { base: number; banks?: readonly RamBank[] | undefined }, off: number): { phys: number; bankEnd: number } {
+  if (!s.banks) return { phys: s.base + off, bankEnd: Infinity };
+  let acc = 0;
+  for (const b of s.banks) {
+    acc += b.size;
+    if (off < acc) return { phys: ramPhysOfFileOffset({ base: s.base, size: 0, banks: s.banks }, off), bankEnd: acc };
+  }
+  return { phys: -1, bankEnd: Infinity };
 }
 
 /**
@@ -212,11 +228,14 @@ export function classifyRuns(changed: readonly OffsetRun[], a: SideRegions, b: S
   const out: ChangedRun[] = [];
   for (const run of changed) {
     for (let off = run.start; off < run.end; ) {
-      const ra = a.regions.labelAt(a.base + off);
-      const rb = b.regions.labelAt(b.base + off);
-      let end = run.end;
-      if (ra) end = Math.min(end, ra.end - a.base);
-      if (rb) end = Math.min(end, rb.end - b.base);
+      const pa = sidePhys(a, off);
+      const pb = sidePhys(b, off);
+      const ra = pa.phys < 0 ? undefined : a.regions.labelAt(pa.phys);
+      const rb = pb.phys < 0 ? undefined : b.regions.labelAt(pb.phys);
+      // A piece never crosses the end of a bank: past it the next bank (after a hole) follows in the image.
+      let end = Math.min(run.end, pa.bankEnd, pb.bankEnd);
+      if (ra) end = Math.min(end, off + ra.end - pa.phys);
+      if (rb) end = Math.min(end, off + rb.end - pb.phys);
       // A region boundary off the page grid cannot split a page.
       end = Math.max(off + PAGE_SIZE, Math.ceil(end / PAGE_SIZE) * PAGE_SIZE);
       end = Math.min(end, run.end);

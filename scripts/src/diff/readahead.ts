@@ -8,6 +8,7 @@
  * read goes straight to the image, so scattered reads cost what they did.
  */
 import { checkPhysAccess, type PhysMem } from "@khosim/shared/mm";
+import { ramRunEnd, type RamBank } from "@khosim/shared/abi";
 
 /** First and largest read-ahead window, bytes. */
 export const READAHEAD_MIN = 64 << 10;
@@ -21,6 +22,7 @@ export const READAHEAD_MAX = 1 << 20;
 export class ReadaheadMem implements PhysMem {
   readonly base: number;
   readonly size: number;
+  readonly banks?: readonly RamBank[] | undefined;
   private buf: Uint8Array = new Uint8Array(0);
   private bufStart = 0;
   private lastEnd = -1;
@@ -29,6 +31,7 @@ export class ReadaheadMem implements PhysMem {
   constructor(private readonly inner: PhysMem) {
     this.base = inner.base;
     this.size = inner.size;
+    if (inner.banks) this.banks = inner.banks;
   }
 
   read(phys: number, len: number): Uint8Array {
@@ -44,7 +47,8 @@ export class ReadaheadMem implements PhysMem {
       this.window = READAHEAD_MIN;
       return this.inner.read(phys, len);
     }
-    const n = Math.min(Math.max(len, this.window), this.base + this.size - phys);
+    // The window stops at a hole between RAM banks (ramRunEnd is the span's end with one bank).
+    const n = Math.min(Math.max(len, this.window), ramRunEnd(this, phys) - phys);
     this.window = Math.min(READAHEAD_MAX, this.window * 2);
     this.buf = this.inner.read(phys, n);
     this.bufStart = phys;

@@ -6,7 +6,7 @@
  * the kho_test sub-tree the folios and their checksums (report.json is not
  * trusted). Every change is recorded (file, offset, field, old, new).
  */
-import { BOOT_CHOSEN_PATH, BOOT_KHO_FDT_PROP, BOOT_KHO_SCRATCH_PROP, HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, KHOSER_CHUNK_HDR_NUM_RANGES, KHOSER_MEM_RANGE_DATA, KHOSER_MEM_RANGE_SIZE_FIELD, KHOSER_MEM_RANGE_START, KHO_FDT_MEMORY_PATH, KHO_FDT_METADATA_PROP, KHO_SCRATCH_SIZE, KHO_TEST_FDT, PAGE_SIZE, decodeKhoTestInfo, KhoTestError, khoTestInfoSize, khoserRangeOffset, parseBootDtb, parseKhoTestFdt, type BootInfo, type KhoTestFolio } from "@khosim/shared/abi";
+import { BOOT_CHOSEN_PATH, BOOT_KHO_FDT_PROP, BOOT_KHO_SCRATCH_PROP, HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, KHOSER_CHUNK_HDR_NUM_RANGES, KHOSER_MEM_RANGE_DATA, KHOSER_MEM_RANGE_SIZE_FIELD, KHOSER_MEM_RANGE_START, KHO_FDT_MEMORY_PATH, KHO_FDT_METADATA_PROP, KHO_SCRATCH_SIZE, KHO_TEST_FDT, PAGE_SIZE, decodeKhoTestInfo, KhoTestError, khoTestInfoSize, khoserRangeOffset, parseBootDtb, parseKhoTestFdt, ramTotal, type BootInfo, type KhoTestFolio } from "@khosim/shared/abi";
 import { CliError, EXIT_USAGE } from "@khosim/shared/proc";
 import { FdtRo, fdtFromTree, fdtToTree, type FdtNode } from "@khosim/shared/fdt";
 import { Prng, ByteReader, ByteWriter, hex, BoundsError, u64ToNumber, u64beCells, u64leBytes } from "@khosim/shared/lib";
@@ -180,10 +180,12 @@ export class FaultContext {
   /** RAM as memory.img holds it; writes go to an overlay that close() stores. */
   image(): OverlayMem {
     if (!this.mem) {
-      const { base, size } = this.boot().ram;
+      const boot = this.boot();
+      const { base } = boot.ram;
+      const size = ramTotal({ ...boot.ram, banks: boot.banks });
       const bytes = this.imageFileSize();
       this.need(bytes === size, `${HANDOFF_MEMORY_IMG} is ${hex(bytes)} bytes, not the RAM size ${hex(size)}`);
-      this.mem = new OverlayMem(this.store.openImage(base));
+      this.mem = new OverlayMem(this.store.openImage(base, boot.banks));
     }
     return this.mem;
   }

@@ -9,6 +9,7 @@
  * bit); the same seed on the same input gives the same bytes.
  */
 import { BOOT_FAULTS } from "./boot.js";
+import { BANK_FAULTS } from "./banks.js";
 import { CHUNK_FAULTS } from "./chunks.js";
 import { DATA_FAULTS } from "./data.js";
 import { IMAGE_FAULTS } from "./image.js";
@@ -24,7 +25,7 @@ export * from "./fault.js";
 export * from "./store.js";
 
 /** Every fault, in the order `corrupt --list` prints them. */
-export const FAULTS: readonly Fault[] = [...KHO_FDT_FAULTS, ...CHUNK_FAULTS, ...BOOT_FAULTS, ...IMAGE_FAULTS, ...DATA_FAULTS, ...FORMAT_FAULTS];
+export const FAULTS: readonly Fault[] = [...KHO_FDT_FAULTS, ...CHUNK_FAULTS, ...BOOT_FAULTS, ...BANK_FAULTS, ...IMAGE_FAULTS, ...DATA_FAULTS, ...FORMAT_FAULTS];
 
 /** formatsOf - the formats @f is tested on (the ranges handoff when it names none). */
 export function formatsOf(f: Fault): readonly string[] {

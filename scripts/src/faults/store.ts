@@ -6,7 +6,9 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, PAGE_SIZE } from "@khosim/shared/abi";
-import { ImageMem, checkPhysAccess, type OverlayMem, type PhysMem } from "@khosim/shared/mm";
+import { ImageMem, PhysMemError, checkPhysAccess, type OverlayMem, type PhysMem } from "@khosim/shared/mm";
+import { ramFileOffset, ramPhysOfFileOffset, ramSpan, ramTotal, type RamBank } from "@khosim/shared/abi";
+import { hex } from "@khosim/shared/lib";
 
 /** A file of the handoff cannot be read; `code` is the errno name (ENOENT, ...). */
 export class StoreReadError extends Error {
@@ -26,15 +28,50 @@ export interface HandoffStore {
   /** Size of memory.img in bytes, or undefined when it is missing. */
   imageSize(): number | undefined;
   /** memory.img read-only, as RAM from @base (file offset 0). */
-  openImage(base: number): PhysMem;
+  openImage(base: number, banks?: readonly RamBank[]): PhysMem;
   truncateImage(size: number): void;
   deleteImage(): void;
   /** Store the pages written through @written (the overlay over openImage) and release the image. */
   commit(written: OverlayMem | undefined): void;
 }
 
-/** @lower's bytes seen at RAM base @base, as kernel-b sees an image under another /memory reg. */
-export function rebase(lower: PhysMem, base: number): PhysMem {
+/**
+ * @lower's bytes seen at RAM base @base, as kernel-b sees an image under
+ * another /memory reg; with @banks (a banked boot DTB), as those banks map
+ * memory.img (ramFileOffset), page by page through @lower's own mapping.
+ */
+export function rebase(lower: PhysMem, base: number, banks?: readonly RamBank[]): PhysMem {
+  if (banks !== undefined) {
+    const span = ramSpan(banks);
+    if (lower.banks && JSON.stringify(lower.banks) === JSON.stringify(banks)) return lower;
+    const total = ramTotal(lower);
+    const each = (phys: number, len: number, fn: (lowerPhys: number, at: number, n: number) => void): void => {
+      for (let at = 0; at < len; ) {
+        const p = phys + at;
+        const n = Math.min(len - at, PAGE_SIZE - (p % PAGE_SIZE));
+        const off = ramFileOffset(view, p);
+        if (off + n > total) throw new PhysMemError(p, n, `${hex(p)} lies beyond memory.img (${hex(total)} bytes)`);
+        fn(ramPhysOfFileOffset(lower, off), at, n);
+        at += n;
+      }
+    };
+    const view: PhysMem = {
+      base: span.base,
+      size: span.size,
+      banks,
+      read: (phys, len) => {
+        checkPhysAccess(view, phys, len);
+        const out = new Uint8Array(len);
+        each(phys, len, (lp, at, n) => out.set(lower.read(lp, n), at));
+        return out;
+      },
+      write: (phys, data) => {
+        checkPhysAccess(view, phys, data.length);
+        each(phys, data.length, (lp, at, n) => lower.write(lp, data.subarray(at, at + n)));
+      },
+    };
+    return view;
+  }
   if (base === lower.base) return lower;
   const shift = lower.base - base;
   const view: PhysMem = {
@@ -96,10 +133,10 @@ export class DirStore implements HandoffStore {
     }
   }
 
-  openImage(base: number): PhysMem {
+  openImage(base: number, banks?: readonly RamBank[]): PhysMem {
     const size = this.imageSize();
     if (size === undefined) throw new StoreReadError("ENOENT");
-    this.image ??= ImageMem.open(this.file(HANDOFF_MEMORY_IMG), base, size);
+    this.image ??= banks ? ImageMem.open(this.file(HANDOFF_MEMORY_IMG), base, ramSpan(banks).size, banks) : ImageMem.open(this.file(HANDOFF_MEMORY_IMG), base, size);
     return this.image;
   }
 
@@ -139,7 +176,7 @@ export class MemHandoff implements HandoffStore {
     /** memory.img's bytes (undefined: deleted); file offset 0 is memory.base. */
     public memory: PhysMem | undefined,
     /** memory.img's length (a truncated image is shorter than memory). */
-    public imageBytes: number | undefined = memory?.size,
+    public imageBytes: number | undefined = memory ? ramTotal(memory) : undefined,
   ) {}
 
   /** A copy to damage: byte arrays copied, memory shared (never written through). */
@@ -168,9 +205,9 @@ export class MemHandoff implements HandoffStore {
     return this.memory ? this.imageBytes : undefined;
   }
 
-  openImage(base: number): PhysMem {
+  openImage(base: number, banks?: readonly RamBank[]): PhysMem {
     if (!this.memory) throw new StoreReadError("ENOENT");
-    return rebase(this.memory, base);
+    return rebase(this.memory, base, banks);
   }
 
   truncateImage(size: number): void {

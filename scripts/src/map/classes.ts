@@ -62,6 +62,8 @@ export function mapClasses(maxOrder = MAP_LEGEND_MAX_ORDER, lostUnder?: string):
     { key: "differs", name: "classification differs", color: "#e5202e", rank: 8, legend: false },
     // Above everything: a lost KHO FDT page is drawn as lost (its label still says what it was).
     { key: "lost", name: lostUnder === undefined ? "lost (preserved, not reserved)" : `lost under ${lostUnder} (preserved, not reserved)`, color: "#111111", rank: 9, legend: lostUnder !== undefined },
+    // Last, so the other classes keep their indices; in the legend whenever a map has one.
+    { key: "hole", name: "hole between RAM banks (no memory, no image bytes)", color: "#fbf3dc", rank: 0.5, legend: false },
   );
   return c;
 }

@@ -2,7 +2,7 @@
  * The map page: one self-contained HTML file (inline SVG, CSS, JS and the
  * embedded, aggregated region data; nothing fetched from the network).
  */
-import { khoDataIsFolio, khoDataOrder } from "@khosim/shared/abi";
+import { khoDataIsFolio, khoDataOrder, type RamBank } from "@khosim/shared/abi";
 import type { KernelLost, Region } from "../inspect.js";
 import { mapClassIndex, mapClassKey, mapClasses } from "./classes.js";
 import { MAP_DEFAULT_DETAIL, mapDataset, mapDiffPieces, mapMarks, mapPiecesFromRegions, type MapPieces } from "./layout.js";
@@ -22,6 +22,10 @@ export interface MapSource {
   /** The walked ranges (list order): the preserved totals count them, including the pages drawn as kho_test pages. */
   ranges?: readonly { start: number; size: number; data: number }[];
   problems: readonly string[];
+  /** RAM banks (boot DTB memory nodes): node boundaries are labelled. */
+  banks?: readonly RamBank[] | undefined;
+  /** True when the banks carry numa-node-id. */
+  numa?: boolean | undefined;
 }
 
 export interface MapOptions {
@@ -71,7 +75,7 @@ export function mapBuild(sources: readonly MapSource[], options: MapOptions = {}
   const end = Math.max(...sources.map((s) => s.ram.base + s.ram.size));
   const pieces = sources.map((s) => mapPiecesFromRegions(s.regions, classes));
   const maps: MapDataset[] = sources.map((s, i) =>
-    mapDataset({ title: s.title, role: sources.length === 1 ? "a" : i === 0 ? "a" : "b", base: s.ram.base, size: s.ram.size, pieces: pieces[i]!, chunks: s.chunks, marks: mapMarks(s.regions, s.chunks, classes), detail }),
+    mapDataset({ title: s.title, role: sources.length === 1 ? "a" : i === 0 ? "a" : "b", base: s.ram.base, size: s.ram.size, pieces: pieces[i]!, chunks: s.chunks, marks: mapMarks(s.regions, s.chunks, classes, s.numa ? s.banks : undefined), detail }),
   );
   let diff: { pieces: MapPieces; pairs: number[][] } | undefined;
   if (sources.length === 2) {

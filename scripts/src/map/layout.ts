@@ -3,7 +3,7 @@
  * difference of two handoffs, and aggregation to a bounded number of segments
  * (a granule of 2^k pages, the smallest that fits the cap).
  */
-import { PAGE_SIZE } from "@khosim/shared/abi";
+import { PAGE_SIZE, type RamBank } from "@khosim/shared/abi";
 import type { Region } from "../inspect.js";
 import { mapClassIndex, mapClassKey } from "./classes.js";
 import type { MapClass, MapDataset, MapMark } from "./types.js";
@@ -253,10 +253,19 @@ export function mapDataset(input: MapDatasetInput): MapDataset {
   return ds;
 }
 
-/** mapMarks - callouts for the KHO structures, the scratch areas, the first chunk and the first lost page. */
-export function mapMarks(regions: readonly Region[], chunks: readonly number[], classes: readonly MapClass[]): MapMark[] {
+/**
+ * mapMarks - callouts for the KHO structures, the scratch areas, the first
+ * chunk, the first lost page and, given NUMA @banks, where each node's
+ * memory starts.
+ */
+export function mapMarks(regions: readonly Region[], chunks: readonly number[], classes: readonly MapClass[], banks?: readonly RamBank[]): MapMark[] {
   const index = mapClassIndex(classes);
   const marks: MapMark[] = [];
+  let node = -1;
+  for (const b of banks ?? []) {
+    if (b.node !== node) marks.push({ start: b.base, end: b.base + PAGE_SIZE, cls: index.get("free")!, label: `node ${b.node} starts` });
+    node = b.node;
+  }
   const byKey = new Map<string, MapMark>();
   for (const r of regions) {
     if (r.kind === "kho-fdt" || r.kind === "scratch-array" || r.kind === "subtree-fdt" || r.kind === "subtree-info" || r.kind === "scratch") {

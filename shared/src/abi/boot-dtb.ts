@@ -8,7 +8,17 @@
  *		memory@40000000 {
  *			device_type = "memory";
  *			reg = <base-hi base-lo size-hi size-lo>;	// big-endian cells
+ *			numa-node-id = <node>;		// only on a NUMA machine
  *		};
+ *		memory@...				// one node per RAM bank
+ *
+ * A machine with holes has one memory node per bank, ascending, as
+ * drivers/of/fdt.c early_init_dt_scan_memory() reads them (every node with
+ * device_type "memory", each reg pair memblock_add()ed) and numa-node-id as
+ * Documentation/devicetree/bindings/numa.txt defines it (one u32 cell;
+ * drivers/of/of_numa.c of_numa_parse_memory_nodes(); torvalds/linux
+ * 019fc36872374db6fd35e118c9e935374404bfbf). khosim's machines put one reg
+ * pair in each node.
  *		chosen {
  *			linux,kho-fdt = <addr-hi addr-lo size-hi size-lo>;
  *			linux,kho-scratch = <addr-hi addr-lo size-hi size-lo>;
@@ -16,6 +26,7 @@
  *	};
  */
 import { hex, u64beCells, u64ToNumber } from "../lib/bytes.js";
+import { checkRamBanks, MAX_NUMNODES, MAX_RAM_BANKS, ramSpan, type RamBank } from "./ram.js";
 import { FdtError, FdtRo, FdtWriter, propString, propU32be } from "../fdt/index.js";
 
 /*
@@ -38,6 +49,8 @@ export const BOOT_KHO_FDT_PROP = "linux,kho-fdt";
 export const BOOT_KHO_SCRATCH_PROP = "linux,kho-scratch";
 
 export const BOOT_COMPATIBLE = "khosim,machine";
+/** Memory node property: the bank's NUMA node, one big-endian u32 cell (bindings/numa.txt). */
+export const BOOT_NUMA_NODE_ID_PROP = "numa-node-id";
 
 export interface AddrSize {
   addr: number;
@@ -45,7 +58,12 @@ export interface AddrSize {
 }
 
 export interface BootInfo {
+  /** RAM's span: the lowest bank's base to the highest bank's end. */
   ram: { base: number; size: number };
+  /** The banks, ascending (node 0 without numa-node-id); set only when there is more than one or any numa-node-id. */
+  banks?: RamBank[];
+  /** True when the memory nodes carry numa-node-id. */
+  numa?: boolean;
   /** /chosen/linux,kho-fdt, raw (validated against RAM by the successor). */
   khoFdt?: { addr: bigint; size: bigint };
   /** /chosen/linux,kho-scratch, raw. */
@@ -65,18 +83,31 @@ export class BootDtbError extends Error {
   }
 }
 
-/** buildBootDtb - the DTB a kexec loader would hand the successor. */
-export function buildBootDtb(ram: { base: number; size: number }, khoFdt?: AddrSize, khoScratch?: AddrSize): Uint8Array {
+/**
+ * buildBootDtb - the DTB a kexec loader would hand the successor.
+ * @ram: RAM's span, with @ram.banks one memory node per bank (and
+ *       numa-node-id on each when @ram.numa)
+ * @khoFdt: /chosen/linux,kho-fdt
+ * @khoScratch: /chosen/linux,kho-scratch
+ */
+export function buildBootDtb(
+  ram: { base: number; size: number; banks?: readonly RamBank[] | undefined; numa?: boolean | undefined },
+  khoFdt?: AddrSize,
+  khoScratch?: AddrSize,
+): Uint8Array {
   const w = new FdtWriter();
   w.finishReservemap();
   w.beginNode("");
   w.propertyU32("#address-cells", BOOT_ADDRESS_CELLS);
   w.propertyU32("#size-cells", BOOT_SIZE_CELLS);
   w.propertyString("compatible", BOOT_COMPATIBLE);
-  w.beginNode(`memory@${ram.base.toString(16)}`);
-  w.propertyString("device_type", "memory");
-  w.property("reg", u64beCells(ram.base, ram.size));
-  w.endNode();
+  for (const b of ram.banks ?? [{ base: ram.base, size: ram.size, node: 0 }]) {
+    w.beginNode(`memory@${b.base.toString(16)}`);
+    w.propertyString("device_type", "memory");
+    w.property("reg", u64beCells(b.base, b.size));
+    if (ram.numa) w.propertyU32(BOOT_NUMA_NODE_ID_PROP, b.node);
+    w.endNode();
+  }
   w.beginNode("chosen");
   if (khoFdt) w.property(BOOT_KHO_FDT_PROP, u64beCells(khoFdt.addr, khoFdt.size));
   if (khoScratch) w.property(BOOT_KHO_SCRATCH_PROP, u64beCells(khoScratch.addr, khoScratch.size));
@@ -125,23 +156,45 @@ export function parseBootDtb(blob: Uint8Array): BootInfo {
     }
   });
   if (mems.length === 0) throw new BootDtbError("/memory", "no node with device_type = \"memory\"");
-  if (mems.length > 1) throw new BootDtbError("/memory", `${mems.length} memory nodes; khosim machines have one`);
-  const memNode = mems[0]!;
-  const memName = `/${fdt.nodeName(memNode)}`;
-  const reg = fdt.getProp(memNode, "reg");
-  if (reg === undefined || reg.length !== 16) {
-    throw new BootDtbError(`${memName}/reg`, reg === undefined ? "missing" : `length ${reg.length}, expected 16 (one <addr size> pair)`);
+  if (mems.length > MAX_RAM_BANKS) throw new BootDtbError("/memory", `${mems.length} memory nodes, more than ${MAX_RAM_BANKS}`);
+  const banks: RamBank[] = [];
+  let numa = 0;
+  for (const memNode of mems) {
+    const memName = `/${fdt.nodeName(memNode)}`;
+    const reg = fdt.getProp(memNode, "reg");
+    if (reg === undefined || reg.length !== 16) {
+      throw new BootDtbError(`${memName}/reg`, reg === undefined ? "missing" : `length ${reg.length}, expected 16 (one <addr size> pair)`);
+    }
+    const r = cells2(reg);
+    const base = u64ToNumber(r.addr);
+    const size = u64ToNumber(r.size);
+    if (base === undefined || size === undefined || base + size > Number.MAX_SAFE_INTEGER) {
+      throw new BootDtbError(`${memName}/reg`, `RAM ${hex(r.addr)}+${hex(r.size)} is beyond 2^53`);
+    }
+    if (size === 0 || base % 4096 !== 0 || size % 4096 !== 0) {
+      throw new BootDtbError(`${memName}/reg`, `RAM ${hex(base)}+${hex(size)} is empty or not page aligned`);
+    }
+    const nid = fdt.getProp(memNode, BOOT_NUMA_NODE_ID_PROP);
+    let node = 0;
+    if (nid !== undefined) {
+      if (nid.length !== 4) throw new BootDtbError(`${memName}/${BOOT_NUMA_NODE_ID_PROP}`, `length ${nid.length}, expected 4 (one u32 cell)`);
+      node = propU32be(nid);
+      if (node >= MAX_NUMNODES) throw new BootDtbError(`${memName}/${BOOT_NUMA_NODE_ID_PROP}`, `node ${node} is not below MAX_NUMNODES (${MAX_NUMNODES})`);
+      numa++;
+    }
+    const prev = banks[banks.length - 1];
+    if (prev && base < prev.base + prev.size) {
+      throw new BootDtbError(`${memName}/reg`, `RAM ${hex(base)}+${hex(size)} overlaps or precedes the memory node before it (ends ${hex(prev.base + prev.size)}); khosim needs them sorted and disjoint`);
+    }
+    banks.push({ base, size, node });
   }
-  const r = cells2(reg);
-  const base = u64ToNumber(r.addr);
-  const size = u64ToNumber(r.size);
-  if (base === undefined || size === undefined || base + size > Number.MAX_SAFE_INTEGER) {
-    throw new BootDtbError(`${memName}/reg`, `RAM ${hex(r.addr)}+${hex(r.size)} is beyond 2^53`);
-  }
-  if (size === 0 || base % 4096 !== 0 || size % 4096 !== 0) {
-    throw new BootDtbError(`${memName}/reg`, `RAM ${hex(base)}+${hex(size)} is empty or not page aligned`);
-  }
+  if (numa !== 0 && numa !== banks.length) throw new BootDtbError(`/memory`, `${numa} of ${banks.length} memory nodes have ${BOOT_NUMA_NODE_ID_PROP}: all or none must`);
+  const bad = checkRamBanks(banks, Number.MAX_SAFE_INTEGER, (i) => `/memory[${i}]`);
+  if (bad !== undefined) throw new BootDtbError("/memory", bad);
+  const { base, size } = ramSpan(banks);
   const info: BootInfo = { ram: { base, size } };
+  if (banks.length > 1 || numa > 0) info.banks = banks;
+  if (numa > 0) info.numa = true;
   let chosen: number | undefined;
   try {
     chosen = fdt.pathOffset("/chosen");

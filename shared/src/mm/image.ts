@@ -2,13 +2,15 @@
  * memory.img: the RAM image on disk. File offset 0 is the first byte of RAM as
  * the boot DTB's /memory node describes it; the file is exactly RAM-sized and
  * sparse (pages nobody wrote are holes), so a 64 GiB machine costs only what
- * was written.
+ * was written. With several banks they lie back to back (ram.ts
+ * ramFileOffset): a hole between banks costs no file length at all.
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import { PAGE_SIZE } from "../abi/page.js";
 import { hex } from "../lib/bytes.js";
 import { checkPhysAccess, PhysMemError, type PageSource, type PhysMem } from "./physmem.js";
+import { ramFileOffset, ramTotal, type RamBank } from "../abi/ram.js";
 
 /** Thrown for an image that cannot be used (missing, wrong size, I/O error). */
 export class ImageError extends Error {
@@ -40,8 +42,7 @@ export function writeImage(path: string, mem: PageSource, baseImage?: string, on
   const fd = fs.openSync(path, baseImage === undefined ? "wx" : "r+");
   let written = 0;
   try {
-    fs.ftruncateSync(fd, mem.size);
-    const basePfn = mem.base / PAGE_SIZE;
+    fs.ftruncateSync(fd, ramTotal(mem));
     const runs = mem.touchedRuns();
     const total = runs.reduce((n, [, count]) => n + count, 0);
     // The pages themselves are the write's iovecs: no copy into a staging buffer.
@@ -55,7 +56,8 @@ export function writeImage(path: string, mem: PageSource, baseImage?: string, on
         if (mem.pagesInto) made ??= new Uint8Array(WRITE_BATCH_PAGES * PAGE_SIZE);
         if (made && mem.pagesInto!(pfn + i, n, made)) iov.push(made.subarray(0, n * PAGE_SIZE));
         else for (let j = 0; j < n; j++) iov.push(mem.page(pfn + i + j)!);
-        const pos = (pfn + i - basePfn) * PAGE_SIZE;
+        // Touched pages lie in banks, and a run never crosses a hole: its file offsets are consecutive.
+        const pos = ramFileOffset(mem, (pfn + i) * PAGE_SIZE);
         const got = fs.writevSync(fd, iov, pos);
         // A short writev (rare) is finished page by page (as one buffer when the pages were made into one).
         for (let off = got; iov.length === 1 && off < n * PAGE_SIZE; ) off += fs.writeSync(fd, iov[0]!, off, n * PAGE_SIZE - off, pos + off);
@@ -89,15 +91,17 @@ export class ImageMem implements PhysMem {
     fd: number,
     readonly base: number,
     readonly size: number,
+    readonly banks?: readonly RamBank[],
   ) {
     this.fd = fd;
   }
 
   /**
-   * open - open @file as RAM [base, base + size). The file must be exactly
-   * @size bytes long: a shorter image would make RAM read as garbage holes.
+   * open - open @file as RAM [base, base + size), or as @banks (their span
+   * being base and size). The file must be exactly as long as the RAM
+   * (the banks' total): a shorter image would make RAM read as garbage holes.
    */
-  static open(file: string, base: number, size: number): ImageMem {
+  static open(file: string, base: number, size: number, banks?: readonly RamBank[]): ImageMem {
     let fd: number;
     try {
       fd = fs.openSync(file, "r");
@@ -105,15 +109,17 @@ export class ImageMem implements PhysMem {
       throw new ImageError(file, `cannot open: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
     }
     const st = fs.fstatSync(fd);
-    if (st.size !== size) {
+    const want = banks ? ramTotal({ base, size, banks }) : size;
+    if (st.size !== want) {
       fs.closeSync(fd);
       throw new ImageError(
         file,
-        `size ${hex(st.size)} does not match RAM size ${hex(size)} from /memory reg` +
-          (st.size < size ? " (image shorter than RAM)" : ""),
+        `size ${hex(st.size)} does not match RAM size ${hex(want)} from /memory reg` +
+          (banks ? ` (${banks.length} banks)` : "") +
+          (st.size < want ? " (image shorter than RAM)" : ""),
       );
     }
-    return new ImageMem(file, fd, base, size);
+    return banks ? new ImageMem(file, fd, base, size, banks) : new ImageMem(file, fd, base, size);
   }
 
   read(phys: number, len: number): Uint8Array {
@@ -128,9 +134,11 @@ export class ImageMem implements PhysMem {
     checkPhysAccess(this, phys, len);
     this.bytesRead += len;
     let done = 0;
+    // checkPhysAccess passed: the range lies in touching banks, consecutive in the file.
+    const pos = ramFileOffset(this, phys);
     while (done < len) {
-      const n = fs.readSync(this.fd, out, done, len - done, phys - this.base + done);
-      if (n === 0) throw new ImageError(this.file, `unexpected end of file at offset ${hex(phys - this.base + done)}`);
+      const n = fs.readSync(this.fd, out, done, len - done, pos + done);
+      if (n === 0) throw new ImageError(this.file, `unexpected end of file at offset ${hex(pos + done)}`);
       done += n;
     }
   }

@@ -5,3 +5,4 @@ export * from "./machine.js";
 export * from "./memblock/index.js";
 export * from "./physmem.js";
 export * from "./reserve-mem.js";
+export * from "./kho-scratch.js";

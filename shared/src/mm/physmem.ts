@@ -10,6 +10,7 @@
  */
 import { PAGE_SIZE } from "../abi/page.js";
 import { ByteReader, hex } from "../lib/bytes.js";
+import { ramContains, type RamBank } from "../abi/ram.js";
 
 /** Thrown when an access falls outside RAM. */
 export class PhysMemError extends Error {
@@ -26,8 +27,10 @@ export class PhysMemError extends Error {
 export interface PhysMem {
   /** First byte of RAM (the image's file offset 0). */
   readonly base: number;
-  /** Bytes of RAM. */
+  /** Bytes of RAM (with banks: the span up to the end of the highest bank, holes included). */
   readonly size: number;
+  /** RAM banks (ram.ts), ascending; absent means one bank [base, base + size). */
+  readonly banks?: readonly RamBank[] | undefined;
   /** Copy of [phys, phys + len); throws PhysMemError outside RAM. */
   read(phys: number, len: number): Uint8Array;
   /** Store @data at @phys; throws PhysMemError outside RAM. */
@@ -41,6 +44,7 @@ export interface PhysMem {
 export interface PageSource {
   readonly base: number;
   readonly size: number;
+  readonly banks?: readonly RamBank[] | undefined;
   /** Number of pages written. */
   readonly touchedPages: number;
   /** Written pages as runs [pfn, count] of consecutive page frames, ascending. */
@@ -95,11 +99,9 @@ function writePages(pages: Map<number, Uint8Array>, phys: number, data: Uint8Arr
   }
 }
 
-/** True when [phys, phys + len) lies inside RAM. */
-export function physInRam(mem: { base: number; size: number }, phys: number, len: number): boolean {
-  return (
-    Number.isSafeInteger(phys) && Number.isSafeInteger(len) && len >= 0 && phys >= mem.base && phys + len <= mem.base + mem.size
-  );
+/** True when [phys, phys + len) lies inside RAM (inside its banks: never in a hole). */
+export function physInRam(mem: { base: number; size: number; banks?: readonly RamBank[] | undefined }, phys: number, len: number): boolean {
+  return ramContains(mem, phys, len);
 }
 
 export function checkPhysAccess(mem: PhysMem, phys: number, len: number): void {
@@ -107,7 +109,8 @@ export function checkPhysAccess(mem: PhysMem, phys: number, len: number): void {
     throw new PhysMemError(
       phys,
       len,
-      `access of ${len} bytes at ${hex(phys)} outside RAM [${hex(mem.base)}, ${hex(mem.base + mem.size)})`,
+      `access of ${len} bytes at ${hex(phys)} outside RAM [${hex(mem.base)}, ${hex(mem.base + mem.size)})` +
+        (mem.banks && phys >= mem.base && phys < mem.base + mem.size ? " (in or across a hole between RAM banks)" : ""),
     );
   }
 }
@@ -155,6 +158,8 @@ export class SparseMem implements PhysMem, PageSource {
   constructor(
     readonly base: number,
     readonly size: number,
+    /** RAM banks when there are holes (ram.ts); base and size are then their span. */
+    readonly banks?: readonly RamBank[],
   ) {
     if (base % PAGE_SIZE !== 0 || size % PAGE_SIZE !== 0) {
       throw new PhysMemError(base, size, `RAM ${hex(base)}+${hex(size)} is not page aligned`);
@@ -336,11 +341,13 @@ export function physWriteOwned(mem: PhysMem, phys: number, data: Uint8Array): vo
 export class OverlayMem implements PhysMem, PageSource {
   readonly base: number;
   readonly size: number;
+  readonly banks?: readonly RamBank[] | undefined;
   private readonly pages = new Map<number, Uint8Array>();
 
   constructor(private readonly lower: PhysMem) {
     this.base = lower.base;
     this.size = lower.size;
+    if (lower.banks) this.banks = lower.banks;
   }
 
   read(phys: number, len: number): Uint8Array {

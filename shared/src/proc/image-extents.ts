@@ -23,6 +23,7 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import { PAGE_SIZE } from "../abi/page.js";
+import { ramFileOffset, type RamBank } from "../abi/ram.js";
 
 export const IMAGE_EXTENTS_SUFFIX = ".extents";
 export const IMAGE_EXTENTS_SCHEMA = "khosim-image-extents/2";
@@ -71,8 +72,16 @@ function headerSha256(fd: number, size: number): string {
  * false (and removes any old extents file) past MAX_RECORDED_EXTENTS, or when
  * the file system's clock never passes the image's mtime.
  */
-export function writeImageExtents(image: string, mem: { readonly base: number; touchedRuns(): [number, number][] }, more: readonly ImageExtent[] = []): boolean {
-  const all: ImageExtent[] = mem.touchedRuns().map(([pfn, count]) => ({ start: pfn * PAGE_SIZE - mem.base, end: (pfn + count) * PAGE_SIZE - mem.base }));
+export function writeImageExtents(
+  image: string,
+  mem: { readonly base: number; readonly size?: number; readonly banks?: readonly RamBank[] | undefined; touchedRuns(): [number, number][] },
+  more: readonly ImageExtent[] = [],
+): boolean {
+  // Image offsets through the banks (abi/ram.ts): a touched run never crosses a hole, so it stays one extent.
+  const all: ImageExtent[] = mem.touchedRuns().map(([pfn, count]) => {
+    const start = ramFileOffset({ base: mem.base, size: mem.size ?? 0, banks: mem.banks }, pfn * PAGE_SIZE);
+    return { start, end: start + count * PAGE_SIZE };
+  });
   all.push(...more);
   all.sort((a, b) => a.start - b.start);
   const merged: ImageExtent[] = [];

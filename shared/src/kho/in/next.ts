@@ -10,7 +10,7 @@ import { type SuccessorBoot } from "./successor.js";
 /** What the next live update starts from and runs. */
 export interface SuccessorNext {
   /** RAM and MAX_PAGE_ORDER of the booted machine. */
-  ram: { base: number; size: number };
+  ram: { base: number; size: number; numa?: boolean | undefined };
   maxOrder: number;
   /** Its memory, with what the successor wrote on top. */
   mem: OverlayMem;

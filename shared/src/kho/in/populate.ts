@@ -79,6 +79,12 @@ export function khoPopulate(boot: BootInfo, mem: PhysMem): KhoPopulated {
     const addr = u64ToNumber(a);
     const size = u64ToNumber(z);
     const at = `kho_scratch[${i}] at ${hex(saAddr! + i * KHO_SCRATCH_SIZE)}`;
+    // A size-0 area is what kho_reserve_scratch() writes when a percent size rounds to 0 (global, when all
+    // kernel memory lies below 4 GiB); kho_populate()'s memblock_add()/memblock_mark_kho_scratch() do nothing with it.
+    if (size === 0 && addr !== undefined) {
+      scratch.push({ addr, size });
+      continue;
+    }
     if (addr === undefined || size === undefined || !physInRam(mem, addr, size)) noKho(`${at}: [${hex(a)}, +${hex(z)}) is outside RAM`);
     if (size! === 0 || addr! % PAGE_SIZE !== 0 || size! % PAGE_SIZE !== 0) noKho(`${at}: [${hex(addr!)}, +${hex(size!)}) is empty or not page aligned`);
     for (const o of scratch) if (overlaps(addr!, size!, o.addr, o.size)) noKho(`${at}: overlaps scratch area ${hex(o.addr)}`);

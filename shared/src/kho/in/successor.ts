@@ -24,7 +24,7 @@ import { readKhoTestInfo } from "./test-info.js";
 import { BoundsError, ByteReader, hex, u64ToNumber } from "../../lib/bytes.js";
 import { KhoMetadataError, type KhoFdt } from "../formats/types.js";
 import { Memblock, MEMBLOCK_RSRV_NOINIT } from "../../mm/memblock/index.js";
-import { PhysMemError, type PhysMem } from "../../mm/physmem.js";
+import { PhysMemError, physInRam, type PhysMem } from "../../mm/physmem.js";
 import { csum64 } from "../../lib/csum.js";
 import type { Logger } from "../../lib/log.js";
 import { type KhoScratch } from "../../mm/machine.js";
@@ -109,6 +109,19 @@ export interface Carried {
   consumed: { start: number; size: number }[];
 }
 
+/*
+ * Why [phys, phys + len) cannot be restored because it is not RAM this kernel
+ * has (a hole between /memory banks, or outside them), or undefined:
+ * kho_restore_page()'s pfn_to_online_page() returns NULL there and the
+ * restore fails (kernel/liveupdate/kexec_handover.c @ dd03dd60e8cd).
+ */
+function offlineReason(mem: PhysMem, phys: number, len: number): string | undefined {
+  if (physInRam(mem, phys, len)) return undefined;
+  const bad = physInRam(mem, phys, 1) ? phys + Math.max(0, len - 1) : phys;
+  const where = bad >= mem.base && bad < mem.base + mem.size ? "lies in a hole between RAM banks" : "is outside RAM";
+  return `pfn_to_online_page(${hex(Math.floor(bad / PAGE_SIZE))}) is NULL: ${hex(bad)} ${where}, restore fails`;
+}
+
 /** Restore and verify what the kho_test sub-tree lists. */
 function restoreKhoTest(kho: KhoFdt, mem: PhysMem, restore: KhoRestore, rep: SuccessorReport, carried: Carried, opts: SuccessorOptions): void {
   const { log, progress } = opts;
@@ -131,6 +144,8 @@ function restoreKhoTest(kho: KhoFdt, mem: PhysMem, restore: KhoRestore, rep: Suc
   const ri = subPhys === undefined ? -1 : restore.findRange(subPhys);
   if (ri < 0) return fail({ kind: "subtree", phys: hex(subPhysRaw), reason: `${KHO_TEST_FDT} FDT at ${hex(subPhysRaw)} is not in preserved memory` });
   const range = restore.rangeAt(ri);
+  const offSub = offlineReason(mem, subPhys!, 1);
+  if (offSub) return fail({ kind: "subtree", phys: hex(subPhys!), reason: `${KHO_TEST_FDT} FDT: ${offSub}` });
   const avail = range.start + range.size - subPhys!;
   if (avail < FDT_HEADER_SIZE) {
     return fail({ kind: "subtree", phys: hex(subPhys!), reason: `${KHO_TEST_FDT} FDT at ${hex(subPhys!)}: only ${avail} bytes of preserved memory left, less than the ${FDT_HEADER_SIZE}-byte FDT header` });
@@ -156,6 +171,8 @@ function restoreKhoTest(kho: KhoFdt, mem: PhysMem, restore: KhoRestore, rep: Suc
     if (p === undefined || !restore.covered(p, infoSize)) {
       return fail({ kind: "subtree", phys: hex(h.infoPhys), reason: `folios_info [${hex(h.infoPhys)}, +${hex(infoSize)}) is not in preserved memory` });
     }
+    const off = offlineReason(mem, p, infoSize);
+    if (off) return fail({ kind: "subtree", phys: hex(p), reason: `folios_info: ${off}` });
     infoPhys = p;
   }
   // Read, checksummed and decoded in pieces (no blob-sized array); the checksum is judged first, as before.
@@ -188,6 +205,11 @@ function restoreKhoTest(kho: KhoFdt, mem: PhysMem, restore: KhoRestore, rep: Suc
     const phys = t.phys[i]!;
     const recorded = t.order[i]!;
     let order: number;
+    const off = offlineReason(mem, phys, PAGE_SIZE << recorded);
+    if (off) {
+      bad(i, off);
+      continue;
+    }
     try {
       order = restore.khoRestoreFolio(phys);
     } catch (e) {
@@ -219,6 +241,11 @@ function restoreKhoTest(kho: KhoFdt, mem: PhysMem, restore: KhoRestore, rep: Suc
     rep.verified.bytes += bytes.length;
   }
   for (const r of table.ranges) {
+    const off = offlineReason(mem, r.start, r.size);
+    if (off) {
+      fail({ kind: "range", phys: hex(r.start), reason: off });
+      continue;
+    }
     try {
       restore.khoRestorePhys(r.start, r.size);
     } catch (e) {
@@ -273,7 +300,8 @@ export function bootSuccessor(boot: BootInfo, mem: PhysMem, opts: SuccessorOptio
   const { log } = opts;
   const { base, size } = boot.ram;
   const mb = new Memblock();
-  mb.memblockAdd(base, size);
+  // One memblock_add per /memory bank (early_init_dt_scan_memory): holes stay out of memblock.memory.
+  for (const b of boot.banks ?? [{ base, size }]) mb.memblockAdd(b.base, b.size);
   const rep: SuccessorReport = {
     outcome: "revived",
     exitCode: 0,
@@ -310,11 +338,11 @@ export function bootSuccessor(boot: BootInfo, mem: PhysMem, opts: SuccessorOptio
     rep.khoFdt = { addr: hex(p.fdtAddr), size: hex(p.fdtSize) };
     rep.scratch = p.scratch.map((s) => ({ addr: hex(s.addr), size: hex(s.size) }));
     rep.metadata = hex(p.kho.metadata);
-    for (const s of p.scratch) mb.memblockMarkKhoScratch(s.addr, s.size);
+    for (const s of p.scratch) if (s.size > 0) mb.memblockMarkKhoScratch(s.addr, s.size);
     mb.memblockReserve(p.fdtAddr, p.fdtSize);
     mb.memblockReserve(p.saAddr, p.saSize);
     mb.memblockSetKhoScratchOnly();
-    early = earlyAllocations(mb, size);
+    early = earlyAllocations(mb, mb.memblockPhysMemSize());
     log?.info(`KHO: ${p.scratch.length} scratch areas, scratch-only mode, ${hex(early)} bytes of early allocations from scratch`);
     let walked;
     const t0 = process.hrtime.bigint();
@@ -355,7 +383,7 @@ export function bootSuccessor(boot: BootInfo, mem: PhysMem, opts: SuccessorOptio
     rep.outcome = "booted-without-kho";
     rep.reason = e.message;
     log?.warn(`KHO: disabling KHO revival: ${e.message}`);
-    if (early === 0) early = earlyAllocations(mb, size);
+    if (early === 0) early = earlyAllocations(mb, mb.memblockPhysMemSize());
   }
 
   let restore: KhoRestore | undefined;

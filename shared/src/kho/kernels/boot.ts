@@ -82,7 +82,7 @@ export function kernelBootSuccessor(boot: BootInfo, mem: PhysMem, name: KhoKerne
   const { log } = opts;
   const { base, size } = boot.ram;
   const mb = new Memblock();
-  mb.memblockAdd(base, size);
+  for (const b of boot.banks ?? [{ base, size }]) mb.memblockAdd(b.base, b.size);
   const rep: SuccessorReportJson = {
     outcome: "revived", exitCode: 0, reason: null, format: null, ram: { base: hex(base), size: hex(size) }, scratch: [], khoFdt: null, metadata: null,
     chunks: [], ranges: [], reserveCalls: 0, restored: { folios: 0, ranges: 0 }, verified: { folios: 0, ranges: 0, bytes: 0, unchecked: 0 }, failureCount: 0, failures: [],
@@ -154,6 +154,8 @@ export function kernelBootSuccessor(boot: BootInfo, mem: PhysMem, name: KhoKerne
     for (let i = 0; i + KHO_SCRATCH_SIZE <= saSize!; i += KHO_SCRATCH_SIZE) {
       const a = u64ToNumber(sa.u64le(i));
       const z = u64ToNumber(sa.u64le(i + 8));
+      // Size 0 (a percent size that rounded to 0): memblock_add()/mark of nothing, as the kernel does.
+      if (z === 0 && a !== undefined) continue;
       if (a === undefined || z === undefined || z === 0 || !physInRam(mem, a, z) || a % PAGE_SIZE !== 0 || z % PAGE_SIZE !== 0) {
         kr.hazards.push(`kho_scratch[${i / KHO_SCRATCH_SIZE}] [${hex(sa.u64le(i))}, +${hex(sa.u64le(i + 8))}) is not page-aligned RAM: the kernel would memblock_add() it as scratch anyway (khosim skips it)`);
         continue;
@@ -165,7 +167,7 @@ export function kernelBootSuccessor(boot: BootInfo, mem: PhysMem, name: KhoKerne
     rep.scratch = scratch.map((s) => ({ addr: hex(s.addr), size: hex(s.size) }));
     mb.memblockReserve(saAddr!, saSize!);
     mb.memblockSetKhoScratchOnly();
-    early = earlyAllocations(mb, size);
+    early = earlyAllocations(mb, mb.memblockPhysMemSize());
     let walk: KernelWalkResult | undefined;
     if (map !== undefined) {
       if (k.successor.map === "bitmaps") walk = kernelBitmapsWalk(k, view, res, map);
@@ -246,7 +248,7 @@ export function kernelBootSuccessor(boot: BootInfo, mem: PhysMem, name: KhoKerne
     kr.verdict = "refused";
     scratch.length = 0;
     log?.warn(`KHO (${name}): disabling KHO revival: ${e.message}`);
-    if (early === 0) early = earlyAllocations(mb, size);
+    if (early === 0) early = earlyAllocations(mb, mb.memblockPhysMemSize());
   }
   const unsafe: readonly KernelVerdict[] = ["pages-lost", "read-out-of-bounds", "would-corrupt"];
   if (unsafe.includes(kr.verdict)) {

@@ -141,7 +141,7 @@ export function khoFinalize(m: Machine, w: WorkloadResult, reserveMem?: ReserveM
   m.mem.write(fdtPhys, khoFdt);
 
   const bootDtb = buildBootDtb(
-    { base: m.config.ramBase, size: m.config.ram },
+    { base: m.config.ramBase, size: m.config.ram, banks: m.config.banks, numa: m.config.nodes !== undefined },
     { addr: fdtPhys, size: khoFdt.length },
     { addr: scratchPhys, size: sa.length },
   );

@@ -7,9 +7,23 @@ import { runWorkload, type WorkloadResult } from "./workload.js";
 import { type KhoFormat } from "../formats/types.js";
 import { type Scenario } from "./scenario.js";
 import { reserveMemPreserve } from "./reserve-mem.js";
+import type { KhoKernelName } from "../kernels/versions.js";
 
-export function coldBootMachine(s: Scenario, log: Logger): Machine {
-  return coldBoot(s.machine, log, s.reserveMem);
+/**
+ * khoScratchNodes - which NUMA nodes kernel @kernel's kho_reserve_scratch()
+ * gives a scratch area: 6.16-6.19 every online node (num_online_nodes() + 2,
+ * kernel/liveupdate/kexec_handover.c @ dd03dd60e8cdd5ef0f0cbc18276c45009bcc51f4),
+ * kho-v2 (@ 019fc36872374db6fd35e118c9e935374404bfbf) and khosim's own
+ * default the N_MEMORY nodes of the fix "kho: skip memoryless NUMA nodes when
+ * reserving scratch areas".
+ */
+export function khoScratchNodes(kernel: KhoKernelName | undefined): "online" | "memory" {
+  return kernel === undefined || kernel === "kho-v2" ? "memory" : "online";
+}
+
+/** coldBootMachine - the scenario's machine at cold boot, its scratch placed as @kernel does (khoScratchNodes). */
+export function coldBootMachine(s: Scenario, log: Logger, kernel?: KhoKernelName): Machine {
+  return coldBoot({ ...s.machine, scratchNodes: khoScratchNodes(kernel) }, log, s.reserveMem);
 }
 
 export function runAndFinalize(m: Machine, s: Scenario, seed: number, file: string, kho: Logger, format: KhoFormat): { work: WorkloadResult; handoff: Handoff } {

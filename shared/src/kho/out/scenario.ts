@@ -16,6 +16,7 @@ import { hex } from "../../lib/bytes.js";
 import { formatSize, parseSize } from "../../lib/size.js";
 import type { MachineConfig } from "../../mm/machine.js";
 import { parseReserveMemCmdline, ReserveMemError, type ReserveMemParam } from "../../mm/reserve-mem.js";
+import { checkRamBanks, MAX_NUMNODES, ramContains, ramSpan, type RamBank } from "../../abi/ram.js";
 
 /** Thrown for a scenario that cannot be run; `path` is the JSON path. */
 export class ScenarioError extends Error {
@@ -50,8 +51,12 @@ export interface ScenarioMachine {
     /** Default: room for the successor's memmap (RAM / 64) and page tables (RAM / 512), plus 64 MiB. */
     global?: number | undefined;
   };
-  /** The kernel command line; only its reserve_mem=nn:align:name words are acted on. */
+  /** The kernel command line; only its reserve_mem=nn:align:name and kho_scratch= words are acted on. */
   cmdline?: string;
+  /** RAM banks with holes (instead of ram/ramBase, which become their span); node defaults to 0. */
+  banks?: RamBank[];
+  /** NUMA nodes 0..nodes-1 (default: one past the highest bank node when any bank names one); nodes without banks are memoryless. */
+  nodes?: number;
 }
 
 /** Folio placement: buddy, one allocation per folio, lowest address first; contiguous, back to back; isolated, a free gap of one folio after each; scattered, each at a random free aligned address. */
@@ -216,7 +221,7 @@ function op(v: unknown, p: JsonPath): ScenarioOp {
 }
 
 function machine(v: unknown, p: JsonPath): ScenarioMachine {
-  const o = object(v, p, ["ram", "ramBase", "maxOrder", "kernelSize", "scratch", "cmdline"]);
+  const o = object(v, p, ["ram", "ramBase", "maxOrder", "kernelSize", "scratch", "cmdline", "banks", "nodes"]);
   const or = <T>(k: string, parse: (x: unknown, q: JsonPath) => T, dflt: T): T => (o[k] === undefined ? dflt : parse(o[k], [...p, k]));
   const m: ScenarioMachine = {
     ram: or("ram", pageSize, 2 ** 30),
@@ -232,7 +237,31 @@ function machine(v: unknown, p: JsonPath): ScenarioMachine {
     opt(m.scratch, s, "global", sp, pageSize);
   }
   opt(m, o, "cmdline", p, str);
+  if (o["banks"] !== undefined) machineBanks(m, o, p);
   return m;
+}
+
+/* machine.banks and machine.nodes: the banks replace ram/ramBase, which become their span. */
+function machineBanks(m: ScenarioMachine, o: Record<string, unknown>, p: JsonPath): void {
+  const bp = [...p, "banks"];
+  if (o["ram"] !== undefined || o["ramBase"] !== undefined) invalid(bp, "give machine.banks or machine.ram/ramBase, not both");
+  if (!Array.isArray(o["banks"])) invalid(bp, `expected an array, got ${kind(o["banks"])}`);
+  let numa = false;
+  const banks = (o["banks"] as unknown[]).map((x, i): RamBank => {
+    const b = object(x, [...bp, i], ["base", "size", "node"]);
+    if (b["node"] !== undefined) numa = true;
+    return { base: addr(b["base"], [...bp, i, "base"]), size: pageSize(b["size"], [...bp, i, "size"]), node: b["node"] === undefined ? 0 : int(b["node"], [...bp, i, "node"], 0, MAX_NUMNODES - 1) };
+  });
+  const bad = checkRamBanks(banks, MAX_RAM, (i) => `banks[${i}]`);
+  if (bad !== undefined) invalid(bp, bad);
+  const top = Math.max(...banks.map((b) => b.node)) + 1;
+  if (o["nodes"] !== undefined) {
+    m.nodes = int(o["nodes"], [...p, "nodes"], top, MAX_NUMNODES);
+  } else if (numa) m.nodes = top;
+  m.banks = banks;
+  const span = ramSpan(banks);
+  m.ramBase = span.base;
+  m.ram = span.size;
 }
 
 /** The scenario's own shape, defaults filled in (the checks against the machine come after). */
@@ -304,6 +333,9 @@ function checkAgainstMachine(s: Scenario, file: string): void {
     if (op.op === "phys" && op.at !== undefined) {
       if (op.at < m.ramBase || op.at + op.size > m.ramBase + m.ram) {
         fail(`ops[${i}].at`, `[${hex(op.at)}, ${hex(op.at + op.size)}) is outside RAM [${hex(m.ramBase)}, ${hex(m.ramBase + m.ram)})`);
+      }
+      if (m.banks && !ramContains({ base: m.ramBase, size: m.ram, banks: m.banks }, op.at, op.size)) {
+        fail(`ops[${i}].at`, `[${hex(op.at)}, ${hex(op.at + op.size)}) is not all RAM: it lies in or across a hole between machine.banks`);
       }
       for (const [a, e, j] of placed) {
         if (op.at < e && a < op.at + op.size) fail(`ops[${i}].at`, `[${hex(op.at)}, ${hex(op.at + op.size)}) overlaps ops[${j}]`);
