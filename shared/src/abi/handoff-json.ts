@@ -47,6 +47,15 @@ export const PredecessorReportSchema = z.object({
   reserveMem: z
     .object({ fdt: Hex, entries: z.array(z.object({ name: z.string(), start: Hex, size: Hex, csum: Hex })) })
     .optional(),
+  /** The LUO sub-tree (only when the scenario had "luo" steps): liveupdate-number and what each session preserved. */
+  luo: z
+    .object({
+      fdt: Hex,
+      liveupdateNumber: Hex,
+      sessionBlock: Hex,
+      sessions: z.array(z.object({ name: z.string(), files: z.array(z.object({ token: Hex, size: Count, ser: Hex })) })),
+    })
+    .optional(),
   chunks: z.array(Hex),
   ranges: z.array(Range),
 });

@@ -7,6 +7,7 @@ import { runWorkload, type WorkloadResult } from "./workload.js";
 import { type KhoFormat } from "../formats/types.js";
 import { type Scenario } from "./scenario.js";
 import { reserveMemPreserve } from "./reserve-mem.js";
+import { luoReboot, luoRun } from "./luo-scenario.js";
 
 export function coldBootMachine(s: Scenario, log: Logger): Machine {
   return coldBoot(s.machine, log, s.reserveMem);
@@ -18,7 +19,13 @@ export function runAndFinalize(m: Machine, s: Scenario, seed: number, file: stri
   // reserve_mem_init() runs at late_initcall, after test_kho's module init.
   const rm = reserveMemPreserve(m, work.track, seed);
   if (rm) kho.info(`KHO: reserve_mem: preserving ${rm.entries.map((e) => `'${e.name}' [${hex(e.start)}, +${hex(e.size)})`).join(", ")} and the memblock FDT at ${hex(rm.fdtPhys)}`);
-  const handoff = khoFinalize(m, work, rm);
+  // luo_fdt_setup is a late_initcall too; user space runs after every initcall, then reboot(KEXEC).
+  let luo;
+  if (s.luo) {
+    luo = luoReboot(m, luoRun(m, work.track, s.luo, seed, file), file);
+    kho.info(`LUO: liveupdate-number ${luo.liveupdateNum}, ${luo.sessions.length} sessions serialized, LUO FDT at ${hex(luo.fdtPhys)}`);
+  }
+  const handoff = khoFinalize(m, work, rm, luo);
   kho.info(`KHO: finalized: metadata ${hex(handoff.metadata)}, ${handoff.chunks.length} chunks, KHO FDT at ${hex(handoff.khoFdtPhys)} (${handoff.khoFdt.length} bytes)`);
   return { work, handoff };
 }

@@ -9,6 +9,7 @@ import type { WorkloadResult } from "./workload.js";
 import type { PredecessorReport, RangeJson, WithRangeStream } from "../../abi/handoff-json.js";
 import { RangeJsonStream } from "../../abi/handoff.js";
 import { reserveMemJson } from "./reserve-mem.js";
+import { luoJson } from "./luo.js";
 
 /** Bytes of what is still preserved and was filled (checksummed), i.e. what a successor verifies. */
 function liveFilledBytes(w: WorkloadResult): number {
@@ -66,6 +67,7 @@ export function predecessorReportStream(tool: string, s: Scenario, file: string,
       imagePages: m.mem.touchedPages,
     },
     ...(h.reserveMem ? { reserveMem: reserveMemJson(h.reserveMem) } : {}),
+    ...(h.luo ? { luo: luoJson(h.luo) } : {}),
     chunks: h.chunks.map(hex),
     ranges,
   };

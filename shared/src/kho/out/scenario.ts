@@ -16,6 +16,7 @@ import { hex } from "../../lib/bytes.js";
 import { formatSize, parseSize } from "../../lib/size.js";
 import type { MachineConfig } from "../../mm/machine.js";
 import { parseReserveMemCmdline, ReserveMemError, type ReserveMemParam } from "../../mm/reserve-mem.js";
+import { luoStepsBytes, parseLuoSteps, type LuoStep } from "./luo-steps.js";
 
 /** Thrown for a scenario that cannot be run; `path` is the JSON path. */
 export class ScenarioError extends Error {
@@ -82,6 +83,8 @@ export interface Scenario {
   ops: ScenarioOp[];
   /** machine.cmdline's reserve_mem= words, parsed (absent without any). */
   reserveMem?: ReserveMemParam[];
+  /** User space on /dev/liveupdate (luo-steps.ts); present = LUO enabled (liveupdate=on). */
+  luo?: LuoStep[];
 }
 
 /* The machine section is exactly what mm boots. */
@@ -237,7 +240,7 @@ function machine(v: unknown, p: JsonPath): ScenarioMachine {
 
 /** The scenario's own shape, defaults filled in (the checks against the machine come after). */
 function scenario(v: unknown): Scenario {
-  const o = object(v, [], ["$schema", "description", "seed", "fill", "machine", "ops"]);
+  const o = object(v, [], ["$schema", "description", "seed", "fill", "machine", "ops", "luo"]);
   const s: Scenario = { fill: true, machine: machine(o["machine"] === undefined ? {} : o["machine"], ["machine"]), ops: [{ op: "test_kho" }] };
   opt(s, o, "$schema", [], str);
   opt(s, o, "description", [], str);
@@ -247,6 +250,7 @@ function scenario(v: unknown): Scenario {
     if (!Array.isArray(o["ops"])) invalid(["ops"], `expected an array, got ${kind(o["ops"])}`);
     s.ops = o["ops"].map((x, i) => op(x, ["ops", i]));
   }
+  if (o["luo"] !== undefined) s.luo = parseLuoSteps(o["luo"], invalid, size);
   if (s.machine.cmdline !== undefined) {
     try {
       const rm = parseReserveMemCmdline(s.machine.cmdline);
@@ -290,6 +294,7 @@ function checkAgainstMachine(s: Scenario, file: string): void {
   let need = 0;
   for (const r of s.reserveMem ?? []) need += r.size;
   if (need + m.kernelSize + scratch >= m.ram) fail("machine.cmdline", `reserve_mem needs ${formatSize(need)}, more than RAM left after kernel and scratch`);
+  need += luoStepsBytes(s.luo ?? []);
   const placed: [number, number, number][] = [];
   s.ops.forEach((op, i) => {
     if (op.op === "folios" && op.order !== "random" && op.order > m.maxOrder) {
