@@ -13,4 +13,7 @@ export * from "./out/predecessor.js";
 export * from "./out/report.js";
 export * from "./out/scenario.js";
 export * from "./out/workload.js";
+export * from "./out/pages.js";
+export * from "./out/vmalloc.js";
+export * from "./in/vmalloc.js";
 export * from "./kernels/index.js";

@@ -14,6 +14,7 @@ import { Prng } from "../../lib/prng.js";
 import { ScenarioError, type Scenario, type ScenarioOp } from "./scenario.js";
 import { rangesFormat, type KhoFormat, type KhoTracker } from "../formats/index.js";
 import { khoFolioRuns } from "../track.js";
+import { getOrder } from "./pages.js";
 
 export interface PhysRecord {
   start: number;
@@ -49,12 +50,7 @@ function allocScattered(m: Machine, prng: Prng, order: number): number | undefin
   return undefined;
 }
 
-/** get_order(): the smallest order whose folio holds @size bytes. */
-export function getOrder(size: number): number {
-  let order = 0;
-  while (PAGE_SIZE * 2 ** order < size) order++;
-  return order;
-}
+export { getOrder } from "./pages.js";
 
 function folioCapacity(s: Scenario): number {
   let n = 0;
