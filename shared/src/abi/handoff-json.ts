@@ -62,7 +62,7 @@ export const PredecessorReportSchema = z.object({
 
 /** One verification failure the successor lists. */
 export const VerifyFailureSchema = z.object({
-  kind: z.enum(["folio", "range", "subtree"]),
+  kind: z.enum(["folio", "range", "subtree", "luo"]),
   phys: Hex.optional(),
   order: Count.optional(),
   reason: z.string(),
@@ -142,6 +142,14 @@ export const SuccessorReportSchema = z.object({
     .optional(),
   /** Only with kernel-b --kernel: the version successor's consequences. */
   kernel: KernelReportSchema.optional(),
+  /** Only when the handoff has a LUO sub-tree: the incoming liveupdate-number, then what user space retrieved, verified and finished. */
+  luo: z
+    .object({
+      liveupdateNumber: Hex,
+      status: z.string(),
+      sessions: z.array(z.object({ name: z.string(), retrieved: z.boolean(), finished: z.boolean(), files: z.array(z.object({ token: Hex, size: Count, outcome: z.string() })) })),
+    })
+    .optional(),
 });
 
 /** successor.json of a machine that could not boot at all. */

@@ -40,6 +40,8 @@ import { kernelBootSuccessor } from "../kernels/boot.js";
 import type { KhoKernelName } from "../kernels/versions.js";
 import type { ReserveMemParam } from "../../mm/reserve-mem.js";
 import { reserveMemRevive } from "./reserve-mem.js";
+import { luoRestore } from "./luo.js";
+import type { LuoCarried } from "../out/luo-scenario.js";
 
 export type { Outcome } from "../../abi/handoff.js";
 export { UnusableInputError } from "./early.js";
@@ -107,6 +109,8 @@ export interface Carried {
   folios: FolioTable;
   phys: PhysRecord[];
   consumed: { start: number; size: number }[];
+  /** LUO sessions and memfds user space retrieved and verified (a daemon preserves them again). */
+  luo?: LuoCarried;
 }
 
 /** Restore and verify what the kho_test sub-tree lists. */
@@ -362,9 +366,22 @@ export function bootSuccessor(boot: BootInfo, mem: PhysMem, opts: SuccessorOptio
   if (kho) {
     restore = new KhoRestore(runs, opts.maxOrder, kho.format.name === "ranges" || kho.format.name === "posted");
     restoreKhoTest(kho, mem, restore, rep, carried, opts);
+    // LUO's early_initcall runs before test_kho's module would; its outcome only adds failures, or panics.
+    const luo = luoRestore(kho, mem, restore);
+    if (luo.json) rep.luo = luo.json;
+    for (const f of luo.failures) {
+      rep.failureCount++;
+      if (rep.failures.length < MAX_LISTED_FAILURES) rep.failures.push({ kind: "luo", reason: f });
+    }
+    carried.consumed.push(...luo.consumed);
+    if (luo.carried) carried.luo = luo.carried;
     // Once everything is restored the old KHO FDT and scratch array are not needed again.
     if (fdtPage) carried.consumed.push(fdtPage, saPage!);
-    if (rep.failureCount > 0) {
+    if (luo.panic) {
+      rep.outcome = "kernel-panic";
+      rep.reason = luo.panic;
+      log?.error(`Kernel panic - not syncing: ${luo.panic}`);
+    } else if (rep.failureCount > 0) {
       rep.outcome = "verification-failed";
       rep.reason = `${rep.failureCount} verification failure(s); first: ${rep.failures[0]!.phys ? rep.failures[0]!.phys + ": " : ""}${rep.failures[0]!.reason}`;
       log?.error(`KHO: restore failed: ${rep.reason}`);
