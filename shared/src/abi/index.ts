@@ -10,3 +10,5 @@ export * from "./radix.js";
 export * from "./handoff.js";
 /* handoff-json.ts (zod schemas) is its own export, @khosim/shared/abi/handoff-json: kernels do not load zod. */
 export * from "./memblock-fdt.js";
+export * from "./luo.js";
+export * from "./memfd-luo.js";

@@ -19,6 +19,7 @@
  * Any change to these bytes is a new MEMFD_LUO_FH_COMPATIBLE.
  */
 import { ByteReader, ByteWriter } from "../lib/bytes.js";
+import { KHO_VMALLOC_DESC_SIZE } from "./kho-vmalloc.js";
 
 /** MEMFD_LUO_FH_COMPATIBLE: the file handler's id in luo_file_ser.compatible. */
 export const MEMFD_LUO_FH_COMPATIBLE = "memfd-v1";
@@ -26,8 +27,6 @@ export const MEMFD_LUO_FH_COMPATIBLE = "memfd-v1";
 export const MEMFD_LUO_SER_SIZE = 40;
 /** Offset of the struct kho_vmalloc in memfd_luo_ser. */
 export const MEMFD_LUO_SER_FOLIOS_OFFSET = 24;
-/** sizeof(struct kho_vmalloc). */
-export const KHO_VMALLOC_DESC_SIZE = 16;
 /** sizeof(struct memfd_luo_folio_ser), packed. */
 export const MEMFD_LUO_FOLIO_SER_SIZE = 16;
 /** MEMFD_LUO_FOLIO_DIRTY. */

@@ -17,7 +17,7 @@
  * memfd is never held in memory; its xxhash64 is taken once while filling.
  */
 import { PAGE_SIZE } from "../../abi/page.js";
-import { encodeKhoVmalloc, VM_ALLOC, type KhoVmalloc } from "../../abi/kho-vmalloc.js";
+import { encodeKhoVmalloc, KHO_VMALLOC_DESC_SIZE, VM_ALLOC, type KhoVmalloc } from "../../abi/kho-vmalloc.js";
 import {
   encodeMemfdFolioSer,
   encodeMemfdLuoSer,
@@ -25,7 +25,6 @@ import {
   MEMFD_LUO_FOLIO_SER_SIZE,
   MEMFD_LUO_FOLIO_UPTODATE,
   MEMFD_LUO_SER_SIZE,
-  KHO_VMALLOC_DESC_SIZE,
 } from "../../abi/memfd-luo.js";
 import { csum64Stream } from "../../lib/csum.js";
 import { Prng } from "../../lib/prng.js";
