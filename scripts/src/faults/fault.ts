@@ -3,7 +3,7 @@ import { OUTCOME_EXIT, PAGE_SIZE, khoDataIsFolio, khoDataOrder, type KhoTestFoli
 import type { KhoMemRange } from "@khosim/shared/kho";
 import type { FaultContext } from "./context.js";
 
-export type FaultGroup = "kho-fdt" | "chunk-list" | "boot-dtb" | "image" | "data" | "format-root" | "posted" | "bitmaps" | "radix";
+export type FaultGroup = "kho-fdt" | "chunk-list" | "boot-dtb" | "image" | "data" | "format-root" | "posted" | "bitmaps" | "radix" | "luo";
 
 export interface FaultExpect {
   outcome: Outcome;
@@ -14,7 +14,7 @@ export interface FaultExpect {
 
 /** A verification failure kernel-b must list (data faults). */
 export interface ExpectedFailure {
-  kind: "folio" | "range" | "subtree";
+  kind: "folio" | "range" | "subtree" | "luo";
   phys?: string;
   order?: number;
 }
@@ -45,7 +45,8 @@ export interface Fault {
   apply(ctx: FaultContext): FaultResult | void;
 }
 
-const expectOutcome =
+/** expectOutcome - an expectation of @outcome with its exit code, whose reason contains each of the given substrings. */
+export const expectOutcome =
   (outcome: Outcome) =>
   (reasonIncludes: string[]): FaultExpect => ({ outcome, exitCode: OUTCOME_EXIT[outcome], reasonIncludes });
 /** NO_KHO - kernel-b boots without KHO (exit 3); its reason contains each of @reasonIncludes. */

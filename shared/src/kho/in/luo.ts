@@ -147,7 +147,7 @@ function memfdCsum(mem: PhysMem, f: MemfdIn): bigint {
   const zero = new Uint8Array(PAGE_SIZE);
   for (let i = 0; i < f.pages.length; i++) {
     const len = Math.min(PAGE_SIZE, f.size - i * PAGE_SIZE);
-    h.update(f.pages[i] === 0 ? zero.subarray(0, len) : mem.read(f.pages[i]!, len));
+    h.update(f.pages[i] === 0 || f.stale[i] ? zero.subarray(0, len) : mem.read(f.pages[i]!, len));
   }
   return h.digest();
 }
@@ -155,7 +155,7 @@ function memfdCsum(mem: PhysMem, f: MemfdIn): bigint {
 /* The manifest memfd's text, checked; throws LuoRetrieveError naming what is wrong. */
 function readManifest(mem: PhysMem, f: MemfdIn): LuoManifest {
   const bytes = new Uint8Array(f.size);
-  for (let i = 0; i < f.pages.length; i++) if (f.pages[i] !== 0) bytes.set(mem.read(f.pages[i]!, Math.min(PAGE_SIZE, f.size - i * PAGE_SIZE)), i * PAGE_SIZE);
+  for (let i = 0; i < f.pages.length; i++) if (f.pages[i] !== 0 && !f.stale[i]) bytes.set(mem.read(f.pages[i]!, Math.min(PAGE_SIZE, f.size - i * PAGE_SIZE)), i * PAGE_SIZE);
   let j: unknown;
   try {
     j = JSON.parse(new TextDecoder().decode(bytes));

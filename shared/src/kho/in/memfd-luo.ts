@@ -14,7 +14,7 @@
  * offset; what was restored before it stays claimed, as in the kernel.
  */
 import { decodeKhoVmalloc, KhoVmallocError } from "../../abi/kho-vmalloc.js";
-import { decodeMemfdFolioSer, decodeMemfdLuoSer, MEMFD_LUO_FOLIO_SER_SIZE, MEMFD_LUO_SER_FOLIOS_OFFSET, MEMFD_LUO_SER_SIZE } from "../../abi/memfd-luo.js";
+import { decodeMemfdFolioSer, decodeMemfdLuoSer, MEMFD_LUO_FOLIO_SER_SIZE, MEMFD_LUO_FOLIO_UPTODATE, MEMFD_LUO_SER_FOLIOS_OFFSET, MEMFD_LUO_SER_SIZE } from "../../abi/memfd-luo.js";
 import { PAGE_SIZE } from "../../abi/page.js";
 import { hex } from "../../lib/bytes.js";
 import { physInRam, type PhysMem } from "../../mm/physmem.js";
@@ -38,6 +38,8 @@ export interface MemfdIn {
   pos: number;
   /** phys of the page at each index of the file (ceil(size / 4K) entries). */
   pages: Float64Array;
+  /** 1 where the record lacked MEMFD_LUO_FOLIO_UPTODATE: shmem zeroes such a folio on first use, so it reads as zeros. */
+  stale: Uint8Array;
   /** Pages freed once retrieve is done: the record array, its chunks, the ser. */
   consumed: { start: number; size: number }[];
 }
@@ -58,6 +60,7 @@ export function memfdLuoRetrieve(mem: PhysMem, restore: KhoRestore, data: bigint
   const size = Number(ser.size);
   const nIdx = Math.ceil(size / PAGE_SIZE);
   const pages = new Float64Array(nIdx);
+  const stale = new Uint8Array(nIdx);
   const consumed: MemfdIn["consumed"] = [];
   if (ser.nrFolios > 0n) {
     let desc;
@@ -105,6 +108,7 @@ export function memfdLuoRetrieve(mem: PhysMem, restore: KhoRestore, data: bigint
           const n = Number(idx);
           if (pages[n] !== 0) throw new LuoRetrieveError("EEXIST", `${where} index: ${rec.index} is already in the page cache`);
           pages[n] = phys + j * PAGE_SIZE;
+          if (!(rec.flags & MEMFD_LUO_FOLIO_UPTODATE)) stale[n] = 1;
         }
       }
     }
@@ -117,5 +121,5 @@ export function memfdLuoRetrieve(mem: PhysMem, restore: KhoRestore, data: bigint
     if (!(e instanceof KhoRestoreError)) throw e;
     consumed.pop();
   }
-  return { size, pos: Number(ser.pos), pages, consumed };
+  return { size, pos: Number(ser.pos), pages, stale, consumed };
 }
