@@ -142,7 +142,7 @@ describe("the errno table at the limits", () => {
     expect(h.sessions.length).toBe(819);
   });
 
-  it("128 files fit a session, the 129th is -ENOSPC; a token in use is -EEXIST first; bad fd -EBADF", () => {
+  it("128 files fit a session, the 129th is -ENOSPC; a token in use is -EEXIST first; bad fd -EBADF; wrong fd kinds -EINVAL/-ENOTTY", () => {
     const { m, luo } = fresh();
     const dev = luo.open("/dev/liveupdate");
     const s = luo.createSession(dev, "files");
@@ -153,6 +153,9 @@ describe("the errno table at the limits", () => {
     const t = luo.createSession(dev, "other");
     expect(errno(() => luo.preserveFd(t, 12345, 1n))).toBe("EBADF");
     expect(errno(() => luo.preserveFd(t, dev, 1n))).toBe("ENOENT");
+    // A session ioctl on /dev/liveupdate is outside its table; a LUO ioctl on a memfd does not exist.
+    expect(errno(() => luo.preserveFd(dev, extra, 1n))).toBe("EINVAL");
+    expect(errno(() => luo.createSession(extra, "x"))).toBe("ENOTTY");
     // The failed preserves left no file array behind.
     expect(luo.sessions[1]!.filesMem).toBeUndefined();
   });

@@ -3,7 +3,7 @@
  * and validation. Running them is luo-scenario.ts; scenario.ts only parses.
  */
 /** The errnos user space can get from /dev/liveupdate and session fds. */
-export const LUO_ERRNOS = ["EBUSY", "EEXIST", "ENOMEM", "ENOENT", "EINVAL", "EBADF", "ENOSPC", "EIO"] as const;
+export const LUO_ERRNOS = ["EBUSY", "EEXIST", "ENOMEM", "ENOENT", "EINVAL", "EBADF", "ENOSPC", "EIO", "ENOTTY"] as const;
 export type LuoErrno = (typeof LUO_ERRNOS)[number];
 
 /** One user-space step; labels name fds the way the selftests' variables do. */

@@ -148,8 +148,8 @@ export class LuoOut {
 
   private requireKind<K extends LuoFd["kind"]>(fd: number, kind: K, what: string): Extract<LuoFd, { kind: K }> {
     const f = this.file(fd);
-    // An ioctl on the wrong kind of file: the VFS finds no such ioctl.
-    if (f.kind !== kind) throw new LuoErrnoError("EINVAL", `fd ${fd} is not ${what}`);
+    // A LUO ioctl on the other LUO fd is outside its table (-EINVAL); other files have no such ioctl (-ENOTTY).
+    if (f.kind !== kind) throw new LuoErrnoError(f.kind === "liveupdate" || f.kind === "session" ? "EINVAL" : "ENOTTY", `fd ${fd} is not ${what}`);
     return f as Extract<LuoFd, { kind: K }>;
   }
 
