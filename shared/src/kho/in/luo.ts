@@ -66,6 +66,9 @@ interface SessionIn {
 
 class Panic extends Error {}
 
+/** Largest manifest stage 2 reads: 819 sessions of 128 files at under 100 bytes a file fit well below it. */
+const LUO_MANIFEST_MAX = 16 << 20;
+
 /* Read @len bytes at @phys, or throw @mk's error when they are not in RAM (the kernel would fault). */
 function readPhys(mem: PhysMem, phys: bigint, len: number, what: string): { p: number; b: Uint8Array } {
   const p = u64ToNumber(phys);
@@ -154,6 +157,8 @@ function memfdCsum(mem: PhysMem, f: MemfdIn): bigint {
 
 /* The manifest memfd's text, checked; throws LuoRetrieveError naming what is wrong. */
 function readManifest(mem: PhysMem, f: MemfdIn): LuoManifest {
+  // The harness writes a few bytes per file; a damaged size must not make khosim allocate RAM-sized buffers.
+  if (f.size > LUO_MANIFEST_MAX) throw new LuoRetrieveError("EINVAL", `manifest memfd: ${f.size} bytes, more than ${LUO_MANIFEST_MAX}`);
   const bytes = new Uint8Array(f.size);
   for (let i = 0; i < f.pages.length; i++) if (f.pages[i] !== 0 && !f.stale[i]) bytes.set(mem.read(f.pages[i]!, Math.min(PAGE_SIZE, f.size - i * PAGE_SIZE)), i * PAGE_SIZE);
   let j: unknown;
