@@ -53,7 +53,7 @@ export const PredecessorReportSchema = z.object({
 
 /** One verification failure the successor lists. */
 export const VerifyFailureSchema = z.object({
-  kind: z.enum(["folio", "range", "subtree"]),
+  kind: z.enum(["folio", "range", "subtree", "vmalloc", "pages"]),
   phys: Hex.optional(),
   order: Count.optional(),
   reason: z.string(),
@@ -88,6 +88,22 @@ export const KernelReportSchema = z.object({
   doubleRestores: Count,
   hazards: z.array(z.string()),
 });
+
+/** What became of one preserved vmalloc area or kho_preserve_pages() range (kho_test's records). */
+export const PAGE_RECORD_OUTCOMES = ["verified", "unchecked", "restore-failed", "checksum-mismatch"] as const;
+/** successor.json's `vmalloc` entry: the struct kho_vmalloc as read (flags in hex), the pages restored, the outcome. */
+export const VmallocReportSchema = z.object({
+  first: Hex,
+  totalPages: Count,
+  flags: Hex,
+  order: Count,
+  /** 4 KiB pages kho_restore_vmalloc() returned (0 when it failed). */
+  pages: Count,
+  outcome: z.enum(PAGE_RECORD_OUTCOMES),
+  reason: z.string().nullable(),
+});
+/** successor.json's `pages` entry: one kho_preserve_pages() range, restored with kho_restore_pages(). */
+export const PagesReportSchema = z.object({ phys: Hex, nrPages: Count, outcome: z.enum(PAGE_RECORD_OUTCOMES), reason: z.string().nullable() });
 
 /** successor.json of a successor that booted (any outcome but unusable-input). */
 export const SuccessorReportSchema = z.object({
@@ -133,6 +149,9 @@ export const SuccessorReportSchema = z.object({
     .optional(),
   /** Only with kernel-b --kernel: the version successor's consequences. */
   kernel: KernelReportSchema.optional(),
+  /** Only when kho_test recorded vmalloc areas / kho_preserve_pages() ranges: what became of each. */
+  vmalloc: z.array(VmallocReportSchema).optional(),
+  pages: z.array(PagesReportSchema).optional(),
 });
 
 /** successor.json of a machine that could not boot at all. */
@@ -150,6 +169,8 @@ export type KernelReportJson = z.infer<typeof KernelReportSchema>;
 export type KernelVerdict = (typeof KERNEL_VERDICTS)[number];
 export type PredecessorReport = z.infer<typeof PredecessorReportSchema>;
 export type VerifyFailure = z.infer<typeof VerifyFailureSchema>;
+export type VmallocReportJson = z.infer<typeof VmallocReportSchema>;
+export type PagesReportJson = z.infer<typeof PagesReportSchema>;
 export type SuccessorReportJson = z.infer<typeof SuccessorReportSchema>;
 export type UnusableReport = z.infer<typeof UnusableReportSchema>;
 export type SuccessorJson = z.infer<typeof SuccessorJsonSchema>;
