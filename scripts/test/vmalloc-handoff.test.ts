@@ -5,7 +5,9 @@
  * restored areas again), and damaged records getting the kernel's outcome.
  */
 import { describe, expect, it } from "vitest";
-import { bootMemHandoff, kernelAInProcess } from "./fault-helpers.js";
+import * as path from "node:path";
+import { ROOT } from "../src/run.js";
+import { bootMemHandoff, kernelAInProcess, successorHandOffInProcess } from "./fault-helpers.js";
 
 export const VMALLOC_SCENARIO = {
   description: "vmalloc areas (small, 511 and 512 blocks, huge order 9), kho_preserve_pages and kho_alloc_preserve",
@@ -40,5 +42,28 @@ describe("vmalloc and the page API across a handoff", () => {
     // 4 folios + the alloc-preserve folio (order 1 for 5000 bytes).
     expect(rep.restored.folios).toBe(5);
     expect(rep.verified.folios).toBe(5);
+  });
+
+  it("the chain carries every area, range and folio generation to generation (chunks allocated afresh by each generation, the area pages and checksums unchanged)", async () => {
+    const first = await kernelAInProcess(path.join(ROOT, "scenarios/vmalloc.json"));
+    const firstRep = first.report;
+    let h = first.handoff;
+    let prevFirsts: string[] | undefined;
+    for (let gen = 2; gen <= 5; gen++) {
+      const g = successorHandOffInProcess(h, gen);
+      const s = g.boot.report;
+      expect(s.outcome, `generation ${gen}: ${s.reason}`).toBe("revived");
+      expect(s.vmalloc!.map((v) => [v.totalPages, v.order, v.outcome])).toEqual(firstRep.vmalloc!.map((v) => [v.totalPages, v.order, "verified"]));
+      expect(s.pages!.map((p) => [p.phys, p.outcome])).toEqual(firstRep.pages!.map((p) => [p.phys, "verified"]));
+      expect(s.restored.folios).toBe(firstRep.stats.folios);
+      // What generation gen hands on: the same areas and checksums, described by freshly allocated chunks.
+      const next = g.next!.report;
+      expect(next.vmalloc!.map((v) => [v.totalPages, v.flags, v.order, v.csum])).toEqual(firstRep.vmalloc!.map((v) => [v.totalPages, v.flags, v.order, v.csum]));
+      expect(next.pages).toEqual(firstRep.pages);
+      const firsts = next.vmalloc!.map((v) => v.first);
+      if (prevFirsts) expect(firsts).toEqual(prevFirsts);
+      prevFirsts = firsts;
+      h = g.next!.handoff;
+    }
   });
 });

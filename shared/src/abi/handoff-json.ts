@@ -47,6 +47,10 @@ export const PredecessorReportSchema = z.object({
   reserveMem: z
     .object({ fdt: Hex, entries: z.array(z.object({ name: z.string(), start: Hex, size: Hex, csum: Hex })) })
     .optional(),
+  /** vmalloc areas kho_test records (struct kho_vmalloc, csum of the bytes; only when the scenario made any). */
+  vmalloc: z.array(z.object({ first: Hex, totalPages: Count, flags: Hex, order: Count, csum: Hex })).optional(),
+  /** kho_preserve_pages() ranges kho_test records (only when the scenario made any). */
+  pages: z.array(z.object({ phys: Hex, nrPages: Count, csum: Hex })).optional(),
   chunks: z.array(Hex),
   ranges: z.array(Range),
 });
