@@ -9,7 +9,7 @@
  */
 import { type KhoTestPagesRecord, type KhoTestVmallocRecord } from "../../abi/kho-test-vmalloc.js";
 import { FolioTable } from "../../abi/kho-test.js";
-import { type KhoVmalloc } from "../../abi/kho-vmalloc.js";
+import { KHO_VMALLOC_SIZE, type KhoVmalloc } from "../../abi/kho-vmalloc.js";
 import { PAGE_SIZE } from "../../abi/page.js";
 import { hex } from "../../lib/bytes.js";
 import { csum64, csum64Stream } from "../../lib/csum.js";
@@ -61,6 +61,9 @@ export class KhoPageOps {
   readonly vmalloc: (VmallocRecord | undefined)[] = [];
   readonly pages: (PagesRecord | undefined)[] = [];
   private readonly allocs: ({ phys: number; order: number; folio: number } | undefined)[] = [];
+  /** kho_preserve_pages()/kho_preserve_folio() calls the preserve ops made (one per vmalloc block and chunk), and their nanoseconds. */
+  preserveCalls = 0;
+  preserveNs = 0n;
 
   constructor(
     private readonly m: Machine,
@@ -107,7 +110,9 @@ export class KhoPageOps {
         const area = vmallocArea(m, op.pages, op.order ?? 0, op.flags);
         try {
           const csum = this.fillBlocks(area.pages, area.order, fill);
-          this.vmalloc.push({ area, desc: khoPreserveVmalloc(m, track, area, kho), csum });
+          const desc = this.timed(() => khoPreserveVmalloc(m, track, area, kho));
+          this.preserveCalls += area.pages.length + Math.floor(area.pages.length / KHO_VMALLOC_SIZE) + 1;
+          this.vmalloc.push({ area, desc, csum });
         } catch (e) {
           // vfree() after a failed preserve.
           for (const p of area.pages) m.buddy.freeFolio(p, area.order);
@@ -128,7 +133,8 @@ export class KhoPageOps {
         }
         try {
           const csum = fill ? csum64(this.fill(phys, size)) : 0n;
-          khoPreservePages(m, track, phys, op.pages, kho);
+          this.timed(() => khoPreservePages(m, track, phys, op.pages, kho));
+          this.preserveCalls++;
           this.pages.push({ phys, nrPages: op.pages, csum });
         } catch (e) {
           m.buddy.freeContig(phys, op.pages);
@@ -137,7 +143,8 @@ export class KhoPageOps {
         break;
       }
       case "alloc-preserve": {
-        const { phys, order } = khoAllocPreserve(m, track, op.size, kho);
+        const { phys, order } = this.timed(() => khoAllocPreserve(m, track, op.size, kho));
+        this.preserveCalls++;
         // kho_alloc_preserve() zeroes; a user then writes its data.
         const csum = fill ? csum64(this.fill(phys, PAGE_SIZE * 2 ** order)) : 0n;
         this.allocs.push({ phys, order, folio: this.folios.length });
@@ -175,6 +182,16 @@ export class KhoPageOps {
    * and leaves the rest preserved; its kernel-doc says sub-ranges are "not
    * supported". khosim refuses such a call rather than simulate that.
    */
+  /* @f's result, its time added to preserveNs. */
+  private timed<T>(f: () => T): T {
+    const t = process.hrtime.bigint();
+    try {
+      return f();
+    } finally {
+      this.preserveNs += process.hrtime.bigint() - t;
+    }
+  }
+
   private unpreservePages(op: Extract<PageOp, { op: "unpreserve-pages" }>, where: string): void {
     const r = this.pages[op.index] ?? this.noRecord(`${where}.index`, "preserve-pages", op.index, this.pages.length);
     const offset = op.offset ?? 0;

@@ -240,5 +240,7 @@ export function runWorkload(
       }
     }
   });
+  preserveCalls += pageOps.preserveCalls;
+  preserveNs += pageOps.preserveNs;
   return { format, track, folios, phys: phys.filter((r) => r.size > 0), filledBytes, preserveCalls, preserveNs, pageOps };
 }
