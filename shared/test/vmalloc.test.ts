@@ -23,6 +23,7 @@ import { KhoErrnoError } from "../src/kho/out/pages.js";
 import { khoPreserveVmalloc, khoUnpreserveVmalloc, vmallocArea } from "../src/kho/out/vmalloc.js";
 import { defaultScenario } from "../src/kho/out/scenario.js";
 import { coldBoot, type Machine } from "../src/mm/machine.js";
+import { BuddyAllocator } from "../src/mm/buddy.js";
 import { u64leBytes } from "../src/lib/bytes.js";
 
 function machine(): Machine {
@@ -152,6 +153,20 @@ describe("kho_preserve_vmalloc", () => {
     expect(() => khoPreserveVmalloc(m, spy, area, kho)).toThrow(/-EBUSY/);
     expect(track.totalBytes).toBe(0);
     expect(m.buddy.freeBytes).toBe(free);
+  });
+});
+
+describe("phys 0", () => {
+  it("no block or chunk lands at phys 0 (a 0 entry would end the array): the page is kept aside", () => {
+    const m = coldBoot({ ...defaultScenario().machine, ramBase: 0 });
+    m.buddy = new BuddyAllocator(10);
+    m.buddy.freeRange(0, 16 * 2 ** 20);
+    const track = rangesFormat.createTracker();
+    const area = vmallocArea(m, 4, 0);
+    expect(area.pages).not.toContain(0);
+    const desc = khoPreserveVmalloc(m, track, area);
+    expect(desc.first).not.toBe(0);
+    expect(khoRestoreVmalloc(m.mem, restoreOf(track), desc, "v")).toEqual(area.pages);
   });
 });
 

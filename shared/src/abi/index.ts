@@ -5,6 +5,7 @@ export * from "./kho-fdt.js";
 export * from "./boot-dtb.js";
 export * from "./kho-test.js";
 export * from "./kho-vmalloc.js";
+export * from "./kho-test-vmalloc.js";
 export * from "./bitmaps.js";
 export * from "./radix.js";
 export * from "./handoff.js";

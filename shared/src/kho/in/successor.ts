@@ -40,6 +40,8 @@ import { kernelBootSuccessor } from "../kernels/boot.js";
 import type { KhoKernelName } from "../kernels/versions.js";
 import type { ReserveMemParam } from "../../mm/reserve-mem.js";
 import { reserveMemRevive } from "./reserve-mem.js";
+import { restorePageRecords } from "./verify-pages.js";
+import type { CarriedPages } from "../out/workload-pages.js";
 import { luoRestore } from "./luo.js";
 import type { LuoCarried } from "../out/luo-scenario.js";
 
@@ -105,7 +107,7 @@ function pageSpan(addr: number, size: number): { start: number; size: number } {
  * pages consumed by then: kho_test's sub-tree FDT and info blob (freed after
  * restore, as test_kho vfree()s its array), the old KHO FDT and scratch array.
  */
-export interface Carried {
+export interface Carried extends Partial<CarriedPages> {
   folios: FolioTable;
   phys: PhysRecord[];
   consumed: { start: number; size: number }[];
@@ -249,6 +251,17 @@ function restoreKhoTest(kho: KhoFdt, mem: PhysMem, restore: KhoRestore, rep: Suc
     rep.verified.ranges++;
     rep.verified.bytes += bytes.length;
     carried.phys.push({ ...r });
+  }
+  if (h.vmalloc !== undefined || h.pages !== undefined) {
+    // kho_test's vmalloc areas and kho_preserve_pages() ranges (in/verify-pages.ts).
+    const pr = restorePageRecords(h, mem, restore);
+    if (h.vmalloc) rep.vmalloc = pr.vmalloc;
+    if (h.pages) rep.pages = pr.pages;
+    pr.failures.forEach(fail);
+    rep.verified.bytes += pr.verifiedBytes;
+    rep.verified.unchecked += pr.unchecked;
+    Object.assign(carried, pr.carried);
+    carried.consumed.push(...pr.consumed);
   }
   carried.consumed.push({ start: subPhys!, size: PAGE_SIZE });
   if (infoSize > 0) carried.consumed.push({ start: Number(h.infoPhys), size: Math.ceil(infoSize / PAGE_SIZE) * PAGE_SIZE });

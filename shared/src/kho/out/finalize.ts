@@ -17,6 +17,7 @@ import type { Machine } from "../../mm/machine.js";
 import { physWriteOwned, SparseMem } from "../../mm/physmem.js";
 import type { WorkloadResult } from "./workload.js";
 import { MEMBLOCK_KHO_FDT } from "../../abi/memblock-fdt.js";
+import { encodeKhoTestPages, encodeKhoTestVmalloc } from "../../abi/kho-test-vmalloc.js";
 import { LUO_FDT_KHO_ENTRY_NAME } from "../../abi/luo.js";
 import type { LuoHandoff } from "./luo.js";
 
@@ -111,7 +112,16 @@ export function khoFinalize(m: Machine, w: WorkloadResult, reserveMem?: ReserveM
   }
   let unfilled = w.phys.some((r) => r.csum === 0n);
   for (let i = 0; i < folios.length && !unfilled; i++) unfilled = folios.alive[i] === 1 && !folios.filled(i);
-  const sub = buildKhoTestFdt({ nrFolios: folios.live, nrRanges: w.phys.length, infoPhys: BigInt(infoPhys), csum: infoCsum(info), unfilled });
+  const recs = w.pageOps.records();
+  const sub = buildKhoTestFdt({
+    nrFolios: folios.live,
+    nrRanges: w.phys.length,
+    infoPhys: BigInt(infoPhys),
+    csum: infoCsum(info),
+    unfilled,
+    vmalloc: encodeKhoTestVmalloc(recs.vmalloc),
+    pages: encodeKhoTestPages(recs.pages),
+  });
   if (sub.length > PAGE_SIZE) throw new FinalizeError(`kho_test FDT is ${sub.length} bytes, more than a page`);
   const subPhys = allocPage(m, "the kho_test FDT");
   track.khoPreserveFolio(subPhys, 0);

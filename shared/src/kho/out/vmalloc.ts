@@ -51,7 +51,7 @@ export function vmallocArea(m: Machine, nrPages: number, order: number, flags?: 
   }
   const pages: number[] = [];
   for (let i = 0; i < nrPages / block; i++) {
-    const p = m.buddy.allocFolio(order);
+    const p = allocBlock(m, order);
     if (p === undefined) {
       for (const q of pages) m.buddy.freeFolio(q, order);
       throw new KhoErrnoError("ENOMEM", `vmalloc: out of memory after ${i} of ${nrPages / block} order-${order} blocks`);
@@ -61,6 +61,17 @@ export function vmallocArea(m: Machine, nrPages: number, order: number, flags?: 
   return { pages, order, flags: flags ?? (VM_ALLOC | (order > 0 ? VM_ALLOW_HUGE_VMAP : 0)) };
 }
 
+/*
+ * A block of @order from the buddy, never at phys 0: a 0 entry or `first`
+ * would end the chunk array or chain. The kernel never hands out pfn 0 (x86
+ * setup_arch() reserves the first page); a successor machine of khosim may
+ * have it free, so it is taken once and kept aside, as reserved.
+ */
+function allocBlock(m: Machine, order: number): number | undefined {
+  const p = m.buddy.allocFolio(order);
+  return p === 0 ? m.buddy.allocFolio(order) : p;
+}
+
 /* vmalloc_flags_to_kho(). */
 function vmallocFlagsToKho(vmFlags: number): number {
   return (vmFlags & VM_ALLOC ? KHO_VMALLOC_ALLOC : 0) | (vmFlags & VM_ALLOW_HUGE_VMAP ? KHO_VMALLOC_HUGE_VMAP : 0);
@@ -68,7 +79,7 @@ function vmallocFlagsToKho(vmFlags: number): number {
 
 /* new_vmalloc_chunk(): a zeroed page from the buddy, preserved as one order-0 page. */
 function newVmallocChunk(m: Machine, track: KhoTracker, kho: KhoOut | undefined): number {
-  const p = m.buddy.allocFolio(0);
+  const p = allocBlock(m, 0);
   if (p === undefined) throw new KhoErrnoError("ENOMEM", "kho_preserve_vmalloc: no page for a chunk");
   try {
     khoPreservePages(m, track, p, 1, kho);
