@@ -89,6 +89,24 @@ describe("the selftests as scenarios (tools/testing/selftests/liveupdate)", () =
     expect(closed.h.luo!.sessions.map((s) => s.name)).toEqual(["khosim_state"]);
   });
 
+  it("holes pinned at preserve are zeroed even on pages that held data before (a closed session's freed pages)", () => {
+    const p = handoff(
+      small([
+        { do: "open" },
+        { do: "create-session", name: "gone", as: "g" },
+        { do: "memfd", as: "a", size: "8K" },
+        { do: "preserve-fd", session: "g", fd: "a", token: 1 },
+        { do: "close", fd: "g" },
+        { do: "create-session", name: "kept" },
+        { do: "memfd", as: "b", size: "64K", fill: false },
+        { do: "preserve-fd", session: "kept", fd: "b", token: 2 },
+      ]),
+    );
+    const rep = successor(p).report;
+    expect(rep.outcome, rep.reason ?? "").toBe("revived");
+    expect(rep.luo!.sessions).toEqual([{ name: "kept", retrieved: true, finished: true, files: [{ token: "0x2", size: 65536, outcome: "verified" }] }]);
+  });
+
   it("kexec-simple: the folio record points at the page holding \"hello kexec world\"", () => {
     const p = handoff(load("kexec-simple.json"));
     const s = p.h.luo!.sessions.find((x) => x.name === "test-session")!;

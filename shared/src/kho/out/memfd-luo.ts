@@ -163,16 +163,14 @@ export function memfdLuoPreserve(m: Machine, track: KhoTracker, f: Memfd): Memfd
     return { ser: ser.phys, serOrder: ser.order, nrFolios: 0 };
   }
   // memfd_pin_folios(): a zeroed, uptodate folio for every hole.
-  const zero = new Uint8Array(PAGE_SIZE);
   const filled: number[] = [];
   try {
     for (let i = 0; i < nPages; i++) {
       if (f.pages[i] !== 0) continue;
-      const p = allocPage(m, `hole ${i} of memfd '${f.name}'`);
-      m.mem.write(p, zero);
-      f.pages[i] = p;
+      f.pages[i] = allocPage(m, `hole ${i} of memfd '${f.name}'`);
       filled.push(i);
     }
+    zeroPages(m, filled.map((i) => f.pages[i]!));
   } catch (e) {
     for (const i of filled) {
       m.buddy.freeFolio(f.pages[i]!, 0);
@@ -201,6 +199,15 @@ export function memfdLuoPreserve(m: Machine, track: KhoTracker, f: Memfd): Memfd
   const desc = khoPreserveVmalloc(m, track, area);
   m.mem.write(ser.phys, encodeMemfdLuoSer({ pos: BigInt(f.pos), size: BigInt(f.size), nrFolios: BigInt(nPages), folios: encodeKhoVmalloc(desc) }));
   return { ser: ser.phys, serOrder: ser.order, nrFolios: nPages, area, desc };
+}
+
+/* Zero @pages. A page kernel-a's sparse memory never held reads as zeros already: left alone, it stays a hole in memory.img. */
+function zeroPages(m: Machine, pages: readonly number[]): void {
+  const zero = new Uint8Array(PAGE_SIZE);
+  for (const p of pages) {
+    if (m.mem instanceof SparseMem && m.mem.page(p / PAGE_SIZE) === undefined) continue;
+    m.mem.write(p, zero);
+  }
 }
 
 /** memfdLuoFreeze - memfd_luo_freeze(): only pos can have changed since preserve. */
