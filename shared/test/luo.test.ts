@@ -59,9 +59,9 @@ describe("the selftests as scenarios (tools/testing/selftests/liveupdate)", () =
     ],
     "multi-session.json": [
       { name: "multi-test-empty-1", files: [] },
-      { name: "multi-test-files-1", files: [["0x64", 16], ["0x65", 65536]] },
-      { name: "multi-test-files-2", files: [["0xc8", 16]] },
       { name: "multi-test-empty-2", files: [] },
+      { name: "multi-test-files-1", files: [["0x1001", 24]] },
+      { name: "multi-test-files-2", files: [["0x2002", 30], ["0x3003", 31]] },
     ],
   };
 
