@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { SuccessorJsonSchema, parseHandoffJson } from "@khosim/shared/abi/handoff-json";
-import { copyHandoff, makeHandoff, makeTmp, patchFile, readJson, removeTmp, runB, SCENARIOS, type Handoff } from "../handoff-helpers.js";
+import { copyHandoff, makeHandoff, makeTmp, patchFile, readJson, removeTmp, runA, runB, SCENARIOS, type Handoff } from "../handoff-helpers.js";
 
 let tmp: string | undefined;
 let h: Handoff;
@@ -51,4 +51,14 @@ test("a LUO FDT that is not luo-v1: kernel-b panics, exit 5, one line naming the
   expect(b.status).toBe(5);
   expect(b.stdout.trim()).toBe(`Kernel panic - not syncing: LUO: The incoming tree failed to initialize properly: FDT 'LUO' at ${h.report.luo!.fdt}: FDT 'LUO' is incompatible with 'luo-v1' (/compatible)`);
   expect(b.stderr).not.toMatch(/\n\s+at /);
+});
+
+test("kernel-a: a step that does not fail as its expect says is one line naming the step, exit 2, and no handoff", { timeout: 120_000 }, async () => {
+  const file = path.join(tmp!, "bad-expect.json");
+  fs.writeFileSync(file, JSON.stringify({ machine: { ram: "256M" }, ops: [], luo: [{ do: "open" }, { do: "create-session", name: "a" }, { do: "create-session", name: "b", expect: "EEXIST" }] }));
+  const out = path.join(tmp!, "bad-out");
+  const a = await runA(["--scenario", file, "--out", out]);
+  expect(a.status).toBe(2);
+  expect(a.stderr.trim().split("\n").filter((l) => !l.startsWith("{"))).toEqual([`kernel-a: ${file}: luo[2].expect: expected -EEXIST, got success`]);
+  expect(fs.existsSync(out)).toBe(false);
 });
