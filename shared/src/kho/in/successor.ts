@@ -379,7 +379,8 @@ export function bootSuccessor(boot: BootInfo, mem: PhysMem, opts: SuccessorOptio
   if (kho) {
     restore = new KhoRestore(runs, opts.maxOrder, kho.format.name === "ranges" || kho.format.name === "posted");
     restoreKhoTest(kho, mem, restore, rep, carried, opts);
-    // LUO's early_initcall runs before test_kho's module would; its outcome only adds failures, or panics.
+    // LUO's incoming side and user space's stage 2 (in/luo.ts): its folios are disjoint from kho_test's, so running
+    // it after them changes nothing; it adds failures of kind luo, or panics (luo_restore_fail).
     const luo = luoRestore(kho, mem, restore);
     if (luo.json) rep.luo = luo.json;
     for (const f of luo.failures) {
