@@ -14,6 +14,8 @@ import { KhoErrnoError, khoAllocPreserve, khoPreservePages, khoUnpreserveFree, k
 import { defaultScenario, parseScenario, ScenarioError } from "../src/kho/out/scenario.js";
 import { runWorkload } from "../src/kho/out/workload.js";
 import { coldBoot, type Machine } from "../src/mm/machine.js";
+import { KhoRestore, KhoRestoreError, khoRangeTableOf } from "../src/kho/in/restore.js";
+import { khoRestoreFree } from "../src/kho/in/vmalloc.js";
 import { initCsum } from "../src/lib/csum.js";
 
 beforeAll(async () => {
@@ -100,6 +102,16 @@ describe("kho_alloc_preserve / kho_unpreserve_free", () => {
     khoUnpreserveFree(m, t, r.phys, r.order);
     expect(t.totalBytes).toBe(0);
     expect(m.buddy.freeBytes).toBe(free);
+  });
+
+  it("kho_restore_free restores the folio once and returns its whole span; a second call fails", () => {
+    const m = machine();
+    const t = rangesFormat.createTracker();
+    const r = khoAllocPreserve(m, t, 3 * PAGE_SIZE);
+    const restore = new KhoRestore(khoRangeTableOf([...t.ranges()]), 10, true);
+    expect(khoRestoreFree(restore, r.phys)).toEqual({ start: r.phys, size: 4 * PAGE_SIZE });
+    expect(() => khoRestoreFree(restore, r.phys)).toThrow(KhoRestoreError);
+    expect(() => khoRestoreFree(restore, r.phys + PAGE_SIZE)).toThrow(/not the head/);
   });
 
   it("EBUSY after finalize frees the folio again (folio_put)", () => {

@@ -55,6 +55,17 @@ export function khoRestorePages(restore: KhoRestore, phys: number, nrPages: numb
 }
 
 /**
+ * khoRestoreFree - kho_restore_free(): restore the folio kho_alloc_preserve()
+ * preserved at @phys (kho_restore_folio(), which WARNs and returns NULL on a
+ * failure: here KhoRestoreError) and return its span, which the caller frees
+ * (folio_put) into its page allocator. New in 6.19 (dd03dd60e8).
+ */
+export function khoRestoreFree(restore: KhoRestore, phys: number): { start: number; size: number } {
+  const order = restore.khoRestoreFolio(phys);
+  return { start: phys, size: PAGE_SIZE * 2 ** order };
+}
+
+/**
  * khoRestoreVmalloc - kho_restore_vmalloc(@desc): the phys of every 4 KiB
  * page of the area, in vm->pages order. @mem is the successor's memory,
  * @restore its preserved-memory state (chunk pages are claimed there and
