@@ -33,6 +33,7 @@ import { LUO_MANIFEST_FORMAT, LUO_STATE_SESSION, LUO_STATE_TOKEN, type LuoCarrie
 import type { Memfd } from "../out/memfd-luo.js";
 import { KhoRestoreError, type KhoRestore } from "./restore.js";
 import { LuoRetrieveError, memfdLuoRetrieve, type MemfdIn } from "./memfd-luo.js";
+import { khoRestoreFree } from "./vmalloc.js";
 
 /** successor.json's `luo`. */
 export interface LuoInJson {
@@ -118,8 +119,7 @@ function luoSessionDeserialize(mem: PhysMem, restore: KhoRestore, header: bigint
     out.push(si);
   });
   try {
-    restore.khoRestoreFolio(p);
-    consumed.push({ start: p, size: LUO_SESSION_BLOCK_SIZE });
+    consumed.push(khoRestoreFree(restore, p));
   } catch (e) {
     if (!(e instanceof KhoRestoreError)) throw e; // kho_restore_free() WARNs and goes on
   }
@@ -287,8 +287,7 @@ function luoFileFinish(mem: PhysMem, restore: KhoRestore, s: SessionIn, consumed
   }
   if (s.filesPhys !== 0) {
     try {
-      restore.khoRestoreFolio(s.filesPhys);
-      consumed.push({ start: s.filesPhys, size: LUO_FILE_ARRAY_SIZE });
+      consumed.push(khoRestoreFree(restore, s.filesPhys));
     } catch (e) {
       if (!(e instanceof KhoRestoreError)) throw e;
     }

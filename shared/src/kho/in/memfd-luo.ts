@@ -19,7 +19,7 @@ import { PAGE_SIZE } from "../../abi/page.js";
 import { hex } from "../../lib/bytes.js";
 import { physInRam, type PhysMem } from "../../mm/physmem.js";
 import { KhoRestoreError, type KhoRestore } from "./restore.js";
-import { khoRestoreVmallocChunks, KhoVmallocRestoreError } from "./vmalloc.js";
+import { khoRestoreFree, khoRestoreVmallocChunks, KhoVmallocRestoreError } from "./vmalloc.js";
 
 /** A retrieve failed with the kernel's @errno; the message names structure, field and offset. */
 export class LuoRetrieveError extends Error {
@@ -113,13 +113,11 @@ export function memfdLuoRetrieve(mem: PhysMem, restore: KhoRestore, data: bigint
       }
     }
   }
-  consumed.push({ start: serPhys - (serPhys % PAGE_SIZE), size: PAGE_SIZE });
   try {
-    restore.khoRestoreFolio(serPhys);
+    consumed.push(khoRestoreFree(restore, serPhys));
   } catch (e) {
     // kho_restore_free() WARNs when the ser was not a preserved folio, and goes on.
     if (!(e instanceof KhoRestoreError)) throw e;
-    consumed.pop();
   }
   return { size, pos: Number(ser.pos), pages, stale, consumed };
 }
