@@ -130,6 +130,9 @@ describe("the selftests as scenarios (tools/testing/selftests/liveupdate)", () =
     expect(() => handoff(small([{ do: "open" }, { do: "create-session", name: "a", expect: "EEXIST" }]))).toThrow(/luo\[1\]\.expect: expected -EEXIST, got success/);
     expect(() => small([{ do: "open", expect: "ENOPE" }])).toThrow(/luo\[0\]\.expect: expected one of EBUSY/);
     expect(() => small([{ do: "create-session", name: "x".repeat(65) }])).toThrow(/luo\[0\]\.name: longer than the ioctl's 64-byte name field/);
+    expect(() => small([{ do: "memfd", as: "m", data: "hello", size: 3 }])).toThrow(/luo\[0\]\.size: is below the data's length/);
+    expect(() => small([{ do: "preserve-fd", session: "s", fd: "m", token: -1 }])).toThrow(/luo\[0\]\.token: expected a u64 token/);
+    expect(() => small([{ do: "memfd", as: "m", colour: "red" }])).toThrow(/luo\[0\]: unknown key "colour"/);
   });
 });
 

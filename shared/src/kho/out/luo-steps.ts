@@ -89,6 +89,8 @@ export function parseLuoSteps(v: unknown, fail: Fail, size: (x: unknown, p: (str
           s.fill = o["fill"] as boolean;
         }
         if (s.data !== undefined && s.fill) fail([...p, "fill"], "give data or fill, not both");
+        // ftruncate below what was written is not modelled: give the data that should remain.
+        if (s.data !== undefined && s.size !== undefined && s.size < new TextEncoder().encode(s.data).length) fail([...p, "size"], "is below the data's length");
         return s;
       }
       default:
