@@ -131,6 +131,7 @@ async function main(): Promise<number> {
     [OUTCOME_EXIT["unusable-input"], "unusable input: cannot boot at all (missing or short files, no usable /memory, scratch too small), or a usage error"],
     [OUTCOME_EXIT["booted-without-kho"], "booted without KHO: the KHO data was absent or invalid (the reason names object, field and offset), or --kernel's version refuses it"],
     [OUTCOME_EXIT["revived-unsafely"], "revived unsafely (--kernel): that version revived but lost preserved pages, read out of bounds or would corrupt memory (successor.json kernel)"],
+    [OUTCOME_EXIT["kernel-panic"], "kernel panic: the LUO sub-tree is malformed and luo_restore_fail() panics (the reason names the structure and field)"],
     ...INTERRUPT_EXIT_CODES,
   ]);
   cmd.parse(process.argv);
@@ -204,7 +205,9 @@ async function main(): Promise<number> {
         ? `KHO restore failed: ${rep.reason}\n`
         : rep.outcome === "revived-unsafely"
           ? `revived unsafely: ${rep.reason}\n`
-          : `booted without KHO: ${rep.reason}\n`,
+          : rep.outcome === "kernel-panic"
+            ? `Kernel panic - not syncing: ${rep.reason}\n`
+            : `booted without KHO: ${rep.reason}\n`,
   );
   return rep.exitCode;
 }

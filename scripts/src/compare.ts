@@ -34,7 +34,7 @@ import { KERNEL_A, KERNEL_B, ROOT } from "./run.js";
 
 const WORKLOAD_DIR = path.join(ROOT, "scenarios/compare");
 /** Workloads in table order: file stem in scenarios/compare. */
-const WORKLOADS = ["test-kho", "isolated-1m", "contig-48g", "random-64g", "vm-2m-holes", "gib-ranges", "dense-1in64"];
+const WORKLOADS = ["test-kho", "isolated-1m", "contig-48g", "random-64g", "vm-2m-holes", "gib-ranges", "dense-1in64", "vmalloc-1g", "luo-memfd-1g"];
 
 interface Options {
   render?: string[];

@@ -1,6 +1,8 @@
 /*
  * Fuzzing the successor, every format: damage a valid handoff (the KHO FDT,
  * the boot DTB, the root pointer, the scratch array, the kho_test sub-tree,
+ * the LUO state (its FDT, session block, file array, memfd_luo_ser and folio
+ * records: a kept session with two memfds, one of them empty),
  * and each format's own structures: chunk headers and range entries; bitmap
  * chunk headers, bitmap pointers and bits; radix table entries, leaf bits
  * and the key bits a table index carries) and boot kernel-b's successor in
@@ -26,7 +28,8 @@ import { type SuccessorReportJson } from "@khosim/shared/abi/handoff-json";
 import { FdtRo } from "@khosim/shared/fdt";
 import { coldBoot, type PhysMem } from "@khosim/shared/mm";
 import { initCsum } from "@khosim/shared/lib";
-import { KHO_FORMATS, khoFinalize, khoFormat, parseScenario, runWorkload, UnusableInputError, bootSuccessor } from "@khosim/shared/kho";
+import { KHO_FORMATS, khoFinalize, khoFormat, parseScenario, runWorkload, UnusableInputError, bootSuccessor, luoReboot, luoRun } from "@khosim/shared/kho";
+import { KHO_TEST_VMALLOC_PROP, KHO_TEST_VMALLOC_RECORD_SIZE, KHO_VMALLOC_SIZE, decodeKhoVmalloc, decodeKhoVmallocChunk } from "@khosim/shared/abi";
 import { mapFormat, type FormatMap } from "./faults/format-map.js";
 import { rebase } from "./faults/store.js";
 
@@ -50,6 +53,10 @@ export interface FuzzHandoff {
   infoSize: number;
   /** Addresses worth writing into pointer fields: every metadata object, the FDT, scratch, RAM's edges. */
   pointers: bigint[];
+  /** The struct kho_vmalloc descriptors kho_test records (their phys in the sub-FDT) and every chunk page of their areas. */
+  vmalloc: { descs: number[]; chunks: number[] };
+  /** The LUO structures' bytes: FDT, session block entries, file arrays, memfd_luo_sers, record arrays. */
+  luo: { phys: number; size: number }[];
 }
 
 /**
@@ -74,13 +81,40 @@ export async function makeFuzzHandoff(seed = 1, format = "ranges", banked = fals
         { op: "test_kho", maxMem: "256K" },
         { op: "folios", count: 180, order: 0, layout: "isolated", fill: false },
         { op: "phys", size: "16K" },
+        { op: "vmalloc", pages: 600 },
+        { op: "vmalloc", pages: 1024, order: 9 },
+      ],
+      luo: [
+        { do: "open" },
+        { do: "create-session", name: "fuzz" },
+        { do: "memfd", as: "data", size: "12K" },
+        { do: "memfd", as: "empty" },
+        { do: "preserve-fd", session: "fuzz", fd: "data", token: 1 },
+        { do: "preserve-fd", session: "fuzz", fd: "empty", token: 2 },
       ],
     },
     "(fuzz scenario)",
   );
   const m = coldBoot(s.machine);
   const w = runWorkload(m, s, seed, "(fuzz scenario)", undefined, f);
-  const h = khoFinalize(m, w);
+  const lh = luoReboot(m, luoRun(m, w.track, s.luo!, seed, "(fuzz scenario)"), "(fuzz scenario)");
+  const h = khoFinalize(m, w, undefined, lh);
+  const luo = [
+    { phys: lh.fdtPhys, size: PAGE_SIZE },
+    { phys: lh.sessionBlock, size: 8 + 80 * lh.sessions.length },
+    ...lh.sessions.flatMap((x) => x.files.map((fl) => ({ phys: fl.ser, size: 40 }))),
+  ];
+  const blk = new DataView(m.mem.read(lh.sessionBlock, 8 + 80 * lh.sessions.length).slice().buffer);
+  for (let i = 0; i < lh.sessions.length; i++) {
+    const files = Number(blk.getBigUint64(8 + i * 80 + 64, true));
+    if (files !== 0) luo.push({ phys: files, size: 64 * lh.sessions[i]!.files.length });
+  }
+  for (const x of lh.sessions.flatMap((y) => y.files)) {
+    const first = Number(new DataView(m.mem.read(x.ser + 24, 8).slice().buffer).getBigUint64(0, true));
+    if (first === 0) continue;
+    luo.push({ phys: first, size: PAGE_SIZE });
+    luo.push({ phys: Number(new DataView(m.mem.read(first + 8, 8).slice().buffer).getBigUint64(0, true)), size: PAGE_SIZE });
+  }
   const fdt = new FdtRo(h.khoFdt);
   const layout = f.fdtLayout;
   const node = layout.mapNode === "" ? 0 : fdt.pathOffset(`/${layout.mapNode}`);
@@ -94,6 +128,9 @@ export async function makeFuzzHandoff(seed = 1, format = "ranges", banked = fals
   const pointers = new Set<bigint>([0n, BigInt(ramBase), BigInt(ramEnd), BigInt(ramEnd - PAGE_SIZE), BigInt(h.khoFdtPhys), BigInt(h.scratchPhys), BigInt(h.subtreePhys), BigInt(h.infoPhys)]);
   for (const o of objects) for (const d of [0, 8, 0x800, PAGE_SIZE, -PAGE_SIZE]) pointers.add(BigInt(o + d));
   for (const sc of m.scratch) pointers.add(BigInt(sc.addr));
+  const vmalloc = mapVmalloc(m.mem, h.subtreePhys);
+  for (const c of vmalloc.chunks) pointers.add(BigInt(c));
+  for (const r of luo) pointers.add(BigInt(r.phys));
   return {
     format,
     mem: m.mem,
@@ -108,11 +145,27 @@ export async function makeFuzzHandoff(seed = 1, format = "ranges", banked = fals
     infoPhys: h.infoPhys,
     infoSize: h.infoSize,
     pointers: [...pointers],
+    vmalloc,
+    luo,
   };
 }
 
+/* Where the kho_test sub-FDT at @subPhys keeps its vmalloc descriptors, and their chunk pages. */
+function mapVmalloc(mem: PhysMem, subPhys: number): { descs: number[]; chunks: number[] } {
+  const sub = new FdtRo(mem.read(subPhys, PAGE_SIZE));
+  const p = sub.properties(sub.pathOffset("/data")).find((q) => q.name === KHO_TEST_VMALLOC_PROP)!;
+  const base = subPhys + sub.header.offDtStruct + p.offset + 12;
+  const descs: number[] = [];
+  const chunks: number[] = [];
+  for (let i = 0; i < p.value.length / KHO_TEST_VMALLOC_RECORD_SIZE; i++) {
+    descs.push(base + i * KHO_TEST_VMALLOC_RECORD_SIZE);
+    for (let c = decodeKhoVmalloc(p.value, i * KHO_TEST_VMALLOC_RECORD_SIZE).first; c !== 0; c = Number(decodeKhoVmallocChunk(mem.read(c, PAGE_SIZE)).next)) chunks.push(c);
+  }
+  return { descs, chunks };
+}
+
 /** Targets every format has. */
-const COMMON_TARGETS = ["kho-fdt", "boot-dtb", "root", "scratch-array", "subtree"] as const;
+const COMMON_TARGETS = ["kho-fdt", "boot-dtb", "root", "scratch-array", "subtree", "vmalloc-desc", "vmalloc-chunk", "luo"] as const;
 /** Each format family's own structures. */
 const FORMAT_TARGETS = {
   ranges: ["chunk-header", "range-entry", "chunk-page"],
@@ -296,6 +349,24 @@ export function applyMutations(h: FuzzHandoff, muts: readonly Mutation[]): { boo
         break;
       case "subtree":
         damageRegion(d, h, m, m.pick2 % 2 ? { phys: h.subtreePhys, size: PAGE_SIZE } : { phys: h.infoPhys, size: Math.max(8, h.infoSize) });
+        break;
+      case "vmalloc-desc": {
+        // One field of a struct kho_vmalloc: first (u64), total_pages (u32), flags, order (u16).
+        const at = h.vmalloc.descs[m.pick % h.vmalloc.descs.length]!;
+        const f = (m.pick >> 4) % 4;
+        damageField(d, h, m, at + [0, 8, 12, 14][f]!, [8, 4, 2, 2][f]!);
+        break;
+      }
+      case "vmalloc-chunk": {
+        // A chunk's next, one of its entries, or the slot after its last entry (the terminator).
+        const c = h.vmalloc.chunks[m.pick % h.vmalloc.chunks.length]!;
+        const slot = (m.pick >> 4) % 3 === 0 ? 0 : 8 * (1 + ((m.pick2 >> 3) % KHO_VMALLOC_SIZE));
+        if ("swap" in m.value) swap(d, c + slot, c + ((slot + 8) % PAGE_SIZE), 8);
+        else damageField(d, h, m, c + slot, 8);
+        break;
+      }
+      case "luo":
+        damageRegion(d, h, m, h.luo[m.pick2 % h.luo.length]!);
         break;
       case "chunk-header": {
         if (map.kind === "radix" || map.chunks.length === 0) break;

@@ -11,7 +11,7 @@ import { OUTCOME_EXIT } from "@khosim/shared/abi";
 import { FAULTS, applyFault, formatsOf, listFaults, type Fault, type FaultGroup, type MemHandoff } from "../src/faults/index.js";
 import { bootMemHandoff, handoffDigest, kernelAInProcess } from "./fault-helpers.js";
 
-const PER_FORMAT = FAULTS.filter((f) => f.formats !== undefined);
+const PER_FORMAT = FAULTS.filter((f) => f.formats !== undefined && f.input === undefined);
 const FORMATS = [...new Set(PER_FORMAT.flatMap((f) => formatsOf(f)))].sort();
 /* Two chunks in ranges, several bitmap chunks, bitmaps and leaves, 180 posted chunks: every structure has a second instance. */
 const SCENARIO = {

@@ -13,7 +13,7 @@ const WRONG: { scenario: unknown; jsonPath: string; says: string }[] = [
   { scenario: { machine: null }, jsonPath: "machine", says: "expected an object, got null" },
   { scenario: { ops: {} }, jsonPath: "ops", says: "expected an array, got an object" },
   { scenario: { ops: [1] }, jsonPath: "ops[0]", says: "expected an object, got number 1" },
-  { scenario: { ops: [{}] }, jsonPath: "ops[0].op", says: 'expected one of "test_kho", "folios", "phys", "unpreserve", "unpreserve-folio", "unpreserve-phys", got nothing' },
+  { scenario: { ops: [{}] }, jsonPath: "ops[0].op", says: 'expected one of "test_kho", "folios", "phys", "unpreserve", "unpreserve-folio", "unpreserve-phys", "vmalloc", "preserve-pages", "alloc-preserve", "unpreserve-pages", "unpreserve-vmalloc", "unpreserve-free", "finalize", got nothing' },
   { scenario: { ops: [{ op: "folios", count: 2 }] }, jsonPath: "ops[0].order", says: 'expected a folio order or "random", got nothing' },
   { scenario: { ops: [{ op: "folios", count: 0, order: 1 }] }, jsonPath: "ops[0].count", says: "0 is below the minimum 1" },
   { scenario: { ops: [{ op: "folios", count: 1, order: 1.5 }] }, jsonPath: "ops[0].order", says: "1.5 is not an integer" },

@@ -3,7 +3,7 @@ import { OUTCOME_EXIT, PAGE_SIZE, khoDataIsFolio, khoDataOrder, type KhoTestFoli
 import type { KhoMemRange } from "@khosim/shared/kho";
 import type { FaultContext } from "./context.js";
 
-export type FaultGroup = "kho-fdt" | "chunk-list" | "boot-dtb" | "image" | "data" | "format-root" | "posted" | "bitmaps" | "radix";
+export type FaultGroup = "kho-fdt" | "chunk-list" | "boot-dtb" | "image" | "data" | "format-root" | "posted" | "bitmaps" | "radix" | "vmalloc" | "luo";
 
 export interface FaultExpect {
   outcome: Outcome;
@@ -14,7 +14,7 @@ export interface FaultExpect {
 
 /** A verification failure kernel-b must list (data faults). */
 export interface ExpectedFailure {
-  kind: "folio" | "range" | "subtree";
+  kind: "folio" | "range" | "subtree" | "vmalloc" | "pages" | "luo";
   phys?: string;
   order?: number;
 }
@@ -42,10 +42,17 @@ export interface Fault {
    * faults apply to any format's handoff; chunk-list is the ranges format's).
    */
   formats?: readonly string[];
+  /**
+   * The scenario (repository path) whose handoff the fault needs, when the
+   * default ones lack its target (vmalloc areas: scenarios/vmalloc.json);
+   * tested on that handoff by scripts/test/corrupt-vmalloc.test.ts.
+   */
+  input?: string;
   apply(ctx: FaultContext): FaultResult | void;
 }
 
-const expectOutcome =
+/** expectOutcome - an expectation of @outcome with its exit code, whose reason contains each of the given substrings. */
+export const expectOutcome =
   (outcome: Outcome) =>
   (reasonIncludes: string[]): FaultExpect => ({ outcome, exitCode: OUTCOME_EXIT[outcome], reasonIncludes });
 /** NO_KHO - kernel-b boots without KHO (exit 3); its reason contains each of @reasonIncludes. */

@@ -15,6 +15,8 @@ import { DATA_FAULTS } from "./data.js";
 import { IMAGE_FAULTS } from "./image.js";
 import { KHO_FDT_FAULTS } from "./kho-fdt.js";
 import { FORMAT_FAULTS } from "./formats.js";
+import { VMALLOC_FAULTS } from "./vmalloc.js";
+import { LUO_FAULTS } from "./luo.js";
 import { FaultContext } from "./context.js";
 import type { FaultDetail } from "./context.js";
 import type { ExpectedFailure, Fault, FaultExpect } from "./fault.js";
@@ -25,7 +27,7 @@ export * from "./fault.js";
 export * from "./store.js";
 
 /** Every fault, in the order `corrupt --list` prints them. */
-export const FAULTS: readonly Fault[] = [...KHO_FDT_FAULTS, ...CHUNK_FAULTS, ...BOOT_FAULTS, ...BANK_FAULTS, ...IMAGE_FAULTS, ...DATA_FAULTS, ...FORMAT_FAULTS];
+export const FAULTS: readonly Fault[] = [...KHO_FDT_FAULTS, ...CHUNK_FAULTS, ...BOOT_FAULTS, ...BANK_FAULTS, ...IMAGE_FAULTS, ...DATA_FAULTS, ...FORMAT_FAULTS, ...VMALLOC_FAULTS, ...LUO_FAULTS];
 
 /** formatsOf - the formats @f is tested on (the ranges handoff when it names none). */
 export function formatsOf(f: Fault): readonly string[] {

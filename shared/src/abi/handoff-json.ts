@@ -47,13 +47,26 @@ export const PredecessorReportSchema = z.object({
   reserveMem: z
     .object({ fdt: Hex, entries: z.array(z.object({ name: z.string(), start: Hex, size: Hex, csum: Hex })) })
     .optional(),
+  /** vmalloc areas kho_test records (struct kho_vmalloc, csum of the bytes; only when the scenario made any). */
+  vmalloc: z.array(z.object({ first: Hex, totalPages: Count, flags: Hex, order: Count, csum: Hex })).optional(),
+  /** kho_preserve_pages() ranges kho_test records (only when the scenario made any). */
+  pages: z.array(z.object({ phys: Hex, nrPages: Count, csum: Hex })).optional(),
+  /** The LUO sub-tree (only when the scenario had "luo" steps): liveupdate-number and what each session preserved. */
+  luo: z
+    .object({
+      fdt: Hex,
+      liveupdateNumber: Hex,
+      sessionBlock: Hex,
+      sessions: z.array(z.object({ name: z.string(), files: z.array(z.object({ token: Hex, size: Count, ser: Hex })) })),
+    })
+    .optional(),
   chunks: z.array(Hex),
   ranges: z.array(Range),
 });
 
 /** One verification failure the successor lists. */
 export const VerifyFailureSchema = z.object({
-  kind: z.enum(["folio", "range", "subtree"]),
+  kind: z.enum(["folio", "range", "subtree", "vmalloc", "pages", "luo"]),
   phys: Hex.optional(),
   order: Count.optional(),
   reason: z.string(),
@@ -88,6 +101,22 @@ export const KernelReportSchema = z.object({
   doubleRestores: Count,
   hazards: z.array(z.string()),
 });
+
+/** What became of one preserved vmalloc area or kho_preserve_pages() range (kho_test's records). */
+export const PAGE_RECORD_OUTCOMES = ["verified", "unchecked", "restore-failed", "checksum-mismatch"] as const;
+/** successor.json's `vmalloc` entry: the struct kho_vmalloc as read (flags in hex), the pages restored, the outcome. */
+export const VmallocReportSchema = z.object({
+  first: Hex,
+  totalPages: Count,
+  flags: Hex,
+  order: Count,
+  /** 4 KiB pages kho_restore_vmalloc() returned (0 when it failed). */
+  pages: Count,
+  outcome: z.enum(PAGE_RECORD_OUTCOMES),
+  reason: z.string().nullable(),
+});
+/** successor.json's `pages` entry: one kho_preserve_pages() range, restored with kho_restore_pages(). */
+export const PagesReportSchema = z.object({ phys: Hex, nrPages: Count, outcome: z.enum(PAGE_RECORD_OUTCOMES), reason: z.string().nullable() });
 
 /** successor.json of a successor that booted (any outcome but unusable-input). */
 export const SuccessorReportSchema = z.object({
@@ -133,6 +162,17 @@ export const SuccessorReportSchema = z.object({
     .optional(),
   /** Only with kernel-b --kernel: the version successor's consequences. */
   kernel: KernelReportSchema.optional(),
+  /** Only when kho_test recorded vmalloc areas / kho_preserve_pages() ranges: what became of each. */
+  vmalloc: z.array(VmallocReportSchema).optional(),
+  pages: z.array(PagesReportSchema).optional(),
+  /** Only when the handoff has a LUO sub-tree: the incoming liveupdate-number, then what user space retrieved, verified and finished. */
+  luo: z
+    .object({
+      liveupdateNumber: Hex,
+      status: z.string(),
+      sessions: z.array(z.object({ name: z.string(), retrieved: z.boolean(), finished: z.boolean(), files: z.array(z.object({ token: Hex, size: Count, outcome: z.string() })) })),
+    })
+    .optional(),
 });
 
 /** successor.json of a machine that could not boot at all. */
@@ -150,6 +190,8 @@ export type KernelReportJson = z.infer<typeof KernelReportSchema>;
 export type KernelVerdict = (typeof KERNEL_VERDICTS)[number];
 export type PredecessorReport = z.infer<typeof PredecessorReportSchema>;
 export type VerifyFailure = z.infer<typeof VerifyFailureSchema>;
+export type VmallocReportJson = z.infer<typeof VmallocReportSchema>;
+export type PagesReportJson = z.infer<typeof PagesReportSchema>;
 export type SuccessorReportJson = z.infer<typeof SuccessorReportSchema>;
 export type UnusableReport = z.infer<typeof UnusableReportSchema>;
 export type SuccessorJson = z.infer<typeof SuccessorJsonSchema>;

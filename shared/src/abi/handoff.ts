@@ -18,7 +18,7 @@ export const HANDOFF_REPORT = "report.json";
 export const SUCCESSOR_REPORT = "successor.json";
 
 /** The successor's outcomes, in exit-code order. */
-export const OUTCOMES = ["revived", "verification-failed", "unusable-input", "booted-without-kho", "revived-unsafely"] as const;
+export const OUTCOMES = ["revived", "verification-failed", "unusable-input", "booted-without-kho", "revived-unsafely", "kernel-panic"] as const;
 
 export type Outcome = (typeof OUTCOMES)[number];
 
@@ -27,7 +27,8 @@ export type Outcome = (typeof OUTCOMES)[number];
  * 0 revived and verified; 1 revived but verification failed; 2 unusable input
  * (cannot boot at all, or a usage error); 3 booted without KHO; 4 revived
  * unsafely (kernel-b --kernel: the version read the handoff but lost
- * preserved pages, read out of bounds or would corrupt memory).
+ * preserved pages, read out of bounds or would corrupt memory); 5 kernel
+ * panic (the LUO sub-tree is malformed: luo_restore_fail() panics).
  */
 export const OUTCOME_EXIT: Readonly<Record<Outcome, number>> = {
   revived: 0,
@@ -35,6 +36,7 @@ export const OUTCOME_EXIT: Readonly<Record<Outcome, number>> = {
   "unusable-input": 2,
   "booted-without-kho": 3,
   "revived-unsafely": 4,
+  "kernel-panic": 5,
 };
 
 /** jsonPathString - a zod issue path as the one-line errors print it: ops[2].order, machine.ram. */

@@ -6,6 +6,7 @@
 import { PAGE_SIZE } from "./page.js";
 import { ByteReader, ByteWriter, hex, u32leBytes, u64leBytes, u64ToNumber } from "../lib/bytes.js";
 import { FdtError, FdtRo, FdtWriter, fdtStringlistContains } from "../fdt/index.js";
+import { KHO_TEST_PAGES_PROP, KHO_TEST_PAGES_RECORD_SIZE, KHO_TEST_VMALLOC_PROP, KHO_TEST_VMALLOC_RECORD_SIZE } from "./kho-test-vmalloc.js";
 
 /*
  * The test sub-tree, after lib/test_kho.c. The sub-FDT's root has
@@ -50,6 +51,9 @@ export interface KhoTestHeader {
   infoPhys: bigint;
   csum: bigint;
   unfilled: boolean;
+  /** The `vmalloc` and `pages` properties (abi/kho-test-vmalloc.ts), raw, when present; lengths are whole records. */
+  vmalloc?: Uint8Array;
+  pages?: Uint8Array;
 }
 
 /** The sub-tree or its info blob is malformed. */
@@ -400,6 +404,8 @@ export function buildKhoTestFdt(h: KhoTestHeader): Uint8Array {
   w.property("folios_info", u64leBytes(h.infoPhys));
   w.property("csum", u64leBytes(h.csum));
   if (h.unfilled) w.property(KHO_TEST_UNFILLED_PROP, new Uint8Array(0));
+  if (h.vmalloc && h.vmalloc.length > 0) w.property(KHO_TEST_VMALLOC_PROP, h.vmalloc);
+  if (h.pages && h.pages.length > 0) w.property(KHO_TEST_PAGES_PROP, h.pages);
   w.endNode();
   w.endNode();
   return w.finish();
@@ -432,11 +438,18 @@ export function parseKhoTestFdt(blob: Uint8Array): KhoTestHeader {
     if (!v || v.length !== len) throw new KhoTestError(`/${KHO_TEST_DATA_NODE}/${name}`, `missing or not ${len} bytes`);
     return new ByteReader(v);
   };
-  return {
+  const h: KhoTestHeader = {
     nrFolios: prop("nr_folios", 4).u32le(0),
     nrRanges: prop("nr_ranges", 4).u32le(0),
     infoPhys: prop("folios_info", 8).u64le(0),
     csum: prop("csum", 8).u64le(0),
     unfilled: fdt.getProp(data, KHO_TEST_UNFILLED_PROP) !== undefined,
   };
+  for (const [name, size] of [[KHO_TEST_VMALLOC_PROP, KHO_TEST_VMALLOC_RECORD_SIZE], [KHO_TEST_PAGES_PROP, KHO_TEST_PAGES_RECORD_SIZE]] as const) {
+    const v = fdt.getProp(data, name);
+    if (v === undefined) continue;
+    if (v.length === 0 || v.length % size !== 0) throw new KhoTestError(`/${KHO_TEST_DATA_NODE}/${name}`, `${v.length} bytes, not a non-zero multiple of ${size}`);
+    h[name === KHO_TEST_VMALLOC_PROP ? "vmalloc" : "pages"] = v.slice();
+  }
+  return h;
 }

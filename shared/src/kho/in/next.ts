@@ -6,6 +6,7 @@ import { runWorkload, type WorkloadResult } from "../out/workload.js";
 import { type Scenario } from "../out/scenario.js";
 import { type KhoFormat } from "../formats/types.js";
 import { type SuccessorBoot } from "./successor.js";
+import { luoReboot, luoRun } from "../out/luo-scenario.js";
 
 /** What the next live update starts from and runs. */
 export interface SuccessorNext {
@@ -33,5 +34,7 @@ export function successorHandOff(next: SuccessorNext): { m: Machine; work: Workl
   const { ram, maxOrder, mem, sb, scenario, file, seed, format } = next;
   const m = successorMachine(ram, maxOrder, mem, sb.memblock, sb.scratch, sb.carried.consumed);
   const work = runWorkload(m, scenario, seed, file, sb.carried, format);
-  return { m, work, handoff: khoFinalize(m, work) };
+  // The daemon that retrieved the LUO sessions preserves them again; liveupdate-number counts on.
+  const luo = sb.carried.luo || scenario.luo ? luoReboot(m, luoRun(m, work.track, scenario.luo ?? [], seed, file, sb.carried.luo), file) : undefined;
+  return { m, work, handoff: khoFinalize(m, work, undefined, luo) };
 }

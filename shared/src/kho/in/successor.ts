@@ -40,6 +40,10 @@ import { kernelBootSuccessor } from "../kernels/boot.js";
 import type { KhoKernelName } from "../kernels/versions.js";
 import type { ReserveMemParam } from "../../mm/reserve-mem.js";
 import { reserveMemRevive } from "./reserve-mem.js";
+import { restorePageRecords } from "./verify-pages.js";
+import type { CarriedPages } from "../out/workload-pages.js";
+import { luoRestore } from "./luo.js";
+import type { LuoCarried } from "../out/luo-scenario.js";
 
 export type { Outcome } from "../../abi/handoff.js";
 export { UnusableInputError } from "./early.js";
@@ -103,10 +107,12 @@ function pageSpan(addr: number, size: number): { start: number; size: number } {
  * pages consumed by then: kho_test's sub-tree FDT and info blob (freed after
  * restore, as test_kho vfree()s its array), the old KHO FDT and scratch array.
  */
-export interface Carried {
+export interface Carried extends Partial<CarriedPages> {
   folios: FolioTable;
   phys: PhysRecord[];
   consumed: { start: number; size: number }[];
+  /** LUO sessions and memfds user space retrieved and verified (a daemon preserves them again). */
+  luo?: LuoCarried;
 }
 
 /*
@@ -273,6 +279,17 @@ function restoreKhoTest(kho: KhoFdt, mem: PhysMem, restore: KhoRestore, rep: Suc
     rep.verified.bytes += bytes.length;
     carried.phys.push({ ...r });
   }
+  if (h.vmalloc !== undefined || h.pages !== undefined) {
+    // kho_test's vmalloc areas and kho_preserve_pages() ranges (in/verify-pages.ts).
+    const pr = restorePageRecords(h, mem, restore);
+    if (h.vmalloc) rep.vmalloc = pr.vmalloc;
+    if (h.pages) rep.pages = pr.pages;
+    pr.failures.forEach(fail);
+    rep.verified.bytes += pr.verifiedBytes;
+    rep.verified.unchecked += pr.unchecked;
+    Object.assign(carried, pr.carried);
+    carried.consumed.push(...pr.consumed);
+  }
   carried.consumed.push({ start: subPhys!, size: PAGE_SIZE });
   if (infoSize > 0) carried.consumed.push({ start: Number(h.infoPhys), size: Math.ceil(infoSize / PAGE_SIZE) * PAGE_SIZE });
 }
@@ -390,9 +407,23 @@ export function bootSuccessor(boot: BootInfo, mem: PhysMem, opts: SuccessorOptio
   if (kho) {
     restore = new KhoRestore(runs, opts.maxOrder, kho.format.name === "ranges" || kho.format.name === "posted");
     restoreKhoTest(kho, mem, restore, rep, carried, opts);
+    // LUO's incoming side and user space's stage 2 (in/luo.ts): its folios are disjoint from kho_test's, so running
+    // it after them changes nothing; it adds failures of kind luo, or panics (luo_restore_fail).
+    const luo = luoRestore(kho, mem, restore);
+    if (luo.json) rep.luo = luo.json;
+    for (const f of luo.failures) {
+      rep.failureCount++;
+      if (rep.failures.length < MAX_LISTED_FAILURES) rep.failures.push({ kind: "luo", reason: f });
+    }
+    carried.consumed.push(...luo.consumed);
+    if (luo.carried) carried.luo = luo.carried;
     // Once everything is restored the old KHO FDT and scratch array are not needed again.
     if (fdtPage) carried.consumed.push(fdtPage, saPage!);
-    if (rep.failureCount > 0) {
+    if (luo.panic) {
+      rep.outcome = "kernel-panic";
+      rep.reason = luo.panic;
+      log?.error(`Kernel panic - not syncing: ${luo.panic}`);
+    } else if (rep.failureCount > 0) {
       rep.outcome = "verification-failed";
       rep.reason = `${rep.failureCount} verification failure(s); first: ${rep.failures[0]!.phys ? rep.failures[0]!.phys + ": " : ""}${rep.failures[0]!.reason}`;
       log?.error(`KHO: restore failed: ${rep.reason}`);

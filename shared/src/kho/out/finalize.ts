@@ -17,6 +17,9 @@ import type { Machine } from "../../mm/machine.js";
 import { physWriteOwned, SparseMem } from "../../mm/physmem.js";
 import type { WorkloadResult } from "./workload.js";
 import { MEMBLOCK_KHO_FDT } from "../../abi/memblock-fdt.js";
+import { encodeKhoTestPages, encodeKhoTestVmalloc } from "../../abi/kho-test-vmalloc.js";
+import { LUO_FDT_KHO_ENTRY_NAME } from "../../abi/luo.js";
+import type { LuoHandoff } from "./luo.js";
 
 /** A preserved reservation as report.json lists it. */
 export interface ReserveMemRecord {
@@ -53,6 +56,8 @@ export interface Handoff {
   serializeNs: bigint;
   /** The memblock sub-tree (reserve_mem), when there were reservations. */
   reserveMem?: ReserveMemHandoff;
+  /** The LUO sub-tree, when the scenario ran user space on /dev/liveupdate. */
+  luo?: LuoHandoff;
 }
 
 export class FinalizeError extends Error {
@@ -87,8 +92,9 @@ function allocPage(m: Machine, what: string): number {
  * khoFinalize - see the file comment. Mutates @m (allocations, memory) and @w.track.
  * @reserveMem: the memblock sub-tree, added after kho_test's (its notifier
  * registers later, at late_initcall, so it runs second).
+ * @luo: the LUO sub-tree (out/luo.ts), serialized already by liveupdate_reboot.
  */
-export function khoFinalize(m: Machine, w: WorkloadResult, reserveMem?: ReserveMemHandoff): Handoff {
+export function khoFinalize(m: Machine, w: WorkloadResult, reserveMem?: ReserveMemHandoff, luo?: LuoHandoff): Handoff {
   const { track, folios } = w;
 
   // The info blob, preserved as a physical range (kho_preserve_vmalloc's role).
@@ -106,7 +112,16 @@ export function khoFinalize(m: Machine, w: WorkloadResult, reserveMem?: ReserveM
   }
   let unfilled = w.phys.some((r) => r.csum === 0n);
   for (let i = 0; i < folios.length && !unfilled; i++) unfilled = folios.alive[i] === 1 && !folios.filled(i);
-  const sub = buildKhoTestFdt({ nrFolios: folios.live, nrRanges: w.phys.length, infoPhys: BigInt(infoPhys), csum: infoCsum(info), unfilled });
+  const recs = w.pageOps.records();
+  const sub = buildKhoTestFdt({
+    nrFolios: folios.live,
+    nrRanges: w.phys.length,
+    infoPhys: BigInt(infoPhys),
+    csum: infoCsum(info),
+    unfilled,
+    vmalloc: encodeKhoTestVmalloc(recs.vmalloc),
+    pages: encodeKhoTestPages(recs.pages),
+  });
   if (sub.length > PAGE_SIZE) throw new FinalizeError(`kho_test FDT is ${sub.length} bytes, more than a page`);
   const subPhys = allocPage(m, "the kho_test FDT");
   track.khoPreserveFolio(subPhys, 0);
@@ -136,6 +151,7 @@ export function khoFinalize(m: Machine, w: WorkloadResult, reserveMem?: ReserveM
 
   const subtrees = [{ name: KHO_TEST_FDT, fdtPhys: subPhys }];
   if (reserveMem) subtrees.push({ name: MEMBLOCK_KHO_FDT, fdtPhys: reserveMem.fdtPhys });
+  if (luo) subtrees.push({ name: LUO_FDT_KHO_ENTRY_NAME, fdtPhys: luo.fdtPhys });
   const khoFdt = w.format.buildFdt(ser.root, subtrees);
   if (khoFdt.length > KHO_FDT_MAX_SIZE) throw new FinalizeError(`KHO FDT is ${khoFdt.length} bytes, more than ${KHO_FDT_MAX_SIZE}`);
   m.mem.write(fdtPhys, khoFdt);
@@ -160,5 +176,6 @@ export function khoFinalize(m: Machine, w: WorkloadResult, reserveMem?: ReserveM
     serializeNs,
   };
   if (reserveMem) h.reserveMem = reserveMem;
+  if (luo) h.luo = luo;
   return h;
 }

@@ -8,6 +8,7 @@ import { type KhoFormat } from "../formats/types.js";
 import { type Scenario } from "./scenario.js";
 import { reserveMemPreserve } from "./reserve-mem.js";
 import type { KhoKernelName } from "../kernels/versions.js";
+import { luoReboot, luoRun } from "./luo-scenario.js";
 
 /**
  * khoScratchNodes - which NUMA nodes kernel @kernel's kho_reserve_scratch()
@@ -32,7 +33,13 @@ export function runAndFinalize(m: Machine, s: Scenario, seed: number, file: stri
   // reserve_mem_init() runs at late_initcall, after test_kho's module init.
   const rm = reserveMemPreserve(m, work.track, seed);
   if (rm) kho.info(`KHO: reserve_mem: preserving ${rm.entries.map((e) => `'${e.name}' [${hex(e.start)}, +${hex(e.size)})`).join(", ")} and the memblock FDT at ${hex(rm.fdtPhys)}`);
-  const handoff = khoFinalize(m, work, rm);
+  // luo_fdt_setup is a late_initcall too; user space runs after every initcall, then reboot(KEXEC).
+  let luo;
+  if (s.luo) {
+    luo = luoReboot(m, luoRun(m, work.track, s.luo, seed, file), file);
+    kho.info(`LUO: liveupdate-number ${luo.liveupdateNum}, ${luo.sessions.length} sessions serialized, LUO FDT at ${hex(luo.fdtPhys)}`);
+  }
+  const handoff = khoFinalize(m, work, rm, luo);
   kho.info(`KHO: finalized: metadata ${hex(handoff.metadata)}, ${handoff.chunks.length} chunks, KHO FDT at ${hex(handoff.khoFdtPhys)} (${handoff.khoFdt.length} bytes)`);
   return { work, handoff };
 }

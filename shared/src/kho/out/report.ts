@@ -9,6 +9,7 @@ import type { WorkloadResult } from "./workload.js";
 import type { PredecessorReport, RangeJson, WithRangeStream } from "../../abi/handoff-json.js";
 import { RangeJsonStream } from "../../abi/handoff.js";
 import { reserveMemJson } from "./reserve-mem.js";
+import { luoJson } from "./luo.js";
 
 /** Bytes of what is still preserved and was filled (checksummed), i.e. what a successor verifies. */
 function liveFilledBytes(w: WorkloadResult): number {
@@ -66,8 +67,19 @@ export function predecessorReportStream(tool: string, s: Scenario, file: string,
       imagePages: m.mem.touchedPages,
     },
     ...(h.reserveMem ? { reserveMem: reserveMemJson(h.reserveMem) } : {}),
+    ...pageRecordsJson(w),
+    ...(h.luo ? { luo: luoJson(h.luo) } : {}),
     chunks: h.chunks.map(hex),
     ranges,
+  };
+}
+
+/* The vmalloc areas and kho_preserve_pages() ranges kho_test records, when there are any. */
+function pageRecordsJson(w: WorkloadResult): Pick<PredecessorReport, "vmalloc" | "pages"> {
+  const { vmalloc, pages } = w.pageOps.records();
+  return {
+    ...(vmalloc.length > 0 ? { vmalloc: vmalloc.map((v) => ({ first: hex(v.desc.first), totalPages: v.desc.totalPages, flags: hex(v.desc.flags), order: v.desc.order, csum: hex(v.csum) })) } : {}),
+    ...(pages.length > 0 ? { pages: pages.map((p) => ({ phys: hex(p.phys), nrPages: p.nrPages, csum: hex(p.csum) })) } : {}),
   };
 }
 

@@ -17,6 +17,9 @@ import { formatSize, parseSize } from "../../lib/size.js";
 import type { MachineConfig } from "../../mm/machine.js";
 import { parseReserveMemCmdline, ReserveMemError, type ReserveMemParam } from "../../mm/reserve-mem.js";
 import { checkRamBanks, MAX_NUMNODES, ramContains, ramSpan, type RamBank } from "../../abi/ram.js";
+import { KHO_ERRNOS, getOrder, type KhoErrno } from "./pages.js";
+import { KHO_TEST_MAX_PAGE_RECORDS } from "../../abi/kho-test-vmalloc.js";
+import { luoStepsBytes, parseLuoSteps, type LuoStep } from "./luo-steps.js";
 
 /** Thrown for a scenario that cannot be run; `path` is the JSON path. */
 export class ScenarioError extends Error {
@@ -73,7 +76,21 @@ export type ScenarioOp =
   | { op: "phys"; size: number; at?: number; align?: number; fill?: boolean }
   | { op: "unpreserve"; start: number; size: number }
   | { op: "unpreserve-folio"; index: number }
-  | { op: "unpreserve-phys"; index: number };
+  | { op: "unpreserve-phys"; index: number }
+  /** vmalloc() @pages pages as blocks of @order (vmalloc_huge when > 0), then kho_preserve_vmalloc(); flags = vm->flags (default VM_ALLOC, | VM_ALLOW_HUGE_VMAP when order > 0). */
+  | { op: "vmalloc"; pages: number; order?: number; flags?: number; fill?: boolean; expect?: KhoErrno }
+  /** kho_preserve_pages() of @pages contiguous pages (at @at, or anywhere). */
+  | { op: "preserve-pages"; pages: number; at?: number; fill?: boolean; expect?: KhoErrno }
+  /** kho_alloc_preserve(@size bytes). */
+  | { op: "alloc-preserve"; size: number; fill?: boolean; expect?: KhoErrno }
+  /** kho_unpreserve_pages() of preserve-pages op @index (counting those that succeeded); @offset/@pages other than the whole call are refused. */
+  | { op: "unpreserve-pages"; index: number; offset?: number; pages?: number }
+  /** kho_unpreserve_vmalloc() of vmalloc op @index. */
+  | { op: "unpreserve-vmalloc"; index: number }
+  /** kho_unpreserve_free() of alloc-preserve op @index. */
+  | { op: "unpreserve-free"; index: number }
+  /** 6.18's `echo 1 > /sys/kernel/debug/kho/out/finalize`: every later preserve fails with -EBUSY. */
+  | { op: "finalize"; expect?: KhoErrno };
 
 /** A validated scenario, defaults filled in. */
 export interface Scenario {
@@ -87,6 +104,8 @@ export interface Scenario {
   ops: ScenarioOp[];
   /** machine.cmdline's reserve_mem= words, parsed (absent without any). */
   reserveMem?: ReserveMemParam[];
+  /** User space on /dev/liveupdate (luo-steps.ts); present = LUO enabled (liveupdate=on). */
+  luo?: LuoStep[];
 }
 
 /* The machine section is exactly what mm boots. */
@@ -171,7 +190,27 @@ function opt<T, K extends string>(o: Partial<Record<K, T>>, v: Record<string, un
   if (v[k] !== undefined) o[k] = parse(v[k], [...p, k]);
 }
 
-const OPS = ["test_kho", "folios", "phys", "unpreserve", "unpreserve-folio", "unpreserve-phys"] as const;
+const OPS = [
+  "test_kho",
+  "folios",
+  "phys",
+  "unpreserve",
+  "unpreserve-folio",
+  "unpreserve-phys",
+  "vmalloc",
+  "preserve-pages",
+  "alloc-preserve",
+  "unpreserve-pages",
+  "unpreserve-vmalloc",
+  "unpreserve-free",
+  "finalize",
+] as const;
+
+/** An errno name an op expects its call to fail with. */
+function errno(v: unknown, p: JsonPath): KhoErrno {
+  if (!KHO_ERRNOS.includes(v as KhoErrno)) invalid(p, `expected one of ${KHO_ERRNOS.map((e) => JSON.stringify(e)).join(", ")}, got ${kind(v)}`);
+  return v as KhoErrno;
+}
 
 function op(v: unknown, p: JsonPath): ScenarioOp {
   if (typeof v !== "object" || v === null || Array.isArray(v)) invalid(p, `expected an object, got ${kind(v)}`);
@@ -211,6 +250,48 @@ function op(v: unknown, p: JsonPath): ScenarioOp {
     case "unpreserve": {
       const o = object(v, p, ["op", "start", "size"]);
       return { op: "unpreserve", start: addr(o["start"], at("start")), size: pageSize(o["size"], at("size")) };
+    }
+    case "vmalloc": {
+      const o = object(v, p, ["op", "pages", "order", "flags", "fill", "expect"]);
+      const r: Extract<ScenarioOp, { op: "vmalloc" }> = { op: "vmalloc", pages: int(o["pages"], at("pages"), 1, 2 ** 32 - 1) };
+      opt(r, o, "order", p, (x, q) => int(x, q, 0, MAX_CONFIG_ORDER));
+      opt(r, o, "flags", p, (x, q) => int(x, q, 0, 2 ** 32 - 1));
+      opt(r, o, "fill", p, bool);
+      opt(r, o, "expect", p, errno);
+      return r;
+    }
+    case "preserve-pages": {
+      const o = object(v, p, ["op", "pages", "at", "fill", "expect"]);
+      const r: Extract<ScenarioOp, { op: "preserve-pages" }> = { op: "preserve-pages", pages: int(o["pages"], at("pages"), 1, 2 ** 32 - 1) };
+      opt(r, o, "at", p, addr);
+      opt(r, o, "fill", p, bool);
+      opt(r, o, "expect", p, errno);
+      return r;
+    }
+    case "alloc-preserve": {
+      const o = object(v, p, ["op", "size", "fill", "expect"]);
+      const r: Extract<ScenarioOp, { op: "alloc-preserve" }> = { op: "alloc-preserve", size: size(o["size"], at("size")) };
+      opt(r, o, "fill", p, bool);
+      opt(r, o, "expect", p, errno);
+      return r;
+    }
+    case "unpreserve-pages": {
+      const o = object(v, p, ["op", "index", "offset", "pages"]);
+      const r: Extract<ScenarioOp, { op: "unpreserve-pages" }> = { op: "unpreserve-pages", index: int(o["index"], at("index"), 0, Infinity) };
+      opt(r, o, "offset", p, (x, q) => int(x, q, 0, 2 ** 32 - 1));
+      opt(r, o, "pages", p, (x, q) => int(x, q, 1, 2 ** 32 - 1));
+      return r;
+    }
+    case "unpreserve-vmalloc":
+    case "unpreserve-free": {
+      const o = object(v, p, ["op", "index"]);
+      return { op: name as "unpreserve-vmalloc" | "unpreserve-free", index: int(o["index"], at("index"), 0, Infinity) };
+    }
+    case "finalize": {
+      const o = object(v, p, ["op", "expect"]);
+      const r: Extract<ScenarioOp, { op: "finalize" }> = { op: "finalize" };
+      opt(r, o, "expect", p, errno);
+      return r;
     }
     case "unpreserve-folio":
     case "unpreserve-phys": {
@@ -266,7 +347,7 @@ function machineBanks(m: ScenarioMachine, o: Record<string, unknown>, p: JsonPat
 
 /** The scenario's own shape, defaults filled in (the checks against the machine come after). */
 function scenario(v: unknown): Scenario {
-  const o = object(v, [], ["$schema", "description", "seed", "fill", "machine", "ops"]);
+  const o = object(v, [], ["$schema", "description", "seed", "fill", "machine", "ops", "luo"]);
   const s: Scenario = { fill: true, machine: machine(o["machine"] === undefined ? {} : o["machine"], ["machine"]), ops: [{ op: "test_kho" }] };
   opt(s, o, "$schema", [], str);
   opt(s, o, "description", [], str);
@@ -276,6 +357,7 @@ function scenario(v: unknown): Scenario {
     if (!Array.isArray(o["ops"])) invalid(["ops"], `expected an array, got ${kind(o["ops"])}`);
     s.ops = o["ops"].map((x, i) => op(x, ["ops", i]));
   }
+  if (o["luo"] !== undefined) s.luo = parseLuoSteps(o["luo"], invalid, size);
   if (s.machine.cmdline !== undefined) {
     try {
       const rm = parseReserveMemCmdline(s.machine.cmdline);
@@ -298,6 +380,13 @@ function opBytes(op: ScenarioOp, m: MachineConfig): number {
       return op.count * (PAGE_SIZE * 2 ** (op.order === "random" ? 0 : op.order)) * (op.layout === "isolated" ? 2 : 1);
     case "phys":
       return op.size;
+    case "vmalloc":
+      // The area and its chunk pages (one per 511 blocks, plus one).
+      return op.pages * PAGE_SIZE + (Math.floor(op.pages / 2 ** (op.order ?? 0) / 511) + 1) * PAGE_SIZE;
+    case "preserve-pages":
+      return op.pages * PAGE_SIZE;
+    case "alloc-preserve":
+      return op.size > 0 && getOrder(op.size) <= m.maxOrder ? PAGE_SIZE * 2 ** getOrder(op.size) : 0;
     default:
       return 0;
   }
@@ -319,7 +408,9 @@ function checkAgainstMachine(s: Scenario, file: string): void {
   let need = 0;
   for (const r of s.reserveMem ?? []) need += r.size;
   if (need + m.kernelSize + scratch >= m.ram) fail("machine.cmdline", `reserve_mem needs ${formatSize(need)}, more than RAM left after kernel and scratch`);
+  need += luoStepsBytes(s.luo ?? []);
   const placed: [number, number, number][] = [];
+  let records = 0;
   s.ops.forEach((op, i) => {
     if (op.op === "folios" && op.order !== "random" && op.order > m.maxOrder) {
       fail(`ops[${i}].order`, `${op.order} is above MAX_PAGE_ORDER ${m.maxOrder}`);
@@ -344,6 +435,16 @@ function checkAgainstMachine(s: Scenario, file: string): void {
     }
     if (op.op === "phys" && op.align !== undefined && (op.align & (op.align - 1)) !== 0 && op.align < 2 ** 31) {
       fail(`ops[${i}].align`, `${op.align} is not a power of two`);
+    }
+    if (op.op === "vmalloc" && op.order !== undefined) {
+      if (op.order > m.maxOrder) fail(`ops[${i}].order`, `${op.order} is above MAX_PAGE_ORDER ${m.maxOrder}`);
+      if (op.pages % 2 ** op.order !== 0) fail(`ops[${i}].pages`, `${op.pages} is not a multiple of ${2 ** op.order} (whole order-${op.order} blocks)`);
+    }
+    if (op.op === "preserve-pages" && op.at !== undefined && (op.at < m.ramBase || op.at + op.pages * PAGE_SIZE > m.ramBase + m.ram)) {
+      fail(`ops[${i}].at`, `[${hex(op.at)}, ${hex(op.at + op.pages * PAGE_SIZE)}) is outside RAM [${hex(m.ramBase)}, ${hex(m.ramBase + m.ram)})`);
+    }
+    if ((op.op === "vmalloc" || op.op === "preserve-pages") && ++records > KHO_TEST_MAX_PAGE_RECORDS) {
+      fail(`ops[${i}]`, `more than ${KHO_TEST_MAX_PAGE_RECORDS} vmalloc and preserve-pages ops (kho_test records them in its one-page FDT)`);
     }
     need += opBytes(op, m);
     if (need > m.ram) {

@@ -14,6 +14,8 @@ import { Prng } from "../../lib/prng.js";
 import { ScenarioError, type Scenario, type ScenarioOp } from "./scenario.js";
 import { rangesFormat, type KhoFormat, type KhoTracker } from "../formats/index.js";
 import { khoFolioRuns } from "../track.js";
+import { getOrder } from "./pages.js";
+import { KhoPageOps, isPageOp, type CarriedPages } from "./workload-pages.js";
 
 export interface PhysRecord {
   start: number;
@@ -32,6 +34,8 @@ export interface WorkloadResult {
   preserveCalls: number;
   /** Nanoseconds spent in the scenario's preserve loops (timed per loop, not per call). */
   preserveNs: bigint;
+  /** The vmalloc / preserve-pages / alloc-preserve ops' state and records (workload-pages.ts). */
+  pageOps: KhoPageOps;
 }
 
 /** Tries at a random aligned address before falling back to the lowest free one. */
@@ -49,18 +53,14 @@ function allocScattered(m: Machine, prng: Prng, order: number): number | undefin
   return undefined;
 }
 
-/** get_order(): the smallest order whose folio holds @size bytes. */
-export function getOrder(size: number): number {
-  let order = 0;
-  while (PAGE_SIZE * 2 ** order < size) order++;
-  return order;
-}
+export { getOrder } from "./pages.js";
 
 function folioCapacity(s: Scenario): number {
   let n = 0;
   for (const op of s.ops) {
     if (op.op === "folios") n += op.count;
     if (op.op === "test_kho") n += (op.maxMem ?? (PAGE_SIZE << s.machine.maxOrder) * 2) / PAGE_SIZE;
+    if (op.op === "alloc-preserve") n++;
   }
   return n;
 }
@@ -75,7 +75,7 @@ export function runWorkload(
   scenario: Scenario,
   seed: number,
   file: string,
-  carried?: { folios: FolioTable; phys: readonly PhysRecord[] },
+  carried?: { folios: FolioTable; phys: readonly PhysRecord[] } & Partial<CarriedPages>,
   format: KhoFormat = rangesFormat,
 ): WorkloadResult {
   const track = format.createTracker();
@@ -99,15 +99,17 @@ export function runWorkload(
   let preserveNs = 0n;
   let buf = new Uint8Array(0);
 
-  const fillAndSum = (addr: number, size: number, fill: boolean): bigint => {
-    if (!fill) return 0n;
+  const fillBytes = (addr: number, size: number): Uint8Array => {
     if (buf.length < size) buf = new Uint8Array(size);
     const b = buf.subarray(0, size);
     prng.fill(b);
     m.mem.write(addr, b);
     filledBytes += size;
-    return csum64(b);
+    return b;
   };
+  const fillAndSum = (addr: number, size: number, fill: boolean): bigint => (fill ? csum64(fillBytes(addr, size)) : 0n);
+  const pageOps = new KhoPageOps(m, track, folios, fillBytes, file);
+  if (carried) pageOps.carry({ vmalloc: carried.vmalloc ?? [], pages: carried.pages ?? [] });
   // Allocate and fill first, then preserve in one timed loop (as test_kho does): timing each call would measure the timer.
   const preserveFoliosFrom = (first: number): void => {
     // Room for the ranges these folios can add, made before the timer starts (as the C reference's populated arena).
@@ -125,6 +127,9 @@ export function runWorkload(
     };
     const fill = ("fill" in op ? op.fill : undefined) ?? scenario.fill;
     const first = folios.length;
+    if (isPageOp(op)) return pageOps.run(op, where, fill);
+    // 6.18's __kho_preserve_order() after finalize (out/pages.ts KhoOut).
+    if (pageOps.kho.finalized && (op.op === "test_kho" || op.op === "folios" || op.op === "phys")) throw new ScenarioError(file, where, `${op.op}: KHO is finalized (-EBUSY)`);
     switch (op.op) {
       case "test_kho": {
         // lib/test_kho.c kho_test_generate_data(), with our allocator and PRNG.
@@ -235,5 +240,7 @@ export function runWorkload(
       }
     }
   });
-  return { format, track, folios, phys: phys.filter((r) => r.size > 0), filledBytes, preserveCalls, preserveNs };
+  preserveCalls += pageOps.preserveCalls;
+  preserveNs += pageOps.preserveNs;
+  return { format, track, folios, phys: phys.filter((r) => r.size > 0), filledBytes, preserveCalls, preserveNs, pageOps };
 }
