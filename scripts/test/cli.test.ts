@@ -22,9 +22,10 @@ const COMMANDS: Record<string, string> = {
   map: "scripts/src/map.ts",
   compare: "scripts/src/compare.ts",
   matrix: "scripts/src/matrix.ts",
+  debugfs: "scripts/src/debugfs.ts",
 };
 /* Their help lists the exit codes (the kernels' and bench's help are their owners' to extend). */
-const WITH_EXIT_CODES = ["kernel-a", "kernel-b", "bench", "demo", "handoff", "corrupt", "fuzz", "chain", "diff", "map", "compare", "matrix"];
+const WITH_EXIT_CODES = ["kernel-a", "kernel-b", "bench", "demo", "handoff", "corrupt", "fuzz", "chain", "diff", "map", "compare", "matrix", "debugfs"];
 
 /* Every command run with @args, a few processes at a time. */
 async function runAll(args: string[]): Promise<Map<string, RunResult>> {
