@@ -34,10 +34,10 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { BOOT_KHO_FDT_PROP, BOOT_KHO_SCRATCH_PROP, HANDOFF_BOOT_DTB, HANDOFF_MEMORY_IMG, HANDOFF_REPORT, KHO_SCRATCH_SIZE } from "@khosim/shared/abi";
+import { BOOT_KHO_FDT_PROP, BOOT_KHO_SCRATCH_PROP, type BootInfo, HANDOFF_BOOT_DTB, HANDOFF_MEMORY_IMG, HANDOFF_REPORT, KHO_SCRATCH_SIZE } from "@khosim/shared/abi";
 import { FdtError, FdtRo, fdtStringlistContains } from "@khosim/shared/fdt";
 import { ByteReader, hex, u64ToNumber } from "@khosim/shared/lib";
-import { physInRam, type ImageMem } from "@khosim/shared/mm";
+import { physInRam, type PhysMem } from "@khosim/shared/mm";
 import { KHO_FORMATS, KHO_KERNELS, KhoFdtError, parseKhoFdt, type KhoFormatName, type KhoKernel, type KhoKernelName } from "@khosim/shared/kho";
 import { openHandoffFiles } from "../inspect.js";
 
@@ -134,7 +134,7 @@ export function scratchFiles(array: Uint8Array): { phys: string; len: string } {
 
 /* Reads from memory.img, each naming its file offset and field when it cannot be done. */
 class Reader {
-  constructor(readonly mem: ImageMem) {}
+  constructor(readonly mem: PhysMem) {}
 
   off(phys: number): number {
     return phys - this.mem.base;
@@ -172,8 +172,8 @@ class Reader {
   }
 }
 
-/** predecessorKhoBooted - report.json's tool says kernel-b (a KHO-booted kernel handed off again); bounded read of its head. */
-function predecessorKhoBooted(dir: string, warnings: string[]): boolean {
+/** readKhoBooted - report.json's tool says kernel-b (a KHO-booted kernel handed off again); bounded read of its head. */
+function readKhoBooted(dir: string, warnings: string[]): boolean {
   let head = "";
   try {
     const fd = fs.openSync(path.join(dir, HANDOFF_REPORT), "r");
@@ -241,7 +241,11 @@ function subFdtFiles(fdt: FdtRo, prop: string, dir: string, rd: Reader, sem: Deb
   return out;
 }
 
-/** Per format, the version whose predecessor writes it (ranges, khosim's own: the posting it models; v6.18 and v6.19 write the same). */
+/*
+ * Per format, the version whose predecessor writes it: ranges (khosim's own)
+ * the posting it models; marker-less bitmaps v6.16 (v6.18 and v6.19 write
+ * one-page bitmaps under the same names: the bytes cannot tell, --kernel can).
+ */
 const KERNEL_OF_FORMAT: Readonly<Record<KhoFormatName, KhoKernelName>> = { ranges: "posting", posted: "posting", bitmaps: "v6.16", "bitmaps-page": "v6.19", radix: "kho-v2" };
 
 /** defaultKernel - the version that writes the handoff's format (v6.19 when the FDT names none khosim knows). */
@@ -256,22 +260,39 @@ export function defaultKernel(khoFdt: Uint8Array): KhoKernelName {
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 
+/** Options of debugfsViewOf. */
+export interface DebugfsViewOptions {
+  /** The version (default: defaultKernel). */
+  kernel?: KhoKernelName;
+  /** The predecessor was itself booted from a KHO handoff (kernel-b --handoff-out). */
+  predecessorKhoBooted: boolean;
+  /** Notes gathered before (report.json's), listed first. */
+  warnings?: string[];
+}
+
 /**
  * debugfsView - the files of /sys/kernel/debug/kho/{out,in} for the handoff
  * in @dir as kernel version @kernel (default: defaultKernel, the version
- * that writes the handoff's format). Throws InspectError when @dir is not a handoff,
- * DebugfsError when its KHO data cannot be shown.
+ * that writes the handoff's format). Throws InspectError when @dir is not a
+ * handoff, DebugfsError when its KHO data cannot be shown.
  */
 export function debugfsView(dir: string, kernel?: KhoKernelName): DebugfsView {
   const files = openHandoffFiles(dir);
   try {
-    return viewOf(dir, files.boot, files.mem, kernel);
+    const warnings: string[] = [];
+    const predecessorKhoBooted = readKhoBooted(dir, warnings);
+    return debugfsViewOf(files.boot, files.mem, { ...(kernel ? { kernel } : {}), predecessorKhoBooted, warnings });
   } finally {
     files.mem.close();
   }
 }
 
-function viewOf(dir: string, boot: ReturnType<typeof openHandoffFiles>["boot"], mem: ImageMem, kernel: KhoKernelName | undefined): DebugfsView {
+/**
+ * debugfsViewOf - debugfsView from a parsed boot DTB @boot and the memory
+ * @mem the handoff left (file offsets in messages are phys - RAM base, as in
+ * memory.img).
+ */
+export function debugfsViewOf(boot: BootInfo, mem: PhysMem, opts: DebugfsViewOptions): DebugfsView {
   const bootField = (prop: string): string => `/chosen/${prop}`;
   if (boot.khoPropError) throw new DebugfsError(HANDOFF_BOOT_DTB, -1, "/chosen", boot.khoPropError);
   if (!boot.khoFdt) throw new DebugfsError(HANDOFF_BOOT_DTB, -1, bootField(BOOT_KHO_FDT_PROP), "missing: nothing was handed over");
@@ -285,12 +306,12 @@ function viewOf(dir: string, boot: ReturnType<typeof openHandoffFiles>["boot"], 
   }
   const array = rd.read(boot.khoScratch.addr, Number(saSize), `kho_scratch array (${bootField(BOOT_KHO_SCRATCH_PROP)})`);
   const compat = fdt.getProp(0, "compatible");
-  const name: KhoKernelName = kernel ?? defaultKernel(root.bytes);
+  const name: KhoKernelName = opts.kernel ?? defaultKernel(root.bytes);
   const k = KHO_KERNELS[name];
   const sem = semantics(k);
-  const warnings: string[] = [];
+  const warnings: string[] = [...(opts.warnings ?? [])];
   if (!compat || !fdtStringlistContains(compat, k.predecessor.compatible)) warnings.push(`the KHO FDT's root compatible does not list "${k.predecessor.compatible}": not what a ${name} predecessor writes`);
-  const khoBooted = predecessorKhoBooted(dir, warnings);
+  const khoBooted = opts.predecessorKhoBooted;
   const sc = scratchFiles(array);
   const out: DebugfsFile[] = [];
   if (sem.finalize !== "none") {
