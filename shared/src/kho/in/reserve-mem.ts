@@ -25,7 +25,7 @@ import { ByteReader, hex, u64ToNumber } from "../../lib/bytes.js";
 import type { Logger } from "../../lib/log.js";
 import type { Memblock } from "../../mm/memblock/index.js";
 import type { PhysMem } from "../../mm/physmem.js";
-import { reserveMemAlloc, type ReserveMemParam } from "../../mm/reserve-mem.js";
+import { reserveMemAlloc, type ReserveMemEntry, type ReserveMemParam } from "../../mm/reserve-mem.js";
 import { KhoFdtError, khoRetrieveSubtree } from "../fdt.js";
 import type { KhoFdt } from "../formats/types.js";
 import type { KhoRestore } from "./restore.js";
@@ -146,4 +146,22 @@ export function reserveMemRevive(
     }
   }
   return out;
+}
+
+/**
+ * reserveMemTable - the successor's reserved_mem_table after reserve_mem=
+ * ran (@rows: reserveMemRevive's result): every revived or freshly allocated
+ * row in command-line order, and the names of the revived ones (their bytes
+ * are the predecessor's). Unnamed rows stay memblock-reserved but are in no
+ * table, so nothing preserves them again; failed rows have no range.
+ */
+export function reserveMemTable(rows: readonly ReserveMemResult[]): { table: ReserveMemEntry[]; revived: Set<string> } {
+  const table: ReserveMemEntry[] = [];
+  const revived = new Set<string>();
+  for (const r of rows) {
+    if (r.start === null || r.outcome === "unnamed" || r.outcome === "failed: no memory") continue;
+    table.push({ name: r.name, start: Number(BigInt(r.start)), size: Number(BigInt(r.size)) });
+    if (r.outcome === "revived") revived.add(r.name);
+  }
+  return { table, revived };
 }
