@@ -7,6 +7,8 @@
  * the bytes survive generation after generation. In process: kernel-a's and
  * kernel-b's own code (successorHandOff) on memory overlays, as chain.test.ts.
  */
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { HANDOFF_BOOT_DTB, MAX_PAGE_ORDER, MemblockFdt } from "@khosim/shared/abi";
 import type { PredecessorReport } from "@khosim/shared/abi/handoff-json";
@@ -15,6 +17,7 @@ import { createLogger, csum64, hex } from "@khosim/shared/lib";
 import { OverlayMem, parseReserveMemCmdline } from "@khosim/shared/mm";
 import { MemHandoff } from "../src/faults/index.js";
 import { kernelAInProcess } from "./fault-helpers.js";
+import { ROOT, makeTmp, readJson, removeTmp, runKernelAsync } from "./handoff-helpers.js";
 
 const quiet = createLogger("test", "json", "silent");
 const CMDLINE = "console=ttyS0 reserve_mem=1M:4096:trace reserve_mem=2M:2M:oops";
@@ -78,5 +81,25 @@ describe("reserve_mem= through a chain of generations", () => {
     const g = generation(first.handoff, "quiet", 2, true);
     expect(g.sb.report.reserveMem!.every((r) => r.outcome === "unnamed")).toBe(true);
     expect(g.next!.report.reserveMem).toBeUndefined();
+  });
+});
+
+describe("npm run chain --cmdline", () => {
+  it("carries the reservations through 3 generations, each its own process, and says so", { timeout: 120_000 }, async () => {
+    const tmp = makeTmp("resmem-chain");
+    try {
+      const scenario = path.join(tmp, "s.json");
+      fs.writeFileSync(scenario, JSON.stringify(SCENARIO));
+      const out = path.join(tmp, "c");
+      const r = await runKernelAsync(path.join(ROOT, "scripts/src/chain.ts"), ["--generations", "3", "--out", out, "--scenario", scenario, "--cmdline", CMDLINE]);
+      expect(r.status, r.stderr + r.stdout).toBe(0);
+      const rows = readJson<PredecessorReport>(path.join(out, "gen-1", "report.json")).reserveMem!.entries;
+      for (let k = 1; k <= 3; k++) {
+        expect(r.stdout).toContain(`reserve_mem gen ${k}: trace revived at ${rows[0]!.start}, bytes as generation 1; oops revived at ${rows[1]!.start}, bytes as generation 1`);
+        expect(readJson<PredecessorReport>(path.join(out, `gen-${k}`, "report.json")).reserveMem!.entries).toEqual(rows);
+      }
+    } finally {
+      removeTmp(tmp);
+    }
   });
 });
