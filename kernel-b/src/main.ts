@@ -123,7 +123,7 @@ async function main(): Promise<number> {
     .option("--seed <n>", "with --handoff-out: PRNG seed for the scenario (default 1)", intOption("--seed", 0, 2 ** 32 - 1))
     .option("--format <name>", "with --handoff-out: preservation format of the new handoff (default: the one it booted with)", formatOption)
     .option("--force", "with --handoff-out: replace an existing directory", false)
-    .option("--cmdline <string>", "this kernel's command line; its reserve_mem=nn:align:name words revive the predecessor's reservations by name (successor.json reserveMem)")
+    .option("--cmdline <string>", "this kernel's command line; its reserve_mem=nn:align:name words revive the predecessor's reservations by name (successor.json reserveMem); with --kernel, as that version does (the posting has no revival)")
     .option("--kernel <name>", `read the handoff as this kernel version does and report what it gets wrong (${KHO_KERNEL_NAMES.join(", ")}); not with --handoff-out`, kernelOption);
   withExitCodes(cmd, [
     [OUTCOME_EXIT.revived, "revived: every preserved folio and range restored and verified"],
@@ -159,7 +159,6 @@ async function main(): Promise<number> {
   if (o.handoffOut) checkHandoffOut(o.handoffOut, o.force);
   let reserveMem: ReserveMemParam[] | undefined;
   if (o.cmdline !== undefined) {
-    if (o.kernel !== undefined) throw new CliError(EXIT_USAGE, "--cmdline and --kernel together are not supported: version successors do not model reserve_mem");
     try {
       reserveMem = parseReserveMemCmdline(o.cmdline);
     } catch (e) {
