@@ -7,9 +7,10 @@
  * reserveMem gives the damaged name the fault's row outcome with the kernel's
  * warning, while the other name is still revived where the fault leaves it.
  */
+import fc from "fast-check";
 import { beforeAll, describe, expect, test } from "vitest";
 import { HANDOFF_BOOT_DTB, MAX_PAGE_ORDER } from "@khosim/shared/abi";
-import { bootSuccessor, parseSuccessorBootDtb } from "@khosim/shared/kho";
+import { bootSuccessor, khoRetrieveSubtree, parseKhoFdt, KHO_FORMATS, parseSuccessorBootDtb } from "@khosim/shared/kho";
 import { OverlayMem, parseReserveMemCmdline } from "@khosim/shared/mm";
 import { FAULTS, applyFault, listFaults, type MemHandoff } from "../src/faults/index.js";
 import { handoffDigest, kernelAInProcess } from "./fault-helpers.js";
@@ -67,5 +68,47 @@ describe("memblock faults: the damaged name is allocated afresh, the boot goes o
     for (const f of MEMBLOCK) {
       expect(() => applyFault(plain.clone(), f, 1)).toThrow(`${f.kind}: needs a 'memblock' sub-tree; the input has none (use a scenario with reserve_mem= in machine.cmdline)`);
     }
+  });
+});
+
+describe("memblock sub-FDT fuzzed through the whole boot", () => {
+  const OUTCOMES = new Set(["revived", "fresh: wrong size", "fresh: wrong alignment", "fresh: not in handoff", "unnamed"]);
+  const ARGS = ["--cmdline", "reserve_mem=1M:4096:trace reserve_mem=2M:2M:oops"];
+
+  test("random bytes over the memblock FDT page: the boot revives, each name revived only as its (damaged) row says, else fresh in scratch", () => {
+    const b = parseSuccessorBootDtb(good.bootDtb!, HANDOFF_BOOT_DTB);
+    const image = good.openImage(b.ram.base);
+    const kho = parseKhoFdt(image.read(Number(b.khoFdt!.addr), Number(b.khoFdt!.size)), KHO_FORMATS);
+    const page = Number(khoRetrieveSubtree(kho, "memblock")!);
+    const total = new DataView(image.read(page + 4, 4).buffer).getUint32(0, false);
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.nat(total + 63), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 }), (edits) => {
+        const mem = new OverlayMem(image);
+        for (const [off, v] of edits) mem.write(page + off, new Uint8Array([v]));
+        const rep = bootSuccessor(b, mem, { maxOrder: MAX_PAGE_ORDER, reserveMem: parseReserveMemCmdline(ARGS[1]!) }).report;
+        expect(rep.outcome).toBe("revived");
+        const scratch = rep.scratch.map((x) => [Number(x.addr), Number(x.addr) + Number(x.size)] as const);
+        const asked = new Map([["trace", { size: 0x10_0000, align: 4096 }], ["oops", { size: 0x20_0000, align: 0x20_0000 }]]);
+        for (const r of rep.reserveMem!) {
+          expect(OUTCOMES.has(r.outcome), r.outcome).toBe(true);
+          const want = asked.get(r.name);
+          if (r.outcome === "unnamed") {
+            expect(want).toBeUndefined();
+            continue;
+          }
+          expect(want, r.name).toBeDefined();
+          expect(Number(r.size)).toBe(want!.size);
+          if (r.outcome === "revived") {
+            expect(Number(r.start) % want!.align).toBe(0);
+          } else {
+            expect(r.reason).toBeTruthy();
+            expect(scratch.some(([s, e]) => Number(r.start) >= s && Number(r.start) + want!.size <= e), `${r.name} fresh in scratch`).toBe(true);
+          }
+        }
+        expect(rep.reserveMem!.filter((r) => asked.has(r.name)).map((r) => r.name)).toEqual(["trace", "oops"]);
+      }),
+      { numRuns: 200, seed: 20261130 },
+    );
+    expect(handoffDigest(good)).toBe(digest);
   });
 });
