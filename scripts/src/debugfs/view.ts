@@ -332,8 +332,6 @@ export function debugfsViewOf(boot: BootInfo, mem: PhysMem, opts: DebugfsViewOpt
     dirs.push("kho/in", "kho/in/sub_fdts");
     files.push({ path: "kho/in/fdt", mode: 0o400, kind: "blob", bytes: root.bytes, phys: root.phys });
     files.push(...subFdtFiles(fdt, k.successor.subtreeProp, "kho/in/sub_fdts", rd, sem, warnings));
-  } else {
-    warnings.push(`in/ absent: ${name}'s kho_populate() refuses the handoff: ${inAbsent}`);
   }
   // The predecessor's own skips are khosim notes (the kernel added its sub-trees by pointer).
   for (const w of outWarn) warnings.push(`out/: ${w}`);
