@@ -14,6 +14,7 @@ import { bootSuccessor, khoRetrieveSubtree, parseKhoFdt, KHO_FORMATS, parseSucce
 import { OverlayMem, parseReserveMemCmdline } from "@khosim/shared/mm";
 import { FAULTS, applyFault, listFaults, type MemHandoff } from "../src/faults/index.js";
 import { handoffDigest, kernelAInProcess } from "./fault-helpers.js";
+import { FUZZ_FORMATS, applyMutations, makeFuzzHandoff, runCase, targetsOf } from "../src/fuzz-core.js";
 
 const MEMBLOCK = FAULTS.filter((f) => f.needs === "reserve-mem");
 const SCENARIO = { machine: { ram: "256M", cmdline: "reserve_mem=1M:4096:trace reserve_mem=2M:2M:oops" }, ops: [{ op: "folios", count: 4, order: 1 }] };
@@ -110,5 +111,17 @@ describe("memblock sub-FDT fuzzed through the whole boot", () => {
       { numRuns: 200, seed: 20261130 },
     );
     expect(handoffDigest(good)).toBe(digest);
+  });
+});
+
+describe("npm run fuzz damages the memblock sub-FDT too", () => {
+  test("every format's fuzz handoff carries one; a memblock mutation writes inside it and the case still boots", async () => {
+    for (const f of FUZZ_FORMATS) expect(targetsOf(f)).toContain("memblock");
+    const h = await makeFuzzHandoff(1, "ranges");
+    expect(h.reserveMem.map((p) => p.name)).toEqual(["fuzz"]);
+    const mut = { target: "memblock" as const, pick: 0, pick2: 0, value: { u64: 0n } };
+    const { mem } = applyMutations(h, [mut]);
+    expect(Buffer.from(mem.read(h.memblockPhys, h.memblockSize)).equals(Buffer.from(h.mem.read(h.memblockPhys, h.memblockSize)))).toBe(false);
+    expect(runCase(h, [mut]).outcome).toBe("revived");
   });
 });
