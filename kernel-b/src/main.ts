@@ -11,7 +11,8 @@
  * With --handoff-out it then hands off again like kernel-a (the next live
  * update); a bad --scenario or an existing --handoff-out is exit 2.
  * --cmdline gives this kernel's reserve_mem= words (revived by name from the
- * memblock sub-tree, successor.json reserveMem); a bad one is exit 2.
+ * memblock sub-tree, successor.json reserveMem; with --kernel as that version
+ * does; with --handoff-out handed off again); a bad one is exit 2.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
