@@ -12,7 +12,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildBootDtb, buildMemblockFdt, parseBootDtb, HANDOFF_BOOT_DTB, HANDOFF_MEMORY_IMG, HANDOFF_REPORT } from "@khosim/shared/abi";
 import { FdtWriter } from "@khosim/shared/fdt";
-import { coldBootMachine, parseScenario, runAndFinalize, KHO_KERNELS, KHO_KERNEL_NAMES, type KhoKernelName } from "@khosim/shared/kho";
+import { KHO_FORMATS, KhoFdtError, coldBootMachine, khoRetrieveSubtree, parseKhoFdt, parseScenario, runAndFinalize, KHO_KERNELS, KHO_KERNEL_NAMES, type KhoKernelName } from "@khosim/shared/kho";
 import { createLogger, initCsum, u64leBytes } from "@khosim/shared/lib";
 import { SparseMem, writeImage } from "@khosim/shared/mm";
 import { DebugfsError, debugfsView, debugfsViewOf, scratchFiles, type DebugfsView } from "../src/debugfs/view.js";
@@ -183,6 +183,17 @@ describe("contents", () => {
     expect(view(built(), "v6.16").warnings).toContain("KHO: node `bad`'s prop `fdt` has invalid length: 4");
     expect(view(built(), "v6.19").warnings).toContain("KHO: node bad prop fdt has invalid length: 4");
     expect(paths(view(built(), "v6.19")).some((p) => p.endsWith("/bad"))).toBe(false);
+  });
+
+  it("a half-built sub-tree node (kho_add_subtree before Breno Leitao's fix: node begun, no pointer): skipped without a warning; retrieving it is -EINVAL", () => {
+    // /preserved-memory in the hand-built FDT is such a node: children of the root without the property.
+    for (const k of ["v6.16", "v6.19"] as const) {
+      const v = view(built(), k);
+      expect(paths(v).some((p) => p.includes("preserved-memory"))).toBe(false);
+      expect(v.warnings.some((w) => w.includes("preserved-memory"))).toBe(false);
+    }
+    const kho = parseKhoFdt(built().khoFdt, KHO_FORMATS.filter((f) => f.name === "bitmaps"));
+    expect(() => khoRetrieveSubtree(kho, "preserved-memory")).toThrow(new KhoFdtError("/preserved-memory/fdt", "missing"));
   });
 
   it("listing and JSON carry every file; text content printed, blobs by phys", () => {
