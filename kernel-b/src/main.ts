@@ -11,7 +11,8 @@
  * With --handoff-out it then hands off again like kernel-a (the next live
  * update); a bad --scenario or an existing --handoff-out is exit 2.
  * --cmdline gives this kernel's reserve_mem= words (revived by name from the
- * memblock sub-tree, successor.json reserveMem); a bad one is exit 2.
+ * memblock sub-tree, successor.json reserveMem; with --kernel as that version
+ * does; with --handoff-out handed off again); a bad one is exit 2.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -123,7 +124,7 @@ async function main(): Promise<number> {
     .option("--seed <n>", "with --handoff-out: PRNG seed for the scenario (default 1)", intOption("--seed", 0, 2 ** 32 - 1))
     .option("--format <name>", "with --handoff-out: preservation format of the new handoff (default: the one it booted with)", formatOption)
     .option("--force", "with --handoff-out: replace an existing directory", false)
-    .option("--cmdline <string>", "this kernel's command line; its reserve_mem=nn:align:name words revive the predecessor's reservations by name (successor.json reserveMem)")
+    .option("--cmdline <string>", "this kernel's command line; its reserve_mem=nn:align:name words revive the predecessor's reservations by name (successor.json reserveMem); with --kernel, as that version does (the posting has no revival)")
     .option("--kernel <name>", `read the handoff as this kernel version does and report what it gets wrong (${KHO_KERNEL_NAMES.join(", ")}); not with --handoff-out`, kernelOption);
   withExitCodes(cmd, [
     [OUTCOME_EXIT.revived, "revived: every preserved folio and range restored and verified"],
@@ -160,7 +161,6 @@ async function main(): Promise<number> {
   if (o.handoffOut) checkHandoffOut(o.handoffOut, o.force);
   let reserveMem: ReserveMemParam[] | undefined;
   if (o.cmdline !== undefined) {
-    if (o.kernel !== undefined) throw new CliError(EXIT_USAGE, "--cmdline and --kernel together are not supported: version successors do not model reserve_mem");
     try {
       reserveMem = parseReserveMemCmdline(o.cmdline);
     } catch (e) {

@@ -63,6 +63,7 @@ export async function corrupt(input: string, out: string, fault: Fault, seed: nu
         exitCode: fault.expect.exitCode,
         reasonIncludes: applied.reasonIncludes,
         ...(applied.failure ? { failure: applied.failure } : {}),
+        ...(fault.expect.reserveMem !== undefined ? { reserveMem: `${applied.reserveMemName}: ${fault.expect.reserveMem}` } : {}),
       },
       kernelBArgs: applied.kernelBArgs,
       details: applied.details,
@@ -101,7 +102,8 @@ async function main(): Promise<number> {
   const changes = rep.details.map((d) => `${d.file}@${d.offset} ${d.field}: ${d.old || "-"} -> ${d.new}`).join("; ");
   process.stdout.write(
     `corrupt: ${o.out}: ${rep.kind}: ${changes}\n` +
-      `  expect: kernel-b ${rep.kernelBArgs.length ? rep.kernelBArgs.join(" ") + " " : ""}-> ${rep.expect.outcome} (exit ${rep.expect.exitCode})\n`,
+      `  expect: kernel-b ${rep.kernelBArgs.length ? rep.kernelBArgs.map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(" ") + " " : ""}-> ${rep.expect.outcome} (exit ${rep.expect.exitCode})` +
+      `${rep.expect.reserveMem !== undefined ? `, successor.json reserveMem ${rep.expect.reserveMem}` : ""}\n`,
   );
   return 0;
 }

@@ -2,8 +2,8 @@
  * Fuzzing the successor, every format: damage a valid handoff (the KHO FDT,
  * the boot DTB, the root pointer, the scratch array, the kho_test sub-tree,
  * the LUO state (its FDT, session block, file array, memfd_luo_ser and folio
- * records: a kept session with two memfds, one of them empty),
- * and each format's own structures: chunk headers and range entries; bitmap
+ * records: a kept session with two memfds, one of them empty), the memblock
+ * sub-FDT, and each format's own structures: chunk headers and range entries; bitmap
  * chunk headers, bitmap pointers and bits; radix table entries, leaf bits
  * and the key bits a table index carries) and boot kernel-b's successor in
  * process (bootSuccessor: populate, walk, reserve, restore, verify).
@@ -13,6 +13,9 @@
  *    scratch, and a boot without KHO reserves nothing;
  *  - the outcome and exit code are one of the documented pairs, and every
  *    outcome but revived comes with a reason;
+ *  - reserve_mem= (the handoff carries a memblock sub-tree, the successor
+ *    asks for it by name): each name revived, allocated afresh or failed,
+ *    never revived without KHO, a fresh range inside RAM;
  *  - its work is bounded by the input: reads of memory at most
  *    READ_BOUND_CALLS calls and READ_BOUND_RAMS times RAM in bytes, and each
  *    case within caseMs of wall time.
@@ -26,9 +29,9 @@ import {
 } from "@khosim/shared/abi";
 import { type SuccessorReportJson } from "@khosim/shared/abi/handoff-json";
 import { FdtRo } from "@khosim/shared/fdt";
-import { coldBoot, type PhysMem } from "@khosim/shared/mm";
-import { initCsum } from "@khosim/shared/lib";
-import { KHO_FORMATS, khoFinalize, khoFormat, parseScenario, runWorkload, UnusableInputError, bootSuccessor, luoReboot, luoRun } from "@khosim/shared/kho";
+import { type PhysMem, type ReserveMemParam } from "@khosim/shared/mm";
+import { createLogger, initCsum } from "@khosim/shared/lib";
+import { KHO_FORMATS, coldBootMachine, khoFinalize, khoFormat, parseScenario, reserveMemPreserve, runWorkload, UnusableInputError, bootSuccessor, luoReboot, luoRun } from "@khosim/shared/kho";
 import { KHO_TEST_VMALLOC_PROP, KHO_TEST_VMALLOC_RECORD_SIZE, KHO_VMALLOC_SIZE, decodeKhoVmalloc, decodeKhoVmallocChunk } from "@khosim/shared/abi";
 import { mapFormat, type FormatMap } from "./faults/format-map.js";
 import { rebase } from "./faults/store.js";
@@ -51,6 +54,10 @@ export interface FuzzHandoff {
   subtreePhys: number;
   infoPhys: number;
   infoSize: number;
+  /** The memblock sub-FDT (reserve_mem=) and the successor's reserve_mem= asking for its row. */
+  memblockPhys: number;
+  memblockSize: number;
+  reserveMem: readonly ReserveMemParam[];
   /** Addresses worth writing into pointer fields: every metadata object, the FDT, scratch, RAM's edges. */
   pointers: bigint[];
   /** The struct kho_vmalloc descriptors kho_test records (their phys in the sub-FDT) and every chunk page of their areas. */
@@ -76,7 +83,7 @@ export async function makeFuzzHandoff(seed = 1, format = "ranges", banked = fals
     : { ram: "256M", scratch: { lowmem: "16M", global: "32M" } };
   const s = parseScenario(
     {
-      machine,
+      machine: { ...machine, cmdline: "reserve_mem=64K:4096:fuzz" },
       ops: [
         { op: "test_kho", maxMem: "256K" },
         { op: "folios", count: 180, order: 0, layout: "isolated", fill: false },
@@ -95,10 +102,12 @@ export async function makeFuzzHandoff(seed = 1, format = "ranges", banked = fals
     },
     "(fuzz scenario)",
   );
-  const m = coldBoot(s.machine);
+  const quiet = createLogger("fuzz", "json", "silent");
+  const m = coldBootMachine(s, quiet);
   const w = runWorkload(m, s, seed, "(fuzz scenario)", undefined, f);
+  const rm = reserveMemPreserve(m, w.track, seed)!;
   const lh = luoReboot(m, luoRun(m, w.track, s.luo!, seed, "(fuzz scenario)"), "(fuzz scenario)");
-  const h = khoFinalize(m, w, undefined, lh);
+  const h = khoFinalize(m, w, rm, lh);
   const luo = [
     { phys: lh.fdtPhys, size: PAGE_SIZE },
     { phys: lh.sessionBlock, size: 8 + 80 * lh.sessions.length },
@@ -125,7 +134,7 @@ export async function makeFuzzHandoff(seed = 1, format = "ranges", banked = fals
     map.kind === "ranges" ? map.chunks.map((c) => c.phys) : map.kind === "bitmaps" ? [...map.chunks.map((c) => c.phys), ...map.bitmaps] : map.nodes.map((n) => n.phys);
   const ramBase = m.mem.base;
   const ramEnd = ramBase + m.mem.size;
-  const pointers = new Set<bigint>([0n, BigInt(ramBase), BigInt(ramEnd), BigInt(ramEnd - PAGE_SIZE), BigInt(h.khoFdtPhys), BigInt(h.scratchPhys), BigInt(h.subtreePhys), BigInt(h.infoPhys)]);
+  const pointers = new Set<bigint>([0n, BigInt(ramBase), BigInt(ramEnd), BigInt(ramEnd - PAGE_SIZE), BigInt(h.khoFdtPhys), BigInt(h.scratchPhys), BigInt(h.subtreePhys), BigInt(h.infoPhys), BigInt(rm.fdtPhys), BigInt(rm.entries[0]!.start)]);
   for (const o of objects) for (const d of [0, 8, 0x800, PAGE_SIZE, -PAGE_SIZE]) pointers.add(BigInt(o + d));
   for (const sc of m.scratch) pointers.add(BigInt(sc.addr));
   const vmalloc = mapVmalloc(m.mem, h.subtreePhys);
@@ -144,6 +153,9 @@ export async function makeFuzzHandoff(seed = 1, format = "ranges", banked = fals
     subtreePhys: h.subtreePhys,
     infoPhys: h.infoPhys,
     infoSize: h.infoSize,
+    memblockPhys: rm.fdtPhys,
+    memblockSize: new DataView(m.mem.read(rm.fdtPhys + 4, 4).buffer).getUint32(0, false),
+    reserveMem: s.reserveMem!,
     pointers: [...pointers],
     vmalloc,
     luo,
@@ -165,7 +177,7 @@ function mapVmalloc(mem: PhysMem, subPhys: number): { descs: number[]; chunks: n
 }
 
 /** Targets every format has. */
-const COMMON_TARGETS = ["kho-fdt", "boot-dtb", "root", "scratch-array", "subtree", "vmalloc-desc", "vmalloc-chunk", "luo"] as const;
+const COMMON_TARGETS = ["kho-fdt", "boot-dtb", "root", "scratch-array", "subtree", "vmalloc-desc", "vmalloc-chunk", "luo", "memblock"] as const;
 /** Each format family's own structures. */
 const FORMAT_TARGETS = {
   ranges: ["chunk-header", "range-entry", "chunk-page"],
@@ -368,6 +380,9 @@ export function applyMutations(h: FuzzHandoff, muts: readonly Mutation[]): { boo
       case "luo":
         damageRegion(d, h, m, h.luo[m.pick2 % h.luo.length]!);
         break;
+      case "memblock":
+        damageRegion(d, h, m, { phys: h.memblockPhys, size: h.memblockSize });
+        break;
       case "chunk-header": {
         if (map.kind === "radix" || map.chunks.length === 0) break;
         const c = map.chunks[m.pick % map.chunks.length]!;
@@ -486,6 +501,10 @@ export function checkReport(rep: SuccessorReportJson, ram: { base: number; size:
   if (rep.outcome === "booted-without-kho" && rep.ranges.length !== 0) throw new FuzzViolation("booted without KHO but reserved ranges");
   if (rep.outcome !== "revived" && !rep.reason) throw new FuzzViolation(`${rep.outcome} without a reason`);
   if (rep.outcome === "revived" && rep.reason) throw new FuzzViolation(`revived with a failure reason: ${rep.reason}`);
+  for (const r of rep.reserveMem ?? []) {
+    if (r.outcome === "revived" && rep.outcome === "booted-without-kho") throw new FuzzViolation(`reserve_mem '${r.name}' revived without KHO`);
+    if (r.outcome.startsWith("fresh") && !(Number(r.start) >= ram.base && Number(r.start) + Number(r.size) <= ram.base + ram.size)) throw new FuzzViolation(`reserve_mem '${r.name}' allocated at ${r.start} outside RAM`);
+  }
 }
 
 /**
@@ -510,7 +529,7 @@ export function runCase(h: FuzzHandoff, muts: readonly Mutation[], caseMs = DEFA
   const t0 = performance.now();
   let rep: SuccessorReportJson;
   try {
-    rep = bootSuccessor(boot, rebase(mem, boot.ram.base, boot.banks), { maxOrder: 10 }).report;
+    rep = bootSuccessor(boot, rebase(mem, boot.ram.base, boot.banks), { maxOrder: 10, reserveMem: h.reserveMem }).report;
   } catch (e) {
     if (e instanceof UnusableInputError) return { outcome: "unusable-input", reason: e.message };
     throw e;

@@ -23,9 +23,10 @@ const COMMANDS: Record<string, string> = {
   compare: "scripts/src/compare.ts",
   matrix: "scripts/src/matrix.ts",
   "luo-stress": "scripts/src/luo-stress.ts",
+  debugfs: "scripts/src/debugfs.ts",
 };
 /* Their help lists the exit codes (the kernels' and bench's help are their owners' to extend). */
-const WITH_EXIT_CODES = ["kernel-a", "kernel-b", "bench", "demo", "handoff", "corrupt", "fuzz", "chain", "diff", "map", "compare", "matrix", "luo-stress"];
+const WITH_EXIT_CODES = ["kernel-a", "kernel-b", "bench", "demo", "handoff", "corrupt", "fuzz", "chain", "diff", "map", "compare", "matrix", "luo-stress", "debugfs"];
 
 /* Every command run with @args, a few processes at a time. */
 async function runAll(args: string[]): Promise<Map<string, RunResult>> {

@@ -78,6 +78,8 @@ const GROUP_REASON: Record<FaultGroup, RegExp> = {
   // Faults with their own input (Fault.input) are run by corrupt-vmalloc.test.ts.
   vmalloc: /./,
   luo: /^(LUO: The incoming tree failed to initialize properly: FDT 'LUO' at 0x[0-9a-f]+: |\d+ verification failure\(s\); first: )/,
+  // memblock faults need a reserve_mem handoff: corrupt-memblock.test.ts.
+  memblock: /./,
 };
 
 /** What a kind's fault.json promises: the catalogue's expectation plus what apply() found in this input. */
@@ -142,7 +144,7 @@ function expectKhoDtbIsCopyInMemory(h: MemHandoff): void {
 }
 
 describe("the fault catalogue in process: every kind applied to an in-memory handoff and booted by bootSuccessor", () => {
-  for (const fault of FAULTS.filter((f) => f.formats === undefined && f.input === undefined)) {
+  for (const fault of FAULTS.filter((f) => f.formats === undefined && f.input === undefined && f.needs === undefined)) {
     const on: Input = fault.group === "luo" ? "luo" : ON_MULTI.has(fault.kind) ? "multi" : ON_NUMA.has(fault.kind) ? "numa" : "default";
     const title = `${fault.kind} (${on}, seed 1) -> ${fault.expect.outcome} (exit ${fault.expect.exitCode})`;
     test(title, () => {

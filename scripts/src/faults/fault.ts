@@ -3,13 +3,15 @@ import { OUTCOME_EXIT, PAGE_SIZE, khoDataIsFolio, khoDataOrder, type KhoTestFoli
 import type { KhoMemRange } from "@khosim/shared/kho";
 import type { FaultContext } from "./context.js";
 
-export type FaultGroup = "kho-fdt" | "chunk-list" | "boot-dtb" | "image" | "data" | "format-root" | "posted" | "bitmaps" | "radix" | "vmalloc" | "luo";
+export type FaultGroup = "kho-fdt" | "chunk-list" | "boot-dtb" | "image" | "data" | "format-root" | "posted" | "bitmaps" | "radix" | "vmalloc" | "luo" | "memblock";
 
 export interface FaultExpect {
   outcome: Outcome;
   exitCode: number;
-  /** Substrings of kernel-b's reason (successor.json, or stderr when no report is written). */
+  /** Substrings of kernel-b's reason (successor.json, or stderr when no report is written); memblock faults: of the damaged row's reason. */
   reasonIncludes?: string[];
+  /** memblock faults: the outcome successor.json's reserveMem gives the damaged name (FaultResult.reserveMemName). */
+  reserveMem?: string;
 }
 
 /** A verification failure kernel-b must list (data faults). */
@@ -27,6 +29,8 @@ export interface FaultResult {
   kernelBArgs?: string[];
   /** A failure successor.json must list (verification-failed faults). */
   failure?: ExpectedFailure;
+  /** memblock faults: the reserve_mem name damaged. */
+  reserveMemName?: string;
 }
 
 export interface Fault {
@@ -48,6 +52,12 @@ export interface Fault {
    * tested on that handoff by scripts/test/corrupt-vmalloc.test.ts.
    */
   input?: string;
+  /**
+   * What the input must carry beyond a plain handoff: "reserve-mem", a
+   * memblock sub-tree (a scenario with reserve_mem=). Such faults are tested
+   * by scripts/test/corrupt-memblock.test.ts on a handoff that has one.
+   */
+  needs?: "reserve-mem";
   apply(ctx: FaultContext): FaultResult | void;
 }
 

@@ -17,6 +17,7 @@ import { KHO_FDT_FAULTS } from "./kho-fdt.js";
 import { FORMAT_FAULTS } from "./formats.js";
 import { VMALLOC_FAULTS } from "./vmalloc.js";
 import { LUO_FAULTS } from "./luo.js";
+import { MEMBLOCK_FAULTS } from "./memblock.js";
 import { FaultContext } from "./context.js";
 import type { FaultDetail } from "./context.js";
 import type { ExpectedFailure, Fault, FaultExpect } from "./fault.js";
@@ -27,7 +28,7 @@ export * from "./fault.js";
 export * from "./store.js";
 
 /** Every fault, in the order `corrupt --list` prints them. */
-export const FAULTS: readonly Fault[] = [...KHO_FDT_FAULTS, ...CHUNK_FAULTS, ...BOOT_FAULTS, ...BANK_FAULTS, ...IMAGE_FAULTS, ...DATA_FAULTS, ...FORMAT_FAULTS, ...VMALLOC_FAULTS, ...LUO_FAULTS];
+export const FAULTS: readonly Fault[] = [...KHO_FDT_FAULTS, ...CHUNK_FAULTS, ...BOOT_FAULTS, ...BANK_FAULTS, ...IMAGE_FAULTS, ...DATA_FAULTS, ...FORMAT_FAULTS, ...VMALLOC_FAULTS, ...LUO_FAULTS, ...MEMBLOCK_FAULTS];
 
 /** formatsOf - the formats @f is tested on (the ranges handoff when it names none). */
 export function formatsOf(f: Fault): readonly string[] {
@@ -67,6 +68,8 @@ export interface AppliedFault {
   kernelBArgs: string[];
   /** A failure successor.json must list (verification-failed faults). */
   failure?: ExpectedFailure;
+  /** memblock faults: the reserve_mem name damaged. */
+  reserveMemName?: string;
 }
 
 /**
@@ -89,6 +92,7 @@ export function applyFault(target: string | HandoffStore, fault: Fault, seed: nu
     reasonIncludes: [...(fault.expect.reasonIncludes ?? []), ...(res.reasonIncludes ?? [])],
     kernelBArgs: res.kernelBArgs ?? fault.kernelBArgs ?? [],
     ...(res.failure ? { failure: res.failure } : {}),
+    ...(res.reserveMemName !== undefined ? { reserveMemName: res.reserveMemName } : {}),
   };
 }
 

@@ -58,8 +58,11 @@ test("without --cmdline successor.json has no reserveMem; a bad --cmdline is one
   expect(bad.stderr.trim().split("\n")).toHaveLength(1);
   expect(bad.stderr).toContain("--cmdline: reserve_mem=1M:4096:this_name_is_too_long: name must be 1..15 bytes");
   expect(fs.existsSync(path.join(tmp!, "bad.json"))).toBe(false);
-  // Version successors do not model reserve_mem: refused rather than ignored.
+  // With --kernel the version successor runs reserve_mem= as that version does: the posting predates KHO support, so a fresh allocation.
   const both = await runB(["--in", h.dir, "--report", path.join(tmp!, "both.json"), "--cmdline", CMDLINE, "--kernel", KHO_KERNEL_NAMES[0]!]);
-  expect(both.status).toBe(2);
-  expect(both.stderr).toContain("--cmdline and --kernel together are not supported");
+  expect(both.stderr).not.toContain("internal error");
+  const v = readJson<SuccessorReportJson>(path.join(tmp!, "both.json"));
+  expect(v.kernel!.name).toBe("posting");
+  expect(v.reserveMem!.map((r) => r.outcome)).toEqual(["fresh: not in handoff", "fresh: not in handoff"]);
+  expect(v.reserveMem![0]!.reason).toMatch(/^posting has no KHO support for reserve_mem/);
 });

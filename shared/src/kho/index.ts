@@ -23,3 +23,4 @@ export * from "./out/luo-scenario.js";
 export * from "./out/memfd-luo.js";
 export * from "./in/luo.js";
 export * from "./in/memfd-luo.js";
+export { reserveMemPreserve } from "./out/reserve-mem.js";

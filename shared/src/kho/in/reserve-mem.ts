@@ -25,7 +25,7 @@ import { ByteReader, hex, u64ToNumber } from "../../lib/bytes.js";
 import type { Logger } from "../../lib/log.js";
 import type { Memblock } from "../../mm/memblock/index.js";
 import type { PhysMem } from "../../mm/physmem.js";
-import { reserveMemAlloc, type ReserveMemParam } from "../../mm/reserve-mem.js";
+import { reserveMemAlloc, type ReserveMemEntry, type ReserveMemParam } from "../../mm/reserve-mem.js";
 import { KhoFdtError, khoRetrieveSubtree } from "../fdt.js";
 import type { KhoFdt } from "../formats/types.js";
 import type { KhoRestore } from "./restore.js";
@@ -48,22 +48,51 @@ export interface ReserveMemResult {
 
 const FDT_HEADER_SIZE = 40;
 
+/**
+ * What reserve_mem= revival needs of the booted kernel's KHO state: the
+ * faithful successor's (reserveMemKhoOf) or a version successor's
+ * (kernels/boot.ts), which restores the sub-FDT page its own way.
+ */
+export interface ReserveMemKho {
+  /** Set when this kernel has no KHO support for reserve_mem: why (it allocates fresh, in scratch-only mode). */
+  unsupported?: string;
+  /** kho_retrieve_subtree("memblock"): the raw pointer, undefined for -ENOENT; throws KhoFdtError when malformed. */
+  retrieve(): bigint | undefined;
+  /** The bytes of the sub-FDT at page-aligned @phys the kernel can read once it has the page, or why it has none. */
+  fdtBytes(phys: number): number | string;
+  /** [start, start + size) lies wholly in memory the handoff's walk reserved. */
+  covered(start: number, size: number): boolean;
+}
+
+/** reserveMemKhoOf - the faithful successor's: v6.16's kho_restore_folio() of the sub-FDT page (it must be preserved). */
+export function reserveMemKhoOf(kho: KhoFdt, restore: KhoRestore): ReserveMemKho {
+  return {
+    retrieve: () => khoRetrieveSubtree(kho, MEMBLOCK_KHO_FDT),
+    fdtBytes: (phys) => {
+      const ri = restore.findRange(phys);
+      if (ri < 0) return "not a preserved page";
+      const r = restore.rangeAt(ri);
+      return Math.min(r.start + r.size - phys, PAGE_SIZE);
+    },
+    covered: (start, size) => restore.covered(start, size),
+  };
+}
+
 /** reserve_mem_kho_retrieve_fdt: the checked sub-FDT, or the warning saying why there is none. */
-function retrieveFdt(kho: KhoFdt | undefined, mem: PhysMem, restore: KhoRestore | undefined): MemblockFdt | string {
-  if (!kho || !restore) return "KHO is not active";
+function retrieveFdt(src: ReserveMemKho | undefined, mem: PhysMem): MemblockFdt | string {
+  if (!src) return "KHO is not active";
+  if (src.unsupported !== undefined) return src.unsupported;
   let raw: bigint | undefined;
   try {
-    raw = khoRetrieveSubtree(kho, MEMBLOCK_KHO_FDT);
+    raw = src.retrieve();
   } catch (e) {
     if (e instanceof KhoFdtError) return `failed to retrieve FDT '${MEMBLOCK_KHO_FDT}' from KHO: ${e.message}`;
     throw e;
   }
   if (raw === undefined) return `no '${MEMBLOCK_KHO_FDT}' sub-tree in the KHO FDT`;
   const phys = u64ToNumber(raw);
-  const ri = phys === undefined || phys % PAGE_SIZE !== 0 ? -1 : restore.findRange(phys);
-  if (ri < 0) return `failed to restore memblock KHO FDT (${hex(raw)}): not a preserved page`;
-  const r = restore.rangeAt(ri);
-  const avail = Math.min(r.start + r.size - phys!, PAGE_SIZE);
+  const avail = phys === undefined || phys % PAGE_SIZE !== 0 ? "not a page" : src.fdtBytes(phys);
+  if (typeof avail === "string") return `failed to restore memblock KHO FDT (${hex(raw)}): ${avail}`;
   if (avail < FDT_HEADER_SIZE) return `memblock KHO FDT at ${hex(raw)}: less than a header of preserved memory`;
   const total = new ByteReader(mem.read(phys!, FDT_HEADER_SIZE)).u32be(4);
   if (total > avail) return `memblock KHO FDT at ${hex(raw)}: totalsize ${hex(total)} runs past its page`;
@@ -76,12 +105,8 @@ function retrieveFdt(kho: KhoFdt | undefined, mem: PhysMem, restore: KhoRestore 
 }
 
 /**
- * reserveMemRevive - run this kernel's reserve_mem= @params against the
- * handoff: revive by name or allocate afresh in @mb (in scratch-only mode
- * when KHO is active), then list the preserved reservations no parameter
- * named (they stay reserved, unnamed). Never throws for bad handoff data.
- * @kho, @restore: the KHO FDT and the walked preserved ranges (undefined
- *                 when the successor booted without KHO)
+ * reserveMemRevive - reserveMemReviveFrom for the faithful successor
+ * (@kho, @restore: its KHO FDT and walked ranges, undefined without KHO).
  */
 export function reserveMemRevive(
   mb: Memblock,
@@ -91,11 +116,23 @@ export function reserveMemRevive(
   params: readonly ReserveMemParam[],
   log?: Logger,
 ): ReserveMemResult[] {
-  const fdt = retrieveFdt(kho, mem, restore);
+  return reserveMemReviveFrom(mb, kho && restore ? reserveMemKhoOf(kho, restore) : undefined, mem, params, log);
+}
+
+/**
+ * reserveMemReviveFrom - run this kernel's reserve_mem= @params against the
+ * handoff: revive by name or allocate afresh in @mb (in scratch-only mode
+ * when KHO is active), then list the preserved reservations no parameter
+ * named (they stay reserved, unnamed). Never throws for bad handoff data.
+ * @src: the booted kernel's KHO state (undefined when it booted without KHO)
+ */
+export function reserveMemReviveFrom(mb: Memblock, src: ReserveMemKho | undefined, mem: PhysMem, params: readonly ReserveMemParam[], log?: Logger): ReserveMemResult[] {
+  const kho = src !== undefined;
+  const fdt = retrieveFdt(src, mem);
   // As the kernel: a missing sub-tree (-ENOENT) is silent, anything else is warned about once.
-  if (typeof fdt === "string" && kho && !fdt.startsWith("no ")) log?.warn(`reserve_mem: ${fdt}`);
+  if (typeof fdt === "string" && kho && !fdt.startsWith("no ") && src.unsupported === undefined) log?.warn(`reserve_mem: ${fdt}`);
   const out: ReserveMemResult[] = [];
-  const inPreserved = (start: number, size: number): boolean => restore !== undefined && restore.covered(start, size);
+  const inPreserved = (start: number, size: number): boolean => src !== undefined && src.covered(start, size);
   for (const p of params) {
     let outcome: ReserveMemOutcome = "fresh: not in handoff";
     let reason = typeof fdt === "string" ? fdt : "";
@@ -146,4 +183,22 @@ export function reserveMemRevive(
     }
   }
   return out;
+}
+
+/**
+ * reserveMemTable - the successor's reserved_mem_table after reserve_mem=
+ * ran (@rows: reserveMemRevive's result): every revived or freshly allocated
+ * row in command-line order, and the names of the revived ones (their bytes
+ * are the predecessor's). Unnamed rows stay memblock-reserved but are in no
+ * table, so nothing preserves them again; failed rows have no range.
+ */
+export function reserveMemTable(rows: readonly ReserveMemResult[]): { table: ReserveMemEntry[]; revived: Set<string> } {
+  const table: ReserveMemEntry[] = [];
+  const revived = new Set<string>();
+  for (const r of rows) {
+    if (r.start === null || r.outcome === "unnamed" || r.outcome === "failed: no memory") continue;
+    table.push({ name: r.name, start: Number(BigInt(r.start)), size: Number(BigInt(r.size)) });
+    if (r.outcome === "revived") revived.add(r.name);
+  }
+  return { table, revived };
 }

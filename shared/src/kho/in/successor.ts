@@ -313,7 +313,7 @@ export interface SuccessorBoot {
  * UnusableInputError when the machine itself cannot boot.
  */
 export function bootSuccessor(boot: BootInfo, mem: PhysMem, opts: SuccessorOptions): SuccessorBoot {
-  if (opts.kernel !== undefined) return kernelBootSuccessor(boot, mem, opts.kernel, { maxOrder: opts.maxOrder, log: opts.log, maxListed: MAX_LISTED_FAILURES });
+  if (opts.kernel !== undefined) return kernelBootSuccessor(boot, mem, opts.kernel, { maxOrder: opts.maxOrder, log: opts.log, maxListed: MAX_LISTED_FAILURES, ...(opts.reserveMem ? { reserveMem: opts.reserveMem } : {}) });
   const { log } = opts;
   const { base, size } = boot.ram;
   const mb = new Memblock();

@@ -30,10 +30,14 @@ import { physInRam, type PhysMem } from "../../mm/physmem.js";
 import type { KhoRangeTable } from "../track.js";
 import type { PhysRecord } from "../out/workload.js";
 import { earlyAllocations } from "../in/early.js";
-import { intervalBytes, mergeIntervals, subtractIntervals, type Intervals } from "./intervals.js";
+import { coversRange, intervalBytes, mergeIntervals, subtractIntervals, type Intervals } from "./intervals.js";
+import { MEMBLOCK_KHO_FDT } from "../../abi/memblock-fdt.js";
+import type { ReserveMemParam } from "../../mm/reserve-mem.js";
+import { khoRetrieveSubtree } from "../fdt.js";
+import { reserveMemReviveFrom, type ReserveMemKho } from "../in/reserve-mem.js";
 import { KernelRestore, kernelRestoreKhoTest } from "./restore.js";
 import { khoPreservedTruth } from "./truth.js";
-import { KHO_KERNELS, type KhoKernelName } from "./versions.js";
+import { KHO_KERNELS, type KhoKernel, type KhoKernelName } from "./versions.js";
 import { KernelReserves, KernelView, kernelBitmapsWalk, kernelPostingWalk, kernelRadixWalk, type KernelWalkResult } from "./walk.js";
 
 /** Lost ranges listed in successor.json (the count and kernelLost are complete). */
@@ -48,6 +52,28 @@ export interface KernelBootOptions {
   log?: Logger;
   /** Failures listed in the report. */
   maxListed: number;
+  /** This kernel's reserve_mem= parameters (kernel-b --cmdline): revived as the version does (versionReserveMemKho). */
+  reserveMem?: readonly ReserveMemParam[];
+}
+
+/**
+ * versionReserveMemKho - reserve_mem= revival's view of kernel @k's boot:
+ * the sub-tree read through @k's property, the sub-FDT page restored with
+ * @k's kho_restore_folio() (restore-folio) or read as is (phys-to-virt,
+ * RAM only: khosim reads nothing else), coverage by what @k reserved.
+ */
+function versionReserveMemKho(k: KhoKernel, fdt: FdtRo, mem: PhysMem, pr: KernelRestore, reserved: Intervals): ReserveMemKho {
+  const how = k.successor.reserveMem;
+  return {
+    ...(how === "none" ? { unsupported: `${k.name} has no KHO support for reserve_mem (mm/memblock.c reserve_mem_kho_revive() is v6.16's, f99230780211)` } : {}),
+    retrieve: () => khoRetrieveSubtree({ fdt, format: { compatible: k.successor.compatible, fdtLayout: { ...k.predecessor.format.fdtLayout, subtreeProp: k.successor.subtreeProp } }, metadata: 0n }, MEMBLOCK_KHO_FDT),
+    fdtBytes: (phys) => {
+      if (how === "phys-to-virt") return physInRam(mem, phys, PAGE_SIZE) ? PAGE_SIZE : "outside RAM";
+      const got = pr.khoRestoreFolio(phys, 0);
+      return typeof got === "string" ? `kho_restore_folio: ${got}` : PAGE_SIZE;
+    },
+    covered: (start, size) => coversRange(reserved, start, size),
+  };
 }
 
 /** kernelBootSuccessor's result: SuccessorBoot's shape (in/successor.ts) plus every lost range. */
@@ -98,6 +124,7 @@ export function kernelBootSuccessor(boot: BootInfo, mem: PhysMem, name: KhoKerne
   let lost: Intervals = { start: [], end: [] };
   let early = 0;
   let verdictLine: string | undefined;
+  let rmKho: ReserveMemKho | undefined;
   const refuse = (why: string): never => {
     throw new Refused(why);
   };
@@ -199,6 +226,7 @@ export function kernelBootSuccessor(boot: BootInfo, mem: PhysMem, name: KhoKerne
 
     const reserved = mergeIntervals(res.starts, res.ends);
     const pr = new KernelRestore(k, mem, res.pagePrivate, reserved, opts.maxOrder);
+    rmKho = versionReserveMemKho(k, fdt, mem, pr, reserved);
     if (k.successor.restoresFdtFolio) {
       const page = Math.floor(fdtAddr! / PAGE_SIZE) * PAGE_SIZE;
       const got = pr.khoRestoreFolio(page, 0);
@@ -250,6 +278,8 @@ export function kernelBootSuccessor(boot: BootInfo, mem: PhysMem, name: KhoKerne
     log?.warn(`KHO (${name}): disabling KHO revival: ${e.message}`);
     if (early === 0) early = earlyAllocations(mb, mb.memblockPhysMemSize());
   }
+  // reserve_mem= after the walk, as the faithful successor (in/successor.ts) runs it.
+  if (opts.reserveMem) rep.reserveMem = reserveMemReviveFrom(mb, rmKho, mem, opts.reserveMem, log);
   const unsafe: readonly KernelVerdict[] = ["pages-lost", "read-out-of-bounds", "would-corrupt"];
   if (unsafe.includes(kr.verdict)) {
     rep.outcome = "revived-unsafely";

@@ -66,6 +66,15 @@ export interface KhoKernelSuccessor {
   restoresFdtFolio: boolean;
   /** The posting's chunks stay memblock_reserve()d for good (sizeof(struct khoser_mem_chunk) each). */
   keepsChunks: boolean;
+  /**
+   * reserve_mem= revival (mm/memblock.c reserve_mem_kho_revive(), from v6.16
+   * f99230780211): "none" (the posting predates it: always a fresh
+   * allocation), "restore-folio" (reserve_mem_kho_retrieve_fdt() calls
+   * kho_restore_folio() on the sub-FDT page, as merged), "phys-to-virt"
+   * (later memblock.c reads it with phys_to_virt(); the changing commit is
+   * UNCERTAIN, docs/kernels.md).
+   */
+  reserveMem: "none" | "restore-folio" | "phys-to-virt";
 }
 
 export interface KhoKernel {
@@ -136,6 +145,7 @@ export const KHO_KERNELS: Readonly<Record<KhoKernelName, KhoKernel>> = {
       restoreTwice: false,
       restoresFdtFolio: false,
       keepsChunks: true,
+      reserveMem: "none",
     },
   },
   "v6.16": {
@@ -149,6 +159,7 @@ export const KHO_KERNELS: Readonly<Record<KhoKernelName, KhoKernel>> = {
       pagePrivate: "order",
       restoreTwice: true,
       restoresFdtFolio: true,
+      reserveMem: "restore-folio",
     },
   },
   "v6.18": {
@@ -162,6 +173,7 @@ export const KHO_KERNELS: Readonly<Record<KhoKernelName, KhoKernel>> = {
       pagePrivate: "magic",
       restoreTwice: false,
       restoresFdtFolio: true,
+      reserveMem: "restore-folio",
     },
   },
   "v6.19": {
@@ -175,6 +187,7 @@ export const KHO_KERNELS: Readonly<Record<KhoKernelName, KhoKernel>> = {
       pagePrivate: "magic",
       restoreTwice: false,
       restoresFdtFolio: false,
+      reserveMem: "phys-to-virt",
     },
   },
   "kho-v2": {
@@ -197,6 +210,7 @@ export const KHO_KERNELS: Readonly<Record<KhoKernelName, KhoKernel>> = {
       restoreTwice: false,
       restoresFdtFolio: false,
       keepsChunks: false,
+      reserveMem: "phys-to-virt",
     },
   },
 };

@@ -16,6 +16,7 @@ import { hex } from "../../lib/bytes.js";
 import { csum64Stream } from "../../lib/csum.js";
 import { Prng } from "../../lib/prng.js";
 import type { Machine } from "../../mm/machine.js";
+import { physReadInto } from "../../mm/physmem.js";
 import type { KhoTracker } from "../formats/index.js";
 import { FinalizeError, type ReserveMemHandoff, type ReserveMemRecord } from "./finalize.js";
 
@@ -29,8 +30,13 @@ export function reserveMemFillLabel(name: string): string {
  * memblock sub-FDT into a freshly allocated page and preserve the ranges and
  * the page in @track. Returns undefined when the table is empty.
  * Throws FinalizeError when no page is left for the FDT.
+ * @keep: names whose bytes are already there (a successor's revived
+ *        reservations: their user kept writing into the same range), checksummed
+ *        as they are instead of filled; a successor's finalize preserves its
+ *        whole table, revived or fresh (reserve_mem_init() walks
+ *        reserved_mem_table, which reserve_mem_kho_revive() filled too).
  */
-export function reserveMemPreserve(m: Machine, track: KhoTracker, seed: number): ReserveMemHandoff | undefined {
+export function reserveMemPreserve(m: Machine, track: KhoTracker, seed: number, keep: ReadonlySet<string> = new Set()): ReserveMemHandoff | undefined {
   const table = m.reserveMem ?? [];
   if (table.length === 0) return undefined;
   const fdtPhys = m.buddy.allocFolio(0);
@@ -43,11 +49,16 @@ export function reserveMemPreserve(m: Machine, track: KhoTracker, seed: number):
   for (const e of table) {
     const prng = root.fork(reserveMemFillLabel(e.name));
     const h = csum64Stream();
+    const kept = keep.has(e.name);
     // Pieces are whole 4-byte words, so the bytes are those of one fill() of the whole range.
     for (let off = 0; off < e.size; off += piece.length) {
       const b = piece.subarray(0, Math.min(piece.length, e.size - off));
-      prng.fill(b);
-      m.mem.write(e.start + off, b);
+      if (kept) {
+        physReadInto(m.mem, e.start + off, b);
+      } else {
+        prng.fill(b);
+        m.mem.write(e.start + off, b);
+      }
       h.update(b);
     }
     entries.push({ ...e, csum: h.digest() });

@@ -1,0 +1,105 @@
+/*
+ * reserve_mem= across generations: a successor with the same command line
+ * revives each reservation by name (mm/memblock.c reserve_mem_kho_revive(),
+ * v6.16 f99230780211) and, at its own finalize, preserves its whole table
+ * again (reserve_mem_init() walks reserved_mem_table, revived rows included;
+ * 6.19's version after "memblock: Unpreserve memory in case of error"), so
+ * the bytes survive generation after generation. In process: kernel-a's and
+ * kernel-b's own code (successorHandOff) on memory overlays, as chain.test.ts.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+import { HANDOFF_BOOT_DTB, MAX_PAGE_ORDER, MemblockFdt } from "@khosim/shared/abi";
+import type { PredecessorReport } from "@khosim/shared/abi/handoff-json";
+import { DEFAULT_FORMAT, bootSuccessor, khoFormat, parseScenario, parseSuccessorBootDtb, predecessorReport, successorHandOff, type SuccessorBoot } from "@khosim/shared/kho";
+import { createLogger, csum64, hex } from "@khosim/shared/lib";
+import { OverlayMem, parseReserveMemCmdline } from "@khosim/shared/mm";
+import { MemHandoff } from "../src/faults/index.js";
+import { kernelAInProcess } from "./fault-helpers.js";
+import { ROOT, makeTmp, readJson, removeTmp, runKernelAsync } from "./handoff-helpers.js";
+
+const quiet = createLogger("test", "json", "silent");
+const CMDLINE = "console=ttyS0 reserve_mem=1M:4096:trace reserve_mem=2M:2M:oops";
+const SCENARIO = { machine: { ram: "512M", cmdline: CMDLINE }, ops: [{ op: "folios", count: 4, order: 1 }] };
+
+/* kernel-b --in H --cmdline @cmdline [--handoff-out NEXT --seed @seed], in process. */
+function generation(h: MemHandoff, cmdline: string, seed: number, handOff: boolean): { sb: SuccessorBoot; mem: OverlayMem; next?: { handoff: MemHandoff; report: PredecessorReport } } {
+  const boot = parseSuccessorBootDtb(h.bootDtb!, HANDOFF_BOOT_DTB);
+  const mem = new OverlayMem(h.openImage(boot.ram.base));
+  const sb = bootSuccessor(boot, mem, { maxOrder: MAX_PAGE_ORDER, log: quiet, reserveMem: parseReserveMemCmdline(cmdline) });
+  if (!handOff || sb.report.outcome !== "revived") return { sb, mem };
+  const file = "(no scenario)";
+  const scenario = parseScenario({ ops: [], machine: { ram: boot.ram.size, ramBase: boot.ram.base, maxOrder: MAX_PAGE_ORDER, kernelSize: "4K", scratch: { lowmem: "4K", global: "4K" } } }, file);
+  const { m, work, handoff } = successorHandOff({ ram: boot.ram, maxOrder: MAX_PAGE_ORDER, mem, sb, scenario, file, seed, format: khoFormat(sb.report.format ?? DEFAULT_FORMAT)! });
+  return { sb, mem, next: { handoff: new MemHandoff(handoff.bootDtb, handoff.khoFdt, mem), report: predecessorReport("khosim kernel-b", scenario, file, seed, m, work, handoff) } };
+}
+
+describe("reserve_mem= through a chain of generations", () => {
+  it("5 generations with the same cmdline: every reservation revived at the same place with kernel-a's bytes", { timeout: 120_000 }, async () => {
+    const first = await kernelAInProcess(SCENARIO, 7);
+    const rows = first.report.reserveMem!.entries;
+    expect(rows.map((r) => r.name)).toEqual(["trace", "oops"]);
+    let h = first.handoff;
+    // Generations 2..5 hand off again (seed k + 1, as npm run chain does); a sixth kernel only boots generation 5.
+    for (let k = 1; k <= 5; k++) {
+      const g = generation(h, CMDLINE, k + 1, k < 5);
+      expect(g.sb.report.outcome, `generation ${k}: ${g.sb.report.reason}`).toBe("revived");
+      expect(g.sb.report.reserveMem).toEqual(rows.map((r) => ({ name: r.name, outcome: "revived", start: r.start, size: r.size, preserved: true, reason: null })));
+      for (const r of rows) expect(hex(csum64(g.mem.read(Number(r.start), Number(r.size)))), `generation ${k}: ${r.name}`).toBe(r.csum);
+      if (k < 5) {
+        // The next handoff's memblock sub-tree lists the same rows; report.json the same checksums.
+        expect(g.next!.report.reserveMem!.entries).toEqual(rows);
+        expect(g.next!.report.reserveMem!.fdt).not.toBe(first.report.reserveMem!.fdt);
+        h = g.next!.handoff;
+      }
+    }
+  });
+
+  it("a changed cmdline: the fresh row is preserved with the successor's bytes, the unnamed one is not preserved again", async () => {
+    const first = await kernelAInProcess(SCENARIO, 7);
+    const [trace, oops] = first.report.reserveMem!.entries;
+    // trace asked with another size: a fresh allocation; oops not asked for: stays reserved, unnamed.
+    const g = generation(first.handoff, "reserve_mem=2M:4096:trace", 9, true);
+    expect(g.sb.report.reserveMem!.map((r) => [r.name, r.outcome])).toEqual([["trace", "fresh: wrong size"], ["oops", "unnamed"]]);
+    const fresh = g.sb.report.reserveMem![0]!;
+    const next = g.next!.report.reserveMem!;
+    expect(next.entries.map((e) => [e.name, e.start, e.size])).toEqual([["trace", fresh.start, "0x200000"]]);
+    expect(next.entries[0]!.start).not.toBe(trace!.start);
+    expect(next.entries[0]!.csum).toBe(hex(csum64(g.mem.read(Number(fresh.start), 0x20_0000))));
+    // The memblock FDT in the next generation's memory: one child, trace, at the fresh range.
+    const fdt = new MemblockFdt(g.mem.read(Number(next.fdt), 4096));
+    expect(fdt.names()).toEqual(["trace"]);
+    // The old oops range is not preserved by generation 2: a third kernel asking for it does not find it.
+    const g3 = generation(g.next!.handoff, "reserve_mem=2M:2M:oops", 10, false);
+    expect(g3.sb.report.reserveMem![0]).toMatchObject({ name: "oops", outcome: "fresh: not in handoff" });
+    expect(oops).toBeDefined();
+  });
+
+  it("a successor without reserve_mem= hands off no memblock sub-tree", async () => {
+    const first = await kernelAInProcess(SCENARIO, 7);
+    const g = generation(first.handoff, "quiet", 2, true);
+    expect(g.sb.report.reserveMem!.every((r) => r.outcome === "unnamed")).toBe(true);
+    expect(g.next!.report.reserveMem).toBeUndefined();
+  });
+});
+
+describe("npm run chain --cmdline", () => {
+  it("carries the reservations through 3 generations, each its own process, and says so", { timeout: 120_000 }, async () => {
+    const tmp = makeTmp("resmem-chain");
+    try {
+      const scenario = path.join(tmp, "s.json");
+      fs.writeFileSync(scenario, JSON.stringify(SCENARIO));
+      const out = path.join(tmp, "c");
+      const r = await runKernelAsync(path.join(ROOT, "scripts/src/chain.ts"), ["--generations", "3", "--out", out, "--scenario", scenario, "--cmdline", CMDLINE]);
+      expect(r.status, r.stderr + r.stdout).toBe(0);
+      const rows = readJson<PredecessorReport>(path.join(out, "gen-1", "report.json")).reserveMem!.entries;
+      for (let k = 1; k <= 3; k++) {
+        expect(r.stdout).toContain(`reserve_mem gen ${k}: trace revived at ${rows[0]!.start}, bytes as generation 1; oops revived at ${rows[1]!.start}, bytes as generation 1`);
+        expect(readJson<PredecessorReport>(path.join(out, `gen-${k}`, "report.json")).reserveMem!.entries).toEqual(rows);
+      }
+    } finally {
+      removeTmp(tmp);
+    }
+  });
+});
