@@ -33,7 +33,7 @@ it("vm-host: banks, reserve_mem, vmalloc and a LUO memfd all revive in each of 5
   const { handoff: h } = runAndFinalize(m, s, 13, "(test)", quiet, rangesFormat);
   const cmdline = parseReserveMemCmdline("reserve_mem=16M:4096:trace");
   let boot = parseBootDtb(h.bootDtb);
-  expect(boot.banks.length).toBe(2);
+  expect(boot.banks!.length).toBe(2);
   let mem: PhysMem = m.mem;
   const trace = h.reserveMem!.entries[0]!;
   const empty = parseScenario({ machine: { ram: "256M" }, ops: [] }, "(each)");
@@ -51,7 +51,7 @@ it("vm-host: banks, reserve_mem, vmalloc and a LUO memfd all revive in each of 5
     expect(r.reserveMem!.map((x) => [x.name, x.outcome, Number(x.start)])).toEqual([["trace", "revived", trace.start]]);
     const next = successorHandOff({ ram: boot.ram, maxOrder: 10, mem: over, sb, scenario: empty, file: "(each)", seed: gen + 1, format: rangesFormat });
     boot = parseBootDtb(next.handoff.bootDtb);
-    expect(boot.banks.length).toBe(2);
+    expect(boot.banks!.length).toBe(2);
     mem = over;
   }
 });
