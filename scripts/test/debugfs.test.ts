@@ -17,7 +17,7 @@ import { createLogger, initCsum, u64leBytes } from "@khosim/shared/lib";
 import { SparseMem, writeImage } from "@khosim/shared/mm";
 import { DebugfsError, debugfsView, debugfsViewOf, scratchFiles, type DebugfsView } from "../src/debugfs/view.js";
 import { DebugfsWriteError, debugfsJson, debugfsListing, debugfsWrite } from "../src/debugfs/render.js";
-import { ROOT, makeTmp, removeTmp, runKernelAsync } from "./handoff-helpers.js";
+import { ROOT, copyHandoff, makeTmp, readFileAt, removeTmp, runKernelAsync } from "./handoff-helpers.js";
 
 const quiet = createLogger("test", "json", "silent");
 const RAM = { base: 0x4000_0000, size: 0x1000_0000 };
@@ -260,12 +260,13 @@ describe("a kernel-a handoff directory (written in process), --write, and the co
     expect(debugfsView(dir).kernel).toBe("v6.16");
     const v = debugfsView(dir, "v6.19");
     expect(v.predecessorKhoBooted).toBe(false);
-    const img = fs.readFileSync(path.join(dir, HANDOFF_MEMORY_IMG));
+    const img = path.join(dir, HANDOFF_MEMORY_IMG);
     const subs = v.files.filter((f) => f.path.startsWith("kho/in/sub_fdts/"));
     expect(subs.map((f) => f.path)).toEqual(["kho/in/sub_fdts/kho_test", "kho/in/sub_fdts/memblock"]);
     for (const f of subs) {
+      // Only the blob's own bytes are read: the image is RAM-sized (1 GiB).
       const at = f.phys! - 0x4000_0000;
-      expect(Buffer.from(f.bytes).equals(img.subarray(at, at + img.readUInt32BE(at + 4)))).toBe(true);
+      expect(Buffer.from(f.bytes).equals(readFileAt(img, at, readFileAt(img, at + 4, 4).readUInt32BE(0)))).toBe(true);
     }
   });
 
@@ -292,7 +293,7 @@ describe("a kernel-a handoff directory (written in process), --write, and the co
 
   it("the command: --help lists exit codes; a run prints the listing; a corrupt handoff is one line, exit 3", async () => {
     const bad = path.join(tmp, "bad");
-    fs.cpSync(dir, bad, { recursive: true });
+    copyHandoff(dir, bad);
     const v = debugfsView(dir);
     const sub = v.files.find((f) => f.path === "kho/in/sub_fdts/memblock")!;
     const fd = fs.openSync(path.join(bad, HANDOFF_MEMORY_IMG), "r+");

@@ -7,7 +7,7 @@ import { fc, test as fcTest } from "@fast-check/vitest";
 import { KHO_DATA_FOLIO, PAGE_SIZE } from "@khosim/shared/abi";
 import { flattenRegions, type Region } from "../src/inspect.js";
 import { mapClasses, mapClassIndex, mapClassKey, mapOrderColor } from "../src/map/classes.js";
-import { mapAggregate, mapAggregateCapped, mapDataset, mapDiffPieces, mapMarks, mapPiecesFromRegions, type MapPieces } from "../src/map/layout.js";
+import { mapAggregate, mapAggregateCapped, mapDataset, mapDiffPieces, mapMarks, mapPiecesFromRegions, mapSegmentsAtLeast, type MapPieces } from "../src/map/layout.js";
 
 const P = PAGE_SIZE;
 const BASE = 0x40000000;
@@ -130,6 +130,30 @@ describe("mapAggregate", () => {
 });
 
 describe("mapAggregateCapped", () => {
+  fcTest.prop([
+    fc.array(fc.record({ kind: fc.constantFrom<Region["kind"]>("free", "chunk", "preserved", "scratch", "kho-fdt"), pages: fc.integer({ min: 1, max: 40 }), gap: fc.integer({ min: 0, max: 5 }) }), { minLength: 1, maxLength: 60 }),
+    fc.integer({ min: 1, max: 40 }),
+  ])("the lower bound never exceeds the segments, so the capped search picks the granule a plain search picks", (spec, cap) => {
+    // Gaps between regions, and RAM ending off a granule edge, as real handoffs have.
+    let a = BASE;
+    const rs: Region[] = [];
+    spec.forEach((s, i) => {
+      a += s.gap * P;
+      rs.push(region(a, s.pages, s.kind, s.kind === "preserved" ? { data: KHO_DATA_FOLIO | (i % 3), index: i } : { index: i % 4 }));
+      a = rs[rs.length - 1]!.end;
+    });
+    const p = mapPiecesFromRegions(rs, classes);
+    let plain: number | undefined;
+    for (let g = P; ; g *= 2) {
+      const n = mapAggregate(p, BASE, a, g).seg.length / 3;
+      expect(mapSegmentsAtLeast(p, BASE, a, g)).toBeLessThanOrEqual(n);
+      if (plain === undefined && (n <= cap || g >= a - BASE)) plain = g;
+      if (g >= a - BASE) break;
+    }
+    expect(mapAggregateCapped(p, BASE, a, cap).granule).toBe(plain);
+  });
+
+
   test("1M isolated order-0 folios on 16 GiB fit a small cap at a fine granule", () => {
     const rs: Region[] = [region(BASE, 0x3000, "free"), region(BASE + 0x3000 * P, 1, "kho-fdt")];
     let a = BASE + 0x3001 * P;

@@ -210,13 +210,59 @@ export function mapAggregate(pieces: MapPieces, base: number, end: number, granu
 }
 
 /**
+ * mapSegmentsAtLeast - a lower bound on the segments mapAggregate(@pieces,
+ * @base, @end, @granule) returns, in one pass without allocation: (a) pieces
+ * holding a whole granule (each gives a pure segment, unless the previous
+ * such piece has the same class and region) plus (b) maximal runs of granules
+ * with a boundary inside them (each such granule is mixed; mixed granules
+ * merge only when adjacent, never with a pure one). A boundary counts only
+ * where the class or region changes, or a gap starts or ends.
+ */
+export function mapSegmentsAtLeast(pieces: MapPieces, base: number, end: number, granule: number): number {
+  const g = granule;
+  let pure = 0;
+  let pureCls = NaN;
+  let pureIdx = NaN;
+  let runs = 0;
+  let lastMixed = -2;
+  const boundary = (at: number): void => {
+    if (at <= base || at >= end) return;
+    const k = Math.floor((at - base) / g);
+    if (base + k * g === at) return; // on a granule edge: no granule is split
+    if (k > lastMixed + 1) runs++;
+    lastMixed = k;
+  };
+  for (let i = 0; i < pieces.start.length; i++) {
+    const s = Math.max(pieces.start[i]!, base);
+    const e = Math.min(pieces.end[i]!, end);
+    if (e <= s) continue;
+    const joined = i > 0 && pieces.end[i - 1] === pieces.start[i] && pieces.cls[i - 1] === pieces.cls[i] && pieces.idx[i - 1] === pieces.idx[i];
+    if (!joined) boundary(s);
+    const next = i + 1 < pieces.start.length ? i + 1 : -1;
+    const joinedNext = next >= 0 && pieces.start[next] === pieces.end[i] && pieces.cls[next] === pieces.cls[i] && pieces.idx[next] === pieces.idx[i];
+    if (!joinedNext) boundary(e);
+    const firstWhole = base + Math.ceil((s - base) / g) * g;
+    if (firstWhole + g <= e || (firstWhole < e && e === end)) {
+      if (pieces.cls[i] !== pureCls || pieces.idx[i] !== pureIdx) pure++;
+      pureCls = pieces.cls[i]!;
+      pureIdx = pieces.idx[i]!;
+    }
+  }
+  return pure + runs;
+}
+
+/**
  * mapAggregateCapped - exact segments when they fit @cap, else the smallest
- * power-of-two granule (in pages) whose aggregation fits.
+ * power-of-two granule (in pages) whose aggregation fits. Granules whose
+ * lower bound (mapSegmentsAtLeast) already exceeds @cap are not aggregated:
+ * a 1M-folio handoff skips its 2M-segment exact pass.
  */
 export function mapAggregateCapped(pieces: MapPieces, base: number, end: number, cap: number): { seg: number[]; mix: number[][]; granule: number } {
   for (let granule = PAGE_SIZE; ; granule *= 2) {
+    const last = granule >= end - base;
+    if (!last && mapSegmentsAtLeast(pieces, base, end, granule) > cap) continue;
     const r = mapAggregate(pieces, base, end, granule);
-    if (r.seg.length / 3 <= cap || granule >= end - base) return { ...r, granule };
+    if (r.seg.length / 3 <= cap || last) return { ...r, granule };
   }
 }
 
