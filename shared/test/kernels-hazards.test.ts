@@ -68,7 +68,7 @@ describe("random damage", () => {
     const rng = new Prng(12);
     for (const p of KHO_KERNEL_NAMES) {
       // test_kho at 1 MiB, not its default 8 MiB: the damage lands in the chunks and the KHO FDT; 300 boots need not hash 8 MiB each.
-      const h = await predecessorInProcess(p, { ...defaultScenario(), ops: [{ op: "test_kho", maxMem: "1M" }] });
+      const h = await predecessorInProcess(p, { ...defaultScenario(), ops: [{ op: "test_kho", maxMem: 1 << 20 }] });
       const targets = [...h.chunks!, h.khoFdtPhys!];
       for (let round = 0; round < 12; round++) {
         const mem = new OverlayMem(h.mem);
