@@ -63,6 +63,16 @@ describe("walks that would not end", () => {
   });
 });
 
+test("posting: num_ranges 2^64 - 1 reads more than 2^53 bytes past the chunk: the count saturates and the report stays schema-valid", async () => {
+  const h = await predecessorInProcess("posting", { ...defaultScenario(), ops: [{ op: "test_kho", maxMem: 1 << 20 }] });
+  const mem = new OverlayMem(h.mem);
+  mem.write(h.chunks![0]! + 8, new Uint8Array(8).fill(0xff));
+  const r = successorInProcess({ bootDtb: h.bootDtb, mem }, "posting").report;
+  expect(r.kernel!.oobReadBytes).toBe(Number.MAX_SAFE_INTEGER);
+  expect(r.kernel!.verdict).toBe("read-out-of-bounds");
+  expect(SuccessorReportSchema.safeParse(JSON.parse(JSON.stringify(r))).success).toBe(true);
+});
+
 describe("random damage", () => {
   test("every version on every version's damaged test_kho handoff: a schema-valid report, never a throw (but UnusableInputError)", { timeout: 120_000 }, async () => {
     const rng = new Prng(12);

@@ -38,10 +38,16 @@ export class KernelView {
     this.ramEnd = BigInt(mem.base + mem.size);
   }
 
-  /** countOob - count @n bytes at @addr as read out of bounds without reading them. */
+  /**
+   * countOob - count @n bytes at @addr as read out of bounds without reading
+   * them. The count saturates at 2^53 - 1: a damaged u64 entry count asks
+   * for more bytes than a JavaScript number holds exactly (or any machine).
+   */
   countOob(addr: bigint, n: bigint | number): void {
-    if (BigInt(n) <= 0n) return;
-    this.oobBytes += Number(n);
+    const b = BigInt(n);
+    if (b <= 0n) return;
+    const sum = BigInt(this.oobBytes) + b;
+    this.oobBytes = sum > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(sum);
     this.firstOob ??= addr;
   }
 
