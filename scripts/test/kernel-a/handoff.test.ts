@@ -15,8 +15,8 @@ import { bootMemoryReg, cellsToU64, fdtgetWords, makeHandoff, makeTmp, readFileA
  * orders, 171 isolated folios (two chunks) and a phys range.
  */
 const SCENARIO = {
-  description: "kernel-a determinism: test_kho, two chunks of isolated folios and a phys range on 256 MiB",
-  machine: { ram: "256M", ramBase: "0x40000000", scratch: { lowmem: "16M", global: "32M" } },
+  description: "kernel-a determinism: test_kho, two chunks of isolated folios and a phys range on 128 MiB",
+  machine: { ram: "128M", ramBase: "0x40000000", scratch: { lowmem: "16M", global: "32M" } },
   ops: [{ op: "test_kho" }, { op: "folios", count: 171, order: 0, layout: "isolated" }, { op: "phys", size: "64K" }],
 };
 const SEED = 42;
