@@ -337,8 +337,9 @@ export class MemblockType {
    */
   addRange(base: number, size: number, flags: number): void {
     if (size === 0) return;
-    if (this.addAtTail(base, size, flags)) return;
+    // The hint first: a successor's stream lands below its own allocations (addAtHint fails fast at the tail).
     if (this.addAtHint(base, size, flags)) return;
+    if (this.addAtTail(base, size, flags)) return;
     const end = base + size;
     const from = this.firstEndingAbove(base);
     const run: MemblockRegion[] = [];
