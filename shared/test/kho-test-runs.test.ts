@@ -196,8 +196,11 @@ describe("run-based restore", () => {
   test("restores and refuses exactly what kho_restore_folio() per folio does, on the same preserved ranges", () => {
     const range = fc.record({ slot: fc.integer({ min: 0, max: 60 }), pages: fc.integer({ min: 1, max: 48 }), order: fc.integer({ min: 0, max: 3 }), phys: fc.boolean() });
     fc.assert(
-      fc.property(groups, fc.array(range, { maxLength: 8 }), fc.integer({ min: 0, max: 10 }), fc.boolean(), (gs, rs, maxOrder, hole) => {
-        const { t, folios } = build(gs.map((g) => ({ ...g, order: g.order % 4, count: Math.min(g.count, 20) })));
+      fc.property(groups, fc.array(range, { maxLength: 8 }), fc.integer({ min: 0, max: 10 }), fc.boolean(), fc.nat({ max: 30 }), (gs, rs, maxOrder, hole, dup) => {
+        const { t, folios: built } = build(gs.map((g) => ({ ...g, order: g.order % 4, count: Math.min(g.count, 20) })));
+        // Listed twice: the second restore of each is refused (ALREADY_RESTORED), in whichever run it falls.
+        const folios = [...built, ...built.slice(0, dup)];
+        for (const [p, o] of built.slice(0, dup)) t.push(p, o, 0n);
         // Preserved ranges: the folios' own runs (so most restore), plus stray ranges of other orders and phys ranges over some of them.
         const want: KhoMemRange[] = [];
         for (const [p, o] of folios) want.push({ start: p, size: PAGE_SIZE * 2 ** o, data: khoDataFolio(o) });
