@@ -337,6 +337,7 @@ export class MemblockType {
    */
   addRange(base: number, size: number, flags: number): void {
     if (size === 0) return;
+    if (this.pending) this.flush();
     // The hint first: a successor's stream lands below its own allocations (addAtHint fails fast at the tail).
     if (this.addAtHint(base, size, flags)) return;
     if (this.addAtTail(base, size, flags)) return;
@@ -388,8 +389,8 @@ export class MemblockType {
    */
   private addAtHint(base: number, size: number, flags: number): boolean {
     const c = this.hintC;
-    if (c < 0 || c >= this.chunks.length) return false;
-    const chunk = this.chunks[c]!;
+    if (c < 0 || c >= this.cs.length) return false;
+    const chunk = this.cs[c]!;
     const i = this.hintI;
     if (i >= chunk.len) return false;
     const hEnd = chunk.end(i);
@@ -401,7 +402,7 @@ export class MemblockType {
       nBase = chunk.base[i + 1]!;
       nFlags = chunk.flags[i + 1]!;
     } else {
-      const nc = this.chunks[c + 1];
+      const nc = this.cs[c + 1];
       if (nc === undefined) return false; // the tail: addAtTail's case
       nBase = nc.base[0]!;
       nFlags = nc.flags[0]!;
@@ -481,7 +482,7 @@ export class MemblockType {
    * Return: false when the general path must run (empty list, full chunk).
    */
   private addAtTail(base: number, size: number, flags: number): boolean {
-    const lc = this.chunks[this.chunks.length - 1];
+    const lc = this.cs[this.cs.length - 1];
     if (lc === undefined) return false;
     const li = lc.len - 1;
     const lastEnd = lc.end(li);
@@ -492,10 +493,10 @@ export class MemblockType {
       // The last chunk is full: the region starts a new last chunk.
       const piece = this.newChunk();
       piece.push(base, size, flags);
-      this.spliceChunks(this.chunks.length, 0, [piece]);
+      this.spliceChunks(this.cs.length, 0, [piece]);
       this.cnt++;
       this.totalSize += size;
-      this.hintC = this.chunks.length - 1;
+      this.hintC = this.cs.length - 1;
       this.hintI = 0;
       return true;
     } else {
@@ -503,7 +504,7 @@ export class MemblockType {
       this.cnt++;
     }
     this.totalSize += size;
-    this.hintC = this.chunks.length - 1;
+    this.hintC = this.cs.length - 1;
     this.hintI = lc.len - 1;
     return true;
   }
