@@ -182,14 +182,17 @@ export class FolioTable {
       this.rCount[n - 1]! += count;
     } else {
       if (n === this.rBase.length) {
-        const grow = <T extends Float64Array | Uint8Array>(a: T): T => {
-          const b = new (a.constructor as new (n: number) => T)(2 * n);
-          b.set(a);
-          return b;
-        };
-        this.rBase = grow(this.rBase);
-        this.rOrder = grow(this.rOrder);
-        this.rCount = grow(this.rCount);
+        // Straight to the table's capacity (a run per folio at most): its pages are touched only as runs are written.
+        const cap = Math.max(2 * n, this.capacity);
+        const base = new Float64Array(cap);
+        const order = new Uint8Array(cap);
+        const count = new Float64Array(cap);
+        base.set(this.rBase);
+        order.set(this.rOrder);
+        count.set(this.rCount);
+        this.rBase = base;
+        this.rOrder = order;
+        this.rCount = count;
       }
       this.rBase[n] = base;
       this.rOrder[n] = order;
@@ -279,27 +282,23 @@ export class FolioTable {
   }
 
   /**
-   * liveRuns - the live entries from entry @from on, as maximal runs (the
-   * table's own runs while it has no columns; else merged from the columns,
-   * skipping dead entries). firstEntry[r] is run r's first entry index.
+   * liveRuns - the live entries from entry @from on, as maximal runs: the
+   * table's own runs while it has no columns (views of them, valid until
+   * the table changes; a run cut at @from is copied), else merged from the
+   * columns, skipping dead entries. For a run table, run 0 starts at entry
+   * @from and each run's entries follow the previous run's.
    */
-  liveRuns(from = 0): FolioRuns & { firstEntry: Float64Array } {
+  liveRuns(from = 0): FolioRuns {
     if (this.cPhys === undefined) {
       // Skip whole runs before @from, cut the one holding it.
       let r = 0;
       let e = 0;
       while (r < this.nRuns && e + this.rCount[r]! <= from) e += this.rCount[r++]!;
       const n = this.nRuns - r;
-      const out = { n, base: this.rBase.slice(r, this.nRuns), order: this.rOrder.slice(r, this.nRuns), count: this.rCount.slice(r, this.nRuns), firstEntry: new Float64Array(n) };
-      if (n > 0 && e < from) {
-        out.base[0] = out.base[0]! + (from - e) * folioSize(out.order[0]!);
-        out.count[0] = out.count[0]! - (from - e);
-        e = from;
-      }
-      for (let k = 0; k < n; k++) {
-        out.firstEntry[k] = e;
-        e += out.count[k]!;
-      }
+      if (n === 0 || e === from) return { n, base: this.rBase.subarray(r, this.nRuns), order: this.rOrder.subarray(r, this.nRuns), count: this.rCount.subarray(r, this.nRuns) };
+      const out = { n, base: this.rBase.slice(r, this.nRuns), order: this.rOrder.slice(r, this.nRuns), count: this.rCount.slice(r, this.nRuns) };
+      out.base[0] = out.base[0]! + (from - e) * folioSize(out.order[0]!);
+      out.count[0] = out.count[0]! - (from - e);
       return out;
     }
     const { cPhys: phys, cOrder: order, cAlive: alive } = this;
@@ -312,7 +311,7 @@ export class FolioTable {
       prevOrder = order![i]!;
       prevEnd = phys[i]! + folioSize(prevOrder);
     }
-    const out = { n, base: new Float64Array(n), order: new Uint8Array(n), count: new Float64Array(n), firstEntry: new Float64Array(n) };
+    const out = { n, base: new Float64Array(n), order: new Uint8Array(n), count: new Float64Array(n) };
     let r = -1;
     prevEnd = -1;
     prevOrder = -1;
@@ -322,7 +321,6 @@ export class FolioTable {
         r++;
         out.base[r] = phys[i]!;
         out.order[r] = order![i]!;
-        out.firstEntry[r] = i;
       }
       out.count[r]!++;
       prevOrder = order![i]!;
@@ -568,10 +566,12 @@ export class KhoTestInfoDecoder {
       const phys = hi * 2 ** 32 + (lo - order);
       const size = folioSize(order);
       if (size > this.ramBytes) throw this.runError(at, `order ${order}: a ${hex(size)}-byte folio is larger than RAM (${hex(this.ramBytes)} bytes)`);
-      const c = d.getBigUint64(off + 8, true);
-      if (c === 0n) throw this.runError(at, "count 0: a run lists at least one folio");
-      if (c > BigInt(Math.floor(this.ramBytes / size))) throw this.runError(at, `count ${c} order-${order} folios span more than RAM (${hex(this.ramBytes)} bytes)`);
-      const count = Number(c);
+      const cLo = d.getUint32(off + 8, true);
+      const cHi = d.getUint32(off + 12, true);
+      if ((cLo | cHi) === 0) throw this.runError(at, "count 0: a run lists at least one folio");
+      // No BigInt per run: a high word of 2^21 or more is past 2^53 folios, more than any RAM holds.
+      const count = cHi * 2 ** 32 + cLo;
+      if (cHi >= 2 ** 21 || count > Math.floor(this.ramBytes / size)) throw this.runError(at, `count ${d.getBigUint64(off + 8, true)} order-${order} folios span more than RAM (${hex(this.ramBytes)} bytes)`);
       const end = phys + count * size;
       if (end > 2 ** 53) throw this.runError(at, `[${hex(phys)}, +${hex(count * size)}) ends beyond 2^53`);
       if (this.runFolios + count > this.nrFolios) throw this.runError(at, `count ${count} brings the runs past nr_folios ${this.nrFolios}`);

@@ -254,6 +254,7 @@ export interface FolioRunHooks {
  * those of them left unchecked (all that restored with their recorded order).
  */
 export function khoRestoreFolioRuns(t: FolioTable, restore: KhoRestore, hooks: FolioRunHooks): { restored: number; unchecked: number } {
+  if (!t.isRuns) throw new RangeError("khoRestoreFolioRuns: the table is not held as runs");
   const r = t.liveRuns();
   let restored = 0;
   let unchecked = 0;
@@ -272,11 +273,11 @@ export function khoRestoreFolioRuns(t: FolioTable, restore: KhoRestore, hooks: F
     if (order !== recorded) return hooks.bad(entry, `restored with order ${order}, recorded order ${recorded}`);
     unchecked++;
   };
-  for (let k = 0; k < r.n; k++) {
+  // Entry index of run k's first folio: a run table has no dead entries.
+  for (let k = 0, first = 0; k < r.n; first += r.count[k++]!) {
     const base = r.base[k]!;
     const order = r.order[k]!;
     const count = r.count[k]!;
-    const first = r.firstEntry[k]!;
     const fsize = PAGE_SIZE * 2 ** order;
     if (hooks.offline(base, count * fsize) !== undefined) {
       for (let j = 0; j < count; j++) one(first + j, base + j * fsize, order);
