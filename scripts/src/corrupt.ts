@@ -19,6 +19,7 @@ import * as path from "node:path";
 import { CliError, EXIT_USAGE, HandoffError, checkHandoffOut, intOption, newCommand, runMain, toJson, writeHandoffDir, withExitCodes } from "@khosim/shared/proc";
 import { HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, HANDOFF_REPORT } from "@khosim/shared/abi";
 import { FAULTS, applyFault, findFault, listFaults, listFaultsMarkdown, type Fault, type FaultReport } from "./faults/index.js";
+import { initCsum } from "@khosim/shared/lib";
 
 export const FAULT_REPORT = "fault.json";
 
@@ -44,6 +45,7 @@ function copyHandoff(from: string, to: string): void {
 
 /** corrupt - copy @input to @out and apply @fault; returns the fault report written as fault.json. */
 export async function corrupt(input: string, out: string, fault: Fault, seed: number, force: boolean): Promise<FaultReport> {
+  await initCsum(); // run faults re-checksum what they edit (faults/runs.ts)
   if (!fs.existsSync(input) || !fs.statSync(input).isDirectory()) throw new CliError(EXIT_USAGE, `${input}: not a directory`);
   if (path.resolve(input) === path.resolve(out)) throw new CliError(EXIT_USAGE, `--out ${out} is the input directory; write the damaged copy elsewhere`);
   checkHandoffOut(out, force);

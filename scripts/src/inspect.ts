@@ -6,7 +6,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { HANDOFF_BOOT_DTB, HANDOFF_MEMORY_IMG, KHO_TEST_FDT, MAX_PAGE_ORDER, PAGE_SIZE, SUCCESSOR_REPORT, khoDataIsFolio, khoDataOrder, parseBootDtb, BootDtbError, type BootInfo, khoTestInfoSize, parseKhoTestFdt, type KhoTestHeader } from "@khosim/shared/abi";
+import { HANDOFF_BOOT_DTB, HANDOFF_MEMORY_IMG, KHO_TEST_FDT, MAX_PAGE_ORDER, PAGE_SIZE, SUCCESSOR_REPORT, khoDataIsFolio, khoDataOrder, parseBootDtb, BootDtbError, type BootInfo, khoTestHeaderInfoSize, parseKhoTestFdt, type KhoTestHeader } from "@khosim/shared/abi";
 import { SuccessorJsonSchema, readHandoffJson, type KernelReportJson, type SuccessorJson } from "@khosim/shared/abi/handoff-json";
 import { ByteReader, hex, u64ToNumber } from "@khosim/shared/lib";
 import { ImageMem } from "@khosim/shared/mm";
@@ -271,7 +271,7 @@ export function openHandoff(dir: string, opts: OpenHandoffOptions = {}): Handoff
         const fdtSize = Math.min(PAGE_SIZE, new ByteReader(mem.read(fdtPhys, 40)).u32be(4));
         const header = parseKhoTestFdt(mem.read(fdtPhys, fdtSize));
         const infoPhys = u64ToNumber(header.infoPhys) ?? 0;
-        const infoSize = khoTestInfoSize(header.nrFolios, header.nrRanges);
+        const infoSize = khoTestHeaderInfoSize(header);
         v.subtree = { fdtPhys, fdtSize, header, infoPhys, infoSize };
         labelled.push({ start: fdtPhys, end: fdtPhys + PAGE_SIZE, kind: "subtree-fdt", label: "kho_test FDT" });
         if (infoSize > 0) labelled.push({ start: infoPhys, end: pageUp(infoPhys + infoSize), kind: "subtree-info", label: "kho_test info blob" });

@@ -14,7 +14,7 @@ import { FAULTS, applyFault, listFaults, type MemHandoff } from "../src/faults/i
 import { ROOT } from "../src/run.js";
 import { bootMemHandoff, handoffDigest, makeMemHandoff } from "./fault-helpers.js";
 
-const WITH_INPUT = FAULTS.filter((f) => f.input !== undefined);
+const WITH_INPUT = FAULTS.filter((f) => f.input === "scenarios/vmalloc.json");
 const FORMATS = ["ranges", "bitmaps-page"];
 const good = new Map<string, MemHandoff>();
 const goodDigest = new Map<string, string>();

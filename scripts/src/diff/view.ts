@@ -6,7 +6,7 @@
  * address (regions.ts), so a handoff of 1M ranges costs its walk and no
  * million labelled objects.
  */
-import { KHO_TEST_FDT, PAGE_SIZE, khoTestInfoSize, parseKhoTestFdt } from "@khosim/shared/abi";
+import { KHO_TEST_FDT, PAGE_SIZE, khoTestHeaderInfoSize, parseKhoTestFdt } from "@khosim/shared/abi";
 import { ByteReader, hex, u64ToNumber } from "@khosim/shared/lib";
 import { type PhysMem } from "@khosim/shared/mm";
 import { khoPopulate, khoRetrieveSubtree } from "@khosim/shared/kho";
@@ -95,7 +95,7 @@ export function decodeDiffView(files: DiffFiles, kernel?: KhoKernelName): DiffVi
         const fdtSize = Math.min(PAGE_SIZE, new ByteReader(reader.read(fdtPhys, 40)).u32be(4));
         const header = parseKhoTestFdt(reader.read(fdtPhys, fdtSize));
         const infoPhys = u64ToNumber(header.infoPhys) ?? 0;
-        const infoSize = khoTestInfoSize(header.nrFolios, header.nrRanges);
+        const infoSize = khoTestHeaderInfoSize(header);
         v.subtree = { fdtPhys, fdtSize, header, infoPhys, infoSize };
         others.push({ start: fdtPhys, end: fdtPhys + PAGE_SIZE, kind: "subtree-fdt", label: "kho_test FDT" });
         if (infoSize > 0) others.push({ start: infoPhys, end: pageUp(infoPhys + infoSize), kind: "subtree-info", label: "kho_test info blob" });

@@ -6,7 +6,7 @@
  * the kho_test sub-tree the folios and their checksums (report.json is not
  * trusted). Every change is recorded (file, offset, field, old, new).
  */
-import { BOOT_CHOSEN_PATH, BOOT_KHO_FDT_PROP, BOOT_KHO_SCRATCH_PROP, HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, KHOSER_CHUNK_HDR_NUM_RANGES, KHOSER_MEM_RANGE_DATA, KHOSER_MEM_RANGE_SIZE_FIELD, KHOSER_MEM_RANGE_START, KHO_FDT_MEMORY_PATH, KHO_FDT_METADATA_PROP, KHO_SCRATCH_SIZE, KHO_TEST_FDT, PAGE_SIZE, decodeKhoTestInfo, KhoTestError, khoTestInfoSize, khoserRangeOffset, parseBootDtb, parseKhoTestFdt, ramTotal, type BootInfo, type KhoTestFolio } from "@khosim/shared/abi";
+import { BOOT_CHOSEN_PATH, BOOT_KHO_FDT_PROP, BOOT_KHO_SCRATCH_PROP, HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, KHOSER_CHUNK_HDR_NUM_RANGES, KHOSER_MEM_RANGE_DATA, KHOSER_MEM_RANGE_SIZE_FIELD, KHOSER_MEM_RANGE_START, KHO_FDT_MEMORY_PATH, KHO_FDT_METADATA_PROP, KHO_SCRATCH_SIZE, KHO_TEST_FDT, PAGE_SIZE, decodeKhoTestInfo, KhoTestError, khoTestHeaderInfoSize, khoserRangeOffset, parseBootDtb, parseKhoTestFdt, ramTotal, type BootInfo, type KhoTestFolio, type KhoTestHeader } from "@khosim/shared/abi";
 import { CliError, EXIT_USAGE } from "@khosim/shared/proc";
 import { FdtRo, fdtFromTree, fdtToTree, type FdtNode } from "@khosim/shared/fdt";
 import { Prng, ByteReader, ByteWriter, hex, BoundsError, u64ToNumber, u64beCells, u64leBytes } from "@khosim/shared/lib";
@@ -48,6 +48,8 @@ export interface KhoTestView {
   infoPhys: number;
   infoSize: number;
   folios: KhoTestFolio[];
+  /** The sub-tree's header (nrRuns set when the folio table is runs, kho-test-v2). */
+  header: KhoTestHeader;
 }
 
 /* fault.json shows short values as hex bytes, longer ones by length. */
@@ -355,10 +357,10 @@ export class FaultContext {
         const total = new ByteReader(this.read(subPhys, 8)).u32be(4);
         const h = parseKhoTestFdt(this.read(subPhys, total));
         const infoPhys = Number(h.infoPhys);
-        const infoSize = khoTestInfoSize(h.nrFolios, h.nrRanges);
+        const infoSize = khoTestHeaderInfoSize(h);
         const info = infoSize > 0 ? this.read(infoPhys, infoSize) : new Uint8Array(0);
-        const t = decodeKhoTestInfo(info, h.nrFolios, h.nrRanges);
-        this.khoTestCache = { subPhys, infoPhys, infoSize, folios: [...t.folios.entries()] };
+        const t = decodeKhoTestInfo(info, h.nrFolios, h.nrRanges, h.nrRuns);
+        this.khoTestCache = { subPhys, infoPhys, infoSize, folios: [...t.folios.entries()], header: h };
       } catch (e) {
         if (e instanceof KhoFdtError || e instanceof KhoTestError || e instanceof PhysMemError || e instanceof BoundsError) {
           throw faultInputError(this.kind, `the ${KHO_TEST_FDT} sub-tree is not valid: ${e.message}`);

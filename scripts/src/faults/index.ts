@@ -18,6 +18,7 @@ import { FORMAT_FAULTS } from "./formats.js";
 import { VMALLOC_FAULTS } from "./vmalloc.js";
 import { LUO_FAULTS } from "./luo.js";
 import { MEMBLOCK_FAULTS } from "./memblock.js";
+import { RUN_FAULTS } from "./runs.js";
 import { FaultContext } from "./context.js";
 import type { FaultDetail } from "./context.js";
 import type { ExpectedFailure, Fault, FaultExpect } from "./fault.js";
@@ -26,9 +27,10 @@ import type { HandoffStore } from "./store.js";
 export * from "./context.js";
 export * from "./fault.js";
 export * from "./store.js";
+export { RUNS_INPUT } from "./runs.js";
 
 /** Every fault, in the order `corrupt --list` prints them. */
-export const FAULTS: readonly Fault[] = [...KHO_FDT_FAULTS, ...CHUNK_FAULTS, ...BOOT_FAULTS, ...BANK_FAULTS, ...IMAGE_FAULTS, ...DATA_FAULTS, ...FORMAT_FAULTS, ...VMALLOC_FAULTS, ...LUO_FAULTS, ...MEMBLOCK_FAULTS];
+export const FAULTS: readonly Fault[] = [...KHO_FDT_FAULTS, ...CHUNK_FAULTS, ...BOOT_FAULTS, ...BANK_FAULTS, ...IMAGE_FAULTS, ...DATA_FAULTS, ...FORMAT_FAULTS, ...VMALLOC_FAULTS, ...LUO_FAULTS, ...MEMBLOCK_FAULTS, ...RUN_FAULTS];
 
 /** formatsOf - the formats @f is tested on (the ranges handoff when it names none). */
 export function formatsOf(f: Fault): readonly string[] {

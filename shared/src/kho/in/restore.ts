@@ -15,6 +15,7 @@ import { PAGE_SIZE } from "../../abi/page.js";
 import { khoDataIsFolio, khoDataOrder } from "../../abi/ranges.js";
 import { hex } from "../../lib/bytes.js";
 import { type KhoMemRange, type KhoRangeTable } from "../track.js";
+import type { FolioTable } from "../../abi/kho-test.js";
 
 export type RestoreErrorCode = "NOT_PRESERVED" | "NOT_FOLIO" | "NOT_HEAD" | "ORDER_TOO_HIGH" | "ALREADY_RESTORED" | "NOT_COVERED";
 
@@ -122,6 +123,62 @@ export class KhoRestore {
     return order;
   }
 
+  /**
+   * khoRestoreFolioRun - khoRestoreFolio() for the @count folios of @order
+   * at @base, @base + (PAGE_SIZE << @order), ... in turn, in a tight loop:
+   * each is checked (preserved, a folio run of that order, a head, within
+   * this kernel's maximum) and claimed (refused when claimed already) as
+   * khoRestoreFolio() does. Stops before the first folio that
+   * khoRestoreFolio() would refuse or would restore with another order;
+   * returns how many were restored.
+   */
+  khoRestoreFolioRun(base: number, order: number, count: number): number {
+    const fsize = PAGE_SIZE * 2 ** order;
+    let done = 0;
+    while (done < count) {
+      const phys = base + done * fsize;
+      const i = this.findRange(phys);
+      if (i < 0) return done;
+      const d = this.data[i]!;
+      if (!khoDataIsFolio(d) || khoDataOrder(d) !== order || order > this.maxOrder) return done;
+      const rStart = this.start[i]!;
+      const rel = (phys - rStart) / fsize;
+      if (rel !== Math.floor(rel)) return done;
+      // The run's folios that lie in range i.
+      const here = Math.min(count - done, Math.floor((rStart + this.size[i]! - phys) / fsize));
+      if (here <= 0) return done;
+      if (this.restored === undefined) this.makeBitmap();
+      const bits = this.restored!;
+      let n = this.firstBit![i]! + rel;
+      const stop = done + here;
+      // One folio at a time up to a byte boundary, then eight at a time (a byte of 0: none of its folios claimed), then the rest.
+      while (done < stop && (n & 7) !== 0) {
+        const byte = Math.floor(n / 8);
+        const mask = 1 << (n & 7);
+        if (bits[byte]! & mask) return done;
+        bits[byte] = bits[byte]! | mask;
+        n++;
+        done++;
+      }
+      let byte = n / 8;
+      const bulk = done + Math.floor((stop - done) / 8) * 8;
+      while (done < bulk && bits[byte] === 0) {
+        bits[byte++] = 0xff;
+        done += 8;
+      }
+      n = byte * 8;
+      while (done < stop) {
+        const b = Math.floor(n / 8);
+        const mask = 1 << (n & 7);
+        if (bits[b]! & mask) return done;
+        bits[b] = bits[b]! | mask;
+        n++;
+        done++;
+      }
+    }
+    return done;
+  }
+
   /** True when every byte of [start, start + size) lies in preserved runs. */
   covered(start: number, size: number): boolean {
     const end = start + size;
@@ -180,4 +237,59 @@ export function khoRangeTableOf(ranges: readonly KhoMemRange[]): KhoRangeTable {
     t.data[i] = r.data;
   }
   return t;
+}
+
+/** What khoRestoreFolioRuns() needs from its caller: why a span cannot be restored (not online RAM), and how to record a failed entry. */
+export interface FolioRunHooks {
+  offline(phys: number, len: number): string | undefined;
+  bad(entry: number, why: string): void;
+}
+
+/**
+ * khoRestoreFolioRuns - restore every folio of @t, held as runs (unfilled,
+ * none killed), as the per-folio loop does: kho_restore_folio() per folio,
+ * through KhoRestore.khoRestoreFolioRun() a run at a time, and the per-folio
+ * checks (online RAM, refusal, recorded order) for any folio it stops at.
+ * Failures go to @hooks.bad in entry order. Returns the folios restored and
+ * those of them left unchecked (all that restored with their recorded order).
+ */
+export function khoRestoreFolioRuns(t: FolioTable, restore: KhoRestore, hooks: FolioRunHooks): { restored: number; unchecked: number } {
+  if (!t.isRuns) throw new RangeError("khoRestoreFolioRuns: the table is not held as runs");
+  const r = t.liveRuns();
+  let restored = 0;
+  let unchecked = 0;
+  // One folio by the per-folio path (successor.ts's loop body for an unfilled folio).
+  const one = (entry: number, phys: number, recorded: number): void => {
+    const off = hooks.offline(phys, PAGE_SIZE << recorded);
+    if (off) return hooks.bad(entry, off);
+    let order: number;
+    try {
+      order = restore.khoRestoreFolio(phys);
+    } catch (e) {
+      if (e instanceof KhoRestoreError) return hooks.bad(entry, e.message);
+      throw e;
+    }
+    restored++;
+    if (order !== recorded) return hooks.bad(entry, `restored with order ${order}, recorded order ${recorded}`);
+    unchecked++;
+  };
+  // Entry index of run k's first folio: a run table has no dead entries.
+  for (let k = 0, first = 0; k < r.n; first += r.count[k++]!) {
+    const base = r.base[k]!;
+    const order = r.order[k]!;
+    const count = r.count[k]!;
+    const fsize = PAGE_SIZE * 2 ** order;
+    if (hooks.offline(base, count * fsize) !== undefined) {
+      for (let j = 0; j < count; j++) one(first + j, base + j * fsize, order);
+      continue;
+    }
+    for (let j = 0; j < count; ) {
+      const n = restore.khoRestoreFolioRun(base + j * fsize, order, count - j);
+      restored += n;
+      unchecked += n;
+      j += n;
+      if (j < count) one(first + j, base + j * fsize, order), j++;
+    }
+  }
+  return { restored, unchecked };
 }

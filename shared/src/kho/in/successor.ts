@@ -19,7 +19,7 @@ import { KHO_TEST_FDT } from "../../abi/kho-test.js";
 import { PAGE_SIZE } from "../../abi/page.js";
 import { KhoFdtError, khoRetrieveSubtree } from "../fdt.js";
 import { KhoPopulateError, khoPopulate } from "./populate.js";
-import { KhoTestError, FolioTable, khoTestInfoSize, parseKhoTestFdt } from "../../abi/kho-test.js";
+import { KhoTestError, FolioTable, khoTestHeaderInfoSize, parseKhoTestFdt } from "../../abi/kho-test.js";
 import { readKhoTestInfo } from "./test-info.js";
 import { BoundsError, ByteReader, hex, u64ToNumber } from "../../lib/bytes.js";
 import { KhoMetadataError, type KhoFdt } from "../formats/types.js";
@@ -32,7 +32,7 @@ import { UnusableInputError, earlyAllocations } from "./early.js";
 import { BootDtbError, parseBootDtb, type BootInfo } from "../../abi/boot-dtb.js";
 import { type KhoRangeTable } from "../track.js";
 import { type PhysRecord } from "../out/workload.js";
-import { KhoRestore, KhoRestoreError, khoRangeTableOf } from "./restore.js";
+import { KhoRestore, KhoRestoreError, khoRangeTableOf, khoRestoreFolioRuns } from "./restore.js";
 import { OUTCOME_EXIT } from "../../abi/handoff.js";
 import type { SuccessorReportJson, VerifyFailure } from "../../abi/handoff-json.js";
 import { RangeJsonStream } from "../../abi/handoff.js";
@@ -169,7 +169,7 @@ function restoreKhoTest(kho: KhoFdt, mem: PhysMem, restore: KhoRestore, rep: Suc
   if (h.nrFolios > restore.totalPages(true) || h.nrRanges > restore.totalPages(false)) {
     return fail({ kind: "subtree", reason: `nr_folios ${h.nrFolios} / nr_ranges ${h.nrRanges} exceed the preserved pages` });
   }
-  const infoSize = khoTestInfoSize(h.nrFolios, h.nrRanges);
+  const infoSize = khoTestHeaderInfoSize(h);
   let infoPhys = 0;
   if (infoSize > 0) {
     const p = u64ToNumber(h.infoPhys);
@@ -182,7 +182,7 @@ function restoreKhoTest(kho: KhoFdt, mem: PhysMem, restore: KhoRestore, rep: Suc
     infoPhys = p;
   }
   // Read, checksummed and decoded in pieces (no blob-sized array); the checksum is judged first, as before.
-  const info = readKhoTestInfo(mem, infoPhys, h.nrFolios, h.nrRanges);
+  const info = readKhoTestInfo(mem, infoPhys, h.nrFolios, h.nrRanges, h.nrRuns);
   if (info.csum !== h.csum) {
     return fail({ kind: "subtree", phys: hex(h.infoPhys), reason: `folios_info checksum ${hex(info.csum)} does not match csum ${hex(h.csum)}` });
   }
@@ -193,7 +193,8 @@ function restoreKhoTest(kho: KhoFdt, mem: PhysMem, restore: KhoRestore, rep: Suc
     if (info.error) throw info.error;
     table = info.table!;
     const t = table.folios;
-    for (let i = 0; i < t.length; i++) if (t.filled(i)) toRead += PAGE_SIZE * 2 ** t.order[i]!;
+    // A run table (kho-test-v2) has no filled folio.
+    if (!t.isRuns) for (let i = 0; i < t.length; i++) if (t.filled(i)) toRead += PAGE_SIZE * 2 ** t.order[i]!;
     for (const r of table.ranges) if (r.csum !== 0n) toRead += r.size;
   } catch (e) {
     if (e instanceof KhoTestError) return fail({ kind: "subtree", reason: e.message });
@@ -207,7 +208,12 @@ function restoreKhoTest(kho: KhoFdt, mem: PhysMem, restore: KhoRestore, rep: Suc
     fail({ kind: "folio", phys: hex(t.phys[i]!), order, reason: why });
     t.kill(i);
   };
-  for (let i = 0; i < t.length; i++) {
+  if (t.isRuns) {
+    // Unfilled runs (kho-test-v2): every folio restored, a run at a time (in/restore.ts).
+    const n = khoRestoreFolioRuns(t, restore, { offline: (p, len) => offlineReason(mem, p, len), bad: (i, why) => bad(i, why) });
+    rep.restored.folios += n.restored;
+    rep.verified.unchecked += n.unchecked;
+  } else for (let i = 0; i < t.length; i++) {
     const phys = t.phys[i]!;
     const recorded = t.order[i]!;
     let order: number;

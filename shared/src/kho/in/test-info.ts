@@ -23,16 +23,18 @@ export interface KhoTestInfoRead {
 }
 
 /**
- * readKhoTestInfo - read the info blob of @nrFolios folio and @nrRanges range
- * entries at @phys in @mem, checksum it and decode it, one piece at a time.
+ * readKhoTestInfo - read the info blob of @nrFolios folio (or @nrRuns run,
+ * kho-test-v2) and @nrRanges range entries at @phys in @mem, checksum it and decode it, one piece at a time.
  * The same results as csum64(mem.read(phys, size)) and decodeKhoTestInfo()
  * of it: the caller checks the checksum first, then looks at table/error.
  * A malformed entry stops the decode, not the checksum. Throws what
  * mem.read() throws (the caller checked the blob lies in preserved RAM).
  */
-export function readKhoTestInfo(mem: PhysMem, phys: number, nrFolios: number, nrRanges: number): KhoTestInfoRead {
+export function readKhoTestInfo(mem: PhysMem, phys: number, nrFolios: number, nrRanges: number, nrRuns?: number): KhoTestInfoRead {
   const h = csum64Stream();
-  const dec = new KhoTestInfoDecoder(nrFolios, nrRanges);
+  // Runs are bounded by RAM (mem.size: the span of this kernel's RAM).
+  const dec = new KhoTestInfoDecoder(nrFolios, nrRanges, nrRuns, mem.size);
+  const entries = dec.nrEntries;
   let error: KhoTestError | undefined;
   const decode = (f: () => void): void => {
     if (error) return;
@@ -43,10 +45,10 @@ export function readKhoTestInfo(mem: PhysMem, phys: number, nrFolios: number, nr
       error = e;
     }
   };
-  const buf = new Uint8Array(Math.min(nrFolios, PIECE_ENTRIES) * KHO_TEST_FOLIO_ENTRY_SIZE);
+  const buf = new Uint8Array(Math.min(entries, PIECE_ENTRIES) * KHO_TEST_FOLIO_ENTRY_SIZE);
   let at = phys;
-  for (let done = 0; done < nrFolios; ) {
-    const n = Math.min(PIECE_ENTRIES, nrFolios - done);
+  for (let done = 0; done < entries; ) {
+    const n = Math.min(PIECE_ENTRIES, entries - done);
     const piece = buf.subarray(0, n * KHO_TEST_FOLIO_ENTRY_SIZE);
     physReadInto(mem, at, piece);
     h.update(piece);

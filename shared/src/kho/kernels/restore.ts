@@ -12,7 +12,7 @@
  *     the seed (UNCERTAIN): modelled as "the folio's pages are reserved",
  *     order as recorded, once.
  */
-import { KHO_TEST_FDT, KhoTestError, decodeKhoTestInfo, khoTestInfoSize, parseKhoTestFdt } from "../../abi/kho-test.js";
+import { KHO_TEST_FDT, KhoTestError, decodeKhoTestInfo, khoTestHeaderInfoSize, parseKhoTestFdt } from "../../abi/kho-test.js";
 import { PAGE_SIZE } from "../../abi/page.js";
 import { ByteReader, hex, u64ToNumber } from "../../lib/bytes.js";
 import { csum64 } from "../../lib/csum.js";
@@ -103,12 +103,12 @@ export function kernelRestoreKhoTest(fdt: FdtRo, mem: PhysMem, r: KernelRestore,
   let table;
   try {
     h = parseKhoTestFdt(mem.read(sub, Math.min(new ByteReader(mem.read(sub, 8)).u32be(4), PAGE_SIZE)));
-    const size = khoTestInfoSize(h.nrFolios, h.nrRanges);
+    const size = khoTestHeaderInfoSize(h);
     const info = u64ToNumber(h.infoPhys);
     if (size > 0 && (info === undefined || !physInRam(mem, info, size))) return fail({ kind: "subtree", phys: hex(h.infoPhys), reason: `folios_info [${hex(h.infoPhys)}, +${hex(size)}) is outside RAM` });
     const bytes = size > 0 ? mem.read(info!, size) : new Uint8Array(0);
     if (csum64(bytes) !== h.csum) return fail({ kind: "subtree", phys: hex(h.infoPhys), reason: `folios_info checksum ${hex(csum64(bytes))} does not match csum ${hex(h.csum)}` });
-    table = decodeKhoTestInfo(bytes, h.nrFolios, h.nrRanges);
+    table = decodeKhoTestInfo(bytes, h.nrFolios, h.nrRanges, h.nrRuns, mem.size);
   } catch (e) {
     if (e instanceof KhoTestError) return fail({ kind: "subtree", phys: hex(sub), reason: e.message });
     throw e;

@@ -12,7 +12,7 @@
  */
 import { KHO_FDT_SUB_FDT_PROP } from "../../abi/kho-fdt.js";
 import { KHO_RADIX_SUB_TREE_PROP } from "../../abi/radix.js";
-import { KHO_TEST_FDT, KhoTestError, decodeKhoTestInfo, khoTestInfoSize, parseKhoTestFdt } from "../../abi/kho-test.js";
+import { KHO_TEST_FDT, KhoTestError, decodeKhoTestInfo, khoTestHeaderInfoSize, parseKhoTestFdt } from "../../abi/kho-test.js";
 import { PAGE_SIZE } from "../../abi/page.js";
 import { ByteReader, hex, u64ToNumber } from "../../lib/bytes.js";
 import { csum64 } from "../../lib/csum.js";
@@ -61,15 +61,17 @@ export function khoPreservedTruth(mem: PhysMem, fdt: FdtRo, fdtAddr: number, fdt
   try {
     const total = new ByteReader(mem.read(sub, 8)).u32be(4);
     const h = parseKhoTestFdt(mem.read(sub, Math.min(total, PAGE_SIZE)));
-    const infoSize = khoTestInfoSize(h.nrFolios, h.nrRanges);
+    const infoSize = khoTestHeaderInfoSize(h);
     const info = u64ToNumber(h.infoPhys);
     if (infoSize === 0) return done();
     if (info === undefined || !physInRam(mem, info, infoSize)) return done(`kho_test info [${hex(h.infoPhys)}, +${hex(infoSize)}) is outside RAM`);
     const bytes = mem.read(info, infoSize);
     if (csum64(bytes) !== h.csum) return done(`kho_test info at ${hex(info)}: checksum mismatch, its list is not trusted`);
     add(info, infoSize);
-    const t = decodeKhoTestInfo(bytes, h.nrFolios, h.nrRanges);
-    for (let i = 0; i < t.folios.length; i++) add(t.folios.phys[i]!, PAGE_SIZE * 2 ** t.folios.order[i]!);
+    const t = decodeKhoTestInfo(bytes, h.nrFolios, h.nrRanges, h.nrRuns, mem.size);
+    // One interval per run (a kho-test-v2 run of 12.6M folios is one).
+    const r = t.folios.liveRuns();
+    for (let k = 0; k < r.n; k++) add(r.base[k]!, r.count[k]! * PAGE_SIZE * 2 ** r.order[k]!);
     for (const r of t.ranges) add(r.start, r.size);
   } catch (err) {
     if (err instanceof KhoTestError) return done(`kho_test sub-tree at ${hex(sub)}: ${err.message}`);

@@ -97,8 +97,10 @@ function allocPage(m: Machine, what: string): number {
 export function khoFinalize(m: Machine, w: WorkloadResult, reserveMem?: ReserveMemHandoff, luo?: LuoHandoff): Handoff {
   const { track, folios } = w;
 
-  // The info blob, preserved as a physical range (kho_preserve_vmalloc's role).
-  const info = new KhoTestInfoEncoder(folios, w.phys);
+  // The info blob, preserved as a physical range (kho_preserve_vmalloc's role). With no filled
+  // folio there is no per-folio checksum to carry: the folio table is written as runs (kho-test-v2).
+  const runs = folios.live > 0 && !folios.anyLiveFilled();
+  const info = new KhoTestInfoEncoder(folios, w.phys, runs);
   let infoPhys = 0;
   if (info.size > 0) {
     const pages = Math.ceil(info.size / PAGE_SIZE);
@@ -107,14 +109,14 @@ export function khoFinalize(m: Machine, w: WorkloadResult, reserveMem?: ReserveM
     infoPhys = p;
     // Made on demand, when the image is written (no blob-sized array); other memories get the bytes.
     if (m.mem instanceof SparseMem) m.mem.writeGenerated(infoPhys, info.size, (off, out) => info.encodeInto(off, out));
-    else physWriteOwned(m.mem, infoPhys, encodeKhoTestInfo(folios, w.phys));
+    else physWriteOwned(m.mem, infoPhys, encodeKhoTestInfo(folios, w.phys, runs));
     track.khoPreservePhys(infoPhys, pages * PAGE_SIZE);
   }
-  let unfilled = w.phys.some((r) => r.csum === 0n);
-  for (let i = 0; i < folios.length && !unfilled; i++) unfilled = folios.alive[i] === 1 && !folios.filled(i);
+  const unfilled = w.phys.some((r) => r.csum === 0n) || folios.anyLiveUnfilled();
   const recs = w.pageOps.records();
   const sub = buildKhoTestFdt({
     nrFolios: folios.live,
+    nrRuns: info.nrRuns,
     nrRanges: w.phys.length,
     infoPhys: BigInt(infoPhys),
     csum: infoCsum(info),

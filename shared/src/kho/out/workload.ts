@@ -83,10 +83,22 @@ export function runWorkload(
   const phys: PhysRecord[] = [];
   // What a successor restored is preserved again first, unchanged (next live update).
   if (carried) {
-    for (let i = 0; i < carried.folios.length; i++) {
-      if (!carried.folios.alive[i]) continue;
-      folios.push(carried.folios.phys[i]!, carried.folios.order[i]!, carried.folios.csumOf(i));
-      track.khoPreserveFolio(carried.folios.phys[i]!, carried.folios.order[i]!);
+    const c = carried.folios;
+    if (c.isRuns) {
+      // Unfilled and whole (a 48 GiB run): run by run, each folio preserved again.
+      const r = c.liveRuns();
+      for (let k = 0; k < r.n; k++) {
+        const order = r.order[k]!;
+        const size = PAGE_SIZE * 2 ** order;
+        folios.pushRun(r.base[k]!, size, order, r.count[k]!);
+        for (let j = 0, p = r.base[k]!; j < r.count[k]!; j++, p += size) track.khoPreserveFolio(p, order);
+      }
+    } else {
+      for (let i = 0; i < c.length; i++) {
+        if (!c.alive[i]) continue;
+        folios.push(c.phys[i]!, c.order[i]!, c.csumOf(i));
+        track.khoPreserveFolio(c.phys[i]!, c.order[i]!);
+      }
     }
     for (const r of carried.phys) {
       phys.push({ ...r });
@@ -112,6 +124,21 @@ export function runWorkload(
   if (carried) pageOps.carry({ vmalloc: carried.vmalloc ?? [], pages: carried.pages ?? [] });
   // Allocate and fill first, then preserve in one timed loop (as test_kho does): timing each call would measure the timer.
   const preserveFoliosFrom = (first: number): void => {
+    if (folios.isRuns) {
+      // Unfilled folios held as runs (the 48 GiB case): one kho_preserve_folio() per folio, run by run.
+      const r = folios.liveRuns(first);
+      track.reserve?.(r.n);
+      const t = process.hrtime.bigint();
+      for (let k = 0; k < r.n; k++) {
+        const order = r.order[k]!;
+        const size = PAGE_SIZE * 2 ** order;
+        const end = r.base[k]! + r.count[k]! * size;
+        for (let p = r.base[k]!; p < end; p += size) track.khoPreserveFolio(p, order);
+      }
+      preserveNs += process.hrtime.bigint() - t;
+      preserveCalls += folios.length - first;
+      return;
+    }
     // Room for the ranges these folios can add, made before the timer starts (as the C reference's populated arena).
     track.reserve?.(khoFolioRuns(folios.phys, folios.order, first, folios.length));
     const t = process.hrtime.bigint();

@@ -17,6 +17,17 @@
  * hint is a position, checked against the regions before every use and
  * dropped by any other update. Results are those of the kernel's linear
  * scans.
+ *
+ * A successor's 6.16-style stream (memblock_reserve() then
+ * memblock_reserved_mark_noinit() of each block, ascending, below its own
+ * allocations) costs O(1) per call without moving any region: the kernel
+ * inserts the block after the NOINIT run (memblock_insert_region(): flags
+ * differ, no merge), then memblock_setclr_flag() sets NOINIT and
+ * memblock_merge_regions() folds it into the run (torvalds/linux
+ * mm/memblock.c @ 00974b9a83cb, memblock_add_range, memblock_setclr_flag,
+ * memblock_merge_regions). Here the inserted block is held aside (pending)
+ * until the mark merges it; any other access stores it first, so every
+ * observer sees the kernel's array.
  */
 import { hex } from "../../lib/bytes.js";
 import { Chunk } from "./chunk.js";
@@ -59,9 +70,20 @@ function mergeRun(run: MemblockRegion[]): MemblockRegion[] {
  * copies.
  */
 export class MemblockType {
-  chunks: Chunk[] = [];
+  private cs: Chunk[] = [];
   /** Base of each chunk's first region: a flat number array the searches bisect. */
-  private firstBase: number[] = [];
+  private fb: number[] = [];
+  /*
+   * A region added right after the hinted one and not yet stored
+   * (addAtHint): memblock_reserve() of the block after a NOINIT run, which
+   * the memblock_reserved_mark_noinit() that follows merges into that run
+   * (setClrFlagPending). Counted in cnt and totalSize already; any other
+   * access to the chunks stores it first (flush).
+   */
+  private pending = false;
+  private pBase = 0;
+  private pSize = 0;
+  private pFlags = 0;
   cnt = 0;
   totalSize = 0;
   /** A chunk this small is merged into a neighbour when they fit together. */
@@ -75,6 +97,33 @@ export class MemblockType {
     private readonly chunkMax: number,
   ) {
     this.chunkMin = Math.max(1, chunkMax >>> 3);
+  }
+
+  /** The chunks (the pending region stored first). */
+  get chunks(): Chunk[] {
+    if (this.pending) this.flush();
+    return this.cs;
+  }
+
+  set chunks(v: Chunk[]) {
+    if (this.pending) this.flush();
+    this.cs = v;
+  }
+
+  private get firstBase(): number[] {
+    if (this.pending) this.flush();
+    return this.fb;
+  }
+
+  private set firstBase(v: number[]) {
+    if (this.pending) this.flush();
+    this.fb = v;
+  }
+
+  /* Store the pending region where memblock_insert_region() put it: after the hinted region. */
+  private flush(): void {
+    this.pending = false;
+    this.insertAfterHint(this.hintC, this.hintI, this.pBase, this.pSize, this.pFlags);
   }
 
   /* A chunk with room for @capacity regions (it grows by doubling up to chunkMax + 1). */
@@ -288,8 +337,10 @@ export class MemblockType {
    */
   addRange(base: number, size: number, flags: number): void {
     if (size === 0) return;
-    if (this.addAtTail(base, size, flags)) return;
+    if (this.pending) this.flush();
+    // The hint first: a successor's stream lands below its own allocations (addAtHint fails fast at the tail).
     if (this.addAtHint(base, size, flags)) return;
+    if (this.addAtTail(base, size, flags)) return;
     const end = base + size;
     const from = this.firstEndingAbove(base);
     const run: MemblockRegion[] = [];
@@ -338,8 +389,8 @@ export class MemblockType {
    */
   private addAtHint(base: number, size: number, flags: number): boolean {
     const c = this.hintC;
-    if (c < 0 || c >= this.chunks.length) return false;
-    const chunk = this.chunks[c]!;
+    if (c < 0 || c >= this.cs.length) return false;
+    const chunk = this.cs[c]!;
     const i = this.hintI;
     if (i >= chunk.len) return false;
     const hEnd = chunk.end(i);
@@ -351,7 +402,7 @@ export class MemblockType {
       nBase = chunk.base[i + 1]!;
       nFlags = chunk.flags[i + 1]!;
     } else {
-      const nc = this.chunks[c + 1];
+      const nc = this.cs[c + 1];
       if (nc === undefined) return false; // the tail: addAtTail's case
       nBase = nc.base[0]!;
       nFlags = nc.flags[0]!;
@@ -360,29 +411,66 @@ export class MemblockType {
     if (base === hEnd && chunk.flags[i] === flags) {
       chunk.size[i] = chunk.size[i]! + size;
     } else {
-      chunk.insert(i + 1, base, size, flags);
       this.cnt++;
       this.totalSize += size;
-      if (chunk.len > this.chunkMax && i + 1 >= this.chunkMax >>> 1) {
-        // An ascending stream: split at the new region, which starts the next
-        // chunk with what followed it; the chunk before stays nearly full
-        // (halving would leave every chunk of the stream half empty).
-        const p = i + 1;
-        const piece = this.newChunk();
-        piece.appendFrom(chunk, p, chunk.len);
-        chunk.len = p;
-        this.spliceChunks(c + 1, 0, [piece]);
-        this.hintC = c + 1;
-        this.hintI = 0;
-      } else if (chunk.len > this.chunkMax) {
-        this.fix(c);
-        this.setHint(this.firstEndingAbove(base));
-      } else {
-        this.hintI = i + 1;
-      }
+      if (base === hEnd) {
+        // Touching H with other flags (a reserve after a NOINIT run): held until the mark_noinit that merges it.
+        this.pending = true;
+        this.pBase = base;
+        this.pSize = size;
+        this.pFlags = flags;
+      } else this.insertAfterHint(c, i, base, size, flags);
       return true;
     }
     this.totalSize += size;
+    return true;
+  }
+
+  /* memblock_insert_region() after region @i of chunk @c (the hint); cnt and totalSize are the caller's. */
+  private insertAfterHint(c: number, i: number, base: number, size: number, flags: number): void {
+    const chunk = this.cs[c]!;
+    chunk.insert(i + 1, base, size, flags);
+    if (chunk.len > this.chunkMax && i + 1 >= this.chunkMax >>> 1) {
+      // An ascending stream: split at the new region, which starts the next
+      // chunk with what followed it; the chunk before stays nearly full
+      // (halving would leave every chunk of the stream half empty).
+      const p = i + 1;
+      const piece = this.newChunk();
+      piece.appendFrom(chunk, p, chunk.len);
+      chunk.len = p;
+      this.spliceChunks(c + 1, 0, [piece]);
+      this.hintC = c + 1;
+      this.hintI = 0;
+    } else if (chunk.len > this.chunkMax) {
+      this.fix(c);
+      this.setHint(this.firstEndingAbove(base));
+    } else {
+      this.hintI = i + 1;
+    }
+  }
+
+  /**
+   * setClrFlag() of exactly the pending region: it takes the new flags;
+   * when they equal those of the hinted region before it, it merges into
+   * that region (memblock_merge_regions()) and is never stored. A change
+   * that would merge it with the region after it takes the general path.
+   * Return: false when the general path must run (after a flush).
+   */
+  private setClrFlagPending(base: number, size: number, set: boolean, flag: number): boolean {
+    if (base !== this.pBase || size !== this.pSize) return false;
+    const flags = set ? this.pFlags | flag : this.pFlags & ~flag;
+    if (flags === this.pFlags) return true;
+    const chunk = this.cs[this.hintC]!;
+    const i = this.hintI;
+    const end = base + size;
+    const nc = i + 1 < chunk.len ? chunk : this.cs[this.hintC + 1]!;
+    const ni = i + 1 < chunk.len ? i + 1 : 0;
+    if (nc.base[ni] === end && nc.flags[ni] === flags) return false;
+    if (chunk.flags[i] === flags) {
+      chunk.size[i] = chunk.size[i]! + size;
+      this.cnt--;
+      this.pending = false;
+    } else this.pFlags = flags;
     return true;
   }
 
@@ -394,7 +482,7 @@ export class MemblockType {
    * Return: false when the general path must run (empty list, full chunk).
    */
   private addAtTail(base: number, size: number, flags: number): boolean {
-    const lc = this.chunks[this.chunks.length - 1];
+    const lc = this.cs[this.cs.length - 1];
     if (lc === undefined) return false;
     const li = lc.len - 1;
     const lastEnd = lc.end(li);
@@ -405,10 +493,10 @@ export class MemblockType {
       // The last chunk is full: the region starts a new last chunk.
       const piece = this.newChunk();
       piece.push(base, size, flags);
-      this.spliceChunks(this.chunks.length, 0, [piece]);
+      this.spliceChunks(this.cs.length, 0, [piece]);
       this.cnt++;
       this.totalSize += size;
-      this.hintC = this.chunks.length - 1;
+      this.hintC = this.cs.length - 1;
       this.hintI = 0;
       return true;
     } else {
@@ -416,7 +504,7 @@ export class MemblockType {
       this.cnt++;
     }
     this.totalSize += size;
-    this.hintC = this.chunks.length - 1;
+    this.hintC = this.cs.length - 1;
     this.hintI = lc.len - 1;
     return true;
   }
@@ -485,6 +573,7 @@ export class MemblockType {
    */
   setClrFlag(base: number, size: number, set: boolean, flag: number): void {
     if (size === 0) return;
+    if (this.pending && this.setClrFlagPending(base, size, set, flag)) return;
     if (this.setClrFlagAtTail(base, size, set, flag)) return;
     if (this.setClrFlagAtHint(base, size, set, flag)) return;
     const end = base + size;
