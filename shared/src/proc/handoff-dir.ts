@@ -215,72 +215,102 @@ class JsonFileWriter {
   /** A RangeJsonStream: the text JSON.stringify gives for its RangeJson objects, as bytes. */
   private ranges(list: RangeJsonStream, ind: string): void {
     if (list.length === 0) return this.put("[]");
-    const i1 = ind + "  ";
-    const i2 = i1 + "  ";
-    const open = Buffer.from(i1 + "{\n" + i2 + '"start": "0x', "latin1");
-    const mid1 = Buffer.from('",\n' + i2 + '"size": "0x', "latin1");
-    const mid2 = Buffer.from('",\n' + i2 + '"data": "0x', "latin1");
-    const close = Buffer.from('"\n' + i1 + "}", "latin1");
-    const sep = Buffer.from(",\n", "latin1");
-    const most = sep.length + open.length + mid1.length + mid2.length + close.length + 3 * 16;
     this.put("[\n");
     this.flush();
-    const out = Buffer.allocUnsafe(JSON_FLUSH_CHARS);
-    let pos = 0;
-    let n = 0;
-    const bytes = (b: Buffer): void => {
-      b.copy(out, pos);
-      pos += b.length;
-    };
-    const hexDigits = (v: number): void => {
-      if (!Number.isSafeInteger(v) || v < 0) {
-        pos += out.write(v.toString(16), pos, "latin1");
-        return;
-      }
-      let hi = Math.floor(v / 2 ** 32);
-      let lo = v >>> 0;
-      let k = 0;
-      const t = HEX_TMP;
-      if (hi === 0) {
-        do {
-          t[k++] = HEX_DIGITS[lo & 15]!;
-          lo >>>= 4;
-        } while (lo !== 0);
-      } else {
-        for (let j = 0; j < 8; j++) {
-          t[k++] = HEX_DIGITS[lo & 15]!;
-          lo >>>= 4;
-        }
-        do {
-          t[k++] = HEX_DIGITS[hi & 15]!;
-          hi >>>= 4;
-        } while (hi !== 0);
-      }
-      while (k > 0) out[pos++] = t[--k]!;
-    };
-    list.forEach((start, size, data) => {
-      if (pos + most > out.length) {
-        fs.writeSync(this.fd, out, 0, pos);
-        pos = 0;
-      }
-      if (n++ > 0) bytes(sep);
-      bytes(open);
-      hexDigits(start);
-      bytes(mid1);
-      hexDigits(size);
-      bytes(mid2);
-      hexDigits(data);
-      bytes(close);
-    });
-    if (pos > 0) fs.writeSync(this.fd, out, 0, pos);
-    if (n !== list.length) throw new Error(`RangeJsonStream: ${n} ranges visited, ${list.length} announced`);
+    const w = new RangeTextWriter(this.fd, ind);
+    list.forEach((start, size, data) => w.range(start, size, data));
+    w.flush();
+    if (w.n !== list.length) throw new Error(`RangeJsonStream: ${w.n} ranges visited, ${list.length} announced`);
     this.put("\n" + ind + "]");
   }
 }
 
-/** ASCII of the 16 hex digits, and room for one number's digits (reversed). */
+/** ASCII of the 16 hex digits. */
 const HEX_DIGITS = Uint8Array.from("0123456789abcdef", (ch) => ch.charCodeAt(0));
-const HEX_TMP = new Uint8Array(16);
+
+/*
+ * The ranges of a RangeJsonStream as JSON text, straight into one reused
+ * 1 MiB buffer: the fixed text between the numbers is copied by a plain
+ * loop (Buffer.copy is a native call, five per range), each number's hex
+ * digits are written in place from its digit count.
+ */
+class RangeTextWriter {
+  n = 0;
+  private pos = 0;
+  private readonly out = Buffer.allocUnsafe(JSON_FLUSH_CHARS);
+  /* ",\n" + open (the first range starts at open), mid1, mid2, close. */
+  private readonly open: Uint8Array;
+  private readonly mid1: Uint8Array;
+  private readonly mid2: Uint8Array;
+  private readonly close: Uint8Array;
+  private readonly most: number;
+
+  constructor(
+    private readonly fd: number,
+    ind: string,
+  ) {
+    const i1 = ind + "  ";
+    const i2 = i1 + "  ";
+    this.open = Buffer.from(",\n" + i1 + "{\n" + i2 + '"start": "0x', "latin1");
+    this.mid1 = Buffer.from('",\n' + i2 + '"size": "0x', "latin1");
+    this.mid2 = Buffer.from('",\n' + i2 + '"data": "0x', "latin1");
+    this.close = Buffer.from('"\n' + i1 + "}", "latin1");
+    this.most = this.open.length + this.mid1.length + this.mid2.length + this.close.length + 3 * 16;
+  }
+
+  range(start: number, size: number, data: number): void {
+    if (this.pos + this.most > this.out.length) this.flush();
+    const out = this.out;
+    let pos = this.pos;
+    const open = this.open;
+    for (let k = this.n++ === 0 ? 2 : 0; k < open.length; k++) out[pos++] = open[k]!;
+    pos = this.hex(start, pos);
+    const mid1 = this.mid1;
+    for (let k = 0; k < mid1.length; k++) out[pos++] = mid1[k]!;
+    pos = this.hex(size, pos);
+    const mid2 = this.mid2;
+    for (let k = 0; k < mid2.length; k++) out[pos++] = mid2[k]!;
+    pos = this.hex(data, pos);
+    const close = this.close;
+    for (let k = 0; k < close.length; k++) out[pos++] = close[k]!;
+    this.pos = pos;
+  }
+
+  /* @v's hex digits (as Number.prototype.toString(16) gives them) at @pos; returns the position after them. */
+  private hex(v: number, pos: number): number {
+    const out = this.out;
+    if (!Number.isSafeInteger(v) || v < 0) return pos + out.write(v.toString(16), pos, "latin1");
+    const hi = Math.floor(v / 2 ** 32);
+    let lo = v >>> 0;
+    if (hi === 0) {
+      // Digits of lo: 8 minus its leading zero nibbles (at least one digit).
+      let k = lo === 0 ? 1 : 8 - (Math.clz32(lo) >>> 2);
+      const end = pos + k;
+      while (k-- > 0) {
+        out[pos + k] = HEX_DIGITS[lo & 15]!;
+        lo >>>= 4;
+      }
+      return end;
+    }
+    let h = hi;
+    let k = 8 - (Math.clz32(h) >>> 2);
+    const end = pos + k + 8;
+    while (k-- > 0) {
+      out[pos + k] = HEX_DIGITS[h & 15]!;
+      h >>>= 4;
+    }
+    for (let j = end - 1; j >= end - 8; j--) {
+      out[j] = HEX_DIGITS[lo & 15]!;
+      lo >>>= 4;
+    }
+    return end;
+  }
+
+  flush(): void {
+    if (this.pos > 0) fs.writeSync(this.fd, this.out, 0, this.pos);
+    this.pos = 0;
+  }
+}
 
 /**
  * writeJsonFile - write @value to @file (created or truncated) as toJson()
