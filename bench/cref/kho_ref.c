@@ -49,6 +49,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #define PAGE_SIZE 4096ULL
 #define PAGE_SHIFT 12
@@ -120,6 +121,19 @@ static void *azalloc(size_t n)
 {
 	void *p = aalloc(n);
 	memset(p, 0, n);
+	return p;
+}
+
+/*
+ * A mapping never touched before (no MAP_POPULATE): each page is faulted in
+ * when first written, as fresh memory is in a process (khosim's SparseMem
+ * pages and walk columns). For the fresh.* figures only.
+ */
+static void *fresh_map(size_t n)
+{
+	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		die("cannot map fresh memory", n);
 	return p;
 }
 
@@ -329,7 +343,12 @@ static int scratch_hit(const struct machine *mc, uint64_t start, uint64_t end)
 }
 
 /* Returns 0, or a negative error code naming the first check that failed. */
-static int kho_mem_walk(const struct machine *mc, struct mem *m, uint64_t metadata, struct walked *w)
+/*
+ * With @fd >= 0 each chunk page is read with one pread from @fd (which holds
+ * @m's pages from offset 0) into @page, as kernel-b reads memory.img;
+ * otherwise it is read in place in @m.
+ */
+static int kho_mem_walk(const struct machine *mc, struct mem *m, uint64_t metadata, struct walked *w, int fd, unsigned char *page)
 {
 	const uint64_t ram_base = mc->ram_base, ram_end = mc->ram_base + mc->ram_size;
 	const uint64_t max_chunks = mc->ram_size / PAGE_SIZE;
@@ -355,6 +374,11 @@ static int kho_mem_walk(const struct machine *mc, struct mem *m, uint64_t metada
 		w->chunks[w->nchunks++] = ptr;
 
 		const unsigned char *p = mem_page(m, ptr);
+		if (fd >= 0) {
+			if (pread(fd, page, PAGE_SIZE, (off_t)(ptr - m->base)) != (ssize_t)PAGE_SIZE)
+				die("short pread of a chunk page", ptr);
+			p = page;
+		}
 		uint64_t num = get64(p + 8);
 		if (num > RANGES_PER_CHUNK) { err = -6; break; } /* NUM_RANGES */
 		const unsigned char *e = p + HDR_SIZE;
@@ -605,6 +629,7 @@ static void memblock_reserved_mark_noinit(struct memblock_type *t, uint64_t base
 
 struct result {
 	double preserve_ns, serialize_ns, walk_ns, reserve_ns, reserve_tail_ns;
+	double serialize_fresh_ns, walk_file_fresh_ns;
 	size_t calls, ranges, chunks, regions;
 	uint64_t reserved_bytes, digest;
 };
@@ -652,7 +677,7 @@ static void run_workload(uint64_t ram_base, uint64_t ram_size, uint64_t first, u
 	double t3 = now_ns();
 
 	struct walked w = { 0 };
-	int err = kho_mem_walk(&mc, &m, ser.metadata, &w);
+	int err = kho_mem_walk(&mc, &m, ser.metadata, &w, -1, NULL);
 	double t4 = now_ns();
 	if (err)
 		die("walk rejected the chunk list", (unsigned long long)-err);
@@ -694,6 +719,40 @@ static void run_workload(uint64_t ram_base, uint64_t ram_size, uint64_t first, u
 	if (tail.total_size != t.total || tail.cnt != mb.cnt - pre_regions)
 		die("the tail-only memblock differs from the real one", tail.cnt);
 
+	/*
+	 * The fresh.* figures: serialize and walk again, paying the memory costs
+	 * khosim's spans pay (not in the figures above, nor in totalMs).
+	 * Serialize into chunk pages never touched before, as SparseMem's pages
+	 * are in kernel-a (on this VM a first-touch fault costs ~20-25 us a
+	 * page); walk reading each chunk with one pread from a file holding the
+	 * chunk pages (page cache warm, as kernel-b reads memory.img) into a
+	 * range array never touched before (address space for one range per RAM
+	 * page, as khoMemWalk's columns).
+	 */
+	struct mem fm = { .base = alloc_base, .size = m.size };
+	struct serialized fser;
+	fm.buf = fresh_map(fm.size);
+	double t8 = now_ns();
+	kho_mem_serialize(&mc, &t, &fm, alloc_base, &fser);
+	double t9 = now_ns();
+	if (memcmp(fm.buf, m.buf, m.size))
+		die("serialize into fresh pages wrote different bytes", 0);
+	munmap(fm.buf, fm.size);
+	FILE *img = tmpfile();
+	if (!img || fwrite(m.buf, 1, m.size, img) != m.size || fflush(img))
+		die("cannot write the chunk pages to a temporary file", m.size);
+	static unsigned char page[PAGE_SIZE];
+	struct walked fw = { 0 };
+	fw.cap = mc.ram_size / PAGE_SIZE;
+	fw.r = fresh_map(fw.cap * sizeof(*fw.r));
+	double t10 = now_ns();
+	err = kho_mem_walk(&mc, &m, ser.metadata, &fw, fileno(img), page);
+	double t11 = now_ns();
+	if (err || fw.n != w.n || memcmp(fw.r, w.r, w.n * sizeof(*w.r)))
+		die("the walk from a file found different ranges", fw.n);
+	munmap(fw.r, fw.cap * sizeof(*fw.r));
+	fclose(img);
+
 	/* FNV-1a over the chunk bytes: proof the work was done, and a check of determinism. */
 	uint64_t h = 1469598103934665603ULL;
 	for (size_t i = 0; i < m.size; i++)
@@ -704,6 +763,8 @@ static void run_workload(uint64_t ram_base, uint64_t ram_size, uint64_t first, u
 	res->walk_ns = t4 - t3;
 	res->reserve_ns = t5 - t4b;
 	res->reserve_tail_ns = t7 - t6;
+	res->serialize_fresh_ns = t9 - t8;
+	res->walk_file_fresh_ns = t11 - t10;
 	res->calls = n;
 	res->ranges = t.n;
 	res->chunks = ser.nchunks;
@@ -729,7 +790,7 @@ static double median(double *v, int n)
 
 static void report(const char *key, struct result *r, int reps)
 {
-	double p[64], s[64], w[64], rv[64], rt[64], wr[64], tot[64];
+	double p[64], s[64], w[64], rv[64], rt[64], wr[64], tot[64], sf[64], wf[64], wrf[64];
 	for (int i = 0; i < reps; i++) {
 		p[i] = r[i].preserve_ns;
 		s[i] = r[i].serialize_ns;
@@ -738,14 +799,19 @@ static void report(const char *key, struct result *r, int reps)
 		rt[i] = r[i].reserve_tail_ns;
 		wr[i] = r[i].walk_ns + r[i].reserve_ns;
 		tot[i] = r[i].preserve_ns + r[i].serialize_ns + r[i].walk_ns + r[i].reserve_ns;
+		sf[i] = r[i].serialize_fresh_ns;
+		wf[i] = r[i].walk_file_fresh_ns;
+		wrf[i] = r[i].walk_file_fresh_ns + r[i].reserve_ns;
 	}
 	double pm = median(p, reps);
 	printf("\"%s\":{\"calls\":%zu,\"ranges\":%zu,\"chunks\":%zu,\"regions\":%zu,\"reservedBytes\":%llu,"
 	       "\"nsPerPreserve\":%.3f,\"preserveMs\":%.3f,\"serializeMs\":%.3f,\"walkMs\":%.3f,\"reserveMs\":%.3f,\"reserveTailMs\":%.3f,"
-	       "\"walkReserveMs\":%.3f,\"totalMs\":%.3f,\"digest\":\"%016llx\"}",
+	       "\"walkReserveMs\":%.3f,\"totalMs\":%.3f,\"serializeFreshMs\":%.3f,\"walkFileFreshMs\":%.3f,\"walkFileFreshReserveMs\":%.3f,"
+	       "\"digest\":\"%016llx\"}",
 	       key, r[0].calls, r[0].ranges, r[0].chunks, r[0].regions, (unsigned long long)r[0].reserved_bytes,
 	       pm / (double)r[0].calls, pm / 1e6, median(s, reps) / 1e6, median(w, reps) / 1e6, median(rv, reps) / 1e6, median(rt, reps) / 1e6,
-	       median(wr, reps) / 1e6, median(tot, reps) / 1e6, (unsigned long long)r[0].digest);
+	       median(wr, reps) / 1e6, median(tot, reps) / 1e6, median(sf, reps) / 1e6, median(wf, reps) / 1e6, median(wrf, reps) / 1e6,
+	       (unsigned long long)r[0].digest);
 }
 
 int main(int argc, char **argv)
@@ -782,11 +848,12 @@ int main(int argc, char **argv)
 	/*
 	 * Arena: the doubling arrays (tracker, walk, memblock: up to 4x their
 	 * final size each, 24-byte entries, sized by the ranges of the larger
-	 * workload), the chunk pages, two page bitmaps
+	 * workload), the chunk pages, four page bitmaps (the fresh.* serialize and
+	 * walk take one each)
 	 * of the largest RAM, and slack.
 	 */
 	size_t most = do_isolated ? isolated + 1 : 2; /* ranges; the contiguous workload coalesces into one */
-	arena_init(3 * 4 * (most + 128) * 24 + ((most + 169) / 170 + 1) * PAGE_SIZE + 2 * (64 * GiB / PAGE_SIZE / 8) + (16u << 20));
+	arena_init(3 * 4 * (most + 128) * 24 + ((most + 169) / 170 + 1) * PAGE_SIZE + 4 * (64 * GiB / PAGE_SIZE / 8) + (16u << 20));
 	struct result ri[64], rc[64];
 	for (int i = 0; i < reps; i++) {
 		/* (b) isolated-1m: 16 GiB machine, a folio every other page. */
