@@ -230,20 +230,28 @@ const HEX_DIGITS = Uint8Array.from("0123456789abcdef", (ch) => ch.charCodeAt(0))
 
 /*
  * The ranges of a RangeJsonStream as JSON text, straight into one reused
- * 1 MiB buffer: the fixed text between the numbers is copied by a plain
- * loop (Buffer.copy is a native call, five per range), each number's hex
- * digits are written in place from its digit count.
+ * 1 MiB buffer. A range's text is fixed apart from its three numbers' hex
+ * digits, so it is copied whole from a template made for those numbers'
+ * digit counts (one native copy; consecutive ranges nearly always share the
+ * counts), and then only the digits are written, in place.
  */
 class RangeTextWriter {
   n = 0;
   private pos = 0;
   private readonly out = Buffer.allocUnsafe(JSON_FLUSH_CHARS);
-  /* ",\n" + open (the first range starts at open), mid1, mid2, close. */
+  /* The text around the numbers: ",\n" + open (the first range starts at open's third byte), mid1, mid2, close. */
   private readonly open: Uint8Array;
   private readonly mid1: Uint8Array;
   private readonly mid2: Uint8Array;
   private readonly close: Uint8Array;
   private readonly most: number;
+  /* The template for digit counts (ds, dz, dd), and where its numbers start. */
+  private tpl = new Uint8Array(0);
+  private ds = -1;
+  private dz = -1;
+  private dd = -1;
+  private oz = 0;
+  private od = 0;
 
   constructor(
     private readonly fd: number,
@@ -259,56 +267,85 @@ class RangeTextWriter {
   }
 
   range(start: number, size: number, data: number): void {
+    if (!isHexable(start) || !isHexable(size) || !isHexable(data)) return this.rangeSlow(start, size, data);
     if (this.pos + this.most > this.out.length) this.flush();
+    const ds = hexDigitCount(start);
+    const dz = hexDigitCount(size);
+    const dd = hexDigitCount(data);
+    if (ds !== this.ds || dz !== this.dz || dd !== this.dd) this.template(ds, dz, dd);
     const out = this.out;
+    // The first range has no ",\n" before it.
     let pos = this.pos;
-    const open = this.open;
-    for (let k = this.n++ === 0 ? 2 : 0; k < open.length; k++) out[pos++] = open[k]!;
-    pos = this.hex(start, pos);
-    const mid1 = this.mid1;
-    for (let k = 0; k < mid1.length; k++) out[pos++] = mid1[k]!;
-    pos = this.hex(size, pos);
-    const mid2 = this.mid2;
-    for (let k = 0; k < mid2.length; k++) out[pos++] = mid2[k]!;
-    pos = this.hex(data, pos);
-    const close = this.close;
-    for (let k = 0; k < close.length; k++) out[pos++] = close[k]!;
-    this.pos = pos;
+    if (this.n++ === 0) {
+      out.set(this.tpl.subarray(2), pos);
+      pos -= 2;
+    } else {
+      out.set(this.tpl, pos);
+    }
+    const o = this.open.length;
+    putHex(out, pos + o, ds, start);
+    putHex(out, pos + this.oz, dz, size);
+    putHex(out, pos + this.od, dd, data);
+    this.pos = pos + this.tpl.length;
   }
 
-  /* @v's hex digits (as Number.prototype.toString(16) gives them) at @pos; returns the position after them. */
-  private hex(v: number, pos: number): number {
-    const out = this.out;
-    if (!Number.isSafeInteger(v) || v < 0) return pos + out.write(v.toString(16), pos, "latin1");
-    const hi = Math.floor(v / 2 ** 32);
-    let lo = v >>> 0;
-    if (hi === 0) {
-      // Digits of lo: 8 minus its leading zero nibbles (at least one digit).
-      let k = lo === 0 ? 1 : 8 - (Math.clz32(lo) >>> 2);
-      const end = pos + k;
-      while (k-- > 0) {
-        out[pos + k] = HEX_DIGITS[lo & 15]!;
-        lo >>>= 4;
-      }
-      return end;
+  /* Make the template for digit counts @ds, @dz, @dd (its digits are overwritten per range). */
+  private template(ds: number, dz: number, dd: number): void {
+    const parts = [this.open, new Uint8Array(ds), this.mid1, new Uint8Array(dz), this.mid2, new Uint8Array(dd), this.close];
+    const t = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      t.set(p, at);
+      at += p.length;
     }
-    let h = hi;
-    let k = 8 - (Math.clz32(h) >>> 2);
-    const end = pos + k + 8;
-    while (k-- > 0) {
-      out[pos + k] = HEX_DIGITS[h & 15]!;
-      h >>>= 4;
-    }
-    for (let j = end - 1; j >= end - 8; j--) {
-      out[j] = HEX_DIGITS[lo & 15]!;
-      lo >>>= 4;
-    }
-    return end;
+    this.tpl = t;
+    this.ds = ds;
+    this.dz = dz;
+    this.dd = dd;
+    this.oz = this.open.length + ds + this.mid1.length;
+    this.od = this.oz + dz + this.mid2.length;
+  }
+
+  /* A range with a number that is not a safe non-negative integer: its text as toString(16) words it. */
+  private rangeSlow(start: number, size: number, data: number): void {
+    const text = (this.n++ === 0 ? Buffer.from(this.open).subarray(2).toString("latin1") : Buffer.from(this.open).toString("latin1")) +
+      start.toString(16) + Buffer.from(this.mid1).toString("latin1") + size.toString(16) + Buffer.from(this.mid2).toString("latin1") + data.toString(16) + Buffer.from(this.close).toString("latin1");
+    if (this.pos + text.length > this.out.length) this.flush();
+    if (text.length > this.out.length) fs.writeSync(this.fd, text, null, "latin1");
+    else this.pos += this.out.write(text, this.pos, "latin1");
   }
 
   flush(): void {
     if (this.pos > 0) fs.writeSync(this.fd, this.out, 0, this.pos);
     this.pos = 0;
+  }
+}
+
+/* True when @v prints as plain hex digits through putHex (a safe non-negative integer). */
+function isHexable(v: number): boolean {
+  return Number.isSafeInteger(v) && v >= 0;
+}
+
+/* Number of hex digits of @v (isHexable) as toString(16) prints it: at least one. */
+function hexDigitCount(v: number): number {
+  if (v < 2 ** 32) return v === 0 ? 1 : 8 - (Math.clz32(v) >>> 2);
+  return 16 - (Math.clz32(Math.floor(v / 2 ** 32)) >>> 2);
+}
+
+/* The @d hex digits of @v (isHexable, d = hexDigitCount(v)) into @out at @pos. */
+function putHex(out: Uint8Array, pos: number, d: number, v: number): void {
+  let lo = v >>> 0;
+  let k = pos + d;
+  if (d > 8) {
+    for (const end = k - 8; k > end; ) {
+      out[--k] = HEX_DIGITS[lo & 15]!;
+      lo >>>= 4;
+    }
+    lo = Math.floor(v / 2 ** 32);
+  }
+  while (k > pos) {
+    out[--k] = HEX_DIGITS[lo & 15]!;
+    lo >>>= 4;
   }
 }
 
