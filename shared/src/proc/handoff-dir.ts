@@ -28,6 +28,24 @@ function fsyncDir(dir: string): void {
   }
 }
 
+/* fsync @file in libuv's thread pool; resolves to the error, if any (never rejects). */
+function fsyncFileAsync(file: string): Promise<Error | undefined> {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, "r");
+  } catch (e) {
+    return Promise.resolve(e as Error);
+  }
+  return new Promise((resolve) => {
+    fs.fsync(fd, (err) => {
+      fs.close(fd, () => resolve(err ?? undefined));
+    });
+  });
+}
+
+/** The second argument of a writeHandoffDir fill: start flushing @file (written, complete) to disk now. */
+export type HandoffSync = (file: string) => void;
+
 /**
  * checkHandoffOut - fail early, before any work, when @out exists and
  * replacing it was not asked for.
@@ -41,7 +59,10 @@ export function checkHandoffOut(out: string, force: boolean): void {
 /**
  * writeHandoffDir - create directory @out with the files @fill writes.
  * @fill receives a temporary directory on the same filesystem; it must write
- * every file there. On success the directory is renamed to @out (an existing
+ * every file there. Every file is fsynced before the renames; @fill may call
+ * its second argument with a file it has finished to start that file's fsync
+ * at once in the thread pool, overlapping the disk flush with the rest of
+ * the fill (the wait for it is still before "after-fsync"). On success the directory is renamed to @out (an existing
  * @out is replaced only with @force); on failure nothing is left behind.
  *
  * Replacing @out takes two renames (rename(2) cannot replace a non-empty
@@ -64,7 +85,7 @@ export function checkHandoffOut(out: string, force: boolean): void {
  * "khosim: crash point NAME" to stderr and sends itself SIGKILL (or the
  * signal KHOSIM_CRASH_SIGNAL names) there; see CRASH_POINTS.
  */
-export async function writeHandoffDir(out: string, force: boolean, fill: (tmpDir: string) => void | Promise<void>): Promise<void> {
+export async function writeHandoffDir(out: string, force: boolean, fill: (tmpDir: string, sync: HandoffSync) => void | Promise<void>): Promise<void> {
   const parent = path.dirname(path.resolve(out));
   const base = path.basename(out);
   recoverHandoffDir(parent, base);
@@ -80,11 +101,28 @@ export async function writeHandoffDir(out: string, force: boolean, fill: (tmpDir
     crashPoint("after-mkdtemp");
     await interruptPoint();
     fs.chmodSync(tmp, 0o755); // mkdtemp makes it 0700; the handoff is an ordinary directory
-    await fill(tmp);
+    const started = new Map<string, Promise<Error | undefined>>();
+    try {
+      await fill(tmp, (file) => {
+        const f = path.resolve(file);
+        if (!started.has(f)) started.set(f, fsyncFileAsync(f));
+      });
+    } finally {
+      // Never leave a flush running past this function, whatever the fill did.
+      await Promise.all(started.values());
+    }
     crashPoint("after-fill");
     await interruptPoint();
     for (const f of fs.readdirSync(tmp)) {
-      const fd = fs.openSync(path.join(tmp, f), "r");
+      const file = path.join(tmp, f);
+      const early = started.get(file);
+      if (early !== undefined) {
+        // Started by the fill (finished by now): its error, if any, as fsyncSync would throw it.
+        const err = await early;
+        if (err) throw err;
+        continue;
+      }
+      const fd = fs.openSync(file, "r");
       fs.fsyncSync(fd);
       fs.closeSync(fd);
     }
