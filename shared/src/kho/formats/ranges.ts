@@ -57,16 +57,19 @@ const Z_LO = KHOSER_MEM_RANGE_SIZE_FIELD >>> 2;
 const D_LO = KHOSER_MEM_RANGE_DATA >>> 2;
 const ENTRY_U32 = KHOSER_MEM_RANGE_SIZE >>> 2;
 
-/* Ranges a walk's columns hold before they grow by copying (~4M: 72 MiB of address space, touched only as filled). */
-const WALK_INITIAL_CAPACITY = 1 << 22;
+/* Ranges a walk's columns hold at first (1.1 MiB), and after their first growth at most (~4M: 72 MiB of address space, touched only as filled). */
+const WALK_FIRST_CAPACITY = 1 << 16;
+const WALK_BIG_CAPACITY = 1 << 22;
 
 /*
  * The walked ranges as columns, written as each entry is validated: the
  * chunk pages themselves are read one at a time into one reused buffer.
- * The columns are allocated for min(RAM pages, WALK_INITIAL_CAPACITY)
- * ranges at once, which costs address space only: a fresh page is touched
- * when the walk writes into it, so 1M ranges touch 18 MiB (18 bytes a
- * range) and nothing more. On this VM a first-touched page costs ~20 us,
+ * Past WALK_FIRST_CAPACITY ranges the columns grow at once to room for
+ * min(RAM pages, WALK_BIG_CAPACITY) ranges, which costs address space only:
+ * a fresh page is touched when the walk writes into it, so 1M ranges touch
+ * 18 MiB (18 bytes a range) plus the 1.1 MiB first copy, and nothing more
+ * (a small walk reserves no large buffer, so an in-process loop of walks,
+ * the fuzzer's, does not set off V8's external-memory GCs). On this VM a first-touched page costs ~20 us,
  * so keeping a copy of every chunk page (24 MiB for 1M ranges) and then a
  * table (18 MiB) cost ~200 ms more than the validation itself.
  */
@@ -76,18 +79,18 @@ class RangeColumns {
   size: Float64Array;
   data: Uint16Array;
 
-  constructor(maxRanges: number) {
-    const cap = Math.max(1, Math.min(maxRanges, WALK_INITIAL_CAPACITY));
+  constructor(private readonly maxRanges: number) {
+    const cap = Math.max(1, Math.min(maxRanges, WALK_FIRST_CAPACITY));
     this.start = new Float64Array(cap);
     this.size = new Float64Array(cap);
     this.data = new Uint16Array(cap);
   }
 
-  /* Room for @n more ranges (doubling: reached only past WALK_INITIAL_CAPACITY ranges). */
+  /* Room for @n more ranges: the first growth to the big capacity, later ones doubling. */
   reserve(n: number): void {
     const need = this.count + n;
     if (need <= this.start.length) return;
-    let cap = this.start.length * 2;
+    let cap = Math.max(this.start.length * 2, Math.min(this.maxRanges, WALK_BIG_CAPACITY));
     while (cap < need) cap *= 2;
     const start = new Float64Array(cap);
     const size = new Float64Array(cap);
