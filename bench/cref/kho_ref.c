@@ -653,7 +653,7 @@ struct result {
  * One workload: @n order-0 folios from @first, every @stride bytes, on a
  * machine of @ram_size at @ram_base.
  */
-static void run_workload(uint64_t ram_base, uint64_t ram_size, uint64_t first, uint64_t stride, size_t n,
+static void run_workload(uint64_t ram_base, uint64_t ram_size, uint64_t first, uint64_t stride, size_t n, int fresh,
 			 struct result *res)
 {
 	struct machine mc = { .ram_base = ram_base, .ram_size = ram_size, .nscratch = 2 };
@@ -735,8 +735,10 @@ static void run_workload(uint64_t ram_base, uint64_t ram_size, uint64_t first, u
 		die("the tail-only memblock differs from the real one", tail.cnt);
 
 	/*
-	 * The fresh/file figures: serialize and walk again, paying the memory
-	 * costs khosim's spans pay (not in the figures above, nor in totalMs).
+	 * The fresh/file figures (@fresh runs only, after every plain run, so
+	 * that their page cache writeback and unmapping never overlap a plain
+	 * run's timers): serialize and walk again, paying the memory costs
+	 * khosim's spans pay (not in the figures above, nor in totalMs).
 	 * Serialize into chunk pages never touched before (serializeFreshMs: on
 	 * this VM a first-touch fault costs ~20-25 us a page, which is why
 	 * khosim does not do that), and staged into a file (serializeFileMs: as
@@ -746,12 +748,14 @@ static void run_workload(uint64_t ram_base, uint64_t ram_size, uint64_t first, u
 	 * array never touched before (address space for one range per RAM page,
 	 * as khoMemWalk's columns).
 	 */
+	double t8 = 0, t9 = 0, t10 = 0, t11 = 0, t12 = 0, t13 = 0;
+	if (fresh) {
 	struct mem fm = { .base = alloc_base, .size = m.size };
 	struct serialized fser;
 	fm.buf = fresh_map(fm.size);
-	double t8 = now_ns();
+	t8 = now_ns();
 	kho_mem_serialize(&mc, &t, &fm, alloc_base, &fser, -1);
-	double t9 = now_ns();
+	t9 = now_ns();
 	if (memcmp(fm.buf, m.buf, m.size))
 		die("serialize into fresh pages wrote different bytes", 0);
 	munmap(fm.buf, fm.size);
@@ -759,9 +763,9 @@ static void run_workload(uint64_t ram_base, uint64_t ram_size, uint64_t first, u
 	FILE *pf = tmpfile();
 	if (!pf)
 		die("cannot make a temporary file", 0);
-	double t12 = now_ns();
+	t12 = now_ns();
 	kho_mem_serialize(&mc, &t, &m, alloc_base, &fser, fileno(pf));
-	double t13 = now_ns();
+	t13 = now_ns();
 	for (size_t c = 0; c < ser.nchunks; c++) {
 		static unsigned char back[PAGE_SIZE];
 		if (pread(fileno(pf), back, PAGE_SIZE, (off_t)(c * PAGE_SIZE)) != (ssize_t)PAGE_SIZE || memcmp(back, mem_page(&m, ser.chunks[c]), PAGE_SIZE))
@@ -775,13 +779,14 @@ static void run_workload(uint64_t ram_base, uint64_t ram_size, uint64_t first, u
 	struct walked fw = { 0 };
 	fw.cap = mc.ram_size / PAGE_SIZE;
 	fw.r = fresh_map(fw.cap * sizeof(*fw.r));
-	double t10 = now_ns();
+	t10 = now_ns();
 	err = kho_mem_walk(&mc, &m, ser.metadata, &fw, fileno(img), page);
-	double t11 = now_ns();
+	t11 = now_ns();
 	if (err || fw.n != w.n || memcmp(fw.r, w.r, w.n * sizeof(*w.r)))
 		die("the walk from a file found different ranges", fw.n);
 	munmap(fw.r, fw.cap * sizeof(*fw.r));
 	fclose(img);
+	}
 
 	/* FNV-1a over the chunk bytes: proof the work was done, and a check of determinism. */
 	uint64_t h = 1469598103934665603ULL;
@@ -886,16 +891,28 @@ int main(int argc, char **argv)
 	 */
 	size_t most = do_isolated ? isolated + 1 : 2; /* ranges; the contiguous workload coalesces into one */
 	arena_init(3 * 4 * (most + 128) * 24 + ((most + 169) / 170 + 1) * PAGE_SIZE + 4 * (64 * GiB / PAGE_SIZE / 8) + (16u << 20));
-	struct result ri[64], rc[64];
+	struct result ri[64], rc[64], fi[64], fc[64];
+	/* The plain runs first, then the fresh/file ones (their own runs: see run_workload). */
+	for (int f = 0; f < 2; f++) {
+		struct result *xi = f ? fi : ri, *xc = f ? fc : rc;
+		for (int i = 0; i < reps; i++) {
+			/* (b) isolated-1m: 16 GiB machine, a folio every other page. */
+			if (do_isolated)
+				run_workload(ram_base, 16 * GiB, first, 2 * PAGE_SIZE, isolated, f, &xi[i]);
+			/* (c) contig-48g: 64 GiB machine, folios back to back. */
+			if (do_contig)
+				run_workload(ram_base, 64 * GiB, first, PAGE_SIZE, contig, f, &xc[i]);
+			if ((do_isolated && xi[i].digest != ri[0].digest) || (do_contig && xc[i].digest != rc[0].digest))
+				die("repetitions wrote different chunk bytes", (unsigned long long)i);
+		}
+	}
 	for (int i = 0; i < reps; i++) {
-		/* (b) isolated-1m: 16 GiB machine, a folio every other page. */
-		if (do_isolated)
-			run_workload(ram_base, 16 * GiB, first, 2 * PAGE_SIZE, isolated, &ri[i]);
-		/* (c) contig-48g: 64 GiB machine, folios back to back. */
-		if (do_contig)
-			run_workload(ram_base, 64 * GiB, first, PAGE_SIZE, contig, &rc[i]);
-		if ((do_isolated && ri[i].digest != ri[0].digest) || (do_contig && rc[i].digest != rc[0].digest))
-			die("repetitions wrote different chunk bytes", (unsigned long long)i);
+		ri[i].serialize_fresh_ns = fi[i].serialize_fresh_ns;
+		ri[i].serialize_file_ns = fi[i].serialize_file_ns;
+		ri[i].walk_file_fresh_ns = fi[i].walk_file_fresh_ns;
+		rc[i].serialize_fresh_ns = fc[i].serialize_fresh_ns;
+		rc[i].serialize_file_ns = fc[i].serialize_file_ns;
+		rc[i].walk_file_fresh_ns = fc[i].walk_file_fresh_ns;
 	}
 	printf("{\"ref\":\"kho_ref\",\"reps\":%d", reps);
 	if (do_isolated) {
