@@ -95,6 +95,26 @@ describe("SparseMem.storePages", () => {
     expect(imageBytes(stored)).toEqual(imageBytes(held));
   });
 
+  test("one page file for the process: many memories that store pages open at most one descriptor, and their bytes stay their own", () => {
+    const fds = (): number => fs.readdirSync("/proc/self/fd").length;
+    const mems: SparseMem[] = [];
+    mems.push(new SparseMem(BASE, RAM));
+    mems[0]!.storePages([PFN0], pages(1, 0));
+    const before = fds();
+    for (let i = 1; i < 300; i++) {
+      const m = new SparseMem(BASE, RAM);
+      m.storePages([PFN0 + (i % 7), PFN0 + 8], pages(2, i));
+      // Overwritten: its old page goes back to the file's free list and may be reused by the next memory.
+      m.storePages([PFN0 + 8], pages(1, i + 1000));
+      mems.push(m);
+    }
+    expect(fds()).toBe(before);
+    for (let i = 1; i < 300; i++) {
+      expect(mems[i]!.read(BASE + (i % 7) * PAGE_SIZE, PAGE_SIZE)).toEqual(pages(2, i).subarray(0, PAGE_SIZE));
+      expect(mems[i]!.read(BASE + 8 * PAGE_SIZE, PAGE_SIZE)).toEqual(pages(1, i + 1000));
+    }
+  });
+
   test("pages outside RAM are refused before anything is stored; a size that is not the pages' is refused", () => {
     const m = new SparseMem(BASE, RAM);
     expect(() => m.storePages([PFN0 + 1, PFN0 + 64], pages(2, 0))).toThrow(PhysMemError);

@@ -135,11 +135,20 @@ export function physReader(mem: PhysMem, phys: number, len: number): ByteReader 
 }
 
 /*
- * The file SparseMem.storePages() keeps pages in: created in the temporary
- * directory and unlinked at once, so it lives only as long as its
- * descriptor (the process) and is never left behind. undefined when none
- * can be made (the pages are then held in memory).
+ * The page file SparseMem.storePages() keeps pages in: one per process,
+ * created in the temporary directory and unlinked at once, so it lives only
+ * as long as its descriptor (the process) and is never left behind. fd is
+ * null until first needed, undefined when none can be made (pages are then
+ * held in memory). Pages of a SparseMem that is garbage collected, and
+ * pages written over, go on the free list and are reused, so a loop of
+ * handoffs in one process (the fuzzer) neither leaks descriptors nor grows
+ * the file without bound.
  */
+const pageFile: { fd: number | undefined | null; end: number; free: number[] } = { fd: null, end: 0, free: [] };
+const pageFileOwners = new FinalizationRegistry<Map<number, number>>((spilled) => {
+  for (const slot of spilled.values()) pageFile.free.push(slot);
+});
+
 function openSpillFile(): number | undefined {
   const file = path.join(os.tmpdir(), `.khosim-pages-${process.pid}-${Math.random().toString(36).slice(2)}`);
   try {
@@ -149,6 +158,12 @@ function openSpillFile(): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/* All of @data at @pos of @fd. */
+function pwriteAll(fd: number, data: Uint8Array, pos: number): void {
+  let done = 0;
+  while (done < data.length) done += fs.writeSync(fd, data, done, data.length - done, pos + done);
 }
 
 /** Pages carved from one ArrayBuffer by SparseMem (256 KiB): no backing store per page. */
@@ -169,8 +184,7 @@ export class SparseMem implements PhysMem, PageSource {
   private poolUsed = POOL_PAGES;
   /* Pages written by storePages(): pfn -> slot (page index) in the spill file; never also in pages or generated. */
   private readonly spilled = new Map<number, number>();
-  private spillFd: number | undefined | null = null;
-  private spillSlots = 0;
+  private spillOwned = false;
   private readonly fresh = (): Uint8Array => {
     if (this.poolUsed === POOL_PAGES) {
       this.pool = new ArrayBuffer(POOL_PAGES * PAGE_SIZE);
@@ -241,20 +255,35 @@ export class SparseMem implements PhysMem, PageSource {
     const n = pfns.length;
     if (data.length !== n * PAGE_SIZE) throw new RangeError(`storePages: ${data.length} bytes for ${n} pages`);
     for (let k = 0; k < n; k++) checkPhysAccess(this, pfns[k]! * PAGE_SIZE, PAGE_SIZE);
-    if (this.spillFd === null) this.spillFd = openSpillFile();
-    if (this.spillFd === undefined) {
+    if (pageFile.fd === null) pageFile.fd = openSpillFile();
+    const fd = pageFile.fd;
+    if (fd === undefined) {
       for (let k = 0; k < n; k++) this.write(pfns[k]! * PAGE_SIZE, data.subarray(k * PAGE_SIZE, (k + 1) * PAGE_SIZE));
       return;
     }
-    const slot0 = this.spillSlots;
-    let done = 0;
-    while (done < data.length) done += fs.writeSync(this.spillFd, data, done, data.length - done, slot0 * PAGE_SIZE + done);
-    this.spillSlots += n;
+    if (!this.spillOwned) {
+      pageFileOwners.register(this, this.spilled);
+      this.spillOwned = true;
+    }
+    // Free pages of the file first, one pwrite each (small writes); else n new ones at its end in one pwrite.
+    const reuse = pageFile.free.length >= n;
+    const slot0 = pageFile.end;
+    if (!reuse) {
+      pwriteAll(fd, data, slot0 * PAGE_SIZE);
+      pageFile.end += n;
+    }
     for (let k = 0; k < n; k++) {
       const pfn = pfns[k]!;
+      let slot = slot0 + k;
+      if (reuse) {
+        slot = pageFile.free.pop()!;
+        pwriteAll(fd, data.subarray(k * PAGE_SIZE, (k + 1) * PAGE_SIZE), slot * PAGE_SIZE);
+      }
       this.materialize(pfn * PAGE_SIZE, PAGE_SIZE);
       this.pages.delete(pfn);
-      this.spilled.set(pfn, slot0 + k);
+      const old = this.spilled.get(pfn);
+      if (old !== undefined) pageFile.free.push(old);
+      this.spilled.set(pfn, slot);
     }
   }
 
@@ -262,7 +291,7 @@ export class SparseMem implements PhysMem, PageSource {
   private spillRead(pos: number, out: Uint8Array): void {
     let done = 0;
     while (done < out.length) {
-      const got = fs.readSync(this.spillFd!, out, done, out.length - done, pos + done);
+      const got = fs.readSync(pageFile.fd!, out, done, out.length - done, pos + done);
       if (got === 0) throw new Error(`SparseMem: spill file ends at ${hex(pos + done)}`);
       done += got;
     }
@@ -278,6 +307,7 @@ export class SparseMem implements PhysMem, PageSource {
       const page = this.fresh();
       this.spillRead(slot * PAGE_SIZE, page);
       this.spilled.delete(pfn);
+      pageFile.free.push(slot);
       this.pages.set(pfn, page);
     }
   }
