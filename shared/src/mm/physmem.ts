@@ -257,10 +257,7 @@ export class SparseMem implements PhysMem, PageSource {
     for (let k = 0; k < n; k++) checkPhysAccess(this, pfns[k]! * PAGE_SIZE, PAGE_SIZE);
     if (pageFile.fd === null) pageFile.fd = openSpillFile();
     const fd = pageFile.fd;
-    if (fd === undefined) {
-      for (let k = 0; k < n; k++) this.write(pfns[k]! * PAGE_SIZE, data.subarray(k * PAGE_SIZE, (k + 1) * PAGE_SIZE));
-      return;
-    }
+    if (fd === undefined) return this.holdPages(pfns, data, 0);
     if (!this.spillOwned) {
       pageFileOwners.register(this, this.spilled);
       this.spillOwned = true;
@@ -268,16 +265,26 @@ export class SparseMem implements PhysMem, PageSource {
     // Free pages of the file first, one pwrite each (small writes); else n new ones at its end in one pwrite.
     const reuse = pageFile.free.length >= n;
     const slot0 = pageFile.end;
+    // A failed write (a full temporary directory) holds the pages not yet in the file in memory instead.
     if (!reuse) {
-      pwriteAll(fd, data, slot0 * PAGE_SIZE);
+      try {
+        pwriteAll(fd, data, slot0 * PAGE_SIZE);
+      } catch {
+        return this.holdPages(pfns, data, 0);
+      }
       pageFile.end += n;
     }
     for (let k = 0; k < n; k++) {
       const pfn = pfns[k]!;
       let slot = slot0 + k;
       if (reuse) {
-        slot = pageFile.free.pop()!;
-        pwriteAll(fd, data.subarray(k * PAGE_SIZE, (k + 1) * PAGE_SIZE), slot * PAGE_SIZE);
+        slot = pageFile.free[pageFile.free.length - 1]!;
+        try {
+          pwriteAll(fd, data.subarray(k * PAGE_SIZE, (k + 1) * PAGE_SIZE), slot * PAGE_SIZE);
+        } catch {
+          return this.holdPages(pfns, data, k);
+        }
+        pageFile.free.pop();
       }
       this.materialize(pfn * PAGE_SIZE, PAGE_SIZE);
       this.pages.delete(pfn);
@@ -285,6 +292,11 @@ export class SparseMem implements PhysMem, PageSource {
       if (old !== undefined) pageFile.free.push(old);
       this.spilled.set(pfn, slot);
     }
+  }
+
+  /* Pages @k.. of a storePages() call held in memory, as write() holds them. */
+  private holdPages(pfns: readonly number[], data: Uint8Array, k: number): void {
+    for (; k < pfns.length; k++) this.write(pfns[k]! * PAGE_SIZE, data.subarray(k * PAGE_SIZE, (k + 1) * PAGE_SIZE));
   }
 
   /* Bytes at @pos of the spill file into @out. */
