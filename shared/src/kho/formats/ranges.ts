@@ -57,6 +57,9 @@ const Z_LO = KHOSER_MEM_RANGE_SIZE_FIELD >>> 2;
 const D_LO = KHOSER_MEM_RANGE_DATA >>> 2;
 const ENTRY_U32 = KHOSER_MEM_RANGE_SIZE >>> 2;
 
+/* Pages a ranges walk reads at once when chunks follow each other (64 KiB). */
+const WALK_READAHEAD_PAGES = 16;
+
 /* Ranges a walk's columns hold at first (1.1 MiB), and after their first growth at most (~4M: 72 MiB of address space, touched only as filled). */
 const WALK_FIRST_CAPACITY = 1 << 16;
 const WALK_BIG_CAPACITY = 1 << 22;
@@ -174,10 +177,21 @@ export function khoMemWalk(mem: PhysMem, metadata: bigint, ctx: KhoWalkContext, 
   const mw = new KhoMetaWalk(ctx);
   const { ramBase, ramEnd } = mw;
   const out = new RangeColumns(Math.floor(ctx.ramSize / PAGE_SIZE));
-  // One buffer for every chunk read: header, then entries, at their offsets in the chunk.
-  const buf = new Uint8Array(Math.max(PAGE_SIZE, KHOSER_CHUNK_HDR_SIZE + geo.rangesPerChunk * KHOSER_MEM_RANGE_SIZE));
+  /*
+   * One buffer for every chunk read. A one-page chunk is read with up to
+   * WALK_READAHEAD_PAGES - 1 pages after it when it follows the previous
+   * chunk directly (chunks allocated one after the other: one pread for 16
+   * chunks instead of one each), else alone; a posted chunk's header, then
+   * exactly its entries, at their offsets in the chunk. Reading the pages
+   * ahead reads RAM only: a chunk is judged when the list reaches it.
+   */
+  const whole = geo.chunkSize === PAGE_SIZE;
+  const buf = new Uint8Array(whole ? WALK_READAHEAD_PAGES * PAGE_SIZE : KHOSER_CHUNK_HDR_SIZE + geo.rangesPerChunk * KHOSER_MEM_RANGE_SIZE);
   const u = u32View(buf);
-  const e0 = KHOSER_CHUNK_HDR_SIZE >>> 2;
+  /* [bufBase, bufBase + bufLen) of RAM is in buf (whole chunks only). */
+  let bufBase = -1;
+  let bufLen = 0;
+  let prevPhys = -1;
   /* Index in the output of each chunk's first entry, to name a range's home chunk. */
   const firstRangeOf: number[] = [];
   let prevStart = -1;
@@ -199,14 +213,31 @@ export function khoMemWalk(mem: PhysMem, metadata: bigint, ctx: KhoWalkContext, 
     const phys = mw.claim(ptr, { kind: "chunk", size: geo.chunkSize, label: `chunk ${ci}`, holder, holderName });
     firstRangeOf.push(out.count);
 
-    // A one-page chunk is read once, whole; a posted chunk's header first, then exactly the entries announced.
-    const whole = geo.chunkSize === PAGE_SIZE;
-    physReadInto(mem, phys, whole ? buf.subarray(0, PAGE_SIZE) : buf.subarray(0, KHOSER_CHUNK_HDR_SIZE));
-    const nLo = u[(KHOSER_CHUNK_HDR_NUM_RANGES >>> 2)]!;
-    const nHi = u[(KHOSER_CHUNK_HDR_NUM_RANGES >>> 2) + 1]!;
+    // hb: the chunk's first u32 in `u`.
+    let hb = 0;
+    if (!whole) {
+      physReadInto(mem, phys, buf.subarray(0, KHOSER_CHUNK_HDR_SIZE));
+    } else {
+      if (phys < bufBase || phys + PAGE_SIZE > bufBase + bufLen) {
+        bufBase = phys;
+        bufLen = phys === prevPhys + PAGE_SIZE ? Math.min(buf.length, ramEnd - phys) : PAGE_SIZE;
+        try {
+          physReadInto(mem, phys, buf.subarray(0, bufLen));
+        } catch (e) {
+          // The pages ahead are not all readable (a hole between banks): the chunk alone, which throws if it is not.
+          if (bufLen === PAGE_SIZE) throw e;
+          bufLen = PAGE_SIZE;
+          physReadInto(mem, phys, buf.subarray(0, PAGE_SIZE));
+        }
+      }
+      hb = (phys - bufBase) >>> 2;
+    }
+    prevPhys = phys;
+    const nLo = u[hb + (KHOSER_CHUNK_HDR_NUM_RANGES >>> 2)]!;
+    const nHi = u[hb + (KHOSER_CHUNK_HDR_NUM_RANGES >>> 2) + 1]!;
     // Bound num_ranges before touching any entry: a huge count must not loop.
     const num = nHi === 0 && nLo <= geo.rangesPerChunk ? nLo : chunkFail(mw, ci, phys, nLo, nHi, geo);
-    // Entry i starts at u32 e0 + 6 i of `u`; khoserRangeOffset(i) in the chunk.
+    // Entry i starts at u32 hb + 4 + 6 i of `u`; khoserRangeOffset(i) in the chunk.
     const len = num * KHOSER_MEM_RANGE_SIZE;
     if (!whole && len > 0) physReadInto(mem, phys + KHOSER_CHUNK_HDR_SIZE, buf.subarray(KHOSER_CHUNK_HDR_SIZE, KHOSER_CHUNK_HDR_SIZE + len));
     out.reserve(num);
@@ -215,7 +246,7 @@ export function khoMemWalk(mem: PhysMem, metadata: bigint, ctx: KhoWalkContext, 
     const cd = out.data;
     let oi = out.count;
 
-    for (let i = 0, b = e0; i < num; i++, b += ENTRY_U32) {
+    for (let i = 0, b = hb + (KHOSER_CHUNK_HDR_SIZE >>> 2); i < num; i++, b += ENTRY_U32) {
       /*
        * Each u64 as two u32 halves judged with plain numbers: a value is
        * below 2^53 exactly when its high half is below 2^21. BigInt only for
@@ -252,7 +283,7 @@ export function khoMemWalk(mem: PhysMem, metadata: bigint, ctx: KhoWalkContext, 
 
     out.count = oi;
     const where = `chunk ${ci} at ${hex(phys)}`;
-    ptr = u64Of(u[KHOSER_CHUNK_HDR_NEXT >>> 2]!, u[(KHOSER_CHUNK_HDR_NEXT >>> 2) + 1]!);
+    ptr = u64Of(u[hb + (KHOSER_CHUNK_HDR_NEXT >>> 2)]!, u[hb + (KHOSER_CHUNK_HDR_NEXT >>> 2) + 1]!);
     holder = { object: "chunk", index: ci, phys, field: "next", offset: KHOSER_CHUNK_HDR_NEXT };
     holderName = `${where}: next at +${hex(KHOSER_CHUNK_HDR_NEXT)}`;
   }
