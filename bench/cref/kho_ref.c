@@ -49,6 +49,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #define PAGE_SIZE 4096ULL
 #define PAGE_SHIFT 12
@@ -120,6 +121,19 @@ static void *azalloc(size_t n)
 {
 	void *p = aalloc(n);
 	memset(p, 0, n);
+	return p;
+}
+
+/*
+ * A mapping never touched before (no MAP_POPULATE): each page is faulted in
+ * when first written, as fresh memory is in a process (khosim's SparseMem
+ * pages and walk columns). For the fresh.* figures only.
+ */
+static void *fresh_map(size_t n)
+{
+	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		die("cannot map fresh memory", n);
 	return p;
 }
 
@@ -269,9 +283,19 @@ struct serialized {
 	size_t nchunks;
 };
 
+/* Chunk pages encoded before one pwrite, in the file mode (as khoMemSerialize's staging buffer). */
+#define STAGE_PAGES 64
+
+/*
+ * With @fd >= 0 the chunk pages are encoded into a reused staging buffer of
+ * STAGE_PAGES pages and written to @fd (chunk c at offset c * PAGE_SIZE),
+ * one pwrite per full buffer, as khosim's serializer hands them to its page
+ * file; otherwise each is written in place in @m.
+ */
 static void kho_mem_serialize(const struct machine *mc, const struct track *t, struct mem *m, uint64_t alloc_base,
-			      struct serialized *out)
+			      struct serialized *out, int fd)
 {
+	static unsigned char stage[STAGE_PAGES * PAGE_SIZE];
 	size_t nchunks = (t->n + RANGES_PER_CHUNK - 1) / RANGES_PER_CHUNK;
 	uint64_t next_free = alloc_base;
 	struct bitmap seen;
@@ -293,7 +317,7 @@ static void kho_mem_serialize(const struct machine *mc, const struct track *t, s
 
 	size_t ri = 0;
 	for (size_t c = 0; c < nchunks; c++) {
-		unsigned char *p = mem_page(m, out->chunks[c]);
+		unsigned char *p = fd >= 0 ? stage + (c % STAGE_PAGES) * PAGE_SIZE : mem_page(m, out->chunks[c]);
 		size_t n = t->n - ri < RANGES_PER_CHUNK ? t->n - ri : RANGES_PER_CHUNK;
 		put64(p + 0, c + 1 < nchunks ? out->chunks[c + 1] : 0);
 		put64(p + 8, n);
@@ -306,6 +330,11 @@ static void kho_mem_serialize(const struct machine *mc, const struct track *t, s
 		}
 		/* The page is written whole: zero past the last entry. */
 		memset(e, 0, PAGE_SIZE - HDR_SIZE - n * RANGE_SIZE);
+		if (fd >= 0 && ((c + 1) % STAGE_PAGES == 0 || c + 1 == nchunks)) {
+			size_t k = c % STAGE_PAGES + 1;
+			if (pwrite(fd, stage, k * PAGE_SIZE, (off_t)((c + 1 - k) * PAGE_SIZE)) != (ssize_t)(k * PAGE_SIZE))
+				die("short pwrite of chunk pages", c);
+		}
 	}
 	out->nchunks = nchunks;
 	out->metadata = nchunks ? out->chunks[0] : 0;
@@ -329,7 +358,12 @@ static int scratch_hit(const struct machine *mc, uint64_t start, uint64_t end)
 }
 
 /* Returns 0, or a negative error code naming the first check that failed. */
-static int kho_mem_walk(const struct machine *mc, struct mem *m, uint64_t metadata, struct walked *w)
+/*
+ * With @fd >= 0 each chunk page is read with one pread from @fd (which holds
+ * @m's pages from offset 0) into @page, as kernel-b reads memory.img;
+ * otherwise it is read in place in @m.
+ */
+static int kho_mem_walk(const struct machine *mc, struct mem *m, uint64_t metadata, struct walked *w, int fd, unsigned char *page)
 {
 	const uint64_t ram_base = mc->ram_base, ram_end = mc->ram_base + mc->ram_size;
 	const uint64_t max_chunks = mc->ram_size / PAGE_SIZE;
@@ -355,6 +389,11 @@ static int kho_mem_walk(const struct machine *mc, struct mem *m, uint64_t metada
 		w->chunks[w->nchunks++] = ptr;
 
 		const unsigned char *p = mem_page(m, ptr);
+		if (fd >= 0) {
+			if (pread(fd, page, PAGE_SIZE, (off_t)(ptr - m->base)) != (ssize_t)PAGE_SIZE)
+				die("short pread of a chunk page", ptr);
+			p = page;
+		}
 		uint64_t num = get64(p + 8);
 		if (num > RANGES_PER_CHUNK) { err = -6; break; } /* NUM_RANGES */
 		const unsigned char *e = p + HDR_SIZE;
@@ -605,6 +644,7 @@ static void memblock_reserved_mark_noinit(struct memblock_type *t, uint64_t base
 
 struct result {
 	double preserve_ns, serialize_ns, walk_ns, reserve_ns, reserve_tail_ns;
+	double serialize_fresh_ns, serialize_file_ns, walk_file_fresh_ns;
 	size_t calls, ranges, chunks, regions;
 	uint64_t reserved_bytes, digest;
 };
@@ -613,7 +653,7 @@ struct result {
  * One workload: @n order-0 folios from @first, every @stride bytes, on a
  * machine of @ram_size at @ram_base.
  */
-static void run_workload(uint64_t ram_base, uint64_t ram_size, uint64_t first, uint64_t stride, size_t n,
+static void run_workload(uint64_t ram_base, uint64_t ram_size, uint64_t first, uint64_t stride, size_t n, int fresh,
 			 struct result *res)
 {
 	struct machine mc = { .ram_base = ram_base, .ram_size = ram_size, .nscratch = 2 };
@@ -648,11 +688,11 @@ static void run_workload(uint64_t ram_base, uint64_t ram_size, uint64_t first, u
 
 	struct serialized ser;
 	double t2 = now_ns();
-	kho_mem_serialize(&mc, &t, &m, alloc_base, &ser);
+	kho_mem_serialize(&mc, &t, &m, alloc_base, &ser, -1);
 	double t3 = now_ns();
 
 	struct walked w = { 0 };
-	int err = kho_mem_walk(&mc, &m, ser.metadata, &w);
+	int err = kho_mem_walk(&mc, &m, ser.metadata, &w, -1, NULL);
 	double t4 = now_ns();
 	if (err)
 		die("walk rejected the chunk list", (unsigned long long)-err);
@@ -694,6 +734,60 @@ static void run_workload(uint64_t ram_base, uint64_t ram_size, uint64_t first, u
 	if (tail.total_size != t.total || tail.cnt != mb.cnt - pre_regions)
 		die("the tail-only memblock differs from the real one", tail.cnt);
 
+	/*
+	 * The fresh/file figures (@fresh runs only, after every plain run, so
+	 * that their page cache writeback and unmapping never overlap a plain
+	 * run's timers): serialize and walk again, paying the memory costs
+	 * khosim's spans pay (not in the figures above, nor in totalMs).
+	 * Serialize into chunk pages never touched before (serializeFreshMs: on
+	 * this VM a first-touch fault costs ~20-25 us a page, which is why
+	 * khosim does not do that), and staged into a file (serializeFileMs: as
+	 * khosim's serializer hands its chunk pages to SparseMem's page file);
+	 * walk reading each chunk with one pread from a file holding the chunk
+	 * pages (page cache warm, as kernel-b reads memory.img) into a range
+	 * array never touched before (address space for one range per RAM page,
+	 * as khoMemWalk's columns).
+	 */
+	double t8 = 0, t9 = 0, t10 = 0, t11 = 0, t12 = 0, t13 = 0;
+	if (fresh) {
+	struct mem fm = { .base = alloc_base, .size = m.size };
+	struct serialized fser;
+	fm.buf = fresh_map(fm.size);
+	t8 = now_ns();
+	kho_mem_serialize(&mc, &t, &fm, alloc_base, &fser, -1);
+	t9 = now_ns();
+	if (memcmp(fm.buf, m.buf, m.size))
+		die("serialize into fresh pages wrote different bytes", 0);
+	munmap(fm.buf, fm.size);
+	/* As khosim's serializer now works: staged, one pwrite per 64 chunk pages into an unlinked temporary file. */
+	FILE *pf = tmpfile();
+	if (!pf)
+		die("cannot make a temporary file", 0);
+	t12 = now_ns();
+	kho_mem_serialize(&mc, &t, &m, alloc_base, &fser, fileno(pf));
+	t13 = now_ns();
+	for (size_t c = 0; c < ser.nchunks; c++) {
+		static unsigned char back[PAGE_SIZE];
+		if (pread(fileno(pf), back, PAGE_SIZE, (off_t)(c * PAGE_SIZE)) != (ssize_t)PAGE_SIZE || memcmp(back, mem_page(&m, ser.chunks[c]), PAGE_SIZE))
+			die("staged serialize wrote different bytes", c);
+	}
+	fclose(pf);
+	FILE *img = tmpfile();
+	if (!img || fwrite(m.buf, 1, m.size, img) != m.size || fflush(img))
+		die("cannot write the chunk pages to a temporary file", m.size);
+	static unsigned char page[PAGE_SIZE];
+	struct walked fw = { 0 };
+	fw.cap = mc.ram_size / PAGE_SIZE;
+	fw.r = fresh_map(fw.cap * sizeof(*fw.r));
+	t10 = now_ns();
+	err = kho_mem_walk(&mc, &m, ser.metadata, &fw, fileno(img), page);
+	t11 = now_ns();
+	if (err || fw.n != w.n || memcmp(fw.r, w.r, w.n * sizeof(*w.r)))
+		die("the walk from a file found different ranges", fw.n);
+	munmap(fw.r, fw.cap * sizeof(*fw.r));
+	fclose(img);
+	}
+
 	/* FNV-1a over the chunk bytes: proof the work was done, and a check of determinism. */
 	uint64_t h = 1469598103934665603ULL;
 	for (size_t i = 0; i < m.size; i++)
@@ -704,6 +798,9 @@ static void run_workload(uint64_t ram_base, uint64_t ram_size, uint64_t first, u
 	res->walk_ns = t4 - t3;
 	res->reserve_ns = t5 - t4b;
 	res->reserve_tail_ns = t7 - t6;
+	res->serialize_fresh_ns = t9 - t8;
+	res->serialize_file_ns = t13 - t12;
+	res->walk_file_fresh_ns = t11 - t10;
 	res->calls = n;
 	res->ranges = t.n;
 	res->chunks = ser.nchunks;
@@ -729,7 +826,7 @@ static double median(double *v, int n)
 
 static void report(const char *key, struct result *r, int reps)
 {
-	double p[64], s[64], w[64], rv[64], rt[64], wr[64], tot[64];
+	double p[64], s[64], w[64], rv[64], rt[64], wr[64], tot[64], sf[64], sfl[64], wf[64], wrf[64];
 	for (int i = 0; i < reps; i++) {
 		p[i] = r[i].preserve_ns;
 		s[i] = r[i].serialize_ns;
@@ -738,14 +835,20 @@ static void report(const char *key, struct result *r, int reps)
 		rt[i] = r[i].reserve_tail_ns;
 		wr[i] = r[i].walk_ns + r[i].reserve_ns;
 		tot[i] = r[i].preserve_ns + r[i].serialize_ns + r[i].walk_ns + r[i].reserve_ns;
+		sf[i] = r[i].serialize_fresh_ns;
+		sfl[i] = r[i].serialize_file_ns;
+		wf[i] = r[i].walk_file_fresh_ns;
+		wrf[i] = r[i].walk_file_fresh_ns + r[i].reserve_ns;
 	}
 	double pm = median(p, reps);
 	printf("\"%s\":{\"calls\":%zu,\"ranges\":%zu,\"chunks\":%zu,\"regions\":%zu,\"reservedBytes\":%llu,"
 	       "\"nsPerPreserve\":%.3f,\"preserveMs\":%.3f,\"serializeMs\":%.3f,\"walkMs\":%.3f,\"reserveMs\":%.3f,\"reserveTailMs\":%.3f,"
-	       "\"walkReserveMs\":%.3f,\"totalMs\":%.3f,\"digest\":\"%016llx\"}",
+	       "\"walkReserveMs\":%.3f,\"totalMs\":%.3f,\"serializeFreshMs\":%.3f,\"serializeFileMs\":%.3f,\"walkFileFreshMs\":%.3f,\"walkFileFreshReserveMs\":%.3f,"
+	       "\"digest\":\"%016llx\"}",
 	       key, r[0].calls, r[0].ranges, r[0].chunks, r[0].regions, (unsigned long long)r[0].reserved_bytes,
 	       pm / (double)r[0].calls, pm / 1e6, median(s, reps) / 1e6, median(w, reps) / 1e6, median(rv, reps) / 1e6, median(rt, reps) / 1e6,
-	       median(wr, reps) / 1e6, median(tot, reps) / 1e6, (unsigned long long)r[0].digest);
+	       median(wr, reps) / 1e6, median(tot, reps) / 1e6, median(sf, reps) / 1e6, median(sfl, reps) / 1e6, median(wf, reps) / 1e6, median(wrf, reps) / 1e6,
+	       (unsigned long long)r[0].digest);
 }
 
 int main(int argc, char **argv)
@@ -782,21 +885,34 @@ int main(int argc, char **argv)
 	/*
 	 * Arena: the doubling arrays (tracker, walk, memblock: up to 4x their
 	 * final size each, 24-byte entries, sized by the ranges of the larger
-	 * workload), the chunk pages, two page bitmaps
+	 * workload), the chunk pages, four page bitmaps (the fresh.* serialize and
+	 * walk take one each)
 	 * of the largest RAM, and slack.
 	 */
 	size_t most = do_isolated ? isolated + 1 : 2; /* ranges; the contiguous workload coalesces into one */
-	arena_init(3 * 4 * (most + 128) * 24 + ((most + 169) / 170 + 1) * PAGE_SIZE + 2 * (64 * GiB / PAGE_SIZE / 8) + (16u << 20));
-	struct result ri[64], rc[64];
+	arena_init(3 * 4 * (most + 128) * 24 + ((most + 169) / 170 + 1) * PAGE_SIZE + 4 * (64 * GiB / PAGE_SIZE / 8) + (16u << 20));
+	struct result ri[64], rc[64], fi[64], fc[64];
+	/* The plain runs first, then the fresh/file ones (their own runs: see run_workload). */
+	for (int f = 0; f < 2; f++) {
+		struct result *xi = f ? fi : ri, *xc = f ? fc : rc;
+		for (int i = 0; i < reps; i++) {
+			/* (b) isolated-1m: 16 GiB machine, a folio every other page. */
+			if (do_isolated)
+				run_workload(ram_base, 16 * GiB, first, 2 * PAGE_SIZE, isolated, f, &xi[i]);
+			/* (c) contig-48g: 64 GiB machine, folios back to back. */
+			if (do_contig)
+				run_workload(ram_base, 64 * GiB, first, PAGE_SIZE, contig, f, &xc[i]);
+			if ((do_isolated && xi[i].digest != ri[0].digest) || (do_contig && xc[i].digest != rc[0].digest))
+				die("repetitions wrote different chunk bytes", (unsigned long long)i);
+		}
+	}
 	for (int i = 0; i < reps; i++) {
-		/* (b) isolated-1m: 16 GiB machine, a folio every other page. */
-		if (do_isolated)
-			run_workload(ram_base, 16 * GiB, first, 2 * PAGE_SIZE, isolated, &ri[i]);
-		/* (c) contig-48g: 64 GiB machine, folios back to back. */
-		if (do_contig)
-			run_workload(ram_base, 64 * GiB, first, PAGE_SIZE, contig, &rc[i]);
-		if ((do_isolated && ri[i].digest != ri[0].digest) || (do_contig && rc[i].digest != rc[0].digest))
-			die("repetitions wrote different chunk bytes", (unsigned long long)i);
+		ri[i].serialize_fresh_ns = fi[i].serialize_fresh_ns;
+		ri[i].serialize_file_ns = fi[i].serialize_file_ns;
+		ri[i].walk_file_fresh_ns = fi[i].walk_file_fresh_ns;
+		rc[i].serialize_fresh_ns = fc[i].serialize_fresh_ns;
+		rc[i].serialize_file_ns = fc[i].serialize_file_ns;
+		rc[i].walk_file_fresh_ns = fc[i].walk_file_fresh_ns;
 	}
 	printf("{\"ref\":\"kho_ref\",\"reps\":%d", reps);
 	if (do_isolated) {

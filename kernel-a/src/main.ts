@@ -57,7 +57,7 @@ async function main(): Promise<number> {
   const { work, handoff } = runAndFinalize(m, scenario, seed, file, log, format);
   const report = predecessorReportStream("khosim kernel-a", scenario, file, seed, m, work, handoff);
 
-  await writeHandoffDir(o.out, o.force, (dir) => {
+  await writeHandoffDir(o.out, o.force, (dir, sync) => {
     const bar = createProgress("kernel-a: writing memory.img", "pages");
     writeImage(path.join(dir, HANDOFF_MEMORY_IMG), m.mem, undefined, (done, total) => {
       bar.update(done, total);
@@ -65,6 +65,8 @@ async function main(): Promise<number> {
     });
     bar.stop();
     writeImageExtents(path.join(dir, HANDOFF_MEMORY_IMG), m.mem);
+    // The image's flush runs in the thread pool while report.json is made.
+    sync(path.join(dir, HANDOFF_MEMORY_IMG));
     fs.writeFileSync(path.join(dir, HANDOFF_BOOT_DTB), handoff.bootDtb);
     fs.writeFileSync(path.join(dir, HANDOFF_KHO_DTB), handoff.khoFdt);
     writeJsonFile(path.join(dir, HANDOFF_REPORT), report);

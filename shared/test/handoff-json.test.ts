@@ -103,6 +103,17 @@ describe("the streaming writer (writeJsonFile) prints toJson()'s bytes", () => {
     const v = { a: [], b: {}, c: [1, "x\n\"", null, true], d: { ranges: RangeJsonStream.fromRanges(ranges), u: undefined, e: new RangeJsonStream(0, () => undefined) }, f: -0.5 };
     expect(roundTrip(v)).toBe(toJson(v));
   });
+
+  test("every digit count of a range's numbers, and enough ranges to flush the buffer many times, print as toJson() does", () => {
+    const values = [0, 1, 0xf, 0x10, 0xff, 0xfff, 0x1000, 0xffffffff, 2 ** 32, 2 ** 32 + 1, 2 ** 36 - 1, 0x123456789ab, 2 ** 52, Number.MAX_SAFE_INTEGER];
+    for (let d = 1; d <= 8; d++) values.push(16 ** d - 1, 16 ** d);
+    for (let d = 9; d <= 13; d++) values.push(16 ** d - 4096, 16 ** d);
+    const ranges = Array.from({ length: 40_000 }, (_, i) => ({ start: values[i % values.length]!, size: values[(i * 7) % values.length]!, data: i % 0x30 }));
+    // Not a safe integer: printed as toString(16) prints it.
+    ranges.push({ start: 2 ** 60, size: 1.5, data: 0 });
+    const v = { ranges: RangeJsonStream.fromRanges(ranges) };
+    expect(roundTrip(v)).toBe(toJson(v));
+  });
 });
 
 describe("a bad file is one line naming the file and the JSON path", () => {

@@ -322,3 +322,36 @@ describe("khoMemWalk rejects chunk pages inside preserved ranges", () => {
     expect(e.message).toContain("chunk 1 ranges[0]");
   });
 });
+
+describe("khoMemWalk reads ahead only what it may", () => {
+  it("consecutive chunks ending just before a hole between banks: the read ahead fails, the chunk is read alone, the walk is the same", () => {
+    const P = PAGE_SIZE;
+    const base = 0x40000000;
+    const banks = [
+      { base, size: 64 * P, node: 0 },
+      { base: base + 128 * P, size: 512 * P, node: 0 },
+    ];
+    const mem = new SparseMem(base, 640 * P, banks);
+    const ranges: KhoMemRange[] = Array.from({ length: 200 }, (_, i) => ({ start: base + (128 + 2 * i) * P, size: P, data: khoDataFolio(0) }));
+    const c0 = base + 62 * P;
+    const c1 = base + 63 * P;
+    mem.write(c0, encodeChunk(c1, ranges.slice(0, 170)));
+    mem.write(c1, encodeChunk(0, ranges.slice(170)));
+    const lengths: number[] = [];
+    const watched: PhysMem = {
+      base: mem.base,
+      size: mem.size,
+      banks,
+      read: (p, len) => {
+        lengths.push(len);
+        return mem.read(p, len);
+      },
+      write: (p, d) => mem.write(p, d),
+    };
+    const w = khoMemWalk(watched, BigInt(c0), { ramBase: base, ramSize: 640 * P, scratch: [] });
+    expect(w.chunks).toEqual([c0, c1]);
+    expect(w.ranges).toEqual(ranges);
+    // c0 alone (nothing before it), c1 with 15 pages ahead (refused: the hole), c1 alone.
+    expect(lengths).toEqual([P, 16 * P, P]);
+  });
+});

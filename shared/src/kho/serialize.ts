@@ -17,8 +17,11 @@ import { PAGE_SIZE } from "../abi/page.js";
 import { BTree } from "../lib/btree.js";
 import { TWO32 } from "../lib/bits.js";
 import { ByteReader, ByteWriter, HOST_LE, hex, u64Writer } from "../lib/bytes.js";
-import type { PhysMem } from "../mm/physmem.js";
+import { physStorePages, type PhysMem } from "../mm/physmem.js";
 import type { KhoMemRange, KhoMemTrack } from "./track.js";
+
+/* Chunk pages encoded before they are handed to memory at once: 64 (256 KiB). */
+const SERIALIZE_STAGE_PAGES = 64;
 
 /** Thrown when the chunk allocator hands out an unusable page. */
 export class KhoSerializeError extends Error {
@@ -162,9 +165,16 @@ export function khoMemSerialize(track: KhoMemTrack, mem: PhysMem, allocChunk: ()
     chunks.push(phys);
   }
 
-  // Each chunk's first page, encoded in one reused buffer and written whole (the tail of a short chunk zeroed).
-  const page = new Uint8Array(KHOSER_CHUNK_SIZE);
-  const put = u64Writer(page);
+  /*
+   * Each chunk's first page, encoded whole (the tail of a short chunk
+   * zeroed) in place in a reused staging buffer of SERIALIZE_STAGE_PAGES
+   * pages, handed to memory a full buffer at a time (physStorePages: with
+   * SparseMem one pwrite into its page file, no fresh page touched per chunk).
+   */
+  const stagePages = Math.max(1, Math.min(SERIALIZE_STAGE_PAGES, nChunks));
+  const stage = new Uint8Array(stagePages * KHOSER_CHUNK_SIZE);
+  const stagePfns: number[] = [];
+  const put = u64Writer(stage);
   // Ranges come from the parts in order: p is the current part, r the next entry in it.
   let p = 0;
   let part = parts[0]!;
@@ -172,12 +182,14 @@ export function khoMemSerialize(track: KhoMemTrack, mem: PhysMem, allocChunk: ()
   let done = 0;
   // Little-endian hosts store the halves straight into a u32 view of the page (inline: this loop runs cold, once);
   // u32 0-1 are start, 2-3 size, 4-5 data (KHOSER_MEM_RANGE_START/SIZE_FIELD/DATA = 0/8/16), pinned by the serialize tests.
-  const w32 = HOST_LE ? new Uint32Array(page.buffer, page.byteOffset, KHOSER_CHUNK_SIZE >>> 2) : undefined;
+  const w32 = HOST_LE ? new Uint32Array(stage.buffer, stage.byteOffset, stage.byteLength >>> 2) : undefined;
   for (let c = 0; c < nChunks; c++) {
     const n = Math.min(geo.fill, total - done);
-    put(KHOSER_CHUNK_HDR_NEXT, c + 1 < nChunks ? chunks[c + 1]! : 0);
-    put(KHOSER_CHUNK_HDR_NUM_RANGES, n);
-    let off = KHOSER_CHUNK_HDR_SIZE;
+    // This chunk's page is bytes [p0, p0 + KHOSER_CHUNK_SIZE) of the stage.
+    const p0 = stagePfns.length * KHOSER_CHUNK_SIZE;
+    put(p0 + KHOSER_CHUNK_HDR_NEXT, c + 1 < nChunks ? chunks[c + 1]! : 0);
+    put(p0 + KHOSER_CHUNK_HDR_NUM_RANGES, n);
+    let off = p0 + KHOSER_CHUNK_HDR_SIZE;
     for (let k = 0; k < n; ) {
       if (r === part.count) {
         part = parts[++p]!;
@@ -211,8 +223,12 @@ export function khoMemSerialize(track: KhoMemTrack, mem: PhysMem, allocChunk: ()
       k += m;
     }
     done += n;
-    if (off < KHOSER_CHUNK_SIZE) page.fill(0, off);
-    mem.write(chunks[c]!, page);
+    if (off < p0 + KHOSER_CHUNK_SIZE) stage.fill(0, off, p0 + KHOSER_CHUNK_SIZE);
+    stagePfns.push(chunks[c]! / PAGE_SIZE);
+    if (stagePfns.length === stagePages || c + 1 === nChunks) {
+      physStorePages(mem, stagePfns, stage.subarray(0, stagePfns.length * KHOSER_CHUNK_SIZE));
+      stagePfns.length = 0;
+    }
   }
 
   return { metadata: chunks[0] ?? 0, chunks };

@@ -32,6 +32,8 @@ const WRITE_BATCH_PAGES = 256;
  * ftruncate or, with @baseImage, what that image holds (copied sparsely with
  * `cp --sparse=always` first: a successor handing off writes the memory it
  * inherited plus what it changed). Returns the number of bytes written by us.
+ * The file is not fsynced here: the handoff writer (writeHandoffDir) fsyncs
+ * every file it holds, and may start this one's flush while it writes the rest.
  */
 export function writeImage(path: string, mem: PageSource, baseImage?: string, onProgress?: (done: number, total: number) => void): number {
   if (baseImage !== undefined) {
@@ -69,7 +71,6 @@ export function writeImage(path: string, mem: PageSource, baseImage?: string, on
         onProgress?.(written / PAGE_SIZE, total);
       }
     }
-    fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
   }

@@ -28,6 +28,24 @@ function fsyncDir(dir: string): void {
   }
 }
 
+/* fsync @file in libuv's thread pool; resolves to the error, if any (never rejects). */
+function fsyncFileAsync(file: string): Promise<Error | undefined> {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, "r");
+  } catch (e) {
+    return Promise.resolve(e as Error);
+  }
+  return new Promise((resolve) => {
+    fs.fsync(fd, (err) => {
+      fs.close(fd, () => resolve(err ?? undefined));
+    });
+  });
+}
+
+/** The second argument of a writeHandoffDir fill: start flushing @file (written, complete) to disk now. */
+export type HandoffSync = (file: string) => void;
+
 /**
  * checkHandoffOut - fail early, before any work, when @out exists and
  * replacing it was not asked for.
@@ -41,7 +59,10 @@ export function checkHandoffOut(out: string, force: boolean): void {
 /**
  * writeHandoffDir - create directory @out with the files @fill writes.
  * @fill receives a temporary directory on the same filesystem; it must write
- * every file there. On success the directory is renamed to @out (an existing
+ * every file there. Every file is fsynced before the renames; @fill may call
+ * its second argument with a file it has finished to start that file's fsync
+ * at once in the thread pool, overlapping the disk flush with the rest of
+ * the fill (the wait for it is still before "after-fsync"). On success the directory is renamed to @out (an existing
  * @out is replaced only with @force); on failure nothing is left behind.
  *
  * Replacing @out takes two renames (rename(2) cannot replace a non-empty
@@ -64,7 +85,7 @@ export function checkHandoffOut(out: string, force: boolean): void {
  * "khosim: crash point NAME" to stderr and sends itself SIGKILL (or the
  * signal KHOSIM_CRASH_SIGNAL names) there; see CRASH_POINTS.
  */
-export async function writeHandoffDir(out: string, force: boolean, fill: (tmpDir: string) => void | Promise<void>): Promise<void> {
+export async function writeHandoffDir(out: string, force: boolean, fill: (tmpDir: string, sync: HandoffSync) => void | Promise<void>): Promise<void> {
   const parent = path.dirname(path.resolve(out));
   const base = path.basename(out);
   recoverHandoffDir(parent, base);
@@ -80,11 +101,28 @@ export async function writeHandoffDir(out: string, force: boolean, fill: (tmpDir
     crashPoint("after-mkdtemp");
     await interruptPoint();
     fs.chmodSync(tmp, 0o755); // mkdtemp makes it 0700; the handoff is an ordinary directory
-    await fill(tmp);
+    const started = new Map<string, Promise<Error | undefined>>();
+    try {
+      await fill(tmp, (file) => {
+        const f = path.resolve(file);
+        if (!started.has(f)) started.set(f, fsyncFileAsync(f));
+      });
+    } finally {
+      // Never leave a flush running past this function, whatever the fill did.
+      await Promise.all(started.values());
+    }
     crashPoint("after-fill");
     await interruptPoint();
     for (const f of fs.readdirSync(tmp)) {
-      const fd = fs.openSync(path.join(tmp, f), "r");
+      const file = path.join(tmp, f);
+      const early = started.get(file);
+      if (early !== undefined) {
+        // Started by the fill (finished by now): its error, if any, as fsyncSync would throw it.
+        const err = await early;
+        if (err) throw err;
+        continue;
+      }
+      const fd = fs.openSync(file, "r");
       fs.fsyncSync(fd);
       fs.closeSync(fd);
     }
@@ -215,72 +253,139 @@ class JsonFileWriter {
   /** A RangeJsonStream: the text JSON.stringify gives for its RangeJson objects, as bytes. */
   private ranges(list: RangeJsonStream, ind: string): void {
     if (list.length === 0) return this.put("[]");
-    const i1 = ind + "  ";
-    const i2 = i1 + "  ";
-    const open = Buffer.from(i1 + "{\n" + i2 + '"start": "0x', "latin1");
-    const mid1 = Buffer.from('",\n' + i2 + '"size": "0x', "latin1");
-    const mid2 = Buffer.from('",\n' + i2 + '"data": "0x', "latin1");
-    const close = Buffer.from('"\n' + i1 + "}", "latin1");
-    const sep = Buffer.from(",\n", "latin1");
-    const most = sep.length + open.length + mid1.length + mid2.length + close.length + 3 * 16;
     this.put("[\n");
     this.flush();
-    const out = Buffer.allocUnsafe(JSON_FLUSH_CHARS);
-    let pos = 0;
-    let n = 0;
-    const bytes = (b: Buffer): void => {
-      b.copy(out, pos);
-      pos += b.length;
-    };
-    const hexDigits = (v: number): void => {
-      if (!Number.isSafeInteger(v) || v < 0) {
-        pos += out.write(v.toString(16), pos, "latin1");
-        return;
-      }
-      let hi = Math.floor(v / 2 ** 32);
-      let lo = v >>> 0;
-      let k = 0;
-      const t = HEX_TMP;
-      if (hi === 0) {
-        do {
-          t[k++] = HEX_DIGITS[lo & 15]!;
-          lo >>>= 4;
-        } while (lo !== 0);
-      } else {
-        for (let j = 0; j < 8; j++) {
-          t[k++] = HEX_DIGITS[lo & 15]!;
-          lo >>>= 4;
-        }
-        do {
-          t[k++] = HEX_DIGITS[hi & 15]!;
-          hi >>>= 4;
-        } while (hi !== 0);
-      }
-      while (k > 0) out[pos++] = t[--k]!;
-    };
-    list.forEach((start, size, data) => {
-      if (pos + most > out.length) {
-        fs.writeSync(this.fd, out, 0, pos);
-        pos = 0;
-      }
-      if (n++ > 0) bytes(sep);
-      bytes(open);
-      hexDigits(start);
-      bytes(mid1);
-      hexDigits(size);
-      bytes(mid2);
-      hexDigits(data);
-      bytes(close);
-    });
-    if (pos > 0) fs.writeSync(this.fd, out, 0, pos);
-    if (n !== list.length) throw new Error(`RangeJsonStream: ${n} ranges visited, ${list.length} announced`);
+    const w = new RangeTextWriter(this.fd, ind);
+    list.forEach((start, size, data) => w.range(start, size, data));
+    w.flush();
+    if (w.n !== list.length) throw new Error(`RangeJsonStream: ${w.n} ranges visited, ${list.length} announced`);
     this.put("\n" + ind + "]");
   }
 }
 
-/** ASCII of the 16 hex digits, and room for one number's digits (reversed). */
+/** ASCII of the 16 hex digits. */
 const HEX_DIGITS = Uint8Array.from("0123456789abcdef", (ch) => ch.charCodeAt(0));
-const HEX_TMP = new Uint8Array(16);
+
+/*
+ * The ranges of a RangeJsonStream as JSON text, straight into one reused
+ * 1 MiB buffer. A range's text is fixed apart from its three numbers' hex
+ * digits, so it is copied whole from a template made for those numbers'
+ * digit counts (one native copy; consecutive ranges nearly always share the
+ * counts), and then only the digits are written, in place.
+ */
+class RangeTextWriter {
+  n = 0;
+  private pos = 0;
+  private readonly out = Buffer.allocUnsafe(JSON_FLUSH_CHARS);
+  /* The text around the numbers: ",\n" + open (the first range starts at open's third byte), mid1, mid2, close. */
+  private readonly open: Uint8Array;
+  private readonly mid1: Uint8Array;
+  private readonly mid2: Uint8Array;
+  private readonly close: Uint8Array;
+  private readonly most: number;
+  /* The template for digit counts (ds, dz, dd), and where its numbers start. */
+  private tpl = new Uint8Array(0);
+  private ds = -1;
+  private dz = -1;
+  private dd = -1;
+  private oz = 0;
+  private od = 0;
+
+  constructor(
+    private readonly fd: number,
+    ind: string,
+  ) {
+    const i1 = ind + "  ";
+    const i2 = i1 + "  ";
+    this.open = Buffer.from(",\n" + i1 + "{\n" + i2 + '"start": "0x', "latin1");
+    this.mid1 = Buffer.from('",\n' + i2 + '"size": "0x', "latin1");
+    this.mid2 = Buffer.from('",\n' + i2 + '"data": "0x', "latin1");
+    this.close = Buffer.from('"\n' + i1 + "}", "latin1");
+    this.most = this.open.length + this.mid1.length + this.mid2.length + this.close.length + 3 * 16;
+  }
+
+  range(start: number, size: number, data: number): void {
+    if (!isHexable(start) || !isHexable(size) || !isHexable(data)) return this.rangeSlow(start, size, data);
+    if (this.pos + this.most > this.out.length) this.flush();
+    const ds = hexDigitCount(start);
+    const dz = hexDigitCount(size);
+    const dd = hexDigitCount(data);
+    if (ds !== this.ds || dz !== this.dz || dd !== this.dd) this.template(ds, dz, dd);
+    const out = this.out;
+    // The first range has no ",\n" before it.
+    let pos = this.pos;
+    if (this.n++ === 0) {
+      out.set(this.tpl.subarray(2), pos);
+      pos -= 2;
+    } else {
+      out.set(this.tpl, pos);
+    }
+    const o = this.open.length;
+    putHex(out, pos + o, ds, start);
+    putHex(out, pos + this.oz, dz, size);
+    putHex(out, pos + this.od, dd, data);
+    this.pos = pos + this.tpl.length;
+  }
+
+  /* Make the template for digit counts @ds, @dz, @dd (its digits are overwritten per range). */
+  private template(ds: number, dz: number, dd: number): void {
+    const parts = [this.open, new Uint8Array(ds), this.mid1, new Uint8Array(dz), this.mid2, new Uint8Array(dd), this.close];
+    const t = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      t.set(p, at);
+      at += p.length;
+    }
+    this.tpl = t;
+    this.ds = ds;
+    this.dz = dz;
+    this.dd = dd;
+    this.oz = this.open.length + ds + this.mid1.length;
+    this.od = this.oz + dz + this.mid2.length;
+  }
+
+  /* A range with a number that is not a safe non-negative integer: its text as toString(16) words it. */
+  private rangeSlow(start: number, size: number, data: number): void {
+    const text = (this.n++ === 0 ? Buffer.from(this.open).subarray(2).toString("latin1") : Buffer.from(this.open).toString("latin1")) +
+      start.toString(16) + Buffer.from(this.mid1).toString("latin1") + size.toString(16) + Buffer.from(this.mid2).toString("latin1") + data.toString(16) + Buffer.from(this.close).toString("latin1");
+    if (this.pos + text.length > this.out.length) this.flush();
+    if (text.length > this.out.length) fs.writeSync(this.fd, text, null, "latin1");
+    else this.pos += this.out.write(text, this.pos, "latin1");
+  }
+
+  flush(): void {
+    if (this.pos > 0) fs.writeSync(this.fd, this.out, 0, this.pos);
+    this.pos = 0;
+  }
+}
+
+/* True when @v prints as plain hex digits through putHex (a safe non-negative integer). */
+function isHexable(v: number): boolean {
+  return Number.isSafeInteger(v) && v >= 0;
+}
+
+/* Number of hex digits of @v (isHexable) as toString(16) prints it: at least one. */
+function hexDigitCount(v: number): number {
+  if (v < 2 ** 32) return v === 0 ? 1 : 8 - (Math.clz32(v) >>> 2);
+  return 16 - (Math.clz32(Math.floor(v / 2 ** 32)) >>> 2);
+}
+
+/* The @d hex digits of @v (isHexable, d = hexDigitCount(v)) into @out at @pos. */
+function putHex(out: Uint8Array, pos: number, d: number, v: number): void {
+  let lo = v >>> 0;
+  let k = pos + d;
+  if (d > 8) {
+    for (const end = k - 8; k > end; ) {
+      out[--k] = HEX_DIGITS[lo & 15]!;
+      lo >>>= 4;
+    }
+    lo = Math.floor(v / 2 ** 32);
+  }
+  while (k > pos) {
+    out[--k] = HEX_DIGITS[lo & 15]!;
+    lo >>>= 4;
+  }
+}
 
 /**
  * writeJsonFile - write @value to @file (created or truncated) as toJson()

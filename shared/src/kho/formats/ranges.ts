@@ -18,11 +18,11 @@ import {
 } from "../../abi/ranges.js";
 import { HI_2_53, TWO32, TWO64, u64Of } from "../../lib/bits.js";
 import { hex, u32View } from "../../lib/bytes.js";
-import type { PhysMem } from "../../mm/physmem.js";
+import { physReadInto, type PhysMem } from "../../mm/physmem.js";
 import { KHO_RANGES_FDT_LAYOUT } from "../fdt.js";
 import { khoMemSerialize } from "../serialize.js";
 import { KhoMemTrack, type KhoMemRange, type KhoRangeTable } from "../track.js";
-import { KHO_WALK_MAX_ORDER, KhoMetaReader, KhoMetaWalk, KhoWalkError, khoScratchHit, type KhoWalkContext, type KhoWalkErrorCode, type KhoWalkWhere } from "../walk.js";
+import { KHO_WALK_MAX_ORDER, KhoMetaWalk, KhoWalkError, khoScratchHit, type KhoWalkContext, type KhoWalkErrorCode, type KhoWalkWhere } from "../walk.js";
 import { defineKhoFormat, ownTracker, type KhoFormat, type KhoFormatWalk } from "./types.js";
 
 export { KHO_POSTED_MARKER };
@@ -35,7 +35,7 @@ export interface KhoMemWalkResult {
   readonly count: number;
   /** Visit the preserved ranges in list order (ascending, non-overlapping) straight from the walked chunks. */
   forEach(visit: (start: number, size: number, data: number) => void): void;
-  /** The same ranges as typed arrays, made on first use. */
+  /** The same ranges as typed arrays (the walk's own columns, no copy). */
   readonly table: KhoRangeTable;
   /** The same ranges as objects, made on first use (tools, tests, reports): 1M ranges make 1M objects. */
   readonly ranges: KhoMemRange[];
@@ -57,95 +57,96 @@ const Z_LO = KHOSER_MEM_RANGE_SIZE_FIELD >>> 2;
 const D_LO = KHOSER_MEM_RANGE_DATA >>> 2;
 const ENTRY_U32 = KHOSER_MEM_RANGE_SIZE >>> 2;
 
-/*
- * The walked ranges, kept where the walk validated them: in the u32 views of
- * the chunk pages read (views of KhoMetaReader's windows, copies of memory
- * that nothing changes later). One segment per non-empty chunk; entry k of segment g is
- * at u32 segB[g] + 6 k of segU[g]. Nothing is written per range, so the walk
- * first-touches no memory beyond the pages it reads (on this VM a fresh page
- * costs 20-90 us, more than validating the 170 ranges in it). The flat table
- * and the objects are made on first use.
- */
-class ChunkRanges {
-  count = 0;
-  readonly segU: Uint32Array[] = [];
-  readonly segB: number[] = [];
-  readonly segN: number[] = [];
-  /* Global index and start of each segment's first range (ascending). */
-  readonly segFirst: number[] = [];
-  readonly segStart: number[] = [];
+/* Pages a ranges walk reads at once when chunks follow each other (64 KiB). */
+const WALK_READAHEAD_PAGES = 16;
 
-  add(u: Uint32Array, b: number, n: number): void {
-    if (n === 0) return;
-    this.segU.push(u);
-    this.segB.push(b);
-    this.segN.push(n);
-    this.segFirst.push(this.count);
-    this.segStart.push(u[b + S_LO + 1]! * TWO32 + u[b + S_LO]!);
-    this.count += n;
+/* Ranges a walk's columns hold at first (1.1 MiB), and after their first growth at most (~4M: 72 MiB of address space, touched only as filled). */
+const WALK_FIRST_CAPACITY = 1 << 16;
+const WALK_BIG_CAPACITY = 1 << 22;
+
+/*
+ * The walked ranges as columns, written as each entry is validated: the
+ * chunk pages themselves are read one at a time into one reused buffer.
+ * Past WALK_FIRST_CAPACITY ranges the columns grow at once to room for
+ * min(RAM pages, WALK_BIG_CAPACITY) ranges, which costs address space only:
+ * a fresh page is touched when the walk writes into it, so 1M ranges touch
+ * 18 MiB (18 bytes a range) plus the 1.1 MiB first copy, and nothing more
+ * (a small walk reserves no large buffer, so an in-process loop of walks,
+ * the fuzzer's, does not set off V8's external-memory GCs). On this VM a first-touched page costs ~20 us,
+ * so keeping a copy of every chunk page (24 MiB for 1M ranges) and then a
+ * table (18 MiB) cost ~200 ms more than the validation itself.
+ */
+class RangeColumns {
+  count = 0;
+  start: Float64Array;
+  size: Float64Array;
+  data: Uint16Array;
+
+  constructor(private readonly maxRanges: number) {
+    const cap = Math.max(1, Math.min(maxRanges, WALK_FIRST_CAPACITY));
+    this.start = new Float64Array(cap);
+    this.size = new Float64Array(cap);
+    this.data = new Uint16Array(cap);
+  }
+
+  /* Room for @n more ranges: the first growth to the big capacity, later ones doubling. */
+  reserve(n: number): void {
+    const need = this.count + n;
+    if (need <= this.start.length) return;
+    let cap = Math.max(this.start.length * 2, Math.min(this.maxRanges, WALK_BIG_CAPACITY));
+    while (cap < need) cap *= 2;
+    const start = new Float64Array(cap);
+    const size = new Float64Array(cap);
+    const data = new Uint16Array(cap);
+    start.set(this.start.subarray(0, this.count));
+    size.set(this.size.subarray(0, this.count));
+    data.set(this.data.subarray(0, this.count));
+    this.start = start;
+    this.size = size;
+    this.data = data;
   }
 
   forEach(visit: (start: number, size: number, data: number) => void): void {
-    for (let g = 0; g < this.segU.length; g++) {
-      const u = this.segU[g]!;
-      const end = this.segB[g]! + this.segN[g]! * ENTRY_U32;
-      for (let b = this.segB[g]!; b < end; b += ENTRY_U32) visit(u[b + S_LO + 1]! * TWO32 + u[b + S_LO]!, u[b + Z_LO + 1]! * TWO32 + u[b + Z_LO]!, u[b + D_LO]!);
-    }
+    const { start, size, data } = this;
+    for (let i = 0, n = this.count; i < n; i++) visit(start[i]!, size[i]!, data[i]!);
   }
 
   /* Range @ri (0 <= ri < count). */
   at(ri: number): KhoMemRange {
-    const g = lastAtOrBelow(this.segFirst, ri);
-    const u = this.segU[g]!;
-    const b = this.segB[g]! + (ri - this.segFirst[g]!) * ENTRY_U32;
-    return { start: u[b + S_LO + 1]! * TWO32 + u[b + S_LO]!, size: u[b + Z_LO + 1]! * TWO32 + u[b + Z_LO]!, data: u[b + D_LO]! };
+    return { start: this.start[ri]!, size: this.size[ri]!, data: this.data[ri]! };
   }
 
   /* Index of the last range whose start is <= @addr, or -1. */
   lastAtOrBelow(addr: number): number {
-    const g = lastAtOrBelow(this.segStart, addr);
-    if (g < 0) return -1;
-    const u = this.segU[g]!;
-    const b0 = this.segB[g]!;
+    const s = this.start;
     let lo = 0;
-    let hi = this.segN[g]!;
+    let hi = this.count;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      const b = b0 + mid * ENTRY_U32;
-      if (u[b + S_LO + 1]! * TWO32 + u[b + S_LO]! <= addr) lo = mid + 1;
+      if (s[mid]! <= addr) lo = mid + 1;
       else hi = mid;
     }
-    return this.segFirst[g]! + lo - 1;
+    return lo - 1;
   }
 
   table(): KhoRangeTable {
     const n = this.count;
-    const start = new Float64Array(n);
-    const size = new Float64Array(n);
-    const data = new Uint16Array(n);
-    let i = 0;
-    this.forEach((st, sz, d) => {
-      start[i] = st;
-      size[i] = sz;
-      data[i++] = d;
-    });
-    return { count: n, start, size, data };
+    return { count: n, start: this.start.subarray(0, n), size: this.size.subarray(0, n), data: this.data.subarray(0, n) };
   }
 }
 
-/* A walk result whose table and objects are made once, when first asked for. */
+/* A walk result whose objects are made once, when first asked for. */
 class MemWalkResult implements KhoMemWalkResult {
-  private tab: KhoRangeTable | undefined;
   private objs: KhoMemRange[] | undefined;
+  readonly table: KhoRangeTable;
   constructor(
     readonly chunks: number[],
-    private readonly walked: ChunkRanges,
-  ) {}
+    private readonly walked: RangeColumns,
+  ) {
+    this.table = walked.table();
+  }
   get count(): number {
     return this.walked.count;
-  }
-  get table(): KhoRangeTable {
-    return (this.tab ??= this.walked.table());
   }
   get ranges(): KhoMemRange[] {
     return (this.objs ??= khoRangeObjects(this.table));
@@ -175,8 +176,22 @@ class MemWalkResult implements KhoMemWalkResult {
 export function khoMemWalk(mem: PhysMem, metadata: bigint, ctx: KhoWalkContext, geo: KhoserGeometry = KHOSER_GEOMETRY): KhoMemWalkResult {
   const mw = new KhoMetaWalk(ctx);
   const { ramBase, ramEnd } = mw;
-  const out = new ChunkRanges();
-  const rd = new KhoMetaReader(mem, ramBase, ramEnd);
+  const out = new RangeColumns(Math.floor(ctx.ramSize / PAGE_SIZE));
+  /*
+   * One buffer for every chunk read. A one-page chunk is read with up to
+   * WALK_READAHEAD_PAGES - 1 pages after it when it follows the previous
+   * chunk directly (chunks allocated one after the other: one pread for 16
+   * chunks instead of one each), else alone; a posted chunk's header, then
+   * exactly its entries, at their offsets in the chunk. Reading the pages
+   * ahead reads RAM only: a chunk is judged when the list reaches it.
+   */
+  const whole = geo.chunkSize === PAGE_SIZE;
+  const buf = new Uint8Array(whole ? WALK_READAHEAD_PAGES * PAGE_SIZE : KHOSER_CHUNK_HDR_SIZE + geo.rangesPerChunk * KHOSER_MEM_RANGE_SIZE);
+  const u = u32View(buf);
+  /* [bufBase, bufBase + bufLen) of RAM is in buf (whole chunks only). */
+  let bufBase = -1;
+  let bufLen = 0;
+  let prevPhys = -1;
   /* Index in the output of each chunk's first entry, to name a range's home chunk. */
   const firstRangeOf: number[] = [];
   let prevStart = -1;
@@ -198,19 +213,40 @@ export function khoMemWalk(mem: PhysMem, metadata: bigint, ctx: KhoWalkContext, 
     const phys = mw.claim(ptr, { kind: "chunk", size: geo.chunkSize, label: `chunk ${ci}`, holder, holderName });
     firstRangeOf.push(out.count);
 
-    // A one-page chunk is read once, whole; a posted chunk's header first, then exactly the entries announced.
-    const whole = geo.chunkSize === PAGE_SIZE ? rd.read(phys, PAGE_SIZE) : undefined;
-    const hdr = u32View(whole ?? rd.read(phys, KHOSER_CHUNK_HDR_SIZE));
-    const nLo = hdr[(KHOSER_CHUNK_HDR_NUM_RANGES >>> 2)]!;
-    const nHi = hdr[(KHOSER_CHUNK_HDR_NUM_RANGES >>> 2) + 1]!;
+    // hb: the chunk's first u32 in `u`.
+    let hb = 0;
+    if (!whole) {
+      physReadInto(mem, phys, buf.subarray(0, KHOSER_CHUNK_HDR_SIZE));
+    } else {
+      if (phys < bufBase || phys + PAGE_SIZE > bufBase + bufLen) {
+        bufBase = phys;
+        bufLen = phys === prevPhys + PAGE_SIZE ? Math.min(buf.length, ramEnd - phys) : PAGE_SIZE;
+        try {
+          physReadInto(mem, phys, buf.subarray(0, bufLen));
+        } catch (e) {
+          // The pages ahead are not all readable (a hole between banks): the chunk alone, which throws if it is not.
+          if (bufLen === PAGE_SIZE) throw e;
+          bufLen = PAGE_SIZE;
+          physReadInto(mem, phys, buf.subarray(0, PAGE_SIZE));
+        }
+      }
+      hb = (phys - bufBase) >>> 2;
+    }
+    prevPhys = phys;
+    const nLo = u[hb + (KHOSER_CHUNK_HDR_NUM_RANGES >>> 2)]!;
+    const nHi = u[hb + (KHOSER_CHUNK_HDR_NUM_RANGES >>> 2) + 1]!;
     // Bound num_ranges before touching any entry: a huge count must not loop.
     const num = nHi === 0 && nLo <= geo.rangesPerChunk ? nLo : chunkFail(mw, ci, phys, nLo, nHi, geo);
-    // Entry i starts at u32 e0 + 6 i of `u`; khoserRangeOffset(i) in the chunk.
+    // Entry i starts at u32 hb + 4 + 6 i of `u`; khoserRangeOffset(i) in the chunk.
     const len = num * KHOSER_MEM_RANGE_SIZE;
-    const u = whole ? hdr : u32View(rd.read(phys + KHOSER_CHUNK_HDR_SIZE, len));
-    const e0 = whole ? KHOSER_CHUNK_HDR_SIZE >>> 2 : 0;
+    if (!whole && len > 0) physReadInto(mem, phys + KHOSER_CHUNK_HDR_SIZE, buf.subarray(KHOSER_CHUNK_HDR_SIZE, KHOSER_CHUNK_HDR_SIZE + len));
+    out.reserve(num);
+    const cs = out.start;
+    const cz = out.size;
+    const cd = out.data;
+    let oi = out.count;
 
-    for (let i = 0, b = e0; i < num; i++, b += ENTRY_U32) {
+    for (let i = 0, b = hb + (KHOSER_CHUNK_HDR_SIZE >>> 2); i < num; i++, b += ENTRY_U32) {
       /*
        * Each u64 as two u32 halves judged with plain numbers: a value is
        * below 2^53 exactly when its high half is below 2^21. BigInt only for
@@ -240,11 +276,14 @@ export function khoMemWalk(mem: PhysMem, metadata: bigint, ctx: KhoWalkContext, 
       for (let k = 0; k < nSc; k++) if (st < scHi[k]! && scLo[k]! < en) throw rangeFail(mw, ci, phys, i, u, b, ctx, prevStart, prevEnd);
       prevStart = st;
       prevEnd = en;
+      cs[oi] = st;
+      cz[oi] = sz;
+      cd[oi++] = dLo;
     }
 
-    out.add(u, e0, num);
+    out.count = oi;
     const where = `chunk ${ci} at ${hex(phys)}`;
-    ptr = u64Of(hdr[KHOSER_CHUNK_HDR_NEXT >>> 2]!, hdr[(KHOSER_CHUNK_HDR_NEXT >>> 2) + 1]!);
+    ptr = u64Of(u[hb + (KHOSER_CHUNK_HDR_NEXT >>> 2)]!, u[hb + (KHOSER_CHUNK_HDR_NEXT >>> 2) + 1]!);
     holder = { object: "chunk", index: ci, phys, field: "next", offset: KHOSER_CHUNK_HDR_NEXT };
     holderName = `${where}: next at +${hex(KHOSER_CHUNK_HDR_NEXT)}`;
   }
