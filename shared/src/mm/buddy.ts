@@ -20,6 +20,15 @@
  * bottom until a run fits, so it is linear in the free blocks below the run
  * it returns, and claims max-order blocks in bulk.
  *
+ * Fast path: the pieces expand() splits off are each below every other free
+ * block of their order (the split block was the lowest free block of any
+ * order >= the request, and free blocks do not overlap). They go on a
+ * per-order stack (a Float64Array, lowest on top) in front of that order's
+ * tree instead of into it, so a run of allocFolio calls pops and pushes in
+ * O(1) without touching a tree; every other operation first moves the
+ * stacks into the trees (flush). The blocks, and so every result, are the
+ * same as with the trees alone.
+ *
  * Addresses and sizes are JS numbers (byte addresses, safe integers).
  */
 import { MAX_PAGE_ORDER, PAGE_SIZE } from "../abi/page.js";
@@ -49,8 +58,15 @@ export class BuddyAllocator {
   readonly maxOrder: number;
   /** free[o]: addresses of the free blocks of order o. */
   private readonly free: BTree<number, undefined>[] = [];
-  /** lowest[o]: smallest key of free[o], Infinity when empty (cache). */
+  /** lowest[o]: smallest free block of order o (stack top, else smallest key of free[o]), Infinity when none. */
   private readonly lowest: number[] = [];
+  /** treeLowest[o]: smallest key of free[o], Infinity when empty (cache). */
+  private readonly treeLowest: number[] = [];
+  /** front[o][0 .. frontLen[o]): free order-o blocks not in free[o], descending, all below its keys. */
+  private readonly front: Float64Array[] = [];
+  private readonly frontLen: Int32Array;
+  /** Total entries on the front stacks (0: the trees hold every block). */
+  private frontCount = 0;
   /** blockBytes[o] = PAGE_SIZE << o. */
   private readonly blockBytes: number[] = [];
   /** Memory handed over with freeRange: coalesced, disjoint [start -> end). */
@@ -63,9 +79,12 @@ export class BuddyAllocator {
       throw new BuddyError(`maxOrder ${maxOrder} must be an integer in 0..${MAX_SUPPORTED_ORDER}`);
     }
     this.maxOrder = maxOrder;
+    this.frontLen = new Int32Array(maxOrder + 1);
     for (let o = 0; o <= maxOrder; o++) {
       this.free.push(new BTree<number, undefined>(undefined, numCmp));
       this.lowest.push(Infinity);
+      this.treeLowest.push(Infinity);
+      this.front.push(new Float64Array(4));
       this.blockBytes.push(PAGE_SIZE * 2 ** o);
     }
   }
@@ -88,11 +107,13 @@ export class BuddyAllocator {
   /** Number of free blocks of @order. */
   nrFreeBlocks(order: number): number {
     this.checkOrder(order);
+    this.flush();
     return this.free[order]!.size;
   }
 
   /** All free blocks, ascending by address. */
   freeBlocks(): FreeBlock[] {
+    this.flush();
     const out: FreeBlock[] = [];
     for (let o = 0; o <= this.maxOrder; o++) {
       for (const base of this.free[o]!.keys()) out.push({ base, order: o });
@@ -108,6 +129,7 @@ export class BuddyAllocator {
    */
   freeRange(base: number, size: number): void {
     const end = this.checkRange(base, size, "freeRange");
+    this.flush();
     const prev = this.managed.nextLowerPair(end);
     if (prev && prev[1] > base) {
       throw new BuddyError(
@@ -149,8 +171,32 @@ export class BuddyAllocator {
       }
     }
     if (from < 0) return undefined;
-    this.removeBlock(best, from);
-    for (let o = from - 1; o >= order; o--) this.addBlock(best + this.blockBytes[o]!, o);
+    // Take the lowest block: the top of its order's stack, else the tree's smallest key.
+    const n = this.frontLen[from]!;
+    if (n > 0) {
+      this.frontLen[from] = n - 1;
+      this.frontCount--;
+      this.lowest[from] = n > 1 ? this.front[from]![n - 2]! : this.treeLowest[from]!;
+      this.freePages -= 2 ** from;
+    } else {
+      this.removeBlock(best, from);
+    }
+    // expand(): each upper half is the new lowest block of its order.
+    for (let o = from - 1; o >= order; o--) {
+      const addr = best + this.blockBytes[o]!;
+      let st = this.front[o]!;
+      const len = this.frontLen[o]!;
+      if (len === st.length) {
+        const grown = new Float64Array(len * 2);
+        grown.set(st);
+        this.front[o] = st = grown;
+      }
+      st[len] = addr;
+      this.frontLen[o] = len + 1;
+      this.frontCount++;
+      this.lowest[o] = addr;
+      this.freePages += 2 ** o;
+    }
     return best;
   }
 
@@ -169,6 +215,7 @@ export class BuddyAllocator {
       throw new BuddyError(`allocContig: alignPages ${alignPages} must be a positive integer`);
     }
     if (nrPages > this.freePages) return undefined;
+    this.flush();
     const len = nrPages * PAGE_SIZE;
     const align = alignPages * PAGE_SIZE;
     if (!Number.isSafeInteger(len) || !Number.isSafeInteger(align)) {
@@ -216,6 +263,7 @@ export class BuddyAllocator {
    */
   allocAt(base: number, size: number): boolean {
     const end = this.checkRange(base, size, "allocAt");
+    this.flush();
     let p = base;
     while (p < end) {
       let next = -1;
@@ -244,6 +292,7 @@ export class BuddyAllocator {
     if (!Number.isSafeInteger(phys) || phys < 0 || phys % bytes !== 0 || !Number.isSafeInteger(phys + bytes)) {
       throw new BuddyError(`freeFolio: ${phys < 0 ? phys : hex(phys)} is not a valid order-${order} folio address`);
     }
+    this.flush();
     this.checkAllocated(phys, phys + bytes, "freeFolio");
     this.freeBlock(phys, order);
   }
@@ -257,6 +306,7 @@ export class BuddyAllocator {
       throw new BuddyError(`freeContig: nrPages ${nrPages} must be a positive integer`);
     }
     const end = this.checkRange(base, nrPages * PAGE_SIZE, "freeContig");
+    this.flush();
     this.checkAllocated(base, end, "freeContig");
     this.insertRange(base, end, true);
   }
@@ -303,16 +353,32 @@ export class BuddyAllocator {
     }
   }
 
+  /** Move the front stacks into the trees (the caller needs the trees whole). */
+  private flush(): void {
+    if (this.frontCount === 0) return;
+    for (let o = 0; o <= this.maxOrder; o++) {
+      const n = this.frontLen[o]!;
+      if (n === 0) continue;
+      const t = this.free[o]!;
+      const st = this.front[o]!;
+      for (let i = 0; i < n; i++) t.set(st[i]!, undefined);
+      this.treeLowest[o] = st[n - 1]!;
+      this.frontLen[o] = 0;
+    }
+    this.frontCount = 0;
+  }
+
+  /* addBlock, removeBlock and claim run with the stacks empty (flushed). */
   private addBlock(addr: number, order: number): void {
     this.free[order]!.set(addr, undefined);
-    if (addr < this.lowest[order]!) this.lowest[order] = addr;
+    if (addr < this.lowest[order]!) this.lowest[order] = this.treeLowest[order] = addr;
     this.freePages += 2 ** order;
   }
 
   private removeBlock(addr: number, order: number): void {
     const t = this.free[order]!;
     t.delete(addr);
-    if (addr === this.lowest[order]) this.lowest[order] = t.minKey() ?? Infinity;
+    if (addr === this.lowest[order]) this.lowest[order] = this.treeLowest[order] = t.minKey() ?? Infinity;
     this.freePages -= 2 ** order;
   }
 
@@ -371,7 +437,7 @@ export class BuddyAllocator {
       if (count === 0) continue;
       t.deleteRange(lo, b, false);
       this.freePages -= count * 2 ** o;
-      if (this.lowest[o]! >= lo && this.lowest[o]! < b) this.lowest[o] = t.minKey() ?? Infinity;
+      if (this.lowest[o]! >= lo && this.lowest[o]! < b) this.lowest[o] = this.treeLowest[o] = t.minKey() ?? Infinity;
       // Blocks straddling an end of [a, b) give back the part outside it.
       // Those parts cannot merge: their buddies lie inside the old block.
       if (first < a) leftovers.push([first, a]);
