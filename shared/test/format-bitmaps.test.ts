@@ -784,3 +784,66 @@ describe("scale (untimed)", () => {
     }
   });
 });
+
+describe("kho_preserve_folio's next-folio fast path (KhoBitmapTrack)", () => {
+  it("ascending folios with jumps, repeats, unpreserves and bitmap ends match a page model", () => {
+    const P = PAGE_SIZE;
+    let seed = 7;
+    const rnd = (n: number): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    // 64-bit bitmaps: the run crosses a bitmap end every 64 folios.
+    const t = new KhoBitmapTrack(64);
+    const pages = new Set<number>();
+    let p = 2 ** 40;
+    for (let step = 0; step < 5000; step++) {
+      const a = rnd(100);
+      if (a < 85) {
+        t.khoPreserveFolio(p, 0);
+        pages.add(p);
+        p += P;
+      } else if (a < 90) {
+        p += P * (1 + rnd(200));
+      } else if (a < 94) {
+        p -= P * Math.min(rnd(4), (p - 2 ** 40) / P); // the same folio again
+      } else {
+        const q = 2 ** 40 + P * rnd((p - 2 ** 40) / P + 1);
+        t.khoUnpreserveFolio(q, 0);
+        pages.delete(q);
+      }
+      if (step % 250 === 0 || step === 4999) {
+        expect(t.blockCount).toBe(pages.size);
+        expect(t.totalBytes).toBe(pages.size * P);
+        const want: KhoMemRange[] = [];
+        for (const q of [...pages].sort((x, y) => x - y)) {
+          const last = want[want.length - 1];
+          if (last && last.start + last.size === q) last.size += P;
+          else want.push({ start: q, size: P, data: khoDataFolio(0) });
+        }
+        expect(t.ranges()).toEqual(want);
+      }
+    }
+  });
+
+  it("a second live order turns the fast path off: the next folio inside a preserved block of another order is EEXIST", () => {
+    const P = PAGE_SIZE;
+    const t = new KhoBitmapTrack();
+    t.khoPreserveFolio(0, 0);
+    t.khoPreserveFolio(P, 0);
+    t.khoPreserveFolio(4 * P, 2); // [4P, 8P): order 2
+    t.khoPreserveFolio(2 * P, 0);
+    t.khoPreserveFolio(3 * P, 0);
+    expect(() => t.khoPreserveFolio(4 * P, 0)).toThrow(KhoTrackError);
+    expect(t.blockCount).toBe(5);
+    // And after a phys range of another order at the next address.
+    const u = new KhoBitmapTrack();
+    u.khoPreserveFolio(0, 0);
+    u.khoPreservePhys(4 * P, 4 * P);
+    expect(() => u.khoPreserveFolio(4 * P, 0)).toThrow(KhoTrackError);
+    // Not aligned or not safe: refused as on the slow path.
+    const v = new KhoBitmapTrack();
+    v.khoPreserveFolio(2 ** 53 - 2 * P, 0);
+    expect(() => v.khoPreserveFolio(2 ** 53 - P, 0)).toThrow(KhoTrackError);
+  });
+});

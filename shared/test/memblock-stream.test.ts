@@ -8,7 +8,7 @@
  * which must see the region inserted as the kernel's array has it.
  */
 import { describe, expect, it } from "vitest";
-import { Memblock, MEMBLOCK_RSRV_KERN, MEMBLOCK_RSRV_NOINIT } from "../src/mm/memblock/index.js";
+import { Memblock, MemblockError, MEMBLOCK_RSRV_KERN, MEMBLOCK_RSRV_NOINIT } from "../src/mm/memblock/index.js";
 
 const P = 4096;
 const BASE = 2 ** 32;
@@ -123,6 +123,83 @@ describe("memblock reserve streams", () => {
         expect(m.regionCount("reserved")).toBe(want.length);
         expect(m.memblockReservedSize()).toBe(model.pages.size * P);
       }
+    }
+  });
+
+  it("the stream's O(1) path (cached bounds) against a page model: random block sizes, gaps, skipped or odd marks, other calls, bad sizes", () => {
+    const pages = new Map<number, number>();
+    const reserve = (b: number, size: number, flags = 0): void => {
+      for (let p = b; p < b + size; p += P) if (!pages.has(p)) pages.set(p, flags);
+    };
+    const regions = (): { base: number; size: number; flags: number }[] => {
+      const out: { base: number; size: number; flags: number }[] = [];
+      for (const p of [...pages.keys()].sort((a, b) => a - b)) {
+        const f = pages.get(p)!;
+        const last = out[out.length - 1];
+        if (last && last.base + last.size === p && last.flags === f) last.size += P;
+        else out.push({ base: p, size: P, flags: f });
+      }
+      return out;
+    };
+    let seed = 12345;
+    const rnd = (n: number): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    for (const chunkMax of [2, 4, 1024]) {
+      pages.clear();
+      const { m, top } = boot(chunkMax);
+      reserve(top, 16 * P, MEMBLOCK_RSRV_KERN);
+      reserve(top + 64 * P, 16 * P, MEMBLOCK_RSRV_KERN);
+      let cursor = BASE;
+      let nextCheck = 1;
+      for (let step = 0; step < 2500; step++) {
+        const a = rnd(100);
+        if (a < 80) {
+          if (rnd(10) === 0) cursor += P * (1 + rnd(3));
+          const size = P << [0, 0, 0, 1, 3][rnd(5)]!;
+          m.memblockReserve(cursor, size);
+          reserve(cursor, size);
+          const k = rnd(20);
+          // Mostly the exact block; sometimes no mark, half of it, or more than it.
+          const msize = k === 0 ? 0 : k === 1 && size > P ? size / 2 : k === 2 ? size + P : size;
+          if (msize > 0) {
+            m.memblockReservedMarkNoinit(cursor, msize);
+            for (let p = cursor; p < cursor + msize; p += P) if (pages.has(p)) pages.set(p, pages.get(p)! | MEMBLOCK_RSRV_NOINIT);
+          }
+          cursor += size;
+        } else if (a < 86) {
+          m.memblockReserveKern(cursor, P);
+          reserve(cursor, P, MEMBLOCK_RSRV_KERN);
+          cursor += P;
+        } else if (a < 90) {
+          const p = BASE + rnd((cursor - BASE) / P + 1) * P;
+          m.memblockPhysFree(p, P);
+          pages.delete(p);
+        } else if (a < 92) {
+          // A hole of 8 pages below: the stream restarts in it and runs into (and over) the regions after it.
+          const p = BASE + rnd((cursor - BASE) / P + 1) * P;
+          m.memblockPhysFree(p, 8 * P);
+          for (let q = p; q < p + 8 * P; q += P) pages.delete(q);
+          cursor = Math.max(BASE, p - P * rnd(2));
+        } else if (a < 95) {
+          const p = BASE + rnd((cursor - BASE) / P + 1) * P;
+          expect(m.memblockIsReserved(p)).toBe(pages.has(p));
+        } else {
+          // Bad sizes right where the stream continues: the same error as anywhere else, nothing changed.
+          const bad = [P + 0.5, Number.NaN, -P, 2 ** 53][rnd(4)]!;
+          expect(() => m.memblockReserve(cursor, bad)).toThrow(MemblockError);
+        }
+        if (step === nextCheck || step === 2499) {
+          nextCheck = step + 1 + rnd(100);
+          const want = regions();
+          expect(m.regions("reserved"), `chunkMax ${chunkMax}, step ${step}`).toEqual(want);
+          expect(m.regionCount("reserved")).toBe(want.length);
+          expect(m.memblockReservedSize()).toBe(pages.size * P);
+          m.memblockSelfCheck();
+        }
+      }
+      expect(cursor).toBeLessThan(top);
     }
   });
 });

@@ -121,6 +121,8 @@ export class Memblock extends MemblockAlloc {
    * as they are (with their flags). The range need not be memory.
    */
   memblockReserve(base: number, size: number): void {
+    // The next block of a successor's ascending stream: O(1) from cached bounds (MemblockType.streamReserve).
+    if (this.reserved.streamReserve(base, size, MEMBLOCK_NONE)) return;
     size = checkRange("memblock_reserve", base, size);
     this.reserved.addRange(base, size, MEMBLOCK_NONE);
   }
@@ -161,6 +163,7 @@ export class Memblock extends MemblockAlloc {
    * marks first and reserves after, and so loses the flag.)
    */
   memblockReservedMarkNoinit(base: number, size: number): void {
+    if (this.reserved.streamMark(base, size, MEMBLOCK_RSRV_NOINIT)) return;
     size = checkRange("memblock_reserved_mark_noinit", base, size);
     this.reserved.setClrFlag(base, size, true, MEMBLOCK_RSRV_NOINIT);
   }

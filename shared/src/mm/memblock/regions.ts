@@ -27,7 +27,9 @@
  * mm/memblock.c @ 00974b9a83cb, memblock_add_range, memblock_setclr_flag,
  * memblock_merge_regions). Here the inserted block is held aside (pending)
  * until the mark merges it; any other access stores it first, so every
- * observer sees the kernel's array.
+ * observer sees the kernel's array. Once a block has merged so, the next
+ * block's pair (streamReserve, streamMark) reads no region: the bounds are
+ * cached, and every other update drops them.
  */
 import { hex } from "../../lib/bytes.js";
 import { Chunk } from "./chunk.js";
@@ -91,6 +93,17 @@ export class MemblockType {
   /** Insertion hint: chunk and index of the region the last update touched; hintC -1 when none. */
   private hintC = -1;
   private hintI = 0;
+  /*
+   * The stream (streamReserve, streamMark): set when a pending block has
+   * just merged into the hinted region H; cleared by every other update and
+   * by any access that stores the pending region. sEnd: H's end; sNext,
+   * sNextFlags: the region after H; sFlags: H's flags.
+   */
+  private sOn = false;
+  private sEnd = 0;
+  private sNext = 0;
+  private sNextFlags = 0;
+  private sFlags = 0;
 
   constructor(
     readonly name: MemblockTypeName,
@@ -101,11 +114,13 @@ export class MemblockType {
 
   /** The chunks (the pending region stored first). */
   get chunks(): Chunk[] {
+    this.sOn = false;
     if (this.pending) this.flush();
     return this.cs;
   }
 
   set chunks(v: Chunk[]) {
+    this.sOn = false;
     if (this.pending) this.flush();
     this.cs = v;
   }
@@ -122,6 +137,7 @@ export class MemblockType {
 
   /* Store the pending region where memblock_insert_region() put it: after the hinted region. */
   private flush(): void {
+    this.sOn = false;
     this.pending = false;
     this.insertAfterHint(this.hintC, this.hintI, this.pBase, this.pSize, this.pFlags);
   }
@@ -336,6 +352,7 @@ export class MemblockType {
    * regions with equal flags are merged around the insertion.
    */
   addRange(base: number, size: number, flags: number): void {
+    this.sOn = false;
     if (size === 0) return;
     if (this.pending) this.flush();
     // The hint first: a successor's stream lands below its own allocations (addAtHint fails fast at the tail).
@@ -470,7 +487,55 @@ export class MemblockType {
       chunk.size[i] = chunk.size[i]! + size;
       this.cnt--;
       this.pending = false;
+      // H grew by the block: the next block of the stream may take the O(1) path below.
+      this.sOn = true;
+      this.sEnd = end;
+      this.sNext = nc.base[ni]!;
+      this.sNextFlags = nc.flags[ni]!;
+      this.sFlags = flags;
     } else this.pFlags = flags;
+    return true;
+  }
+
+  /**
+   * streamReserve - addRange(@base, @size, @flags) of the block right after
+   * the region a pending block last merged into (a successor's 6.16-style
+   * stream), from cached bounds: the pending state addAtHint() makes, with
+   * no region read. @base and @size need no other check: @base is that
+   * region's end and @size a positive integer that keeps the block below
+   * the next region (and not touching it with equal flags).
+   * Return: false when addRange() must run.
+   */
+  streamReserve(base: number, size: number, flags: number): boolean {
+    if (!this.sOn || this.pending || base !== this.sEnd || flags === this.sFlags || !(size > 0) || Math.floor(size) !== size) return false;
+    const end = base + size;
+    if (end > this.sNext || (end === this.sNext && this.sNextFlags === flags)) return false;
+    this.cnt++;
+    this.totalSize += size;
+    this.pending = true;
+    this.pBase = base;
+    this.pSize = size;
+    this.pFlags = flags;
+    return true;
+  }
+
+  /**
+   * streamMark - setClrFlag(@base, @size, true, @flag) of exactly the block
+   * streamReserve() just held aside, when that makes its flags those of the
+   * region before it: setClrFlagPending()'s merge, from cached bounds.
+   * Return: false when setClrFlag() must run.
+   */
+  streamMark(base: number, size: number, flag: number): boolean {
+    if (!this.sOn || !this.pending || base !== this.pBase || size !== this.pSize) return false;
+    const flags = this.pFlags | flag;
+    if (flags !== this.sFlags) return false;
+    const end = base + size;
+    if (end === this.sNext && this.sNextFlags === flags) return false;
+    const chunk = this.cs[this.hintC]!;
+    chunk.size[this.hintI] = chunk.size[this.hintI]! + size;
+    this.cnt--;
+    this.pending = false;
+    this.sEnd = end;
     return true;
   }
 
@@ -542,6 +607,7 @@ export class MemblockType {
    * the parts inside are removed.
    */
   removeRange(base: number, size: number): void {
+    this.sOn = false;
     if (size === 0) return;
     const end = base + size;
     const from = this.firstEndingAbove(base);
@@ -572,6 +638,7 @@ export class MemblockType {
    * uncovered. Touching regions with equal flags are merged afterwards.
    */
   setClrFlag(base: number, size: number, set: boolean, flag: number): void {
+    this.sOn = false;
     if (size === 0) return;
     if (this.pending && this.setClrFlagPending(base, size, set, flag)) return;
     if (this.setClrFlagAtTail(base, size, set, flag)) return;

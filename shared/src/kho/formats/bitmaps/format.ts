@@ -150,6 +150,10 @@ export function khoBitmapsWalk(mem: PhysMem, root: bigint, ctx: KhoWalkContext, 
   const rd = new KhoMetaReader(mem, ramBase, ramEnd);
   /* Runs of set bits per order: start, end (bytes) and the entry the run starts in. */
   const runs: { s: number[]; e: number[]; ent: number[]; sorted: boolean }[] = [];
+  /* The same runs in metadata order (forEachBlock's order), merged while consecutive with equal block size. */
+  const vStart: number[] = [];
+  const vEnd: number[] = [];
+  const vOrder: number[] = [];
   let blockCount = 0;
 
   let ptr = root;
@@ -226,6 +230,14 @@ export function khoBitmapsWalk(mem: PhysMem, root: bigint, ctx: KhoWalkContext, 
           throw bitFail("BLOCK_OUTSIDE_RAM", Math.max(b0, Math.floor((ramEnd - start) / bsize)), `is not inside RAM [${hex(ramBase)}, ${hex(ramEnd)})`);
         }
         if (f !== undefined) throw bitFail("BLOCK_IN_SCRATCH", Math.max(b0, Math.floor((f.addr - start) / bsize)), `overlaps scratch [${hex(f.addr)}, ${hex(f.addr + f.size)})`);
+        const v = vStart.length;
+        if (v > 0 && vEnd[v - 1] === rs && vOrder[v - 1] === order) {
+          vEnd[v - 1] = re;
+        } else {
+          vStart.push(rs);
+          vEnd.push(re);
+          vOrder.push(order);
+        }
         const n = ord.s.length;
         if (n > 0 && ord.e[n - 1] === rs) {
           ord.e[n - 1] = re;
@@ -323,17 +335,12 @@ export function khoBitmapsWalk(mem: PhysMem, root: bigint, ctx: KhoWalkContext, 
     ranges,
     blockCount,
     forEachBlock(visit) {
-      for (let ent = 0; ent < eOrder.length; ent++) {
-        const o = eOrder[ent]!;
-        const bsize = PAGE_SIZE * POW2[o]!;
-        const data = khoDataFolio(o);
-        const start = eStart[ent]!;
-        const bits = eBits[ent]!;
-        for (let i = 0; i < bits.length; i++) {
-          const v = bits[i]!;
-          if (v === 0) continue;
-          for (let k = 0; k < 8; k++) if (v & (1 << k)) visit(start + (i * 8 + k) * bsize, bsize, data);
-        }
+      // One tight loop per run of set bits: the blocks, in the walk's (bit) order.
+      for (let r = 0; r < vStart.length; r++) {
+        const bsize = PAGE_SIZE * POW2[vOrder[r]!]!;
+        const data = khoDataFolio(vOrder[r]!);
+        const end = vEnd[r]!;
+        for (let a = vStart[r]!; a < end; a += bsize) visit(a, bsize, data);
       }
     },
   };

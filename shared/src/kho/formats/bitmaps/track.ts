@@ -151,6 +151,13 @@ export class KhoBitmapTrack implements KhoTracker {
   private cOrder = -1;
   private cIndex = -1;
   private cBits: Uint8Array | undefined;
+  /*
+   * The folio after the last one kho_preserve_folio() set, while cOrder is
+   * the only live order: its address (-1 when none), its bit in cBits, its size.
+   */
+  private nextPhys = -1;
+  private nextBit = 0;
+  private nextSize = 0;
 
   constructor(readonly preserveBits: number = PRESERVE_BITS_6_16) {
     if (!Number.isInteger(preserveBits) || preserveBits <= 0 || preserveBits % 8 !== 0 || (preserveBits & (preserveBits - 1)) !== 0) {
@@ -202,6 +209,22 @@ export class KhoBitmapTrack implements KhoTracker {
    * @order: 0..KHO_TRACK_MAX_ORDER
    */
   khoPreserveFolio(phys: number, order: number): void {
+    // The next folio of an ascending run: aligned and free of conflicts as the last one was; one bit to set.
+    if (phys === this.nextPhys && order === this.cOrder && this.nextBit < this.preserveBits && phys + this.nextSize <= Number.MAX_SAFE_INTEGER) {
+      const bit = this.nextBit;
+      const bm = this.cBits!;
+      const byte = bit >>> 3;
+      const m = 1 << (bit & 7);
+      const v = bm[byte]!;
+      this.nextPhys = phys + this.nextSize;
+      this.nextBit = bit + 1;
+      if ((v & m) === 0) {
+        bm[byte] = v | m;
+        this.total += this.nextSize;
+        this.setBits[order]!++;
+      }
+      return;
+    }
     // The hot call: checks inline, no allocation unless a bitmap is new.
     const s = order <= KHO_TRACK_MAX_ORDER ? POW2[order] : undefined; // undefined for non-integer or negative orders
     if (s === undefined) throw new KhoTrackError("EINVAL", `folio order ${String(order)} is out of range 0..${KHO_TRACK_MAX_ORDER}`);
@@ -213,7 +236,12 @@ export class KhoBitmapTrack implements KhoTracker {
     }
     const live = this.live;
     if (live.length > 1 || (live.length === 1 && live[0] !== order)) this.checkConflict("kho_preserve_folio", hi * s, order);
-    this.setBit(hi, order);
+    const bit = this.setBit(hi, order);
+    if (this.live.length === 1) {
+      this.nextPhys = phys + size;
+      this.nextBit = bit + 1;
+      this.nextSize = size;
+    }
   }
 
   /**
@@ -222,6 +250,7 @@ export class KhoBitmapTrack implements KhoTracker {
    * any is set.
    */
   khoPreservePhys(phys: number, size: number): void {
+    this.nextPhys = -1;
     khoCheckRange("kho_preserve_phys", phys, size);
     const blocks = khoPhysBlocks(phys / PAGE_SIZE, (phys + size) / PAGE_SIZE);
     for (const b of blocks) this.checkConflict("kho_preserve_phys", b.pfn, b.order);
@@ -266,6 +295,7 @@ export class KhoBitmapTrack implements KhoTracker {
 
   /* Clear block indices [@lo, @hi) of @order. */
   private clearBlocks(order: number, lo: number, hi: number): void {
+    this.nextPhys = -1;
     if (lo >= hi) return;
     let cleared = 0;
     this.forBitmapsIn(order, lo, hi, (bm, from, to) => {
@@ -331,8 +361,8 @@ export class KhoBitmapTrack implements KhoTracker {
     return out;
   }
 
-  /* Set bit @hi (pfn >> order) of @order (no checks). */
-  private setBit(hi: number, order: number): void {
+  /* Set bit @hi (pfn >> order) of @order (no checks); returns its index in the (now cached) bitmap. */
+  private setBit(hi: number, order: number): number {
     const B = this.preserveBits;
     let idx: number;
     let bit: number;
@@ -351,8 +381,12 @@ export class KhoBitmapTrack implements KhoTracker {
     if ((v & m) === 0) {
       bm[byte] = v | m;
       this.total += PAGE_SIZE * POW2[order]!;
-      if (this.setBits[order]!++ === 0) this.live = [...this.live, order].sort((a, b) => a - b);
+      if (this.setBits[order]!++ === 0) {
+        this.live = [...this.live, order].sort((a, b) => a - b);
+        this.nextPhys = -1;
+      }
     }
+    return bit;
   }
 
   /* The bitmap @idx of @order, allocated on first use; becomes the cached one. */
@@ -371,6 +405,7 @@ export class KhoBitmapTrack implements KhoTracker {
     this.cOrder = order;
     this.cIndex = idx;
     this.cBits = bm;
+    this.nextPhys = -1;
     return bm;
   }
 

@@ -424,16 +424,26 @@ export function khoRadixForEachBlock(
     const bsize = first ? 2 ** (PAGE_SHIFT + first.order) : 0;
     const data = first ? khoDataFolio(first.order) : 0;
     for (let w = 0; w < PAGE_SIZE / 4; w++) {
-      const word = view.getUint32(w * 4, true);
+      let word = view.getUint32(w * 4, true) | 0;
       if (word === 0) continue;
-      for (let b = 0; b < 32; b++) {
-        if (((word >>> b) & 1) === 0) continue;
-        if (first) {
-          visit(first.phys + (w * 32 + b) * bsize, bsize, data);
-        } else {
-          const blk = khoRadixDecodeKey(w * 32 + b)!;
-          visit(blk.phys, 2 ** (PAGE_SHIFT + blk.order), khoDataFolio(blk.order));
+      if (first) {
+        let a = first.phys + w * 32 * bsize;
+        if (word === -1) {
+          // A full word: 32 blocks in a row, no bit tests.
+          for (let b = 0; b < 32; b++, a += bsize) visit(a, bsize, data);
+          continue;
         }
+        // Set bits lowest first: ctz of the lowest set bit, then clear it.
+        while (word !== 0) {
+          visit(a + (31 - Math.clz32(word & -word)) * bsize, bsize, data);
+          word &= word - 1;
+        }
+        continue;
+      }
+      while (word !== 0) {
+        const blk = khoRadixDecodeKey(w * 32 + 31 - Math.clz32(word & -word))!;
+        visit(blk.phys, 2 ** (PAGE_SHIFT + blk.order), khoDataFolio(blk.order));
+        word &= word - 1;
       }
     }
   }
