@@ -24,6 +24,7 @@ export default defineConfig({
   test: {
     include: ["{shared,kernel-a,kernel-b,scripts}/test/**/*.test.ts"],
     globalSetup: ["scripts/build/vitest-setup.mjs"],
+    setupFiles: ["shared/test/setup-equality.ts"],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: "forks",
