@@ -130,6 +130,11 @@ describe("mapAggregate", () => {
 });
 
 describe("mapAggregateCapped", () => {
+  test("the lower bound holds for pieces not merged: two touching pieces of one class and index are two regions", () => {
+    const p: MapPieces = { start: [0, 1, 3, 5].map((x) => BASE + x * P), end: [1, 3, 5, 6].map((x) => BASE + x * P), cls: [2, 2, 2, 2], idx: [5, 6, 6, 7] };
+    for (const g of [P, 2 * P, 4 * P]) expect(mapSegmentsAtLeast(p, BASE, BASE + 6 * P, g)).toBeLessThanOrEqual(mapAggregate(p, BASE, BASE + 6 * P, g).seg.length / 3);
+  });
+
   fcTest.prop([
     fc.array(fc.record({ kind: fc.constantFrom<Region["kind"]>("free", "chunk", "preserved", "scratch", "kho-fdt"), pages: fc.integer({ min: 1, max: 40 }), gap: fc.integer({ min: 0, max: 5 }) }), { minLength: 1, maxLength: 60 }),
     fc.integer({ min: 1, max: 40 }),

@@ -146,6 +146,8 @@ describe("run checks", () => {
     expect(refusal(cat(ok, run(0x1000_2000, 0, 1n)), 5)).toMatch(/^kho_test folio_runs\[1\] \(info \+0x10\): \[0x10002000, 0x10003000\) overlaps the previous run/);
     // Not ascending: found once every run is in.
     expect(refusal(cat(ok, run(0x2000_0000, 0, 1n), run(0x1000_3000, 0, 1n)), 6)).toMatch(/^kho_test folio_runs\[2\] \(info \+0x20\): \[0x10003000, \+0x1000\) overlaps run 0/);
+    // Adjacent entries that a writer would have merged stay separate entries: the overlap names the blob's entry 3, not a merged run's index.
+    expect(refusal(cat(run(0x1000_0000, 0, 2n), run(0x1000_2000, 0, 2n), run(0x2000_0000, 0, 1n), run(0x1000_1000, 0, 1n)), 6)).toMatch(/^kho_test folio_runs\[3\] \(info \+0x30\): \[0x10001000, \+0x1000\) overlaps run 0/);
     expect(refusal(cat(ok, run(0x2000_0000, 0, 2n)), 5)).toMatch(/^kho_test folio_runs\[1\] \(info \+0x10\): count 2 brings the runs past nr_folios 5/);
     expect(refusal(cat(ok, run(0x2000_0000, 0, 2n)), 7)).toBe("kho_test nr_folios: 7, but the 2 runs list 6 folios");
     expect(refusal(cat(ok, run(2 ** 53 - PAGE_SIZE, 0, 2n)), 6)).toMatch(/^kho_test folio_runs\[1\] \(info \+0x10\): .* ends beyond 2\^53/);
@@ -157,7 +159,7 @@ function perFolio(t: FolioTable, r: KhoRestore, offline: (p: number, len: number
   const out = { restored: 0, unchecked: 0, bad: [] as [number, string][] };
   for (let i = 0; i < t.length; i++) {
     const f = t.get(i);
-    const off = offline(f.phys, PAGE_SIZE << f.order);
+    const off = offline(f.phys, PAGE_SIZE * 2 ** f.order);
     if (off) {
       out.bad.push([i, off]);
       continue;
@@ -193,6 +195,18 @@ function claimed(r: KhoRestore, heads: number[]): boolean[] {
 }
 
 describe("run-based restore", () => {
+  test("an order-19 and an order-20 folio: the offline check asks for their whole size (2 and 4 GiB), not an int32 shift", () => {
+    const t = new FolioTable(3);
+    t.pushRun(0x1_0000_0000, PAGE_SIZE * 2 ** 19, 19, 2);
+    t.pushRun(0x2_0000_0000, PAGE_SIZE * 2 ** 20, 20, 1);
+    const asked: number[] = [];
+    const bad: number[] = [];
+    khoRestoreFolioRuns(t, new KhoRestore(khoRangeTableOf([]), 20), { offline: (_p, len) => (asked.push(len), "offline"), bad: (i) => bad.push(i) });
+    // The whole run, then each folio of it: every length positive and whole.
+    expect(asked).toEqual([2 * 2 ** 31, 2 ** 31, 2 ** 31, 2 ** 32, 2 ** 32]);
+    expect(bad).toEqual([0, 1, 2]);
+  });
+
   test("restores and refuses exactly what kho_restore_folio() per folio does, on the same preserved ranges", () => {
     const range = fc.record({ slot: fc.integer({ min: 0, max: 60 }), pages: fc.integer({ min: 1, max: 48 }), order: fc.integer({ min: 0, max: 3 }), phys: fc.boolean() });
     fc.assert(

@@ -11,8 +11,9 @@ describe("toEqual on typed arrays (setup-equality.ts)", () => {
     expect(other).not.toEqual(page);
     expect(integerArraysEqual(other, page)).toBe(false);
     expect(page.subarray(0, 100)).not.toEqual(page);
-    const big = new Uint8Array(8192).fill(7);
+    const big = new Uint8Array(8192).fill(9, 0, 4096).fill(7, 4096);
     expect(big.subarray(4096)).toEqual(page);
+    expect(big.subarray(0, 4096)).not.toEqual(page);
     expect(new BigUint64Array([1n, 2n])).toEqual(new BigUint64Array([1n, 2n]));
     expect(new BigUint64Array([1n, 2n])).not.toEqual(new BigUint64Array([1n, 3n]));
   });

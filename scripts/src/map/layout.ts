@@ -215,8 +215,8 @@ export function mapAggregate(pieces: MapPieces, base: number, end: number, granu
  * holding a whole granule (each gives a pure segment, unless the previous
  * such piece has the same class and region) plus (b) maximal runs of granules
  * with a boundary inside them (each such granule is mixed; mixed granules
- * merge only when adjacent, never with a pure one). A boundary counts only
- * where the class or region changes, or a gap starts or ends.
+ * merge only when adjacent, never with a pure one). Every piece's start and
+ * end is a boundary.
  */
 export function mapSegmentsAtLeast(pieces: MapPieces, base: number, end: number, granule: number): number {
   const g = granule;
@@ -236,11 +236,9 @@ export function mapSegmentsAtLeast(pieces: MapPieces, base: number, end: number,
     const s = Math.max(pieces.start[i]!, base);
     const e = Math.min(pieces.end[i]!, end);
     if (e <= s) continue;
-    const joined = i > 0 && pieces.end[i - 1] === pieces.start[i] && pieces.cls[i - 1] === pieces.cls[i] && pieces.idx[i - 1] === pieces.idx[i];
-    if (!joined) boundary(s);
-    const next = i + 1 < pieces.start.length ? i + 1 : -1;
-    const joinedNext = next >= 0 && pieces.start[next] === pieces.end[i] && pieces.cls[next] === pieces.cls[i] && pieces.idx[next] === pieces.idx[i];
-    if (!joinedNext) boundary(e);
+    // Every piece edge: mapAggregate counts two touching pieces as two regions even with one class and index.
+    boundary(s);
+    boundary(e);
     const firstWhole = base + Math.ceil((s - base) / g) * g;
     if (firstWhole + g <= e || (firstWhole < e && e === end)) {
       if (pieces.cls[i] !== pureCls || pieces.idx[i] !== pureIdx) pure++;

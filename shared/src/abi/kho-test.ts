@@ -143,7 +143,7 @@ export class FolioTable {
     return this.cPhys === undefined;
   }
 
-  /** Entry phys column (makes the columns: avoid on hot paths, see forEachRun). */
+  /** Entry phys column (makes the columns: avoid on hot paths, see liveRuns). */
   get phys(): Float64Array {
     return this.columns(), this.cPhys!;
   }
@@ -176,9 +176,9 @@ export class FolioTable {
   }
 
   /* Append @count folios of @order at @base as a run, merged into the last run when they follow it. */
-  private appendRun(base: number, order: number, count: number): void {
+  private appendRun(base: number, order: number, count: number, merge = true): void {
     const n = this.nRuns;
-    if (n > 0 && this.rOrder[n - 1] === order && this.rBase[n - 1]! + this.rCount[n - 1]! * folioSize(order) === base) {
+    if (merge && n > 0 && this.rOrder[n - 1] === order && this.rBase[n - 1]! + this.rCount[n - 1]! * folioSize(order) === base) {
       this.rCount[n - 1]! += count;
     } else {
       if (n === this.rBase.length) {
@@ -256,15 +256,17 @@ export class FolioTable {
   /**
    * pushRun - append @count live, unfilled entries of order @order at
    * @base, @base + @stride, ...: push() for each (one run when @stride is
-   * the folio size and the table is still runs).
+   * the folio size and the table is still runs). @merge false keeps the run
+   * apart from an adjacent previous one (the decoder: one run per blob
+   * entry, so that run k names entry k).
    */
-  pushRun(base: number, stride: number, order: number, count: number): void {
+  pushRun(base: number, stride: number, order: number, count: number, merge = true): void {
     const first = this.length;
     const end = first + count;
     if (end > Math.max(this.capacity, this.cPhys?.length ?? 0)) throw new RangeError(`FolioTable: ${count} entries do not fit (${first} of ${this.capacity} used)`);
     if (this.cPhys === undefined) {
-      if (stride === folioSize(order)) this.appendRun(base, order, count);
-      else for (let k = 0, p = base; k < count; k++, p += stride) this.appendRun(p, order, 1);
+      if (stride === folioSize(order)) this.appendRun(base, order, count, merge);
+      else for (let k = 0, p = base; k < count; k++, p += stride) this.appendRun(p, order, 1, merge);
       return;
     }
     const phys = this.cPhys;
@@ -524,8 +526,7 @@ export class KhoTestInfoDecoder {
   ranges: KhoTestRange[] = [];
   /** Folio entries decoded so far (run entries when the table is runs). */
   private done = 0;
-  /* Runs: folios listed so far, the previous run's start and end, whether they ascend. */
-  private runFolios = 0;
+  /* Runs: the previous run's start and end, whether they ascend (folios listed so far: folios.length). */
   private prevStart = -1;
   private prevEnd = 0;
   private ascending = true;
@@ -574,21 +575,20 @@ export class KhoTestInfoDecoder {
       if (cHi >= 2 ** 21 || count > Math.floor(this.ramBytes / size)) throw this.runError(at, `count ${d.getBigUint64(off + 8, true)} order-${order} folios span more than RAM (${hex(this.ramBytes)} bytes)`);
       const end = phys + count * size;
       if (end > 2 ** 53) throw this.runError(at, `[${hex(phys)}, +${hex(count * size)}) ends beyond 2^53`);
-      if (this.runFolios + count > this.nrFolios) throw this.runError(at, `count ${count} brings the runs past nr_folios ${this.nrFolios}`);
+      if (this.folios.length + count > this.nrFolios) throw this.runError(at, `count ${count} brings the runs past nr_folios ${this.nrFolios}`);
       if (phys < this.prevEnd) {
         if (phys >= this.prevStart) throw this.runError(at, `[${hex(phys)}, ${hex(end)}) overlaps the previous run [${hex(this.prevStart)}, ${hex(this.prevEnd)})`);
         this.ascending = false;
       }
       this.prevStart = phys;
       this.prevEnd = end;
-      this.runFolios += count;
-      this.folios.pushRun(phys, size, order, count);
+      this.folios.pushRun(phys, size, order, count, false);
     }
   }
 
   /* After the last run: the counts add up to nr_folios and no two runs overlap (sorted once when they did not ascend). */
   private finishRuns(): void {
-    if (this.runFolios !== this.nrFolios) throw new KhoTestError("nr_folios", `${this.nrFolios}, but the ${this.nrRuns} runs list ${this.runFolios} folios`);
+    if (this.folios.length !== this.nrFolios) throw new KhoTestError("nr_folios", `${this.nrFolios}, but the ${this.nrRuns} runs list ${this.folios.length} folios`);
     if (this.ascending) return;
     const r = this.folios.liveRuns();
     const idx = Array.from({ length: r.n }, (_, k) => k).sort((a, b) => r.base[a]! - r.base[b]!);

@@ -151,11 +151,17 @@ const pageFileOwners = new FinalizationRegistry<Map<number, number>>((spilled) =
 
 function openSpillFile(): number | undefined {
   const file = path.join(os.tmpdir(), `.khosim-pages-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  let fd: number | undefined;
   try {
-    const fd = fs.openSync(file, "wx+", 0o600);
+    fd = fs.openSync(file, "wx+", 0o600);
     fs.unlinkSync(file);
     return fd;
   } catch {
+    // Never leave the file or its descriptor behind: pages are then held in memory.
+    if (fd !== undefined) {
+      fs.closeSync(fd);
+      fs.rmSync(file, { force: true });
+    }
     return undefined;
   }
 }

@@ -260,7 +260,7 @@ export function khoRestoreFolioRuns(t: FolioTable, restore: KhoRestore, hooks: F
   let unchecked = 0;
   // One folio by the per-folio path (successor.ts's loop body for an unfilled folio).
   const one = (entry: number, phys: number, recorded: number): void => {
-    const off = hooks.offline(phys, PAGE_SIZE << recorded);
+    const off = hooks.offline(phys, PAGE_SIZE * 2 ** recorded);
     if (off) return hooks.bad(entry, off);
     let order: number;
     try {

@@ -217,7 +217,7 @@ function restoreKhoTest(kho: KhoFdt, mem: PhysMem, restore: KhoRestore, rep: Suc
     const phys = t.phys[i]!;
     const recorded = t.order[i]!;
     let order: number;
-    const off = offlineReason(mem, phys, PAGE_SIZE << recorded);
+    const off = offlineReason(mem, phys, PAGE_SIZE * 2 ** recorded);
     if (off) {
       bad(i, off);
       continue;

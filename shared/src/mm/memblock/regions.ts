@@ -119,20 +119,9 @@ export class MemblockType {
     return this.cs;
   }
 
-  set chunks(v: Chunk[]) {
-    this.sOn = false;
-    if (this.pending) this.flush();
-    this.cs = v;
-  }
-
   private get firstBase(): number[] {
     if (this.pending) this.flush();
     return this.fb;
-  }
-
-  private set firstBase(v: number[]) {
-    if (this.pending) this.flush();
-    this.fb = v;
   }
 
   /* Store the pending region where memblock_insert_region() put it: after the hinted region. */
