@@ -239,6 +239,29 @@ export function khoRangeTableOf(ranges: readonly KhoMemRange[]): KhoRangeTable {
   return t;
 }
 
+/**
+ * khoRestoreRecordedFolio - kho_restore_folio() of the folio a kho_test
+ * entry records at @phys with order @recorded, with the successor's checks
+ * around it: the folio's span is online RAM (@offline gives the reason when
+ * not), the restore is not refused, and it comes back with the recorded
+ * order. Returns undefined on success (nothing allocated on that path), else
+ * whether the folio was restored all the same (a wrong order) and why it
+ * failed. Shared by the successor's per-folio loop and khoRestoreFolioRuns().
+ */
+export function khoRestoreRecordedFolio(restore: KhoRestore, phys: number, recorded: number, offline: (phys: number, len: number) => string | undefined): { restored: boolean; why: string } | undefined {
+  const off = offline(phys, PAGE_SIZE * 2 ** recorded);
+  if (off) return { restored: false, why: off };
+  let order: number;
+  try {
+    order = restore.khoRestoreFolio(phys);
+  } catch (e) {
+    if (e instanceof KhoRestoreError) return { restored: false, why: e.message };
+    throw e;
+  }
+  if (order !== recorded) return { restored: true, why: `restored with order ${order}, recorded order ${recorded}` };
+  return undefined;
+}
+
 /** What khoRestoreFolioRuns() needs from its caller: why a span cannot be restored (not online RAM), and how to record a failed entry. */
 export interface FolioRunHooks {
   offline(phys: number, len: number): string | undefined;
@@ -258,19 +281,14 @@ export function khoRestoreFolioRuns(t: FolioTable, restore: KhoRestore, hooks: F
   const r = t.liveRuns();
   let restored = 0;
   let unchecked = 0;
-  // One folio by the per-folio path (successor.ts's loop body for an unfilled folio).
+  // One folio by the per-folio path (the successor's, for an unfilled folio).
   const one = (entry: number, phys: number, recorded: number): void => {
-    const off = hooks.offline(phys, PAGE_SIZE * 2 ** recorded);
-    if (off) return hooks.bad(entry, off);
-    let order: number;
-    try {
-      order = restore.khoRestoreFolio(phys);
-    } catch (e) {
-      if (e instanceof KhoRestoreError) return hooks.bad(entry, e.message);
-      throw e;
+    const failed = khoRestoreRecordedFolio(restore, phys, recorded, hooks.offline);
+    if (failed) {
+      if (failed.restored) restored++;
+      return hooks.bad(entry, failed.why);
     }
     restored++;
-    if (order !== recorded) return hooks.bad(entry, `restored with order ${order}, recorded order ${recorded}`);
     unchecked++;
   };
   // Entry index of run k's first folio: a run table has no dead entries.
