@@ -79,8 +79,8 @@ const FOLIO_SIZES: readonly number[] = Array.from({ length: 64 }, (_, o) => PAGE
   Number.isSafeInteger(v),
 );
 
-/* FOLIO_SIZES as a typed array over every u8 order, 0 past the last (khoFolioRuns' inner loop). */
-const FOLIO_SIZE_U8 = new Float64Array(256).map((_, o) => FOLIO_SIZES[o] ?? 0);
+/** Folio bytes by order as a typed array over every u8 order, 0 past KHO_TRACK_MAX_ORDER (for hot loops: a table read, not a power). */
+export const KHO_FOLIO_SIZE = new Float64Array(256).map((_, o) => FOLIO_SIZES[o] ?? 0);
 
 /** Highest folio order the tracker accepts: PAGE_SIZE << order must be below 2^53. */
 export const KHO_TRACK_MAX_ORDER = FOLIO_SIZES.length - 1;
@@ -618,7 +618,7 @@ export function khoFolioRuns(phys: Float64Array, order: Uint8Array, from: number
     const o = order[i]!;
     const p = phys[i]!;
     if (p !== prevEnd || o !== prevOrder) n++;
-    prevEnd = p + FOLIO_SIZE_U8[o]!;
+    prevEnd = p + KHO_FOLIO_SIZE[o]!;
     prevOrder = o;
   }
   return n;

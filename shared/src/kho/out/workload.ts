@@ -13,11 +13,8 @@ import type { Machine } from "../../mm/machine.js";
 import { Prng } from "../../lib/prng.js";
 import { ScenarioError, type Scenario, type ScenarioOp } from "./scenario.js";
 import { rangesFormat, type KhoFormat, type KhoTracker } from "../formats/index.js";
-import { khoFolioRuns } from "../track.js";
+import { KHO_FOLIO_SIZE, khoFolioRuns } from "../track.js";
 import { getOrder } from "./pages.js";
-
-/* Folio bytes by order (a table read, not a power per run). */
-const RUN_FOLIO_SIZE = Float64Array.from({ length: 64 }, (_, o) => PAGE_SIZE * 2 ** o);
 import { KhoPageOps, isPageOp, type CarriedPages } from "./workload-pages.js";
 
 export interface PhysRecord {
@@ -139,7 +136,7 @@ export function runWorkload(
         const c = count[k]!;
         // One folio per run is the isolated case (1M runs): no inner loop. Else an integer index, the address computed: faster than a running double address.
         if (c === 1) track.khoPreserveFolio(b, o);
-        else for (let j = 0, size = RUN_FOLIO_SIZE[o]!; j < c; j++) track.khoPreserveFolio(b + j * size, o);
+        else for (let j = 0, size = KHO_FOLIO_SIZE[o]!; j < c; j++) track.khoPreserveFolio(b + j * size, o);
       }
       preserveNs += process.hrtime.bigint() - t;
       preserveCalls += folios.length - first;
