@@ -8,10 +8,11 @@
  */
 import * as path from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
-import { OUTCOME_EXIT } from "@khosim/shared/abi";
+import { HANDOFF_BOOT_DTB, MAX_PAGE_ORDER, OUTCOME_EXIT, PAGE_SIZE } from "@khosim/shared/abi";
+import { bootSuccessor, parseSuccessorBootDtb } from "@khosim/shared/kho";
 import { FAULTS, RUNS_INPUT, applyFault, listFaults, type MemHandoff } from "../src/faults/index.js";
 import { ROOT } from "../src/run.js";
-import { bootMemHandoff, handoffDigest, makeMemHandoff } from "./fault-helpers.js";
+import { bootMemHandoff, handoffDigest, makeMemHandoff, readOnly } from "./fault-helpers.js";
 
 const RUN_KINDS = FAULTS.filter((f) => f.input === RUNS_INPUT);
 let good: MemHandoff;
@@ -32,6 +33,32 @@ describe("kho_test run faults in process", () => {
     const b = bootMemHandoff(good, []);
     expect(b.outcome, b.reason).toBe("revived");
     expect(b.report!.restored.folios).toBeGreaterThan(0);
+  });
+
+  test("folios a run table lists but the successor cannot restore are named and dropped, the table kept as runs", () => {
+    const boot = parseSuccessorBootDtb(good.bootDtb!, HANDOFF_BOOT_DTB);
+    const all = bootSuccessor(boot, readOnly(good.openImage(boot.ram.base, boot.banks)), { maxOrder: MAX_PAGE_ORDER });
+    expect(all.report.outcome).toBe("revived");
+    const total = all.carried.folios!.live;
+    // data-order-above-max: kernel-b's --max-order one below the highest preserved order, so those folios are refused.
+    const applied = applyFault(good.clone(), FAULTS.find((f) => f.kind === "data-order-above-max")!, 1);
+    const maxOrder = Number(applied.kernelBArgs[applied.kernelBArgs.indexOf("--max-order") + 1]);
+    const sb = bootSuccessor(boot, readOnly(good.openImage(boot.ram.base, boot.banks)), { maxOrder });
+    expect(sb.report.outcome).toBe("verification-failed");
+    expect(sb.report.failureCount).toBeGreaterThan(0);
+    const t = sb.carried.folios!;
+    // Killed without making the 17-bytes-a-folio columns: still runs, one folio fewer per failure.
+    expect(t.isRuns).toBe(true);
+    expect(t.live + sb.report.failureCount).toBe(total);
+    const gone = new Set(sb.report.failures.filter((f) => f.kind === "folio").map((f) => Number(f.phys)));
+    expect(gone.size).toBeGreaterThan(0);
+    const r = t.liveRuns();
+    let listed = 0;
+    for (let k = 0; k < r.n; k++) {
+      for (let j = 0; j < r.count[k]!; j++) expect(gone.has(r.base[k]! + j * PAGE_SIZE * 2 ** r.order[k]!)).toBe(false);
+      listed += r.count[k]!;
+    }
+    expect(listed).toBe(t.live);
   });
 
   for (const fault of RUN_KINDS) {

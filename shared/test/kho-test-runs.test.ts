@@ -195,6 +195,29 @@ function claimed(r: KhoRestore, heads: number[]): boolean[] {
 }
 
 describe("run-based restore", () => {
+  test("killEntries keeps a run table as runs and leaves the live folios kill() per entry leaves", () => {
+    const mk = (): FolioTable => {
+      const t = new FolioTable(13);
+      t.pushRun(0x1000_0000, PAGE_SIZE, 0, 10);
+      t.pushRun(0x2000_0000, PAGE_SIZE * 4, 2, 3);
+      return t;
+    };
+    const a = mk();
+    const b = mk();
+    const dead = [0, 4, 9, 11];
+    a.killEntries(dead);
+    for (const i of dead) b.kill(i);
+    expect(a.isRuns).toBe(true);
+    const r = a.liveRuns();
+    expect([...r.base.subarray(0, r.n)]).toEqual([0x1000_1000, 0x1000_5000, 0x2000_0000, 0x2000_8000]);
+    expect([...r.count.subarray(0, r.n)]).toEqual([3, 4, 1, 1]);
+    expect([...r.order.subarray(0, r.n)]).toEqual([0, 0, 2, 2]);
+    expect(a.live).toBe(9);
+    expect([...a.entries()]).toEqual([...b.entries()]);
+    expect(() => mk().killEntries([3, 3])).toThrow(RangeError);
+    expect(() => mk().killEntries([13])).toThrow(RangeError);
+  });
+
   test("an order-19 and an order-20 folio: the offline check asks for their whole size (2 and 4 GiB), not an int32 shift", () => {
     const t = new FolioTable(3);
     t.pushRun(0x1_0000_0000, PAGE_SIZE * 2 ** 19, 19, 2);

@@ -265,7 +265,8 @@ export function khoRestoreRecordedFolio(restore: KhoRestore, phys: number, recor
 /** What khoRestoreFolioRuns() needs from its caller: why a span cannot be restored (not online RAM), and how to record a failed entry. */
 export interface FolioRunHooks {
   offline(phys: number, len: number): string | undefined;
-  bad(entry: number, why: string): void;
+  /** Entry @entry (the folio at @phys, recorded order @order) failed: @why. */
+  bad(entry: number, why: string, phys: number, order: number): void;
 }
 
 /**
@@ -286,7 +287,7 @@ export function khoRestoreFolioRuns(t: FolioTable, restore: KhoRestore, hooks: F
     const failed = khoRestoreRecordedFolio(restore, phys, recorded, hooks.offline);
     if (failed) {
       if (failed.restored) restored++;
-      return hooks.bad(entry, failed.why);
+      return hooks.bad(entry, failed.why, phys, recorded);
     }
     restored++;
     unchecked++;

@@ -210,8 +210,16 @@ function restoreKhoTest(kho: KhoFdt, mem: PhysMem, restore: KhoRestore, rep: Suc
   };
   const offline = (p: number, len: number): string | undefined => offlineReason(mem, p, len);
   if (t.isRuns) {
-    // Unfilled runs (kho-test-v2): every folio restored, a run at a time (in/restore.ts).
-    const n = khoRestoreFolioRuns(t, restore, { offline, bad: (i, why) => bad(i, why) });
+    // Unfilled runs (kho-test-v2): every folio restored, a run at a time (in/restore.ts); failed entries are killed afterwards, the table kept as runs.
+    const dead: number[] = [];
+    const n = khoRestoreFolioRuns(t, restore, {
+      offline,
+      bad: (i, why, phys, order) => {
+        fail({ kind: "folio", phys: hex(phys), order, reason: why });
+        dead.push(i);
+      },
+    });
+    t.killEntries(dead);
     rep.restored.folios += n.restored;
     rep.verified.unchecked += n.unchecked;
   } else for (let i = 0; i < t.length; i++) {
