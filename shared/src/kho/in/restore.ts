@@ -113,13 +113,7 @@ export class KhoRestore {
       throw new KhoRestoreError("NOT_HEAD", phys, `${hex(phys)} is not the head of an order-${order} folio of run ${hex(rStart)}`);
     }
     if (this.restored === undefined) this.makeBitmap();
-    const bits = this.restored!;
-    const n = this.firstBit![i]! + rel;
-    const byte = Math.floor(n / 8);
-    // n & 7: the low three bits survive ToInt32 for any n below 2^53.
-    const mask = 1 << (n & 7);
-    if (bits[byte]! & mask) throw new KhoRestoreError("ALREADY_RESTORED", phys, `folio ${hex(phys)} was restored already`);
-    bits[byte] = bits[byte]! | mask;
+    if (!claimBit(this.restored!, this.firstBit![i]! + rel)) throw new KhoRestoreError("ALREADY_RESTORED", phys, `folio ${hex(phys)} was restored already`);
     return order;
   }
 
@@ -148,33 +142,9 @@ export class KhoRestore {
       const here = Math.min(count - done, Math.floor((rStart + this.size[i]! - phys) / fsize));
       if (here <= 0) return done;
       if (this.restored === undefined) this.makeBitmap();
-      const bits = this.restored!;
-      let n = this.firstBit![i]! + rel;
-      const stop = done + here;
-      // One folio at a time up to a byte boundary, then eight at a time (a byte of 0: none of its folios claimed), then the rest.
-      while (done < stop && (n & 7) !== 0) {
-        const byte = Math.floor(n / 8);
-        const mask = 1 << (n & 7);
-        if (bits[byte]! & mask) return done;
-        bits[byte] = bits[byte]! | mask;
-        n++;
-        done++;
-      }
-      let byte = n / 8;
-      const bulk = done + Math.floor((stop - done) / 8) * 8;
-      while (done < bulk && bits[byte] === 0) {
-        bits[byte++] = 0xff;
-        done += 8;
-      }
-      n = byte * 8;
-      while (done < stop) {
-        const b = Math.floor(n / 8);
-        const mask = 1 << (n & 7);
-        if (bits[b]! & mask) return done;
-        bits[b] = bits[b]! | mask;
-        n++;
-        done++;
-      }
+      const claimed = claimBits(this.restored!, this.firstBit![i]! + rel, here);
+      done += claimed;
+      if (claimed < here) return done;
     }
     return done;
   }
@@ -311,4 +281,27 @@ export function khoRestoreFolioRuns(t: FolioTable, restore: KhoRestore, hooks: F
     }
   }
   return { restored, unchecked };
+}
+
+/* Claim bit @n of @bits; false when it was claimed already (n & 7: the low three bits survive ToInt32 for any n below 2^53). */
+function claimBit(bits: Uint8Array, n: number): boolean {
+  const byte = Math.floor(n / 8);
+  const mask = 1 << (n & 7);
+  if (bits[byte]! & mask) return false;
+  bits[byte] = bits[byte]! | mask;
+  return true;
+}
+
+/*
+ * Claim bits @n, @n + 1, ... for up to @count folios: one at a time up to a
+ * byte boundary, then eight at a time (a byte of 0: none of its folios
+ * claimed), then the rest. Returns how many were claimed before the first
+ * one claimed already.
+ */
+function claimBits(bits: Uint8Array, n: number, count: number): number {
+  let k = 0;
+  for (const head = Math.min(count, (8 - (n & 7)) & 7); k < head; k++, n++) if (!claimBit(bits, n)) return k;
+  for (; k + 8 <= count && bits[n / 8] === 0; k += 8, n += 8) bits[n / 8] = 0xff;
+  for (; k < count; k++, n++) if (!claimBit(bits, n)) return k;
+  return k;
 }
