@@ -122,7 +122,12 @@ export class KhoMemTrack {
   private tz = new Float64Array(TAIL_INITIAL);
   private td = new Uint16Array(TAIL_INITIAL);
   private tn = 0;
-  /* The last tail range, mirrored in scalars for the hot path: start (Infinity when the tail is empty), end, data. */
+  /*
+   * The last tail range, mirrored in scalars for the hot path: start
+   * (Infinity when the tail is empty), end, data. The hot path moves only
+   * `he`; tz[tn - 1] and `total` catch up in sync(), which everything that
+   * reads them calls first.
+   */
   private hs = Infinity;
   private he = 0;
   private hd = 0;
@@ -144,7 +149,20 @@ export class KhoMemTrack {
 
   /** Bytes preserved in total. */
   get totalBytes(): number {
+    this.sync();
     return this.total;
+  }
+
+  /* Bring the last tail range's stored size, and the total, up to `he` (the hot path moves `he` alone). */
+  private sync(): void {
+    const i = this.tn - 1;
+    if (i < 0) return;
+    const z = this.he - this.hs;
+    const old = this.tz[i]!;
+    if (z !== old) {
+      this.total += z - old;
+      this.tz[i] = z;
+    }
   }
 
   /**
@@ -154,6 +172,7 @@ export class KhoMemTrack {
    */
   ranges(): IterableIterator<KhoMemRange> {
     // One array filled in a plain loop, then its iterator: a generator's resume per range costs several times more.
+    this.sync();
     const out = new Array<KhoMemRange>(this.count);
     let i = 0;
     for (const [, n] of this.tree.entries()) out[i++] = { start: n.start, size: n.end - n.start, data: n.data };
@@ -169,6 +188,7 @@ export class KhoMemTrack {
    * Returns the number visited. The tracker must not change meanwhile.
    */
   forEachRange(visit: (start: number, size: number, data: number) => void): number {
+    this.sync();
     for (const [, n] of this.tree.entries()) visit(n.start, n.end - n.start, n.data);
     const { ts, tz, td } = this;
     for (let k = 0; k < this.tn; k++) visit(ts[k]!, tz[k]!, td[k]!);
@@ -208,6 +228,7 @@ export class KhoMemTrack {
    * pages) do not cost a copy of a million tail ranges.
    */
   rangeParts(): KhoRangeTable[] {
+    this.sync();
     const tn = this.tn;
     const tail: KhoRangeTable = { count: tn, start: this.ts.subarray(0, tn), size: this.tz.subarray(0, tn), data: this.td.subarray(0, tn) };
     const m = this.tree.size;
@@ -229,6 +250,7 @@ export class KhoMemTrack {
    * rangeAt - the stored range containing byte @addr, if any.
    */
   rangeAt(addr: number): KhoMemRange | undefined {
+    this.sync();
     if (this.tn > 0 && addr >= this.ts[0]!) {
       const i = this.tailAtOrBelow(addr);
       const s = this.ts[i]!;
@@ -246,6 +268,7 @@ export class KhoMemTrack {
    */
   intersects(addr: number, size: number): boolean {
     if (size <= 0) return false;
+    this.sync();
     const end = addr + size;
     if (this.tn > 0 && end > this.ts[0]!) {
       // The last tail range starting below end is the only tail candidate.
@@ -284,12 +307,8 @@ export class KhoMemTrack {
       // At or above the last tail range's start: nothing but that range can be touched.
       const le = this.he;
       if (addr <= le && this.hd === data) {
-        // Extends (or re-preserves) the last range: only its size grows.
-        if (end > le) {
-          this.total += end - le;
-          this.he = end;
-          this.tz[this.tn - 1] = end - ls;
-        }
+        // Extends (or re-preserves) the last range: only its end moves (sync() does the rest).
+        if (end > le) this.he = end;
         return;
       }
       if (addr >= le) {
@@ -320,6 +339,7 @@ export class KhoMemTrack {
 
   /* Append [addr, end) to the tail (caller checked it lies past and apart from the last range). */
   private append(addr: number, end: number, data: number): void {
+    this.sync();
     let n = this.tn;
     if (n === this.ts.length) this.growTail();
     this.ts[n] = addr;
@@ -370,6 +390,7 @@ export class KhoMemTrack {
 
   /* Move every tail range into the tree (ascending keys above the tree's): the tail is empty after. */
   private spill(): void {
+    this.sync();
     const { ts, tz, td } = this;
     for (let i = 0; i < this.tn; i++) this.tree.set(ts[i]!, { start: ts[i]!, end: ts[i]! + tz[i]!, data: td[i]! });
     this.tn = 0;
@@ -508,6 +529,7 @@ export class KhoMemTrack {
    */
   khoUnpreserve(addr: number, size: number): void {
     khoCheckRange("kho_unpreserve", addr, size);
+    this.sync();
     const end = addr + size;
     // Cutting is the tree's business: hand it the tail when the cut reaches it (rare, once per range).
     if (this.tn > 0 && end > this.ts[0]!) this.spill();
