@@ -22,10 +22,42 @@ import { kernelAInProcess, successorHandOffInProcess } from "./fault-helpers.js"
 import { runKernelAsync, type RunResult } from "./handoff-helpers.js";
 
 const CHAIN = path.join(ROOT, "scripts/src/chain.ts");
+
+/*
+ * npm run chain end to end, one real run for the command's process-level
+ * facts: every generation its own process (kernel-a, then kernel-b reading
+ * the previous generation's files and writing the next), the files each
+ * writes, the table, the exit code. It also carries reserve_mem= through the
+ * generations (--cmdline; the kernel behaviour is tested in process in
+ * reserve-mem-chain.test.ts) and adds preservations in every generation
+ * (--each). What does not depend on the command (10 generations of
+ * scenarios/mixed.json, metadata that does not grow without --each) is
+ * tested in process (the first describe); so the run is small: 512 MiB, a
+ * few objects.
+ */
+const CMDLINE = "console=ttyS0 reserve_mem=1M:4096:trace reserve_mem=2M:2M:oops";
+const SMALL = {
+  description: "kho_test's folios, folios of the page API and a phys range; two reserve_mem= reservations",
+  machine: { ram: "512M", cmdline: CMDLINE },
+  ops: [{ op: "test_kho", maxMem: "1M" }, { op: "folios", count: 4, order: 1 }, { op: "phys", size: "64K" }],
+};
 let dir: string;
+/* The real runs of npm run chain, started first so that their processes overlap the in-process test. */
+let run: Promise<RunResult>;
+let refused: Promise<RunResult>;
+let out: string;
 
 beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "khosim-chain-"));
+  const scenario = path.join(dir, "small.json");
+  fs.writeFileSync(scenario, JSON.stringify(SMALL));
+  const each = path.join(dir, "each.json");
+  fs.writeFileSync(each, JSON.stringify({ ops: [{ op: "folios", count: 4, order: 1, layout: "buddy" }] }));
+  out = path.join(dir, "three");
+  run = runKernelAsync(CHAIN, ["--generations", "3", "--out", out, "--scenario", scenario, "--each", each, "--cmdline", CMDLINE]);
+  const exists = path.join(dir, "exists");
+  fs.mkdirSync(exists);
+  refused = runKernelAsync(CHAIN, ["--generations", "2", "--out", exists]);
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -80,41 +112,7 @@ describe("a chain of generations, in process", () => {
   });
 });
 
-/*
- * npm run chain end to end, one real run for the command's process-level
- * facts: every generation its own process (kernel-a, then kernel-b reading
- * the previous generation's files and writing the next), the files each
- * writes, the table, the exit code. It also carries reserve_mem= through the
- * generations (--cmdline; the kernel behaviour is tested in process in
- * reserve-mem-chain.test.ts) and adds preservations in every generation
- * (--each). What does not depend on the command (10 generations of
- * scenarios/mixed.json, metadata that does not grow without --each) is
- * tested in process above; so the run is small: 512 MiB, a few objects.
- */
-const CMDLINE = "console=ttyS0 reserve_mem=1M:4096:trace reserve_mem=2M:2M:oops";
-const SMALL = {
-  description: "kho_test's folios, folios of the page API and a phys range; two reserve_mem= reservations",
-  machine: { ram: "512M", cmdline: CMDLINE },
-  ops: [{ op: "test_kho", maxMem: "1M" }, { op: "folios", count: 4, order: 1 }, { op: "phys", size: "64K" }],
-};
-
 describe("npm run chain -- --generations 3 --each FILE --cmdline STR", () => {
-  let run: Promise<RunResult>;
-  let refused: Promise<RunResult>;
-  let out: string;
-  beforeAll(() => {
-    const scenario = path.join(dir, "small.json");
-    fs.writeFileSync(scenario, JSON.stringify(SMALL));
-    const each = path.join(dir, "each.json");
-    fs.writeFileSync(each, JSON.stringify({ ops: [{ op: "folios", count: 4, order: 1, layout: "buddy" }] }));
-    out = path.join(dir, "three");
-    // Started here, awaited by the tests: the processes overlap the in-process test above.
-    run = runKernelAsync(CHAIN, ["--generations", "3", "--out", out, "--scenario", scenario, "--each", each, "--cmdline", CMDLINE]);
-    const exists = path.join(dir, "exists");
-    fs.mkdirSync(exists);
-    refused = runKernelAsync(CHAIN, ["--generations", "2", "--out", exists]);
-  });
-
   test("exits 0, says so, and every generation revived and verified clean from its files", { timeout: 180_000 }, async () => {
     const r = await run;
     expect(r.status, r.stderr + r.stdout).toBe(0);
