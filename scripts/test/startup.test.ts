@@ -13,13 +13,14 @@
  *   write uses crypto for the image extents file's checksum).
  * (Speed itself is measured by `npm run bench`, never by a timed test.)
  */
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, expect, test } from "vitest";
 import { defaultScenario, parseScenario } from "@khosim/shared/kho";
-import { KERNEL_A, KERNEL_B, ROOT, nodeArgs } from "../src/run.js";
+import { KERNEL_A, KERNEL_B, ROOT, nodeArgs, type RunResult } from "../src/run.js";
+import { expectHelp } from "./procs-helpers.js";
 // @ts-expect-error: plain JavaScript without declarations (it runs before anything is built)
 import { BUNDLE_INPUTS } from "../build/build.mjs";
 
@@ -48,13 +49,20 @@ interface Loaded {
   builtins: string[];
 }
 
-/** loaded - what @main read and which node modules it loaded when run with @args (the run must exit with @status). */
-function loaded(name: string, main: string, args: string[], status = 0): Loaded {
+/** loaded - what @main read and which node modules it loaded when run with @args (the run must exit with @status); its output in @run. */
+async function loaded(name: string, main: string, args: string[], status = 0): Promise<Loaded & { run: RunResult }> {
   const log = path.join(tmp, `${name}.json`);
-  const r = spawnSync(process.execPath, ["-r", PRELOAD, ...nodeArgs(main, args)], { cwd: ROOT, encoding: "utf8", env: { ...process.env, KHOSIM_MODLOG: log } });
-  expect(r.status, r.stderr).toBe(status);
+  const run = await new Promise<RunResult>((resolve) => {
+    const child = spawn(process.execPath, ["-r", PRELOAD, ...nodeArgs(main, args)], { cwd: ROOT, env: { ...process.env, KHOSIM_MODLOG: log }, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
+    child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
+    child.on("close", (code, signal) => resolve({ status: code ?? 128, stdout, stderr: signal ? `${stderr}killed by ${signal}` : stderr }));
+  });
+  expect(run.status, run.stderr).toBe(status);
   const l = JSON.parse(fs.readFileSync(log, "utf8")) as Loaded;
-  return { files: l.files.filter((f) => f !== PRELOAD), builtins: l.builtins };
+  return { files: l.files.filter((f) => f !== PRELOAD), builtins: l.builtins, run };
 }
 
 const VENDOR = path.join(ROOT, "dist/vendor");
@@ -93,24 +101,30 @@ test("the kernel bundles hold no zod, report schema, tool, test or build code, n
   expect(inputs["dist/vendor/pino.cjs"]!.some((f) => f.startsWith("node_modules/pino/"))).toBe(true);
 });
 
-test("kernel-a and kernel-b --help read their bundle alone and load none of the lazy node modules", () => {
-  for (const [name, main] of [["a-help", KERNEL_A], ["b-help", KERNEL_B]] as const) {
-    const l = loaded(name, main, ["--help"]);
+test("kernel-a and kernel-b --help read their bundle alone and load none of the lazy node modules", async () => {
+  // These are the suite's --help runs of the kernels: cli.test.ts's convention is checked on them here.
+  const runs = await Promise.all([loaded("a-help", KERNEL_A, ["--help"]), loaded("b-help", KERNEL_B, ["--help"])]);
+  for (const [i, l] of runs.entries()) {
+    const main = [KERNEL_A, KERNEL_B][i]!;
+    expectHelp(path.basename(path.dirname(main)), l.run);
     expect(reads(l, main)).toEqual([]);
     expect(lazyLoaded(l)).toEqual([]);
   }
 });
 
-test("a handoff reads pino and xxhash64 and nothing else, with JSON or pretty logs", () => {
+test("a handoff reads pino and xxhash64 and nothing else, with JSON or pretty logs", async () => {
   const out = path.join(tmp, "h");
   const scenario = path.join(tmp, "empty.json");
   fs.writeFileSync(scenario, JSON.stringify({ machine: { ram: "256M" }, ops: [] }));
-  const a = loaded("a-file", KERNEL_A, ["--out", out, "--scenario", scenario, "--log-format", "json"]);
+  const a = await loaded("a-file", KERNEL_A, ["--out", out, "--scenario", scenario, "--log-format", "json"]);
   expect(reads(a, KERNEL_A)).toEqual(["pino", "xxhash64"]);
   expect(lazyLoaded(a)).toEqual(["crypto"]);
-  const b = loaded("b-json", KERNEL_B, ["--in", out, "--log-format", "json"]);
+  // Two successors of the same handoff, side by side (each writes only its report).
+  const [b, pretty] = await Promise.all([
+    loaded("b-json", KERNEL_B, ["--in", out, "--log-format", "json", "--report", path.join(tmp, "b-json-successor.json")]),
+    loaded("b-pretty", KERNEL_B, ["--in", out, "--log-format", "pretty", "--report", path.join(tmp, "b-pretty-successor.json")]),
+  ]);
   expect(reads(b, KERNEL_B)).toEqual(["pino", "xxhash64"]);
   expect(lazyLoaded(b)).toEqual([]);
-  const pretty = loaded("b-pretty", KERNEL_B, ["--in", out, "--log-format", "pretty"]);
   expect(reads(pretty, KERNEL_B)).toEqual(["pino", "xxhash64"]);
 });

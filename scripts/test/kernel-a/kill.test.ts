@@ -7,7 +7,9 @@
  * previous handoff in a hidden sibling; the next write to --out puts it back.
  * What is left is booted from its files by the successor's boot function (in
  * process: kernel-b's boot on the same bytes; kernel-b itself on a complete
- * handoff is tested end to end elsewhere).
+ * handoff is tested end to end elsewhere). Every run is started as soon as
+ * the previous handoff exists, a few at a time, each on its own directory;
+ * the tests await their own runs.
  */
 import { execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
@@ -36,7 +38,31 @@ interface Killed {
   stderr: string;
 }
 
+/*
+ * At most RUNNING kernel processes at a time through runA, and the leaks
+ * test's one-after-another runs beside them (spawnKernel): a few more than
+ * the 2 CPUs, so that one's fsync overlaps another's work.
+ */
+const RUNNING = 3;
+let running = 0;
+const waiting: (() => void)[] = [];
+async function inSlot<T>(f: () => Promise<T>): Promise<T> {
+  if (running < RUNNING) running++;
+  else await new Promise<void>((r) => waiting.push(r)); // the slot is handed over, still counted
+  try {
+    return await f();
+  } finally {
+    const next = waiting.shift();
+    if (next) next();
+    else running--;
+  }
+}
+
 function runA(args: string[], crashAt?: CrashPointName, signal?: "SIGINT" | "SIGTERM", kernel = KERNEL_A): Promise<Killed> {
+  return inSlot(() => spawnKernel(args, crashAt, signal, kernel));
+}
+
+function spawnKernel(args: string[], crashAt: CrashPointName | undefined, signal: "SIGINT" | "SIGTERM" | undefined, kernel: string): Promise<Killed> {
   return new Promise((resolve) => {
     const env = { ...process.env };
     delete env[CRASH_ENV];
@@ -72,6 +98,12 @@ beforeAll(async () => {
   // Without the variable no crash point fires.
   expect(a.stderr).not.toMatch(/crash point/);
   expectComplete(prev, PREV_SEED);
+  // Every kill's run starts now, side by side (each is its own process on its own directory); the tests await theirs.
+  leaks = startLeaks();
+  replacing = startReplacing();
+  fresh = startFresh();
+  signals = startSignals();
+  bSignal = startBSignal();
 });
 
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -134,6 +166,78 @@ function strays(parent: string, name: string): string[] {
   return fs.readdirSync(parent).filter((e) => e !== name);
 }
 
+/* The runs of each test, started by beforeAll. */
+let replacing: Promise<{ points: CrashPointName[]; outs: Map<CrashPointName, string>; results: Map<CrashPointName, Killed> }>;
+let fresh: Promise<{ points: CrashPointName[]; outs: string[]; results: Killed[] }>;
+let leaks: Promise<{ parent: string; out: string; left: { point: CrashPointName; r: Killed; strays: string[]; bytes: number }[]; outAfterKills: boolean; r: Killed }>;
+let signals: Promise<{ outs: string[]; results: Killed[] }>;
+let bSignal: Promise<{ out: string; r: Killed }>;
+
+/* A copy of the previous handoff at @parent/handoff (@parent created). */
+function copyPrev(parent: string): string {
+  fs.mkdirSync(parent);
+  const out = path.join(parent, "handoff");
+  execFileSync("cp", ["-a", "--sparse=always", prev, out]);
+  return out;
+}
+
+/* Replacing a handoff: a kill at each point on the replacing path, each on its own copy of the previous handoff. */
+async function startReplacing() {
+  const points = CRASH_POINTS.filter((p) => REPLACING[p] !== undefined);
+  const outs = new Map(points.map((p) => [p, copyPrev(path.join(dir, `replace-${p}`))]));
+  const rs = await Promise.all(points.map((p) => runA(["--out", outs.get(p)!, "--force", "--scenario", scenario, "--seed", String(NEW_SEED)], p)));
+  return { points, outs, results: new Map(points.map((p, i) => [p, rs[i]!])) };
+}
+
+/* A first write (nothing at --out): a kill at each point of its own path. */
+async function startFresh() {
+  const points = CRASH_POINTS.filter((p) => FRESH[p] !== undefined);
+  const outs = points.map((p) => path.join(dir, `fresh-${p}`, "handoff"));
+  const results = await Promise.all(points.map((p, i) => runA(["--out", outs[i]!, "--scenario", scenario, "--seed", String(NEW_SEED)], p)));
+  return { points, outs, results };
+}
+
+/*
+ * Killed while the image is half written, after the fill, and between the two renames (--out moved aside),
+ * one after another on the same --out, then a run that completes: what each kill left beside --out.
+ */
+const LEAK_KINDS: Record<string, string[]> = { "mid-image": ["tmp"], "after-fill": ["tmp"], "after-old-aside": ["old", "tmp"] };
+async function startLeaks() {
+  const parent = path.join(dir, "leaks");
+  const out = copyPrev(parent);
+  const left = [];
+  for (const point of ["mid-image", "after-fill", "after-old-aside"] as const) {
+    const r = await spawnKernel(["--out", out, "--force", "--scenario", scenario, "--seed", String(NEW_SEED)], point, undefined, KERNEL_A);
+    const strays = fs.readdirSync(parent).filter((e) => e !== "handoff");
+    const bytes = strays.length === 0 ? 0 : Number(execFileSync("du", ["-sb", ...strays.map((e) => path.join(parent, e))], { encoding: "utf8" }).split("\t")[0]);
+    left.push({ point, r, strays, bytes });
+  }
+  const outAfterKills = fs.existsSync(out);
+  const r = await spawnKernel(["--out", out, "--force", "--scenario", scenario, "--seed", String(NEW_SEED)], undefined, undefined, KERNEL_A);
+  return { parent, out, left, outAfterKills, r };
+}
+
+/* [point, signal, what --out holds after]: before the renames the previous handoff; during them the new one (a signal is acted on between steps). */
+const SIGNAL_CASES = [
+  ["after-mkdtemp", "SIGINT", "prev"],
+  ["mid-image", "SIGTERM", "prev"],
+  ["after-fsync", "SIGTERM", "prev"],
+  ["before-old-aside", "SIGINT", "new"],
+] as const;
+async function startSignals() {
+  const outs = SIGNAL_CASES.map(([p]) => copyPrev(path.join(dir, `signal-${p}`)));
+  const results = await Promise.all(SIGNAL_CASES.map(([p, sig], i) => runA(["--out", outs[i]!, "--force", "--scenario", scenario, "--seed", String(NEW_SEED)], p, sig)));
+  return { outs, results };
+}
+
+/* kernel-b --handoff-out, SIGTERM after the fill. */
+async function startBSignal() {
+  const out = path.join(dir, "b-signal", "next");
+  fs.mkdirSync(path.dirname(out));
+  const r = await runA(["--in", prev, "--report", path.join(dir, "succ-b-signal.json"), "--handoff-out", out], "after-fill", "SIGTERM", KERNEL_B);
+  return { out, r };
+}
+
 describe("kernel-a killed at each crash point of the handoff write", () => {
   test("the lists cover every crash point", () => {
     expect(Object.keys(REPLACING).sort()).toEqual([...CRASH_POINTS].sort());
@@ -142,22 +246,7 @@ describe("kernel-a killed at each crash point of the handoff write", () => {
   });
 
   test("replacing a handoff: the previous or the new complete one, and the successor accepts it", { timeout: 240_000 }, async () => {
-    const points = CRASH_POINTS.filter((p) => REPLACING[p] !== undefined);
-    const outs = new Map<CrashPointName, string>();
-    for (const p of points) {
-      const parent = path.join(dir, `replace-${p}`);
-      fs.mkdirSync(parent);
-      const out = path.join(parent, "handoff");
-      execFileSync("cp", ["-a", "--sparse=always", prev, out]);
-      outs.set(p, out);
-    }
-    // Two at a time: each is its own process.
-    const results = new Map<CrashPointName, Killed>();
-    for (let i = 0; i < points.length; i += 2) {
-      const batch = points.slice(i, i + 2);
-      const rs = await Promise.all(batch.map((p) => runA(["--out", outs.get(p)!, "--force", "--scenario", scenario, "--seed", String(NEW_SEED)], p)));
-      batch.forEach((p, k) => results.set(p, rs[k]!));
-    }
+    const { points, outs, results } = await replacing;
     for (const p of points) {
       const out = outs.get(p)!;
       const parent = path.dirname(out);
@@ -186,12 +275,7 @@ describe("kernel-a killed at each crash point of the handoff write", () => {
   });
 
   test("a first write: no directory or the new complete one, and no stray siblings after the next write", { timeout: 240_000 }, async () => {
-    const points = CRASH_POINTS.filter((p) => FRESH[p] !== undefined);
-    const results: Killed[] = [];
-    const outs = points.map((p) => path.join(dir, `fresh-${p}`, "handoff"));
-    for (let i = 0; i < points.length; i += 2) {
-      results.push(...(await Promise.all(points.slice(i, i + 2).map((p, k) => runA(["--out", outs[i + k]!, "--scenario", scenario, "--seed", String(NEW_SEED)], p)))));
-    }
+    const { points, outs, results } = await fresh;
     for (const [i, p] of points.entries()) {
       const out = outs[i]!;
       expectKilledAt(results[i]!, p);
@@ -211,44 +295,24 @@ describe("kernel-a killed at each crash point of the handoff write", () => {
   });
 
   test("SIGKILLs leave disk behind; the next kernel-a run on the same --out leaves no byte beside it", { timeout: 240_000 }, async () => {
-    const parent = path.join(dir, "leaks");
-    fs.mkdirSync(parent);
-    const out = path.join(parent, "handoff");
-    execFileSync("cp", ["-a", "--sparse=always", prev, out]);
-    // Killed while the image is half written, after the fill, and between the two renames (--out moved aside):
-    // each kill leaves its own temporary sibling (holding bytes), and each next run removes the one before.
-    const kinds: Record<string, string[]> = { "mid-image": ["tmp"], "after-fill": ["tmp"], "after-old-aside": ["old", "tmp"] };
-    for (const p of ["mid-image", "after-fill", "after-old-aside"] as const) {
-      expectKilledAt(await runA(["--out", out, "--force", "--scenario", scenario, "--seed", String(NEW_SEED)], p), p);
-      const left = strays(parent, "handoff");
-      expect(left.map((e) => /^\.handoff\.(tmp|old)-\d+-\d+-\w+$/.exec(e)?.[1]).sort(), p).toEqual(kinds[p]);
-      expect(Number(execFileSync("du", ["-sb", ...left.map((e) => path.join(parent, e))], { encoding: "utf8" }).split("\t")[0]), p).toBeGreaterThan(4096);
+    const { parent, out, left, outAfterKills, r } = await leaks;
+    // Each kill leaves its own temporary sibling (holding bytes), and each next run removes the one before.
+    for (const l of left) {
+      expectKilledAt(l.r, l.point);
+      expect(l.strays.map((e) => /^\.handoff\.(tmp|old)-\d+-\d+-\w+$/.exec(e)?.[1]).sort(), l.point).toEqual(LEAK_KINDS[l.point]);
+      expect(l.bytes, l.point).toBeGreaterThan(4096);
     }
-    expect(fs.existsSync(out)).toBe(false);
-    const r = await runA(["--out", out, "--force", "--scenario", scenario, "--seed", String(NEW_SEED)]);
+    expect(left.map((l) => l.point)).toEqual(Object.keys(LEAK_KINDS));
+    expect(outAfterKills).toBe(false);
     expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/crash point/);
     expect(fs.readdirSync(parent)).toEqual(["handoff"]);
     expectComplete(out, NEW_SEED);
   });
 
   test("SIGTERM and SIGINT mid-write: the temporary directory removed, --out as it was, exit 143 or 130", { timeout: 240_000 }, async () => {
-    // [point, signal, what --out holds after]: before the renames the previous handoff; during them the new one (a signal is acted on between steps).
-    const cases = [
-      ["after-mkdtemp", "SIGINT", "prev"],
-      ["mid-image", "SIGTERM", "prev"],
-      ["after-fsync", "SIGTERM", "prev"],
-      ["before-old-aside", "SIGINT", "new"],
-    ] as const;
-    const outs = cases.map(([p]) => path.join(dir, `signal-${p}`, "handoff"));
-    for (const out of outs) {
-      fs.mkdirSync(path.dirname(out));
-      execFileSync("cp", ["-a", "--sparse=always", prev, out]);
-    }
-    const results: Killed[] = [];
-    for (let i = 0; i < cases.length; i += 2) {
-      results.push(...(await Promise.all(cases.slice(i, i + 2).map(([p, sig], k) => runA(["--out", outs[i + k]!, "--force", "--scenario", scenario, "--seed", String(NEW_SEED)], p, sig)))));
-    }
-    for (const [i, [p, sig, want]] of cases.entries()) {
+    const { outs, results } = await signals;
+    for (const [i, [p, sig, want]] of SIGNAL_CASES.entries()) {
       const r = results[i]!;
       expect(r.signal, `${p}: ${r.stderr.slice(-400)}`).toBe(null);
       expect(r.status, `${p}: ${r.stderr.slice(-400)}`).toBe(sig === "SIGINT" ? 130 : 143);
@@ -260,9 +324,7 @@ describe("kernel-a killed at each crash point of the handoff write", () => {
   });
 
   test("kernel-b --handoff-out: SIGTERM mid-write removes its temporary directory and exits 143", { timeout: 120_000 }, async () => {
-    const out = path.join(dir, "b-signal", "next");
-    fs.mkdirSync(path.dirname(out));
-    const r = await runA(["--in", prev, "--report", path.join(dir, "succ-b-signal.json"), "--handoff-out", out], "after-fill", "SIGTERM", KERNEL_B);
+    const { out, r } = await bSignal;
     expect(r.status, r.stderr.slice(-400)).toBe(143);
     expect(r.stderr).toMatch(/^kernel-b: interrupted by SIGTERM: removed .*\.next\.tmp-/m);
     expect(fs.readdirSync(path.dirname(out))).toEqual([]);
