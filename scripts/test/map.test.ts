@@ -7,10 +7,9 @@
  * and the comparison of two handoffs, and a handoff with far more regions
  * than the map embeds. Screenshots go to out/map-test*.png.
  *
- * The handoff directories are written in process (kernelAInProcess: kernel-a's
- * cold boot, workload and finalize; memory.img through writeImage, report.json
- * through writeJsonFile, as kernel-a writes them; format-contract.test.ts pins
- * that these give kernel-a's files). The map command runs as a real process
+ * The handoff directories are written in process by kernel-a's code (cold
+ * boot, workload, finalize; memory.img through writeImage, report.json through
+ * writeJsonFile, as kernel-a writes them; see handoff() below). The map command runs as a real process
  * where its process facts are tested (stdout, the default path, exit 0 and 2,
  * the one-line error); the maps of two handoffs and of the large one are drawn
  * in process by writeMap, the function the command calls. One browser per
@@ -26,12 +25,13 @@ import { pathToFileURL } from "node:url";
 import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, HANDOFF_REPORT } from "@khosim/shared/abi";
+import { DEFAULT_FORMAT, coldBootMachine, khoFormat, parseScenario, predecessorReport, runAndFinalize } from "@khosim/shared/kho";
+import { createLogger, initCsum } from "@khosim/shared/lib";
+import { writeImage } from "@khosim/shared/mm";
 import { writeImageExtents, writeJsonFile } from "@khosim/shared/proc";
-import { writeImage, type SparseMem } from "@khosim/shared/mm";
 import { ROOT, nodeArgs, readJson } from "../src/run.js";
 import { writeMap } from "../src/map.js";
 import { launchChromium } from "./chromium.js";
-import { kernelAInProcess } from "./fault-helpers.js";
 import { MAP_DEFAULT_DETAIL } from "../src/map/layout.js";
 
 const MAP = path.join(ROOT, "scripts/src/map.ts");
@@ -80,17 +80,23 @@ function runMap(args: string[], cwd = ROOT): Promise<{ status: number; stdout: s
 
 /**
  * handoff - what `kernel-a --out @dir --scenario S --seed @seed` writes, made
- * in process: boot.dtb, kho.dtb, memory.img (writeImage) and report.json.
+ * in process by kernel-a's code (as fault-helpers.ts kernelAInProcess, whose
+ * files format-contract.test.ts pins to kernel-a's): boot.dtb, kho.dtb,
+ * memory.img (writeImage, with its extents) and report.json.
  */
 async function handoff(dir: string, seed: number, scenario: object): Promise<void> {
-  const { handoff: h, report } = await kernelAInProcess(scenario, seed);
+  await initCsum();
+  const quiet = createLogger("test", "json", "silent");
+  const name = "(map test scenario)";
+  const s = parseScenario(scenario, name);
+  const m = coldBootMachine(s, quiet);
+  const { work, handoff: h } = runAndFinalize(m, s, seed, name, quiet, khoFormat(DEFAULT_FORMAT)!);
   fs.mkdirSync(dir, { recursive: true });
-  const mem = h.memory as SparseMem;
-  writeImage(path.join(dir, HANDOFF_MEMORY_IMG), mem);
-  writeImageExtents(path.join(dir, HANDOFF_MEMORY_IMG), mem);
-  fs.writeFileSync(path.join(dir, HANDOFF_BOOT_DTB), h.bootDtb!);
-  fs.writeFileSync(path.join(dir, HANDOFF_KHO_DTB), h.khoDtb!);
-  writeJsonFile(path.join(dir, HANDOFF_REPORT), report);
+  writeImage(path.join(dir, HANDOFF_MEMORY_IMG), m.mem);
+  writeImageExtents(path.join(dir, HANDOFF_MEMORY_IMG), m.mem);
+  fs.writeFileSync(path.join(dir, HANDOFF_BOOT_DTB), h.bootDtb);
+  fs.writeFileSync(path.join(dir, HANDOFF_KHO_DTB), h.khoFdt);
+  writeJsonFile(path.join(dir, HANDOFF_REPORT), predecessorReport("khosim kernel-a", s, name, seed, m, work, h));
 }
 
 /** The browser context; a clear failure (never a skip) when Chromium did not start. */
