@@ -7,13 +7,12 @@
  * and the comparison of two handoffs, and a handoff with far more regions
  * than the map embeds. Screenshots go to out/map-test*.png.
  *
- * The handoff directories are written in process by kernel-a's code (cold
- * boot, workload, finalize; memory.img through writeImage, report.json through
- * writeJsonFile, as kernel-a writes them; see handoff() below). The map command runs as a real process
- * where its process facts are tested (stdout, the default path, exit 0 and 2,
- * the one-line error); the maps of two handoffs and of the large one are drawn
- * in process by writeMap, the function the command calls. One browser per
- * file, one page per test.
+ * The handoff directories are written in process by kernel-a's code (see
+ * handoff() below). The map command runs as a real process where its process
+ * facts are tested (stdout, the default path, exit 0 and 2, the one-line
+ * error); the maps of two handoffs and of the large one are drawn in process
+ * by writeMap, the function the command calls. One browser per file, one page
+ * per test.
  *
  * Chromium is required: when it cannot start the tests fail, they are not skipped.
  */
