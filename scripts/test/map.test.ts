@@ -1,22 +1,35 @@
 /*
- * npm run map, end to end: real handoffs from kernel-a, the real CLI, and the
- * page opened in real headless Chromium (playwright-core driving the browser
- * from @sparticuz/chromium, see chromium.ts):
- * no console or page errors, no network request, the legend, tooltips with
- * the handoff's addresses, zoom by button, click, drag and keys, and the
- * comparison of two handoffs, and a handoff with far more regions than the
- * map embeds. Screenshots go to out/map-test*.png.
+ * npm run map, end to end: handoffs made by kernel-a's code, the real CLI
+ * for the command's process facts, and the page opened in real headless
+ * Chromium (playwright-core driving the browser from @sparticuz/chromium, see
+ * chromium.ts): no console or page errors, no network request, the legend,
+ * tooltips with the handoff's addresses, zoom by button, click, drag and keys,
+ * and the comparison of two handoffs, and a handoff with far more regions
+ * than the map embeds. Screenshots go to out/map-test*.png.
+ *
+ * The handoff directories are written in process by kernel-a's code (see
+ * handoff() below). The map command runs as a real process where its process
+ * facts are tested (stdout, the default path, exit 0 and 2, the one-line
+ * error); the maps of two handoffs and of the large one are drawn in process
+ * by writeMap, the function the command calls. One browser per file, one page
+ * per test.
  *
  * Chromium is required: when it cannot start the tests fail, they are not skipped.
  */
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
 import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { KERNEL_A, ROOT, nodeArgs, readJson, runKernel } from "../src/run.js";
+import { HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, HANDOFF_REPORT } from "@khosim/shared/abi";
+import { DEFAULT_FORMAT, coldBootMachine, khoFormat, parseScenario, predecessorReport, runAndFinalize } from "@khosim/shared/kho";
+import { createLogger, initCsum } from "@khosim/shared/lib";
+import { writeImage } from "@khosim/shared/mm";
+import { writeImageExtents, writeJsonFile } from "@khosim/shared/proc";
+import { ROOT, nodeArgs, readJson } from "../src/run.js";
+import { writeMap } from "../src/map.js";
 import { launchChromium } from "./chromium.js";
 import { MAP_DEFAULT_DETAIL } from "../src/map/layout.js";
 
@@ -44,18 +57,45 @@ interface Report {
 
 let tmp: string | undefined;
 let ctx: BrowserContext | undefined;
+let launched: Promise<BrowserContext> | undefined;
+type Run = Awaited<ReturnType<typeof runMap>>;
+let cli: Promise<[Run, Run, Run, Run]> | undefined;
 let userDataDir: string | undefined;
 const dirA = (): string => path.join(tmp!, "a");
 const dirB = (): string => path.join(tmp!, "b");
 
-function runMap(args: string[], cwd = ROOT): { status: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, nodeArgs(MAP, args), { cwd, encoding: "utf8" });
-  return { status: r.status ?? 128, stdout: r.stdout, stderr: r.stderr };
+/** runMap - the real `map` command with @args in @cwd (not blocking: several run at once). */
+function runMap(args: string[], cwd = ROOT): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, nodeArgs(MAP, args), { cwd, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    child.on("error", (e) => resolve({ status: 128, stdout, stderr: stderr + String(e) }));
+    child.on("close", (code) => resolve({ status: code ?? 128, stdout, stderr }));
+  });
 }
 
-function handoff(dir: string, seed: number, scenario: string): void {
-  const r = runKernel(KERNEL_A, ["--out", dir, "--scenario", scenario, "--seed", String(seed), "--log-format", "json"]);
-  if (r.status !== 0) throw new Error(`kernel-a exited ${r.status}: ${r.stderr}`);
+/**
+ * handoff - what `kernel-a --out @dir --scenario S --seed @seed` writes, made
+ * in process by kernel-a's code (as fault-helpers.ts kernelAInProcess, whose
+ * files format-contract.test.ts pins to kernel-a's): boot.dtb, kho.dtb,
+ * memory.img (writeImage, with its extents) and report.json.
+ */
+async function handoff(dir: string, seed: number, scenario: object): Promise<void> {
+  await initCsum();
+  const quiet = createLogger("test", "json", "silent");
+  const name = "(map test scenario)";
+  const s = parseScenario(scenario, name);
+  const m = coldBootMachine(s, quiet);
+  const { work, handoff: h } = runAndFinalize(m, s, seed, name, quiet, khoFormat(DEFAULT_FORMAT)!);
+  fs.mkdirSync(dir, { recursive: true });
+  writeImage(path.join(dir, HANDOFF_MEMORY_IMG), m.mem);
+  writeImageExtents(path.join(dir, HANDOFF_MEMORY_IMG), m.mem);
+  fs.writeFileSync(path.join(dir, HANDOFF_BOOT_DTB), h.bootDtb);
+  fs.writeFileSync(path.join(dir, HANDOFF_KHO_DTB), h.khoFdt);
+  writeJsonFile(path.join(dir, HANDOFF_REPORT), predecessorReport("khosim kernel-a", s, name, seed, m, work, h));
 }
 
 /** The browser context; a clear failure (never a skip) when Chromium did not start. */
@@ -66,20 +106,30 @@ function browser(): BrowserContext {
 
 beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), "khosim-map-"));
-  const scenario = path.join(tmp, "scenario.json");
-  fs.writeFileSync(scenario, JSON.stringify(SCENARIO));
-  handoff(dirA(), 1, scenario);
-  handoff(dirB(), 2, scenario);
   userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "khosim-map-chromium-"));
-  ctx = await launchChromium(userDataDir, {
+  // The browser starts in its own processes while the handoffs are made here.
+  launched = launchChromium(userDataDir, {
     headless: true,
     viewport: { width: 1500, height: 1000 },
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
   });
+  launched.catch(() => undefined);
+  await handoff(dirA(), 1, SCENARIO);
+  // The command's process facts: four real `map` processes at once, while B is made and the browser starts.
+  cli = Promise.all([
+    runMap([dirA(), "--out", path.join(tmp, "map-a.html")]),
+    runMap([dirA()], tmp),
+    runMap([tmp, "--out", path.join(tmp, "x.html")]),
+    runMap([]),
+  ]);
+  await handoff(dirB(), 2, SCENARIO);
+  ctx = await launched;
+  await cli;
 }, 120_000);
 
 afterAll(async () => {
-  await ctx?.close();
+  // Closed even when beforeAll failed after the launch.
+  await (ctx ?? (await launched?.catch(() => undefined)))?.close();
   for (const d of [tmp, userDataDir]) if (d) fs.rmSync(d, { recursive: true, force: true });
 });
 
@@ -121,32 +171,31 @@ test("Chromium (from npm: @sparticuz/chromium) started", () => {
 });
 
 describe("npm run map (one handoff)", () => {
-  let html = "";
+  const html = (): string => path.join(tmp!, "map-a.html");
 
-  test("the CLI writes one self-contained HTML file and prints its path; default out/map.html", () => {
-    html = path.join(tmp!, "map-a.html");
-    const r = runMap([dirA(), "--out", html]);
+  test("the CLI writes one self-contained HTML file and prints its path; default out/map.html", async () => {
+    const [r, d] = await cli!;
     expect(r.stderr).not.toMatch(/warning|error/i);
     expect(r.status).toBe(0);
-    expect(r.stdout.trim()).toBe(html);
-    expect(fs.statSync(html).size).toBeLessThan(500_000);
-    const d = runMap([dirA()], tmp!);
+    expect(r.stdout.trim()).toBe(html());
+    expect(fs.statSync(html()).size).toBeLessThan(500_000);
     expect(d.status).toBe(0);
     expect(d.stdout.trim()).toBe(path.join("out", "map.html"));
     expect(fs.existsSync(path.join(tmp!, "out", "map.html"))).toBe(true);
   });
 
-  test("bad input: a directory that is not a handoff exits 2 with one line", () => {
-    const r = runMap([tmp!, "--out", path.join(tmp!, "x.html")]);
-    expect(r.status).toBe(2);
-    expect(r.stderr.trim().split("\n")).toHaveLength(1);
-    expect(r.stderr).toMatch(/^map: .*boot\.dtb/);
-    expect(runMap([]).status).toBe(2);
+  test("bad input: a directory that is not a handoff exits 2 with one line", async () => {
+    const [, , bad, none] = await cli!;
+    expect(bad.status).toBe(2);
+    expect(bad.stderr.trim().split("\n")).toHaveLength(1);
+    expect(bad.stderr).toMatch(/^map: .*boot\.dtb/);
+    expect(fs.existsSync(path.join(tmp!, "x.html"))).toBe(false);
+    expect(none.status).toBe(2);
   });
 
   test("in Chromium: no errors, no network, the legend, tooltips with the handoff's addresses, zoom", async () => {
     const report = readJson<Report>(path.join(dirA(), "report.json"));
-    const { page, errors, requests } = await open(html);
+    const { page, errors, requests } = await open(html());
     try {
       // The legend: free memory, scratch, every order 0..10, phys ranges, chunks, KHO FDT.
       const legend = page.locator("#legend");
@@ -211,7 +260,7 @@ describe("npm run map (one handoff)", () => {
       // The window is in the URL: reopening shows the same window.
       const hash = new URL(page.url()).hash;
       expect(hash).toMatch(/^#0x[0-9a-f]+-0x[0-9a-f]+$/);
-      const again = await open(html, hash);
+      const again = await open(html(), hash);
       expect(await windowOf(again.page)).toEqual(w4);
       expect(again.errors).toEqual([]);
       await again.page.close();
@@ -227,8 +276,8 @@ describe("npm run map (one handoff)", () => {
 describe("npm run map (two handoffs)", () => {
   test("both maps and their difference, zoomed together", async () => {
     const html = path.join(tmp!, "map-ab.html");
-    const r = runMap([dirA(), dirB(), "--out", html]);
-    expect(r.status).toBe(0);
+    // In process: what `map A B --out FILE` writes (its exit 0 and stdout are checked above).
+    expect(writeMap([dirA(), dirB()], html).problems).toEqual([]);
     const { page, errors, requests } = await open(html);
     try {
       expect(await page.locator("svg.khomap").count()).toBe(3);
@@ -267,12 +316,9 @@ const MANY = {
 describe("npm run map (far more regions than it embeds)", () => {
   test("64K isolated folios: a small file, aggregated below the cap, that still zooms", async () => {
     const dir = path.join(tmp!, "many");
-    const scenario = path.join(tmp!, "many.json");
-    fs.writeFileSync(scenario, JSON.stringify(MANY));
-    handoff(dir, 1, scenario);
+    await handoff(dir, 1, MANY);
     const html = path.join(tmp!, "map-many.html");
-    const r = runMap([dir, "--out", html]);
-    expect(r.status).toBe(0);
+    expect(writeMap([dir], html).problems).toEqual([]);
     const size = fs.statSync(html).size;
     expect(size).toBeLessThan(1_000_000);
     const { page, errors, requests } = await open(html);

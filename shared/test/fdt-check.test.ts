@@ -349,17 +349,47 @@ describe("fdtCheckFull: one corrupt blob per rule", () => {
   });
 });
 
+/*
+ * libfdt's verdicts on every blob this file shows it, in one python process
+ * (made on first use; each test asserts its own part): the rule table, the
+ * edge-of-rule blobs, and the sampled mutants fdtCheckFull accepts / rejects.
+ */
+interface LibfdtVerdicts {
+  cases: (number | "crash")[];
+  edges: (number | "crash")[];
+  mutants: { accepted: Uint8Array[]; rejected: Uint8Array[]; libfdt: (number | "crash")[] };
+}
+let libfdtVerdicts: LibfdtVerdicts | undefined;
+
+function libfdt(): LibfdtVerdicts {
+  if (libfdtVerdicts) return libfdtVerdicts;
+  requireOracles();
+  const accepted: Uint8Array[] = [];
+  const rejected: Uint8Array[] = [];
+  for (const b of fc.sample(mutatedArb, { numRuns: 800, seed: 0x1f0f })) {
+    if (verdict(b) === "ok") {
+      if (accepted.length < 40) accepted.push(b);
+    } else if (rejected.length < 20) rejected.push(b);
+  }
+  const caseBlobs = cases.map((c) => c.blob());
+  const edgeBlobs = acceptedByRule.map((a) => a.blob());
+  const all = fdtCheckFullBatch([...caseBlobs, ...edgeBlobs, ...accepted, ...rejected]);
+  const edgesEnd = caseBlobs.length + edgeBlobs.length;
+  libfdtVerdicts = { cases: all.slice(0, caseBlobs.length), edges: all.slice(caseBlobs.length, edgesEnd), mutants: { accepted, rejected, libfdt: all.slice(edgesEnd) } };
+  return libfdtVerdicts;
+}
+
 describe("fdtCheckFull against libfdt's fdt_check_full", () => {
   beforeAll(() => requireOracles());
 
   it("libfdt rejects what the table says it rejects, and accepts only where we are deliberately stricter", () => {
-    const verdicts = fdtCheckFullBatch(cases.map((c) => c.blob()));
+    const verdicts = libfdt().cases;
     const got = cases.map((c, i) => `${c.rule}: ${verdicts[i] === 0 ? "accepts" : "rejects"}`);
     expect(got).toEqual(cases.map((c) => `${c.rule}: ${c.libfdt}`));
   });
 
   it("libfdt accepts the edge-of-rule blobs we accept", () => {
-    expect(fdtCheckFullBatch(acceptedByRule.map((a) => a.blob()))).toEqual(acceptedByRule.map(() => 0));
+    expect(libfdt().edges).toEqual(acceptedByRule.map(() => 0));
   });
 });
 
@@ -434,16 +464,9 @@ describe("mutated blobs (fast-check)", () => {
 
   it("whatever fdtCheckFull accepts, libfdt's fdt_check_full accepts too", () => {
     requireOracles();
-    const accepted: Uint8Array[] = [];
-    const rejected: Uint8Array[] = [];
-    for (const b of fc.sample(mutatedArb, { numRuns: 800, seed: 0x1f0f })) {
-      if (verdict(b) === "ok") {
-        if (accepted.length < 40) accepted.push(b);
-      } else if (rejected.length < 20) rejected.push(b);
-    }
+    const { accepted, libfdt: verdicts } = libfdt().mutants;
     // Enough accepted mutants for the comparison to mean something.
     expect(accepted.length).toBeGreaterThanOrEqual(20);
-    const libfdt = fdtCheckFullBatch([...accepted, ...rejected]);
-    accepted.forEach((b, i) => expect(libfdt[i], Buffer.from(b).toString("hex")).toBe(0));
+    accepted.forEach((b, i) => expect(verdicts[i], Buffer.from(b).toString("hex")).toBe(0));
   });
 });

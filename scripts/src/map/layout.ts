@@ -25,21 +25,42 @@ export interface MapPieces {
 /** mapPiecesFromRegions - classify @regions (disjoint, ascending, covering RAM as openHandoff returns them). */
 export function mapPiecesFromRegions(regions: readonly Region[], classes: readonly MapClass[]): MapPieces {
   const index = mapClassIndex(classes);
-  const p: MapPieces = { start: [], end: [], cls: [], idx: [] };
-  for (const r of regions) {
-    const c = index.get(mapClassKey(r));
-    if (c === undefined) throw new Error(`map: no class for region kind ${r.kind}`);
-    const idx = r.index ?? -1;
-    const n = p.start.length - 1;
-    if (n >= 0 && p.end[n] === r.start && p.cls[n] === c && p.idx[n] === idx) p.end[n] = r.end;
+  // Sized for the worst case and cut to length at the end: growing four 2M-entry arrays by copying costs more than the walk.
+  const count = regions.length;
+  const start: number[] = new Array<number>(count);
+  const end: number[] = new Array<number>(count);
+  const cls: number[] = new Array<number>(count);
+  const idx: number[] = new Array<number>(count);
+  // A region's class depends on its kind alone, or for preserved ranges on their data.
+  const byKind = new Map<string, number>();
+  const byData = new Map<number, number>();
+  let n = -1;
+  for (let i = 0; i < count; i++) {
+    const r = regions[i]!;
+    const memo = r.kind === "preserved" ? byData : byKind;
+    const key = r.kind === "preserved" ? (r.data ?? 0) : r.kind;
+    let c = (memo as Map<string | number, number>).get(key);
+    if (c === undefined) {
+      c = index.get(mapClassKey(r));
+      if (c === undefined) throw new Error(`map: no class for region kind ${r.kind}`);
+      (memo as Map<string | number, number>).set(key, c);
+    }
+    const x = r.index ?? -1;
+    if (n >= 0 && end[n] === r.start && cls[n] === c && idx[n] === x) end[n] = r.end;
     else {
-      p.start.push(r.start);
-      p.end.push(r.end);
-      p.cls.push(c);
-      p.idx.push(idx);
+      n++;
+      start[n] = r.start;
+      end[n] = r.end;
+      cls[n] = c;
+      idx[n] = x;
     }
   }
-  return p;
+  n++;
+  start.length = n;
+  end.length = n;
+  cls.length = n;
+  idx.length = n;
+  return { start, end, cls, idx };
 }
 
 /** classAt - walk helper: class of @p's piece containing @addr, 0 (outside) when none. */
