@@ -1,4 +1,4 @@
-import { fc, test } from "@fast-check/vitest";
+import { fc, test } from "./fc-prop.js";
 import { describe, expect, it } from "vitest";
 import { PAGE_SIZE } from "../src/abi/page.js";
 import { BuddyAllocator, BuddyError, type FreeBlock } from "../src/mm/buddy.js";

@@ -1,5 +1,5 @@
 // Over 500 lines: one file for both bitmap formats (6.16 and one-page), each describe a part: bits, sizes, byte layout, tracker, round trip, walker rejections, scale.
-import { fc, test } from "@fast-check/vitest";
+import { fc, test } from "./fc-prop.js";
 import { describe, expect, it } from "vitest";
 import { PAGE_SIZE } from "../src/abi/page.js";
 import { khoDataFolio } from "../src/abi/ranges.js";

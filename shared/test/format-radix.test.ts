@@ -1,5 +1,5 @@
 // Over 500 lines: the kho-v2 radix format end to end (keys, byte layout, tracker, round trip, walker rejections), one describe each.
-import { fc, test } from "@fast-check/vitest";
+import { fc, test } from "./fc-prop.js";
 import { describe, expect, it } from "vitest";
 import { PAGE_SIZE } from "../src/abi/page.js";
 import { khoDataFolio, khoDataOrder } from "../src/abi/ranges.js";

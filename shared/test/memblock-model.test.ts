@@ -8,7 +8,7 @@
  * merged and cover exactly the model's pages with the model's flags, and
  * allocations must return the address the kernel's search would.
  */
-import { fc, test } from "@fast-check/vitest";
+import { fc, test } from "./fc-prop.js";
 import { describe, expect, it } from "vitest";
 import { PAGE_SIZE } from "../src/abi/page.js";
 import {

@@ -1,4 +1,4 @@
-import { fc, test } from "@fast-check/vitest";
+import { fc, test } from "./fc-prop.js";
 import { describe, expect, it } from "vitest";
 import { KHO_DATA_FOLIO, KHO_DATA_PHYS, khoDataFolio } from "../src/abi/ranges.js";
 import { PAGE_SIZE } from "../src/abi/page.js";
