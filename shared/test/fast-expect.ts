@@ -56,3 +56,20 @@ export function expectBe(got: unknown, want: unknown): void {
 export function expectEqual(got: unknown, want: unknown): void {
   if (!strictEqual(got, want)) expect(got).toEqual(want);
 }
+
+/**
+ * withoutStacks - run @fn with Error.stackTraceLimit 0, restored after.
+ * For loops that make and catch thousands of errors and read only their
+ * code and message: capturing a stack under vitest and fast-check (dozens of
+ * frames) cost more than the work tested. Assertions belong outside @fn, so
+ * their failures keep their stacks.
+ */
+export function withoutStacks<T>(fn: () => T): T {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return fn();
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
