@@ -18,6 +18,7 @@ import { OverlayMem, SparseMem, physReadInto } from "../src/mm/physmem.js";
 import { writeImage } from "../src/mm/image.js";
 import { KhoMemTrack } from "../src/kho/track.js";
 import { readKhoTestInfo } from "../src/kho/in/test-info.js";
+import { expectEqual } from "./fast-expect.js";
 
 const BASE = 0x4000_0000;
 /** More folio entries than one read piece (65,536) holds, and not a multiple of it. */
@@ -76,9 +77,9 @@ describe("readKhoTestInfo", () => {
     const want = decodeKhoTestInfo(blob, N, RANGES.length);
     expect(got.csum).toBe(csum64(blob));
     expect(got.error).toBeUndefined();
-    expect(Array.from(got.table!.folios.phys)).toEqual(Array.from(want.folios.phys));
-    expect(Array.from(got.table!.folios.order)).toEqual(Array.from(want.folios.order));
-    expect(Array.from(got.table!.folios.csum)).toEqual(Array.from(want.folios.csum));
+    expectEqual(Array.from(got.table!.folios.phys), Array.from(want.folios.phys));
+    expectEqual(Array.from(got.table!.folios.order), Array.from(want.folios.order));
+    expectEqual(Array.from(got.table!.folios.csum), Array.from(want.folios.csum));
     expect([got.table!.folios.length, got.table!.folios.live]).toEqual([N, N]);
     expect(got.table!.ranges).toEqual(want.ranges);
   });

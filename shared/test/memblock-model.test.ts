@@ -8,8 +8,9 @@
  * merged and cover exactly the model's pages with the model's flags, and
  * allocations must return the address the kernel's search would.
  */
-import { fc, test } from "@fast-check/vitest";
+import { fc, test } from "./fc-prop.js";
 import { describe, expect, it } from "vitest";
+import { expectBe, expectEqual } from "./fast-expect.js";
 import { PAGE_SIZE } from "../src/abi/page.js";
 import {
   MEMBLOCK_KHO_SCRATCH,
@@ -114,8 +115,8 @@ class Model {
 function pagesOf(m: Memblock, type: "memory" | "reserved"): number[] {
   const out = new Array<number>(SPACE).fill(ABSENT);
   for (const r of m.regions(type)) {
-    expect(r.base % PAGE_SIZE).toBe(0);
-    expect(r.size % PAGE_SIZE).toBe(0);
+    expectBe(r.base % PAGE_SIZE, 0);
+    expectBe(r.size % PAGE_SIZE, 0);
     for (let q = r.base / PAGE_SIZE; q < (r.base + r.size) / PAGE_SIZE; q++) out[q] = r.flags;
   }
   return out;
@@ -133,7 +134,7 @@ function step(m: Memblock, model: Model, op: Op): void {
       m.memblockSetBottomUp(op.bottomUp);
       const want = model.alloc(op.n, 1 << op.alignShift, op.start, op.end, op.bottomUp);
       const got = m.memblockPhysAllocRange(op.n * PAGE_SIZE, align, op.start * PAGE_SIZE, op.end * PAGE_SIZE);
-      expect(got).toBe(want < 0 ? 0 : want * PAGE_SIZE);
+      expectBe(got, want < 0 ? 0 : want * PAGE_SIZE);
       if (want >= 0) for (const q of model.pages(want, op.n)) model.rsv[q] = MEMBLOCK_RSRV_KERN;
       return;
     }
@@ -190,28 +191,28 @@ function step(m: Memblock, model: Model, op: Op): void {
   }
   if (op.n > 0) {
     const anyReserved = pages.some((q) => model.rsv[q] !== ABSENT);
-    expect(m.memblockIsRegionReserved(base, size)).toBe(anyReserved);
+    expectBe(m.memblockIsRegionReserved(base, size), anyReserved);
   }
 }
 
 function check(m: Memblock, model: Model): void {
   // sorted, non-overlapping, fully merged, counts and totals consistent
   m.memblockSelfCheck();
-  expect(pagesOf(m, "memory")).toEqual(model.mem);
-  expect(pagesOf(m, "reserved")).toEqual(model.rsv);
+  expectEqual(pagesOf(m, "memory"), model.mem);
+  expectEqual(pagesOf(m, "reserved"), model.rsv);
   const memPages = model.mem.filter((f) => f !== ABSENT).length;
   const rsvPages = model.rsv.filter((f) => f !== ABSENT).length;
-  expect(m.memblockPhysMemSize()).toBe(memPages * PAGE_SIZE);
-  expect(m.memblockReservedSize()).toBe(rsvPages * PAGE_SIZE);
-  expect(m.freeRanges()).toEqual(model.freeRanges());
+  expectBe(m.memblockPhysMemSize(), memPages * PAGE_SIZE);
+  expectBe(m.memblockReservedSize(), rsvPages * PAGE_SIZE);
+  expectEqual(m.freeRanges(), model.freeRanges());
   const isMem: boolean[] = [];
   const isRsv: boolean[] = [];
   for (let q = 0; q < SPACE; q++) {
     isMem.push(m.memblockIsMemory(q * PAGE_SIZE + 1));
     isRsv.push(m.memblockIsReserved(q * PAGE_SIZE));
   }
-  expect(isMem).toEqual(model.mem.map((f) => f !== ABSENT));
-  expect(isRsv).toEqual(model.rsv.map((f) => f !== ABSENT));
+  expectEqual(isMem, model.mem.map((f) => f !== ABSENT));
+  expectEqual(isRsv, model.rsv.map((f) => f !== ABSENT));
 }
 
 describe("memblock vs a page-set model", () => {

@@ -18,6 +18,7 @@ import { parseScenario, ScenarioError } from "../src/kho/out/scenario.js";
 import { csum64, initCsum } from "../src/lib/csum.js";
 import { hex, u64leBytes } from "../src/lib/bytes.js";
 import { memparse, parseReserveMem, parseReserveMemCmdline } from "../src/mm/reserve-mem.js";
+import { OverlayMem, type PhysMem } from "../src/mm/physmem.js";
 import { dtcDecompile, fdtCheckFullOracle, fdtget, pylibfdtBuild, requireOracles, type SwOp } from "./oracles.js";
 import { quiet } from "./kernels-helpers.js";
 
@@ -137,13 +138,21 @@ function predecessor(cmdline = CMDLINE, seed = 7, format: KhoFormat = rangesForm
   return { m, h: handoff, boot: parseBootDtb(handoff.bootDtb) };
 }
 
-function successor(p: ReturnType<typeof predecessor>, cmdline: string) {
-  return bootSuccessor(p.boot, p.m.mem, { maxOrder: 10, log: quiet, reserveMem: parseReserveMemCmdline(cmdline) }).report;
+function successor(p: ReturnType<typeof predecessor>, cmdline: string, mem: PhysMem = p.m.mem) {
+  return bootSuccessor(p.boot, mem, { maxOrder: 10, log: quiet, reserveMem: parseReserveMemCmdline(cmdline) }).report;
 }
+
+/*
+ * predecessor() with its defaults, made once for the tests that only boot
+ * successors on it (a successor reads memory, never writes it); the
+ * malformed sub-FDT cases write through an OverlayMem over it.
+ */
+let shared: ReturnType<typeof predecessor> | undefined;
+const base = (): ReturnType<typeof predecessor> => (shared ??= predecessor());
 
 describe("kernel-a preserves, the successor revives (reserve_mem_kho_revive)", () => {
   it("allocates top-down with the alignment, fills from the seed, preserves the ranges and adds the memblock sub-tree", () => {
-    const a = predecessor();
+    const a = base();
     const b = predecessor();
     const rows = a.h.reserveMem!.entries;
     expect(rows.map((r) => r.name)).toEqual(["trace", "oops"]);
@@ -165,7 +174,7 @@ describe("kernel-a preserves, the successor revives (reserve_mem_kho_revive)", (
   });
 
   it("revives each name with the same size and alignment; bytes are kernel-a's", () => {
-    const a = predecessor();
+    const a = base();
     const rep = successor(a, CMDLINE);
     expect(rep.outcome).toBe("revived");
     expect(rep.reserveMem).toEqual(
@@ -175,14 +184,14 @@ describe("kernel-a preserves, the successor revives (reserve_mem_kho_revive)", (
   });
 
   it.each(KHO_FORMATS.map((f) => [f.name, f] as const))("revives through format %s too", (_, f) => {
-    const a = predecessor(CMDLINE, 7, f);
+    const a = f === rangesFormat ? base() : predecessor(CMDLINE, 7, f);
     const rep = successor(a, CMDLINE);
     expect(rep.format).toBe(f.name);
     expect(rep.reserveMem!.map((r) => [r.outcome, r.preserved])).toEqual([["revived", true], ["revived", true]]);
   });
 
   it("wrong size, wrong alignment, missing name: a fresh allocation from scratch; the rest stay reserved, unnamed", () => {
-    const a = predecessor();
+    const a = base();
     const [trace, oops] = a.h.reserveMem!.entries;
     // An alignment trace's start does not have: twice its lowest set bit.
     const tooBig = 2 * lowBit(oops!.start);
@@ -210,17 +219,18 @@ describe("kernel-a preserves, the successor revives (reserve_mem_kho_revive)", (
     ["root not memblock-v1", () => fdtWith("memblock-v0", 8), /is incompatible with 'memblock-v1'/],
     ["start of 4 bytes", () => fdtWith("memblock-v1", 4), /Node 'trace': start\/size missing or not 8 bytes/],
   ])("a malformed sub-FDT (%s) revives nothing and never throws", (_, blob, why) => {
-    const a = predecessor();
-    a.m.mem.write(a.h.reserveMem!.fdtPhys, new Uint8Array(4096));
-    a.m.mem.write(a.h.reserveMem!.fdtPhys, blob());
-    const rep = successor(a, CMDLINE);
+    const a = base();
+    const mem = new OverlayMem(a.m.mem);
+    mem.write(a.h.reserveMem!.fdtPhys, new Uint8Array(4096));
+    mem.write(a.h.reserveMem!.fdtPhys, blob());
+    const rep = successor(a, CMDLINE, mem);
     expect(rep.outcome).toBe("revived");
     expect(rep.reserveMem!.filter((r) => r.name === "trace").map((r) => r.outcome)).toEqual(["fresh: not in handoff"]);
     expect(rep.reserveMem!.find((r) => r.name === "trace")!.reason).toMatch(why);
   });
 
   it("a successor that booted without KHO allocates every name afresh", () => {
-    const a = predecessor();
+    const a = base();
     const boot = { ram: a.boot.ram };
     const rep = bootSuccessor(boot, a.m.mem, { maxOrder: 10, reserveMem: parseReserveMemCmdline(CMDLINE) }).report;
     expect(rep.outcome).toBe("booted-without-kho");

@@ -1,4 +1,5 @@
-import { fc, test } from "@fast-check/vitest";
+import { fc, test } from "./fc-prop.js";
+import { expectEqual } from "./fast-expect.js";
 import { describe, expect, it } from "vitest";
 import { KHOSER_RANGES_PER_CHUNK, KHO_DATA_PHYS, khoDataFolio, khoserRangeOffset } from "../src/abi/ranges.js";
 import { PAGE_SIZE } from "../src/abi/page.js";
@@ -11,7 +12,7 @@ import { khoMemWalk, type KhoMemWalkResult } from "../src/kho/formats/ranges.js"
 /* A walk result as { chunks, ranges } (its ranges objects are made on first use; the typed table is checked against them). */
 function plainWalk(w: KhoMemWalkResult): { chunks: number[]; ranges: KhoMemRange[] } {
   expect(w.table.count).toBe(w.ranges.length);
-  w.ranges.forEach((r, i) => expect([w.table.start[i], w.table.size[i], w.table.data[i]]).toEqual([r.start, r.size, r.data]));
+  w.ranges.forEach((r, i) => expectEqual([w.table.start[i], w.table.size[i], w.table.data[i]], [r.start, r.size, r.data]));
   return { chunks: w.chunks, ranges: w.ranges };
 }
 
@@ -222,6 +223,6 @@ describe("serialize -> walk round trip", () => {
     const w = khoMemWalk(mem, BigInt(out.metadata), ram);
     expect(w.ranges).toHaveLength(n);
     expect(w.ranges[n - 1]).toEqual({ start: 2 ** 32 + 2 * (n - 1) * P, size: P, data: khoDataFolio(0) });
-    expect(w.chunks).toEqual(out.chunks);
+    expectEqual(w.chunks, out.chunks);
   });
 });

@@ -317,7 +317,7 @@ export class Memblock extends MemblockAlloc {
   /** regions - copies of the regions of @type, ascending. */
   regions(type: MemblockTypeName): MemblockRegion[] {
     const out: MemblockRegion[] = [];
-    for (const r of this.store(type)) out.push({ base: r.base, size: r.size, flags: r.flags });
+    this.store(type).forEach((base, size, flags) => out.push({ base, size, flags }));
     return out;
   }
 

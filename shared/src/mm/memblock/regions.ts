@@ -745,21 +745,27 @@ export class MemblockType {
   check(): void {
     let cnt = 0;
     let total = 0;
-    let prev: MemblockRegion | undefined;
+    let prevEnd = -1;
+    let prevFlags = 0;
     for (const chunk of this.chunks) {
       if (chunk.len === 0) throw new Error(`${this.name}: empty chunk`);
     }
-    for (const r of this) {
-      const at = `${this.name}[${cnt}] [${hex(r.base)}, +${hex(r.size)})`;
-      if (!(r.size > 0)) throw new Error(`${at}: empty region`);
-      if (regionEnd(r) > PHYS_ADDR_MAX) throw new Error(`${at}: passes PHYS_ADDR_MAX`);
-      if (prev) {
-        if (regionEnd(prev) > r.base) throw new Error(`${at}: overlaps or is out of order`);
-        if (regionEnd(prev) === r.base && prev.flags === r.flags) throw new Error(`${at}: not merged`);
+    for (const chunk of this.chunks) {
+      for (let i = 0; i < chunk.len; i++) {
+        const base = chunk.base[i]!;
+        const size = chunk.size[i]!;
+        const flags = chunk.flags[i]!;
+        let what: string | undefined;
+        if (!(size > 0)) what = "empty region";
+        else if (base + size > PHYS_ADDR_MAX) what = "passes PHYS_ADDR_MAX";
+        else if (cnt > 0 && prevEnd > base) what = "overlaps or is out of order";
+        else if (cnt > 0 && prevEnd === base && prevFlags === flags) what = "not merged";
+        if (what !== undefined) throw new Error(`${this.name}[${cnt}] [${hex(base)}, +${hex(size)}): ${what}`);
+        cnt++;
+        total += size;
+        prevEnd = base + size;
+        prevFlags = flags;
       }
-      cnt++;
-      total += r.size;
-      prev = r;
     }
     if (cnt !== this.cnt) throw new Error(`${this.name}: cnt ${this.cnt} but ${cnt} regions`);
     if (total !== this.totalSize) throw new Error(`${this.name}: total_size ${this.totalSize} but ${total}`);
