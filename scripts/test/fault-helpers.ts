@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, HANDOFF_REPORT, MAX_PAGE_ORDER, OUTCOME_EXIT, ramTotal, type Outcome } from "@khosim/shared/abi";
 import { type PredecessorReport } from "@khosim/shared/abi/handoff-json";
 import { DEFAULT_FORMAT, UnusableInputError, bootSuccessor, coldBootMachine, khoFormat, khoKernel, loadScenario, type KhoKernelName, parseScenario, parseSuccessorBootDtb, predecessorReport, runAndFinalize, successorHandOff, type SuccessorBoot, type SuccessorReport } from "@khosim/shared/kho";
-import { createLogger, initCsum } from "@khosim/shared/lib";
+import { createLogger, initCsum, type Logger } from "@khosim/shared/lib";
 import { ImageMem, OverlayMem, PhysMemError, parseReserveMemCmdline, writeImage, type PageSource, type PhysMem, type ReserveMemParam } from "@khosim/shared/mm";
 import { writeImageExtents, writeJsonFile } from "@khosim/shared/proc";
 import { MemHandoff } from "../src/faults/index.js";
@@ -131,9 +131,10 @@ export interface InProcessBoot {
  * files (options: successorOptionsOf): the boot DTB (an unusable one is unusable-input naming boot.dtb),
  * then bootSuccessor on memory.img's bytes, read-only. An image whose length
  * is not the RAM size is a file-level case (kernel-b's ImageMem refuses it):
- * those are tested by spawning kernel-b, so it throws here.
+ * those are tested by spawning kernel-b, so it throws here. @log gets the
+ * successor's log lines (kernel-b's stderr), if given.
  */
-export function bootMemHandoff(h: MemHandoff, kernelBArgs: readonly string[]): InProcessBoot {
+export function bootMemHandoff(h: MemHandoff, kernelBArgs: readonly string[], log?: Logger): InProcessBoot {
   const unusable = (e: Error, writes = 0): InProcessBoot => ({ outcome: "unusable-input", exitCode: OUTCOME_EXIT["unusable-input"], reason: e.message, writes });
   if (!h.bootDtb) throw new Error("no boot.dtb: a file-level case");
   let boot;
@@ -147,7 +148,7 @@ export function bootMemHandoff(h: MemHandoff, kernelBArgs: readonly string[]): I
   if (h.imageSize() !== ramBytes) throw new Error(`memory.img is ${h.imageSize()} bytes for ${ramBytes} of RAM: a file-level case`);
   const mem = readOnly(h.openImage(boot.ram.base, boot.banks));
   try {
-    const rep = bootSuccessor(boot, mem, successorOptionsOf(kernelBArgs)).report;
+    const rep = bootSuccessor(boot, mem, { ...successorOptionsOf(kernelBArgs), ...(log ? { log } : {}) }).report;
     return { outcome: rep.outcome, exitCode: rep.exitCode, reason: rep.reason ?? "", report: rep, writes: mem.writes };
   } catch (e) {
     if (e instanceof UnusableInputError) return unusable(e, mem.writes);
@@ -217,4 +218,21 @@ export function readHandoffDir(dir: string): MemHandoff {
 /** closeHandoff - close the image readHandoffDir opened. */
 export function closeHandoff(h: MemHandoff): void {
   if (h.memory instanceof ImageMem) h.memory.close();
+}
+
+/**
+ * recordingLogger - a logger that keeps each call's message (and any object
+ * before it, as JSON) in @lines, for what kernel-b would print on stderr.
+ */
+export function recordingLogger(): { log: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const log: Logger = new Proxy({} as Logger, {
+    get: (_t, key) => {
+      if (key === "child") return () => log;
+      if (key === "level") return "info";
+      if (key === "isLevelEnabled") return () => true;
+      return (...args: unknown[]) => void lines.push(args.map((a) => (typeof a === "string" ? a : JSON.stringify(a))).join(" "));
+    },
+  });
+  return { log, lines };
 }
