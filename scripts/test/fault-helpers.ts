@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, HANDOFF_REPORT, MAX_PAGE_ORDER, OUTCOME_EXIT, ramTotal, type Outcome } from "@khosim/shared/abi";
 import { type PredecessorReport } from "@khosim/shared/abi/handoff-json";
-import { DEFAULT_FORMAT, UnusableInputError, bootSuccessor, coldBootMachine, khoFormat, khoKernel, loadScenario, type KhoKernelName, parseScenario, parseSuccessorBootDtb, predecessorReport, runAndFinalize, successorHandOff, type SuccessorBoot, type SuccessorReport } from "@khosim/shared/kho";
+import { DEFAULT_FORMAT, UnusableInputError, bootSuccessor, coldBootMachine, defaultScenario, khoFormat, khoKernel, loadScenario, type KhoKernelName, parseScenario, parseSuccessorBootDtb, predecessorReport, runAndFinalize, successorHandOff, type SuccessorBoot, type SuccessorReport } from "@khosim/shared/kho";
 import { createLogger, initCsum, type Logger } from "@khosim/shared/lib";
 import { ImageMem, OverlayMem, PhysMemError, parseReserveMemCmdline, writeImage, type PageSource, type PhysMem, type ReserveMemParam } from "@khosim/shared/mm";
 import { writeImageExtents, writeJsonFile } from "@khosim/shared/proc";
@@ -20,13 +20,14 @@ const quiet = createLogger("test", "json", "silent");
 /**
  * kernelAInProcess - what `kernel-a --scenario FILE [--seed @seed] [--kernel
  * @kernel]` writes, held in memory: @scenario is FILE, or its JSON content
- * (named @name). With @kernel, that version's predecessor and its format (as
- * kernel-a: @format must then be unset or the same).
+ * (named @name), or undefined for kernel-a's default scenario. With
+ * @kernel, that version's predecessor and its format (as kernel-a: @format
+ * must then be unset or the same).
  */
-export async function kernelAInProcess(scenario: string | object, seed?: number, format?: string, name = "(test scenario)", kernel?: KhoKernelName): Promise<{ handoff: MemHandoff; report: PredecessorReport }> {
+export async function kernelAInProcess(scenario: string | object | undefined, seed?: number, format?: string, name = "(test scenario)", kernel?: KhoKernelName): Promise<{ handoff: MemHandoff; report: PredecessorReport }> {
   await initCsum();
-  const file = typeof scenario === "string" ? scenario : name;
-  const s = typeof scenario === "string" ? loadScenario(scenario) : parseScenario(scenario, name);
+  const file = scenario === undefined ? "(default scenario)" : typeof scenario === "string" ? scenario : name;
+  const s = scenario === undefined ? defaultScenario() : typeof scenario === "string" ? loadScenario(scenario) : parseScenario(scenario, name);
   const kfmt = kernel === undefined ? undefined : khoKernel(kernel)!.predecessor.format;
   if (kfmt && format !== undefined && format !== kfmt.name) throw new Error(`--kernel ${kernel} writes format ${kfmt.name}, not --format ${format}`);
   const m = coldBootMachine(s, quiet, kernel);
