@@ -129,8 +129,9 @@ export interface InProcessBoot {
 
 /**
  * bootMemHandoff - boot the successor on @h as kernel-b does with the same
- * files (options: successorOptionsOf): the boot DTB (an unusable one is unusable-input naming boot.dtb),
- * then bootSuccessor on memory.img's bytes, read-only. An image whose length
+ * files and options @kernelBArgs (successorOptionsOf): the boot DTB (an
+ * unusable one is unusable-input naming boot.dtb), then bootSuccessor on
+ * memory.img's bytes, read-only. An image whose length
  * is not the RAM size is a file-level case (kernel-b's ImageMem refuses it):
  * those are tested by spawning kernel-b, so it throws here. @log gets the
  * successor's log lines (kernel-b's stderr), if given.
@@ -194,7 +195,8 @@ export function successorHandOffInProcess(h: MemHandoff, seed: number, format?: 
  */
 export function writeMemHandoff(h: MemHandoff, report: PredecessorReport, dir: string): string {
   const mem = h.memory as PageSource & PhysMem;
-  if (!mem?.touchedRuns || !h.bootDtb || !h.khoDtb) throw new Error("writeMemHandoff: a whole, undamaged in-memory handoff only");
+  // An overlay's touched pages are only what it changed: its image would lose what lies below.
+  if (!mem?.touchedRuns || mem instanceof OverlayMem || !h.bootDtb || !h.khoDtb) throw new Error("writeMemHandoff: a whole, undamaged in-memory handoff only");
   fs.mkdirSync(dir);
   writeImage(path.join(dir, HANDOFF_MEMORY_IMG), mem);
   writeImageExtents(path.join(dir, HANDOFF_MEMORY_IMG), mem);
@@ -229,6 +231,7 @@ export function recordingLogger(): { log: Logger; lines: string[] } {
   const lines: string[] = [];
   const log: Logger = new Proxy({} as Logger, {
     get: (_t, key) => {
+      if (typeof key === "symbol" || key === "then") return undefined;
       if (key === "child") return () => log;
       if (key === "level") return "info";
       if (key === "isLevelEnabled") return () => true;
