@@ -1,13 +1,16 @@
 /*
  * kernel-a's handoff directory, from the real CLI: same inputs give the same
  * bytes (compared with cmp(1)), a different seed gives a different image, and
- * kho.dtb is byte for byte the KHO FDT that sits in memory.img.
+ * kho.dtb is byte for byte the KHO FDT that sits in memory.img. The other
+ * seed's handoff is made in process by the code the bundle runs and written
+ * by writeMemHandoff (the two same-seed runs are the real process).
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { requireOracles } from "@khosim/shared/test/oracles";
+import { kernelAInProcess, writeMemHandoff } from "../fault-helpers.js";
 import { bootMemoryReg, cellsToU64, fdtgetWords, makeHandoff, makeTmp, readFileAt, removeTmp, type Handoff } from "../handoff-helpers.js";
 
 /*
@@ -33,11 +36,11 @@ beforeAll(async () => {
   const scenario = path.join(tmp, "scenario.json");
   fs.writeFileSync(scenario, JSON.stringify(SCENARIO));
   const args = (seed: number) => ["--scenario", scenario, "--seed", String(seed)];
-  [first, second, otherSeed] = await Promise.all([
-    makeHandoff(path.join(tmp, "first"), args(SEED)),
-    makeHandoff(path.join(tmp, "second"), args(SEED)),
-    makeHandoff(path.join(tmp, "other-seed"), args(OTHER_SEED)),
-  ]);
+  const real = Promise.all([makeHandoff(path.join(tmp, "first"), args(SEED)), makeHandoff(path.join(tmp, "second"), args(SEED))]);
+  // While the two processes run: kernel-a --scenario FILE --seed OTHER_SEED, in process.
+  const other = await kernelAInProcess(scenario, OTHER_SEED);
+  otherSeed = { dir: writeMemHandoff(other.handoff, other.report, path.join(tmp, "other-seed")), a: { status: 0, stdout: "", stderr: "" }, report: other.report };
+  [first, second] = await real;
 });
 
 afterAll(() => removeTmp(tmp));

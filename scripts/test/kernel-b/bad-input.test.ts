@@ -2,13 +2,16 @@
  * kernel-b on damaged handoffs.
  *
  * The successor's decisions (damaged KHO FDT, chunk list, preserved data, a
- * lower MAX_PAGE_ORDER) are tested in process: the handoff kernel-a's code
- * makes for the scenario below, held in memory, damaged copy-on-write, booted
- * by bootSuccessor as kernel-b boots the same bytes. What is about files
- * (missing or short memory.img, garbage boot.dtb, kernel-b never writing its
- * input, kho.dtb being only a copy) and one exit-3 run of the process stay
- * spawned: one real handoff is made per file, every test copies it (memory.img
- * stays sparse) and runs the real kernel-b on the copy.
+ * lower MAX_PAGE_ORDER, a garbage boot.dtb) are tested in process: the
+ * handoff kernel-a's code makes for the scenario below, held in memory,
+ * damaged copy-on-write, booted by bootSuccessor as kernel-b boots the same
+ * bytes. What is about files and the process stays spawned: that handoff is
+ * written once per file (writeMemHandoff), every test copies it (memory.img
+ * stays sparse) and runs the real kernel-b on the copy: a missing memory.img
+ * (exit 2, one line), one exit-3 run, and one run on a copy whose kho.dtb
+ * file is damaged (kernel-b never writes its input, uses the image's KHO FDT
+ * and warns). A short memory.img is kernel-b's ImageMem.open on the file, in
+ * process.
  *
  * Exit codes (shared/src/abi/handoff.ts OUTCOME_EXIT): 0 revived and verified,
  * 1 verification failed, 2 unusable input or usage error, 3 booted without KHO.
@@ -17,14 +20,14 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, test, type ExpectStatic } from "vitest";
 import { OUTCOME_EXIT } from "@khosim/shared/abi";
+import { ImageError } from "@khosim/shared/mm";
 import { SuccessorReportSchema, readHandoffJson, type PredecessorReport } from "@khosim/shared/abi/handoff-json";
 import { u64leBytes } from "@khosim/shared/lib";
 import type { MemHandoff } from "../../src/faults/index.js";
-import { bootMemHandoff, damage, handoffDigest, kernelAInProcess, type InProcessBoot } from "../fault-helpers.js";
+import { bootMemHandoff, closeHandoff, damage, handoffDigest, kernelAInProcess, readHandoffDir, writeMemHandoff, type InProcessBoot } from "../fault-helpers.js";
 import {
   copyHandoff,
   lines,
-  makeHandoff,
   makeTmp,
   patchFile,
   readFileAt,
@@ -135,6 +138,17 @@ describe.concurrent("the successor on bad input, in process", () => {
     });
   });
 
+  test("garbage boot.dtb: unusable input (exit 2), the reason naming boot.dtb, one line", ({ expect }) => {
+    const d = m().handoff.clone();
+    d.bootDtb = new Uint8Array(Buffer.alloc(d.bootDtb!.length, "this is not a device tree blob\n"));
+    const b = bootMemHandoff(d, []);
+    expect([b.outcome, b.exitCode]).toEqual(["unusable-input", OUTCOME_EXIT["unusable-input"]]);
+    expect(b.exitCode).toBe(2);
+    expect(b.reason).toContain("boot.dtb");
+    expect(b.reason).not.toContain("\n");
+    expect(b.writes).toBe(0);
+  });
+
   describe("verification fails (exit 1)", () => {
     test("one flipped bit in a preserved folio: verification-failed, the failure names the folio's address", ({ expect }) => {
       const folio = folioRuns(m().report).find((f) => f.order >= 1);
@@ -191,9 +205,8 @@ let copies = 0;
 function h(): Promise<Handoff> {
   handoff ??= (async () => {
     tmp = makeTmp("bad-input");
-    const scenario = path.join(tmp, "scenario.json");
-    fs.writeFileSync(scenario, JSON.stringify(SCENARIO));
-    return makeHandoff(path.join(tmp, "handoff"), ["--scenario", scenario, "--seed", "1"]);
+    // kernel-a --scenario SCENARIO --seed 1, as written by kernel-a (the in-process handoff above).
+    return { dir: writeMemHandoff(m().handoff, m().report, path.join(tmp, "handoff")), a: { status: 0, stdout: "", stderr: "" }, report: m().report };
   })();
   return handoff;
 }
@@ -246,44 +259,46 @@ describe.concurrent("kernel-b on bad input", () => {
       expectUnusable(expect, r, "memory.img");
     });
 
-    test("memory.img shorter than RAM: exit 2, one line naming memory.img, no stack trace", async ({ expect }) => {
+    /* kernel-b opens memory.img with ImageMem.open and maps its ImageError to exit 2, printed as the missing image's above. */
+    test("memory.img shorter than RAM: kernel-b's image open fails naming memory.img, one line (exit 2)", async ({ expect }) => {
       const dir = await copy("short-image");
       fs.truncateSync(path.join(dir, "memory.img"), Number((await h()).report.machine.ram) - PAGE_SIZE);
-      const r = await runB(["--in", dir]);
-      expectUnusable(expect, r, "memory.img");
-    });
-
-    test("garbage boot.dtb: exit 2, one line naming boot.dtb, no stack trace", async ({ expect }) => {
-      const dir = await copy("garbage-boot");
-      const size = fs.statSync(path.join(dir, "boot.dtb")).size;
-      fs.writeFileSync(path.join(dir, "boot.dtb"), Buffer.alloc(size, "this is not a device tree blob\n"));
-      const r = await runB(["--in", dir]);
-      expectUnusable(expect, r, "boot.dtb");
+      let err: unknown;
+      try {
+        closeHandoff(readHandoffDir(dir));
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(ImageError);
+      expect((err as Error).message).toContain(path.join(dir, "memory.img"));
+      expect((err as Error).message).toContain("image shorter than RAM");
+      expect((err as Error).message).not.toContain("\n");
     });
   });
 
   describe("kernel-b reads its input and nothing else", () => {
-    test("kernel-b never writes memory.img, boot.dtb, kho.dtb or report.json (hashes before and after a run)", async ({ expect }) => {
-      const dir = await copy("hashes");
-      const files = ["memory.img", "boot.dtb", "kho.dtb", "report.json"].map((f) => path.join(dir, f));
-      const before = files.map((f) => [fileDigest(f), fs.statSync(f).size, fs.statSync(f).mtimeMs]);
-      const { r, succ } = await boot(dir);
-      expect(r.status, r.stderr).toBe(0);
-      expect(succ.outcome).toBe("revived");
-      const after = files.map((f) => [fileDigest(f), fs.statSync(f).size, fs.statSync(f).mtimeMs]);
-      expect(after).toEqual(before);
-    });
-
-    /* One kernel-b run on a copy whose kho.dtb (the file, not the image) is damaged; two properties of it. */
-    let khoDtbRun: Promise<{ r: RunResult; succ: SuccessorReportJson }> | undefined;
+    /* One kernel-b run on a copy whose kho.dtb (the file, not the image) is damaged; three properties of it. */
+    type Digests = (string | number)[][];
+    let khoDtbRun: Promise<{ r: RunResult; succ: SuccessorReportJson; before: Digests; after: Digests }> | undefined;
     const damagedKhoDtb = () => {
       khoDtbRun ??= (async () => {
         const dir = await copy("kho-dtb-file");
         patchFile(path.join(dir, "kho.dtb"), 0, Buffer.from([0xde, 0xad, 0xbe, 0xef]));
-        return boot(dir);
+        const files = ["memory.img", "boot.dtb", "kho.dtb", "report.json"].map((f) => path.join(dir, f));
+        const digests = () => files.map((f) => [fileDigest(f), fs.statSync(f).size, fs.statSync(f).mtimeMs]);
+        const before = digests();
+        const run = await boot(dir);
+        return { ...run, before, after: digests() };
       })();
       return khoDtbRun;
     };
+
+    test("kernel-b never writes memory.img, boot.dtb, kho.dtb or report.json (hashes before and after a run)", async ({ expect }) => {
+      const { r, succ, before, after } = await damagedKhoDtb();
+      expect(r.status, r.stderr).toBe(0);
+      expect(succ.outcome).toBe("revived");
+      expect(after).toEqual(before);
+    });
 
     test("kernel-b uses the KHO FDT in memory.img, not kho.dtb: a damaged kho.dtb file still revives", async ({ expect }) => {
       const { r, succ } = await damagedKhoDtb();

@@ -1,12 +1,21 @@
 /*
- * Outside oracles on a real handoff: libfdt's fdt_check_full, dtc and fdtget
+ * Outside oracles on a handoff: libfdt's fdt_check_full, dtc and fdtget
  * must accept boot.dtb and kho.dtb and read back what report.json says.
- * Missing oracles FAIL (requireOracles throws), they never skip.
+ * Missing oracles FAIL (requireOracles throws), they never skip. The handoff
+ * is kernel-a's default one made in process by the code the bundle runs and
+ * written by writeMemHandoff (the DTBs are the bytes kernel-a writes).
  */
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { dtcDecompile, fdtCheckFullOracle, requireOracles } from "@khosim/shared/test/oracles";
-import { cellsToU64, fdtgetWords, makeHandoff, makeTmp, rawLeU64FromWords, removeTmp, type Handoff } from "../handoff-helpers.js";
+import type { PredecessorReport } from "@khosim/shared/abi/handoff-json";
+import { kernelAInProcess, writeMemHandoff } from "../fault-helpers.js";
+import { cellsToU64, fdtgetWords, makeTmp, rawLeU64FromWords, removeTmp } from "../handoff-helpers.js";
+
+interface Handoff {
+  dir: string;
+  report: PredecessorReport;
+}
 
 let tmp: string | undefined;
 let handoff: Handoff | undefined;
@@ -14,7 +23,8 @@ let handoff: Handoff | undefined;
 beforeAll(async () => {
   requireOracles();
   tmp = makeTmp("oracles");
-  handoff = await makeHandoff(path.join(tmp, "handoff"));
+  const a = await kernelAInProcess(undefined);
+  handoff = { dir: writeMemHandoff(a.handoff, a.report, path.join(tmp, "handoff")), report: a.report };
 });
 
 afterAll(() => removeTmp(tmp));

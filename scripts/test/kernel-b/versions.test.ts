@@ -1,28 +1,37 @@
 /*
- * Kernel versions through the real CLIs: kernel-a --kernel writes a
- * version's handoff, kernel-b --kernel reads it as another version would,
- * with the outcome, exit code and successor.json `kernel` object a matrix
- * cell is made of. Usage errors of --kernel are one line and exit 2.
+ * Kernel versions: kernel-a --kernel writes a version's handoff, kernel-b
+ * --kernel reads it as another version would, with the outcome, exit code
+ * and successor.json `kernel` object a matrix cell is made of. Usage errors
+ * of --kernel are one line and exit 2.
+ *
+ * kernel-a's handoff and the intact read are made in process (the code the
+ * bundles run); the pages-lost read is the real kernel-b (exit 4, its stdout
+ * line and successor.json) on that handoff written by writeMemHandoff, and
+ * the usage errors are real processes.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { SuccessorJsonSchema, parseHandoffJson } from "@khosim/shared/abi/handoff-json";
-import { makeHandoff, makeTmp, readJson, removeTmp, runA, runB, type Handoff } from "../handoff-helpers.js";
+import { SuccessorJsonSchema, parseHandoffJson, type PredecessorReport } from "@khosim/shared/abi/handoff-json";
+import type { MemHandoff } from "../../src/faults/index.js";
+import { bootMemHandoff, kernelAInProcess, writeMemHandoff } from "../fault-helpers.js";
+import { makeTmp, readJson, removeTmp, runA, runB } from "../handoff-helpers.js";
 
 let tmp: string | undefined;
-let h18: Handoff;
+let h18: { handoff: MemHandoff; report: PredecessorReport; dir: string };
 
 beforeAll(async () => {
   tmp = makeTmp("versions");
-  h18 = await makeHandoff(path.join(tmp, "v6.18"), ["--kernel", "v6.18"]);
+  // kernel-a --kernel v6.18 (default scenario).
+  const a = await kernelAInProcess(undefined, undefined, undefined, undefined, "v6.18");
+  h18 = { ...a, dir: writeMemHandoff(a.handoff, a.report, path.join(tmp, "v6.18")) };
 }, 120_000);
 
 afterAll(() => removeTmp(tmp));
 
 test("kernel-a --kernel v6.18 writes one-page bitmaps without khosim's marker (mainline has none)", () => {
   expect(h18.report.format).toBe("bitmaps-page");
-  const kho = fs.readFileSync(path.join(h18.dir, "kho.dtb"));
+  const kho = Buffer.from(h18.handoff.khoDtb!);
   expect(kho.includes("preserved-memory-map")).toBe(true);
   expect(kho.includes("khosim,preserve-bits")).toBe(false);
 });
@@ -38,20 +47,23 @@ test("a v6.18 handoff read by v6.16: exit 4, revived-unsafely, 3 pages lost from
   expect(s.exitCode).toBe(4);
   expect(s.kernel).toMatchObject({ name: "v6.16", verdict: "pages-lost", lostPages: 3, firstLost: "0x42800000", oobReadBytes: 0, outsideRamPfns: 0 });
   expect(s.kernel!.lost.length).toBeGreaterThan(0);
-  const same = await runB(["--in", h18.dir, "--kernel", "v6.18", "--report", path.join(tmp!, "s18.json")]);
-  expect(same.status, same.stderr).toBe(0);
-  expect(readJson<{ kernel: { verdict: string } }>(path.join(tmp!, "s18.json")).kernel.verdict).toBe("intact");
+  const same = bootMemHandoff(h18.handoff, ["--kernel", "v6.18"]);
+  expect(same.exitCode, same.reason).toBe(0);
+  expect(same.report!.kernel!.verdict).toBe("intact");
 });
 
 test("--kernel usage errors: one line, exit 2", { timeout: 120_000 }, async () => {
-  const bad = await runB(["--in", h18.dir, "--kernel", "v6.17", "--report", path.join(tmp!, "x.json")]);
+  // The three processes run at once.
+  const [bad, mix, again] = await Promise.all([
+    runB(["--in", h18.dir, "--kernel", "v6.17", "--report", path.join(tmp!, "x.json")]),
+    runA(["--out", path.join(tmp!, "never"), "--kernel", "v6.16", "--format", "radix"]),
+    runB(["--in", h18.dir, "--kernel", "v6.18", "--handoff-out", path.join(tmp!, "next")]),
+  ]);
   expect(bad.status).toBe(2);
   expect(bad.stderr.trim().split("\n")).toEqual(['kernel-b: --kernel: "v6.17" is not a known kernel version; known: posting, v6.16, v6.18, v6.19, kho-v2']);
-  const mix = await runA(["--out", path.join(tmp!, "never"), "--kernel", "v6.16", "--format", "radix"]);
   expect(mix.status).toBe(2);
   expect(mix.stderr.trim().split("\n")).toEqual(["kernel-a: --kernel v6.16 writes format bitmaps, not --format radix: give one of them"]);
   expect(fs.existsSync(path.join(tmp!, "never"))).toBe(false);
-  const again = await runB(["--in", h18.dir, "--kernel", "v6.18", "--handoff-out", path.join(tmp!, "next")]);
   expect(again.status).toBe(2);
   expect(again.stderr.trim().split("\n")).toHaveLength(1);
 });

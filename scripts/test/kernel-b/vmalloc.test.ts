@@ -1,40 +1,45 @@
 /*
- * vmalloc preservation end to end through the real CLIs: kernel-a runs
- * scenarios/vmalloc.json and lists each struct kho_vmalloc in report.json;
- * kernel-b, a second process reading only boot.dtb and memory.img, restores
- * every area with kho_restore_vmalloc() and verifies its bytes; the
- * descriptors it read are the ones kernel-a wrote. A damaged chunk is the
- * kernel's outcome (that area fails, exit 1, one line), not a crash.
+ * vmalloc preservation end to end: kernel-a runs scenarios/vmalloc.json and
+ * lists each struct kho_vmalloc in report.json; the successor, reading only
+ * boot.dtb and memory.img, restores every area with kho_restore_vmalloc() and
+ * verifies its bytes; the descriptors it read are the ones kernel-a wrote. A
+ * damaged chunk is the kernel's outcome (that area fails, exit 1, no stack
+ * trace), not a crash.
+ *
+ * Both kernels' work runs in process (the code the bundles run); the damaged
+ * chunk runs the real kernel-b on kernel-a's handoff written by
+ * writeMemHandoff and patched in memory.img (the suite's real-process exit 1).
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { PredecessorReportSchema, SuccessorReportSchema, readHandoffJson } from "@khosim/shared/abi/handoff-json";
+import { PredecessorReportSchema, SuccessorReportSchema, readHandoffJson, type PredecessorReport } from "@khosim/shared/abi/handoff-json";
 import { KHO_VMALLOC_CHUNK_HDR } from "@khosim/shared/abi";
-import { copyHandoff, makeHandoff, makeTmp, patchFile, removeTmp, runB, SCENARIOS, stackLines, u64le, type Handoff } from "../handoff-helpers.js";
+import type { MemHandoff } from "../../src/faults/index.js";
+import { bootMemHandoff, kernelAInProcess, writeMemHandoff } from "../fault-helpers.js";
+import { makeTmp, patchFile, removeTmp, runB, SCENARIOS, stackLines, u64le } from "../handoff-helpers.js";
 
 let tmp: string | undefined;
-let h: Handoff;
+let h: { handoff: MemHandoff; report: PredecessorReport };
 
 beforeAll(async () => {
   tmp = makeTmp("vmalloc");
-  h = await makeHandoff(path.join(tmp, "handoff"), ["--scenario", path.join(SCENARIOS, "vmalloc.json")]);
+  h = await kernelAInProcess(path.join(SCENARIOS, "vmalloc.json"));
 });
 
 afterAll(() => removeTmp(tmp));
 
-test("kernel-b restores and verifies every area kernel-a preserved, reading the same descriptors", async () => {
-  const report = readHandoffJson(PredecessorReportSchema, fs.readFileSync(path.join(h.dir, "report.json"), "utf8"), "report.json");
+test("the successor restores and verifies every area kernel-a preserved, reading the same descriptors", () => {
+  const report = readHandoffJson(PredecessorReportSchema, JSON.stringify(h.report), "report.json");
   expect(report.vmalloc!.map((v) => [v.totalPages, v.flags, v.order])).toEqual([
     [5, "0x1", 0],
     [511, "0x1", 0],
     [512, "0x1", 0],
     [1024, "0x3", 9],
   ]);
-  const out = path.join(tmp!, "succ.json");
-  const b = await runB(["--in", h.dir, "--report", out]);
-  expect(b.status, b.stderr).toBe(0);
-  const succ = readHandoffJson(SuccessorReportSchema, fs.readFileSync(out, "utf8"), out);
+  const b = bootMemHandoff(h.handoff, []);
+  expect(b.exitCode, b.reason).toBe(0);
+  const succ = readHandoffJson(SuccessorReportSchema, JSON.stringify(b.report), "successor.json");
   expect(succ.vmalloc!.map((v) => ({ first: v.first, totalPages: v.totalPages, flags: v.flags, order: v.order }))).toEqual(
     report.vmalloc!.map((v) => ({ first: v.first, totalPages: v.totalPages, flags: v.flags, order: v.order })),
   );
@@ -42,8 +47,8 @@ test("kernel-b restores and verifies every area kernel-a preserved, reading the 
   expect(succ.pages).toEqual([{ phys: report.pages![0]!.phys, nrPages: 37, outcome: "verified", reason: null }]);
 });
 
-test("a chunk entry pointing outside RAM: that area fails, exit 1, one line naming field, chunk and offset", async () => {
-  const bad = copyHandoff(h.dir, path.join(tmp!, "bad"));
+test("a chunk entry pointing outside RAM: that area fails, exit 1, no stack trace, the reason naming field, chunk and offset", async () => {
+  const bad = writeMemHandoff(h.handoff, h.report, path.join(tmp!, "bad"));
   const first = BigInt(h.report.vmalloc![1]!.first);
   const ramBase = BigInt(h.report.machine.ramBase);
   // phys[2] of the first chunk of area 1.
