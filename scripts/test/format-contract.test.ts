@@ -26,7 +26,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { fc, test } from "@fast-check/vitest";
+import { fc, test } from "@khosim/shared/test/fc-prop";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HANDOFF_BOOT_DTB, MAX_PAGE_ORDER, PAGE_SIZE, KHOSER_RANGES_PER_CHUNK, POSTED_RANGES_SIZE, KHOSER_BITMAPS_PER_CHUNK, khoserRangeOffset, khoRadixEncodeKey, khoRadixTableIndex, khoRadixBitmapIndex, KHO_RADIX_ROOT_LEVEL } from "@khosim/shared/abi";
 import { OverlayMem, SparseMem, type PageSource, type PhysMem } from "@khosim/shared/mm";

@@ -3,7 +3,7 @@
  * a cap on embedded segments, the difference of two handoffs.
  */
 import { describe, expect, test } from "vitest";
-import { fc, test as fcTest } from "@fast-check/vitest";
+import { fc, test as fcTest } from "@khosim/shared/test/fc-prop";
 import { KHO_DATA_FOLIO, PAGE_SIZE } from "@khosim/shared/abi";
 import { flattenRegions, type Region } from "../src/inspect.js";
 import { mapClasses, mapClassIndex, mapClassKey, mapOrderColor } from "../src/map/classes.js";
