@@ -239,7 +239,7 @@ const SPAWNED_ON: Input = "multi";
 function realInput(): Promise<string> {
   spawnedInput ??= (async () => {
     tmp = makeTmp("corrupt");
-    return (await writeHandoffInProcess(path.join(tmp, `good-${SPAWNED_ON}`), SCENARIO[SPAWNED_ON], 1)).dir;
+    return (await writeHandoffInProcess(path.join(tmp, `good-${SPAWNED_ON}`), SCENARIO[SPAWNED_ON])).dir;
   })();
   return spawnedInput;
 }

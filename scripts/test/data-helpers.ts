@@ -23,18 +23,19 @@ const quiet = createLogger("test", "json", "silent");
 
 /**
  * writeHandoffInProcess - what `kernel-a --out @dir --scenario @scenario
- * --seed @seed [--format @format]` writes (memory.img, its extents file,
+ * [--seed @seed] [--format @format]` writes (memory.img, its extents file,
  * boot.dtb, kho.dtb, report.json), made in this process by the same calls
  * kernel-a/src/main.ts makes. @dir must not exist. The result has no
  * process output (a.stdout/stderr are empty).
  */
-export async function writeHandoffInProcess(dir: string, scenario: string, seed: number, format = DEFAULT_FORMAT): Promise<Handoff> {
+export async function writeHandoffInProcess(dir: string, scenario: string, seed?: number, format = DEFAULT_FORMAT): Promise<Handoff> {
   await initCsum();
   if (fs.existsSync(dir)) throw new Error(`${dir}: already exists`);
   const s = loadScenario(scenario);
+  const sd = seed ?? s.seed ?? 1; // kernel-a's rule: --seed, else the scenario's, else 1
   const m = coldBootMachine(s, quiet);
-  const { work, handoff } = runAndFinalize(m, s, seed, scenario, quiet, khoFormat(format)!);
-  const report = predecessorReportStream("khosim kernel-a", s, scenario, seed, m, work, handoff);
+  const { work, handoff } = runAndFinalize(m, s, sd, scenario, quiet, khoFormat(format)!);
+  const report = predecessorReportStream("khosim kernel-a", s, scenario, sd, m, work, handoff);
   fs.mkdirSync(dir);
   writeImage(path.join(dir, HANDOFF_MEMORY_IMG), m.mem);
   writeImageExtents(path.join(dir, HANDOFF_MEMORY_IMG), m.mem);
