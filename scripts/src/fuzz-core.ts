@@ -253,16 +253,15 @@ class CowMem implements PhysMem {
       this.reads++;
       this.readBytes += len;
     }
+    // PhysMem.read returns a copy: the damaged pages are laid over it in place.
     const out = this.lower.read(phys, len);
-    if (this.pages.size === 0) return out;
-    const copy = new Uint8Array(out);
     for (const [pfn, page] of this.pages) {
       const ps = pfn * PAGE_SIZE;
       const from = Math.max(ps, phys);
       const to = Math.min(ps + PAGE_SIZE, phys + len);
-      if (from < to) copy.set(page.subarray(from - ps, to - ps), from - phys);
+      if (from < to) out.set(page.subarray(from - ps, to - ps), from - phys);
     }
-    return copy;
+    return out;
   }
 
   write(phys: number, data: Uint8Array): void {

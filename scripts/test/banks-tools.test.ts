@@ -4,6 +4,8 @@
  * and labels where node 1 starts, diff maps image offsets through the banks
  * (a change in node 1 is reported at its physical address, not at
  * base + offset), and corrupt damages the right bytes of the banked image.
+ * The two handoffs are written in process by kernel-a's code (data-helpers.ts);
+ * corrupt and kernel-b run as real processes on the banked directory.
  */
 import * as path from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
@@ -12,7 +14,8 @@ import { openHandoff, regionAt } from "../src/inspect.js";
 import { mapBuild, mapHtml, type MapSource } from "../src/map/html.js";
 import { runDiff } from "../src/diff/run.js";
 import type { DiffJson } from "../src/diff/index.js";
-import { makeHandoff, makeTmp, readJson, removeTmp, runB, type Handoff, type SuccessorReportJson } from "./handoff-helpers.js";
+import { makeTmp, readJson, removeTmp, runB, type Handoff, type SuccessorReportJson } from "./handoff-helpers.js";
+import { writeHandoffInProcess } from "./data-helpers.js";
 import { runCorrupt, SCENARIOS } from "./corrupt-helpers.js";
 
 const G = 2 ** 30;
@@ -25,7 +28,7 @@ let h: Handoff;
 
 beforeAll(async () => {
   tmp = makeTmp("banks-tools");
-  h = await makeHandoff(path.join(tmp, "numa"), ["--scenario", path.join(SCENARIOS, "numa-2node.json")]);
+  h = await writeHandoffInProcess(path.join(tmp, "numa"), path.join(SCENARIOS, "numa-2node.json"));
 });
 afterAll(() => removeTmp(tmp));
 
@@ -64,7 +67,7 @@ test("map: the hole is drawn in its own class with a legend entry, and node 1's 
 
 test("diff: changed pages are reported at the physical address their image offset maps to through the banks", async () => {
   // Another seed: other bytes and placements on both nodes, with kernel-a's extents (only written pages are read).
-  const other = await makeHandoff(path.join(tmp!, "numa-seed6"), ["--scenario", path.join(SCENARIOS, "numa-2node.json"), "--seed", "6"]);
+  const other = await writeHandoffInProcess(path.join(tmp!, "numa-seed6"), path.join(SCENARIOS, "numa-2node.json"), 6);
   const r = await runDiff([h.dir, other.dir, "--json", "--limit", "0"], { progress: false, color: false });
   expect(r.code).toBe(1);
   const json = JSON.parse(r.stdout) as DiffJson;

@@ -10,7 +10,12 @@
  * Spawned, end to end (the real corrupt CLI, then the real kernel-b): the two
  * faults of memory.img as a file (kernel-b's image check is file I/O) and one
  * bit flip edited in place into a sparse memory.img, plus the CLI's errors;
- * on the 256 MiB handoff, which is cheap to copy and hash.
+ * on the 256 MiB handoff, written by kernel-a's code in process (its files
+ * are checked against the real kernel-a's in diff.test.ts), which is cheap
+ * to copy and hash: the damaged copy's extents file is recorded (the input's
+ * extents and the pages the fault changed), so the "unchanged" digests read
+ * the written pages only and fall back to the whole image if anything else
+ * was written.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -19,9 +24,10 @@ import { OUTCOME_EXIT, PAGE_SIZE, parseBootDtb } from "@khosim/shared/abi";
 import { SuccessorJsonSchema, readHandoffJson, type SuccessorJson } from "@khosim/shared/abi/handoff-json";
 import { u64ToNumber } from "@khosim/shared/lib";
 import { OverlayMem } from "@khosim/shared/mm";
-import { CliError } from "@khosim/shared/proc";
+import { CliError, baseImageExtents } from "@khosim/shared/proc";
 import { FAULTS, applyFault, findFault, listFaults, type AppliedFault, type Fault, type FaultDetail, type FaultReport, type FaultGroup, type MemHandoff } from "../src/faults/index.js";
 import { bootMemHandoff, handoffDigest, makeMemHandoff } from "./fault-helpers.js";
+import { currentExtents, recordExtents, writeHandoffInProcess } from "./data-helpers.js";
 import {
   SCENARIOS,
   allocatedBytes,
@@ -30,7 +36,6 @@ import {
   readFileAt,
   readJson,
   removeTmp,
-  runA,
   runB,
   runCorrupt,
   fileDigest,
@@ -229,15 +234,12 @@ const INPUT_FILES = ["memory.img", "boot.dtb", "kho.dtb"] as const;
 let tmp: string | undefined;
 let spawnedInput: Promise<string> | undefined;
 
-/** The real kernel-a's handoff for the spawned checks (the 256 MiB one: cheap to copy and hash), made once. */
+/** kernel-a's handoff directory for the spawned checks (the 256 MiB one: cheap to copy and hash), made once. */
 const SPAWNED_ON: Input = "multi";
 function realInput(): Promise<string> {
   spawnedInput ??= (async () => {
     tmp = makeTmp("corrupt");
-    const dir = path.join(tmp, `good-${SPAWNED_ON}`);
-    const a = await runA(["--out", dir, "--log-format", "json", "--scenario", SCENARIO[SPAWNED_ON]]);
-    if (a.status !== 0) throw new Error(`kernel-a exited ${a.status}: ${a.stderr.trim()}`);
-    return dir;
+    return (await writeHandoffInProcess(path.join(tmp, `good-${SPAWNED_ON}`), SCENARIO[SPAWNED_ON])).dir;
   })();
   return spawnedInput;
 }
@@ -286,6 +288,15 @@ describe.concurrent("corrupt CLI + kernel-b, end to end", () => {
           const n = d.new.length / 2;
           expect(readFileAt(path.join(out, "memory.img"), Number(d.offset), n).toString("hex")).toBe(d.new);
         }
+      }
+
+      // Where the copy holds data: the input's pages and the bytes the fault wrote (within the image's length).
+      const image = path.join(out, "memory.img");
+      if (fs.existsSync(image)) {
+        const size = fs.statSync(image).size;
+        const written = fj.details.filter((d) => d.file === "memory.img").map((d) => ({ start: Number(d.offset), end: Number(d.offset) + d.new.length / 2 }));
+        recordExtents(image, [...currentExtents(path.join(src, "memory.img")), ...written].filter((e) => e.start < size).map((e) => ({ start: e.start, end: Math.min(e.end, size) })));
+        expect(baseImageExtents(image), "the copy holds no data beyond the input's and the fault's (by its block count)").toBeDefined();
       }
 
       // kernel-b must not write its inputs: stamps and content hashes around the run.

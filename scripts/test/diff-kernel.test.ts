@@ -10,7 +10,8 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { CliError } from "@khosim/shared/proc";
 import { initCsum } from "@khosim/shared/lib";
-import { makeHandoff, makeTmp, removeTmp } from "./handoff-helpers.js";
+import { makeTmp, removeTmp } from "./handoff-helpers.js";
+import { DEFAULT_SCENARIO, writeHandoffInProcess } from "./data-helpers.js";
 import { decodeDiffView, labelledRegions, lookupOfRegions, openDiffFiles, regionIndex, type DiffJson, type KernelDiffJson, type RegionSources } from "../src/diff/index.js";
 import { flattenRegions } from "../src/inspect.js";
 import { runDiff } from "../src/diff/run.js";
@@ -21,7 +22,8 @@ let dir: string;
 beforeAll(async () => {
   await initCsum();
   tmp = makeTmp("diff-kernel");
-  dir = (await makeHandoff(path.join(tmp, "v6.18"), ["--kernel", "v6.18"])).dir;
+  // `kernel-a --kernel v6.18`, written in process by kernel-a's code.
+  dir = (await writeHandoffInProcess(path.join(tmp, "v6.18"), DEFAULT_SCENARIO, undefined, undefined, "v6.18")).dir;
 }, 60_000);
 afterAll(() => removeTmp(tmp));
 

@@ -1,16 +1,26 @@
 /*
- * npm run diff, end to end on real handoffs from the real kernel-a (and one
- * kernel-b run for --successor). Handoffs are made once for the file, in
- * parallel; most diffs run in process (runDiff), a few through the real CLI
- * to check exit codes, piped output and one-line errors.
+ * npm run diff on handoff directories: one from the real kernel-a, the others
+ * written in process by kernel-a's own code (data-helpers.ts; the first test
+ * checks the two ways give the same files, byte for byte), and one kernel-b
+ * run for --successor. Handoffs are made once for the file; most diffs run
+ * in process (runDiff), one real diff process per exit code (0, 1, 2 and a
+ * usage error) checks exit codes, piped output and one-line errors.
+ *
+ * Copies and patched images keep their extents files current, so a diff
+ * reads the written pages only: reading whole sparse images (zero pages as
+ * holes) is what "--read-all" and "without extents files" test, on purpose.
  */
+import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { copyHandoff, makeHandoff, makeTmp, patchFile, readFileAt, readJson, removeTmp, runB, runKernelAsync, stackLines, u64le, type Handoff } from "./handoff-helpers.js";
+import { makeHandoff, makeTmp, patchFile, readFileAt, readJson, removeTmp, runB, runKernelAsync, stackLines, u64le, type Handoff } from "./handoff-helpers.js";
+import { copyHandoffSparse, patchImage, writeHandoffInProcess } from "./data-helpers.js";
 import type { DiffJson, SuccessorDiffJson } from "../src/diff/index.js";
 import { ROOT } from "../src/run.js";
 import { classify, runDiff } from "../src/diff/run.js";
+import { CliError } from "@khosim/shared/proc";
+import { applyFault, findFault } from "../src/faults/index.js";
 
 const DIFF = path.join(ROOT, "scripts/src/diff.ts");
 
@@ -41,13 +51,13 @@ beforeAll(async () => {
   };
   const twoScenario = scen("two", TWO_CHUNKS);
   const testKho = scen("test-kho", TEST_KHO);
-  [s1, s1again, s2, two, small] = await Promise.all([
-    makeHandoff(path.join(tmp, "s1"), ["--scenario", testKho, "--seed", "1"]),
-    makeHandoff(path.join(tmp, "s1-again"), ["--scenario", testKho, "--seed", "1"]),
-    makeHandoff(path.join(tmp, "s2"), ["--scenario", testKho, "--seed", "2"]),
-    makeHandoff(path.join(tmp, "two"), ["--scenario", twoScenario, "--seed", "42"]),
-    makeHandoff(path.join(tmp, "small"), ["--scenario", scen("small", SMALL), "--seed", "42"]),
-  ]);
+  // The real kernel-a runs while the others are made in this process.
+  const real = makeHandoff(path.join(tmp, "s1"), ["--scenario", testKho, "--seed", "1"]);
+  s1again = await writeHandoffInProcess(path.join(tmp, "s1-again"), testKho, 1);
+  s2 = await writeHandoffInProcess(path.join(tmp, "s2"), testKho, 2);
+  two = await writeHandoffInProcess(path.join(tmp, "two"), twoScenario, 42);
+  small = await writeHandoffInProcess(path.join(tmp, "small"), scen("small", SMALL), 42);
+  s1 = await real;
 });
 
 afterAll(() => removeTmp(tmp));
@@ -66,9 +76,9 @@ function runCli(args: string[]) {
   return runKernelAsync(DIFF, args);
 }
 
-/** A copy of @h's directory named @name, memory.img kept sparse. */
+/** A copy of @h's directory named @name, memory.img kept sparse and its extents file current. */
 function copyOf(h: Handoff, name: string): string {
-  return copyHandoff(h.dir, path.join(need(tmp), name));
+  return copyHandoffSparse(h.dir, path.join(need(tmp), name));
 }
 
 const BASE = 0x4000_0000;
@@ -83,7 +93,12 @@ describe("identical handoffs", () => {
     expect(r.stdout).not.toContain("\x1b[");
   });
 
-  test("two kernel-a runs with the same seed are identical", async () => {
+  test("two kernel-a runs with the same seed are identical (the real process and its code in process)", async () => {
+    // Every file byte for byte, so the in-process handoffs of this file are what kernel-a writes.
+    for (const f of ["boot.dtb", "kho.dtb", "report.json", "memory.img.extents"]) {
+      expect(fs.readFileSync(path.join(need(s1again).dir, f)).equals(fs.readFileSync(path.join(need(s1).dir, f))), f).toBe(true);
+    }
+    expect(fs.statSync(path.join(need(s1again).dir, "memory.img")).size).toBe(fs.statSync(path.join(need(s1).dir, "memory.img")).size);
     const { code, json } = await diffJson(need(s1).dir, need(s1again).dir);
     expect(code).toBe(0);
     expect(json.identical).toBe(true);
@@ -98,7 +113,7 @@ describe("identical handoffs", () => {
     const h = need(two);
     const other = path.join(need(tmp), "renamed");
     fs.mkdirSync(other);
-    fs.copyFileSync(path.join(h.dir, "memory.img"), path.join(other, "ram.bin"));
+    execFileSync("cp", ["--sparse=always", path.join(h.dir, "memory.img"), path.join(other, "ram.bin")]);
     fs.copyFileSync(path.join(h.dir, "boot.dtb"), path.join(other, "machine.dtb"));
     const r = await runDiff([path.join(h.dir, "memory.img"), path.join(other, "ram.bin"), "--b-boot", path.join(other, "machine.dtb")], { progress: false });
     // No kho.dtb beside ram.bin: the KHO FDT in the image is diffed, and it is the same.
@@ -142,7 +157,7 @@ describe("different handoffs", () => {
     const copy = copyOf(h, "flip");
     const off = Number(folio.start) - BASE + 123;
     const old = readFileAt(path.join(copy, "memory.img"), off, 1)[0]!;
-    patchFile(path.join(copy, "memory.img"), off, new Uint8Array([old ^ 0x40]));
+    patchImage(copy, off, new Uint8Array([old ^ 0x40]));
     const { code, json } = await diffJson(h.dir, copy);
     expect(code).toBe(1);
     expect(json.pages.changed).toBe(1);
@@ -200,7 +215,7 @@ describe("different handoffs", () => {
     const [c0, c1] = h.report.chunks.map(Number) as [number, number];
     const copy = copyOf(h, "relink");
     // Point chunk 0 at the first page of RAM: a zero page, so an empty chunk that ends the list.
-    patchFile(path.join(copy, "memory.img"), c0 - BASE, u64le(BASE));
+    patchImage(copy, c0 - BASE, u64le(BASE));
     const { code, json } = await diffJson(h.dir, copy);
     expect(code).toBe(1);
     const hx = (n: number) => "0x" + n.toString(16);
@@ -224,7 +239,7 @@ describe("different handoffs", () => {
     const h = need(two);
     const c1 = Number(h.report.chunks[1]);
     const copy = copyOf(h, "num-ranges");
-    patchFile(path.join(copy, "memory.img"), c1 - BASE + 8, u64le(171));
+    patchImage(copy, c1 - BASE + 8, u64le(171));
     const { code, json } = await diffJson(h.dir, copy);
     expect(code).toBe(1);
     expect(json.problems.a).toEqual([]);
@@ -269,9 +284,10 @@ describe("different handoffs", () => {
 
 describe("the same image read with another boot.dtb", () => {
   test("B is decoded from its own boot.dtb, not taken from A's decoding: its KHO data problem is named", async () => {
-    const bad = path.join(need(tmp), "s1-boot-kho-fdt-outside-ram");
-    const c = await runKernelAsync(path.join(ROOT, "scripts/src/corrupt.ts"), ["--in", need(s1).dir, "--out", bad, "--fault", "boot-kho-fdt-outside-ram", "--log-format", "json"]);
-    expect(c.status).toBe(0);
+    // What `corrupt --fault boot-kho-fdt-outside-ram` writes (its CLI is tested in corrupt.test.ts): boot.dtb edited, memory.img as it was.
+    const bad = copyOf(need(s1), "s1-boot-kho-fdt-outside-ram");
+    const applied = applyFault(bad, findFault("boot-kho-fdt-outside-ram")!, 1);
+    expect(applied.details.map((d) => d.file)).toEqual(["boot.dtb"]);
     const { code, json } = await diffJson(need(s1).dir, bad);
     expect(code).toBe(1);
     expect(json.files["memory.img"]).toBe(true);
@@ -297,21 +313,33 @@ describe("bad input: exit 2, one line, no stack", () => {
   test("an image whose size is not its RAM size, a missing successor.json, a usage error", async () => {
     const short = copyOf(need(two), "short");
     fs.truncateSync(path.join(short, "memory.img"), 4096);
-    await expect(runDiff([need(two).dir, short], { progress: false })).rejects.toSatisfy((e) => classify(e) === 2);
-    const [a, b, c] = await Promise.all([runCli([need(two).dir, short]), runCli(["--successor", need(two).dir]), runCli([need(two).dir])]);
-    for (const r of [a, b, c]) {
-      expect(r.status).toBe(2);
-      expect(r.stderr.trim().split("\n")).toHaveLength(1);
-      expect(stackLines(r.stderr)).toEqual([]);
-    }
-    expect(a.stderr).toMatch(/does not match RAM size/);
-    expect(b.stderr).toMatch(/successor\.json: no such file/);
+    // In process: the error diff.ts prints as its one line (runMain: "diff: MESSAGE"), exit 2 by runMain's
+    // rule (a CliError's code, else diff's classify), as the real process does for the missing directory above.
+    const oneLine = async (args: string[]): Promise<string> => {
+      let err: unknown;
+      await runDiff(args, { progress: false }).then(
+        () => undefined,
+        (e: unknown) => (err = e),
+      );
+      expect(err, args.join(" ")).toBeInstanceOf(Error);
+      expect(err instanceof CliError ? err.code : classify(err), (err as Error).message).toBe(2);
+      const msg = (err as Error).message;
+      expect(msg).not.toContain("\n");
+      return msg;
+    };
+    expect(await oneLine([need(two).dir, short])).toMatch(/does not match RAM size/);
+    expect(await oneLine(["--successor", need(two).dir])).toMatch(/successor\.json: no such file/);
+    // A usage error (one handoff, no --kernel) in a real process: commander's one line, exit 2.
+    const c = await runCli([need(two).dir]);
+    expect(c.status).toBe(2);
+    expect(c.stderr.trim().split("\n")).toHaveLength(1);
+    expect(stackLines(c.stderr)).toEqual([]);
   });
 });
 
 describe("--successor", () => {
   beforeAll(async () => {
-    const dir = copyHandoff(need(two).dir, path.join(need(tmp), "revived"));
+    const dir = copyHandoffSparse(need(two).dir, path.join(need(tmp), "revived"));
     const b = await runB(["--in", dir]);
     if (b.status !== 0) throw new Error(`kernel-b exited ${b.status}: ${b.stderr}`);
     revived = dir;
@@ -333,14 +361,15 @@ describe("--successor", () => {
   });
 
   test("a successor that missed a range or a folio: exit 1, named", async () => {
-    const dir = copyHandoff(need(revived), path.join(need(tmp), "revived-bad"));
+    const dir = copyHandoffSparse(need(revived), path.join(need(tmp), "revived-bad"));
     const file = path.join(dir, "successor.json");
     const s = readJson(file);
     const dropped = s.ranges.pop();
     s.restored.folios -= 1;
     fs.writeFileSync(file, JSON.stringify(s));
-    const r = await runCli(["--successor", dir, "--json"]);
-    expect(r.status).toBe(1);
+    // In process: exit 1 of a real diff process is checked by "seeds 1 and 2" above.
+    const r = await runDiff(["--successor", dir, "--json"], { progress: false });
+    expect(r.code).toBe(1);
     const j = JSON.parse(r.stdout) as SuccessorDiffJson;
     expect(j.ok).toBe(false);
     expect(j.reserved.missing).toEqual([expect.objectContaining({ start: dropped.start, size: dropped.size })]);

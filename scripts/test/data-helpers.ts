@@ -1,0 +1,88 @@
+/*
+ * Handoff directories for the data tools' tests (diff, corrupt, banks),
+ * made without spawning and without reading whole sparse images:
+ *  - writeHandoffInProcess writes the files kernel-a writes, with kernel-a's
+ *    own code (diff.test.ts checks them byte for byte against a real
+ *    kernel-a run of the same scenario and seed);
+ *  - copies and in-place patches keep memory.img's extents file current
+ *    (re-recorded with the patched pages), so readers look at the written
+ *    pages only; a whole 128 MiB sparse read costs ~0.3-0.7 s of CPU here.
+ */
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, HANDOFF_REPORT, PAGE_SIZE } from "@khosim/shared/abi";
+import { type PredecessorReport } from "@khosim/shared/abi/handoff-json";
+import { DEFAULT_FORMAT, coldBootMachine, defaultScenario, khoFormat, khoKernel, loadScenario, predecessorReportStream, runAndFinalize, type KhoKernelName } from "@khosim/shared/kho";
+import { createLogger, initCsum } from "@khosim/shared/lib";
+import { writeImage } from "@khosim/shared/mm";
+import { baseImageExtents, writeImageExtents, writeJsonFile, type ImageExtent } from "@khosim/shared/proc";
+import { readJson, type Handoff } from "./handoff-helpers.js";
+
+const quiet = createLogger("test", "json", "silent");
+
+/** kernel-a's name for its default scenario (no --scenario): pass it as @scenario. */
+export const DEFAULT_SCENARIO = "(default scenario)";
+
+/**
+ * writeHandoffInProcess - what `kernel-a --out @dir --scenario @scenario
+ * [--seed @seed] [--format @format | --kernel @kernel]` writes (memory.img, its extents file,
+ * boot.dtb, kho.dtb, report.json), made in this process by the same calls
+ * kernel-a/src/main.ts makes. @dir must not exist. The result has no
+ * process output (a.stdout/stderr are empty).
+ */
+export async function writeHandoffInProcess(dir: string, scenario: string, seed?: number, format = DEFAULT_FORMAT, kernel?: KhoKernelName): Promise<Handoff> {
+  await initCsum();
+  if (fs.existsSync(dir)) throw new Error(`${dir}: already exists`);
+  // Without --scenario kernel-a runs test_kho's default workload.
+  const s = scenario === DEFAULT_SCENARIO ? defaultScenario() : loadScenario(scenario);
+  const sd = seed ?? s.seed ?? 1; // kernel-a's rule: --seed, else the scenario's, else 1
+  const m = coldBootMachine(s, quiet, kernel);
+  const fmt = kernel !== undefined ? khoKernel(kernel)!.predecessor.format : khoFormat(format)!;
+  const { work, handoff } = runAndFinalize(m, s, sd, scenario, quiet, fmt);
+  const report = predecessorReportStream("khosim kernel-a", s, scenario, sd, m, work, handoff);
+  fs.mkdirSync(dir);
+  writeImage(path.join(dir, HANDOFF_MEMORY_IMG), m.mem);
+  writeImageExtents(path.join(dir, HANDOFF_MEMORY_IMG), m.mem);
+  fs.writeFileSync(path.join(dir, HANDOFF_BOOT_DTB), handoff.bootDtb);
+  fs.writeFileSync(path.join(dir, HANDOFF_KHO_DTB), handoff.khoFdt);
+  writeJsonFile(path.join(dir, HANDOFF_REPORT), report);
+  return { dir, a: { status: 0, stdout: "", stderr: "" }, report: readJson<PredecessorReport>(path.join(dir, HANDOFF_REPORT)) };
+}
+
+/** The extents @image's extents file records, which must be current. */
+export function currentExtents(image: string): ImageExtent[] {
+  const x = baseImageExtents(image);
+  if (!x) throw new Error(`${image}: no current extents file`);
+  return x;
+}
+
+/**
+ * recordExtents - (re)write @image's extents file for data in @extents
+ * (byte ranges, widened to pages by the reader's rules: the file must hold
+ * no data outside them, or readers find it stale by its block count).
+ */
+export function recordExtents(image: string, extents: readonly ImageExtent[]): void {
+  const pages = extents.map((e) => ({ start: Math.floor(e.start / PAGE_SIZE) * PAGE_SIZE, end: Math.min(fs.statSync(image).size, Math.ceil(e.end / PAGE_SIZE) * PAGE_SIZE) }));
+  if (!writeImageExtents(image, { base: 0, touchedRuns: () => [] }, pages.filter((e) => e.end > e.start))) throw new Error(`${image}: extents file not written`);
+}
+
+/** copyHandoffSparse - copy handoff directory @src to @dst (memory.img sparse), its extents file current for the copy. */
+export function copyHandoffSparse(src: string, dst: string): string {
+  execFileSync("cp", ["-r", "--sparse=always", src, dst]);
+  recordExtents(path.join(dst, HANDOFF_MEMORY_IMG), currentExtents(path.join(src, HANDOFF_MEMORY_IMG)));
+  return dst;
+}
+
+/** patchImage - overwrite @bytes at @offset of @dir's memory.img in place and record the page(s) in its extents file. */
+export function patchImage(dir: string, offset: number, bytes: Uint8Array): void {
+  const image = path.join(dir, HANDOFF_MEMORY_IMG);
+  const before = currentExtents(image);
+  const fd = fs.openSync(image, "r+");
+  try {
+    fs.writeSync(fd, bytes, 0, bytes.length, offset);
+  } finally {
+    fs.closeSync(fd);
+  }
+  recordExtents(image, [...before, { start: offset, end: offset + bytes.length }]);
+}
