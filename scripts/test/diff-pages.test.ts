@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { fc, test as fcTest } from "@fast-check/vitest";
+import { fc, test as fcTest } from "@khosim/shared/test/fc-prop";
 import { describe, expect, it } from "vitest";
 import { PAGE_SIZE, khoDataFolio } from "@khosim/shared/abi";
 import { classifyRuns, comparePages, countPages, describeSide, pagesByKind, pagesIn, unionExtents, type BlockReader, type OffsetRun } from "../src/diff/pages.js";

@@ -3,7 +3,7 @@
  * bytes and errors as the memory it wraps, for any sequence of reads, and far
  * fewer reads of that memory for consecutive pages.
  */
-import { fc, test as fcTest } from "@fast-check/vitest";
+import { fc, test as fcTest } from "@khosim/shared/test/fc-prop";
 import { describe, expect, it } from "vitest";
 import { PAGE_SIZE } from "@khosim/shared/abi";
 import { PhysMemError, SparseMem, type PhysMem } from "@khosim/shared/mm";

@@ -5,7 +5,7 @@
  * (overlapping scratch and FDT pages, chunk pages inside preserved ranges,
  * adjacent ranges, the fallback for unsorted or overlapping input).
  */
-import { fc, test as fcTest } from "@fast-check/vitest";
+import { fc, test as fcTest } from "@khosim/shared/test/fc-prop";
 import { describe, expect, it } from "vitest";
 import { PAGE_SIZE, khoDataFolio } from "@khosim/shared/abi";
 import type { KhoMemRange } from "@khosim/shared/kho";
