@@ -12,7 +12,7 @@ import { initCsum } from "@khosim/shared/lib";
 import { makeHandoff, makeTmp, removeTmp } from "./handoff-helpers.js";
 import { openHandoff } from "../src/inspect.js";
 import { mapBuild } from "../src/map/html.js";
-import { writeMap } from "../src/map.js";
+import { writeMap } from "../src/map/write.js";
 
 let tmp: string;
 let dir: string;

@@ -29,7 +29,7 @@ import { createLogger, initCsum } from "@khosim/shared/lib";
 import { writeImage } from "@khosim/shared/mm";
 import { writeImageExtents, writeJsonFile } from "@khosim/shared/proc";
 import { ROOT, nodeArgs, readJson } from "../src/run.js";
-import { writeMap } from "../src/map.js";
+import { writeMap } from "../src/map/write.js";
 import { launchChromium } from "./chromium.js";
 import { MAP_DEFAULT_DETAIL } from "../src/map/layout.js";
 
