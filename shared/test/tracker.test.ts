@@ -264,6 +264,45 @@ describe("KhoMemTrack lookups", () => {
   });
 });
 
+/*
+ * The hot extend moves only the last tail range's end; its stored size and
+ * the total catch up in sync(). Each reader below runs on a tracker whose
+ * last range was just extended and never listed, so a reader that skips
+ * sync() sees one page instead of three.
+ */
+describe("KhoMemTrack readers after an unlisted extend", () => {
+  const extended = (): KhoMemTrack => {
+    const t = new KhoMemTrack();
+    for (const page of [4, 5, 6]) t.khoPreserveFolio(page * P, 0);
+    return t;
+  };
+  it("totalBytes", () => expect(extended().totalBytes).toBe(3 * P));
+  it("rangeAt", () => expect(extended().rangeAt(6 * P + 1)).toEqual(r(4, 3, F0)));
+  it("intersects", () => expect(extended().intersects(6 * P, P)).toBe(true));
+  it("rangeTable", () => expect([...extended().rangeTable().size]).toEqual([3 * P]));
+  it("forEachRange", () => {
+    const sizes: number[] = [];
+    extended().forEachRange((_s, size) => sizes.push(size));
+    expect(sizes).toEqual([3 * P]);
+  });
+  it("ranges", () => expect(list(extended())).toEqual([r(4, 3, F0)]));
+  it("a new tail range after it (append)", () => {
+    const t = extended();
+    t.khoPreserveFolio(9 * P, 0);
+    expect([list(t), t.totalBytes]).toEqual([[r(4, 3, F0), r(9, 1, F0)], 4 * P]);
+  });
+  it("a preserve below the tail that touches it (spill into the tree)", () => {
+    const t = extended();
+    t.khoPreserveFolio(3 * P, 0);
+    expect([list(t), t.totalBytes]).toEqual([[r(3, 4, F0)], 4 * P]);
+  });
+  it("an unpreserve inside the extended part", () => {
+    const t = extended();
+    t.khoUnpreserveFolio(5 * P, 0);
+    expect([list(t), t.totalBytes]).toEqual([[r(4, 1, F0), r(6, 1, F0)], 2 * P]);
+  });
+});
+
 describe("KhoMemTrack scale", () => {
   it("48 GiB of ascending order-0 folios coalesce into one range quickly", () => {
     const t = new KhoMemTrack();
