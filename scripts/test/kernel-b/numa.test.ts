@@ -20,7 +20,7 @@ import { MachineError } from "@khosim/shared/mm";
 import type { PredecessorReport } from "@khosim/shared/abi/handoff-json";
 import type { MemHandoff } from "../../src/faults/index.js";
 import { bootMemHandoff, closeHandoff, kernelAInProcess, readHandoffDir, successorHandOffInProcess, writeMemHandoff } from "../fault-helpers.js";
-import { makeTmp, removeTmp, SCENARIOS } from "../handoff-helpers.js";
+import { makeTmp, removeTmp, runB, SCENARIOS } from "../handoff-helpers.js";
 
 const G = 2 ** 30;
 let tmp: string | undefined;
@@ -63,6 +63,16 @@ test("two-node handoff: banks in boot.dtb, the hole costs no image length, the s
     closeHandoff(files);
   }
 });
+
+/* kernel-b's own wiring of banks and numa into its next handoff (main.ts), which the in-process helper only mirrors. */
+test("the real kernel-b --handoff-out on the banked handoff: exit 0, the next boot.dtb keeps banks and nodes, its memory.img as long as the banks", async () => {
+  const gen2 = path.join(tmp!, "gen2-real");
+  const b = await runB(["--in", h.dir, "--handoff-out", gen2]);
+  expect(b.status, b.stderr).toBe(0);
+  const boot = parseBootDtb(fs.readFileSync(path.join(h.dir, "boot.dtb")));
+  expect(parseBootDtb(fs.readFileSync(path.join(gen2, "boot.dtb")))).toMatchObject({ banks: boot.banks, numa: true });
+  expect(fs.statSync(path.join(gen2, "memory.img")).size).toBe(4 * G);
+}, 60_000);
 
 test("a memoryless node: kernel-a --kernel v6.19 cannot reserve its scratch and stops with one line; kho-v2 skips it", async () => {
   const scen = path.join(SCENARIOS, "numa-memoryless.json");
