@@ -104,6 +104,8 @@ beforeAll(async () => {
   fresh = startFresh();
   signals = startSignals();
   bSignal = startBSignal();
+  // Each test awaits its own; a test filtered out (-t) must not leave an unhandled rejection behind.
+  for (const p of [leaks, replacing, fresh, signals, bSignal]) p.catch(() => undefined);
 });
 
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -142,8 +142,8 @@ describe.concurrent("the successor on bad input, in process", () => {
     const d = m().handoff.clone();
     d.bootDtb = new Uint8Array(Buffer.alloc(d.bootDtb!.length, "this is not a device tree blob\n"));
     const b = bootMemHandoff(d, []);
-    expect([b.outcome, b.exitCode]).toEqual(["unusable-input", OUTCOME_EXIT["unusable-input"]]);
-    expect(b.exitCode).toBe(2);
+    // The outcome is the fact here; its exit code 2 comes from OUTCOME_EXIT, checked on real kernel-b processes above.
+    expect(b.outcome).toBe("unusable-input");
     expect(b.reason).toContain("boot.dtb");
     expect(b.reason).not.toContain("\n");
     expect(b.writes).toBe(0);

@@ -3,8 +3,9 @@
  * it alone, revives and verifies. What the successor walked must be exactly
  * what the predecessor reported. The default scenario runs through the real
  * CLIs (two processes: exit codes, stdout); mixed.json runs in process by the
- * code the bundles run (its real two-process handoff, in the default format,
- * is pinned in scripts/test/format-contract.test.ts).
+ * code the bundles run (its digests are pinned for every format in
+ * scripts/test/format-contract.test.ts, which also runs it as a real
+ * two-process radix handoff).
  */
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -59,7 +60,7 @@ function get(name: string) {
   return r;
 }
 
-describe.each(CASES)("handoff through the real CLIs: $name", (c) => {
+describe.each(CASES)("handoff (the real CLIs, or in process where the case says): $name", (c) => {
   test("kernel-a exits 0 and kernel-b exits 0 with outcome revived", () => {
     const { h, b, succ } = get(c.name);
     expect(h.a.status).toBe(0);
