@@ -8,7 +8,6 @@
  *    (re-recorded with the patched pages), so readers look at the written
  *    pages only; a whole 128 MiB sparse read costs ~0.3-0.7 s of CPU here.
  */
-import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, HANDOFF_REPORT, PAGE_SIZE } from "@khosim/shared/abi";
@@ -17,7 +16,7 @@ import { DEFAULT_FORMAT, coldBootMachine, defaultScenario, khoFormat, khoKernel,
 import { createLogger, initCsum } from "@khosim/shared/lib";
 import { writeImage } from "@khosim/shared/mm";
 import { baseImageExtents, writeImageExtents, writeJsonFile, type ImageExtent } from "@khosim/shared/proc";
-import { readJson, type Handoff } from "./handoff-helpers.js";
+import { copyHandoff, patchFile, readJson, type Handoff } from "./handoff-helpers.js";
 
 const quiet = createLogger("test", "json", "silent");
 
@@ -67,22 +66,17 @@ export function recordExtents(image: string, extents: readonly ImageExtent[]): v
   if (!writeImageExtents(image, { base: 0, touchedRuns: () => [] }, pages.filter((e) => e.end > e.start))) throw new Error(`${image}: extents file not written`);
 }
 
-/** copyHandoffSparse - copy handoff directory @src to @dst (memory.img sparse), its extents file current for the copy. */
+/** copyHandoffSparse - copyHandoff, with the copy's extents file made current for it. */
 export function copyHandoffSparse(src: string, dst: string): string {
-  execFileSync("cp", ["-r", "--sparse=always", src, dst]);
+  copyHandoff(src, dst);
   recordExtents(path.join(dst, HANDOFF_MEMORY_IMG), currentExtents(path.join(src, HANDOFF_MEMORY_IMG)));
   return dst;
 }
 
-/** patchImage - overwrite @bytes at @offset of @dir's memory.img in place and record the page(s) in its extents file. */
+/** patchImage - patchFile on @dir's memory.img, with the patched page(s) recorded in its extents file. */
 export function patchImage(dir: string, offset: number, bytes: Uint8Array): void {
   const image = path.join(dir, HANDOFF_MEMORY_IMG);
   const before = currentExtents(image);
-  const fd = fs.openSync(image, "r+");
-  try {
-    fs.writeSync(fd, bytes, 0, bytes.length, offset);
-  } finally {
-    fs.closeSync(fd);
-  }
+  patchFile(image, offset, bytes);
   recordExtents(image, [...before, { start: offset, end: offset + bytes.length }]);
 }
