@@ -12,7 +12,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, HANDOFF_REPORT, PAGE_SIZE } from "@khosim/shared/abi";
 import { type PredecessorReport } from "@khosim/shared/abi/handoff-json";
-import { DEFAULT_FORMAT, coldBootMachine, defaultScenario, khoFormat, khoKernel, loadScenario, predecessorReportStream, runAndFinalize, type KhoKernelName } from "@khosim/shared/kho";
+import { DEFAULT_FORMAT, coldBootMachine, defaultScenario, khoFormat, khoKernel, loadScenario, parseScenario, predecessorReportStream, runAndFinalize, type KhoKernelName } from "@khosim/shared/kho";
 import { createLogger, initCsum } from "@khosim/shared/lib";
 import { writeImage } from "@khosim/shared/mm";
 import { baseImageExtents, writeImageExtents, writeJsonFile, type ImageExtent } from "@khosim/shared/proc";
@@ -30,16 +30,17 @@ export const DEFAULT_SCENARIO = "(default scenario)";
  * kernel-a/src/main.ts makes. @dir must not exist. The result has no
  * process output (a.stdout/stderr are empty).
  */
-export async function writeHandoffInProcess(dir: string, scenario: string, seed?: number, format = DEFAULT_FORMAT, kernel?: KhoKernelName): Promise<Handoff> {
+export async function writeHandoffInProcess(dir: string, scenario: string | object, seed?: number, format = DEFAULT_FORMAT, kernel?: KhoKernelName): Promise<Handoff> {
   await initCsum();
   if (fs.existsSync(dir)) throw new Error(`${dir}: already exists`);
-  // Without --scenario kernel-a runs test_kho's default workload.
-  const s = scenario === DEFAULT_SCENARIO ? defaultScenario() : loadScenario(scenario);
+  // A scenario object is what a file would hold; without --scenario kernel-a runs test_kho's default workload.
+  const name = typeof scenario === "string" ? scenario : "(test scenario)";
+  const s = typeof scenario !== "string" ? parseScenario(scenario, name) : scenario === DEFAULT_SCENARIO ? defaultScenario() : loadScenario(scenario);
   const sd = seed ?? s.seed ?? 1; // kernel-a's rule: --seed, else the scenario's, else 1
   const m = coldBootMachine(s, quiet, kernel);
   const fmt = kernel !== undefined ? khoKernel(kernel)!.predecessor.format : khoFormat(format)!;
-  const { work, handoff } = runAndFinalize(m, s, sd, scenario, quiet, fmt);
-  const report = predecessorReportStream("khosim kernel-a", s, scenario, sd, m, work, handoff);
+  const { work, handoff } = runAndFinalize(m, s, sd, name, quiet, fmt);
+  const report = predecessorReportStream("khosim kernel-a", s, name, sd, m, work, handoff);
   fs.mkdirSync(dir);
   writeImage(path.join(dir, HANDOFF_MEMORY_IMG), m.mem);
   writeImageExtents(path.join(dir, HANDOFF_MEMORY_IMG), m.mem);

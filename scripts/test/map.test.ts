@@ -5,7 +5,7 @@
  * chromium.ts): no console or page errors, no network request, the legend,
  * tooltips with the handoff's addresses, zoom by button, click, drag and keys,
  * and the comparison of two handoffs, and a handoff with far more regions
- * than the map embeds. Screenshots go to out/map-test*.png.
+ * than the map embeds. The screenshot goes to out/map-test.png.
  *
  * The handoff directories are written in process by kernel-a's code (see
  * handoff() below). The map command runs as a real process where its process
@@ -23,14 +23,10 @@ import * as path from "node:path";
 import { pathToFileURL } from "node:url";
 import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, HANDOFF_REPORT } from "@khosim/shared/abi";
-import { DEFAULT_FORMAT, coldBootMachine, khoFormat, parseScenario, predecessorReport, runAndFinalize } from "@khosim/shared/kho";
-import { createLogger, initCsum } from "@khosim/shared/lib";
-import { writeImage } from "@khosim/shared/mm";
-import { writeImageExtents, writeJsonFile } from "@khosim/shared/proc";
 import { ROOT, nodeArgs, readJson } from "../src/run.js";
 import { writeMap } from "../src/map/write.js";
 import { launchChromium } from "./chromium.js";
+import { writeHandoffInProcess } from "./data-helpers.js";
 import { MAP_DEFAULT_DETAIL } from "../src/map/layout.js";
 
 const MAP = path.join(ROOT, "scripts/src/map.ts");
@@ -83,19 +79,9 @@ function runMap(args: string[], cwd = ROOT): Promise<{ status: number; stdout: s
  * files format-contract.test.ts pins to kernel-a's): boot.dtb, kho.dtb,
  * memory.img (writeImage, with its extents) and report.json.
  */
+/* A handoff written in process as kernel-a writes it (data-helpers.ts). */
 async function handoff(dir: string, seed: number, scenario: object): Promise<void> {
-  await initCsum();
-  const quiet = createLogger("test", "json", "silent");
-  const name = "(map test scenario)";
-  const s = parseScenario(scenario, name);
-  const m = coldBootMachine(s, quiet);
-  const { work, handoff: h } = runAndFinalize(m, s, seed, name, quiet, khoFormat(DEFAULT_FORMAT)!);
-  fs.mkdirSync(dir, { recursive: true });
-  writeImage(path.join(dir, HANDOFF_MEMORY_IMG), m.mem);
-  writeImageExtents(path.join(dir, HANDOFF_MEMORY_IMG), m.mem);
-  fs.writeFileSync(path.join(dir, HANDOFF_BOOT_DTB), h.bootDtb);
-  fs.writeFileSync(path.join(dir, HANDOFF_KHO_DTB), h.khoFdt);
-  writeJsonFile(path.join(dir, HANDOFF_REPORT), predecessorReport("khosim kernel-a", s, name, seed, m, work, h));
+  await writeHandoffInProcess(dir, scenario, seed);
 }
 
 /** The browser context; a clear failure (never a skip) when Chromium did not start. */
