@@ -265,10 +265,11 @@ describe("KhoMemTrack lookups", () => {
 });
 
 /*
- * The hot extend moves only the last tail range's end; its stored size and
- * the total catch up in sync(). Each reader below runs on a tracker whose
- * last range was just extended and never listed, so a reader that skips
- * sync() sees one page instead of three.
+ * The hot extend moves only the last tail range's end, and an append stores
+ * no size for the range it adds; the stored size catches up in sync(), and
+ * the total leaves the last tail range out until it is closed. Each reader
+ * below runs on a tracker whose last range was just extended and never
+ * listed, so a reader that skips sync() sees one page instead of three.
  */
 describe("KhoMemTrack readers after an unlisted extend", () => {
   const extended = (): KhoMemTrack => {
@@ -277,6 +278,17 @@ describe("KhoMemTrack readers after an unlisted extend", () => {
     return t;
   };
   it("totalBytes", () => expect(extended().totalBytes).toBe(3 * P));
+  it("rangeTable after isolated appends: every size stored, the last one too", () => {
+    const t = new KhoMemTrack();
+    for (const page of [4, 6, 8]) t.khoPreserveFolio(page * P, 0);
+    expect([[...t.rangeTable().size], t.totalBytes]).toEqual([[P, P, P], 3 * P]);
+  });
+  it("totalBytes after the tail spills into the tree: the hot range counted once", () => {
+    const t = new KhoMemTrack();
+    for (const page of [4, 5, 8, 9, 10]) t.khoPreserveFolio(page * P, 0);
+    t.khoPreserveFolio(3 * P, 0); // below the tail and touching it: spills
+    expect([list(t), t.totalBytes]).toEqual([[r(3, 3, F0), r(8, 3, F0)], 6 * P]);
+  });
   it("rangeAt", () => expect(extended().rangeAt(6 * P + 1)).toEqual(r(4, 3, F0)));
   it("intersects", () => expect(extended().intersects(6 * P, P)).toBe(true));
   it("rangeTable", () => expect([...extended().rangeTable().size]).toEqual([3 * P]));

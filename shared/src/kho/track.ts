@@ -19,7 +19,7 @@
 import { KHO_DATA_ORDER_MASK, KHO_DATA_PHYS, KHO_DATA_FOLIO, KHO_DATA_VALID_MASK, khoDataIsFolio, khoDataOrder } from "../abi/ranges.js";
 import { PAGE_SIZE } from "../abi/page.js";
 import { BTree } from "../lib/btree.js";
-import { TWO32, ctz, ilog2 } from "../lib/bits.js";
+import { ctz, ilog2 } from "../lib/bits.js";
 import { hex } from "../lib/bytes.js";
 
 /** One preserved range as handed out by the tracker and the walker. */
@@ -79,6 +79,9 @@ const FOLIO_SIZES: readonly number[] = Array.from({ length: 64 }, (_, o) => PAGE
   Number.isSafeInteger(v),
 );
 
+/* 1 / folio size by order: exact, since every size is a power of two. */
+const FOLIO_RECIP: readonly number[] = FOLIO_SIZES.map((v) => 1 / v);
+
 /** Folio bytes by order as a typed array over every u8 order, 0 past KHO_TRACK_MAX_ORDER (for hot loops: a table read, not a power). */
 export const KHO_FOLIO_SIZE = new Float64Array(256).map((_, o) => FOLIO_SIZES[o] ?? 0);
 
@@ -125,8 +128,9 @@ export class KhoMemTrack {
   /*
    * The last tail range, mirrored in scalars for the hot path: start
    * (Infinity when the tail is empty), end, data. The hot path moves only
-   * `he`; tz[tn - 1] and `total` catch up in sync(), which everything that
-   * reads them calls first.
+   * `he`; tz[tn - 1] catches up in sync(), which everything that reads the
+   * tail calls first. `total` leaves this range out (totalBytes adds it), so
+   * neither an extend nor an append reads back what it stored.
    */
   private hs = Infinity;
   private he = 0;
@@ -149,20 +153,13 @@ export class KhoMemTrack {
 
   /** Bytes preserved in total. */
   get totalBytes(): number {
-    this.sync();
-    return this.total;
+    return this.tn > 0 ? this.total + (this.he - this.hs) : this.total;
   }
 
-  /* Bring the last tail range's stored size, and the total, up to `he` (the hot path moves `he` alone). */
+  /* Bring the last tail range's stored size up to `he` (the hot path moves `he` alone). */
   private sync(): void {
     const i = this.tn - 1;
-    if (i < 0) return;
-    const z = this.he - this.hs;
-    const old = this.tz[i]!;
-    if (z !== old) {
-      this.total += z - old;
-      this.tz[i] = z;
-    }
+    if (i >= 0) this.tz[i] = this.he - this.hs;
   }
 
   /**
@@ -313,7 +310,7 @@ export class KhoMemTrack {
       }
       if (addr >= le) {
         // After the last range (or right at its end with other data): a new one.
-        this.append(addr, end, data);
+        this.append(addr, end, data, le - ls);
         return;
       }
       throw new KhoTrackError("EEXIST", `kho_preserve ${fmtRange(addr, end, data)} overlaps preserved ${fmtRange(ls, le, this.hd)}`);
@@ -323,7 +320,7 @@ export class KhoMemTrack {
       const t0 = this.ts[0]!;
       if (end > t0 || (end === t0 && this.td[0] === data)) this.spill();
     } else if (this.startsTail(addr, data)) {
-      this.append(addr, end, data);
+      this.append(addr, end, data, 0);
       return;
     }
     this.preserveTree(addr, end, data);
@@ -337,19 +334,25 @@ export class KhoMemTrack {
     return addr > n.end || (addr === n.end && n.data !== data);
   }
 
-  /* Append [addr, end) to the tail (caller checked it lies past and apart from the last range). */
-  private append(addr: number, end: number, data: number): void {
-    this.sync();
+  /*
+   * Append [addr, end) to the tail (caller checked it lies past and apart from
+   * the last range, whose size is @lastSize; ignored when the tail is empty).
+   * The old last range is closed (its size stored and counted); the new one's
+   * size waits for sync() or the next append.
+   */
+  private append(addr: number, end: number, data: number, lastSize: number): void {
     let n = this.tn;
+    if (n > 0) {
+      this.tz[n - 1] = lastSize;
+      this.total += lastSize;
+    }
     if (n === this.ts.length) this.growTail();
     this.ts[n] = addr;
-    this.tz[n] = end - addr;
     this.td[n] = data;
     this.tn = ++n;
     this.hs = addr;
     this.he = end;
     this.hd = data;
-    this.total += end - addr;
     // A tree range's cached next neighbour may now be the tail's first.
     if (n === 1) this.last = undefined;
   }
@@ -392,6 +395,8 @@ export class KhoMemTrack {
   private spill(): void {
     this.sync();
     const { ts, tz, td } = this;
+    // The hot range leaves the tail: count it in total.
+    if (this.tn > 0) this.total += tz[this.tn - 1]!;
     for (let i = 0; i < this.tn; i++) this.tree.set(ts[i]!, { start: ts[i]!, end: ts[i]! + tz[i]!, data: td[i]! });
     this.tn = 0;
     this.hs = Infinity;
@@ -507,15 +512,37 @@ export class KhoMemTrack {
     /*
      * Checked here rather than via khoPreserve(): this is the hot call. An
      * integer or non-integer order outside 0..KHO_TRACK_MAX_ORDER has no
-     * FOLIO_SIZES entry. Alignment: below 2^32 bytes a folio size divides
-     * 2^32, so the low 32 bits (phys >>> 0) decide it without a float
-     * remainder; Math.floor rejects fractions, the bound keeps phys + size safe.
+     * FOLIO_SIZES entry. Alignment: phys / size, as a multiply by the exact
+     * reciprocal of a power of two, is a whole number exactly when phys is a
+     * multiple of size (so an integer too); `>>>` on an address past 2^31 and
+     * `%` on doubles both take slow paths in V8. The bound keeps phys + size
+     * safe.
      */
     const size = FOLIO_SIZES[order];
     if (size === undefined) checkOrder(order);
-    else if (!(phys >= 0 && phys <= Number.MAX_SAFE_INTEGER - size && Math.floor(phys) === phys && (size < TWO32 ? ((phys >>> 0) & (size - 1)) === 0 : phys % size === 0))) {
-      checkFolio(phys, order);
-    } else this.preserve(phys, phys + size, KHO_DATA_FOLIO | order);
+    else {
+      const q = phys * FOLIO_RECIP[order]!;
+      if (!(q >= 0 && q === Math.floor(q) && phys <= Number.MAX_SAFE_INTEGER - size)) {
+        checkFolio(phys, order);
+        return;
+      }
+      // preserve()'s tail cases first, inline: fewer calls while the JIT warms up.
+      const end = phys + size;
+      const data = KHO_DATA_FOLIO | order;
+      const ls = this.hs;
+      const le = this.he;
+      if (phys >= ls) {
+        if (phys <= le && this.hd === data) {
+          if (end > le) this.he = end;
+          return;
+        }
+        if (phys >= le) {
+          this.append(phys, end, data, le - ls);
+          return;
+        }
+      }
+      this.preserve(phys, end, data);
+    }
   }
 
   /**
