@@ -695,7 +695,8 @@ export class MemblockType {
       this.cnt--;
     }
     this.hintI = at;
-    if (chunk.len < this.chunkMin && this.chunks.length > 1) {
+    // Only a merge shrinks the chunk (a chunk just split off an ascending stream is small and stays so until it fills).
+    if ((prevTouches || nextTouches) && chunk.len < this.chunkMin && this.chunks.length > 1) {
       this.fix(c);
       this.setHint(this.firstEndingAbove(base));
     }
