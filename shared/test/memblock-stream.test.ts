@@ -64,6 +64,35 @@ describe("memblock reserve streams", () => {
     }
   });
 
+  it("reserve + mark_noinit of isolated blocks (a page apart) below early allocations: one NOINIT region each, checked after each call", () => {
+    for (const chunkMax of [2, 4, 1024]) {
+      const { m, top } = boot(chunkMax);
+      const n = 2000;
+      for (let i = 0; i < n; i++) {
+        const b = BASE + 2 * i * P;
+        m.memblockReserve(b, P);
+        // Between the two calls: the block is its own region (flags 0) after the previous block.
+        if (i % 97 === 0) {
+          const r = m.regions("reserved");
+          expect(m.regionCount("reserved")).toBe(i + 3);
+          if (i > 0) expect(r[i - 1]).toEqual({ base: b - 2 * P, size: P, flags: MEMBLOCK_RSRV_NOINIT });
+          expect(r[i]).toEqual({ base: b, size: P, flags: 0 });
+          m.memblockSelfCheck();
+        }
+        m.memblockReservedMarkNoinit(b, P);
+        expect(m.regionCount("reserved")).toBe(i + 3);
+        expect(m.memblockReservedSize()).toBe((i + 1) * P + 32 * P);
+        if (i % 89 === 0) expect(m.regions("reserved")[i]).toEqual({ base: b, size: P, flags: MEMBLOCK_RSRV_NOINIT });
+      }
+      expect(m.regions("reserved")).toEqual([
+        ...Array.from({ length: n }, (_, i) => ({ base: BASE + 2 * i * P, size: P, flags: MEMBLOCK_RSRV_NOINIT })),
+        { base: top, size: 16 * P, flags: MEMBLOCK_RSRV_KERN },
+        { base: top + 64 * P, size: 16 * P, flags: MEMBLOCK_RSRV_KERN },
+      ]);
+      m.memblockSelfCheck();
+    }
+  });
+
   it("any access between the reserve and its mark sees the block inserted; the mark then still merges or flags it (against a page model)", () => {
     /* The reserved list as a page -> flags map: what the region list must describe, merged. */
     class PageModel {
@@ -99,19 +128,20 @@ describe("memblock reserve streams", () => {
       ["mark another range", (m, _b, model) => (m.memblockReservedMarkNoinit(BASE, P), model.mark(BASE, P))],
       ["reserve up to the early allocation", (m, b, model) => (m.memblockReserveKern(b + P, 64 * P), model.reserve(b + P, 64 * P, MEMBLOCK_RSRV_KERN))],
     ];
+    // stride 1: contiguous blocks (the block touches the run); 2: isolated ones (a page apart).
     for (const [what, access] of accesses) {
-      for (const chunkMax of [2, 1024]) {
+      for (const [chunkMax, stride] of [[2, 1], [1024, 1], [2, 2], [4, 2], [1024, 2]] as const) {
         const { m, top } = boot(chunkMax);
         const model = new PageModel();
         model.reserve(top, 16 * P, MEMBLOCK_RSRV_KERN);
         model.reserve(top + 64 * P, 16 * P, MEMBLOCK_RSRV_KERN);
         for (let i = 0; i < 8; i++) {
-          m.memblockReserve(BASE + i * P, P);
-          m.memblockReservedMarkNoinit(BASE + i * P, P);
-          model.reserve(BASE + i * P, P);
-          model.mark(BASE + i * P, P);
+          m.memblockReserve(BASE + i * stride * P, P);
+          m.memblockReservedMarkNoinit(BASE + i * stride * P, P);
+          model.reserve(BASE + i * stride * P, P);
+          model.mark(BASE + i * stride * P, P);
         }
-        const b = BASE + 8 * P;
+        const b = BASE + 8 * stride * P;
         m.memblockReserve(b, P);
         model.reserve(b, P);
         access(m, b, model);
@@ -119,7 +149,7 @@ describe("memblock reserve streams", () => {
         model.mark(b, P);
         m.memblockSelfCheck();
         const want = model.regions();
-        expect(m.regions("reserved"), `${what}, chunkMax ${chunkMax}`).toEqual(want);
+        expect(m.regions("reserved"), `${what}, chunkMax ${chunkMax}, stride ${stride}`).toEqual(want);
         expect(m.regionCount("reserved")).toBe(want.length);
         expect(m.memblockReservedSize()).toBe(model.pages.size * P);
       }
@@ -146,7 +176,8 @@ describe("memblock reserve streams", () => {
       seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
       return (seed >>> 8) % n;
     };
-    for (const chunkMax of [2, 4, 1024]) {
+    // gapOdds: one reserve in gapOdds starts past a gap (2: the isolated stream's cached path half the time).
+    for (const [chunkMax, gapOdds] of [[2, 10], [4, 10], [1024, 10], [2, 2], [4, 2], [1024, 2]] as const) {
       pages.clear();
       const { m, top } = boot(chunkMax);
       reserve(top, 16 * P, MEMBLOCK_RSRV_KERN);
@@ -156,7 +187,7 @@ describe("memblock reserve streams", () => {
       for (let step = 0; step < 2500; step++) {
         const a = rnd(100);
         if (a < 80) {
-          if (rnd(10) === 0) cursor += P * (1 + rnd(3));
+          if (rnd(gapOdds) === 0) cursor += P * (1 + rnd(3));
           const size = P << [0, 0, 0, 1, 3][rnd(5)]!;
           m.memblockReserve(cursor, size);
           reserve(cursor, size);

@@ -29,7 +29,10 @@
  * until the mark merges it; any other access stores it first, so every
  * observer sees the kernel's array. Once a block has merged so, the next
  * block's pair (streamReserve, streamMark) reads no region: the bounds are
- * cached, and every other update drops them.
+ * cached, and every other update drops them. Isolated blocks (a gap before
+ * each, as 1M isolated folios make) take the same pair: the block is held
+ * aside at the reserve and stored after the previous one, with its final
+ * flags, at the mark; the kernel's array is the same after both calls.
  */
 import { hex } from "../../lib/bytes.js";
 import { Chunk } from "./chunk.js";
@@ -86,6 +89,8 @@ export class MemblockType {
   private pBase = 0;
   private pSize = 0;
   private pFlags = 0;
+  /* The pending region lies past a gap after the hinted one (streamReserve of an isolated block): it never merges into it. */
+  private pGap = false;
   cnt = 0;
   totalSize = 0;
   /** A chunk this small is merged into a neighbour when they fit together. */
@@ -128,6 +133,7 @@ export class MemblockType {
   private flush(): void {
     this.sOn = false;
     this.pending = false;
+    this.pGap = false;
     this.insertAfterHint(this.hintC, this.hintI, this.pBase, this.pSize, this.pFlags);
   }
 
@@ -463,7 +469,7 @@ export class MemblockType {
    * Return: false when the general path must run (after a flush).
    */
   private setClrFlagPending(base: number, size: number, set: boolean, flag: number): boolean {
-    if (base !== this.pBase || size !== this.pSize) return false;
+    if (this.pGap || base !== this.pBase || size !== this.pSize) return false;
     const flags = set ? this.pFlags | flag : this.pFlags & ~flag;
     if (flags === this.pFlags) return true;
     const chunk = this.cs[this.hintC]!;
@@ -496,12 +502,15 @@ export class MemblockType {
    * Return: false when addRange() must run.
    */
   streamReserve(base: number, size: number, flags: number): boolean {
-    if (!this.sOn || this.pending || base !== this.sEnd || flags === this.sFlags || !(size > 0) || Math.floor(size) !== size) return false;
+    if (!this.sOn || this.pending || !(size > 0) || Math.floor(size) !== size) return false;
+    // Touching H with equal flags merges into it at once: the general path's case.
+    if (base === this.sEnd ? flags === this.sFlags : !(base > this.sEnd && Math.floor(base) === base)) return false;
     const end = base + size;
     if (end > this.sNext || (end === this.sNext && this.sNextFlags === flags)) return false;
     this.cnt++;
     this.totalSize += size;
     this.pending = true;
+    this.pGap = base !== this.sEnd;
     this.pBase = base;
     this.pSize = size;
     this.pFlags = flags;
@@ -517,9 +526,19 @@ export class MemblockType {
   streamMark(base: number, size: number, flag: number): boolean {
     if (!this.sOn || !this.pending || base !== this.pBase || size !== this.pSize) return false;
     const flags = this.pFlags | flag;
-    if (flags !== this.sFlags) return false;
     const end = base + size;
     if (end === this.sNext && this.sNextFlags === flags) return false;
+    if (this.pGap) {
+      // Past a gap: stored after H with its final flags (memblock_insert_region() then the flag change), and it becomes H.
+      this.pending = false;
+      this.pGap = false;
+      this.insertAfterHint(this.hintC, this.hintI, base, size, flags);
+      this.sOn = true;
+      this.sEnd = end;
+      this.sFlags = flags;
+      return true;
+    }
+    if (flags !== this.sFlags) return false;
     const chunk = this.cs[this.hintC]!;
     chunk.size[this.hintI] = chunk.size[this.hintI]! + size;
     this.cnt--;
@@ -695,8 +714,21 @@ export class MemblockType {
       this.cnt--;
     }
     this.hintI = at;
+    if (!prevTouches && !nextTouches) {
+      // The region stands alone: a next block past a gap after it can take the stream (streamReserve).
+      const nc = i + 1 < chunk.len ? chunk : this.cs[c + 1];
+      if (nc !== undefined) {
+        const ni = nc === chunk ? i + 1 : 0;
+        this.sOn = true;
+        this.sEnd = base + size;
+        this.sFlags = flags;
+        this.sNext = nc.base[ni]!;
+        this.sNextFlags = nc.flags[ni]!;
+      }
+      return true;
+    }
     // Only a merge shrinks the chunk (a chunk just split off an ascending stream is small and stays so until it fills).
-    if ((prevTouches || nextTouches) && chunk.len < this.chunkMin && this.chunks.length > 1) {
+    if (chunk.len < this.chunkMin && this.chunks.length > 1) {
       this.fix(c);
       this.setHint(this.firstEndingAbove(base));
     }
