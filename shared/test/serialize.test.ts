@@ -156,6 +156,15 @@ describe("khoMemSerialize allocator checks", () => {
     expect(() => khoMemSerialize(track, mem, () => it.next().value as number)).toThrow(KhoSerializeError);
     expect(mem.touchedPages).toBe(0); // nothing written before all chunks are vetted
   });
+
+  it("rejects a page handed out twice once the allocator has turned back (the set of chunk pages, built lazily)", () => {
+    // 4 chunks: the second page lies below the first, the third between them, the fourth repeats the second.
+    const pages = [0x4fff_e000, 0x4fff_c000, 0x4fff_d000, 0x4fff_c000];
+    const it = pages[Symbol.iterator]();
+    const mem = new SparseMem(RAM_BASE, RAM_SIZE);
+    expect(() => khoMemSerialize(isolated(3 * 170 + 1), mem, () => it.next().value as number)).toThrow(/chunk 3: allocator returned unusable page 0x4fffc000: it overlaps another chunk/);
+    expect(mem.touchedPages).toBe(0);
+  });
 });
 
 describe("encodeChunk / decodeChunk", () => {

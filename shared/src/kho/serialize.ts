@@ -158,12 +158,14 @@ export function khoMemSerialize(track: KhoMemTrack, mem: PhysMem, allocChunk: ()
   /*
    * Overlap between chunks: [lo, hi) spans every chunk so far, so a chunk
    * outside it (an allocator handing out ascending or descending addresses)
-   * needs no lookup; the B+ tree of chunk starts is built only when one
-   * falls inside.
+   * needs no lookup; a set of chunk addresses (one-page chunks) or a B+
+   * tree of chunk starts (larger ones) is built only when one falls inside.
    */
   let lo = Infinity;
   let hi = -Infinity;
   let taken: BTree<number, number> | undefined;
+  // One-page chunks overlap only when equal: a set of their addresses does (a B+ tree step costs ~10x a set lookup).
+  let takenPages: Set<number> | undefined;
   for (let i = 0; i < nChunks; i++) {
     const phys = allocChunk();
     const end = phys + bytes;
@@ -171,7 +173,10 @@ export function khoMemSerialize(track: KhoMemTrack, mem: PhysMem, allocChunk: ()
     if (!Number.isSafeInteger(phys) || phys <= 0 || phys % PAGE_SIZE !== 0 || !Number.isSafeInteger(end)) {
       throw new KhoSerializeError("EINVAL", i, `${fn}: chunk ${i}: allocator returned unusable ${what} ${hex(phys)}`);
     }
-    if (end > lo && phys < hi) {
+    if (end > lo && phys < hi && bytes === PAGE_SIZE) {
+      takenPages ??= new Set(chunks);
+      if (takenPages.has(phys)) throw new KhoSerializeError("EINVAL", i, `${fn}: chunk ${i}: allocator returned unusable ${what} ${hex(phys)}: it overlaps another chunk`);
+    } else if (end > lo && phys < hi) {
       if (taken === undefined) {
         taken = new BTree<number, number>();
         chunks.forEach((c, k) => taken!.set(c, k));
@@ -186,6 +191,7 @@ export function khoMemSerialize(track: KhoMemTrack, mem: PhysMem, allocChunk: ()
       throw new KhoSerializeError("EINVAL", i, `${fn}: chunk ${i}: allocator returned ${what} [${hex(phys)}, ${hex(end)}) that overlaps preserved memory`);
     }
     taken?.set(phys, i);
+    takenPages?.add(phys);
     if (phys < lo) lo = phys;
     if (end > hi) hi = end;
     chunks.push(phys);
