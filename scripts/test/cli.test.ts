@@ -8,8 +8,10 @@
  * there with the same expectHelp; matrix's and debugfs's own help lines are
  * checked here, not by a second --help process in their files.
  */
+import { spawn } from "node:child_process";
 import * as path from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
+import { nodeArgs } from "../src/run.js";
 import { ROOT, runKernelAsync, type RunResult } from "./handoff-helpers.js";
 import { expectHelp, expectUnknownOption } from "./procs-helpers.js";
 
@@ -61,6 +63,19 @@ describe("every command", () => {
       expectHelp(name, r);
       for (const re of HELP_LINES[name] ?? []) expect(r.stdout, name).toMatch(re);
     }
+  });
+
+  test("--help into a pipe whose reader has gone (| head -1): exit 0, nothing on stderr (no EPIPE stack)", async () => {
+    // Our end of stdout is closed before the child writes, so its help write fails with EPIPE.
+    const closedReader = (main: string): Promise<{ status: number | null; stderr: string }> =>
+      new Promise((resolve) => {
+        const child = spawn(process.execPath, nodeArgs(path.join(ROOT, main), ["--help"]), { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+        child.stdout.destroy();
+        let stderr = "";
+        child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+        child.on("close", (status) => resolve({ status, stderr }));
+      });
+    for (const name of ["kernel-b", "diff"]) expect(await closedReader(COMMANDS[name]!), name).toEqual({ status: 0, stderr: "" });
   });
 
   test("an unknown option: exit 2 and one line on stderr naming what is wrong", () => {

@@ -64,6 +64,7 @@ export function intOption(name: string, min: number, max: number): (v: string) =
  */
 export function runMain(prog: string, main: () => Promise<number>, classify?: (e: unknown) => number | undefined): void {
   setInterruptProg(prog);
+  quietClosedPipes(prog);
   main().then(
     (code) => {
       process.exitCode = code;
@@ -86,6 +87,22 @@ export function runMain(prog: string, main: () => Promise<number>, classify?: (e
       process.exitCode = EXIT_INTERNAL;
     },
   );
+}
+
+/*
+ * A reader that goes away (`kernel-b --help | head -1`) ends our output, not
+ * the run: without a listener, the EPIPE of the next write is an uncaught
+ * error with a stack. Later writes to that stream are dropped; any other
+ * stream error is a one-line internal error.
+ */
+function quietClosedPipes(prog: string): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (e: NodeJS.ErrnoException) => {
+      if (e.code === "EPIPE") return;
+      if (stream !== process.stderr) process.stderr.write(`${prog}: internal error: ${e.message}\n`);
+      process.exitCode = EXIT_INTERNAL;
+    });
+  }
 }
 
 /** One documented exit code: [code, meaning]. */
