@@ -740,7 +740,7 @@ static void run_workload(uint64_t ram_base, uint64_t ram_size, uint64_t first, u
 	 * run's timers): serialize and walk again, paying the memory costs
 	 * khosim's spans pay (not in the figures above, nor in totalMs).
 	 * Serialize into chunk pages never touched before (serializeFreshMs: on
-	 * this VM a first-touch fault costs ~20-25 us a page, which is why
+	 * this VM a first-touch fault costs ~1-25 us a page, with its state, which is why
 	 * khosim does not do that), and staged into a file (serializeFileMs: as
 	 * khosim's serializer hands its chunk pages to SparseMem's page file);
 	 * walk reading each chunk with one pread from a file holding the chunk

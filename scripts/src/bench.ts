@@ -619,7 +619,8 @@ async function main(): Promise<number> {
       `C reference: its serialize, walk and reserve figures (ref.serializeMs, ref.walkMs, ref.reserveMs, ref.totalMs) work in one arena mapped and touched before any timer starts, ` +
       `its walk reads the chunks in place and its chunk pages come from a bump pointer; khosim's serialize takes each chunk page from the buddy allocator and writes the pages ` +
       `to SparseMem's page file (an unlinked temporary file, 64 pages a pwrite), its walk reads each chunk from memory.img with one pread and first-touches the columns it fills. ` +
-      `On this VM a first-touch fault costs ~20-25 us a 4 KiB page (ref.serializeFreshMs: the C serialize into never-touched pages). ` +
+      `A first-touch fault's cost varies with this VM's state (~20-25 us a 4 KiB page on 2026-11-30, ~1.3 us on 2026-12-01); this run's is about ` +
+      `(ref.serializeFreshMs − ref.serializeMs) ÷ the chunks of (b) (ref.serializeFreshMs: the C serialize into never-touched pages). ` +
       `ref.serializeFileMs and ref.walkFileFreshMs are the C code doing what khosim does (chunk pages staged into a file; chunks by pread from a file into never-touched memory, page cache warm); ` +
       `both comparisons are printed, neither replaces the other.\n`;
     if (startup) md += `\n${startupTable(startup)}`;

@@ -253,7 +253,8 @@ export class SparseMem implements PhysMem, PageSource {
    * temporary directory the pages are held as write() holds them.
    *
    * Why: on this project's VMs the first touch of a fresh anonymous page
-   * costs ~20-25 us (6,169 chunk pages: ~150 ms), a page written into the
+   * cost ~20-25 us on a loaded day (6,169 chunk pages: ~150 ms; ~1.3 us on a
+   * quiet one), a page written into the
    * page cache ~1-2 us, and the image writer copies the pages to memory.img
    * anyway.
    */
