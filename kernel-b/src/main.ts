@@ -17,9 +17,9 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { MAX_PAGE_ORDER, OUTCOME_EXIT, HANDOFF_REPORT, HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, SUCCESSOR_REPORT } from "@khosim/shared/abi";
-import { CliError, EXIT_USAGE, INTERRUPT_EXIT_CODES, formatOption, kernelOption, HandoffError, checkHandoffOut, writeHandoffDir, createProgress, intOption, newCommand, runMain, toJson, withExitCodes, writeFileAtomic, writeJsonFile, writeJsonFileAtomic, memoryFigures, baseImageExtents, writeImageExtents, startupMs as processStartupMs } from "@khosim/shared/proc";
-import { DEFAULT_FORMAT, FinalizeError, KHO_KERNEL_NAMES, type KhoKernelName, khoFormat, ScenarioError, parseScenario, predecessorReportStream, successorHandOff, type SuccessorNext, type Scenario, UnusableInputError, bootSuccessor, parseSuccessorBootDtb } from "@khosim/shared/kho";
-import { OverlayMem, writeImage, ImageError, ImageMem, parseReserveMemCmdline, ReserveMemError, type ReserveMemParam } from "@khosim/shared/mm";
+import { CliError, EXIT_USAGE, INTERRUPT_EXIT_CODES, formatOption, kernelOption, HandoffError, checkHandoffOut, writeHandoffDir, createProgress, intOption, newCommand, runMain, toJson, withExitCodes, writeFileAtomic, writeJsonFile, writeJsonFileAtomic, memoryFigures, baseImageExtents, writeImageExtents, maxOrderOption, successorArgOptions, type SuccessorArgValues, startupMs as processStartupMs } from "@khosim/shared/proc";
+import { DEFAULT_FORMAT, FinalizeError, KHO_KERNEL_NAMES, khoFormat, ScenarioError, parseScenario, predecessorReportStream, successorHandOff, type SuccessorNext, type Scenario, UnusableInputError, bootSuccessor, parseSuccessorBootDtb } from "@khosim/shared/kho";
+import { OverlayMem, writeImage, ImageError, ImageMem } from "@khosim/shared/mm";
 import { createLogger, hex, initCsum, type LogFormat, type Logger } from "@khosim/shared/lib";
 
 /*
@@ -78,7 +78,7 @@ async function handOffAgain(out: string, force: boolean, imageFile: string, next
 }
 
 /** Read boot.dtb and memory.img and boot; UnusableInputError/ImageError when the machine cannot boot. */
-async function bootFromFiles(dir: string, maxOrder: number, log: Logger, kernel: KhoKernelName | undefined, reserveMem: ReserveMemParam[] | undefined) {
+async function bootFromFiles(dir: string, opts: ReturnType<typeof successorArgOptions>, log: Logger) {
   const bootFile = path.join(dir, HANDOFF_BOOT_DTB);
   let bootBytes: Uint8Array;
   try {
@@ -91,14 +91,14 @@ async function bootFromFiles(dir: string, maxOrder: number, log: Logger, kernel:
   // Copy-on-write: what the successor writes (a next handoff) never reaches its input.
   const mem = new OverlayMem(image);
   await initCsum();
-  log.info(`Booting kernel-b: ${hex(boot.ram.size)} bytes of RAM at ${hex(boot.ram.base)}, MAX_PAGE_ORDER ${maxOrder}`);
+  log.info(`Booting kernel-b: ${hex(boot.ram.size)} bytes of RAM at ${hex(boot.ram.base)}, MAX_PAGE_ORDER ${opts.maxOrder}`);
   const t0 = process.hrtime.bigint();
   // Time from process start to the first line of work (the boot): node's own start-up plus module loading, options, files.
   const startupMs = processStartupMs();
   const startRss = process.memoryUsage.rss();
   const bar = createProgress("kernel-b: verifying", "MiB");
   try {
-    const sb = bootSuccessor(boot, mem, { maxOrder, log, streamRanges: true, kernel, ...(reserveMem ? { reserveMem } : {}), progress: (done, total) => bar.update(Math.floor(done / 2 ** 20), Math.ceil(total / 2 ** 20)) });
+    const sb = bootSuccessor(boot, mem, { ...opts, log, streamRanges: true, progress: (done, total) => bar.update(Math.floor(done / 2 ** 20), Math.ceil(total / 2 ** 20)) });
     return { boot, image, mem, sb, t0, startupMs, startRss };
   } catch (e) {
     image.close();
@@ -118,7 +118,7 @@ async function main(): Promise<number> {
   const cmd = newCommand("kernel-b", "khosim successor: boot from a KHO handoff directory, restore and verify")
     .requiredOption("--in <dir>", "handoff directory written by kernel-a")
     .option("--report <file>", "where to write the successor report (default: DIR/successor.json)")
-    .option("--max-order <n>", "this kernel's MAX_PAGE_ORDER", intOption("--max-order", 0, 18), MAX_PAGE_ORDER)
+    .option("--max-order <n>", "this kernel's MAX_PAGE_ORDER", maxOrderOption, MAX_PAGE_ORDER)
     .option("--handoff-out <dir>", "after reviving, hand off again (next live update) into this directory")
     .option("--scenario <file>", "with --handoff-out: ops to run before handing off (its machine section is ignored)")
     .option("--seed <n>", "with --handoff-out: PRNG seed for the scenario (default 1)", intOption("--seed", 0, 2 ** 32 - 1))
@@ -139,19 +139,19 @@ async function main(): Promise<number> {
   // Compile the checksum's WebAssembly while the rest starts up (awaited before the first checksum).
   const csumReady = initCsum();
   csumReady.catch(() => undefined);
-  const o = cmd.opts<{
-    in: string;
-    report?: string;
-    maxOrder: number;
-    handoffOut?: string;
-    scenario?: string;
-    seed?: number;
-    format?: string;
-    kernel?: KhoKernelName;
-    cmdline?: string;
-    force: boolean;
-    logFormat?: LogFormat;
-  }>();
+  const o = cmd.opts<
+    SuccessorArgValues & {
+      in: string;
+      report?: string;
+      maxOrder: number;
+      handoffOut?: string;
+      scenario?: string;
+      seed?: number;
+      format?: string;
+      force: boolean;
+      logFormat?: LogFormat;
+    }
+  >();
   const log = createLogger("kernel-b", o.logFormat);
   const reportFile = o.report ?? path.join(o.in, SUCCESSOR_REPORT);
   if (!o.handoffOut && (o.scenario !== undefined || o.seed !== undefined || o.format !== undefined)) {
@@ -159,19 +159,11 @@ async function main(): Promise<number> {
   }
   if (o.handoffOut && o.kernel !== undefined) throw new CliError(EXIT_USAGE, "--kernel and --handoff-out together are not supported: a version successor carries nothing to hand off again");
   if (o.handoffOut) checkHandoffOut(o.handoffOut, o.force);
-  let reserveMem: ReserveMemParam[] | undefined;
-  if (o.cmdline !== undefined) {
-    try {
-      reserveMem = parseReserveMemCmdline(o.cmdline);
-    } catch (e) {
-      if (e instanceof ReserveMemError) throw new CliError(EXIT_USAGE, `--cmdline: ${e.reason}`);
-      throw e;
-    }
-  }
+  const successor = successorArgOptions(o);
 
   let booted;
   try {
-    booted = await bootFromFiles(o.in, o.maxOrder, log, o.kernel, reserveMem);
+    booted = await bootFromFiles(o.in, successor, log);
   } catch (e) {
     if (e instanceof UnusableInputError || e instanceof ImageError) writeUnusableReport(reportFile, e.message);
     throw e;

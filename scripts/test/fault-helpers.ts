@@ -11,8 +11,8 @@ import { HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, HANDOFF_REPORT, 
 import { type PredecessorReport } from "@khosim/shared/abi/handoff-json";
 import { DEFAULT_FORMAT, UnusableInputError, bootSuccessor, coldBootMachine, defaultScenario, khoFormat, khoKernel, loadScenario, type KhoKernelName, parseScenario, parseSuccessorBootDtb, predecessorReport, runAndFinalize, successorHandOff, type SuccessorBoot, type SuccessorReport } from "@khosim/shared/kho";
 import { createLogger, initCsum, type Logger } from "@khosim/shared/lib";
-import { ImageMem, OverlayMem, PhysMemError, parseReserveMemCmdline, writeImage, type PageSource, type PhysMem, type ReserveMemParam } from "@khosim/shared/mm";
-import { writeImageExtents, writeJsonFile } from "@khosim/shared/proc";
+import { ImageMem, OverlayMem, PhysMemError, writeImage, type PageSource, type PhysMem } from "@khosim/shared/mm";
+import { kernelOption, maxOrderOption, successorArgOptions, writeImageExtents, writeJsonFile, type SuccessorArgValues } from "@khosim/shared/proc";
 import { MemHandoff } from "../src/faults/index.js";
 
 const quiet = createLogger("test", "json", "silent");
@@ -89,32 +89,24 @@ export function readOnly(mem: PhysMem): PhysMem & { writes: number } {
   return view;
 }
 
-/** kernel-b's options as far as the successor's boot uses them (--max-order). */
-export function maxOrderOf(args: readonly string[]): number {
-  if (args.length === 0) return MAX_PAGE_ORDER;
-  if (args.length === 2 && args[0] === "--max-order" && /^\d+$/.test(args[1]!)) return Number(args[1]);
-  throw new Error(`kernel-b options ${args.join(" ")}: only --max-order N is modelled in process`);
-}
-
 /**
  * successorOptionsOf - kernel-b's --max-order N, --kernel NAME and --cmdline
- * STRING as bootSuccessor's options (kernel-b's bootFromFiles). A bad value
- * throws (kernel-b's usage errors are tested on the real process).
+ * STRING in @args as bootSuccessor's options, by kernel-b's own parsers
+ * (maxOrderOption, kernelOption) and mapping (successorArgOptions). A bad
+ * value throws kernel-b's usage error; any other option throws (kernel-b's
+ * other options are tested on the real process).
  */
-export function successorOptionsOf(args: readonly string[]): { maxOrder: number; kernel?: KhoKernelName; reserveMem?: ReserveMemParam[] } {
-  const rest: string[] = [];
-  let kernel: KhoKernelName | undefined;
-  let reserveMem: ReserveMemParam[] | undefined;
+export function successorOptionsOf(args: readonly string[]): ReturnType<typeof successorArgOptions> {
+  const o: SuccessorArgValues = {};
   for (let i = 0; i < args.length; i += 2) {
     const [opt, val] = [args[i]!, args[i + 1]];
     if (val === undefined) throw new Error(`kernel-b option ${opt} without a value`);
-    if (opt === "--kernel") {
-      if (!khoKernel(val)) throw new Error(`--kernel ${val}: not a known kernel version`);
-      kernel = val as KhoKernelName;
-    } else if (opt === "--cmdline") reserveMem = parseReserveMemCmdline(val);
-    else rest.push(opt, val);
+    if (opt === "--max-order") o.maxOrder = maxOrderOption(val);
+    else if (opt === "--kernel") o.kernel = kernelOption(val) as KhoKernelName;
+    else if (opt === "--cmdline") o.cmdline = val;
+    else throw new Error(`kernel-b options ${args.join(" ")}: only --max-order, --kernel and --cmdline are modelled in process`);
   }
-  return { maxOrder: maxOrderOf(rest), ...(kernel ? { kernel } : {}), ...(reserveMem ? { reserveMem } : {}) };
+  return successorArgOptions(o);
 }
 
 export interface InProcessBoot {

@@ -4,3 +4,4 @@ export * from "./handoff-dir.js";
 export * from "./image-extents.js";
 export * from "./progress.js";
 export * from "./signals.js";
+export * from "./successor-options.js";
