@@ -2,51 +2,35 @@
  * Handoff directories for the data tools' tests (diff, corrupt, banks),
  * made without spawning and without reading whole sparse images:
  *  - writeHandoffInProcess writes the files kernel-a writes, with kernel-a's
- *    own code (diff.test.ts checks them byte for byte against a real
- *    kernel-a run of the same scenario and seed);
+ *    own code (fault-helpers.ts kernelAInProcess and writeMemHandoff;
+ *    diff.test.ts checks them byte for byte against a real kernel-a run of
+ *    the same scenario and seed);
  *  - copies and in-place patches keep memory.img's extents file current
  *    (re-recorded with the patched pages), so readers look at the written
  *    pages only; a whole 128 MiB sparse read costs ~0.3-0.7 s of CPU here.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, HANDOFF_REPORT, PAGE_SIZE } from "@khosim/shared/abi";
+import { HANDOFF_MEMORY_IMG, HANDOFF_REPORT, PAGE_SIZE } from "@khosim/shared/abi";
 import { type PredecessorReport } from "@khosim/shared/abi/handoff-json";
-import { DEFAULT_FORMAT, coldBootMachine, defaultScenario, khoFormat, khoKernel, loadScenario, parseScenario, predecessorReportStream, runAndFinalize, type KhoKernelName } from "@khosim/shared/kho";
-import { createLogger, initCsum } from "@khosim/shared/lib";
-import { writeImage } from "@khosim/shared/mm";
-import { baseImageExtents, writeImageExtents, writeJsonFile, type ImageExtent } from "@khosim/shared/proc";
+import { type KhoKernelName } from "@khosim/shared/kho";
+import { baseImageExtents, writeImageExtents, type ImageExtent } from "@khosim/shared/proc";
+import { DEFAULT_SCENARIO, kernelAInProcess, writeMemHandoff } from "./fault-helpers.js";
 import { copyHandoff, patchFile, readJson, type Handoff } from "./handoff-helpers.js";
 
-const quiet = createLogger("test", "json", "silent");
-
-/** kernel-a's name for its default scenario (no --scenario): pass it as @scenario. */
-export const DEFAULT_SCENARIO = "(default scenario)";
+export { DEFAULT_SCENARIO };
 
 /**
  * writeHandoffInProcess - what `kernel-a --out @dir --scenario @scenario
  * [--seed @seed] [--format @format | --kernel @kernel]` writes (memory.img, its extents file,
- * boot.dtb, kho.dtb, report.json), made in this process by the same calls
- * kernel-a/src/main.ts makes. @dir must not exist. The result has no
- * process output (a.stdout/stderr are empty).
+ * boot.dtb, kho.dtb, report.json): kernelAInProcess's handoff written by
+ * writeMemHandoff (@scenario DEFAULT_SCENARIO: no --scenario). @dir must not
+ * exist. The result has no process output (a.stdout/stderr are empty).
  */
-export async function writeHandoffInProcess(dir: string, scenario: string | object, seed?: number, format = DEFAULT_FORMAT, kernel?: KhoKernelName): Promise<Handoff> {
-  await initCsum();
+export async function writeHandoffInProcess(dir: string, scenario: string | object, seed?: number, format?: string, kernel?: KhoKernelName): Promise<Handoff> {
   if (fs.existsSync(dir)) throw new Error(`${dir}: already exists`);
-  // A scenario object is what a file would hold; without --scenario kernel-a runs test_kho's default workload.
-  const name = typeof scenario === "string" ? scenario : "(test scenario)";
-  const s = typeof scenario !== "string" ? parseScenario(scenario, name) : scenario === DEFAULT_SCENARIO ? defaultScenario() : loadScenario(scenario);
-  const sd = seed ?? s.seed ?? 1; // kernel-a's rule: --seed, else the scenario's, else 1
-  const m = coldBootMachine(s, quiet, kernel);
-  const fmt = kernel !== undefined ? khoKernel(kernel)!.predecessor.format : khoFormat(format)!;
-  const { work, handoff } = runAndFinalize(m, s, sd, name, quiet, fmt);
-  const report = predecessorReportStream("khosim kernel-a", s, name, sd, m, work, handoff);
-  fs.mkdirSync(dir);
-  writeImage(path.join(dir, HANDOFF_MEMORY_IMG), m.mem);
-  writeImageExtents(path.join(dir, HANDOFF_MEMORY_IMG), m.mem);
-  fs.writeFileSync(path.join(dir, HANDOFF_BOOT_DTB), handoff.bootDtb);
-  fs.writeFileSync(path.join(dir, HANDOFF_KHO_DTB), handoff.khoFdt);
-  writeJsonFile(path.join(dir, HANDOFF_REPORT), report);
+  const { handoff, report } = await kernelAInProcess(scenario === DEFAULT_SCENARIO ? undefined : scenario, seed, format, undefined, kernel);
+  writeMemHandoff(handoff, report, dir);
   return { dir, a: { status: 0, stdout: "", stderr: "" }, report: readJson<PredecessorReport>(path.join(dir, HANDOFF_REPORT)) };
 }
 

@@ -17,6 +17,9 @@ import { MemHandoff } from "../src/faults/index.js";
 
 const quiet = createLogger("test", "json", "silent");
 
+/** kernel-a's name for its default scenario (no --scenario), in report.json. */
+export const DEFAULT_SCENARIO = "(default scenario)";
+
 /**
  * kernelAInProcess - what `kernel-a --scenario FILE [--seed @seed] [--kernel
  * @kernel]` writes, held in memory: @scenario is FILE, or its JSON content
@@ -26,7 +29,7 @@ const quiet = createLogger("test", "json", "silent");
  */
 export async function kernelAInProcess(scenario: string | object | undefined, seed?: number, format?: string, name = "(test scenario)", kernel?: KhoKernelName): Promise<{ handoff: MemHandoff; report: PredecessorReport }> {
   await initCsum();
-  const file = scenario === undefined ? "(default scenario)" : typeof scenario === "string" ? scenario : name;
+  const file = scenario === undefined ? DEFAULT_SCENARIO : typeof scenario === "string" ? scenario : name;
   const s = scenario === undefined ? defaultScenario() : typeof scenario === "string" ? loadScenario(scenario) : parseScenario(scenario, name);
   const kfmt = kernel === undefined ? undefined : khoKernel(kernel)!.predecessor.format;
   if (kfmt && format !== undefined && format !== kfmt.name) throw new Error(`--kernel ${kernel} writes format ${kfmt.name}, not --format ${format}`);
