@@ -3,11 +3,11 @@
  * scripts/src/run.ts does) asynchronously through a small pool, so that
  * independent runs overlap without swamping a 2-core machine.
  */
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { KERNEL_A, KERNEL_B, ROOT, nodeArgs, type RunResult } from "../src/run.js";
+import { KERNEL_A, KERNEL_B, ROOT, type RunResult } from "../src/run.js";
+import { runKernelAsync } from "./handoff-helpers.js";
 
 export { KERNEL_A, KERNEL_B, ROOT };
 export type { RunResult };
@@ -40,18 +40,7 @@ const pool = new Pool(Math.max(2, os.availableParallelism()) + 1);
 
 /** runTsx - run a TypeScript main with @args (pooled, non-blocking). */
 export function runTsx(main: string, args: string[]): Promise<RunResult> {
-  return pool.run(
-    () =>
-      new Promise<RunResult>((resolve) => {
-        const child = spawn(process.execPath, nodeArgs(main, args), { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-        let stdout = "";
-        let stderr = "";
-        child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
-        child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
-        child.on("error", (e) => resolve({ status: 128, stdout, stderr: stderr + String(e) }));
-        child.on("close", (code, signal) => resolve({ status: code ?? 128, stdout, stderr: signal ? `${stderr}killed by ${signal}` : stderr }));
-      }),
-  );
+  return pool.run(() => runKernelAsync(main, args));
 }
 
 export const runCorrupt = (args: string[]): Promise<RunResult> => runTsx(CORRUPT, args);

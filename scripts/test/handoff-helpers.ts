@@ -22,10 +22,25 @@ export type { RunResult };
 
 export const SCENARIOS = path.join(ROOT, "scenarios");
 
-/** runKernelAsync - like runKernel(main, args) of scripts/src/run.ts, without blocking. */
-export function runKernelAsync(main: string, args: string[]): Promise<RunResult> {
+/** How runKernelAsync runs its process, besides main and args. */
+export interface RunOptions {
+  /** Working directory (default ROOT). */
+  cwd?: string;
+  /** Variables added to this process's environment. */
+  env?: NodeJS.ProcessEnv;
+  /** node's own options, before the main script (e.g. ["-r", preload]). */
+  nodeOptions?: readonly string[];
+}
+
+/**
+ * runKernelAsync - like runKernel(main, args) of scripts/src/run.ts, without
+ * blocking: stdout and stderr collected, the status (128 when killed or not
+ * started, the signal named on stderr). @opts: cwd, env, node options.
+ */
+export function runKernelAsync(main: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, nodeArgs(main, args), { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    const env = opts.env ? { ...process.env, ...opts.env } : undefined;
+    const child = spawn(process.execPath, [...(opts.nodeOptions ?? []), ...nodeArgs(main, args)], { cwd: opts.cwd ?? ROOT, ...(env ? { env } : {}), stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));

@@ -16,17 +16,17 @@
  *
  * Chromium is required: when it cannot start the tests fail, they are not skipped.
  */
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
 import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { ROOT, nodeArgs, readJson } from "../src/run.js";
+import { ROOT, readJson, type RunResult } from "../src/run.js";
 import { writeMap } from "../src/map/write.js";
 import { launchChromium } from "./chromium.js";
 import { writeHandoffInProcess } from "./data-helpers.js";
+import { runKernelAsync } from "./handoff-helpers.js";
 import { MAP_DEFAULT_DETAIL } from "../src/map/layout.js";
 
 const MAP = path.join(ROOT, "scripts/src/map.ts");
@@ -54,23 +54,14 @@ interface Report {
 let tmp: string | undefined;
 let ctx: BrowserContext | undefined;
 let launched: Promise<BrowserContext> | undefined;
-type Run = Awaited<ReturnType<typeof runMap>>;
-let cli: Promise<[Run, Run, Run, Run]> | undefined;
+let cli: Promise<[RunResult, RunResult, RunResult, RunResult]> | undefined;
 let userDataDir: string | undefined;
 const dirA = (): string => path.join(tmp!, "a");
 const dirB = (): string => path.join(tmp!, "b");
 
 /** runMap - the real `map` command with @args in @cwd (not blocking: several run at once). */
-function runMap(args: string[], cwd = ROOT): Promise<{ status: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, nodeArgs(MAP, args), { cwd, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-    child.on("error", (e) => resolve({ status: 128, stdout, stderr: stderr + String(e) }));
-    child.on("close", (code) => resolve({ status: code ?? 128, stdout, stderr }));
-  });
+function runMap(args: string[], cwd = ROOT): Promise<RunResult> {
+  return runKernelAsync(MAP, args, { cwd });
 }
 
 /**

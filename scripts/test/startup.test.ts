@@ -13,13 +13,13 @@
  *   write uses crypto for the image extents file's checksum).
  * (Speed itself is measured by `npm run bench`, never by a timed test.)
  */
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, expect, test } from "vitest";
 import { defaultScenario, parseScenario } from "@khosim/shared/kho";
-import { KERNEL_A, KERNEL_B, ROOT, nodeArgs, type RunResult } from "../src/run.js";
+import { KERNEL_A, KERNEL_B, ROOT, type RunResult } from "../src/run.js";
+import { runKernelAsync } from "./handoff-helpers.js";
 import { expectHelp } from "./procs-helpers.js";
 // @ts-expect-error: plain JavaScript without declarations (it runs before anything is built)
 import { BUNDLE_INPUTS } from "../build/build.mjs";
@@ -52,14 +52,7 @@ interface Loaded {
 /** loaded - what @main read and which node modules it loaded when run with @args (the run must exit with @status); its output in @run. */
 async function loaded(name: string, main: string, args: string[], status = 0): Promise<Loaded & { run: RunResult }> {
   const log = path.join(tmp, `${name}.json`);
-  const run = await new Promise<RunResult>((resolve) => {
-    const child = spawn(process.execPath, ["-r", PRELOAD, ...nodeArgs(main, args)], { cwd: ROOT, env: { ...process.env, KHOSIM_MODLOG: log }, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
-    child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
-    child.on("close", (code, signal) => resolve({ status: code ?? 128, stdout, stderr: signal ? `${stderr}killed by ${signal}` : stderr }));
-  });
+  const run = await runKernelAsync(main, args, { nodeOptions: ["-r", PRELOAD], env: { KHOSIM_MODLOG: log } });
   expect(run.status, run.stderr).toBe(status);
   const l = JSON.parse(fs.readFileSync(log, "utf8")) as Loaded;
   return { files: l.files.filter((f) => f !== PRELOAD), builtins: l.builtins, run };
