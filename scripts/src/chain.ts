@@ -14,7 +14,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { CliError, EXIT_USAGE, formatOption, intOption, newCommand, runMain, withExitCodes } from "@khosim/shared/proc";
+import { CliError, EXIT_USAGE, formatOption, intOption, maxOrderOption, newCommand, runMain, withExitCodes } from "@khosim/shared/proc";
 import { KERNEL_A, KERNEL_B, readJson, runKernel } from "./run.js";
 import { runDiff } from "./diff/run.js";
 
@@ -87,7 +87,7 @@ async function main(): Promise<number> {
     .requiredOption("--out <dir>", "directory for gen-1 ... gen-N")
     .option("--scenario <file>", "kernel-a's scenario for generation 1")
     .option("--each <file>", "scenario every later generation runs before handing off (new preservations)")
-    .option("--max-order <n>", "successors' MAX_PAGE_ORDER", intOption("--max-order", 0, 18))
+    .option("--max-order <n>", "successors' MAX_PAGE_ORDER", maxOrderOption)
     .option("--format <name>", "preservation format of every generation", formatOption)
     .option("--cmdline <string>", "every kernel-b's command line: its reserve_mem= words revive the reservations by name and hand them off again (generation 1 takes its own from the scenario's machine.cmdline)")
     .option("--force", "replace an existing --out directory", false);
