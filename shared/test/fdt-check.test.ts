@@ -18,17 +18,8 @@ import {
   fdtToDts,
 } from "../src/fdt/index.js";
 import { assemble, getU32, setU32, tok, treeArb } from "./fdt-arbitraries.js";
+import { thrown } from "./fdt-common.js";
 import { fdtCheckFullBatch, requireOracles } from "./oracles.js";
-
-function thrown(f: () => unknown): FdtError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof FdtError) return e;
-    throw e;
-  }
-  throw new Error("expected an FdtError, nothing was thrown");
-}
 
 /*
  * The valid base, laid out as FdtWriter does:

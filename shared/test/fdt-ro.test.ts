@@ -5,7 +5,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
-  FdtError,
   type FdtNode,
   FdtRo,
   FdtWriter,
@@ -19,18 +18,9 @@ import {
   propU64le,
 } from "../src/fdt/index.js";
 import { setU32, treeArb } from "./fdt-arbitraries.js";
+import { thrown } from "./fdt-common.js";
 
 const enc = new TextEncoder();
-
-function thrown(f: () => unknown): FdtError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof FdtError) return e;
-    throw e;
-  }
-  throw new Error("expected an FdtError, nothing was thrown");
-}
 
 function sample(): Uint8Array {
   const w = new FdtWriter();

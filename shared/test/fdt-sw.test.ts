@@ -11,7 +11,6 @@ import {
   FDT_MAX_DEPTH,
   FDT_PACKED_RSVMAP_OFFSET,
   FDT_SW_RSVMAP_OFFSET,
-  FdtError,
   type FdtNode,
   FdtWriter,
   fdtCheckFull,
@@ -21,20 +20,11 @@ import {
   fdtToTree,
 } from "../src/fdt/index.js";
 import { getU32, hexOf, reservationsArb, runOps, treeArb, treeToOps } from "./fdt-arbitraries.js";
+import { thrown } from "./fdt-common.js";
 import { pylibfdtBuild, requireOracles } from "./oracles.js";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-
-function thrown(f: () => unknown): FdtError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof FdtError) return e;
-    throw e;
-  }
-  throw new Error("expected an FdtError, nothing was thrown");
-}
 
 /* The KHO FDT as kho_finalize builds it, with a suffix-shared name. */
 const khoTree: FdtNode = {

@@ -11,12 +11,13 @@ import { KHOSER_BITMAPS_PER_CHUNK, KHO_BITMAPS_PAGE_MARKER, PRESERVE_BITS_6_16, 
 import { KHO_FDT_MEMORY_MAP_PROP as PROP_PRESERVED_MEMORY_MAP } from "../src/abi/kho-fdt.js";
 import { ctz, ilog2 } from "../src/lib/bits.js";
 import { KhoBitmapTrack, bitmapsFormat, bitmapsPageFormat } from "../src/kho/formats/bitmaps/format.js";
-import { KhoWalkError, type KhoWalkErrorCode } from "../src/kho/walk.js";
+import type { KhoWalkError, KhoWalkErrorCode } from "../src/kho/walk.js";
 import type { KhoFormat, KhoFormatWalk, KhoSerialized } from "../src/kho/formats/types.js";
 import { KhoFdtError, buildKhoFdt, parseKhoFdt } from "../src/kho/fdt.js";
 import { SparseMem, type PhysMem } from "../src/mm/physmem.js";
 import { KhoTrackError, khoPhysBlocks, type KhoMemRange } from "../src/kho/track.js";
 import type { KhoWalkContext } from "../src/kho/walk.js";
+import { bumpPages, catchWalkError, poke64, u64At } from "./format-common.js";
 
 const P = PAGE_SIZE;
 const KiB = 1024;
@@ -29,15 +30,6 @@ const RAM_SIZE = 8 * GiB;
 const SCRATCH = { addr: 0x1_f000_0000, size: 16 * MiB };
 const META = 0x2_0000_0000;
 const CTX: KhoWalkContext = { ramBase: RAM_BASE, ramSize: RAM_SIZE, scratch: [SCRATCH] };
-
-function bump(start = META): () => number {
-  let next = start;
-  return () => {
-    const p = next;
-    next += P;
-    return p;
-  };
-}
 
 const noContig = (): number => {
   throw new Error("allocContig not expected");
@@ -57,7 +49,7 @@ function handoff(f: KhoFormat, fill: (t: KhoBitmapTrack) => void, meta = META, r
   const track = tracker(f);
   fill(track);
   const mem = new SparseMem(ramBase, ramSize);
-  const ser = f.serialize(track, mem, bump(meta), noContig);
+  const ser = f.serialize(track, mem, bumpPages(meta), noContig);
   return { mem, ser, track };
 }
 
@@ -65,9 +57,6 @@ function walk(f: KhoFormat, h: Handoff, ctx = CTX): KhoFormatWalk {
   return f.walk(h.mem, BigInt(h.ser.root), ctx);
 }
 
-function u64At(mem: PhysMem, phys: number): bigint {
-  return new ByteReader(mem.read(phys, 8)).u64le(0);
-}
 function u32At(mem: PhysMem, phys: number): number {
   return new ByteReader(mem.read(phys, 4)).u32le(0);
 }
@@ -350,7 +339,7 @@ describe("tracker semantics", () => {
     t.khoUnpreserve(0x4000_0000, 16 * P); // harmless
     // Like the kernel, emptied bitmaps are still serialized (a chunk per order); the walk finds no block in them.
     const mem = new SparseMem(RAM_BASE, RAM_SIZE);
-    const ser = bitmapsFormat.serialize(t, mem, bump(), noContig);
+    const ser = bitmapsFormat.serialize(t, mem, bumpPages(META), noContig);
     expect(ser.metadataBytes).toBe(4 * 4096 + 4 * 512);
     const w = bitmapsFormat.walk(mem, BigInt(ser.root), CTX);
     expect([w.ranges, w.blockCount, w.metadataPages.length]).toEqual([[], 0, 5]);
@@ -392,7 +381,7 @@ describe("tracker semantics", () => {
     const u = new KhoBitmapTrack();
     stride(u, 2, 16 * MiB);
     expect(() => bitmapsFormat.serialize(u, new SparseMem(RAM_BASE, RAM_SIZE), () => META, noContig)).toThrow(/unusable page/);
-    expect(() => bitmapsFormat.serialize(rangesFormat.createTracker(), new SparseMem(RAM_BASE, RAM_SIZE), bump(), noContig)).toThrow(TypeError);
+    expect(() => bitmapsFormat.serialize(rangesFormat.createTracker(), new SparseMem(RAM_BASE, RAM_SIZE), bumpPages(META), noContig)).toThrow(TypeError);
   });
 });
 
@@ -503,7 +492,7 @@ describe("round trip", () => {
       expect(t.blockCount).toBe(modelBlocks);
 
       const mem = new SparseMem(RAM_BASE, RAM_SIZE);
-      const ser = f.serialize(t, mem, bump(), noContig);
+      const ser = f.serialize(t, mem, bumpPages(META), noContig);
       const w = f.walk(mem, BigInt(ser.root), CTX);
       expectEqual(w.ranges, ranges);
       expect(w.blockCount).toBe(modelBlocks);
@@ -556,7 +545,7 @@ describe("round trip", () => {
       expect(other).toBeUndefined();
       expect(done).toBeGreaterThan(15000);
       const mem = new SparseMem(base, ram);
-      const ser = f.serialize(t, mem, bump(meta), noContig);
+      const ser = f.serialize(t, mem, bumpPages(meta), noContig);
       const w = f.walk(mem, BigInt(ser.root), ctx);
       expectEqual(w.ranges, t.ranges());
       expect(w.blockCount).toBe(t.blockCount);
@@ -604,14 +593,7 @@ describe("walker rejections", () => {
   /* @where in the old per-format names: chunkIndex, chunkPhys, entryIndex are the shared walk's index, phys, entry. */
   type Where = { chunkIndex?: number; chunkPhys?: number; order?: number; entryIndex?: number; field?: string; offset?: number; bit?: number };
   function reject(mem: PhysMem, code: KhoWalkErrorCode, where: Where, message: RegExp, root = C0): KhoWalkError {
-    let err: unknown;
-    try {
-      bitmapsFormat.walk(mem, BigInt(root), ctx);
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(KhoWalkError);
-    const e = err as KhoWalkError;
+    const e = catchWalkError(() => bitmapsFormat.walk(mem, BigInt(root), ctx));
     expect(e.code).toBe(code);
     const { chunkIndex, chunkPhys, entryIndex, ...rest } = where;
     const want = { ...rest, ...(chunkIndex === undefined ? {} : { index: chunkIndex }), ...(chunkPhys === undefined ? {} : { phys: chunkPhys }), ...(entryIndex === undefined ? {} : { entry: entryIndex }) };
@@ -620,7 +602,6 @@ describe("walker rejections", () => {
     return e;
   }
 
-  const poke64 = (mem: PhysMem, at: number, v: number | bigint): void => mem.write(at, u64leBytes(v));
   const poke32 = (mem: PhysMem, at: number, v: number): void => mem.write(at, u32leBytes(v));
   const setBit = (mem: PhysMem, bitmap: number, bit: number): void => {
     const b = mem.read(bitmap + (bit >>> 3), 1);
@@ -774,7 +755,7 @@ describe("scale (untimed)", () => {
       for (let i = 0; i < N; i++) t.khoPreserveFolio(base + i * P, 0);
       const t1 = performance.now();
       const mem = new SparseMem(base, ram);
-      const ser = f.serialize(t, mem, bump(base + 60 * GiB), noContig);
+      const ser = f.serialize(t, mem, bumpPages(base + 60 * GiB), noContig);
       const t2 = performance.now();
       const w = f.walk(mem, BigInt(ser.root), ctx);
       const t3 = performance.now();

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { KHO_DATA_FOLIO, KHO_DATA_PHYS, khoDataFolio } from "../src/abi/ranges.js";
 import { KHO_FDT_MEMORY_PATH } from "../src/abi/kho-fdt.js";
 import { PAGE_SIZE } from "../src/abi/page.js";
-import { ByteReader, ByteWriter, u64leBytes } from "../src/lib/bytes.js";
+import { ByteWriter } from "../src/lib/bytes.js";
 import { FdtRo, propStringList } from "../src/fdt/index.js";
 import { KHO_FORMATS, KHO_POSTED_MARKER, rangesFormat } from "../src/kho/formats/index.js";
 import {
@@ -14,7 +14,7 @@ import {
   POSTED_RANGES_SIZE,
 } from "../src/abi/ranges.js";
 import { khoMemWalk, postedFormat } from "../src/kho/formats/ranges.js";
-import { KhoWalkError, type KhoWalkContext, type KhoWalkErrorCode } from "../src/kho/walk.js";
+import type { KhoWalkContext, KhoWalkError } from "../src/kho/walk.js";
 
 /* The posted geometry of the one chunk-list walk. */
 const khoPostedWalk = (mem: PhysMem, metadata: bigint, ctx: KhoWalkContext) => khoMemWalk(mem, metadata, ctx, POSTED_GEOMETRY);
@@ -22,14 +22,10 @@ import { parseKhoFdt, u64le } from "../src/kho/fdt.js";
 import { SparseMem, type PhysMem } from "../src/mm/physmem.js";
 import { KhoSerializeError } from "../src/kho/serialize.js";
 import { KhoMemTrack, type KhoMemRange } from "../src/kho/track.js";
+import { CTX, RAM_BASE, RAM_END, RAM_SIZE, SCRATCH, type ChunkWant, catchWalkError, expectChunkError, poke64, u64At } from "./format-common.js";
 
 const P = PAGE_SIZE;
 const GiB = 2 ** 30;
-const RAM_BASE = 0x4000_0000;
-const RAM_SIZE = 4 * GiB;
-const RAM_END = RAM_BASE + RAM_SIZE;
-const SCRATCH = { addr: 0x4800_0000, size: 0x0100_0000 };
-const CTX = { ramBase: RAM_BASE, ramSize: RAM_SIZE, scratch: [SCRATCH] };
 /* Chunks are handed out from here, 32 pages each. */
 const CHUNK_AREA = 0x1_0000_0000;
 const BLOCK = POSTED_CHUNK_ALLOC_BYTES;
@@ -48,10 +44,6 @@ const noPage = (): number => {
 
 function serialize(track: KhoMemTrack, mem: PhysMem = new SparseMem(RAM_BASE, RAM_SIZE)) {
   return { mem, ser: postedFormat.serialize(track, mem, noPage, bump()) };
-}
-
-function u64(mem: PhysMem, phys: number): bigint {
-  return new ByteReader(mem.read(phys, 8)).u64le(0);
 }
 
 describe("posted: the posting's constants", () => {
@@ -108,17 +100,17 @@ describe("posted: byte layout", () => {
 
   it("a chunk per range, linked in order, num_ranges 1, the entry at +16/+24/+32", () => {
     expect(ser.root).toBe(C0);
-    expect(u64(mem, C0 + 0)).toBe(BigInt(C1)); // hdr.next
-    expect(u64(mem, C0 + 8)).toBe(1n); // hdr.num_ranges
-    expect(u64(mem, C0 + 16)).toBe(0x5000_0000n); // ranges[0].start
-    expect(u64(mem, C0 + 24)).toBe(BigInt(3 * P)); // ranges[0].size
-    expect(u64(mem, C0 + 32)).toBe(BigInt(KHO_DATA_PHYS)); // ranges[0].data
-    expect(u64(mem, C0 + 40)).toBe(0n); // ranges[1].start: unused
-    expect(u64(mem, C1 + 0)).toBe(0n); // last chunk: next = 0
-    expect(u64(mem, C1 + 8)).toBe(1n);
-    expect(u64(mem, C1 + 16)).toBe(0x5001_0000n);
-    expect(u64(mem, C1 + 24)).toBe(BigInt(16 * P));
-    expect(u64(mem, C1 + 32)).toBe(BigInt(KHO_DATA_FOLIO | 4));
+    expect(u64At(mem, C0 + 0)).toBe(BigInt(C1)); // hdr.next
+    expect(u64At(mem, C0 + 8)).toBe(1n); // hdr.num_ranges
+    expect(u64At(mem, C0 + 16)).toBe(0x5000_0000n); // ranges[0].start
+    expect(u64At(mem, C0 + 24)).toBe(BigInt(3 * P)); // ranges[0].size
+    expect(u64At(mem, C0 + 32)).toBe(BigInt(KHO_DATA_PHYS)); // ranges[0].data
+    expect(u64At(mem, C0 + 40)).toBe(0n); // ranges[1].start: unused
+    expect(u64At(mem, C1 + 0)).toBe(0n); // last chunk: next = 0
+    expect(u64At(mem, C1 + 8)).toBe(1n);
+    expect(u64At(mem, C1 + 16)).toBe(0x5001_0000n);
+    expect(u64At(mem, C1 + 24)).toBe(BigInt(16 * P));
+    expect(u64At(mem, C1 + 32)).toBe(BigInt(KHO_DATA_FOLIO | 4));
   });
 
   it("writes only each chunk's first page: the rest of the block reads as zero", () => {
@@ -178,37 +170,9 @@ function build(chunks: readonly (readonly KhoMemRange[])[] = [[R0], [R1], [R2]],
   return mem;
 }
 
-function poke(mem: PhysMem, phys: number, v: number | bigint): void {
-  mem.write(phys, u64leBytes(v));
-}
-
-interface Want {
-  code: KhoWalkErrorCode;
-  chunkIndex?: number;
-  chunkPhys?: number;
-  rangeIndex?: number;
-  field?: string;
-  offset?: number;
-}
-
-function expectReject(mem: PhysMem, want: Want, metadata: number | bigint = C0, ctx = CTX): KhoWalkError {
-  let err: unknown;
-  try {
-    khoPostedWalk(mem, BigInt(metadata), ctx);
-  } catch (e) {
-    err = e;
-  }
-  expect(err).toBeInstanceOf(KhoWalkError);
-  const e = err as KhoWalkError;
-  expect({ code: e.code, chunkIndex: e.index, chunkPhys: e.phys, rangeIndex: e.entry, field: e.field, offset: e.offset }).toEqual({
-    chunkIndex: undefined,
-    chunkPhys: undefined,
-    rangeIndex: undefined,
-    field: undefined,
-    offset: undefined,
-    ...want,
-  });
-  expect(e.message).not.toContain("\n");
+function expectReject(mem: PhysMem, want: ChunkWant, metadata: number | bigint = C0, ctx = CTX): KhoWalkError {
+  const e = catchWalkError(() => khoPostedWalk(mem, BigInt(metadata), ctx));
+  expectChunkError(e, want);
   return e;
 }
 
@@ -241,7 +205,7 @@ describe("posted walk: rejects, naming the chunk, entry, field and offset", () =
   it("CHUNK_UNALIGNED: metadata, and a next pointer", () => {
     expectReject(build(), { code: "CHUNK_UNALIGNED", field: "metadata" }, C0 + 8);
     const mem = build();
-    poke(mem, C0, C1 + 0x800);
+    poke64(mem, C0, C1 + 0x800);
     expectReject(mem, { code: "CHUNK_UNALIGNED", ...NEXT0 });
   });
 
@@ -249,7 +213,7 @@ describe("posted walk: rejects, naming the chunk, entry, field and offset", () =
     const mem = build();
     const last = RAM_END - 24 * P; // pages 0..23 inside, the last 16 bytes are not
     writeChunk(mem, last, 0, []);
-    poke(mem, C1, last);
+    poke64(mem, C1, last);
     const e = expectReject(mem, { code: "CHUNK_OUTSIDE_RAM", ...NEXT1 });
     expect(e.message).toContain("chunk 2");
     expectReject(build(), { code: "CHUNK_OUTSIDE_RAM", field: "metadata" }, 1n << 53n);
@@ -259,13 +223,13 @@ describe("posted walk: rejects, naming the chunk, entry, field and offset", () =
     const mem = build();
     const at = SCRATCH.addr - 24 * P;
     writeChunk(mem, at, 0, []);
-    poke(mem, C0, at);
+    poke64(mem, C0, at);
     expectReject(mem, { code: "CHUNK_IN_SCRATCH", ...NEXT0 });
   });
 
   it("CHUNK_CYCLE", () => {
     const mem = build();
-    poke(mem, C2, C0);
+    poke64(mem, C2, C0);
     expect(expectReject(mem, { code: "CHUNK_CYCLE", ...NEXT2 }).message).toContain("chunk 0 again");
   });
 
@@ -273,7 +237,7 @@ describe("posted walk: rejects, naming the chunk, entry, field and offset", () =
     const mem = build();
     const at = C1 + 24 * P; // C1's last 16 bytes
     writeChunk(mem, at, 0, [R2]);
-    poke(mem, C1, at);
+    poke64(mem, C1, at);
     expect(expectReject(mem, { code: "METADATA_OVERLAP", ...NEXT1 }).message).toContain("overlaps chunk 1");
   });
 
@@ -285,37 +249,37 @@ describe("posted walk: rejects, naming the chunk, entry, field and offset", () =
 
   it("NUM_RANGES: 4097 entries announced", () => {
     const mem = build();
-    poke(mem, C1 + 8, 4097);
+    poke64(mem, C1 + 8, 4097);
     expectReject(mem, { code: "NUM_RANGES", chunkIndex: 1, chunkPhys: C1, field: "num_ranges", offset: 8 });
   });
 
   it("RANGE_UNALIGNED: start and size", () => {
     const mem = build();
-    poke(mem, C1 + 16, R1.start + 0x800);
+    poke64(mem, C1 + 16, R1.start + 0x800);
     expectReject(mem, { code: "RANGE_UNALIGNED", ...entry(1, C1, "start") });
     const m2 = build();
-    poke(m2, C1 + 24, 0x1800);
+    poke64(m2, C1 + 24, 0x1800);
     expectReject(m2, { code: "RANGE_UNALIGNED", ...entry(1, C1, "size") });
   });
 
   it("RANGE_EMPTY", () => {
     const mem = build();
-    poke(mem, C2 + 24, 0);
+    poke64(mem, C2 + 24, 0);
     expectReject(mem, { code: "RANGE_EMPTY", ...entry(2, C2, "size") });
   });
 
   it("RANGE_OVERFLOW", () => {
     const mem = build();
-    poke(mem, C2 + 24, (1n << 64n) - BigInt(P));
+    poke64(mem, C2 + 24, (1n << 64n) - BigInt(P));
     expectReject(mem, { code: "RANGE_OVERFLOW", ...entry(2, C2, "size") });
   });
 
   it("RANGE_OUTSIDE_RAM: start, and end", () => {
     const mem = build();
-    poke(mem, C2 + 16, RAM_END);
+    poke64(mem, C2 + 16, RAM_END);
     expectReject(mem, { code: "RANGE_OUTSIDE_RAM", ...entry(2, C2, "start") });
     const m2 = build();
-    poke(m2, C2 + 24, RAM_END - R2.start + P);
+    poke64(m2, C2 + 24, RAM_END - R2.start + P);
     expectReject(m2, { code: "RANGE_OUTSIDE_RAM", ...entry(2, C2, "size") });
   });
 
@@ -326,7 +290,7 @@ describe("posted walk: rejects, naming the chunk, entry, field and offset", () =
 
   it("RANGE_ORDER and RANGE_OVERLAP across chunks", () => {
     const mem = build();
-    poke(mem, C2 + 16, R0.start);
+    poke64(mem, C2 + 16, R0.start);
     expectReject(mem, { code: "RANGE_ORDER", ...entry(2, C2, "start") });
     const m2 = build([[R0], [R1], [{ start: R1.start + P, size: P, data: KHO_DATA_PHYS }]]);
     expectReject(m2, { code: "RANGE_OVERLAP", ...entry(2, C2, "start") });
@@ -334,10 +298,10 @@ describe("posted walk: rejects, naming the chunk, entry, field and offset", () =
 
   it("RANGE_DATA, FOLIO_ORDER, FOLIO_UNALIGNED", () => {
     const mem = build();
-    poke(mem, C1 + 32, 0x5);
+    poke64(mem, C1 + 32, 0x5);
     expectReject(mem, { code: "RANGE_DATA", ...entry(1, C1, "data") });
     const m2 = build();
-    poke(m2, C1 + 32, KHO_DATA_FOLIO | 60);
+    poke64(m2, C1 + 32, KHO_DATA_FOLIO | 60);
     expectReject(m2, { code: "FOLIO_ORDER", ...entry(1, C1, "data") });
     const m3 = build([[R0], [{ start: 0x5000_5000, size: 2 * P, data: khoDataFolio(1) }], [R2]]);
     expectReject(m3, { code: "FOLIO_UNALIGNED", ...entry(1, C1, "start") });

@@ -4,7 +4,6 @@ import { expectBe, expectEqual } from "./fast-expect.js";
 import { describe, expect, it } from "vitest";
 import { PAGE_SIZE } from "../src/abi/page.js";
 import { khoDataFolio, khoDataOrder } from "../src/abi/ranges.js";
-import { ByteReader, u64leBytes } from "../src/lib/bytes.js";
 import { FdtRo, propStringList } from "../src/fdt/index.js";
 import { KHO_FORMATS, rangesFormat } from "../src/kho/formats/index.js";
 import {
@@ -18,44 +17,27 @@ import {
   khoRadixTableIndex,
 } from "../src/abi/radix.js";
 import { KhoRadixTrack, khoRadixWalk, radixFormat } from "../src/kho/formats/radix/format.js";
-import { KhoWalkError, type KhoWalkErrorCode } from "../src/kho/walk.js";
+import type { KhoWalkError, KhoWalkErrorCode } from "../src/kho/walk.js";
 import { khoRetrieveSubtree, parseKhoFdt, u64le } from "../src/kho/fdt.js";
 import { SparseMem, type PhysMem } from "../src/mm/physmem.js";
 import { KhoSerializeError } from "../src/kho/serialize.js";
 import { KhoTrackError, khoFolioSize, khoPhysBlocks, type KhoMemRange } from "../src/kho/track.js";
-import type { KhoWalkContext } from "../src/kho/walk.js";
+import { CTX, RAM_BASE, RAM_END, RAM_SIZE, SCRATCH, bumpPages, catchWalkError, poke64, u64At } from "./format-common.js";
 
 const P = PAGE_SIZE;
 const GiB = 2 ** 30;
-const RAM_BASE = 0x4000_0000;
-const RAM_SIZE = 4 * GiB;
-const RAM_END = RAM_BASE + RAM_SIZE;
-const SCRATCH = { addr: 0x4800_0000, size: 0x0100_0000 };
-const CTX: KhoWalkContext = { ramBase: RAM_BASE, ramSize: RAM_SIZE, scratch: [SCRATCH] };
 /* Nodes are handed out from here, in order: inside the 128 MiB the leaf of P0 covers. */
 const NODE_AREA = 0x4100_0000;
 const N = (i: number): number => NODE_AREA + i * P;
 const P0 = 0x4000_0000;
 
-function bump(start = NODE_AREA): () => number {
-  let next = start;
-  return () => {
-    const p = next;
-    next += P;
-    return p;
-  };
-}
 const noContig = (): number => {
   throw new Error("radix allocates single pages");
 };
 
 function serialize(t: KhoRadixTrack, ramBase = RAM_BASE, ramSize = RAM_SIZE, nodes = NODE_AREA) {
   const mem = new SparseMem(ramBase, ramSize);
-  return { mem, ser: radixFormat.serialize(t, mem, bump(nodes), noContig) };
-}
-
-function u64(mem: PhysMem, phys: number): bigint {
-  return new ByteReader(mem.read(phys, 8)).u64le(0);
+  return { mem, ser: radixFormat.serialize(t, mem, bumpPages(nodes), noContig) };
 }
 
 /* Every byte of the page at @phys except those listed is zero. */
@@ -248,12 +230,12 @@ describe("radix: byte layout", () => {
     const t = new KhoRadixTrack();
     t.khoPreserveFolio(P0, 0);
     const { mem } = serialize(t);
-    expect(u64(mem, N(0) + 16)).toBe(BigInt(N(1)));
+    expect(u64At(mem, N(0) + 16)).toBe(BigInt(N(1)));
     expectOnly(mem, N(0), { 17: 0x10, 19: 0x41 }); // entry 2 at +16: 0x41001000 little-endian
-    expect(u64(mem, N(1))).toBe(BigInt(N(2)));
-    expect(u64(mem, N(2))).toBe(BigInt(N(3)));
-    expect(u64(mem, N(3))).toBe(BigInt(N(4)));
-    expect(u64(mem, N(4) + 64)).toBe(BigInt(N(5)));
+    expect(u64At(mem, N(1))).toBe(BigInt(N(2)));
+    expect(u64At(mem, N(2))).toBe(BigInt(N(3)));
+    expect(u64At(mem, N(3))).toBe(BigInt(N(4)));
+    expect(u64At(mem, N(4) + 64)).toBe(BigInt(N(5)));
     expectOnly(mem, N(4), { 65: 0x50, 67: 0x41 }); // entry 8 at +64: 0x41005000
     expectOnly(mem, N(5), { 0: 0x01 });
   });
@@ -263,12 +245,12 @@ describe("radix: byte layout", () => {
     t.khoPreservePhys(2 * GiB, GiB);
     expect(khoRadixEncodeKey(2 * GiB, 18)).toBe(2 ** 34 + 2);
     const { mem } = serialize(t);
-    expect(u64(mem, N(0) + 0)).toBe(BigInt(N(1)));
-    expect(u64(mem, N(1) + 0)).toBe(BigInt(N(2)));
-    expect(u64(mem, N(2) + 16)).toBe(BigInt(N(3)));
+    expect(u64At(mem, N(0) + 0)).toBe(BigInt(N(1)));
+    expect(u64At(mem, N(1) + 0)).toBe(BigInt(N(2)));
+    expect(u64At(mem, N(2) + 16)).toBe(BigInt(N(3)));
     expectOnly(mem, N(2), { 17: 0x30, 19: 0x41 });
-    expect(u64(mem, N(3) + 0)).toBe(BigInt(N(4)));
-    expect(u64(mem, N(4) + 0)).toBe(BigInt(N(5)));
+    expect(u64At(mem, N(3) + 0)).toBe(BigInt(N(4)));
+    expect(u64At(mem, N(4) + 0)).toBe(BigInt(N(5)));
     expectOnly(mem, N(5), { 0: 0x04 });
   });
 
@@ -365,23 +347,12 @@ function base(): SparseMem {
   return serialize(t).mem;
 }
 
-function poke(mem: PhysMem, phys: number, v: number | bigint): void {
-  mem.write(phys, u64leBytes(v));
-}
-
 function setByte(mem: PhysMem, phys: number, v: number): void {
   mem.write(phys, Uint8Array.of(v));
 }
 
 function expectReject(mem: PhysMem, want: Want, root: number | bigint = N(0), ctx = CTX): KhoWalkError {
-  let err: unknown;
-  try {
-    khoRadixWalk(mem, BigInt(root), ctx);
-  } catch (e) {
-    err = e;
-  }
-  expect(err).toBeInstanceOf(KhoWalkError);
-  const e = err as KhoWalkError;
+  const e = catchWalkError(() => khoRadixWalk(mem, BigInt(root), ctx));
   // A leaf's bad bit is `bit`, a table's bad entry `entry`: both are the "entry" of these expectations.
   expect(e.object === "node" || e.object === undefined).toBe(true);
   expect({ code: e.code, level: e.level, nodeIndex: e.index, nodePhys: e.phys, entry: e.level === 0 ? e.bit : e.entry, field: e.field, offset: e.offset }).toEqual({
@@ -410,32 +381,32 @@ describe("radix walk: rejects, naming level, node, entry or bit, and byte offset
   it("NODE_UNALIGNED: the root pointer, and a level-1 entry", () => {
     expectReject(base(), { code: "NODE_UNALIGNED", field: "preserved-memory-map" }, N(0) + 8);
     const mem = base();
-    poke(mem, N(4) + 64, N(5) + 0x10);
+    poke64(mem, N(4) + 64, N(5) + 0x10);
     expectReject(mem, { code: "NODE_UNALIGNED", ...table(1, 4, 8) });
   });
 
   it("NODE_OUTSIDE_RAM: a root entry at RAM end, and a root pointer of 2^53", () => {
     const mem = base();
-    poke(mem, N(0) + 16, RAM_END);
+    poke64(mem, N(0) + 16, RAM_END);
     expectReject(mem, { code: "NODE_OUTSIDE_RAM", ...table(5, 0, 2) });
     expectReject(base(), { code: "NODE_OUTSIDE_RAM", field: "preserved-memory-map" }, 1n << 53n);
   });
 
   it("NODE_IN_SCRATCH", () => {
     const mem = base();
-    poke(mem, N(1), SCRATCH.addr);
+    poke64(mem, N(1), SCRATCH.addr);
     expectReject(mem, { code: "NODE_IN_SCRATCH", ...table(4, 1, 0) });
   });
 
   it("NODE_CYCLE: a level-2 entry pointing back at the root", () => {
     const mem = base();
-    poke(mem, N(3) + 40, N(0));
+    poke64(mem, N(3) + 40, N(0));
     expect(expectReject(mem, { code: "NODE_CYCLE", ...table(2, 3, 5) }).message).toContain("node 0");
   });
 
   it("NODE_SHARED: two level-1 entries with the same leaf", () => {
     const mem = base();
-    poke(mem, N(4) + 72, N(5));
+    poke64(mem, N(4) + 72, N(5));
     expectReject(mem, { code: "NODE_SHARED", ...table(1, 4, 9) });
   });
 
@@ -448,22 +419,22 @@ describe("radix walk: rejects, naming level, node, entry or bit, and byte offset
 
   it("KEY_WIDTH: root entry 4 would set key bit 53", () => {
     const mem = base();
-    poke(mem, N(0) + 32, N(9));
+    poke64(mem, N(0) + 32, N(9));
     expectReject(mem, { code: "KEY_WIDTH", ...table(5, 0, 4) });
   });
 
   it("KEY_NO_ORDER: bit 0 of the all-zero path is key 0", () => {
     const mem = base();
-    poke(mem, N(0), N(6));
-    for (let i = 6; i < 10; i++) poke(mem, N(i), N(i + 1));
+    poke64(mem, N(0), N(6));
+    for (let i = 6; i < 10; i++) poke64(mem, N(i), N(i + 1));
     setByte(mem, N(10), 0x01);
     expectReject(mem, { code: "KEY_NO_ORDER", ...bit(5, N(10), 0) });
   });
 
   it("BLOCK_OUTSIDE_RAM: a leaf moved below RAM; and the first block of a run past RAM end", () => {
     const mem = base();
-    poke(mem, N(4) + 64, 0);
-    poke(mem, N(4) + 56, N(5)); // keys of pfn 0x38000.. : 0x38000000 is below RAM
+    poke64(mem, N(4) + 64, 0);
+    poke64(mem, N(4) + 56, N(5)); // keys of pfn 0x38000.. : 0x38000000 is below RAM
     expectReject(mem, { code: "BLOCK_OUTSIDE_RAM", ...bit(5, N(5), 0) });
     const m2 = base();
     setByte(m2, N(5) + 4095, 0xff); // bits 32760..32767

@@ -8,7 +8,7 @@
  * which must see the region inserted as the kernel's array has it.
  */
 import { describe, expect, it } from "vitest";
-import { Memblock, MemblockError, MEMBLOCK_RSRV_KERN, MEMBLOCK_RSRV_NOINIT } from "../src/mm/memblock/index.js";
+import { Memblock, MemblockError, MEMBLOCK_RSRV_KERN, MEMBLOCK_RSRV_NOINIT, type MemblockRegion } from "../src/mm/memblock/index.js";
 
 const P = 4096;
 const BASE = 2 ** 32;
@@ -21,6 +21,42 @@ function boot(chunkMax?: number): { m: Memblock; top: number } {
   m.memblockReserveKern(top, 16 * P);
   m.memblockReserveKern(top + 64 * P, 16 * P);
   return { m, top };
+}
+
+/* The reserved list as a page -> flags map: what the region list must describe, merged. */
+class PageModel {
+  readonly pages = new Map<number, number>();
+  reserve(b: number, size: number, flags = 0): void {
+    for (let p = b; p < b + size; p += P) if (!this.pages.has(p)) this.pages.set(p, flags);
+  }
+  free(b: number, size: number): void {
+    for (let p = b; p < b + size; p += P) this.pages.delete(p);
+  }
+  mark(b: number, size: number): void {
+    for (let p = b; p < b + size; p += P) if (this.pages.has(p)) this.pages.set(p, this.pages.get(p)! | MEMBLOCK_RSRV_NOINIT);
+  }
+  regions(): MemblockRegion[] {
+    const out: MemblockRegion[] = [];
+    for (const p of [...this.pages.keys()].sort((a, b) => a - b)) {
+      const f = this.pages.get(p)!;
+      const last = out[out.length - 1];
+      if (last && last.base + last.size === p && last.flags === f) last.size += P;
+      else out.push({ base: p, size: P, flags: f });
+    }
+    return out;
+  }
+}
+
+/*
+ * The reserved list of @m is @model's: base, size and flags of every region,
+ * cnt and total_size; then the invariants memblockSelfCheck() verifies.
+ */
+function expectModel(m: Memblock, model: PageModel, what: string): void {
+  const want = model.regions();
+  expect(m.regions("reserved"), what).toEqual(want);
+  expect(m.regionCount("reserved")).toBe(want.length);
+  expect(m.memblockReservedSize()).toBe(model.pages.size * P);
+  m.memblockSelfCheck();
 }
 
 describe("memblock reserve streams", () => {
@@ -94,29 +130,6 @@ describe("memblock reserve streams", () => {
   });
 
   it("any access between the reserve and its mark sees the block inserted; the mark then still merges or flags it (against a page model)", () => {
-    /* The reserved list as a page -> flags map: what the region list must describe, merged. */
-    class PageModel {
-      readonly pages = new Map<number, number>();
-      reserve(b: number, size: number, flags = 0): void {
-        for (let p = b; p < b + size; p += P) if (!this.pages.has(p)) this.pages.set(p, flags);
-      }
-      free(b: number, size: number): void {
-        for (let p = b; p < b + size; p += P) this.pages.delete(p);
-      }
-      mark(b: number, size: number): void {
-        for (let p = b; p < b + size; p += P) if (this.pages.has(p)) this.pages.set(p, this.pages.get(p)! | MEMBLOCK_RSRV_NOINIT);
-      }
-      regions(): { base: number; size: number; flags: number }[] {
-        const out: { base: number; size: number; flags: number }[] = [];
-        for (const p of [...this.pages.keys()].sort((a, b) => a - b)) {
-          const f = this.pages.get(p)!;
-          const last = out[out.length - 1];
-          if (last && last.base + last.size === p && last.flags === f) last.size += P;
-          else out.push({ base: p, size: P, flags: f });
-        }
-        return out;
-      }
-    }
     const accesses: [string, (m: Memblock, b: number, model: PageModel) => unknown][] = [
       ["isReserved", (m, b) => expect(m.memblockIsReserved(b)).toBe(true)],
       ["isRegionReserved", (m, b) => expect(m.memblockIsRegionReserved(b, P)).toBe(true)],
@@ -147,30 +160,12 @@ describe("memblock reserve streams", () => {
         access(m, b, model);
         m.memblockReservedMarkNoinit(b, P);
         model.mark(b, P);
-        m.memblockSelfCheck();
-        const want = model.regions();
-        expect(m.regions("reserved"), `${what}, chunkMax ${chunkMax}, stride ${stride}`).toEqual(want);
-        expect(m.regionCount("reserved")).toBe(want.length);
-        expect(m.memblockReservedSize()).toBe(model.pages.size * P);
+        expectModel(m, model, `${what}, chunkMax ${chunkMax}, stride ${stride}`);
       }
     }
   });
 
   it("the stream's O(1) path (cached bounds) against a page model: random block sizes, gaps, skipped or odd marks, other calls, bad sizes", () => {
-    const pages = new Map<number, number>();
-    const reserve = (b: number, size: number, flags = 0): void => {
-      for (let p = b; p < b + size; p += P) if (!pages.has(p)) pages.set(p, flags);
-    };
-    const regions = (): { base: number; size: number; flags: number }[] => {
-      const out: { base: number; size: number; flags: number }[] = [];
-      for (const p of [...pages.keys()].sort((a, b) => a - b)) {
-        const f = pages.get(p)!;
-        const last = out[out.length - 1];
-        if (last && last.base + last.size === p && last.flags === f) last.size += P;
-        else out.push({ base: p, size: P, flags: f });
-      }
-      return out;
-    };
     let seed = 12345;
     const rnd = (n: number): number => {
       seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
@@ -178,10 +173,10 @@ describe("memblock reserve streams", () => {
     };
     // gapOdds: one reserve in gapOdds starts past a gap (2: the isolated stream's cached path half the time).
     for (const [chunkMax, gapOdds] of [[2, 10], [4, 10], [1024, 10], [2, 2], [4, 2], [1024, 2]] as const) {
-      pages.clear();
       const { m, top } = boot(chunkMax);
-      reserve(top, 16 * P, MEMBLOCK_RSRV_KERN);
-      reserve(top + 64 * P, 16 * P, MEMBLOCK_RSRV_KERN);
+      const model = new PageModel();
+      model.reserve(top, 16 * P, MEMBLOCK_RSRV_KERN);
+      model.reserve(top + 64 * P, 16 * P, MEMBLOCK_RSRV_KERN);
       let cursor = BASE;
       let nextCheck = 1;
       for (let step = 0; step < 2500; step++) {
@@ -190,32 +185,32 @@ describe("memblock reserve streams", () => {
           if (rnd(gapOdds) === 0) cursor += P * (1 + rnd(3));
           const size = P << [0, 0, 0, 1, 3][rnd(5)]!;
           m.memblockReserve(cursor, size);
-          reserve(cursor, size);
+          model.reserve(cursor, size);
           const k = rnd(20);
           // Mostly the exact block; sometimes no mark, half of it, or more than it.
           const msize = k === 0 ? 0 : k === 1 && size > P ? size / 2 : k === 2 ? size + P : size;
           if (msize > 0) {
             m.memblockReservedMarkNoinit(cursor, msize);
-            for (let p = cursor; p < cursor + msize; p += P) if (pages.has(p)) pages.set(p, pages.get(p)! | MEMBLOCK_RSRV_NOINIT);
+            model.mark(cursor, msize);
           }
           cursor += size;
         } else if (a < 86) {
           m.memblockReserveKern(cursor, P);
-          reserve(cursor, P, MEMBLOCK_RSRV_KERN);
+          model.reserve(cursor, P, MEMBLOCK_RSRV_KERN);
           cursor += P;
         } else if (a < 90) {
           const p = BASE + rnd((cursor - BASE) / P + 1) * P;
           m.memblockPhysFree(p, P);
-          pages.delete(p);
+          model.free(p, P);
         } else if (a < 92) {
           // A hole of 8 pages below: the stream restarts in it and runs into (and over) the regions after it.
           const p = BASE + rnd((cursor - BASE) / P + 1) * P;
           m.memblockPhysFree(p, 8 * P);
-          for (let q = p; q < p + 8 * P; q += P) pages.delete(q);
+          model.free(p, 8 * P);
           cursor = Math.max(BASE, p - P * rnd(2));
         } else if (a < 95) {
           const p = BASE + rnd((cursor - BASE) / P + 1) * P;
-          expect(m.memblockIsReserved(p)).toBe(pages.has(p));
+          expect(m.memblockIsReserved(p)).toBe(model.pages.has(p));
         } else {
           // Bad sizes right where the stream continues: the same error as anywhere else, nothing changed.
           const bad = [P + 0.5, Number.NaN, -P, 2 ** 53][rnd(4)]!;
@@ -223,11 +218,7 @@ describe("memblock reserve streams", () => {
         }
         if (step === nextCheck || step === 2499) {
           nextCheck = step + 1 + rnd(100);
-          const want = regions();
-          expect(m.regions("reserved"), `chunkMax ${chunkMax}, step ${step}`).toEqual(want);
-          expect(m.regionCount("reserved")).toBe(want.length);
-          expect(m.memblockReservedSize()).toBe(pages.size * P);
-          m.memblockSelfCheck();
+          expectModel(m, model, `chunkMax ${chunkMax}, step ${step}`);
         }
       }
       expect(cursor).toBeLessThan(top);

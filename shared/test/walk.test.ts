@@ -5,8 +5,9 @@ import { u64leBytes } from "../src/lib/bytes.js";
 import { SparseMem, type PhysMem } from "../src/mm/physmem.js";
 import { encodeChunk } from "../src/kho/serialize.js";
 import type { KhoMemRange } from "../src/kho/track.js";
-import { KHO_WALK_MAX_ORDER, KhoWalkError, type KhoWalkErrorCode } from "../src/kho/walk.js";
+import { KHO_WALK_MAX_ORDER, type KhoWalkError, type KhoWalkErrorCode } from "../src/kho/walk.js";
 import { khoMemWalk, type KhoMemWalkResult } from "../src/kho/formats/ranges.js";
+import { type ChunkWant, catchWalkError, expectChunkError } from "./format-common.js";
 
 /* A walk result as { chunks, ranges } (its ranges objects are made on first use; the typed table is checked against them). */
 function plainWalk(w: KhoMemWalkResult): { chunks: number[]; ranges: KhoMemRange[] } {
@@ -52,46 +53,11 @@ const SIZE = (i: number): number => khoserRangeOffset(i) + 8;
 const DATA = (i: number): number => khoserRangeOffset(i) + 16;
 
 function walkError(mem: PhysMem, metadata: bigint | number = C0): KhoWalkError {
-  try {
-    khoMemWalk(mem, BigInt(metadata), CTX);
-  } catch (e) {
-    expect(e).toBeInstanceOf(KhoWalkError);
-    return e as KhoWalkError;
-  }
-  throw new Error("expected a KhoWalkError");
-}
-
-interface Want {
-  code: KhoWalkErrorCode;
-  chunkIndex?: number;
-  chunkPhys?: number;
-  rangeIndex?: number;
-  field?: string;
-  offset?: number;
-}
-
-/* Assert every location field, including those that must be absent (chunk index, phys, entry). */
-function expectError(e: KhoWalkError, want: Want): void {
-  expect({
-    code: e.code,
-    chunkIndex: e.index,
-    chunkPhys: e.phys,
-    rangeIndex: e.entry,
-    field: e.field,
-    offset: e.offset,
-  }).toEqual({
-    chunkIndex: undefined,
-    chunkPhys: undefined,
-    rangeIndex: undefined,
-    field: undefined,
-    offset: undefined,
-    ...want,
-  });
-  expect(e.message).not.toContain("\n");
+  return catchWalkError(() => khoMemWalk(mem, BigInt(metadata), CTX));
 }
 
 /* A bad range field in chunk 1 (at C1), entry 17. */
-function rangeWant(code: KhoWalkErrorCode, field: "start" | "size" | "data", chunkIndex = 1, rangeIndex = 17): Want {
+function rangeWant(code: KhoWalkErrorCode, field: "start" | "size" | "data", chunkIndex = 1, rangeIndex = 17): ChunkWant {
   const off = field === "start" ? START(rangeIndex) : field === "size" ? SIZE(rangeIndex) : DATA(rangeIndex);
   return { code, chunkIndex, chunkPhys: PAGES[chunkIndex]!, rangeIndex, field, offset: off };
 }
@@ -147,14 +113,14 @@ describe("khoMemWalk rejects bad chunk headers", () => {
     const mem = build();
     poke(mem, C1, 8, 171);
     const e = walkError(mem);
-    expectError(e, { code: "NUM_RANGES", chunkIndex: 1, chunkPhys: C1, field: "num_ranges", offset: 8 });
+    expectChunkError(e, { code: "NUM_RANGES", chunkIndex: 1, chunkPhys: C1, field: "num_ranges", offset: 8 });
     expect(e.message).toBe("chunk 1 at 0x4e000000: num_ranges at +0x8 is 0xab, more than 170");
   });
 
   it("num_ranges 2^63 without reading past the chunk page", () => {
     const { mem, reads } = countingMem(build());
     poke(mem, C1, 8, 1n << 63n);
-    expectError(walkError(mem), { code: "NUM_RANGES", chunkIndex: 1, chunkPhys: C1, field: "num_ranges", offset: 8 });
+    expectChunkError(walkError(mem), { code: "NUM_RANGES", chunkIndex: 1, chunkPhys: C1, field: "num_ranges", offset: 8 });
     expect(reads).toEqual([
       [C0, P],
       [C1, P],
@@ -165,7 +131,7 @@ describe("khoMemWalk rejects bad chunk headers", () => {
     const mem = build();
     poke(mem, C1, 0, C1);
     const e = walkError(mem);
-    expectError(e, { code: "CHUNK_CYCLE", chunkIndex: 1, chunkPhys: C1, field: "next", offset: 0 });
+    expectChunkError(e, { code: "CHUNK_CYCLE", chunkIndex: 1, chunkPhys: C1, field: "next", offset: 0 });
     expect(e.message).toBe("chunk 1 at 0x4e000000: next at +0x0 is 0x4e000000: that is chunk 1 again (cycle)");
   });
 
@@ -173,7 +139,7 @@ describe("khoMemWalk rejects bad chunk headers", () => {
     const mem = build();
     poke(mem, C2, 0, C0);
     const e = walkError(mem);
-    expectError(e, { code: "CHUNK_CYCLE", chunkIndex: 2, chunkPhys: C2, field: "next", offset: 0 });
+    expectChunkError(e, { code: "CHUNK_CYCLE", chunkIndex: 2, chunkPhys: C2, field: "next", offset: 0 });
     expect(e.message).toContain("chunk 0 again");
   });
 
@@ -185,19 +151,19 @@ describe("khoMemWalk rejects bad chunk headers", () => {
   ])("next %s is outside RAM", (_name, v) => {
     const mem = build();
     poke(mem, C1, 0, v);
-    expectError(walkError(mem), { code: "CHUNK_OUTSIDE_RAM", chunkIndex: 1, chunkPhys: C1, field: "next", offset: 0 });
+    expectChunkError(walkError(mem), { code: "CHUNK_OUTSIDE_RAM", chunkIndex: 1, chunkPhys: C1, field: "next", offset: 0 });
   });
 
   it("next not page aligned", () => {
     const mem = build();
     poke(mem, C1, 0, C2 + 8);
-    expectError(walkError(mem), { code: "CHUNK_UNALIGNED", chunkIndex: 1, chunkPhys: C1, field: "next", offset: 0 });
+    expectChunkError(walkError(mem), { code: "CHUNK_UNALIGNED", chunkIndex: 1, chunkPhys: C1, field: "next", offset: 0 });
   });
 
   it("next into scratch", () => {
     const mem = build();
     poke(mem, C1, 0, SCRATCH.addr + SCRATCH.size - P);
-    expectError(walkError(mem), { code: "CHUNK_IN_SCRATCH", chunkIndex: 1, chunkPhys: C1, field: "next", offset: 0 });
+    expectChunkError(walkError(mem), { code: "CHUNK_IN_SCRATCH", chunkIndex: 1, chunkPhys: C1, field: "next", offset: 0 });
   });
 
   it.each<[string, bigint, KhoWalkErrorCode]>([
@@ -206,7 +172,7 @@ describe("khoMemWalk rejects bad chunk headers", () => {
     ["in scratch", BigInt(SCRATCH.addr), "CHUNK_IN_SCRATCH"],
   ])("metadata %s is reported against the metadata, not a chunk", (_name, md, code) => {
     const e = walkError(build(), md);
-    expectError(e, { code, field: "metadata" });
+    expectChunkError(e, { code, field: "metadata" });
     expect(e.message).toMatch(/^metadata is 0x[0-9a-f]+: chunk 0 /);
   });
 });
@@ -220,34 +186,34 @@ describe("khoMemWalk rejects bad ranges", () => {
 
   it("size 0", () => {
     const e = walkError(corrupt(SIZE, 0));
-    expectError(e, rangeWant("RANGE_EMPTY", "size"));
+    expectChunkError(e, rangeWant("RANGE_EMPTY", "size"));
     expect(e.message).toBe("chunk 1 at 0x4e000000: ranges[17].size at +0x1b0 is 0x0: empty range");
   });
 
   it("start not page aligned", () => {
-    expectError(walkError(corrupt(START, R[187]!.start + 0x10)), rangeWant("RANGE_UNALIGNED", "start"));
+    expectChunkError(walkError(corrupt(START, R[187]!.start + 0x10)), rangeWant("RANGE_UNALIGNED", "start"));
   });
 
   it("size not page aligned", () => {
-    expectError(walkError(corrupt(SIZE, P + 1)), rangeWant("RANGE_UNALIGNED", "size"));
+    expectChunkError(walkError(corrupt(SIZE, P + 1)), rangeWant("RANGE_UNALIGNED", "size"));
   });
 
   it("start below RAM", () => {
-    expectError(walkError(corrupt(START, RAM_BASE - P)), rangeWant("RANGE_OUTSIDE_RAM", "start"));
+    expectChunkError(walkError(corrupt(START, RAM_BASE - P)), rangeWant("RANGE_OUTSIDE_RAM", "start"));
   });
 
   it("start at 2^53 (not a safe integer)", () => {
-    expectError(walkError(corrupt(START, 2 ** 53)), rangeWant("RANGE_OUTSIDE_RAM", "start"));
+    expectChunkError(walkError(corrupt(START, 2 ** 53)), rangeWant("RANGE_OUTSIDE_RAM", "start"));
   });
 
   it("end past RAM end", () => {
     const mem = corrupt(START, RAM_END - P);
     poke(mem, C1, SIZE(17), 2 * P);
-    expectError(walkError(mem), rangeWant("RANGE_OUTSIDE_RAM", "size"));
+    expectChunkError(walkError(mem), rangeWant("RANGE_OUTSIDE_RAM", "size"));
   });
 
   it("size of 2^53 or more", () => {
-    expectError(walkError(corrupt(SIZE, 1n << 60n)), rangeWant("RANGE_OUTSIDE_RAM", "size"));
+    expectChunkError(walkError(corrupt(SIZE, 1n << 60n)), rangeWant("RANGE_OUTSIDE_RAM", "size"));
   });
 
   it.each([
@@ -256,29 +222,29 @@ describe("khoMemWalk rejects bad ranges", () => {
   ])("start + size %s 2^64 overflows", (_name, size) => {
     const mem = corrupt(START, (1n << 64n) - BigInt(P));
     poke(mem, C1, SIZE(17), size);
-    expectError(walkError(mem), rangeWant("RANGE_OVERFLOW", "size"));
+    expectChunkError(walkError(mem), rangeWant("RANGE_OVERFLOW", "size"));
   });
 
   it("a range overlapping the previous one", () => {
     const e = walkError(corrupt(START, R[186]!.start));
-    expectError(e, rangeWant("RANGE_OVERLAP", "start"));
+    expectChunkError(e, rangeWant("RANGE_OVERLAP", "start"));
     expect(e.message).toContain("overlaps previous range");
   });
 
   it("a range overlapping the last range of the previous chunk", () => {
-    expectError(walkError(corrupt(START, R[169]!.start, C1, 0)), rangeWant("RANGE_OVERLAP", "start", 1, 0));
+    expectChunkError(walkError(corrupt(START, R[169]!.start, C1, 0)), rangeWant("RANGE_OVERLAP", "start", 1, 0));
   });
 
   it("a range below the previous one is out of order", () => {
     const e = walkError(corrupt(START, R[100]!.start));
-    expectError(e, rangeWant("RANGE_ORDER", "start"));
+    expectChunkError(e, rangeWant("RANGE_ORDER", "start"));
     expect(e.message).toContain("out of order");
   });
 
   it("a range overlapping scratch", () => {
     const mem = corrupt(START, SCRATCH.addr - P, C2, 4);
     poke(mem, C2, SIZE(4), 2 * P);
-    expectError(walkError(mem), rangeWant("RANGE_IN_SCRATCH", "start", 2, 4));
+    expectChunkError(walkError(mem), rangeWant("RANGE_IN_SCRATCH", "start", 2, 4));
   });
 
   it.each([
@@ -286,23 +252,23 @@ describe("khoMemWalk rejects bad ranges", () => {
     ["bit 63", 1n << 63n],
     ["bit 32", 1n << 32n],
   ])("data with %s set", (_name, v) => {
-    expectError(walkError(corrupt(DATA, v)), rangeWant("RANGE_DATA", "data"));
+    expectChunkError(walkError(corrupt(DATA, v)), rangeWant("RANGE_DATA", "data"));
   });
 
   it("a folio run whose start is not aligned to its folio size", () => {
     // R[187] starts at page 374 of RAM: not a multiple of 4 pages.
-    expectError(walkError(corrupt(DATA, khoDataFolio(2))), rangeWant("FOLIO_UNALIGNED", "start"));
+    expectChunkError(walkError(corrupt(DATA, khoDataFolio(2))), rangeWant("FOLIO_UNALIGNED", "start"));
   });
 
   it("a folio run whose size is not a multiple of its folio size", () => {
     const mem = corrupt(START, RAM_BASE + 376 * P);
     poke(mem, C1, DATA(17), khoDataFolio(2));
-    expectError(walkError(mem), rangeWant("FOLIO_UNALIGNED", "size"));
+    expectChunkError(walkError(mem), rangeWant("FOLIO_UNALIGNED", "size"));
   });
 
   it("a folio order above the sanity cap", () => {
     expect(KHO_WALK_MAX_ORDER).toBe(51);
-    expectError(walkError(corrupt(DATA, KHO_DATA_FOLIO | 52)), rangeWant("FOLIO_ORDER", "data"));
+    expectChunkError(walkError(corrupt(DATA, KHO_DATA_FOLIO | 52)), rangeWant("FOLIO_ORDER", "data"));
   });
 });
 
@@ -310,7 +276,7 @@ describe("khoMemWalk rejects chunk pages inside preserved ranges", () => {
   it("a later chunk page covered by a range", () => {
     const rs = [...R.slice(0, 169), { start: C1 - P, size: 3 * P, data: KHO_DATA_PHYS }];
     const e = walkError(build([rs, [{ start: C1 + 4 * P, size: P, data: KHO_DATA_PHYS }]], [C0, C1]));
-    expectError(e, { code: "CHUNK_IN_PRESERVED", chunkIndex: 1, chunkPhys: C1, rangeIndex: 169 });
+    expectChunkError(e, { code: "CHUNK_IN_PRESERVED", chunkIndex: 1, chunkPhys: C1, rangeIndex: 169 });
     expect(e.message).toBe(
       "chunk 1 at 0x4e000000: page lies inside preserved range [0x4dfff000, 0x4e002000) (range 169, chunk 0 ranges[169])",
     );
@@ -318,7 +284,7 @@ describe("khoMemWalk rejects chunk pages inside preserved ranges", () => {
 
   it("the first chunk page covered by a range in a later chunk", () => {
     const e = walkError(build([R.slice(0, 170), [{ start: C0, size: P, data: KHO_DATA_PHYS }]], [C0, C1]));
-    expectError(e, { code: "CHUNK_IN_PRESERVED", chunkIndex: 0, chunkPhys: C0, rangeIndex: 170 });
+    expectChunkError(e, { code: "CHUNK_IN_PRESERVED", chunkIndex: 0, chunkPhys: C0, rangeIndex: 170 });
     expect(e.message).toContain("chunk 1 ranges[0]");
   });
 });
