@@ -25,11 +25,11 @@
 import fc from "fast-check";
 import {
   BootDtbError, KHOSER_BM_HDR_NUM_ELMS, KHOSER_BM_HDR_ORDER, KHOSER_BM_PTR_SIZE, KHOSER_MEM_RANGE_SIZE, KHO_RADIX_TABLE_ENTRIES, OUTCOME_EXIT, PAGE_SIZE,
-  parseBootDtb, ramTotal, type Outcome, type RamBank,
+  parseBootDtb, ramTotal, type Outcome,
 } from "@khosim/shared/abi";
 import { type SuccessorReportJson } from "@khosim/shared/abi/handoff-json";
 import { FdtRo } from "@khosim/shared/fdt";
-import { type PhysMem, type ReserveMemParam } from "@khosim/shared/mm";
+import { OverlayMem, type PhysMem, type ReserveMemParam } from "@khosim/shared/mm";
 import { createLogger, initCsum } from "@khosim/shared/lib";
 import { KHO_FORMATS, coldBootMachine, khoFinalize, khoFormat, parseScenario, reserveMemPreserve, runWorkload, UnusableInputError, bootSuccessor, luoReboot, luoRun } from "@khosim/shared/kho";
 import { KHO_TEST_VMALLOC_PROP, KHO_TEST_VMALLOC_RECORD_SIZE, KHO_VMALLOC_SIZE, decodeKhoVmalloc, decodeKhoVmallocChunk } from "@khosim/shared/abi";
@@ -230,56 +230,41 @@ interface Damaged {
   mem: CowMem;
 }
 
-/** Copy-on-write memory over the handoff's, with read accounting for the bound. */
-class CowMem implements PhysMem {
-  readonly base: number;
-  readonly size: number;
-  readonly banks?: readonly RamBank[] | undefined;
-  private readonly pages = new Map<number, Uint8Array>();
+/**
+ * CowMem - copy-on-write memory over the handoff's (an OverlayMem), with read
+ * accounting for the work bound once sealed, when any write is a violation.
+ * readInto is counted as read() is: physReadInto takes it when there, one
+ * call of out.length bytes either way.
+ */
+export class CowMem extends OverlayMem {
   /** Once sealed, the successor's view: any write is a violation. */
   sealed = false;
   reads = 0;
   readBytes = 0;
   writesAfterSeal = 0;
 
-  constructor(private readonly lower: PhysMem) {
-    this.base = lower.base;
-    this.size = lower.size;
-    if (lower.banks) this.banks = lower.banks;
+  override read(phys: number, len: number): Uint8Array {
+    this.account(len);
+    return super.read(phys, len);
   }
 
-  read(phys: number, len: number): Uint8Array {
-    if (this.sealed) {
-      this.reads++;
-      this.readBytes += len;
-    }
-    // PhysMem.read returns a copy: the damaged pages are laid over it in place.
-    const out = this.lower.read(phys, len);
-    for (const [pfn, page] of this.pages) {
-      const ps = pfn * PAGE_SIZE;
-      const from = Math.max(ps, phys);
-      const to = Math.min(ps + PAGE_SIZE, phys + len);
-      if (from < to) out.set(page.subarray(from - ps, to - ps), from - phys);
-    }
-    return out;
+  override readInto(phys: number, out: Uint8Array): void {
+    this.account(out.length);
+    super.readInto(phys, out);
   }
 
-  write(phys: number, data: Uint8Array): void {
+  override write(phys: number, data: Uint8Array): void {
     if (this.sealed) {
       this.writesAfterSeal++;
       throw new FuzzViolation(`the successor wrote ${data.length} bytes of its input at 0x${phys.toString(16)}`);
     }
-    for (let off = 0; off < data.length; ) {
-      const pfn = Math.floor((phys + off) / PAGE_SIZE);
-      const ps = pfn * PAGE_SIZE;
-      let page = this.pages.get(pfn);
-      if (!page) {
-        page = new Uint8Array(this.lower.read(ps, PAGE_SIZE));
-        this.pages.set(pfn, page);
-      }
-      const n = Math.min(data.length - off, ps + PAGE_SIZE - (phys + off));
-      page.set(data.subarray(off, off + n), phys + off - ps);
-      off += n;
+    super.write(phys, data);
+  }
+
+  private account(len: number): void {
+    if (this.sealed) {
+      this.reads++;
+      this.readBytes += len;
     }
   }
 }

@@ -2,16 +2,18 @@
  * reserve_mem= preservation (mm/memblock.c, v6.16 f99230780211): the
  * command-line grammar, the memblock sub-FDT bytes (against libfdt and the
  * facts file's header example), and the successor's revive-by-name with its
- * fallbacks, on in-process handoffs.
+ * fallbacks, on in-process handoffs: what successor.json's reserveMem says,
+ * in memory and in the file written as kernel-b writes it.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildMemblockFdt } from "../src/abi/memblock-fdt.js";
 import { parseBootDtb } from "../src/abi/boot-dtb.js";
+import { SuccessorReportSchema, readHandoffJson, type SuccessorReportJson } from "../src/abi/handoff-json.js";
 import { FdtWriter } from "../src/fdt/index.js";
-import { bootSuccessor } from "../src/kho/in/successor.js";
+import { bootSuccessor, type SuccessorBoot } from "../src/kho/in/successor.js";
 import { KHO_FORMATS, rangesFormat, type KhoFormat } from "../src/kho/formats/index.js";
 import { coldBootMachine, runAndFinalize } from "../src/kho/out/predecessor.js";
 import { parseScenario, ScenarioError } from "../src/kho/out/scenario.js";
@@ -19,6 +21,7 @@ import { csum64, initCsum } from "../src/lib/csum.js";
 import { hex, u64leBytes } from "../src/lib/bytes.js";
 import { memparse, parseReserveMem, parseReserveMemCmdline } from "../src/mm/reserve-mem.js";
 import { OverlayMem, type PhysMem } from "../src/mm/physmem.js";
+import { writeJsonFileAtomic } from "../src/proc/handoff-dir.js";
 import { dtcDecompile, fdtCheckFullOracle, fdtget, pylibfdtBuild, requireOracles, type SwOp } from "./oracles.js";
 import { quiet } from "./kernels-helpers.js";
 
@@ -138,8 +141,24 @@ function predecessor(cmdline = CMDLINE, seed = 7, format: KhoFormat = rangesForm
   return { m, h: handoff, boot: parseBootDtb(handoff.bootDtb) };
 }
 
+function successorBoot(p: ReturnType<typeof predecessor>, cmdline: string, mem: PhysMem = p.m.mem): SuccessorBoot {
+  return bootSuccessor(p.boot, mem, { maxOrder: 10, log: quiet, reserveMem: parseReserveMemCmdline(cmdline) });
+}
+
 function successor(p: ReturnType<typeof predecessor>, cmdline: string, mem: PhysMem = p.m.mem) {
-  return bootSuccessor(p.boot, mem, { maxOrder: 10, log: quiet, reserveMem: parseReserveMemCmdline(cmdline) }).report;
+  return successorBoot(p, cmdline, mem).report;
+}
+
+/* successor.json as kernel-b writes it (its ranges streamed) into @name, read back through the contract's schema. */
+function writtenSuccessorJson(sb: SuccessorBoot, name: string): SuccessorReportJson {
+  const file = join(dir, name);
+  writeJsonFileAtomic(file, sb.report.kernel ? sb.report : { ...sb.report, ranges: sb.rangeStream });
+  return readHandoffJson(SuccessorReportSchema, readFileSync(file, "utf8"), file);
+}
+
+/* @sb's report in memory and as successor.json, each with what to call it in a failure. */
+function bothReports(sb: SuccessorBoot, name: string): [string, SuccessorReportJson][] {
+  return [["in memory", sb.report], [name, writtenSuccessorJson(sb, name)]];
 }
 
 /*
@@ -175,19 +194,21 @@ describe("kernel-a preserves, the successor revives (reserve_mem_kho_revive)", (
 
   it("revives each name with the same size and alignment; bytes are kernel-a's", () => {
     const a = base();
-    const rep = successor(a, CMDLINE);
-    expect(rep.outcome).toBe("revived");
-    expect(rep.reserveMem).toEqual(
-      a.h.reserveMem!.entries.map((e) => ({ name: e.name, outcome: "revived", start: hex(e.start), size: hex(e.size), preserved: true, reason: null })),
-    );
+    for (const [what, rep] of bothReports(successorBoot(a, CMDLINE), "successor-revive.json")) {
+      expect(rep.outcome, what).toBe("revived");
+      expect(rep.reserveMem, what).toEqual(
+        a.h.reserveMem!.entries.map((e) => ({ name: e.name, outcome: "revived", start: hex(e.start), size: hex(e.size), preserved: true, reason: null })),
+      );
+    }
     for (const e of a.h.reserveMem!.entries) expect(csum64(a.m.mem.read(e.start, e.size))).toBe(e.csum);
   });
 
   it.each(KHO_FORMATS.map((f) => [f.name, f] as const))("revives through format %s too", (_, f) => {
     const a = f === rangesFormat ? base() : predecessor(CMDLINE, 7, f);
-    const rep = successor(a, CMDLINE);
-    expect(rep.format).toBe(f.name);
-    expect(rep.reserveMem!.map((r) => [r.outcome, r.preserved])).toEqual([["revived", true], ["revived", true]]);
+    for (const [what, rep] of bothReports(successorBoot(a, CMDLINE), `successor-${f.name}.json`)) {
+      expect(rep.format, what).toBe(f.name);
+      expect(rep.reserveMem!.map((r) => [r.outcome, r.preserved]), what).toEqual([["revived", true], ["revived", true]]);
+    }
   });
 
   it("wrong size, wrong alignment, missing name: a fresh allocation from scratch; the rest stay reserved, unnamed", () => {
@@ -195,22 +216,26 @@ describe("kernel-a preserves, the successor revives (reserve_mem_kho_revive)", (
     const [trace, oops] = a.h.reserveMem!.entries;
     // An alignment trace's start does not have: twice its lowest set bit.
     const tooBig = 2 * lowBit(oops!.start);
-    const rep = successor(a, `reserve_mem=2M:4096:trace reserve_mem=2M:${tooBig}:oops reserve_mem=1M:4096:other`);
-    const by = new Map(rep.reserveMem!.map((r) => [r.name, r]));
-    expect(by.get("trace")!.outcome).toBe("fresh: wrong size");
-    expect(by.get("trace")!.reason).toBe(`KHO reserve-mem 'trace' has wrong size (0x100000 != 0x200000)`);
-    expect(by.get("oops")!.outcome).toBe("fresh: wrong alignment");
-    expect(by.get("other")).toMatchObject({ outcome: "fresh: not in handoff", reason: "FDT 'memblock' has no child 'other'" });
-    const scratch = rep.scratch.map((s) => [Number(s.addr), Number(s.addr) + Number(s.size)]);
-    for (const n of ["trace", "oops", "other"]) {
-      const r = by.get(n)!;
-      expect(r.preserved).toBe(false);
-      expect(scratch.some(([s, e]) => Number(r.start) >= s! && Number(r.start) + Number(r.size) <= e!)).toBe(true);
+    const sb = successorBoot(a, `reserve_mem=2M:4096:trace reserve_mem=2M:${tooBig}:oops reserve_mem=1M:4096:other`);
+    for (const [what, rep] of bothReports(sb, "successor-fresh.json")) {
+      const by = new Map(rep.reserveMem!.map((r) => [r.name, r]));
+      expect(by.get("trace")!.outcome, what).toBe("fresh: wrong size");
+      expect(by.get("trace")!.reason, what).toBe(`KHO reserve-mem 'trace' has wrong size (0x100000 != 0x200000)`);
+      expect(by.get("oops")!.outcome, what).toBe("fresh: wrong alignment");
+      expect(by.get("other"), what).toMatchObject({ outcome: "fresh: not in handoff", reason: "FDT 'memblock' has no child 'other'" });
+      const scratch = rep.scratch.map((s) => [Number(s.addr), Number(s.addr) + Number(s.size)]);
+      for (const n of ["trace", "oops", "other"]) {
+        const r = by.get(n)!;
+        expect(r.preserved, `${what}: ${n}`).toBe(false);
+        expect(scratch.some(([s, e]) => Number(r.start) >= s! && Number(r.start) + Number(r.size) <= e!), `${what}: ${n}`).toBe(true);
+      }
+      expect(rep.reserveMem!.length, what).toBe(3);
     }
-    expect(rep.reserveMem!.length).toBe(3);
     // None named both preserved ones: they are listed, still preserved, unnamed.
-    const un = successor(a, "reserve_mem=1M:4096:other").reserveMem!.filter((r) => r.outcome === "unnamed");
-    expect(un.map((r) => [r.name, r.start, r.preserved])).toEqual([["trace", hex(trace!.start), true], ["oops", hex(oops!.start), true]]);
+    for (const [what, rep] of bothReports(successorBoot(a, "reserve_mem=1M:4096:other"), "successor-unnamed.json")) {
+      const un = rep.reserveMem!.filter((r) => r.outcome === "unnamed");
+      expect(un.map((r) => [r.name, r.start, r.preserved]), what).toEqual([["trace", hex(trace!.start), true], ["oops", hex(oops!.start), true]]);
+    }
   });
 
   it.each([
@@ -223,18 +248,21 @@ describe("kernel-a preserves, the successor revives (reserve_mem_kho_revive)", (
     const mem = new OverlayMem(a.m.mem);
     mem.write(a.h.reserveMem!.fdtPhys, new Uint8Array(4096));
     mem.write(a.h.reserveMem!.fdtPhys, blob());
-    const rep = successor(a, CMDLINE, mem);
-    expect(rep.outcome).toBe("revived");
-    expect(rep.reserveMem!.filter((r) => r.name === "trace").map((r) => r.outcome)).toEqual(["fresh: not in handoff"]);
-    expect(rep.reserveMem!.find((r) => r.name === "trace")!.reason).toMatch(why);
+    for (const [what, rep] of bothReports(successorBoot(a, CMDLINE, mem), "successor-malformed.json")) {
+      expect(rep.outcome, what).toBe("revived");
+      expect(rep.reserveMem!.filter((r) => r.name === "trace").map((r) => r.outcome), what).toEqual(["fresh: not in handoff"]);
+      expect(rep.reserveMem!.find((r) => r.name === "trace")!.reason, what).toMatch(why);
+    }
   });
 
   it("a successor that booted without KHO allocates every name afresh", () => {
     const a = base();
     const boot = { ram: a.boot.ram };
-    const rep = bootSuccessor(boot, a.m.mem, { maxOrder: 10, reserveMem: parseReserveMemCmdline(CMDLINE) }).report;
-    expect(rep.outcome).toBe("booted-without-kho");
-    expect(rep.reserveMem!.map((r) => r.outcome)).toEqual(["fresh: not in handoff", "fresh: not in handoff"]);
+    const sb = bootSuccessor(boot, a.m.mem, { maxOrder: 10, reserveMem: parseReserveMemCmdline(CMDLINE) });
+    for (const [what, rep] of bothReports(sb, "successor-nokho.json")) {
+      expect(rep.outcome, what).toBe("booted-without-kho");
+      expect(rep.reserveMem!.map((r) => r.outcome), what).toEqual(["fresh: not in handoff", "fresh: not in handoff"]);
+    }
   });
 });
 
