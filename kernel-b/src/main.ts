@@ -17,7 +17,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { MAX_PAGE_ORDER, OUTCOME_EXIT, HANDOFF_REPORT, HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, SUCCESSOR_REPORT } from "@khosim/shared/abi";
-import { CliError, EXIT_USAGE, INTERRUPT_EXIT_CODES, formatOption, kernelOption, HandoffError, checkHandoffOut, writeHandoffDir, createProgress, intOption, newCommand, runMain, toJson, withExitCodes, writeFileAtomic, writeJsonFile, writeJsonFileAtomic, memoryFigures, baseImageExtents, writeImageExtents, maxOrderOption, successorArgOptions, type SuccessorArgValues, startupMs as processStartupMs } from "@khosim/shared/proc";
+import { CliError, EXIT_USAGE, INTERRUPT_EXIT_CODES, formatOption, kernelOption, HandoffError, checkHandoffOut, writeHandoffDir, createProgress, intOption, newCommand, runMain, toJson, withExitCodes, writeFileAtomic, writeJsonFile, writeSuccessorJson, memoryFigures, baseImageExtents, writeImageExtents, maxOrderOption, successorArgOptions, type SuccessorArgValues, startupMs as processStartupMs } from "@khosim/shared/proc";
 import { DEFAULT_FORMAT, FinalizeError, KHO_KERNEL_NAMES, khoFormat, ScenarioError, parseScenario, predecessorReportStream, successorHandOff, type SuccessorNext, type Scenario, UnusableInputError, bootSuccessor, parseSuccessorBootDtb } from "@khosim/shared/kho";
 import { OverlayMem, writeImage, ImageError, ImageMem } from "@khosim/shared/mm";
 import { createLogger, hex, initCsum, type LogFormat, type Logger } from "@khosim/shared/lib";
@@ -173,7 +173,7 @@ async function main(): Promise<number> {
   const rep = sb.report;
   checkKhoDtbCopy(path.join(o.in, HANDOFF_KHO_DTB), image, rep.khoFdt, log);
   // A version successor's reserve calls may pass 2^53: they are in rep.ranges as hex strings.
-  writeJsonFileAtomic(reportFile, rep.kernel ? rep : { ...rep, ranges: sb.rangeStream });
+  writeSuccessorJson(reportFile, sb);
   if (o.handoffOut && scenario) {
     if (rep.outcome !== "revived") {
       image.close();

@@ -12,15 +12,14 @@
  * successor.json says of the reservations is checked on the file too: written
  * as kernel-b writes it and read back through the contract's schema.
  */
-import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HANDOFF_BOOT_DTB, MAX_PAGE_ORDER, MemblockFdt } from "@khosim/shared/abi";
-import { SuccessorReportSchema, readHandoffJson, type PredecessorReport, type SuccessorReportJson } from "@khosim/shared/abi/handoff-json";
+import type { PredecessorReport } from "@khosim/shared/abi/handoff-json";
 import { DEFAULT_FORMAT, bootSuccessor, khoFormat, parseScenario, parseSuccessorBootDtb, predecessorReport, successorHandOff, type SuccessorBoot } from "@khosim/shared/kho";
 import { createLogger, csum64, hex } from "@khosim/shared/lib";
 import { OverlayMem, parseReserveMemCmdline } from "@khosim/shared/mm";
-import { writeJsonFileAtomic } from "@khosim/shared/proc";
+import { writtenSuccessorJson } from "@khosim/shared/test/successor-file";
 import { MemHandoff } from "../src/faults/index.js";
 import { handoffDigest, kernelAInProcess } from "./fault-helpers.js";
 import { makeTmp, removeTmp } from "./handoff-helpers.js";
@@ -42,15 +41,10 @@ function generation(h: MemHandoff, cmdline: string, seed: number, handOff: boole
 }
 
 /* successor.json as kernel-b writes it (its ranges streamed) into @name, read back through the contract's schema. */
-function writtenSuccessorJson(sb: SuccessorBoot, name: string): SuccessorReportJson {
-  const file = path.join(tmp!, name);
-  writeJsonFileAtomic(file, sb.report.kernel ? sb.report : { ...sb.report, ranges: sb.rangeStream });
-  return readHandoffJson(SuccessorReportSchema, fs.readFileSync(file, "utf8"), file);
-}
-
 let first: { handoff: MemHandoff; report: PredecessorReport };
 let firstDigest: string;
 let tmp: string | undefined;
+const inTmp = (name: string): string => path.join(tmp!, name);
 beforeAll(async () => {
   tmp = makeTmp("reserve-mem-chain");
   first = await kernelAInProcess(SCENARIO, 7);
@@ -66,7 +60,7 @@ describe("reserve_mem= through a chain of generations", () => {
     // Generations 2..5 hand off again (seed k + 1, as npm run chain does); a sixth kernel only boots generation 5.
     for (let k = 1; k <= 5; k++) {
       const g = generation(h, CMDLINE, k + 1, k < 5);
-      const file = writtenSuccessorJson(g.sb, `successor-${k}.json`);
+      const file = writtenSuccessorJson(g.sb, inTmp(`successor-${k}.json`));
       for (const [what, rep] of [["in memory", g.sb.report], ["successor.json", file]] as const) {
         expect(rep.outcome, `generation ${k}, ${what}: ${rep.reason}`).toBe("revived");
         expect(rep.reserveMem, `generation ${k}, ${what}`).toEqual(rows.map((r) => ({ name: r.name, outcome: "revived", start: r.start, size: r.size, preserved: true, reason: null })));
@@ -88,7 +82,7 @@ describe("reserve_mem= through a chain of generations", () => {
     expect(g.sb.report.reserveMem!.map((r) => [r.name, r.outcome])).toEqual([["trace", "fresh: wrong size"], ["oops", "unnamed"]]);
     const fresh = g.sb.report.reserveMem![0]!;
     // successor.json says the same of both rows: trace's fresh range, oops still preserved but unnamed.
-    expect(writtenSuccessorJson(g.sb, "successor-changed.json").reserveMem).toEqual(g.sb.report.reserveMem);
+    expect(writtenSuccessorJson(g.sb, inTmp("successor-changed.json")).reserveMem).toEqual(g.sb.report.reserveMem);
     const next = g.next!.report.reserveMem!;
     expect(next.entries.map((e) => [e.name, e.start, e.size])).toEqual([["trace", fresh.start, "0x200000"]]);
     expect(next.entries[0]!.start).not.toBe(trace!.start);
@@ -99,14 +93,14 @@ describe("reserve_mem= through a chain of generations", () => {
     // The old oops range is not preserved by generation 2: a third kernel asking for it does not find it.
     const g3 = generation(g.next!.handoff, "reserve_mem=2M:2M:oops", 10, false);
     expect(g3.sb.report.reserveMem![0]).toMatchObject({ name: "oops", outcome: "fresh: not in handoff" });
-    expect(writtenSuccessorJson(g3.sb, "successor-g3.json").reserveMem![0]).toMatchObject({ name: "oops", outcome: "fresh: not in handoff" });
+    expect(writtenSuccessorJson(g3.sb, inTmp("successor-g3.json")).reserveMem![0]).toMatchObject({ name: "oops", outcome: "fresh: not in handoff" });
     expect(oops).toBeDefined();
   });
 
   it("a successor without reserve_mem= hands off no memblock sub-tree", async () => {
     const g = generation(first.handoff, "quiet", 2, true);
     expect(g.sb.report.reserveMem!.every((r) => r.outcome === "unnamed")).toBe(true);
-    expect(writtenSuccessorJson(g.sb, "successor-quiet.json").reserveMem!.map((r) => [r.name, r.outcome, r.preserved])).toEqual([["trace", "unnamed", true], ["oops", "unnamed", true]]);
+    expect(writtenSuccessorJson(g.sb, inTmp("successor-quiet.json")).reserveMem!.map((r) => [r.name, r.outcome, r.preserved])).toEqual([["trace", "unnamed", true], ["oops", "unnamed", true]]);
     expect(g.next!.report.reserveMem).toBeUndefined();
   });
 

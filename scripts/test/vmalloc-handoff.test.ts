@@ -7,30 +7,23 @@
  * writes it (its ranges streamed) and read back through the contract's schema.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import * as fs from "node:fs";
 import * as path from "node:path";
 import { HANDOFF_BOOT_DTB, MAX_PAGE_ORDER } from "@khosim/shared/abi";
-import { SuccessorReportSchema, readHandoffJson, type SuccessorReportJson } from "@khosim/shared/abi/handoff-json";
-import { bootSuccessor, parseSuccessorBootDtb, type SuccessorBoot } from "@khosim/shared/kho";
+import { bootSuccessor, parseSuccessorBootDtb } from "@khosim/shared/kho";
 import { OverlayMem } from "@khosim/shared/mm";
-import { writeJsonFileAtomic } from "@khosim/shared/proc";
+import { writtenSuccessorJson } from "@khosim/shared/test/successor-file";
 import { ROOT } from "../src/run.js";
 import { kernelAInProcess, successorHandOffInProcess } from "./fault-helpers.js";
 import { makeTmp, removeTmp } from "./handoff-helpers.js";
 
 let tmp: string | undefined;
+const inTmp = (name: string): string => path.join(tmp!, name);
 beforeAll(() => {
   tmp = makeTmp("vmalloc-json");
 });
 afterAll(() => removeTmp(tmp));
 
 /* successor.json as kernel-b writes it (its ranges streamed) into @name, read back through the contract's schema. */
-function writtenSuccessorJson(sb: SuccessorBoot, name: string): SuccessorReportJson {
-  const file = path.join(tmp!, name);
-  writeJsonFileAtomic(file, sb.report.kernel ? sb.report : { ...sb.report, ranges: sb.rangeStream });
-  return readHandoffJson(SuccessorReportSchema, fs.readFileSync(file, "utf8"), file);
-}
-
 export const VMALLOC_SCENARIO = {
   description: "vmalloc areas (small, 511 and 512 blocks, huge order 9), kho_preserve_pages and kho_alloc_preserve",
   machine: { ram: "512M" },
@@ -56,7 +49,7 @@ describe("vmalloc and the page API across a handoff", () => {
     const mem = new OverlayMem(handoff.openImage(boot.ram.base, boot.banks));
     const sb = bootSuccessor(boot, mem, { maxOrder: MAX_PAGE_ORDER, streamRanges: true });
     expect(mem.touchedPages, "the successor's boot writes nothing").toBe(0);
-    const file = writtenSuccessorJson(sb, "successor.json");
+    const file = writtenSuccessorJson(sb, inTmp("successor.json"));
     expect(file.ranges).toHaveLength(sb.rangeStream.length);
     expect(file.ranges.length).toBeGreaterThan(0);
     for (const [what, rep] of [["in memory", sb.report], ["successor.json", file]] as const) {
@@ -81,7 +74,7 @@ describe("vmalloc and the page API across a handoff", () => {
     let prevFirsts: string[] | undefined;
     for (let gen = 2; gen <= 5; gen++) {
       const g = successorHandOffInProcess(h, gen);
-      const file = writtenSuccessorJson(g.boot, `successor-${gen}.json`);
+      const file = writtenSuccessorJson(g.boot, inTmp(`successor-${gen}.json`));
       for (const [what, s] of [["in memory", g.boot.report], ["successor.json", file]] as const) {
         expect(s.outcome, `generation ${gen}, ${what}: ${s.reason}`).toBe("revived");
         expect(s.vmalloc!.map((v) => [v.totalPages, v.order, v.outcome]), what).toEqual(firstRep.vmalloc!.map((v) => [v.totalPages, v.order, "verified"]));

@@ -5,13 +5,13 @@
  * fallbacks, on in-process handoffs: what successor.json's reserveMem says,
  * in memory and in the file written as kernel-b writes it.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildMemblockFdt } from "../src/abi/memblock-fdt.js";
 import { parseBootDtb } from "../src/abi/boot-dtb.js";
-import { SuccessorReportSchema, readHandoffJson, type SuccessorReportJson } from "../src/abi/handoff-json.js";
+import type { SuccessorReportJson } from "../src/abi/handoff-json.js";
 import { FdtWriter } from "../src/fdt/index.js";
 import { bootSuccessor, type SuccessorBoot } from "../src/kho/in/successor.js";
 import { KHO_FORMATS, rangesFormat, type KhoFormat } from "../src/kho/formats/index.js";
@@ -21,11 +21,12 @@ import { csum64, initCsum } from "../src/lib/csum.js";
 import { hex, u64leBytes } from "../src/lib/bytes.js";
 import { memparse, parseReserveMem, parseReserveMemCmdline } from "../src/mm/reserve-mem.js";
 import { OverlayMem, type PhysMem } from "../src/mm/physmem.js";
-import { writeJsonFileAtomic } from "../src/proc/handoff-dir.js";
+import { writtenSuccessorJson } from "./successor-file.js";
 import { dtcDecompile, fdtCheckFullOracle, fdtget, pylibfdtBuild, requireOracles, type SwOp } from "./oracles.js";
 import { quiet } from "./kernels-helpers.js";
 
 let dir = "";
+const inDir = (name: string): string => join(dir, name);
 beforeAll(async () => {
   requireOracles();
   await initCsum();
@@ -150,15 +151,9 @@ function successor(p: ReturnType<typeof predecessor>, cmdline: string, mem: Phys
 }
 
 /* successor.json as kernel-b writes it (its ranges streamed) into @name, read back through the contract's schema. */
-function writtenSuccessorJson(sb: SuccessorBoot, name: string): SuccessorReportJson {
-  const file = join(dir, name);
-  writeJsonFileAtomic(file, sb.report.kernel ? sb.report : { ...sb.report, ranges: sb.rangeStream });
-  return readHandoffJson(SuccessorReportSchema, readFileSync(file, "utf8"), file);
-}
-
 /* @sb's report in memory and as successor.json, each with what to call it in a failure. */
 function bothReports(sb: SuccessorBoot, name: string): [string, SuccessorReportJson][] {
-  return [["in memory", sb.report], [name, writtenSuccessorJson(sb, name)]];
+  return [["in memory", sb.report], [name, writtenSuccessorJson(sb, inDir(name))]];
 }
 
 /*

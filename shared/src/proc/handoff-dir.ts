@@ -7,6 +7,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { RangeJsonStream } from "../abi/handoff.js";
+import type { SuccessorBoot } from "../kho/in/successor.js";
 import { interruptPoint, onInterrupt } from "./signals.js";
 
 // The file names are the contract's (abi/handoff.ts); re-exported for the kernels' and tools' existing imports.
@@ -533,4 +534,13 @@ export function recoverHandoffDir(parent: string, base: string): string[] {
     done.push(n);
   }
   return done;
+}
+
+/**
+ * writeSuccessorJson - write @sb's report to @file as kernel-b does,
+ * atomically: its ranges streamed from the walk's columns (a --kernel
+ * successor's report lists its own reserve calls instead, as hex strings).
+ */
+export function writeSuccessorJson(file: string, sb: SuccessorBoot): void {
+  writeJsonFileAtomic(file, sb.report.kernel ? sb.report : { ...sb.report, ranges: sb.rangeStream });
 }
