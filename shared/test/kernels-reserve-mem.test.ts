@@ -6,6 +6,9 @@
  * predates it and always allocates fresh. In process, on each version's own
  * predecessor output.
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseBootDtb } from "../src/abi/boot-dtb.js";
 import { bootSuccessor } from "../src/kho/in/successor.js";
@@ -16,6 +19,7 @@ import { csum64, initCsum } from "../src/lib/csum.js";
 import { hex } from "../src/lib/bytes.js";
 import { parseReserveMemCmdline } from "../src/mm/reserve-mem.js";
 import { quiet } from "./kernels-helpers.js";
+import { writtenSuccessorJson } from "./successor-file.js";
 
 const CMDLINE = "reserve_mem=1M:4096:trace reserve_mem=2M:2M:oops";
 
@@ -33,7 +37,16 @@ describe("version successors run reserve_mem= as their version does", () => {
     const p = await predecessor(name);
     const sb = bootSuccessor(p.boot, p.m.mem, { maxOrder: 10, kernel: name, log: quiet, reserveMem: parseReserveMemCmdline(CMDLINE) });
     expect(sb.report.kernel!.verdict).toBe("intact");
-    expect(sb.report.reserveMem).toEqual(p.h.reserveMem!.entries.map((e) => ({ name: e.name, outcome: "revived", start: hex(e.start), size: hex(e.size), preserved: true, reason: null })));
+    const want = p.h.reserveMem!.entries.map((e) => ({ name: e.name, outcome: "revived", start: hex(e.start), size: hex(e.size), preserved: true, reason: null }));
+    expect(sb.report.reserveMem).toEqual(want);
+    // And in successor.json as kernel-b --kernel writes it (the version's own report, through the contract's schema).
+    const dir = mkdtempSync(join(tmpdir(), "khosim-kresmem-"));
+    try {
+      const file = writtenSuccessorJson(sb, join(dir, "successor.json"));
+      expect([file.kernel?.name, file.reserveMem]).toEqual([name, want]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     for (const e of p.h.reserveMem!.entries) expect(csum64(p.m.mem.read(e.start, e.size))).toBe(e.csum);
     // The revived ranges are not handed to the allocator: the version's memblock keeps them reserved.
     const free = sb.memblock.freeRanges();
