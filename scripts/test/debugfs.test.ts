@@ -19,6 +19,7 @@ import { SparseMem, writeImage } from "@khosim/shared/mm";
 import { DebugfsError, debugfsView, debugfsViewOf, scratchFiles, type DebugfsView } from "../src/debugfs/view.js";
 import { DebugfsWriteError, debugfsJson, debugfsListing, debugfsWrite } from "../src/debugfs/render.js";
 import { ROOT, copyHandoff, makeTmp, readFileAt, removeTmp, runKernelAsync } from "./handoff-helpers.js";
+import { thrownBy } from "@khosim/shared/test/thrown";
 
 const quiet = createLogger("test", "json", "silent");
 const RAM = { base: 0x4000_0000, size: 0x1000_0000 };
@@ -210,15 +211,7 @@ describe("contents", () => {
 });
 
 describe("a corrupt handoff: one DebugfsError naming file, offset and field", () => {
-  const err = (f: () => unknown): DebugfsError => {
-    try {
-      f();
-    } catch (e) {
-      if (e instanceof DebugfsError) return e;
-      throw e;
-    }
-    throw new Error("no DebugfsError");
-  };
+  const err = (f: () => unknown): DebugfsError => thrownBy(DebugfsError, f);
 
   it("a sub-FDT whose header is not an FDT", () => {
     const b = built({ corruptSub: "LUO" });

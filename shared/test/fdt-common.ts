@@ -3,18 +3,9 @@
  * assembler of fdt-arbitraries.ts.
  */
 import { FdtError } from "../src/fdt/index.js";
+import { thrownBy } from "./thrown.js";
 
-/**
- * thrown - run @f and return the FdtError it throws; anything else it
- * throws is rethrown, and returning normally is itself an error.
- * @f: the call expected to fail
- */
+/** thrown - the FdtError @f throws (thrownBy). */
 export function thrown(f: () => unknown): FdtError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof FdtError) return e;
-    throw e;
-  }
-  throw new Error("expected an FdtError, nothing was thrown");
+  return thrownBy(FdtError, f);
 }

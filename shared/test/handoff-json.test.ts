@@ -22,6 +22,7 @@ import { predecessorReport } from "../src/kho/out/report.js";
 import { coldBootMachine, runAndFinalize } from "../src/kho/out/predecessor.js";
 import { parseScenario } from "../src/kho/out/scenario.js";
 import { DEFAULT_FORMAT, khoFormat } from "../src/kho/formats/index.js";
+import { thrownBy } from "./thrown.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -122,15 +123,7 @@ describe("a bad file is one line naming the file and the JSON path", () => {
     edit(j);
     return j;
   };
-  const errorOf = (f: () => unknown): HandoffJsonError => {
-    try {
-      f();
-    } catch (e) {
-      if (e instanceof HandoffJsonError) return e;
-      throw e;
-    }
-    throw new Error("no HandoffJsonError");
-  };
+  const errorOf = (f: () => unknown): HandoffJsonError => thrownBy(HandoffJsonError, f);
 
   test.for([
     { what: "a missing field", edit: (j: Record<string, any>) => delete j["verified"].bytes, path: "verified.bytes" },

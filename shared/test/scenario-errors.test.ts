@@ -9,6 +9,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
 import { ScenarioError, loadScenario, parseScenario } from "../src/kho/out/scenario.js";
+import { thrownBy } from "./thrown.js";
 
 interface BadScenario {
   what: string;
@@ -45,13 +46,7 @@ const BAD: BadScenario[] = [
 
 /** The ScenarioError @f throws (the test fails if it throws anything else, or nothing). */
 function scenarioError(f: () => unknown): ScenarioError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof ScenarioError) return e;
-    throw e;
-  }
-  throw new Error("no ScenarioError thrown");
+  return thrownBy(ScenarioError, f);
 }
 
 function expectOneLine(e: ScenarioError, file: string, jsonPath: string, mentions: string[]): void {

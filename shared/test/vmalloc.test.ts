@@ -25,6 +25,7 @@ import { defaultScenario } from "../src/kho/out/scenario.js";
 import { coldBoot, type Machine } from "../src/mm/machine.js";
 import { BuddyAllocator } from "../src/mm/buddy.js";
 import { u64leBytes } from "../src/lib/bytes.js";
+import { thrownBy } from "./thrown.js";
 
 function machine(): Machine {
   return coldBoot(defaultScenario().machine);
@@ -205,15 +206,7 @@ describe("kho_restore_vmalloc", () => {
     }
   });
 
-  const fails = (f: () => unknown): KhoVmallocRestoreError => {
-    try {
-      f();
-    } catch (e) {
-      if (e instanceof KhoVmallocRestoreError) return e;
-      throw e;
-    }
-    throw new Error("did not fail");
-  };
+  const fails = (f: () => unknown): KhoVmallocRestoreError => thrownBy(KhoVmallocRestoreError, f);
 
   it("refuses unknown flags (careful successor), naming the field and offset 12", () => {
     const { m, desc, restore } = preserved(4);
