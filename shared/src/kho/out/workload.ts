@@ -130,13 +130,18 @@ export function runWorkload(
       track.reserve?.(r.n);
       const t = process.hrtime.bigint();
       const { base, order, count } = r;
-      for (let k = 0; k < r.n; k++) {
-        const o = order[k]!;
-        const b = base[k]!;
-        const c = count[k]!;
-        // One folio per run is the isolated case (1M runs): no inner loop. Else an integer index, the address computed: faster than a running double address.
-        if (c === 1) track.khoPreserveFolio(b, o);
-        else for (let j = 0, size = KHO_FOLIO_SIZE[o]!; j < c; j++) track.khoPreserveFolio(b + j * size, o);
+      if (r.n === folios.length - first) {
+        // One folio per run, the isolated case (1M runs): a plain loop over them.
+        for (let k = 0; k < r.n; k++) track.khoPreserveFolio(base[k]!, order[k]!);
+      } else {
+        for (let k = 0; k < r.n; k++) {
+          const o = order[k]!;
+          const b = base[k]!;
+          const c = count[k]!;
+          // An integer index, the address computed: faster than a running double address.
+          if (c === 1) track.khoPreserveFolio(b, o);
+          else for (let j = 0, size = KHO_FOLIO_SIZE[o]!; j < c; j++) track.khoPreserveFolio(b + j * size, o);
+        }
       }
       preserveNs += process.hrtime.bigint() - t;
       preserveCalls += folios.length - first;
