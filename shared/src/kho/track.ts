@@ -364,9 +364,9 @@ export class KhoMemTrack {
    *
    * The storage is written once here: on this VM a first-touch page fault
    * cost 20-90 us on a loaded day (~1.3 us on a quiet one), 18 bytes per
-   * range, which would otherwise be most of an
-   * isolated preserve's time (the C reference maps its arena with
-   * MAP_POPULATE before timing for the same reason). Changes no range.
+   * range, which would otherwise be most of an isolated preserve's time (the
+   * C reference maps its arena with MAP_POPULATE before timing for the same
+   * reason). Changes no range.
    */
   reserve(n: number): void {
     if (!(n > 0)) return;
