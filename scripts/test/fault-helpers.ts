@@ -14,6 +14,7 @@ import { createLogger, initCsum, type Logger } from "@khosim/shared/lib";
 import { ImageMem, OverlayMem, PhysMemError, writeImage, type PageSource, type PhysMem } from "@khosim/shared/mm";
 import { kernelOption, maxOrderOption, successorArgOptions, writeImageExtents, writeJsonFile, type SuccessorArgValues } from "@khosim/shared/proc";
 import { MemHandoff } from "../src/faults/index.js";
+import type { Handoff } from "./handoff-helpers.js";
 
 const quiet = createLogger("test", "json", "silent");
 
@@ -199,6 +200,15 @@ export function writeMemHandoff(h: MemHandoff, report: PredecessorReport, dir: s
   fs.writeFileSync(path.join(dir, HANDOFF_KHO_DTB), h.khoDtb);
   writeJsonFile(path.join(dir, HANDOFF_REPORT), report);
   return dir;
+}
+
+/**
+ * writtenHandoff - @k (an in-process kernel-a's handoff and report) written
+ * by writeMemHandoff into @dir, as a Handoff that a real kernel-a run with
+ * exit 0 and no output would have made.
+ */
+export function writtenHandoff(k: { handoff: MemHandoff; report: PredecessorReport }, dir: string): Handoff {
+  return { dir: writeMemHandoff(k.handoff, k.report, dir), a: { status: 0, stdout: "", stderr: "" }, report: k.report };
 }
 
 /**

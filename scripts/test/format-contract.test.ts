@@ -30,19 +30,16 @@ import { fc, test } from "@khosim/shared/test/fc-prop";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HANDOFF_BOOT_DTB, MAX_PAGE_ORDER, PAGE_SIZE, KHOSER_RANGES_PER_CHUNK, POSTED_RANGES_SIZE, KHOSER_BITMAPS_PER_CHUNK, khoserRangeOffset, khoRadixEncodeKey, khoRadixTableIndex, khoRadixBitmapIndex, KHO_RADIX_ROOT_LEVEL } from "@khosim/shared/abi";
 import { OverlayMem, SparseMem, type PageSource, type PhysMem } from "@khosim/shared/mm";
-import { DEFAULT_FORMAT, bootSuccessor, parseSuccessorBootDtb, KHO_FORMATS, KhoTrackError, KhoWalkError, type KhoFormat, type KhoFormatName, type KhoTracker, type KhoWalkContext, type KhoWalkErrorCode } from "@khosim/shared/kho";
+import { DEFAULT_FORMAT, bootSuccessor, parseSuccessorBootDtb, KHO_FORMATS, KhoTrackError, KhoWalkError, type KhoFormat, type KhoFormatName, type KhoTracker, type KhoWalkErrorCode } from "@khosim/shared/kho";
 import { baseImageExtents, writeJsonFile } from "@khosim/shared/proc";
 import { KERNEL_A, KERNEL_B, ROOT, readJson, runKernel } from "../src/run.js";
 import { imageContentDigest, memImageContentDigest, sha256File } from "./handoff-helpers.js";
 import { kernelAInProcess } from "./fault-helpers.js";
+// The 4 GiB test machine the in-process format tests share.
+import { CTX, RAM_BASE, RAM_END, RAM_SIZE, SCRATCH } from "@khosim/shared/test/format-common";
 
 const P = PAGE_SIZE;
 const GiB = 2 ** 30;
-const RAM_BASE = 0x4000_0000;
-const RAM_SIZE = 4 * GiB;
-const RAM_END = RAM_BASE + RAM_SIZE;
-const SCRATCH = { addr: 0x4800_0000, size: 0x0100_0000 };
-const CTX: KhoWalkContext = { ramBase: RAM_BASE, ramSize: RAM_SIZE, scratch: [SCRATCH] };
 /* Metadata comes from low RAM (pages, then contiguous blocks); what is preserved lies above it. */
 const META_PAGES = 0x4100_0000;
 const META_CONTIG = 0x4200_0000;

@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { requireOracles } from "@khosim/shared/test/oracles";
-import { kernelAInProcess, writeMemHandoff } from "../fault-helpers.js";
+import { kernelAInProcess, writtenHandoff } from "../fault-helpers.js";
 import { bootMemoryReg, cellsToU64, fdtgetWords, makeHandoff, makeTmp, readFileAt, removeTmp, type Handoff } from "../handoff-helpers.js";
 
 /*
@@ -39,7 +39,7 @@ beforeAll(async () => {
   const real = Promise.all([makeHandoff(path.join(tmp, "first"), args(SEED)), makeHandoff(path.join(tmp, "second"), args(SEED))]);
   // While the two processes run: kernel-a --scenario FILE --seed OTHER_SEED, in process.
   const other = await kernelAInProcess(scenario, OTHER_SEED);
-  otherSeed = { dir: writeMemHandoff(other.handoff, other.report, path.join(tmp, "other-seed")), a: { status: 0, stdout: "", stderr: "" }, report: other.report };
+  otherSeed = writtenHandoff(other, path.join(tmp, "other-seed"));
   [first, second] = await real;
 });
 

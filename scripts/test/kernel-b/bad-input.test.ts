@@ -24,7 +24,7 @@ import { ImageError } from "@khosim/shared/mm";
 import { SuccessorReportSchema, readHandoffJson, type PredecessorReport } from "@khosim/shared/abi/handoff-json";
 import { u64leBytes } from "@khosim/shared/lib";
 import type { MemHandoff } from "../../src/faults/index.js";
-import { bootMemHandoff, closeHandoff, damage, handoffDigest, kernelAInProcess, readHandoffDir, writeMemHandoff, type InProcessBoot } from "../fault-helpers.js";
+import { bootMemHandoff, closeHandoff, damage, handoffDigest, kernelAInProcess, readHandoffDir, writtenHandoff, type InProcessBoot } from "../fault-helpers.js";
 import {
   copyHandoff,
   lines,
@@ -206,7 +206,7 @@ function h(): Promise<Handoff> {
   handoff ??= (async () => {
     tmp = makeTmp("bad-input");
     // kernel-a --scenario SCENARIO --seed 1, as written by kernel-a (the in-process handoff above).
-    return { dir: writeMemHandoff(m().handoff, m().report, path.join(tmp, "handoff")), a: { status: 0, stdout: "", stderr: "" }, report: m().report };
+    return writtenHandoff(m(), path.join(tmp, "handoff"));
   })();
   return handoff;
 }
