@@ -493,12 +493,13 @@ export class MemblockType {
   }
 
   /**
-   * streamReserve - addRange(@base, @size, @flags) of the block right after
-   * the region a pending block last merged into (a successor's 6.16-style
-   * stream), from cached bounds: the pending state addAtHint() makes, with
-   * no region read. @base and @size need no other check: @base is that
-   * region's end and @size a positive integer that keeps the block below
-   * the next region (and not touching it with equal flags).
+   * streamReserve - addRange(@base, @size, @flags) of the block at or past
+   * the end of H, the region the stream last merged into or stored (a
+   * successor's 6.16-style stream, contiguous or isolated blocks), from
+   * cached bounds: the pending state addAtHint() makes, with no region
+   * read. @base and @size need no other check: @base is H's end or an
+   * integer past it, and @size a positive integer that keeps the block
+   * below the next region (and not touching it with equal flags).
    * Return: false when addRange() must run.
    */
   streamReserve(base: number, size: number, flags: number): boolean {
@@ -519,8 +520,9 @@ export class MemblockType {
 
   /**
    * streamMark - setClrFlag(@base, @size, true, @flag) of exactly the block
-   * streamReserve() just held aside, when that makes its flags those of the
-   * region before it: setClrFlagPending()'s merge, from cached bounds.
+   * streamReserve() just held aside: a block touching H whose flags become
+   * H's merges into it (setClrFlagPending()'s merge, from cached bounds); a
+   * block past a gap is stored after H with its new flags (streamMarkGap).
    * Return: false when setClrFlag() must run.
    */
   streamMark(base: number, size: number, flag: number): boolean {
