@@ -42,6 +42,7 @@ import {
   stackLines,
   type RunResult,
 } from "./corrupt-helpers.js";
+import { thrownBy } from "@khosim/shared/test/thrown";
 
 const TIMEOUT = 120_000;
 
@@ -193,14 +194,8 @@ describe("the fault catalogue in process: every kind applied to an in-memory han
 
   test("a kind the input cannot take is refused with one line naming the kind, and changes nothing", () => {
     const fault = findFault("chunk-next-earlier")!;
-    let err: unknown;
-    try {
-      applyInMemory(fault, "default", 1);
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(CliError);
-    expect((err as CliError).message).toBe("chunk-next-earlier: needs at least 2 chunks; the input has 1 (use e.g. scenarios/chunk-boundary-171.json)");
+    const err = thrownBy(CliError, () => applyInMemory(fault, "default", 1));
+    expect(err.message).toBe("chunk-next-earlier: needs at least 2 chunks; the input has 1 (use e.g. scenarios/chunk-boundary-171.json)");
     expect(handoffDigest(good.get("default")!)).toBe(goodDigest.get("default"));
   });
 

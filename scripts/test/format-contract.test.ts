@@ -37,6 +37,7 @@ import { imageContentDigest, memImageContentDigest, sha256File } from "./handoff
 import { kernelAInProcess } from "./fault-helpers.js";
 // The 4 GiB test machine the in-process format tests share.
 import { CTX, RAM_BASE, RAM_END, RAM_SIZE, SCRATCH } from "@khosim/shared/test/format-common";
+import { thrownBy } from "@khosim/shared/test/thrown";
 
 const P = PAGE_SIZE;
 const GiB = 2 ** 30;
@@ -168,14 +169,7 @@ const DAMAGE: Record<KhoFormatName, Damage> = {
 /* ------------------------------------------------------------------ the suite */
 
 function walkError(f: KhoFormat, mem: PhysMem, root: number | bigint, ctx = CTX): KhoWalkError {
-  let err: unknown;
-  try {
-    f.walk(mem, BigInt(root), ctx);
-  } catch (e) {
-    err = e;
-  }
-  expect(err).toBeInstanceOf(KhoWalkError);
-  const e = err as KhoWalkError;
+  const e = thrownBy(KhoWalkError, () => f.walk(mem, BigInt(root), ctx));
   expect(e.message).not.toContain("\n");
   return e;
 }

@@ -8,6 +8,7 @@ import { describe, expect, test } from "vitest";
 import { PAGE_SIZE } from "@khosim/shared/abi";
 import { SparseMem, physReadInto } from "@khosim/shared/mm";
 import { CowMem, FuzzViolation } from "../src/fuzz-core.js";
+import { thrownBy } from "@khosim/shared/test/thrown";
 
 const BASE = 0x40000000;
 
@@ -53,14 +54,8 @@ describe("CowMem", () => {
     const mem = new CowMem(lowerMem());
     mem.write(BASE, Uint8Array.of(9));
     mem.sealed = true;
-    let err: unknown;
-    try {
-      mem.write(BASE + 3 * PAGE_SIZE + 8, new Uint8Array(4).fill(0xee));
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(FuzzViolation);
-    expect((err as Error).message).toBe(`the successor wrote 4 bytes of its input at 0x${(BASE + 3 * PAGE_SIZE + 8).toString(16)}`);
+    const err = thrownBy(FuzzViolation, () => mem.write(BASE + 3 * PAGE_SIZE + 8, new Uint8Array(4).fill(0xee)));
+    expect(err.message).toBe(`the successor wrote 4 bytes of its input at 0x${(BASE + 3 * PAGE_SIZE + 8).toString(16)}`);
     expect(() => mem.write(BASE, Uint8Array.of(1))).toThrow(FuzzViolation);
     expect(mem.writesAfterSeal).toBe(2);
     expect([...mem.read(BASE + 3 * PAGE_SIZE + 8, 4)]).toEqual([4, 4, 4, 4]);

@@ -22,6 +22,7 @@ import { ImageMem, writeImage } from "../src/mm/image.js";
 import { MEMBLOCK_RSRV_KERN } from "../src/mm/memblock/index.js";
 import { checkPhysAccess, PhysMemError, SparseMem, type PhysMem } from "../src/mm/physmem.js";
 import { quiet } from "./kernels-helpers.js";
+import { thrownBy } from "./thrown.js";
 
 const K = 1024;
 const M = 2 ** 20;
@@ -127,15 +128,9 @@ describe("boot DTB memory nodes", () => {
     ["numa-node-id past MAX_NUMNODES", [["40000000", u64beCells(G, G), be32(4096)]], /numa-node-id: node 4096/],
     ["numa-node-id on some banks only", [["40000000", u64beCells(G, G), be32(0)], ["100000000", u64beCells(4 * G, G)]], /1 of 2 memory nodes have numa-node-id/],
   ] as [string, [string, Uint8Array, Uint8Array?][], RegExp][])("refuses %s with one line naming the node and field", (_why, mems, msg) => {
-    let err: unknown;
-    try {
-      parseBootDtb(dtbWith(mems));
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(BootDtbError);
-    expect((err as Error).message).toMatch(msg);
-    expect((err as Error).message).not.toContain("\n");
+    const err = thrownBy(BootDtbError, () => parseBootDtb(dtbWith(mems)));
+    expect(err.message).toMatch(msg);
+    expect(err.message).not.toContain("\n");
   });
 });
 

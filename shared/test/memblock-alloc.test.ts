@@ -31,6 +31,7 @@ import {
   SZ_256M,
   expectRegions,
 } from "./memblock-common.js";
+import { thrownBy } from "./thrown.js";
 
 /** Simulated RAM for the allocation tests: [MEM_BASE, MEM_BASE + MEM_SIZE). */
 const MEM_BASE = SZ_256M;
@@ -264,16 +265,10 @@ describe("KHO scratch-only mode", () => {
   it("memblockAllocOrThrow names the size and scratch-only mode", () => {
     const m = successor();
     m.memblockReserve(SZ_1G, SZ_1M);
-    let err: unknown;
-    try {
-      m.memblockAllocOrThrow(SZ_8K, SZ_4K);
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(MemblockError);
-    expect((err as MemblockError).code).toBe("ENOMEM");
-    expect((err as MemblockError).message).toMatch(/8192 \(0x2000\) bytes/);
-    expect((err as MemblockError).message).toMatch(/scratch-only/);
+    const err = thrownBy(MemblockError, () => m.memblockAllocOrThrow(SZ_8K, SZ_4K));
+    expect(err.code).toBe("ENOMEM");
+    expect(err.message).toMatch(/8192 \(0x2000\) bytes/);
+    expect(err.message).toMatch(/scratch-only/);
   });
 
   it("memblockAllocOrThrow outside scratch-only mode does not mention it, and returns on success", () => {

@@ -39,6 +39,7 @@ import {
   expectRegions,
   fresh,
 } from "./memblock-common.js";
+import { thrownBy } from "./thrown.js";
 
 describe("memblock flags", () => {
   it("have the values of include/linux/memblock.h", () => {
@@ -449,14 +450,8 @@ describe("argument checks", () => {
       () => m.memblockPhysAlloc(v, 0),
       () => m.memblockPhysAllocRange(SZ_4K, 0, v, 0),
     ]) {
-      let err: unknown;
-      try {
-        call();
-      } catch (e) {
-        err = e;
-      }
-      expect(err).toBeInstanceOf(MemblockError);
-      expect((err as MemblockError).code).toBe("EINVAL");
+      const err = thrownBy(MemblockError, () => call());
+      expect(err.code).toBe("EINVAL");
     }
     m.memblockSelfCheck();
     expect(m.regionCount("memory") + m.regionCount("reserved")).toBe(0);

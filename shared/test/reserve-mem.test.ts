@@ -24,6 +24,7 @@ import { OverlayMem, type PhysMem } from "../src/mm/physmem.js";
 import { writtenSuccessorJson } from "./successor-file.js";
 import { dtcDecompile, fdtCheckFullOracle, fdtget, pylibfdtBuild, requireOracles, type SwOp } from "./oracles.js";
 import { quiet } from "./kernels-helpers.js";
+import { thrownBy } from "./thrown.js";
 
 let dir = "";
 const inDir = (name: string): string => join(dir, name);
@@ -72,14 +73,8 @@ describe("reserve_mem= grammar (reserve_mem())", () => {
   });
 
   it("a bad scenario cmdline is one ScenarioError at machine.cmdline", () => {
-    let err: unknown;
-    try {
-      parseScenario({ machine: { cmdline: "quiet reserve_mem=1M:96K:x" } }, "s.json");
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(ScenarioError);
-    expect((err as ScenarioError).message).toBe("s.json: machine.cmdline: reserve_mem=1M:96K:x: alignment 0x18000 is not a power of two");
+    const err = thrownBy(ScenarioError, () => parseScenario({ machine: { cmdline: "quiet reserve_mem=1M:96K:x" } }, "s.json"));
+    expect(err.message).toBe("s.json: machine.cmdline: reserve_mem=1M:96K:x: alignment 0x18000 is not a power of two");
     // An align under SMP_CACHE_BYTES is raised, not refused (reserve_mem() does so).
     expect(parseScenario({ machine: { cmdline: "reserve_mem=1M:3:x" } }, "s.json").reserveMem).toEqual([{ name: "x", size: MiB, align: 64 }]);
     expect(() => parseScenario({ machine: { cmdline: "reserve_mem=2G:4096:x" } }, "s.json")).toThrow(/^s\.json: machine\.cmdline: reserve_mem needs 2G, more than RAM left/);

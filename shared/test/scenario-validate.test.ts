@@ -7,6 +7,7 @@
  */
 import { describe, expect, test } from "vitest";
 import { ScenarioError, parseScenario } from "../src/kho/out/scenario.js";
+import { thrownBy } from "./thrown.js";
 
 const WRONG: { scenario: unknown; jsonPath: string; says: string }[] = [
   { scenario: [], jsonPath: "", says: "expected an object, got an array" },
@@ -33,14 +34,7 @@ const WRONG: { scenario: unknown; jsonPath: string; says: string }[] = [
 
 describe("parseScenario: a wrong type or range is named at its JSON path", () => {
   test.for(WRONG)("$jsonPath: $says", ({ scenario, jsonPath, says }) => {
-    let err: unknown;
-    try {
-      parseScenario(scenario, "s.json");
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(ScenarioError);
-    const e = err as ScenarioError;
+    const e = thrownBy(ScenarioError, () => parseScenario(scenario, "s.json"));
     expect(e.jsonPath).toBe(jsonPath);
     expect(e.reason).toContain(says);
     expect(e.message).not.toContain("\n");

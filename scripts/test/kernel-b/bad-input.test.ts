@@ -39,6 +39,7 @@ import {
   type RunResult,
   type SuccessorReportJson,
 } from "../handoff-helpers.js";
+import { thrownBy } from "@khosim/shared/test/thrown";
 
 const PAGE_SIZE = 4096;
 const KHO_DATA_FOLIO = 0x100;
@@ -263,16 +264,10 @@ describe.concurrent("kernel-b on bad input", () => {
     test("memory.img shorter than RAM: kernel-b's image open fails naming memory.img, one line (exit 2)", async ({ expect }) => {
       const dir = await copy("short-image");
       fs.truncateSync(path.join(dir, "memory.img"), Number((await h()).report.machine.ram) - PAGE_SIZE);
-      let err: unknown;
-      try {
-        closeHandoff(readHandoffDir(dir));
-      } catch (e) {
-        err = e;
-      }
-      expect(err).toBeInstanceOf(ImageError);
-      expect((err as Error).message).toContain(path.join(dir, "memory.img"));
-      expect((err as Error).message).toContain("image shorter than RAM");
-      expect((err as Error).message).not.toContain("\n");
+      const err = thrownBy(ImageError, () => closeHandoff(readHandoffDir(dir)));
+      expect(err.message).toContain(path.join(dir, "memory.img"));
+      expect(err.message).toContain("image shorter than RAM");
+      expect(err.message).not.toContain("\n");
     });
   });
 
