@@ -139,6 +139,15 @@ describe("posted: byte layout", () => {
     // A block whose 32nd page is the preserved page 0x5000_0000.
     expect(() => postedFormat.serialize(t, m, noPage, () => 0x5000_0000 - 31 * P)).toThrow(/overlaps preserved memory/);
   });
+
+  it("serialize refuses a second block that overlaps the first, above or below it (the B+ tree of multi-page chunks)", () => {
+    const m = new SparseMem(RAM_BASE, RAM_SIZE);
+    for (const blocks of [[C0, C0 + 16 * P], [C0 + 16 * P, C0]]) {
+      const it = blocks[Symbol.iterator]();
+      expect(() => postedFormat.serialize(t, m, noPage, () => it.next().value as number)).toThrow(/chunk 1: allocator returned unusable block 0x[0-9a-f]+: it overlaps another chunk/);
+    }
+    expect(m.touchedPages).toBe(0);
+  });
 });
 
 /* ---------------------------------------------------------------- rejections */

@@ -173,19 +173,21 @@ export function khoMemSerialize(track: KhoMemTrack, mem: PhysMem, allocChunk: ()
     if (!Number.isSafeInteger(phys) || phys <= 0 || phys % PAGE_SIZE !== 0 || !Number.isSafeInteger(end)) {
       throw new KhoSerializeError("EINVAL", i, `${fn}: chunk ${i}: allocator returned unusable ${what} ${hex(phys)}`);
     }
-    if (end > lo && phys < hi && bytes === PAGE_SIZE) {
-      takenPages ??= new Set(chunks);
-      if (takenPages.has(phys)) throw new KhoSerializeError("EINVAL", i, `${fn}: chunk ${i}: allocator returned unusable ${what} ${hex(phys)}: it overlaps another chunk`);
-    } else if (end > lo && phys < hi) {
-      if (taken === undefined) {
-        taken = new BTree<number, number>();
-        chunks.forEach((c, k) => taken!.set(c, k));
+    if (end > lo && phys < hi) {
+      let clash: boolean;
+      if (bytes === PAGE_SIZE) {
+        takenPages ??= new Set(chunks);
+        clash = takenPages.has(phys);
+      } else {
+        if (taken === undefined) {
+          taken = new BTree<number, number>();
+          chunks.forEach((c, k) => taken!.set(c, k));
+        }
+        const lower = taken.getPairOrNextLower(phys);
+        const higher = taken.nextHigherPair(phys);
+        clash = (lower !== undefined && lower[0] + bytes > phys) || (higher !== undefined && higher[0] < end);
       }
-      const lower = taken.getPairOrNextLower(phys);
-      const higher = taken.nextHigherPair(phys);
-      if ((lower !== undefined && lower[0] + bytes > phys) || (higher !== undefined && higher[0] < end)) {
-        throw new KhoSerializeError("EINVAL", i, `${fn}: chunk ${i}: allocator returned unusable ${what} ${hex(phys)}: it overlaps another chunk`);
-      }
+      if (clash) throw new KhoSerializeError("EINVAL", i, `${fn}: chunk ${i}: allocator returned unusable ${what} ${hex(phys)}: it overlaps another chunk`);
     }
     if (track.intersects(phys, bytes)) {
       throw new KhoSerializeError("EINVAL", i, `${fn}: chunk ${i}: allocator returned ${what} [${hex(phys)}, ${hex(end)}) that overlaps preserved memory`);
