@@ -70,6 +70,31 @@ function folioCapacity(s: Scenario): number {
  * Throws ScenarioError (naming the op) when the machine runs out of memory or
  * an op is inconsistent with what ran before it.
  */
+/*
+ * The timed preserve loops, each in a small function of its own: a loop
+ * that runs once in a fresh process is optimized by on-stack replacement,
+ * which compiles the whole function around it. Inside runWorkload's closure
+ * that compile took ~6 ms, while ~200K calls ran at ~20 ns each in baseline
+ * code; alone, the loop compiles in ~1 ms.
+ */
+
+/* kho_preserve_folio() of folio i at @phys[i] of @order[i], for i in [@from, @to). */
+function preserveEach(track: KhoTracker, phys: Float64Array, order: Uint8Array, from: number, to: number): void {
+  for (let i = from; i < to; i++) track.khoPreserveFolio(phys[i]!, order[i]!);
+}
+
+/* kho_preserve_folio() of each folio of runs [0, @n): @count[k] folios of @order[k] from @base[k]. */
+function preserveRuns(track: KhoTracker, base: Float64Array, order: Uint8Array, count: Float64Array, n: number): void {
+  for (let k = 0; k < n; k++) {
+    const o = order[k]!;
+    const b = base[k]!;
+    const c = count[k]!;
+    // An integer index, the address computed: faster than a running double address.
+    if (c === 1) track.khoPreserveFolio(b, o);
+    else for (let j = 0, size = KHO_FOLIO_SIZE[o]!; j < c; j++) track.khoPreserveFolio(b + j * size, o);
+  }
+}
+
 export function runWorkload(
   m: Machine,
   scenario: Scenario,
@@ -129,20 +154,9 @@ export function runWorkload(
       const r = folios.liveRuns(first);
       track.reserve?.(r.n);
       const t = process.hrtime.bigint();
-      const { base, order, count } = r;
-      if (r.n === folios.length - first) {
-        // One folio per run, the isolated case (1M runs): a plain loop over them.
-        for (let k = 0; k < r.n; k++) track.khoPreserveFolio(base[k]!, order[k]!);
-      } else {
-        for (let k = 0; k < r.n; k++) {
-          const o = order[k]!;
-          const b = base[k]!;
-          const c = count[k]!;
-          // An integer index, the address computed: faster than a running double address.
-          if (c === 1) track.khoPreserveFolio(b, o);
-          else for (let j = 0, size = KHO_FOLIO_SIZE[o]!; j < c; j++) track.khoPreserveFolio(b + j * size, o);
-        }
-      }
+      // One folio per run is the isolated case (1M runs).
+      if (r.n === folios.length - first) preserveEach(track, r.base, r.order, 0, r.n);
+      else preserveRuns(track, r.base, r.order, r.count, r.n);
       preserveNs += process.hrtime.bigint() - t;
       preserveCalls += folios.length - first;
       return;
@@ -150,7 +164,7 @@ export function runWorkload(
     // Room for the ranges these folios can add, made before the timer starts (as the C reference's populated arena).
     track.reserve?.(khoFolioRuns(folios.phys, folios.order, first, folios.length));
     const t = process.hrtime.bigint();
-    for (let i = first; i < folios.length; i++) track.khoPreserveFolio(folios.phys[i]!, folios.order[i]!);
+    preserveEach(track, folios.phys, folios.order, first, folios.length);
     preserveNs += process.hrtime.bigint() - t;
     preserveCalls += folios.length - first;
   };
