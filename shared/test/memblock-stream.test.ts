@@ -5,7 +5,10 @@
  * 6.16-style memblock_reserve() + memblock_reserved_mark_noinit() of each
  * block below early allocations (the block is held aside between the two
  * calls, regions.ts), and every kind of access in between those two calls,
- * which must see the region inserted as the kernel's array has it.
+ * which must see the region inserted as the kernel's array has it. Isolated
+ * blocks are also queued and stored together (regions.ts): the queue's
+ * length is made tiny (queueMax) so that it fills, and accesses land with
+ * it empty, partly full, full and just flushed.
  */
 import { describe, expect, it } from "vitest";
 import { Memblock, MemblockError, MEMBLOCK_RSRV_KERN, MEMBLOCK_RSRV_NOINIT, type MemblockRegion } from "../src/mm/memblock/index.js";
@@ -14,8 +17,8 @@ const P = 4096;
 const BASE = 2 ** 32;
 
 /* A memblock with RAM and two early allocations high up (flags RSRV_KERN), as a successor's boot leaves it. */
-function boot(chunkMax?: number): { m: Memblock; top: number } {
-  const m = new Memblock(chunkMax === undefined ? {} : { chunkMax });
+function boot(chunkMax?: number, queueMax?: number): { m: Memblock; top: number } {
+  const m = new Memblock({ ...(chunkMax === undefined ? {} : { chunkMax }), ...(queueMax === undefined ? {} : { queueMax }) });
   m.memblockAdd(BASE, 2 ** 32);
   const top = BASE + 2 ** 31;
   m.memblockReserveKern(top, 16 * P);
@@ -172,8 +175,9 @@ describe("memblock reserve streams", () => {
       return (seed >>> 8) % n;
     };
     // gapOdds: one reserve in gapOdds starts past a gap (2: the isolated stream's cached path half the time).
-    for (const [chunkMax, gapOdds] of [[2, 10], [4, 10], [1024, 10], [2, 2], [4, 2], [1024, 2]] as const) {
-      const { m, top } = boot(chunkMax);
+    // queueMax 1 and 3: the queue of isolated blocks fills and is stored between the model's checks.
+    for (const [chunkMax, gapOdds, queueMax] of [[2, 10, undefined], [4, 10, undefined], [1024, 10, undefined], [2, 2, undefined], [4, 2, undefined], [1024, 2, undefined], [2, 2, 1], [4, 2, 3], [1024, 2, 3], [4, 10, 3]] as const) {
+      const { m, top } = boot(chunkMax, queueMax);
       const model = new PageModel();
       model.reserve(top, 16 * P, MEMBLOCK_RSRV_KERN);
       model.reserve(top + 64 * P, 16 * P, MEMBLOCK_RSRV_KERN);
@@ -218,10 +222,91 @@ describe("memblock reserve streams", () => {
         }
         if (step === nextCheck || step === 2499) {
           nextCheck = step + 1 + rnd(100);
-          expectModel(m, model, `chunkMax ${chunkMax}, step ${step}`);
+          expectModel(m, model, `chunkMax ${chunkMax}, queueMax ${queueMax}, step ${step}`);
         }
       }
       expect(cursor).toBeLessThan(top);
+    }
+  });
+
+  it("isolated blocks queued and stored together: the same regions, cnt and total_size whether the queue is stored after every block, every 3, or every 1024", () => {
+    for (const chunkMax of [2, 4, 1024]) {
+      const n = 5000;
+      const want: MemblockRegion[] = [];
+      const ms = [1, 3, 1024].map((queueMax) => boot(chunkMax, queueMax));
+      for (let i = 0; i < n; i++) {
+        // Mostly a page apart; every 7th block touches the one before (it merges into the queued block).
+        const b = BASE + 2 * i * P - (i % 7 === 6 ? P : 0);
+        for (const { m } of ms) {
+          m.memblockReserve(b, P);
+          m.memblockReservedMarkNoinit(b, P);
+        }
+        const last = want[want.length - 1];
+        if (last && last.base + last.size === b) last.size += P;
+        else want.push({ base: b, size: P, flags: MEMBLOCK_RSRV_NOINIT });
+      }
+      for (const { m, top } of ms) {
+        // Nothing looked at the list until now: whatever is still queued is stored by this read.
+        expect(m.regionCount("reserved")).toBe(want.length + 2);
+        expect(m.memblockReservedSize()).toBe(n * P + 32 * P);
+        expect(m.regions("reserved")).toEqual([
+          ...want,
+          { base: top, size: 16 * P, flags: MEMBLOCK_RSRV_KERN },
+          { base: top + 64 * P, size: 16 * P, flags: MEMBLOCK_RSRV_KERN },
+        ]);
+        m.memblockSelfCheck();
+      }
+    }
+  });
+
+  it("any access with the queue empty, partly full, full or just stored, before or between a reserve and its mark, sees the kernel's array (against a page model)", () => {
+    const accesses: [string, (m: Memblock, b: number, model: PageModel) => unknown][] = [
+      ["isReserved", (m, b) => expect(m.memblockIsReserved(b - 2 * P)).toBe(true)],
+      ["regions", (m, _b, model) => expect(m.regions("reserved")).toEqual(model.regions())],
+      ["alloc", (m, _b, model) => model.reserve(m.memblockPhysAlloc(P, P), P, MEMBLOCK_RSRV_KERN)],
+      ["free the last queued block", (m, b, model) => (m.memblockPhysFree(b - 2 * P, P), model.free(b - 2 * P, P))],
+      ["reserve in the last gap", (m, b, model) => (m.memblockReserve(b - P, P), model.reserve(b - P, P))],
+      ["mark the first block", (m, _b, model) => (m.memblockReservedMarkNoinit(BASE, P), model.mark(BASE, P))],
+      ["reserve_kern in the last gap", (m, b, model) => (m.memblockReserveKern(b - P, P), model.reserve(b - P, P, MEMBLOCK_RSRV_KERN))],
+    ];
+    for (const [what, access] of accesses) {
+      for (const [chunkMax, queueMax] of [[2, 4], [1024, 4], [4, 1]] as const) {
+        // Blocks before the access: queue empty (1: the first block is not queued), partly full, full, one past full.
+        for (const before of [1, 3, 5, 6, 9]) {
+          for (const between of [false, true]) {
+            const { m, top } = boot(chunkMax, queueMax);
+            const model = new PageModel();
+            model.reserve(top, 16 * P, MEMBLOCK_RSRV_KERN);
+            model.reserve(top + 64 * P, 16 * P, MEMBLOCK_RSRV_KERN);
+            for (let i = 0; i < before; i++) {
+              const b = BASE + 2 * i * P;
+              m.memblockReserve(b, P);
+              m.memblockReservedMarkNoinit(b, P);
+              model.reserve(b, P);
+              model.mark(b, P);
+            }
+            const b = BASE + 2 * before * P;
+            if (between) {
+              // The next block is pending (reserved, not marked) behind the queue.
+              m.memblockReserve(b, P);
+              model.reserve(b, P);
+            }
+            access(m, b, model);
+            if (between) {
+              m.memblockReservedMarkNoinit(b, P);
+              model.mark(b, P);
+            }
+            // The stream goes on after the access.
+            for (let i = 1; i <= 6; i++) {
+              m.memblockReserve(b + 2 * i * P, P);
+              m.memblockReservedMarkNoinit(b + 2 * i * P, P);
+              model.reserve(b + 2 * i * P, P);
+              model.mark(b + 2 * i * P, P);
+            }
+            expectModel(m, model, `${what}, chunkMax ${chunkMax}, queueMax ${queueMax}, ${before} blocks before, ${between ? "between reserve and mark" : "after a mark"}`);
+          }
+        }
+      }
     }
   });
 });

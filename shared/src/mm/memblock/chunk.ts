@@ -103,6 +103,31 @@ export class Chunk {
     this.len++;
   }
 
+  /**
+   * insertRun - put regions [@from, @from + @n) of the columns @base, @size,
+   * @flags at index @at, moving the ones after it up by @n: @n single
+   * insert()s at @at, @at + 1, ... in one move.
+   */
+  insertRun(at: number, base: Float64Array, size: Float64Array, flags: Int32Array, from: number, n: number): void {
+    this.reserve(this.len + n);
+    const { base: b, size: s, flags: f } = this;
+    if (this.len - at <= SHORT_MOVE) {
+      for (let j = this.len - 1; j >= at; j--) {
+        b[j + n] = b[j]!;
+        s[j + n] = s[j]!;
+        f[j + n] = f[j]!;
+      }
+    } else {
+      b.copyWithin(at + n, at, this.len);
+      s.copyWithin(at + n, at, this.len);
+      f.copyWithin(at + n, at, this.len);
+    }
+    b.set(base.subarray(from, from + n), at);
+    s.set(size.subarray(from, from + n), at);
+    f.set(flags.subarray(from, from + n), at);
+    this.len += n;
+  }
+
   /** remove - drop the region at index @at, moving the ones after it down by one. */
   remove(at: number): void {
     const { base: b, size: s, flags: f } = this;

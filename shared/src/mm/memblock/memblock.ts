@@ -28,7 +28,7 @@ import {
   MEMBLOCK_RSRV_NOINIT,
   memblockFlagNames,
 } from "./flags.js";
-import { CHUNK_MAX, MemblockType, regionEnd } from "./regions.js";
+import { CHUNK_MAX, MemblockType, QUEUE_MAX, regionEnd } from "./regions.js";
 import {
   MEMBLOCK_ALLOC_ANYWHERE,
   MemblockError,
@@ -54,15 +54,22 @@ export class Memblock extends MemblockAlloc {
    * @options.chunkMax: regions per internal chunk before it is split
    * (default 1024). Results never depend on it; tests make it tiny to
    * exercise updates that cross chunk boundaries.
+   * @options.queueMax: isolated stream blocks held before they are stored
+   * together (default 1024); results never depend on it either, tests make
+   * it tiny so that the queue fills and is stored between other calls.
    */
-  constructor(options: { chunkMax?: number } = {}) {
+  constructor(options: { chunkMax?: number; queueMax?: number } = {}) {
     super();
     const chunkMax = options.chunkMax ?? CHUNK_MAX;
     if (!Number.isSafeInteger(chunkMax) || chunkMax < 2) {
       throw new MemblockError("EINVAL", `Memblock: chunkMax ${String(chunkMax)} must be an integer >= 2`);
     }
-    this.memory = new MemblockType("memory", chunkMax);
-    this.reserved = new MemblockType("reserved", chunkMax);
+    const queueMax = options.queueMax ?? QUEUE_MAX;
+    if (!Number.isSafeInteger(queueMax) || queueMax < 1) {
+      throw new MemblockError("EINVAL", `Memblock: queueMax ${String(queueMax)} must be an integer >= 1`);
+    }
+    this.memory = new MemblockType("memory", chunkMax, queueMax);
+    this.reserved = new MemblockType("reserved", chunkMax, queueMax);
   }
 
   private store(type: MemblockTypeName): MemblockType {

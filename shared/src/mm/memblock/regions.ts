@@ -33,6 +33,10 @@
  * each, as 1M isolated folios make) take the same pair: the block is held
  * aside at the reserve and stored after the previous one, with its final
  * flags, at the mark; the kernel's array is the same after both calls.
+ * Such stored blocks are queued (up to QUEUE_MAX, columns of their own)
+ * and stored after H together, one move per chunk instead of one per
+ * block; like the pending block, the queue is stored before any other
+ * access, so every observer still sees the kernel's array.
  */
 import { hex } from "../../lib/bytes.js";
 import { Chunk } from "./chunk.js";
@@ -40,6 +44,9 @@ import { PHYS_ADDR_MAX, type MemblockRegion, type MemblockTypeName } from "./typ
 
 /** A chunk is split when it grows past this many regions (default). */
 export const CHUNK_MAX = 1024;
+
+/** Isolated stream blocks queued before they are stored together (default). */
+export const QUEUE_MAX = 1024;
 
 /** Position of a region: chunk index and index inside the chunk. */
 export interface Pos {
@@ -109,32 +116,76 @@ export class MemblockType {
   private sNext = 0;
   private sNextFlags = 0;
   private sFlags = 0;
+  /*
+   * The queue: qn isolated stream blocks, ascending, with their final
+   * flags, that belong right after H (hintC, hintI) in this order and are
+   * not stored yet (counted in cnt and totalSize). The last one is then
+   * the stream's H, and the pending block, if any, comes after it.
+   * Columns made on first use, QUEUE_MAX long.
+   */
+  private qn = 0;
+  private qBase: Float64Array | undefined;
+  private qSize: Float64Array | undefined;
+  private qFlags: Int32Array | undefined;
 
   constructor(
     readonly name: MemblockTypeName,
     private readonly chunkMax: number,
+    private readonly queueMax = QUEUE_MAX,
   ) {
     this.chunkMin = Math.max(1, chunkMax >>> 3);
   }
 
-  /** The chunks (the pending region stored first). */
+  /** The chunks (the queue and the pending region stored first). */
   get chunks(): Chunk[] {
     this.sOn = false;
-    if (this.pending) this.flush();
+    if (this.pending || this.qn > 0) this.flush();
     return this.cs;
   }
 
   private get firstBase(): number[] {
-    if (this.pending) this.flush();
+    if (this.pending || this.qn > 0) this.flush();
     return this.fb;
   }
 
-  /* Store the pending region where memblock_insert_region() put it: after the hinted region. */
+  /* Store the queue, then the pending region where memblock_insert_region() put it: after the hinted region. */
   private flush(): void {
     this.sOn = false;
+    if (this.qn > 0) this.flushQueue();
+    if (!this.pending) return;
     this.pending = false;
     this.pGap = false;
     this.insertAfterHint(this.hintC, this.hintI, this.pBase, this.pSize, this.pFlags);
+  }
+
+  /*
+   * Store the queued blocks after H, as that many insertAfterHint() calls
+   * would (same chunks, same hint after): into the room H's chunk has, in
+   * one move; a full chunk takes one insertAfterHint(), which splits it.
+   */
+  private flushQueue(): void {
+    const n = this.qn;
+    const qb = this.qBase!;
+    const qs = this.qSize!;
+    const qf = this.qFlags!;
+    this.qn = 0;
+    // A pending block comes after the queue: hidden meanwhile, so that a search inside (a split chunk) does not store it first.
+    const pending = this.pending;
+    this.pending = false;
+    for (let k = 0; k < n; ) {
+      const chunk = this.cs[this.hintC]!;
+      const room = this.chunkMax - chunk.len;
+      if (room > 0) {
+        const m = Math.min(room, n - k);
+        chunk.insertRun(this.hintI + 1, qb, qs, qf, k, m);
+        this.hintI += m;
+        k += m;
+      } else {
+        this.insertAfterHint(this.hintC, this.hintI, qb[k]!, qs[k]!, qf[k]!);
+        k++;
+      }
+    }
+    this.pending = pending;
   }
 
   /* A chunk with room for @capacity regions (it grows by doubling up to chunkMax + 1). */
@@ -349,7 +400,7 @@ export class MemblockType {
   addRange(base: number, size: number, flags: number): void {
     this.sOn = false;
     if (size === 0) return;
-    if (this.pending) this.flush();
+    if (this.pending || this.qn > 0) this.flush();
     // The hint first: a successor's stream lands below its own allocations (addAtHint fails fast at the tail).
     if (this.addAtHint(base, size, flags)) return;
     if (this.addAtTail(base, size, flags)) return;
@@ -532,8 +583,12 @@ export class MemblockType {
     if (end === this.sNext && this.sNextFlags === flags) return false;
     if (this.pGap) return this.streamMarkGap(flags);
     if (flags !== this.sFlags) return false;
-    const chunk = this.cs[this.hintC]!;
-    chunk.size[this.hintI] = chunk.size[this.hintI]! + size;
+    // H grows by the block: the last queued block, or the stored region.
+    if (this.qn > 0) this.qSize![this.qn - 1] = this.qSize![this.qn - 1]! + size;
+    else {
+      const chunk = this.cs[this.hintC]!;
+      chunk.size[this.hintI] = chunk.size[this.hintI]! + size;
+    }
     this.cnt--;
     this.pending = false;
     this.sEnd = end;
@@ -541,17 +596,26 @@ export class MemblockType {
   }
 
   /*
-   * streamMark() of a pending block past a gap: stored after H with its final
-   * @flags (memblock_insert_region() then the flag change), and it becomes H.
-   * Apart from streamMark so that the contiguous stream's path stays small
-   * enough for V8 to inline into a format's block loop.
+   * streamMark() of a pending block past a gap: queued to be stored after H
+   * with its final @flags (memblock_insert_region() then the flag change),
+   * and it becomes H. Apart from streamMark so that the contiguous stream's
+   * path stays small enough for V8 to inline into a format's block loop.
    */
   private streamMarkGap(flags: number): boolean {
     const base = this.pBase;
     const size = this.pSize;
     this.pending = false;
     this.pGap = false;
-    this.insertAfterHint(this.hintC, this.hintI, base, size, flags);
+    if (this.qBase === undefined) {
+      this.qBase = new Float64Array(this.queueMax);
+      this.qSize = new Float64Array(this.queueMax);
+      this.qFlags = new Int32Array(this.queueMax);
+    }
+    if (this.qn === this.queueMax) this.flushQueue();
+    const q = this.qn++;
+    this.qBase[q] = base;
+    this.qSize![q] = size;
+    this.qFlags![q] = flags;
     this.sOn = true;
     this.sEnd = base + size;
     this.sFlags = flags;
@@ -659,6 +723,8 @@ export class MemblockType {
   setClrFlag(base: number, size: number, set: boolean, flag: number): void {
     this.sOn = false;
     if (size === 0) return;
+    // The pending block's own path reads H: the queue is stored first (the pending block stays held).
+    if (this.qn > 0) this.flushQueue();
     if (this.pending && this.setClrFlagPending(base, size, set, flag)) return;
     if (this.setClrFlagAtTail(base, size, set, flag)) return;
     if (this.setClrFlagAtHint(base, size, set, flag)) return;
