@@ -57,6 +57,9 @@ const Z_LO = KHOSER_MEM_RANGE_SIZE_FIELD >>> 2;
 const D_LO = KHOSER_MEM_RANGE_DATA >>> 2;
 const ENTRY_U32 = KHOSER_MEM_RANGE_SIZE >>> 2;
 
+/* Folio bytes by order, 0..KHO_WALK_MAX_ORDER (exact doubles): a table read per entry instead of `2 ** order`. */
+const WALK_FOLIO_SIZE = Float64Array.from({ length: KHO_WALK_MAX_ORDER + 1 }, (_, o) => PAGE_SIZE * 2 ** o);
+
 /* Pages a ranges walk reads at once when chunks follow each other (64 KiB). */
 const WALK_READAHEAD_PAGES = 16;
 
@@ -157,6 +160,111 @@ class MemWalkResult implements KhoMemWalkResult {
 }
 
 
+/*
+ * One walk of a chunk list: the state kept from one chunk to the next, and
+ * step(), which claims, reads and validates one chunk. Per chunk in a
+ * method of its own so that V8 optimizes it as a function after a few
+ * hundred chunks: as the body of khoMemWalk's loop it waited for an
+ * on-stack-replacement compile of the whole walk (~12-16 ms), which ran
+ * unoptimized meanwhile and finished only after the walk, competing with
+ * the reserve loop for the CPU.
+ */
+class ChunkListWalk {
+  readonly mw: KhoMetaWalk;
+  readonly out: RangeColumns;
+  /* Index in the output of each chunk's first entry, to name a range's home chunk. */
+  readonly firstRangeOf: number[] = [];
+  private readonly whole: boolean;
+  private readonly buf: Uint8Array;
+  private readonly u: Uint32Array;
+  /* [bufBase, bufBase + bufLen) of RAM is in buf (whole chunks only). */
+  private bufBase = -1;
+  private bufLen = 0;
+  private prevPhys = -1;
+  /* The scratch areas as plain [lo, hi) pairs, compared inline per range. */
+  private readonly scLo: Float64Array;
+  private readonly scHi: Float64Array;
+  /* The field holding the next chunk's address, and how messages name it. */
+  private holder: KhoWalkWhere = { field: "metadata" };
+  private holderName = "metadata";
+
+  constructor(
+    private readonly mem: PhysMem,
+    private readonly ctx: KhoWalkContext,
+    private readonly geo: KhoserGeometry,
+  ) {
+    this.mw = new KhoMetaWalk(ctx);
+    this.out = new RangeColumns(Math.floor(ctx.ramSize / PAGE_SIZE));
+    /*
+     * One buffer for every chunk read. A one-page chunk is read with up to
+     * WALK_READAHEAD_PAGES - 1 pages after it when it follows the previous
+     * chunk directly (chunks allocated one after the other: one pread for 16
+     * chunks instead of one each), else alone; a posted chunk's header, then
+     * exactly its entries, at their offsets in the chunk. Reading the pages
+     * ahead reads RAM only: a chunk is judged when the list reaches it.
+     */
+    this.whole = geo.chunkSize === PAGE_SIZE;
+    this.buf = new Uint8Array(this.whole ? WALK_READAHEAD_PAGES * PAGE_SIZE : KHOSER_CHUNK_HDR_SIZE + geo.rangesPerChunk * KHOSER_MEM_RANGE_SIZE);
+    this.u = u32View(this.buf);
+    const nSc = ctx.scratch.length;
+    this.scLo = new Float64Array(nSc);
+    this.scHi = new Float64Array(nSc);
+    ctx.scratch.forEach((a, k) => {
+      this.scLo[k] = a.addr;
+      this.scHi[k] = a.addr + a.size;
+    });
+  }
+
+  /* Claim, read and validate the chunk at @ptr (its ranges appended to out); returns its next pointer. */
+  step(ptr: bigint): bigint {
+    const { mw, out, buf, u, geo, mem } = this;
+    const { ramBase, ramEnd } = mw;
+    const ci = this.firstRangeOf.length;
+    const phys = mw.claim(ptr, { kind: "chunk", size: geo.chunkSize, label: `chunk ${ci}`, holder: this.holder, holderName: this.holderName });
+    this.firstRangeOf.push(out.count);
+
+    // hb: the chunk's first u32 in `u`.
+    let hb = 0;
+    if (!this.whole) {
+      physReadInto(mem, phys, buf.subarray(0, KHOSER_CHUNK_HDR_SIZE));
+    } else {
+      if (phys < this.bufBase || phys + PAGE_SIZE > this.bufBase + this.bufLen) {
+        this.bufBase = phys;
+        this.bufLen = phys === this.prevPhys + PAGE_SIZE ? Math.min(buf.length, ramEnd - phys) : PAGE_SIZE;
+        try {
+          physReadInto(mem, phys, buf.subarray(0, this.bufLen));
+        } catch (e) {
+          // The pages ahead are not all readable (a hole between banks): the chunk alone, which throws if it is not.
+          if (this.bufLen === PAGE_SIZE) throw e;
+          this.bufLen = PAGE_SIZE;
+          physReadInto(mem, phys, buf.subarray(0, PAGE_SIZE));
+        }
+      }
+      hb = (phys - this.bufBase) >>> 2;
+    }
+    this.prevPhys = phys;
+    const nLo = u[hb + (KHOSER_CHUNK_HDR_NUM_RANGES >>> 2)]!;
+    const nHi = u[hb + (KHOSER_CHUNK_HDR_NUM_RANGES >>> 2) + 1]!;
+    // Bound num_ranges before touching any entry: a huge count must not loop.
+    const num = nHi === 0 && nLo <= geo.rangesPerChunk ? nLo : chunkFail(mw, ci, phys, nLo, nHi, geo);
+    // Entry i starts at u32 hb + 4 + 6 i of `u`; khoserRangeOffset(i) in the chunk.
+    const len = num * KHOSER_MEM_RANGE_SIZE;
+    if (!this.whole && len > 0) physReadInto(mem, phys + KHOSER_CHUNK_HDR_SIZE, buf.subarray(KHOSER_CHUNK_HDR_SIZE, KHOSER_CHUNK_HDR_SIZE + len));
+    out.reserve(num);
+    const oi = out.count;
+    const got = walkEntries(u, hb + (KHOSER_CHUNK_HDR_SIZE >>> 2), num, out, ramBase, ramEnd, this.scLo, this.scHi);
+    if (got < num) {
+      const j = oi + got - 1;
+      throw rangeFail(mw, ci, phys, got, u, hb + (KHOSER_CHUNK_HDR_SIZE >>> 2) + got * ENTRY_U32, this.ctx, j >= 0 ? out.start[j]! : -1, j >= 0 ? out.start[j]! + out.size[j]! : -1);
+    }
+    out.count = oi + num;
+    const where = `chunk ${ci} at ${hex(phys)}`;
+    this.holder = { object: "chunk", index: ci, phys, field: "next", offset: KHOSER_CHUNK_HDR_NEXT };
+    this.holderName = `${where}: next at +${hex(KHOSER_CHUNK_HDR_NEXT)}`;
+    return u64Of(u[hb + (KHOSER_CHUNK_HDR_NEXT >>> 2)]!, u[hb + (KHOSER_CHUNK_HDR_NEXT >>> 2) + 1]!);
+  }
+}
+
 /**
  * khoMemWalk - walk and validate the chunk list a predecessor left in @mem.
  * @mem: the successor's view of RAM
@@ -174,84 +282,9 @@ class MemWalkResult implements KhoMemWalkResult {
  * Return: the chunks and the preserved ranges, in list order.
  */
 export function khoMemWalk(mem: PhysMem, metadata: bigint, ctx: KhoWalkContext, geo: KhoserGeometry = KHOSER_GEOMETRY): KhoMemWalkResult {
-  const mw = new KhoMetaWalk(ctx);
-  const { ramBase, ramEnd } = mw;
-  const out = new RangeColumns(Math.floor(ctx.ramSize / PAGE_SIZE));
-  /*
-   * One buffer for every chunk read. A one-page chunk is read with up to
-   * WALK_READAHEAD_PAGES - 1 pages after it when it follows the previous
-   * chunk directly (chunks allocated one after the other: one pread for 16
-   * chunks instead of one each), else alone; a posted chunk's header, then
-   * exactly its entries, at their offsets in the chunk. Reading the pages
-   * ahead reads RAM only: a chunk is judged when the list reaches it.
-   */
-  const whole = geo.chunkSize === PAGE_SIZE;
-  const buf = new Uint8Array(whole ? WALK_READAHEAD_PAGES * PAGE_SIZE : KHOSER_CHUNK_HDR_SIZE + geo.rangesPerChunk * KHOSER_MEM_RANGE_SIZE);
-  const u = u32View(buf);
-  /* [bufBase, bufBase + bufLen) of RAM is in buf (whole chunks only). */
-  let bufBase = -1;
-  let bufLen = 0;
-  let prevPhys = -1;
-  /* Index in the output of each chunk's first entry, to name a range's home chunk. */
-  const firstRangeOf: number[] = [];
-  // The scratch areas as plain [lo, hi) pairs, compared inline per range.
-  const nSc = ctx.scratch.length;
-  const scLo = new Float64Array(nSc);
-  const scHi = new Float64Array(nSc);
-  ctx.scratch.forEach((a, k) => {
-    scLo[k] = a.addr;
-    scHi[k] = a.addr + a.size;
-  });
-
-  let ptr = metadata;
-  let holder: KhoWalkWhere = { field: "metadata" };
-  let holderName = "metadata";
-  while (ptr !== 0n) {
-    const ci = firstRangeOf.length;
-    const phys = mw.claim(ptr, { kind: "chunk", size: geo.chunkSize, label: `chunk ${ci}`, holder, holderName });
-    firstRangeOf.push(out.count);
-
-    // hb: the chunk's first u32 in `u`.
-    let hb = 0;
-    if (!whole) {
-      physReadInto(mem, phys, buf.subarray(0, KHOSER_CHUNK_HDR_SIZE));
-    } else {
-      if (phys < bufBase || phys + PAGE_SIZE > bufBase + bufLen) {
-        bufBase = phys;
-        bufLen = phys === prevPhys + PAGE_SIZE ? Math.min(buf.length, ramEnd - phys) : PAGE_SIZE;
-        try {
-          physReadInto(mem, phys, buf.subarray(0, bufLen));
-        } catch (e) {
-          // The pages ahead are not all readable (a hole between banks): the chunk alone, which throws if it is not.
-          if (bufLen === PAGE_SIZE) throw e;
-          bufLen = PAGE_SIZE;
-          physReadInto(mem, phys, buf.subarray(0, PAGE_SIZE));
-        }
-      }
-      hb = (phys - bufBase) >>> 2;
-    }
-    prevPhys = phys;
-    const nLo = u[hb + (KHOSER_CHUNK_HDR_NUM_RANGES >>> 2)]!;
-    const nHi = u[hb + (KHOSER_CHUNK_HDR_NUM_RANGES >>> 2) + 1]!;
-    // Bound num_ranges before touching any entry: a huge count must not loop.
-    const num = nHi === 0 && nLo <= geo.rangesPerChunk ? nLo : chunkFail(mw, ci, phys, nLo, nHi, geo);
-    // Entry i starts at u32 hb + 4 + 6 i of `u`; khoserRangeOffset(i) in the chunk.
-    const len = num * KHOSER_MEM_RANGE_SIZE;
-    if (!whole && len > 0) physReadInto(mem, phys + KHOSER_CHUNK_HDR_SIZE, buf.subarray(KHOSER_CHUNK_HDR_SIZE, KHOSER_CHUNK_HDR_SIZE + len));
-    out.reserve(num);
-    const oi = out.count;
-    const got = walkEntries(u, hb + (KHOSER_CHUNK_HDR_SIZE >>> 2), num, out, ramBase, ramEnd, scLo, scHi);
-    if (got < num) {
-      const j = oi + got - 1;
-      throw rangeFail(mw, ci, phys, got, u, hb + (KHOSER_CHUNK_HDR_SIZE >>> 2) + got * ENTRY_U32, ctx, j >= 0 ? out.start[j]! : -1, j >= 0 ? out.start[j]! + out.size[j]! : -1);
-    }
-    out.count = oi + num;
-    const where = `chunk ${ci} at ${hex(phys)}`;
-    ptr = u64Of(u[hb + (KHOSER_CHUNK_HDR_NEXT >>> 2)]!, u[hb + (KHOSER_CHUNK_HDR_NEXT >>> 2) + 1]!);
-    holder = { object: "chunk", index: ci, phys, field: "next", offset: KHOSER_CHUNK_HDR_NEXT };
-    holderName = `${where}: next at +${hex(KHOSER_CHUNK_HDR_NEXT)}`;
-  }
-
+  const w = new ChunkListWalk(mem, ctx, geo);
+  for (let ptr = metadata; ptr !== 0n; ) ptr = w.step(ptr);
+  const { mw, out, firstRangeOf } = w;
   mw.checkNotPreservedBy((addr) => out.lastAtOrBelow(addr), (ri) => out.at(ri), (o, rg, ri) => {
     const home = lastAtOrBelow(firstRangeOf, ri);
     const what = o.size === PAGE_SIZE ? "page lies inside" : `[${hex(o.phys)}, ${hex(o.phys + o.size)}) overlaps`;
@@ -313,7 +346,7 @@ function walkEntries(u: Uint32Array, b0: number, num: number, out: RangeColumns,
     if (dLo !== 0) {
       // A folio run: KHO_DATA_FOLIO | order, start and size multiples of the folio size (a power of two, exact as a double).
       if ((dLo & ~KHO_DATA_VALID_MASK) !== 0 || !khoDataIsFolio(dLo) || khoDataOrder(dLo) > KHO_WALK_MAX_ORDER) return i;
-      const fsz = PAGE_SIZE * 2 ** khoDataOrder(dLo);
+      const fsz = WALK_FOLIO_SIZE[khoDataOrder(dLo)]!;
       if (fsz > PAGE_SIZE && (st % fsz !== 0 || sz % fsz !== 0)) return i;
     }
     for (let k = 0; k < nSc; k++) if (st < scHi[k]! && scLo[k]! < en) return i;
