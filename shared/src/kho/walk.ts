@@ -149,7 +149,34 @@ export interface KhoMetaObject {
   holderName: string;
 }
 
-/** What claim() needs to know about the object a pointer leads to. */
+/**
+ * A claimed object. Its names are read from its claim when a message needs
+ * them, so a claim may compute them lazily (getters): a walk of 6,169
+ * well-formed chunks then formats none of them.
+ */
+class MetaObject implements KhoMetaObject {
+  constructor(
+    readonly kind: KhoWalkObject,
+    readonly index: number,
+    readonly phys: number,
+    readonly size: number,
+    private readonly claim: KhoMetaClaim,
+  ) {}
+  get label(): string {
+    return this.claim.label;
+  }
+  get ref(): string | undefined {
+    return this.claim.ref;
+  }
+  get holder(): KhoWalkWhere {
+    return this.claim.holder;
+  }
+  get holderName(): string {
+    return this.claim.holderName;
+  }
+}
+
+/** What claim() needs to know about the object a pointer leads to (the names may be getters, read only for messages). */
 export interface KhoMetaClaim {
   kind: KhoWalkObject;
   size: number;
@@ -226,8 +253,7 @@ export class KhoMetaWalk {
 
   /* Record a claimed object (all checks passed). */
   private record(phys: number, c: KhoMetaClaim): void {
-    const o: KhoMetaObject = { kind: c.kind, index: this.objects.length, phys, size: c.size, label: c.label, holder: c.holder, holderName: c.holderName };
-    if (c.ref !== undefined) o.ref = c.ref;
+    const o = new MetaObject(c.kind, this.objects.length, phys, c.size, c);
     this.byAddr?.set(phys, o);
     this.objects.push(o);
     if (phys < this.lo) this.lo = phys;
