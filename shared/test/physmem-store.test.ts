@@ -49,7 +49,55 @@ function imageBytes(m: SparseMem): Uint8Array {
 
 const PFN0 = BASE / PAGE_SIZE;
 
+/* Index of the first page at which @a and @b differ (or their lengths do: the shorter's page count), -1 when equal. */
+function firstDifferentPage(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return Math.floor(i / PAGE_SIZE);
+  return a.length === b.length ? -1 : Math.floor(n / PAGE_SIZE);
+}
+
 describe("SparseMem.storePages", () => {
+  // First in the file, with batches larger than the page file's free list can be: each batch goes to new slots at the file's end.
+  test("consecutive frames stored in ascending batches (a serializer's chunks) are kept as runs: they read, enumerate, are written over and reach the image as held pages do", () => {
+    const BIG = 8192 * PAGE_SIZE;
+    const stored = new SparseMem(BASE, BIG);
+    const held = new SparseMem(BASE, BIG);
+    const other = new SparseMem(BASE, BIG);
+    const seq = (from: number, n: number): number[] => Array.from({ length: n }, (_, k) => PFN0 + from + k);
+    for (const [m, s] of [[stored, true], [held, false]] as const) {
+      store(m, s, seq(100, 1024), pages(1024, 1));
+      // Continues the first run's frames, but another memory took the slots that follow: a run of its own.
+      if (s) other.storePages(seq(0, 2048), pages(2048, 8));
+      store(m, s, seq(1124, 1024), pages(1024, 2));
+      // Continues the last run (frames and slots both follow on).
+      store(m, s, seq(2148, 512), pages(512, 9));
+      // A second run past a gap.
+      store(m, s, seq(4000, 1024), pages(1024, 3));
+      // A write into the first run: that frame becomes a held page.
+      m.write(BASE + 600 * PAGE_SIZE + 7, new Uint8Array([9, 9, 9]));
+      // Consecutive but below the last run, over part of the first: frame by frame, the old slots freed.
+      store(m, s, seq(50, 1024), pages(1024, 4));
+      // Over part of the second run, past its start.
+      store(m, s, seq(4500, 1024), pages(1024, 5));
+      // A batch that is not consecutive, then a short run after everything.
+      store(m, s, [PFN0 + 7000, PFN0 + 7002], pages(2, 6));
+      store(m, s, seq(7100, 3), pages(3, 7));
+    }
+    expect(stored.touchedPages).toBe(held.touchedPages);
+    expect(stored.touchedRuns()).toEqual(held.touchedRuns());
+    // Page by page: a failing toEqual on 32 MiB would print a diff of every byte.
+    expect(firstDifferentPage(stored.read(BASE, BIG), held.read(BASE, BIG)), "first page that differs").toBe(-1);
+    for (const pfn of [PFN0 + 49, PFN0 + 50, PFN0 + 600, PFN0 + 1123, PFN0 + 1124, PFN0 + 2147, PFN0 + 2148, PFN0 + 2659, PFN0 + 4499, PFN0 + 5523, PFN0 + 5524, PFN0 + 7001]) {
+      expect(stored.page(pfn), `page ${pfn - PFN0}`).toEqual(held.page(pfn));
+    }
+    // pagesInto across the end of one run and the start of the next.
+    const out = new Uint8Array(8 * PAGE_SIZE);
+    expect(stored.pagesInto(PFN0 + 2144, 8, out)).toBe(true);
+    expect(out).toEqual(held.read(BASE + 2144 * PAGE_SIZE, 8 * PAGE_SIZE));
+    expect(firstDifferentPage(imageBytes(stored), imageBytes(held)), "first image page that differs").toBe(-1);
+    expect(firstDifferentPage(other.read(BASE, 2048 * PAGE_SIZE), pages(2048, 8)), "first page of the other memory that differs").toBe(-1);
+  });
+
   test("stored pages read, enumerate and write to the image as held pages do, in any order and mixed with held ones", () => {
     const { stored, held, both } = pair();
     both((m, s) => {

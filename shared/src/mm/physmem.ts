@@ -145,9 +145,112 @@ export function physReader(mem: PhysMem, phys: number, len: number): ByteReader 
  * the file without bound.
  */
 const pageFile: { fd: number | undefined | null; end: number; free: number[] } = { fd: null, end: 0, free: [] };
-const pageFileOwners = new FinalizationRegistry<Map<number, number>>((spilled) => {
-  for (const slot of spilled.values()) pageFile.free.push(slot);
-});
+const pageFileOwners = new FinalizationRegistry<SpillIndex>((spilled) => spilled.forEachSlot((slot) => pageFile.free.push(slot)));
+
+/*
+ * Where a SparseMem's stored pages are in the page file: pfn -> slot. A
+ * serializer stores its chunk pages in ascending frames, 64 at a time, at
+ * new slots at the file's end, so those go into runs (frames and slots
+ * both consecutive: 6,169 chunk pages make one run), appended at O(1) per
+ * batch without a map entry per page; anything else is a map entry. A
+ * frame is in a run or in the map, never both; a run a change would split
+ * becomes map entries first.
+ */
+class SpillIndex {
+  private readonly map = new Map<number, number>();
+  /* Run k: frames [rPfn[k], rPfn[k] + rCount[k]) at slots from rSlot[k]; ascending and apart. */
+  private readonly rPfn: number[] = [];
+  private readonly rCount: number[] = [];
+  private readonly rSlot: number[] = [];
+  /** Frames indexed. */
+  size = 0;
+
+  /* Index of the run holding @pfn, or -1. */
+  private runAt(pfn: number): number {
+    const rp = this.rPfn;
+    let lo = 0;
+    let hi = rp.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (rp[mid]! <= pfn) lo = mid + 1;
+      else hi = mid;
+    }
+    const k = lo - 1;
+    return k >= 0 && pfn < rp[k]! + this.rCount[k]! ? k : -1;
+  }
+
+  get(pfn: number): number | undefined {
+    if (this.rPfn.length > 0) {
+      const k = this.runAt(pfn);
+      if (k >= 0) return this.rSlot[k]! + (pfn - this.rPfn[k]!);
+    }
+    return this.map.size > 0 ? this.map.get(pfn) : undefined;
+  }
+
+  /* Drop @pfn; returns its slot, or undefined when it was not indexed. */
+  delete(pfn: number): number | undefined {
+    if (this.rPfn.length > 0) {
+      const k = this.runAt(pfn);
+      if (k >= 0) this.explode(k);
+    }
+    const slot = this.map.get(pfn);
+    if (slot !== undefined) {
+      this.map.delete(pfn);
+      this.size--;
+    }
+    return slot;
+  }
+
+  /* Frame @pfn at @slot (the caller dropped what it had). */
+  set(pfn: number, slot: number): void {
+    this.map.set(pfn, slot);
+    this.size++;
+  }
+
+  /*
+   * Frames [@pfn, @pfn + @n) at slots from @slot, none of them indexed: a
+   * run, joined to the last one when it continues it; false when the frames
+   * do not all lie past the last run (the caller then uses set()).
+   */
+  appendRun(pfn: number, n: number, slot: number): boolean {
+    const k = this.rPfn.length - 1;
+    if (k >= 0) {
+      const end = this.rPfn[k]! + this.rCount[k]!;
+      if (pfn < end) return false;
+      if (pfn === end && slot === this.rSlot[k]! + this.rCount[k]!) {
+        this.rCount[k] = this.rCount[k]! + n;
+        this.size += n;
+        return true;
+      }
+    }
+    this.rPfn.push(pfn);
+    this.rCount.push(n);
+    this.rSlot.push(slot);
+    this.size += n;
+    return true;
+  }
+
+  /* Run @k as map entries. */
+  private explode(k: number): void {
+    const p = this.rPfn[k]!;
+    const s = this.rSlot[k]!;
+    for (let j = 0; j < this.rCount[k]!; j++) this.map.set(p + j, s + j);
+    this.rPfn.splice(k, 1);
+    this.rCount.splice(k, 1);
+    this.rSlot.splice(k, 1);
+  }
+
+  /* Every indexed frame (in no particular order). */
+  *keys(): Generator<number> {
+    for (let k = 0; k < this.rPfn.length; k++) for (let j = 0; j < this.rCount[k]!; j++) yield this.rPfn[k]! + j;
+    yield* this.map.keys();
+  }
+
+  forEachSlot(visit: (slot: number) => void): void {
+    for (let k = 0; k < this.rPfn.length; k++) for (let j = 0; j < this.rCount[k]!; j++) visit(this.rSlot[k]! + j);
+    for (const slot of this.map.values()) visit(slot);
+  }
+}
 
 function openSpillFile(): number | undefined {
   const file = path.join(os.tmpdir(), `.khosim-pages-${process.pid}-${Math.random().toString(36).slice(2)}`);
@@ -189,7 +292,7 @@ export class SparseMem implements PhysMem, PageSource {
   private pool: ArrayBuffer | undefined;
   private poolUsed = POOL_PAGES;
   /* Pages written by storePages(): pfn -> slot (page index) in the spill file; never also in pages or generated. */
-  private readonly spilled = new Map<number, number>();
+  private readonly spilled = new SpillIndex();
   private spillOwned = false;
   private readonly fresh = (): Uint8Array => {
     if (this.poolUsed === POOL_PAGES) {
@@ -281,6 +384,8 @@ export class SparseMem implements PhysMem, PageSource {
       }
       pageFile.end += n;
     }
+    // Consecutive frames at new slots (a serializer's chunk pages): one run, no index entry per page.
+    if (!reuse && this.storeRun(pfns, slot0)) return;
     for (let k = 0; k < n; k++) {
       const pfn = pfns[k]!;
       let slot = slot0 + k;
@@ -295,10 +400,34 @@ export class SparseMem implements PhysMem, PageSource {
       }
       this.materialize(pfn * PAGE_SIZE, PAGE_SIZE);
       this.pages.delete(pfn);
-      const old = this.spilled.get(pfn);
+      const old = this.spilled.delete(pfn);
       if (old !== undefined) pageFile.free.push(old);
       this.spilled.set(pfn, slot);
     }
+  }
+
+  /*
+   * storePages()'s bookkeeping when @pfns are consecutive and lie past every
+   * stored run, their pages written at slots from @slot0: what they held
+   * dropped, one run indexed. False (nothing changed) otherwise.
+   */
+  private storeRun(pfns: readonly number[], slot0: number): boolean {
+    const n = pfns.length;
+    const p0 = pfns[0]!;
+    if (n === 0 || pfns[n - 1] !== p0 + n - 1) return false;
+    for (let k = 1; k < n - 1; k++) if (pfns[k] !== p0 + k) return false;
+    this.materialize(p0 * PAGE_SIZE, n * PAGE_SIZE);
+    // Frames stored before, outside runs, give their slots back; the run then takes them all.
+    const olds: number[] = [];
+    for (let k = 0; k < n; k++) {
+      this.pages.delete(p0 + k);
+      const old = this.spilled.get(p0 + k);
+      if (old !== undefined) olds.push(p0 + k);
+    }
+    for (const pfn of olds) pageFile.free.push(this.spilled.delete(pfn)!);
+    if (this.spilled.appendRun(p0, n, slot0)) return true;
+    for (let k = 0; k < n; k++) this.spilled.set(p0 + k, slot0 + k);
+    return true;
   }
 
   /* Pages @k.. of a storePages() call held in memory, as write() holds them. */
@@ -413,7 +542,7 @@ export class SparseMem implements PhysMem, PageSource {
     }
     if (this.spilled.size === 0) return false;
     let any = false;
-    for (let k = 0; k < count && !any; k++) any = this.spilled.has(pfn + k);
+    for (let k = 0; k < count && !any; k++) any = this.spilled.get(pfn + k) !== undefined;
     if (!any) return false;
     // Page by page; runs of consecutive spill slots in one read.
     for (let k = 0; k < count; ) {
