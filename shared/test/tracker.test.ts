@@ -251,6 +251,43 @@ describe("KhoMemTrack unpreserve", () => {
 });
 
 describe("KhoMemTrack lookups", () => {
+  it("rangeAt and intersects over a long tail with ranges below it, asked in ascending, descending and scattered order, answer as a page model does", () => {
+    const t = new KhoMemTrack();
+    const model = new Map<number, number>();
+    const keep = (page: number, pages: number, data: number): void => {
+      t.khoPreserve(page * P, pages * P, data);
+      for (let q = page; q < page + pages; q++) model.set(q, data);
+    };
+    // The tail: isolated folios, adjacent ranges with other data (a range starting where the last ends), longer runs.
+    let page = 1000;
+    for (let i = 0; i < 400; i++) {
+      const kind = i % 5;
+      if (kind === 0) page += 1 + (i % 3);
+      keep(page, kind === 3 ? 3 : 1, kind === 2 ? KHO_DATA_PHYS : F0);
+      page += kind === 3 ? 3 : 1;
+    }
+    // Below the tail, out of order: the tree.
+    keep(900, 2, KHO_DATA_PHYS);
+    keep(10, 5, F0);
+    const pages = page + 5;
+    const at = (q: number, off: number): void => expectBe(t.rangeAt(q * P + off)?.data, model.get(q));
+    const hits = (q: number, n: number, trim: number): void => {
+      let any = false;
+      for (let k = q; k < q + n; k++) any ||= model.has(k);
+      expectBe(t.intersects(q * P + trim, n * P - 2 * trim), any);
+    };
+    // One kind of question per pass, so that each follows the one before (the tail search starts from its last answer).
+    const orders = [
+      Array.from({ length: pages }, (_, q) => q),
+      Array.from({ length: pages }, (_, q) => pages - 1 - q),
+      Array.from({ length: 3000 }, (_, i) => (7 + i * 1103) % pages),
+    ];
+    for (const order of orders) {
+      for (const off of [0, P - 1]) for (const q of order) at(q, off);
+      for (const [n, trim] of [[1, 0], [2, 1], [7, 0], [7, 1]] as const) for (const q of order) hits(q, n, trim);
+    }
+  });
+
   it("rangeAt and intersects answer for preserved and free addresses", () => {
     const t = new KhoMemTrack();
     t.khoPreservePhys(4 * P, 2 * P);

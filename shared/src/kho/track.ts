@@ -21,6 +21,7 @@ import { PAGE_SIZE } from "../abi/page.js";
 import { BTree } from "../lib/btree.js";
 import { ctz, ilog2 } from "../lib/bits.js";
 import { hex } from "../lib/bytes.js";
+import { lastAtOrBelow } from "../lib/search.js";
 
 /** One preserved range as handed out by the tracker and the walker. */
 export interface KhoMemRange {
@@ -135,6 +136,9 @@ export class KhoMemTrack {
   private hs = Infinity;
   private he = 0;
   private hd = 0;
+  /* tailAtOrBelow()'s previous answer; the pair array the tree's lookups fill (no allocation per lookup). */
+  private tailHint = 0;
+  private readonly pair: [number, Node] = [0, { start: 0, end: 0, data: 0 }];
 
   /*
    * Tree fast-path cache: the tree range the last tree preserve stored, and
@@ -271,11 +275,13 @@ export class KhoMemTrack {
       // The last tail range starting below end is the only tail candidate.
       const i = this.tailAtOrBelow(end - 1);
       if (this.ts[i]! + this.tz[i]! > addr) return true;
+      // Every tree range ends at or below the tail's first start.
+      if (addr >= this.ts[0]!) return false;
     }
     if (this.tree.size === 0) return false;
-    const p = this.tree.getPairOrNextLower(addr);
+    const p = this.tree.getPairOrNextLower(addr, this.pair);
     if (p !== undefined && p[1].end > addr) return true;
-    const n = this.tree.nextHigherPair(addr);
+    const n = this.tree.nextHigherPair(addr, this.pair);
     return n !== undefined && n[0] < end;
   }
 
@@ -404,17 +410,9 @@ export class KhoMemTrack {
     this.last = undefined;
   }
 
-  /* Index of the last tail range whose start is <= @addr (@addr >= ts[0]). */
+  /* Index of the last tail range whose start is <= @addr (@addr >= ts[0]); a serializer asks about its chunk pages in order. */
   private tailAtOrBelow(addr: number): number {
-    const ts = this.ts;
-    let lo = 0;
-    let hi = this.tn;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (ts[mid]! <= addr) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo - 1;
+    return (this.tailHint = lastAtOrBelow(this.ts, this.tn, addr, this.tailHint));
   }
 
   /* The tree's preserve: [addr, end) touches no tail range (the caller spilled otherwise). */

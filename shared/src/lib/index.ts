@@ -5,4 +5,5 @@ export * from "./bytes.js";
 export * from "./csum.js";
 export * from "./log.js";
 export * from "./prng.js";
+export * from "./search.js";
 export * from "./size.js";

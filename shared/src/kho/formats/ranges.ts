@@ -18,6 +18,7 @@ import {
 } from "../../abi/ranges.js";
 import { HI_2_53, TWO32, TWO64, u64Of } from "../../lib/bits.js";
 import { hex, u32View } from "../../lib/bytes.js";
+import { lastAtOrBelow } from "../../lib/search.js";
 import { physReadInto, type PhysMem } from "../../mm/physmem.js";
 import { KHO_RANGES_FDT_LAYOUT } from "../fdt.js";
 import { khoMemSerialize } from "../serialize.js";
@@ -121,30 +122,11 @@ class RangeColumns {
     return { start: this.start[ri]!, size: this.size[ri]!, data: this.data[ri]! };
   }
 
-  /*
-   * Index of the last range whose start is <= @addr, or -1. The previous
-   * answer and the few after it are tried before bisecting: the walk asks
-   * for each chunk in list order, and chunks allocated in order sit between
-   * consecutive ranges (a bisection of 1M ranges misses the cache ~20 times).
-   */
+  /* Index of the last range whose start is <= @addr, or -1 (asked for each chunk in list order: from the previous answer). */
   lastAtOrBelow(addr: number): number {
-    const s = this.start;
-    const n = this.count;
-    let h = this.hint;
-    if (h < n && s[h]! <= addr) {
-      for (let k = 0; k < 4; k++, h++) {
-        if (h + 1 === n || s[h + 1]! > addr) return (this.hint = h);
-      }
-    }
-    let lo = 0;
-    let hi = n;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (s[mid]! <= addr) lo = mid + 1;
-      else hi = mid;
-    }
-    if (lo > 0) this.hint = lo - 1;
-    return lo - 1;
+    const i = lastAtOrBelow(this.start, this.count, addr, this.hint);
+    if (i >= 0) this.hint = i;
+    return i;
   }
 
   table(): KhoRangeTable {
@@ -318,7 +300,7 @@ export function khoMemWalk(mem: PhysMem, metadata: bigint, ctx: KhoWalkContext, 
   for (let ptr = metadata; ptr !== 0n; ) ptr = w.step(ptr);
   const { mw, out, firstRangeOf } = w;
   mw.checkNotPreservedBy((addr) => out.lastAtOrBelow(addr), (ri) => out.at(ri), (o, rg, ri) => {
-    const home = lastAtOrBelow(firstRangeOf, ri);
+    const home = lastAtOrBelow(firstRangeOf, firstRangeOf.length, ri);
     const what = o.size === PAGE_SIZE ? "page lies inside" : `[${hex(o.phys)}, ${hex(o.phys + o.size)}) overlaps`;
     return {
       where: { object: "chunk", index: o.index, phys: o.phys, entry: ri },
@@ -433,17 +415,6 @@ function rangeFail(mw: KhoMetaWalk, ci: number, phys: number, i: number, u: Uint
   throw new Error(`unreachable: ${where}: ranges[${i}] failed a fast check but passes every check`);
 }
 
-/** Index of the last value <= @v in an ascending array (the chunk whose entries hold range @v). */
-function lastAtOrBelow(a: readonly number[], v: number): number {
-  let lo = 0;
-  let hi = a.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (a[mid]! <= v) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo - 1;
-}
 
 /* Adjacent entries with equal data, merged (posted: one range per chunk, a handcrafted list may split a run). */
 function mergeEqual(entries: readonly KhoMemRange[]): KhoMemRange[] {
