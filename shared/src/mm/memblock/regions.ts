@@ -116,6 +116,9 @@ export class MemblockType {
   private sNext = 0;
   private sNextFlags = 0;
   private sFlags = 0;
+  /* H's size, as a column and index: its chunk's, or the queue's when H is queued (chunks do not change while the stream is on). */
+  private hSize: Float64Array = new Float64Array(1);
+  private hIdx = 0;
   /*
    * The queue: qn isolated stream blocks, ascending, with their final
    * flags, that belong right after H (hintC, hintI) in this order and are
@@ -535,6 +538,8 @@ export class MemblockType {
       this.pending = false;
       // H grew by the block: the next block of the stream may take the O(1) path below.
       this.sOn = true;
+      this.hSize = chunk.size;
+      this.hIdx = i;
       this.sEnd = end;
       this.sNext = nc.base[ni]!;
       this.sNextFlags = nc.flags[ni]!;
@@ -583,12 +588,8 @@ export class MemblockType {
     if (end === this.sNext && this.sNextFlags === flags) return false;
     if (this.pGap) return this.streamMarkGap(flags);
     if (flags !== this.sFlags) return false;
-    // H grows by the block: the last queued block, or the stored region.
-    if (this.qn > 0) this.qSize![this.qn - 1] = this.qSize![this.qn - 1]! + size;
-    else {
-      const chunk = this.cs[this.hintC]!;
-      chunk.size[this.hintI] = chunk.size[this.hintI]! + size;
-    }
+    // H grows by the block (hSize: the last queued block's column, or its chunk's).
+    this.hSize[this.hIdx] = this.hSize[this.hIdx]! + size;
     this.cnt--;
     this.pending = false;
     this.sEnd = end;
@@ -617,6 +618,8 @@ export class MemblockType {
     this.qSize![q] = size;
     this.qFlags![q] = flags;
     this.sOn = true;
+    this.hSize = this.qSize!;
+    this.hIdx = q;
     this.sEnd = base + size;
     this.sFlags = flags;
     return true;
@@ -797,6 +800,8 @@ export class MemblockType {
       if (nc !== undefined) {
         const ni = nc === chunk ? i + 1 : 0;
         this.sOn = true;
+        this.hSize = chunk.size;
+        this.hIdx = i;
         this.sEnd = base + size;
         this.sFlags = flags;
         this.sNext = nc.base[ni]!;
