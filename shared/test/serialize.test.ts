@@ -130,6 +130,21 @@ describe("khoMemSerialize layout", () => {
     for (const phys of a.chunks) expect(dirty.read(phys, P)).toEqual(clean.read(phys, P));
   });
 
+  it("every chunk page is encodeChunk()'s bytes when the chunks fill more than one staging buffer: a short last chunk is zeroed past its entries, whatever the buffer held", () => {
+    // Stages of 64 pages: chunk 64 is staged where full chunk 0 was; 130 and 200 ranges after them make one and two more short ends.
+    for (const n of [64 * KHOSER_RANGES_PER_CHUNK + 5, 65 * KHOSER_RANGES_PER_CHUNK + 130, 129 * KHOSER_RANGES_PER_CHUNK + 1]) {
+      const track = isolated(n);
+      const mem = new SparseMem(RAM_BASE, RAM_SIZE);
+      const { chunks } = khoMemSerialize(track, mem, downAllocator());
+      expect(chunks.length).toBe(khoserChunkCount(n));
+      const ranges = [...track.ranges()];
+      chunks.forEach((phys, c) => {
+        const want = encodeChunk(chunks[c + 1] ?? 0, ranges.slice(c * KHOSER_RANGES_PER_CHUNK, (c + 1) * KHOSER_RANGES_PER_CHUNK));
+        expect(mem.read(phys, P), `${n} ranges, chunk ${c}`).toEqual(want);
+      });
+    }
+  });
+
   it("links chunks in allocation order even when pages are handed out non-monotonically", () => {
     const pages = [0x4f00_0000, 0x4e00_0000, 0x4f80_0000];
     const it = pages[Symbol.iterator]();

@@ -126,6 +126,36 @@ function encodeEntries(w32: Uint32Array, o: number, start: Float64Array, size: F
   }
 }
 
+/*
+ * encodeStage - chunks [@c0, @c0 + @cnt) of @chunks, whole, into pages 0 ..
+ * @cnt - 1 of @w32: each chunk's header (next: the chunk after it, 0 for
+ * the last of @chunks), then up to @fill entries from ranges @r0 on of the
+ * columns (@left ranges remain), then zeros to the page's end. Every chunk
+ * of a stage in one call, so that V8 optimizes the per-chunk work with the
+ * entries instead of running it once per chunk unoptimized.
+ */
+function encodeStage(w32: Uint32Array, chunks: readonly number[], c0: number, cnt: number, fill: number, start: Float64Array, size: Float64Array, data: Uint16Array, r0: number, left: number): void {
+  const PAGE_U32 = KHOSER_CHUNK_SIZE >>> 2;
+  let r = r0;
+  for (let j = 0; j < cnt; j++) {
+    const c = c0 + j;
+    const o = j * PAGE_U32;
+    const next = c + 1 < chunks.length ? chunks[c + 1]! : 0;
+    const nh = Math.floor(next * TWO32_INV);
+    w32[o + (KHOSER_CHUNK_HDR_NEXT >>> 2)] = next - nh * TWO32;
+    w32[o + (KHOSER_CHUNK_HDR_NEXT >>> 2) + 1] = nh;
+    const n = Math.min(fill, left);
+    w32[o + (KHOSER_CHUNK_HDR_NUM_RANGES >>> 2)] = n;
+    w32[o + (KHOSER_CHUNK_HDR_NUM_RANGES >>> 2) + 1] = 0;
+    const e0 = o + (KHOSER_CHUNK_HDR_SIZE >>> 2);
+    encodeEntries(w32, e0, start, size, data, r, r + n);
+    const end = e0 + n * (KHOSER_MEM_RANGE_SIZE >>> 2);
+    if (end < o + PAGE_U32) w32.fill(0, end, o + PAGE_U32);
+    r += n;
+    left -= n;
+  }
+}
+
 /* 2^-32, exact: a multiply by it splits off a u64's high half. */
 const TWO32_INV = 1 / TWO32;
 
@@ -217,6 +247,19 @@ export function khoMemSerialize(track: KhoMemTrack, mem: PhysMem, allocChunk: ()
   // Little-endian hosts store the halves straight into a u32 view of the page (encodeEntries).
   const w32 = HOST_LE ? new Uint32Array(stage.buffer, stage.byteOffset, stage.byteLength >>> 2) : undefined;
   for (let c = 0; c < nChunks; c++) {
+    // A whole stage whose entries are all in the current part: encoded in one call, no per-chunk work out here.
+    const cnt = Math.min(stagePages, nChunks - c);
+    const want = Math.min(cnt * geo.fill, total - done);
+    if (w32 !== undefined && stagePfns.length === 0 && part.count - r >= want) {
+      encodeStage(w32, chunks, c, cnt, geo.fill, part.start, part.size, part.data, r, total - done);
+      r += want;
+      done += want;
+      for (let j = 0; j < cnt; j++) stagePfns.push(chunks[c + j]! / PAGE_SIZE);
+      physStorePages(mem, stagePfns, stage.subarray(0, cnt * KHOSER_CHUNK_SIZE));
+      stagePfns.length = 0;
+      c += cnt - 1;
+      continue;
+    }
     const n = Math.min(geo.fill, total - done);
     // This chunk's page is bytes [p0, p0 + KHOSER_CHUNK_SIZE) of the stage.
     const p0 = stagePfns.length * KHOSER_CHUNK_SIZE;
