@@ -421,30 +421,39 @@ export function khoRadixForEachBlock(
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     // Above the mixed leaf (base 0) every bit of a leaf has the order its base says.
     const first = leaf.base > 0 ? khoRadixDecodeKey(leaf.base)! : undefined;
-    const bsize = first ? 2 ** (PAGE_SHIFT + first.order) : 0;
-    const data = first ? khoDataFolio(first.order) : 0;
-    for (let w = 0; w < PAGE_SIZE / 4; w++) {
-      let word = view.getUint32(w * 4, true) | 0;
-      if (word === 0) continue;
-      if (first) {
-        let a = first.phys + w * 32 * bsize;
-        if (word === -1) {
-          // A full word: 32 blocks in a row, no bit tests.
-          for (let b = 0; b < 32; b++, a += bsize) visit(a, bsize, data);
-          continue;
-        }
-        // Set bits lowest first: ctz of the lowest set bit, then clear it.
-        while (word !== 0) {
-          visit(a + (31 - Math.clz32(word & -word)) * bsize, bsize, data);
-          word &= word - 1;
-        }
-        continue;
-      }
-      while (word !== 0) {
-        const blk = khoRadixDecodeKey(w * 32 + 31 - Math.clz32(word & -word))!;
-        visit(blk.phys, 2 ** (PAGE_SHIFT + blk.order), khoDataFolio(blk.order));
-        word &= word - 1;
-      }
+    if (first) forEachUniformBlock(view, first.phys, first.order, visit);
+    else forEachMixedBlock(view, visit);
+  }
+}
+
+/*
+ * The blocks of a leaf whose bits all have @order, bit k at @phys + k
+ * blocks: set bits lowest first. One call of @visit in the loop, so that the
+ * loop's optimized code inlines memblock's stream path once (three call
+ * sites overran V8's inlining budget).
+ */
+function forEachUniformBlock(view: DataView, phys: number, order: number, visit: (start: number, size: number, data: number) => void): void {
+  const bsize = 2 ** (PAGE_SHIFT + order);
+  const data = khoDataFolio(order);
+  for (let w = 0; w < PAGE_SIZE / 4; w++) {
+    let word = view.getUint32(w * 4, true) | 0;
+    const a = phys + w * 32 * bsize;
+    // Set bits lowest first: ctz of the lowest set bit, then clear it (a full word: 32 blocks in a row).
+    while (word !== 0) {
+      visit(a + (31 - Math.clz32(word & -word)) * bsize, bsize, data);
+      word &= word - 1;
+    }
+  }
+}
+
+/* The blocks of the mixed leaf (base 0): each set bit's key gives its order and address. */
+function forEachMixedBlock(view: DataView, visit: (start: number, size: number, data: number) => void): void {
+  for (let w = 0; w < PAGE_SIZE / 4; w++) {
+    let word = view.getUint32(w * 4, true) | 0;
+    while (word !== 0) {
+      const blk = khoRadixDecodeKey(w * 32 + 31 - Math.clz32(word & -word))!;
+      visit(blk.phys, 2 ** (PAGE_SHIFT + blk.order), khoDataFolio(blk.order));
+      word &= word - 1;
     }
   }
 }
