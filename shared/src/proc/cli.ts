@@ -3,7 +3,6 @@
  * codes, and commander set up to exit 2 (not 1) on a usage error.
  */
 import { Command, CommanderError, Option } from "commander";
-import { setFlagsFromString } from "node:v8";
 import { KHO_FORMATS, khoFormat } from "../kho/formats/index.js";
 import { KHO_KERNEL_NAMES, khoKernel } from "../kho/kernels/versions.js";
 import { LOG_FORMATS } from "../lib/log.js";
@@ -65,7 +64,6 @@ export function intOption(name: string, min: number, max: number): (v: string) =
  */
 export function runMain(prog: string, main: () => Promise<number>, classify?: (e: unknown) => number | undefined): void {
   setInterruptProg(prog);
-  tuneV8();
   quietClosedPipes(prog);
   main().then(
     (code) => {
@@ -89,22 +87,6 @@ export function runMain(prog: string, main: () => Promise<number>, classify?: (e
       process.exitCode = EXIT_INTERNAL;
     },
   );
-}
-
-/* Bytecode V8 may inline into one optimized function, in all (its default: 920). */
-const INLINE_BUDGET = 1840;
-
-/*
- * A block loop's optimized code inlines its callback, memblock_reserve and
- * memblock_reserved_mark_noinit with their stream fast paths (about 500
- * bytes of bytecode); when TurboFan peels the loop it needs that twice, and
- * with V8's default cumulative budget it left a fast path out in about half
- * of the runs: every block's two addresses were then boxed on the heap
- * (radix, 12.6M blocks: 150 ms instead of 90). Compile-time only; set before
- * any hot code is optimized.
- */
-function tuneV8(): void {
-  setFlagsFromString(`--max-inlined-bytecode-size-cumulative=${INLINE_BUDGET}`);
 }
 
 /*
