@@ -13,6 +13,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { PAGE_SIZE } from "../abi/page.js";
 import { ByteReader, hex } from "../lib/bytes.js";
+import { lastAtOrBelow } from "../lib/search.js";
 import { ramContains, type RamBank } from "../abi/ram.js";
 
 /** Thrown when an access falls outside RAM. */
@@ -167,16 +168,8 @@ class SpillIndex {
 
   /* Index of the run holding @pfn, or -1. */
   private runAt(pfn: number): number {
-    const rp = this.rPfn;
-    let lo = 0;
-    let hi = rp.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (rp[mid]! <= pfn) lo = mid + 1;
-      else hi = mid;
-    }
-    const k = lo - 1;
-    return k >= 0 && pfn < rp[k]! + this.rCount[k]! ? k : -1;
+    const k = lastAtOrBelow(this.rPfn, this.rPfn.length, pfn);
+    return k >= 0 && pfn < this.rPfn[k]! + this.rCount[k]! ? k : -1;
   }
 
   get(pfn: number): number | undefined {

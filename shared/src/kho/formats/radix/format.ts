@@ -34,6 +34,7 @@ import {
 } from "../../../abi/radix.js";
 import { khoDataFolio, khoDataIsFolio, khoDataOrder } from "../../../abi/ranges.js";
 import { ByteWriter, hex } from "../../../lib/bytes.js";
+import { lastAtOrBelow } from "../../../lib/search.js";
 import type { PhysMem } from "../../../mm/physmem.js";
 import { KhoSerializeError } from "../../serialize.js";
 import { khoFolioSize, khoPhysBlocks, type KhoMemRange } from "../../track.js";
@@ -125,14 +126,8 @@ export function khoRadixSerialize(track: KhoTracker, mem: PhysMem, allocPage: Al
       throw new KhoSerializeError("EINVAL", i, `kho radix: node ${i} (${what}): allocator returned unusable page ${hex(phys)}`);
     }
     // Preserved ranges are ascending: the last one starting at or below phys is the only candidate.
-    let lo = 0;
-    let hi = starts.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (starts[mid]! <= phys) lo = mid + 1;
-      else hi = mid;
-    }
-    if (lo > 0 && ends[lo - 1]! > phys) {
+    const k = lastAtOrBelow(starts, starts.length, phys);
+    if (k >= 0 && ends[k]! > phys) {
       throw new KhoSerializeError("EINVAL", i, `kho radix: node ${i} (${what}): allocator returned preserved page ${hex(phys)}`);
     }
     seen.add(phys);
