@@ -65,11 +65,6 @@ function folioCapacity(s: Scenario): number {
   return n;
 }
 
-/**
- * runWorkload - execute @scenario's ops on @m with a PRNG seeded by @seed.
- * Throws ScenarioError (naming the op) when the machine runs out of memory or
- * an op is inconsistent with what ran before it.
- */
 /*
  * The timed preserve loops, each in a small function of its own: a loop
  * that runs once in a fresh process is optimized by on-stack replacement,
@@ -95,6 +90,11 @@ function preserveRuns(track: KhoTracker, base: Float64Array, order: Uint8Array, 
   }
 }
 
+/**
+ * runWorkload - execute @scenario's ops on @m with a PRNG seeded by @seed.
+ * Throws ScenarioError (naming the op) when the machine runs out of memory or
+ * an op is inconsistent with what ran before it.
+ */
 export function runWorkload(
   m: Machine,
   scenario: Scenario,
