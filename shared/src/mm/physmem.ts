@@ -410,14 +410,12 @@ export class SparseMem implements PhysMem, PageSource {
     if (n === 0 || pfns[n - 1] !== p0 + n - 1) return false;
     for (let k = 1; k < n - 1; k++) if (pfns[k] !== p0 + k) return false;
     this.materialize(p0 * PAGE_SIZE, n * PAGE_SIZE);
-    // Frames stored before, outside runs, give their slots back; the run then takes them all.
-    const olds: number[] = [];
+    // Frames stored before give their slots back; the run then takes them all.
     for (let k = 0; k < n; k++) {
       this.pages.delete(p0 + k);
-      const old = this.spilled.get(p0 + k);
-      if (old !== undefined) olds.push(p0 + k);
+      const old = this.spilled.delete(p0 + k);
+      if (old !== undefined) pageFile.free.push(old);
     }
-    for (const pfn of olds) pageFile.free.push(this.spilled.delete(pfn)!);
     if (this.spilled.appendRun(p0, n, slot0)) return true;
     for (let k = 0; k < n; k++) this.spilled.set(p0 + k, slot0 + k);
     return true;

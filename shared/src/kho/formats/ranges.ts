@@ -319,11 +319,6 @@ function chunkFail(mw: KhoMetaWalk, ci: number, phys: number, lo: number, hi: nu
 }
 
 /*
- * Entry @i of chunk @ci (its first u32 at @b of @u) failed the fast checks:
- * judge it again field by field, in the order the checks are documented, and
- * return the error for the first that fails. Off the hot path on purpose.
- */
-/*
  * walkEntries - validate the @num entries of one chunk (entry i at u32
  * @b0 + 6 i of @u) and append them to @out's columns (room made). The
  * walk's hot loop, in a function of its own so that V8 optimizes it alone:
@@ -372,6 +367,11 @@ function walkEntries(u: Uint32Array, b0: number, num: number, out: RangeColumns,
   return num;
 }
 
+/*
+ * Entry @i of chunk @ci (its first u32 at @b of @u) failed the fast checks:
+ * judge it again field by field, in the order the checks are documented, and
+ * return the error for the first that fails. Off the hot path on purpose.
+ */
 function rangeFail(mw: KhoMetaWalk, ci: number, phys: number, i: number, u: Uint32Array, b: number, ctx: KhoWalkContext, prevStart = -1, prevEnd = -1): KhoWalkError {
   const { ramBase, ramEnd } = mw;
   const where = `chunk ${ci} at ${hex(phys)}`;
