@@ -172,6 +172,28 @@ describe("khoMemSerialize allocator checks", () => {
     expect(mem.touchedPages).toBe(0); // nothing written before all chunks are vetted
   });
 
+  it.each([
+    ["the preserved page that ends the gap the chunks before it lay in", [RAM_BASE + P, RAM_BASE + 2 * P]],
+    ["a preserved page below that gap", [RAM_BASE + 3 * P, RAM_BASE + 2 * P]],
+    ["a preserved page far above it", [RAM_BASE + 3 * P, RAM_BASE + 5 * P, RAM_BASE + 4 * P]],
+  ])("rejects %s (one lookup per gap of free memory, not per chunk)", (_name, pages) => {
+    // Preserved: every other page from RAM_BASE; the gaps are the odd pages. The last page given is the bad one.
+    const it = pages[Symbol.iterator]();
+    const mem = new SparseMem(RAM_BASE, RAM_SIZE);
+    const bad = pages.length - 1;
+    expect(() => khoMemSerialize(isolated(bad * 170 + 1), mem, () => it.next().value as number)).toThrow(
+      new RegExp(`chunk ${bad}: allocator returned page \\[0x${pages[bad]!.toString(16)}, 0x[0-9a-f]+\\) that overlaps preserved memory`),
+    );
+    expect(mem.touchedPages).toBe(0);
+  });
+
+  it("takes many chunk pages from one gap of free memory above every preserved range", () => {
+    const pages = Array.from({ length: 5 }, (_, i) => RAM_BASE + 0x100_0000 + i * P);
+    const it = pages[Symbol.iterator]();
+    const mem = new SparseMem(RAM_BASE, RAM_SIZE);
+    expect(khoMemSerialize(isolated(4 * 170 + 1), mem, () => it.next().value as number).chunks).toEqual(pages);
+  });
+
   it("rejects a page handed out twice once the allocator has turned back (the set of chunk pages, built lazily)", () => {
     // 4 chunks: the second page lies below the first, the third between them, the fourth repeats the second.
     const pages = [0x4fff_e000, 0x4fff_c000, 0x4fff_d000, 0x4fff_c000];

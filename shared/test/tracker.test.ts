@@ -251,7 +251,7 @@ describe("KhoMemTrack unpreserve", () => {
 });
 
 describe("KhoMemTrack lookups", () => {
-  it("rangeAt and intersects over a long tail with ranges below it, asked in ascending, descending and scattered order, answer as a page model does", () => {
+  it("rangeAt, intersects and clearUntil over a long tail with ranges below it, asked in ascending, descending and scattered order, answer as a page model does", () => {
     const t = new KhoMemTrack();
     const model = new Map<number, number>();
     const keep = (page: number, pages: number, data: number): void => {
@@ -276,6 +276,15 @@ describe("KhoMemTrack lookups", () => {
       for (let k = q; k < q + n; k++) any ||= model.has(k);
       expectBe(t.intersects(q * P + trim, n * P - 2 * trim), any);
     };
+    // clearUntil(addr): addr when preserved, else the first preserved byte above it (Infinity past the last range).
+    const clear = (q: number, off: number): void => {
+      let k = q;
+      if (!model.has(q)) {
+        k = q + 1;
+        while (k < pages && !model.has(k)) k++;
+      }
+      expectBe(t.clearUntil(q * P + off), model.has(q) ? q * P + off : k < pages ? k * P : Infinity);
+    };
     // One kind of question per pass, so that each follows the one before (the tail search starts from its last answer).
     const orders = [
       Array.from({ length: pages }, (_, q) => q),
@@ -284,6 +293,7 @@ describe("KhoMemTrack lookups", () => {
     ];
     for (const order of orders) {
       for (const off of [0, P - 1]) for (const q of order) at(q, off);
+      for (const off of [0, P - 1]) for (const q of order) clear(q, off);
       for (const [n, trim] of [[1, 0], [2, 1], [7, 0], [7, 1]] as const) for (const q of order) hits(q, n, trim);
     }
   });

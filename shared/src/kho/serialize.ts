@@ -196,6 +196,9 @@ export function khoMemSerialize(track: KhoMemTrack, mem: PhysMem, allocChunk: ()
   let taken: BTree<number, number> | undefined;
   // One-page chunks overlap only when equal: a set of their addresses does (a B+ tree step costs ~10x a set lookup).
   let takenPages: Set<number> | undefined;
+  // [gapLo, gapHi): memory known to hold no preserved range.
+  let gapLo = 0;
+  let gapHi = 0;
   for (let i = 0; i < nChunks; i++) {
     const phys = allocChunk();
     const end = phys + bytes;
@@ -219,8 +222,12 @@ export function khoMemSerialize(track: KhoMemTrack, mem: PhysMem, allocChunk: ()
       }
       if (clash) throw new KhoSerializeError("EINVAL", i, `${fn}: chunk ${i}: allocator returned unusable ${what} ${hex(phys)}: it overlaps another chunk`);
     }
-    if (track.intersects(phys, bytes)) {
-      throw new KhoSerializeError("EINVAL", i, `${fn}: chunk ${i}: allocator returned ${what} [${hex(phys)}, ${hex(end)}) that overlaps preserved memory`);
+    // Inside the gap the last lookup found clear: no lookup (an allocator's consecutive pages ask once per gap).
+    if (phys < gapLo || end > gapHi) {
+      const clear = track.clearUntil(phys);
+      if (clear < end) throw new KhoSerializeError("EINVAL", i, `${fn}: chunk ${i}: allocator returned ${what} [${hex(phys)}, ${hex(end)}) that overlaps preserved memory`);
+      gapLo = phys;
+      gapHi = clear;
     }
     taken?.set(phys, i);
     takenPages?.add(phys);

@@ -286,6 +286,29 @@ export class KhoMemTrack {
   }
 
   /**
+   * clearUntil - how far memory from @addr on is free of preserved ranges.
+   *
+   * Returns @addr when @addr itself is preserved, else the start of the
+   * lowest preserved range above @addr (Infinity when none): every byte of
+   * [@addr, result) is unpreserved. One lookup answers for a whole gap, so an
+   * allocator checking many pages in it (the serializer's chunks) asks once.
+   */
+  clearUntil(addr: number): number {
+    this.sync();
+    const tailFirst = this.tn > 0 ? this.ts[0]! : Infinity;
+    if (addr >= tailFirst) {
+      const i = this.tailAtOrBelow(addr);
+      if (this.ts[i]! + this.tz[i]! > addr) return addr;
+      return i + 1 < this.tn ? this.ts[i + 1]! : Infinity;
+    }
+    if (this.tree.size === 0) return tailFirst;
+    const p = this.tree.getPairOrNextLower(addr, this.pair);
+    if (p !== undefined && p[1].end > addr) return addr;
+    const n = this.tree.nextHigherPair(addr, this.pair);
+    return n !== undefined && n[0] < tailFirst ? n[0] : tailFirst;
+  }
+
+  /**
    * __kho_preserve - record that [@addr, @addr + @size) is preserved with @data.
    * @addr: physical start, page aligned, safe integer
    * @size: bytes, page aligned, non-zero
