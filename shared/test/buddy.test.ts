@@ -142,6 +142,51 @@ describe("BuddyAllocator: runs of allocFolio", () => {
   });
 });
 
+describe("BuddyAllocator: allocPages", () => {
+  // Two allocators fragmented alike; one takes n pages at once, the other n order-0 folios one at a time.
+  test.prop([fc.array(fc.tuple(fc.integer({ min: 0, max: 6 }), fc.boolean()), { maxLength: 60 }), fc.integer({ min: 0, max: 3000 }), fc.boolean()], { numRuns: 300 })(
+    "hands out the pages n allocFolio(0) calls would, in their order, and leaves the same free blocks",
+    (ops, n, freeAfter) => {
+      const bulk = new BuddyAllocator(10);
+      const step = new BuddyAllocator(10);
+      for (const x of [bulk, step]) {
+        x.freeRange(0x4000_0000, 8 * MiB);
+        x.freeRange(0x4100_0000 + 3 * PAGE_SIZE, 2 * MiB); // a second range, not max-order aligned
+        const held: [number, number][] = [];
+        for (const [order, free] of ops) {
+          const p = x.allocFolio(order);
+          if (p !== undefined) held.push([p, order]);
+          if (free && held.length > 1) x.freeFolio(...held.splice(held.length >> 1, 1)[0]!);
+        }
+      }
+      const a: number[] = [];
+      const gotA = bulk.allocPages(n, a);
+      const b: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const p = step.allocFolio(0);
+        if (p === undefined) break;
+        b.push(p);
+      }
+      expectBe(gotA, b.length);
+      expectEqual(a, b);
+      expectEqual(bulk.freeBlocks(), step.freeBlocks());
+      expectBe(bulk.freeBytes, step.freeBytes);
+      // The state behind the front stacks agrees too: the next allocations match.
+      if (freeAfter && a.length > 0) for (const x of [bulk, step]) x.freeFolio(a[a.length - 1]!, 0);
+      for (const order of [0, 1, 0, 3, 0]) expectBe(bulk.allocFolio(order), step.allocFolio(order));
+    },
+  );
+
+  it("stops when memory runs out and reports how many pages it gave", () => {
+    const x = new BuddyAllocator(10);
+    x.freeRange(0x4000_0000, 5 * PAGE_SIZE);
+    const out: number[] = [];
+    expect(x.allocPages(8, out)).toBe(5);
+    expect(out).toEqual([0, 1, 2, 3, 4].map((k) => 0x4000_0000 + k * PAGE_SIZE));
+    expect(x.freeBytes).toBe(0);
+  });
+});
+
 describe("BuddyAllocator: allocContig", () => {
   it("spans block boundaries and takes the lowest run", () => {
     const b = new BuddyAllocator();

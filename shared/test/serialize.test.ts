@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { KHOSER_RANGES_PER_CHUNK, KHO_DATA_PHYS, khoDataFolio, khoserRangeOffset } from "../src/abi/ranges.js";
 import { PAGE_SIZE } from "../src/abi/page.js";
 import { ByteReader } from "../src/lib/bytes.js";
+import { BuddyAllocator } from "../src/mm/buddy.js";
 import { SparseMem } from "../src/mm/physmem.js";
 import { KhoSerializeError, decodeChunk, encodeChunk, khoMemSerialize, khoserChunkCount } from "../src/kho/serialize.js";
 import { KhoMemTrack, type KhoMemRange } from "../src/kho/track.js";
@@ -192,6 +193,38 @@ describe("khoMemSerialize allocator checks", () => {
     const it = pages[Symbol.iterator]();
     const mem = new SparseMem(RAM_BASE, RAM_SIZE);
     expect(khoMemSerialize(isolated(4 * 170 + 1), mem, () => it.next().value as number).chunks).toEqual(pages);
+  });
+
+  it("with allocChunks, takes every chunk address from one call and writes what one call per chunk writes", () => {
+    const track = isolated(5 * 170 + 3);
+    const twin = (): BuddyAllocator => {
+      const b = new BuddyAllocator(10);
+      b.freeRange(RAM_BASE + 0x100_0000, 0x80_0000);
+      b.allocFolio(2); // the lowest block is no longer max-order
+      return b;
+    };
+    const one = twin();
+    const many = twin();
+    const memOne = new SparseMem(RAM_BASE, RAM_SIZE);
+    const memMany = new SparseMem(RAM_BASE, RAM_SIZE);
+    let calls = 0;
+    const a = khoMemSerialize(track, memOne, () => one.allocFolio(0)!);
+    const b = khoMemSerialize(track, memMany, () => Number.NaN, undefined, (n) => {
+      calls++;
+      const out: number[] = [];
+      many.allocPages(n, out);
+      return out;
+    });
+    expect(calls).toBe(1);
+    expect(b).toEqual(a);
+    for (const c of a.chunks) expect(memMany.read(c, P)).toEqual(memOne.read(c, P));
+  });
+
+  it("checks each address allocChunks gives as it checks allocChunk's", () => {
+    const mem = new SparseMem(RAM_BASE, RAM_SIZE);
+    const bad = [RAM_BASE + P, RAM_BASE + 2 * P];
+    expect(() => khoMemSerialize(isolated(171), mem, () => Number.NaN, undefined, () => bad)).toThrow(/chunk 1: allocator returned page \[0x40002000, 0x40003000\) that overlaps preserved memory/);
+    expect(mem.touchedPages).toBe(0);
   });
 
   it("rejects a page handed out twice once the allocator has turned back (the set of chunk pages, built lazily)", () => {

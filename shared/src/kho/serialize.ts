@@ -167,6 +167,9 @@ const TWO32_INV = 1 / TWO32;
  *              pages); the caller guarantees it is neither scratch nor preserved
  * @geo: KHOSER_GEOMETRY (full one-page chunks) or POSTED_GEOMETRY (one
  *       98,320-byte chunk per range, in an order-5 block, as posted)
+ * @allocChunks: optional; returns the addresses @allocChunk would return
+ *               on @n calls, at once (BuddyAllocator.allocPages); each is
+ *               checked all the same
  *
  * All chunks are allocated first and each chunk's first page is then written
  * once, whole, with its final next pointer, so the bytes depend only on the
@@ -177,13 +180,15 @@ const TWO32_INV = 1 / TWO32;
  * Return: the metadata value (first chunk phys, 0 when nothing is preserved)
  * and the chunks in list order.
  */
-export function khoMemSerialize(track: KhoMemTrack, mem: PhysMem, allocChunk: () => number, geo: KhoserGeometry = KHOSER_GEOMETRY): KhoMemSerialized {
+export function khoMemSerialize(track: KhoMemTrack, mem: PhysMem, allocChunk: () => number, geo: KhoserGeometry = KHOSER_GEOMETRY, allocChunks?: (n: number) => number[]): KhoMemSerialized {
   const parts = track.rangeParts();
   const total = track.count;
   const nChunks = Math.ceil(total / geo.fill);
   const bytes = geo.allocPages * PAGE_SIZE;
   const fn = geo === KHOSER_GEOMETRY ? "kho_mem_serialize" : "kho_mem_serialize (posted)";
   const what = geo.allocPages === 1 ? "page" : "block";
+  // Every chunk's address first, from @allocChunks in one call when given.
+  const given = allocChunks?.(nChunks);
   const chunks: number[] = [];
   /*
    * Overlap between chunks: [lo, hi) spans every chunk so far, so a chunk
@@ -200,7 +205,7 @@ export function khoMemSerialize(track: KhoMemTrack, mem: PhysMem, allocChunk: ()
   let gapLo = 0;
   let gapHi = 0;
   for (let i = 0; i < nChunks; i++) {
-    const phys = allocChunk();
+    const phys = given !== undefined ? given[i]! : allocChunk();
     const end = phys + bytes;
     // 0 ends the list, so no chunk can live there; an overlap would overwrite a chunk.
     if (!Number.isSafeInteger(phys) || phys <= 0 || phys % PAGE_SIZE !== 0 || !Number.isSafeInteger(end)) {

@@ -201,6 +201,37 @@ export class BuddyAllocator {
   }
 
   /**
+   * allocPages - @n order-0 pages, the ones @n calls of allocFolio(0) would
+   * hand out, in the same order, appended to @out; the allocator ends in the
+   * same state. Those calls use up the lowest free block before any other
+   * (each split leaves the lowest free blocks in its upper halves), so a
+   * block no larger than the pages still wanted is taken whole: a step per
+   * block, not per page. Returns the number of pages appended, below @n only
+   * when memory ran out.
+   */
+  allocPages(n: number, out: number[]): number {
+    let got = 0;
+    while (got < n) {
+      let best = Infinity;
+      let from = -1;
+      for (let o = 0; o <= this.maxOrder; o++) {
+        const a = this.lowest[o]!;
+        if (a < best) {
+          best = a;
+          from = o;
+        }
+      }
+      if (from < 0) break;
+      // The lowest block is whole when it fits (allocFolio(from) takes it, unsplit), else one page of it is split off.
+      const take = 2 ** from <= n - got ? 2 ** from : 1;
+      this.allocFolio(take === 1 ? 0 : from);
+      for (let k = 0; k < take; k++) out.push(best + k * PAGE_SIZE);
+      got += take;
+    }
+    return got;
+  }
+
+  /**
    * allocContig - allocate @nrPages contiguous pages whose first page is
    * aligned to @alignPages pages, i.e. its pfn is a multiple of @alignPages
    * (alloc_contig_pages). @alignPages need not be a power of two. Takes the lowest such

@@ -439,8 +439,8 @@ export const rangesFormat: KhoFormat = defineKhoFormat({
   name: "ranges",
   fdtLayout: { ...KHO_RANGES_FDT_LAYOUT, absent: [KHO_POSTED_MARKER] },
   createTracker: () => new KhoMemTrack(),
-  serialize(track, mem, allocPage) {
-    const s = khoMemSerialize(ownTracker(track, KhoMemTrack, "ranges"), mem, allocPage);
+  serialize(track, mem, allocPage, _allocContig, allocPages) {
+    const s = khoMemSerialize(ownTracker(track, KhoMemTrack, "ranges"), mem, allocPage, KHOSER_GEOMETRY, allocPages);
     return { root: s.metadata, metadataPages: s.chunks, metadataBytes: s.chunks.length * KHOSER_GEOMETRY.chunkSize };
   },
   walk(mem, root, ctx): KhoFormatWalk {

@@ -77,6 +77,9 @@ export interface KhoFormatWalk {
 /** allocPage() hands out a zeroed-or-not page that is neither scratch nor preserved. */
 export type AllocPage = () => number;
 
+/** allocPages(n) hands out the @n pages @n allocPage() calls would, in that order, at once. */
+export type AllocPages = (n: number) => number[];
+
 export interface KhoFormat {
   readonly name: KhoFormatName;
   /** Root compatible of its KHO FDT. */
@@ -84,8 +87,12 @@ export interface KhoFormat {
   /** How its KHO FDT is laid out (the one builder and parser in fdt.ts read it). */
   readonly fdtLayout: KhoFdtLayout;
   createTracker(): KhoTracker;
-  /** Serialize @track into @mem using pages from @allocPage (contiguous runs via @allocContig). */
-  serialize(track: KhoTracker, mem: PhysMem, allocPage: AllocPage, allocContig: (pages: number) => number): KhoSerialized;
+  /**
+   * Serialize @track into @mem using pages from @allocPage (contiguous runs
+   * via @allocContig; many pages at once via @allocPages, where given and
+   * the format knows up front how many it needs).
+   */
+  serialize(track: KhoTracker, mem: PhysMem, allocPage: AllocPage, allocContig: (pages: number) => number, allocPages?: AllocPages): KhoSerialized;
   /** The whole KHO FDT for @root and @subtrees. */
   buildFdt(root: number, subtrees: readonly KhoSubtree[]): Uint8Array;
   /** True when @fdt (structurally valid, root compatible checked) is in this format. */

@@ -144,11 +144,21 @@ export function khoFinalize(m: Machine, w: WorkloadResult, reserveMem?: ReserveM
   m.mem.write(scratchPhys, sa);
 
   const t = process.hrtime.bigint();
-  const ser = w.format.serialize(track, m.mem, () => allocPage(m, "a metadata page"), (pages) => {
-    const p = m.buddy.allocContig(pages, 1);
-    if (p === undefined) throw new FinalizeError(`out of memory allocating ${pages} contiguous metadata pages`);
-    return p;
-  });
+  const ser = w.format.serialize(
+    track,
+    m.mem,
+    () => allocPage(m, "a metadata page"),
+    (pages) => {
+      const p = m.buddy.allocContig(pages, 1);
+      if (p === undefined) throw new FinalizeError(`out of memory allocating ${pages} contiguous metadata pages`);
+      return p;
+    },
+    (n) => {
+      const out: number[] = [];
+      if (m.buddy.allocPages(n, out) < n) throw new FinalizeError("out of memory allocating a metadata page");
+      return out;
+    },
+  );
   const serializeNs = process.hrtime.bigint() - t;
 
   const subtrees = [{ name: KHO_TEST_FDT, fdtPhys: subPhys }];
