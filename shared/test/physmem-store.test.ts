@@ -133,6 +133,10 @@ describe("SparseMem.storePages", () => {
       m.writeOwned(BASE + 3 * PAGE_SIZE, pages(1, 5));
       store(m, s, [PFN0 + 12, PFN0 + 13], pages(2, 6));
       m.writeGenerated(BASE + 12 * PAGE_SIZE, PAGE_SIZE + 10, (off, o) => o.fill(0x22 + off / PAGE_SIZE));
+      // Stored over part of a generated run, and next to it: the rest of the run keeps its bytes.
+      m.writeGenerated(BASE + 30 * PAGE_SIZE, 4 * PAGE_SIZE, (off, o) => o.fill(0x40 + off / PAGE_SIZE));
+      store(m, s, [PFN0 + 31, PFN0 + 32], pages(2, 9));
+      store(m, s, [PFN0 + 34, PFN0 + 35], pages(2, 10));
       // Stored twice: the later bytes win.
       store(m, s, [PFN0 + 20], pages(1, 7));
       store(m, s, [PFN0 + 20], pages(1, 8));
@@ -168,6 +172,27 @@ describe("SparseMem.storePages", () => {
     expect(() => m.storePages([PFN0 + 1, PFN0 + 64], pages(2, 0))).toThrow(PhysMemError);
     expect(m.touchedPages).toBe(0);
     expect(() => m.storePages([PFN0 + 1], pages(2, 0))).toThrow(RangeError);
+  });
+
+  test("pages stored over part of a generated run replace just those pages of it", () => {
+    const m = new SparseMem(BASE, RAM);
+    m.writeGenerated(BASE + 30 * PAGE_SIZE, 4 * PAGE_SIZE, (off, o) => o.fill(0x40 + off / PAGE_SIZE));
+    m.storePages([PFN0 + 31, PFN0 + 32], pages(2, 9));
+    m.storePages([PFN0 + 40], pages(1, 10));
+    expect(m.touchedPages).toBe(5);
+    const want = new Uint8Array(5 * PAGE_SIZE);
+    want.fill(0x40, 0, PAGE_SIZE);
+    want.set(pages(2, 9), PAGE_SIZE);
+    want.fill(0x43, 3 * PAGE_SIZE, 4 * PAGE_SIZE);
+    expect(m.read(BASE + 30 * PAGE_SIZE, 5 * PAGE_SIZE)).toEqual(want);
+    expect(m.read(BASE + 40 * PAGE_SIZE, PAGE_SIZE)).toEqual(pages(1, 10));
+  });
+
+  test("a run of frames that leaves RAM is refused naming its first page outside, as a page-by-page check names it", () => {
+    const m = new SparseMem(BASE, RAM);
+    const run = [62, 63, 64, 65].map((k) => PFN0 + k);
+    expect(() => m.storePages(run, pages(4, 0))).toThrow(`access of ${PAGE_SIZE} bytes at 0x${(BASE + 64 * PAGE_SIZE).toString(16)} outside RAM`);
+    expect(m.touchedPages).toBe(0);
   });
 
   test("physStorePages writes page by page into a memory that cannot store (an image opened read-only refuses)", () => {

@@ -357,7 +357,13 @@ export class SparseMem implements PhysMem, PageSource {
   storePages(pfns: readonly number[], data: Uint8Array): void {
     const n = pfns.length;
     if (data.length !== n * PAGE_SIZE) throw new RangeError(`storePages: ${data.length} bytes for ${n} pages`);
-    for (let k = 0; k < n; k++) checkPhysAccess(this, pfns[k]! * PAGE_SIZE, PAGE_SIZE);
+    // One check per run of consecutive frames; a run that fails is checked page by page, so the error names the page.
+    for (let k = 0; k < n; ) {
+      let e = k + 1;
+      while (e < n && pfns[e] === pfns[e - 1]! + 1) e++;
+      if (!physInRam(this, pfns[k]! * PAGE_SIZE, (e - k) * PAGE_SIZE)) for (let j = k; j < e; j++) checkPhysAccess(this, pfns[j]! * PAGE_SIZE, PAGE_SIZE);
+      k = e;
+    }
     if (pageFile.fd === null) pageFile.fd = openSpillFile();
     const fd = pageFile.fd;
     if (fd === undefined) return this.holdPages(pfns, data, 0);
@@ -504,7 +510,10 @@ export class SparseMem implements PhysMem, PageSource {
   private materialize(phys: number, len: number): void {
     if (this.generated.length === 0 || len === 0) return;
     const last = Math.floor((phys + len - 1) / PAGE_SIZE);
-    for (let pfn = Math.floor(phys / PAGE_SIZE); pfn <= last; pfn++) {
+    // Most writes touch no generated run: then no per-page lookup.
+    const first = Math.floor(phys / PAGE_SIZE);
+    if (!this.generated.some((r) => r.pfn <= last && first < r.pfn + r.count)) return;
+    for (let pfn = first; pfn <= last; pfn++) {
       const j = this.generatedRun(pfn);
       if (j < 0) continue;
       const r = this.generated[j]!;
