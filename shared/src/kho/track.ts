@@ -119,6 +119,7 @@ const TAIL_INITIAL = 1024;
  */
 export class KhoMemTrack {
   private readonly tree: BTree<number, Node> = new BTree<number, Node>();
+  /* Bytes in the tree's ranges (the tail's are summed when asked: totalBytes). */
   private total = 0;
 
   /* The tail: tn ranges, ascending, above every tree range. */
@@ -130,8 +131,9 @@ export class KhoMemTrack {
    * The last tail range, mirrored in scalars for the hot path: start
    * (Infinity when the tail is empty), end, data. The hot path moves only
    * `he`; tz[tn - 1] catches up in sync(), which everything that reads the
-   * tail calls first. `total` leaves this range out (totalBytes adds it), so
-   * neither an extend nor an append reads back what it stored.
+   * tail calls first. `total` counts the tree's ranges only (totalBytes adds
+   * the tail's, spill() moves them in), so neither an extend nor an append
+   * touches it.
    */
   private hs = Infinity;
   private he = 0;
@@ -157,7 +159,10 @@ export class KhoMemTrack {
 
   /** Bytes preserved in total. */
   get totalBytes(): number {
-    return this.tn > 0 ? this.total + (this.he - this.hs) : this.total;
+    this.sync();
+    let t = this.total;
+    for (let i = 0; i < this.tn; i++) t += this.tz[i]!;
+    return t;
   }
 
   /* Bring the last tail range's stored size up to `he` (the hot path moves `he` alone). */
@@ -371,10 +376,7 @@ export class KhoMemTrack {
    */
   private append(addr: number, end: number, data: number, lastSize: number): void {
     let n = this.tn;
-    if (n > 0) {
-      this.tz[n - 1] = lastSize;
-      this.total += lastSize;
-    }
+    if (n > 0) this.tz[n - 1] = lastSize;
     if (n === this.ts.length) this.growTail();
     this.ts[n] = addr;
     this.td[n] = data;
@@ -425,8 +427,8 @@ export class KhoMemTrack {
   private spill(): void {
     this.sync();
     const { ts, tz, td } = this;
-    // The hot range leaves the tail: count it in total.
-    if (this.tn > 0) this.total += tz[this.tn - 1]!;
+    // The tail's ranges leave it: count them in total.
+    for (let i = 0; i < this.tn; i++) this.total += tz[i]!;
     for (let i = 0; i < this.tn; i++) this.tree.set(ts[i]!, { start: ts[i]!, end: ts[i]! + tz[i]!, data: td[i]! });
     this.tn = 0;
     this.hs = Infinity;
@@ -563,7 +565,6 @@ export class KhoMemTrack {
           // append() of a range past the last, inline: one function for V8 to compile before the loop runs fast.
           const lastSize = le - ls;
           this.tz[n - 1] = lastSize;
-          this.total += lastSize;
           this.ts[n] = phys;
           this.td[n] = data;
           this.tn = n + 1;
