@@ -8,6 +8,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { setFlagsFromString } from "node:v8";
 import { CliError, EXIT_USAGE, INTERRUPT_EXIT_CODES, formatOption, kernelOption, HandoffError, checkHandoffOut, crashPoint, createProgress, intOption, newCommand, runMain, withExitCodes, writeHandoffDir, writeJsonFile, memoryFigures, writeImageExtents, startupMs as processStartupMs } from "@khosim/shared/proc";
 import { HANDOFF_BOOT_DTB, HANDOFF_KHO_DTB, HANDOFF_MEMORY_IMG, HANDOFF_REPORT } from "@khosim/shared/abi";
 import { DEFAULT_FORMAT, FinalizeError, KHO_FORMATS, KHO_KERNEL_NAMES, khoFormat, khoKernel, type KhoFormat, type KhoKernelName, ScenarioError, defaultScenario, loadScenario, predecessorReportStream, coldBootMachine, runAndFinalize } from "@khosim/shared/kho";
@@ -78,6 +79,19 @@ async function main(): Promise<number> {
   );
   return 0;
 }
+
+/*
+ * On-stack replacement compiled at once on the main thread (V8's
+ * --no-concurrent-osr): with V8's default, the 1M-call preserve loop ran
+ * slow code until two background compiles had finished one after the other
+ * (khoPreserveFolio alone, ~1.4 ms, then the loop with it inlined, 1-2 ms).
+ * (b) preserve 6.46 -> 5.88 ns a call, serialize 11.6 -> 12.0 ms (its
+ * loops' compiles now stop the main thread); 48 GiB radix preserve 4.28 ->
+ * 3.60, bitmaps 6.83 -> 6.31 ns (interleaved rounds,
+ * bench/profile-whole-handoff.md, fifth round). kernel-b keeps the default:
+ * its walk was 2 ms slower this way. Set before any loop runs.
+ */
+setFlagsFromString("--no-concurrent-osr");
 
 runMain("kernel-a", main, (e) =>
   e instanceof ScenarioError || e instanceof HandoffError || e instanceof MachineError || e instanceof FinalizeError ? EXIT_USAGE : undefined,
