@@ -220,6 +220,14 @@ describe("khoMemSerialize allocator checks", () => {
     for (const c of a.chunks) expect(memMany.read(c, P)).toEqual(memOne.read(c, P));
   });
 
+  it("refuses allocChunks returning another number of addresses than asked for", () => {
+    const mem = new SparseMem(RAM_BASE, RAM_SIZE);
+    const two = [RAM_BASE + 0x100_0000, RAM_BASE + 0x100_1000];
+    expect(() => khoMemSerialize(isolated(3 * 170), mem, () => Number.NaN, undefined, () => two)).toThrow(/^kho_mem_serialize: asked for 3 chunk pages at once, the allocator returned 2$/);
+    expect(() => khoMemSerialize(isolated(170), mem, () => Number.NaN, undefined, () => two)).toThrow(/asked for 1 chunk page at once, the allocator returned 2/);
+    expect(mem.touchedPages).toBe(0);
+  });
+
   it("checks each address allocChunks gives as it checks allocChunk's", () => {
     const mem = new SparseMem(RAM_BASE, RAM_SIZE);
     const bad = [RAM_BASE + P, RAM_BASE + 2 * P];

@@ -189,6 +189,9 @@ export function khoMemSerialize(track: KhoMemTrack, mem: PhysMem, allocChunk: ()
   const what = geo.allocPages === 1 ? "page" : "block";
   // Every chunk's address first, from @allocChunks in one call when given.
   const given = allocChunks?.(nChunks);
+  if (given !== undefined && given.length !== nChunks) {
+    throw new KhoSerializeError("EINVAL", Math.min(given.length, nChunks), `${fn}: asked for ${nChunks} chunk ${what}${nChunks === 1 ? "" : "s"} at once, the allocator returned ${given.length}`);
+  }
   const chunks: number[] = [];
   /*
    * Overlap between chunks: [lo, hi) spans every chunk so far, so a chunk
