@@ -273,21 +273,7 @@ export class KhoMemTrack {
    * Lets allocators (e.g. for serialization chunks) avoid preserved memory.
    */
   intersects(addr: number, size: number): boolean {
-    if (size <= 0) return false;
-    this.sync();
-    const end = addr + size;
-    if (this.tn > 0 && end > this.ts[0]!) {
-      // The last tail range starting below end is the only tail candidate.
-      const i = this.tailAtOrBelow(end - 1);
-      if (this.ts[i]! + this.tz[i]! > addr) return true;
-      // Every tree range ends at or below the tail's first start.
-      if (addr >= this.ts[0]!) return false;
-    }
-    if (this.tree.size === 0) return false;
-    const p = this.tree.getPairOrNextLower(addr, this.pair);
-    if (p !== undefined && p[1].end > addr) return true;
-    const n = this.tree.nextHigherPair(addr, this.pair);
-    return n !== undefined && n[0] < end;
+    return size > 0 && this.clearUntil(addr) < addr + size;
   }
 
   /**
