@@ -512,7 +512,9 @@ export class SparseMem implements PhysMem, PageSource {
     const last = Math.floor((phys + len - 1) / PAGE_SIZE);
     // Most writes touch no generated run: then no per-page lookup.
     const first = Math.floor(phys / PAGE_SIZE);
-    if (!this.generated.some((r) => r.pfn <= last && first < r.pfn + r.count)) return;
+    let touches = false;
+    for (const r of this.generated) touches ||= r.pfn <= last && first < r.pfn + r.count;
+    if (!touches) return;
     for (let pfn = first; pfn <= last; pfn++) {
       const j = this.generatedRun(pfn);
       if (j < 0) continue;
